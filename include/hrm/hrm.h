@@ -1,0 +1,79 @@
+/* hrm/hrm.h - the libhrm public API: finding, loading and opening compute backends.
+ *
+ * Plugins are shared modules named hrm-backend-NAME.so. They are searched, in order, in:
+ *   1. every folder of $HRM_PLUGIN_PATH (colon-separated);
+ *   2. the build tree next to the running executable: its own folder, and ../backends/<any>/
+ *      and ../../backends/<any>/ relative to it (so build/tools/hrm and build/tests/* find
+ *      build/backends/cpu/hrm-backend-cpu.so without installing);
+ *   3. the install folder, HRM_PLUGIN_DIR (<libdir>/hrm/backends).
+ * The first plugin found under a given name wins. Loaded plugins are never dlclose()d.
+ */
+#ifndef HRM_HRM_H
+#define HRM_HRM_H
+
+#include "hrm/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HRM_VERSION "0.1.0"
+
+typedef enum hrm_plugin_state {
+    HRM_PLUGIN_USABLE = 0,   /* loaded, ABI matches, probe says usable */
+    HRM_PLUGIN_DECLINED = 1, /* loaded fine but its probe says "not here" (reason says why) */
+    HRM_PLUGIN_REFUSED = 2,  /* not loadable: dlopen failed, no entry symbol, other ABI, ... */
+} hrm_plugin_state;
+
+typedef struct hrm_plugin {
+    char name[64];    /* the backend's name; for a refused file, the name from its file name */
+    char path[4096];  /* file it came from */
+    hrm_plugin_state state;
+    int score;        /* probe score (> 0 when usable) */
+    char reason[512]; /* one line: why declined or refused */
+    const hrm_backend_iface *iface; /* NULL when refused */
+} hrm_plugin;
+
+typedef struct hrm_plugin_list {
+    hrm_plugin *items;
+    int count;
+} hrm_plugin_list;
+
+/* A host with a stderr logger; its level comes from $HRM_LOG (error|warn|info|debug, default
+ * warn) and its thread count from $HRM_THREADS (default 0 = all cores). */
+const hrm_host *hrm_default_host(void);
+
+/* Loads one plugin file and fills *out (state, reason, iface). Returns HRM_OK when the plugin is
+ * usable, else an error status with out->reason set. Never aborts. */
+hrm_status hrm_plugin_load(const char *path, const hrm_host *host, hrm_plugin *out);
+
+/* Every plugin in the search path (usable, declined and refused), sorted by name. */
+hrm_status hrm_plugin_scan(const hrm_host *host, hrm_plugin_list *out);
+void hrm_plugin_list_free(hrm_plugin_list *list);
+
+/* An opened backend instance and one of its devices. */
+typedef struct hrm_ctx {
+    hrm_plugin plugin;
+    const hrm_backend_iface *f; /* == plugin.iface */
+    hrm_backend *be;
+    hrm_device *dev;
+    int device_index;
+} hrm_ctx;
+
+/* Opens a backend by spec and a device by index:
+ *   spec = NULL or "" -> $HRM_BACKEND, else "auto";
+ *   "auto"            -> usable plugins by descending score; one that fails to create or open
+ *                        is skipped with a warning through the host log;
+ *   a name ("cpu")    -> the plugin of that name in the search path;
+ *   a path (contains '/' or ends in ".so") -> that file.
+ * On failure writes one line into err and returns the status. */
+hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
+                        size_t err_size);
+void hrm_ctx_close(hrm_ctx *ctx);
+
+const char *hrm_status_str(hrm_status s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HRM_HRM_H */
