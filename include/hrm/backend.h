@@ -270,6 +270,8 @@ typedef struct hrm_backend_iface {
      * (higher is preferred by `auto`), or <= 0 and a one-line reason in why. */
     int (*probe)(const hrm_host *host, char *why, size_t why_size);
 
+    /* On failure, create may still set *out to an instance whose last_error() says why; the
+     * host reads that line and then calls destroy(). */
     hrm_status (*create)(const hrm_host *host, hrm_backend **out);
     void (*destroy)(hrm_backend *be);
     /* Last error of this instance or of any of its devices, one line; never NULL. */

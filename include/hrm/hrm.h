@@ -2,9 +2,9 @@
  *
  * Plugins are shared modules named hrm-backend-NAME.so. They are searched, in order, in:
  *   1. every folder of $HRM_PLUGIN_PATH (colon-separated);
- *   2. the build tree next to the running executable: its own folder, and ../backends/<any>/
- *      and ../../backends/<any>/ relative to it (so build/tools/hrm and build/tests/* find
- *      build/backends/cpu/hrm-backend-cpu.so without installing);
+ *   2. the build tree next to the running executable: its own folder, and every subfolder of
+ *      ../backends and ../../backends relative to it (so build/tools/hrm and the test programs
+ *      in build/tests find build/backends/cpu/hrm-backend-cpu.so without installing);
  *   3. the install folder, HRM_PLUGIN_DIR (<libdir>/hrm/backends).
  * The first plugin found under a given name wins. Loaded plugins are never dlclose()d.
  */
