@@ -1,0 +1,152 @@
+/* cpu_embedding.c - the input embedding: a gather of puzzle-prefix and token rows plus optional
+ * positions, and its backward scatter-add. The backward splits the token table by columns over
+ * threads, so that repeated tokens add into the same row without races and every thread gets an
+ * equal share whatever the token distribution. Ids are checked before anything is written. */
+#include "cpu_internal.h"
+
+enum { COLUMN_GROUP = 16 }; /* 64 bytes: threads never share a cache line of a table row */
+
+/* Every id of ids[0, n) lies in [0, limit). */
+static hrm_status check_ids(hrm_device *dev, const char *op, const char *name, const int32_t *ids, int64_t n,
+                            int limit)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= limit)
+            return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%lld] = %d is outside [0, %d)", op, name, (long long)i,
+                            ids[i], limit);
+    return HRM_OK;
+}
+
+static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
+{
+    const char *op = backward ? "embedding_backward" : "embedding_forward";
+    CPU_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->prefix >= 0 && a->dim >= 1 && a->vocab >= 1,
+                "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
+                a->dim, a->vocab);
+    uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
+    uint64_t prefix_elems = (uint64_t)a->prefix * D;
+    int need_tokens = !backward || a->d_token_table.buf;
+    if (need_tokens) {
+        CPU_TRY(cpu_check(dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
+        CPU_TRY(check_ids(dev, op, "tokens", cpu_i32(a->tokens), a->batch * (int64_t)a->seq_len, a->vocab));
+    }
+    if (backward) {
+        CPU_TRY(cpu_check(dev, op, "d_out", a->d_out, B * S * D));
+        if (a->d_token_table.buf) CPU_TRY(cpu_check(dev, op, "d_token_table", a->d_token_table, (uint64_t)a->vocab * D));
+        if (a->d_puzzle_rows.buf) CPU_TRY(cpu_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * prefix_elems));
+        if (a->d_pos.buf) CPU_TRY(cpu_check(dev, op, "d_pos", a->d_pos, S * D));
+        return HRM_OK;
+    }
+    CPU_TRY(cpu_check(dev, op, "token_table", a->token_table, (uint64_t)a->vocab * D));
+    CPU_TRY(cpu_check(dev, op, "out", a->out, B * S * D));
+    if (a->pos.buf) CPU_TRY(cpu_check(dev, op, "pos", a->pos, S * D));
+    if (a->prefix == 0) return HRM_OK;
+    CPU_REQUIRE(dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
+    CPU_TRY(cpu_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * prefix_elems));
+    CPU_TRY(cpu_check(dev, op, "puzzle_ids", a->puzzle_ids, B));
+    return check_ids(dev, op, "puzzle_ids", cpu_i32(a->puzzle_ids), a->batch, a->num_puzzle_ids);
+}
+
+/* ---- forward: one output row [dim] per (b, s) ------------------------------------------------ */
+
+static const float *source_row(const hrm_embedding_args *a, int b, int s)
+{
+    if (s < a->prefix)
+        return cpu_f32(a->puzzle_table) + ((int64_t)cpu_i32(a->puzzle_ids)[b] * a->prefix + s) * a->dim;
+    int token = cpu_i32(a->tokens)[(int64_t)b * a->seq_len + (s - a->prefix)];
+    return cpu_f32(a->token_table) + (int64_t)token * a->dim;
+}
+
+CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const hrm_embedding_args *a = ctx;
+    int S = a->prefix + a->seq_len, dim = a->dim;
+    float scale = a->scale;
+    for (int64_t row = begin; row < end; row++) {
+        int b = (int)(row / S), s = (int)(row % S);
+        const float *e = source_row(a, b, s);
+        float *out = cpu_f32(a->out) + row * dim;
+        if (a->pos.buf) {
+            const float *pos = cpu_f32(a->pos) + (int64_t)s * dim;
+#pragma omp simd
+            for (int i = 0; i < dim; i++) out[i] = scale * (e[i] + pos[i]);
+        } else {
+#pragma omp simd
+            for (int i = 0; i < dim; i++) out[i] = scale * e[i];
+        }
+    }
+}
+
+hrm_status cpu_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    CPU_TRY(check_embedding(dev, a, 0));
+    int64_t rows = (int64_t)a->batch * (a->prefix + a->seq_len);
+    cpu_parallel_for(cpu_dev_pool(dev), rows, 1 + 16384 / a->dim, embedding_forward_rows, (void *)a);
+    return HRM_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------------------- */
+
+/* d_token_table[:, cols] += scale * d_out rows, for column groups [begin, end). */
+static void token_grad_columns(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const hrm_embedding_args *a = ctx;
+    int S = a->prefix + a->seq_len, dim = a->dim;
+    int c0 = (int)begin * COLUMN_GROUP, c1 = (int)end * COLUMN_GROUP < dim ? (int)end * COLUMN_GROUP : dim;
+    for (int b = 0; b < a->batch; b++)
+        for (int t = 0; t < a->seq_len; t++) {
+            int token = cpu_i32(a->tokens)[(int64_t)b * a->seq_len + t];
+            const float *g = cpu_f32(a->d_out) + ((int64_t)b * S + a->prefix + t) * dim;
+            float *dst = cpu_f32(a->d_token_table) + (int64_t)token * dim;
+#pragma omp simd
+            for (int i = c0; i < c1; i++) dst[i] += a->scale * g[i];
+        }
+}
+
+/* d_pos[s] += scale * sum over b of d_out[b, s], for positions [begin, end). */
+static void pos_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const hrm_embedding_args *a = ctx;
+    int S = a->prefix + a->seq_len, dim = a->dim;
+    for (int64_t s = begin; s < end; s++) {
+        float *dst = cpu_f32(a->d_pos) + s * dim;
+        for (int b = 0; b < a->batch; b++) {
+            const float *g = cpu_f32(a->d_out) + ((int64_t)b * S + s) * dim;
+#pragma omp simd
+            for (int i = 0; i < dim; i++) dst[i] += a->scale * g[i];
+        }
+    }
+}
+
+/* d_puzzle_rows[b] = scale * d_out[b, 0..prefix), for slots [begin, end). */
+static void puzzle_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const hrm_embedding_args *a = ctx;
+    int64_t S = a->prefix + a->seq_len, width = (int64_t)a->prefix * a->dim;
+    for (int64_t b = begin; b < end; b++) {
+        const float *g = cpu_f32(a->d_out) + b * S * a->dim;
+        float *dst = cpu_f32(a->d_puzzle_rows) + b * width;
+#pragma omp simd
+        for (int64_t i = 0; i < width; i++) dst[i] = a->scale * g[i];
+    }
+}
+
+hrm_status cpu_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    CPU_TRY(check_embedding(dev, a, 1));
+    cpu_pool *pool = cpu_dev_pool(dev);
+    int S = a->prefix + a->seq_len;
+    int64_t work_rows = 1 + 16384 / a->dim;
+    if (a->d_token_table.buf && a->seq_len > 0)
+        cpu_parallel_for(pool, (a->dim + COLUMN_GROUP - 1) / COLUMN_GROUP, 1, token_grad_columns, (void *)a);
+    if (a->d_pos.buf && a->batch > 0) cpu_parallel_for(pool, S, work_rows / (a->batch + 1) + 1, pos_grad_rows, (void *)a);
+    if (a->d_puzzle_rows.buf && a->prefix > 0)
+        cpu_parallel_for(pool, a->batch, work_rows / a->prefix + 1, puzzle_grad_rows, (void *)a);
+    return HRM_OK;
+}

@@ -1,0 +1,100 @@
+/* tools/bench_ops.h - the parts of `hrm bench ops`: bench_ops.c measures (timing loop, scratch
+ * buffers, rooflines, report, JSON); bench_cases.c says what to measure (HRM's ops and shapes).
+ *
+ * Every entry is a rate beside its roofline measured in the same run, so that the fraction means
+ * something on a shared, noisy machine:
+ *   gemm        GFLOP/s   vs cblas_sgemm on host memory, same shape       ("% of OpenBLAS")
+ *   attention   GFLOP/s   vs this backend's matmul at 512->1536 forward    ("% of GEMM rate")
+ *   elementwise GB/s      vs this backend's buffer_copy of the same bytes  ("% of copy")
+ *   update      GB/s      the same, for loss and optimizer ops */
+#ifndef HRM_TOOLS_BENCH_OPS_H
+#define HRM_TOOLS_BENCH_OPS_H
+
+#include "hrm/hrm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* HRM's Sudoku shapes (HRM_SPEC.md): S = 1 puzzle prefix + 81 cells. */
+enum {
+    BENCH_SEQ = 82,
+    BENCH_SEQ_LONG = 901, /* Maze 30x30 + prefix: the long-sequence attention case */
+    BENCH_LABELS = 81,
+    BENCH_DIM = 512,
+    BENCH_HEADS = 8,
+    BENCH_HEAD_DIM = 64,
+    BENCH_INTER = 1536,
+    BENCH_VOCAB = 11,
+    BENCH_PUZZLE_ROWS = 4096,
+};
+#define BENCH_PARAMS 27275266L /* the Sudoku model's parameter count: one AdamATan2 step */
+#define BENCH_MAX_ENTRIES 48
+
+/* KIND_UPDATE: loss and optimizer ops, also rated against copy bandwidth but outside the
+ * elementwise target: xent works on B*81*11 logits (tens of microseconds, dominated by per-call
+ * cost and double-precision logs) and signsgd on B rows, not on B*S x 512 activations. */
+typedef enum op_kind { KIND_GEMM, KIND_ATTENTION, KIND_ELEMENTWISE, KIND_UPDATE } op_kind;
+
+typedef struct timing {
+    double median_s, min_s;
+    int reps;
+} timing;
+
+typedef struct bench_entry {
+    char op[48];
+    char shape[80];
+    op_kind kind;
+    int seq;            /* attention: its sequence length */
+    double work;        /* FLOPs or bytes of one call */
+    double rate;        /* GFLOP/s or GB/s from the median */
+    double roofline;    /* same unit; <= 0 when it could not be measured */
+    double fraction;    /* rate / roofline; < 0 when unknown */
+    double memcpy_gbps; /* elementwise: host memcpy of the same bytes, for reference */
+    timing t;
+    char error[320]; /* empty when the op ran */
+} bench_entry;
+
+typedef struct bench {
+    hrm_ctx ctx;
+    const hrm_backend_iface *f;
+    hrm_device_info info;
+    int batch, batch_long, quick;
+    int64_t adam_params;
+    double min_time;
+    double gemm_rate; /* backend matmul GFLOP/s at the 512->1536 forward shape; 0 if unknown */
+    bench_entry entries[BENCH_MAX_ENTRIES];
+    int count;
+    /* scratch of the entry being measured; a failure is sticky until bench_end() */
+    hrm_buffer *bufs[24];
+    int nbufs;
+    hrm_status status;
+    char error[320];
+    double *times;
+} bench;
+
+/* Enqueues one call of an op; `arg` is its argument struct. */
+typedef hrm_status (*bench_fn)(bench *b, const void *arg);
+
+/* bench_ops.c. A case: e = bench_begin(); take and fill buffers; measure_*(); bench_end();
+ * bench_release(). Failures in between are sticky and end up in e->error. */
+bench_entry *bench_begin(bench *b, op_kind kind, const char *op, const char *shape_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+void bench_end(bench *b, bench_entry *e);  /* records the outcome, prints the progress line */
+void bench_release(bench *b);               /* frees the scratch buffers */
+hrm_ptr bench_take(bench *b, size_t count);                         /* count 4-byte elements */
+void bench_random(bench *b, hrm_ptr p, size_t count, float lo, float hi);
+void bench_fill(bench *b, hrm_ptr p, size_t count, float value);
+void bench_upload(bench *b, hrm_ptr p, const void *values, size_t count); /* count 4-byte values */
+void bench_fail(bench *b, hrm_status s, const char *what); /* records s unless HRM_OK */
+
+void measure_gemm(bench *b, bench_entry *e, const hrm_matmul_args *a);
+void measure_flops(bench *b, bench_entry *e, bench_fn fn, const void *arg, double flops);
+void measure_bytes(bench *b, bench_entry *e, bench_fn fn, const void *arg, double bytes);
+
+/* bench_cases.c */
+void bench_all_cases(bench *b);
+
+#endif /* HRM_TOOLS_BENCH_OPS_H */

@@ -1,0 +1,109 @@
+/* tools/cli.c - the helpers of cli.h: subcommand dispatch, option parsing, errors, clock.
+ * Every message is one line on stderr, prefixed by the command path ("hrm bench ops: ..."). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cli_error(const char *prog, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_list_commands(FILE *out, const cli_command *table, int n) {
+    for (int i = 0; i < n; i++) fprintf(out, "  %-10s %s\n", table[i].name, table[i].summary);
+}
+
+int cli_dispatch(const char *prog, const cli_command *table, int n, int argc, char **argv) {
+    char path[256];
+    if (argc < 1) {
+        cli_error(prog, "missing command (try '%s --help')", prog);
+        return CLI_EXIT_USAGE;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(argv[0], table[i].name)) continue;
+        snprintf(path, sizeof path, "%s %s", prog, table[i].name);
+        return table[i].run(path, argc, argv);
+    }
+    if (argv[0][0] == '-')
+        cli_error(prog, "unknown option '%s' (try '%s --help')", argv[0], prog);
+    else
+        cli_error(prog, "unknown command '%s' (try '%s --help')", argv[0], prog);
+    return CLI_EXIT_USAGE;
+}
+
+/* Index of the option named by arg (up to '=' if any), or -1. */
+static int find_opt(const cli_opt *opts, int n, const char *arg) {
+    size_t len = strcspn(arg, "=");
+    for (int i = 0; i < n; i++)
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, arg, len)) return i;
+    return -1;
+}
+
+int cli_parse(const char *prog, const cli_opt *opts, int n, int argc, char **argv, const char **values) {
+    for (int i = 0; i < n; i++) values[i] = NULL;
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_HELP;
+        int o = arg[0] == '-' ? find_opt(opts, n, arg) : -1;
+        if (o < 0) {
+            cli_error(prog, "%s '%s' (try '%s --help')", arg[0] == '-' ? "unknown option" : "unexpected argument",
+                      arg, prog);
+            return CLI_BAD;
+        }
+        const char *eq = strchr(arg, '=');
+        if (!opts[o].metavar) {
+            if (eq) {
+                cli_error(prog, "option %s takes no value", opts[o].name);
+                return CLI_BAD;
+            }
+            values[o] = "";
+        } else if (eq) {
+            values[o] = eq + 1;
+        } else if (a + 1 < argc) {
+            values[o] = argv[++a];
+        } else {
+            cli_error(prog, "option %s needs a value (%s)", opts[o].name, opts[o].metavar);
+            return CLI_BAD;
+        }
+    }
+    return CLI_PARSED;
+}
+
+void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts,
+               int n) {
+    fprintf(out, "usage: %s%s%s\n\n%s\n", prog, synopsis[0] ? " " : "", synopsis, about);
+    if (n) fprintf(out, "\noptions:\n");
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+                 opts[i].metavar ? opts[i].metavar : "");
+        fprintf(out, "  %-18s %s\n", left, opts[i].help);
+    }
+    fprintf(out, "  %-18s %s\n", "--help", "show this help");
+}
+
+int cli_int(const char *prog, const char *opt, const char *text, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        cli_error(prog, "%s: '%s' is not an integer in [%ld, %ld]", opt, text, min, max);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}

@@ -1,0 +1,57 @@
+/* tools/cli.h - what the `hrm` subcommands share: the command signature, a small table-driven
+ * option parser (--name VALUE, --name=VALUE, flags, --help), one-line errors and a clock.
+ *
+ * Exit codes of every subcommand: 0 success, 1 failure, 2 bad usage (one line on stderr). */
+#ifndef HRM_TOOLS_CLI_H
+#define HRM_TOOLS_CLI_H
+
+#include <stdio.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* A subcommand: argv[0] is its own name, argv[1..argc) its arguments; returns the exit code. */
+typedef int (*cli_command_fn)(const char *prog, int argc, char **argv);
+
+typedef struct cli_command {
+    const char *name;
+    cli_command_fn run;
+    const char *summary; /* one line for --help */
+} cli_command;
+
+/* Runs the command named argv[0] from table[n]; `prog` prefixes messages ("hrm", "hrm bench"). */
+int cli_dispatch(const char *prog, const cli_command *table, int n, int argc, char **argv);
+void cli_list_commands(FILE *out, const cli_command *table, int n);
+
+typedef struct cli_opt {
+    const char *name;    /* "--batch" */
+    const char *metavar; /* "N"; NULL for a flag */
+    const char *help;
+} cli_opt;
+
+enum { CLI_PARSED = 0, CLI_HELP = 1, CLI_BAD = 2 };
+
+/* Parses argv[1..argc) against opts[n]. values[i] receives option i's argument ("" for a flag
+ * that was given) and stays NULL otherwise. Positional arguments are refused. Returns
+ * CLI_PARSED, CLI_HELP (--help or -h seen), or CLI_BAD after one line on stderr. */
+int cli_parse(const char *prog, const cli_opt *opts, int n, int argc, char **argv, const char **values);
+void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts,
+               int n);
+
+/* Parses an integer option value in [min, max]; on error prints one line and returns 0. */
+int cli_int(const char *prog, const char *opt, const char *text, long min, long max, int *out);
+
+/* "prog: message" on stderr, one line. */
+void cli_error(const char *prog, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+double cli_now(void); /* monotonic seconds */
+
+/* The subcommands. */
+int cmd_backends(const char *prog, int argc, char **argv);
+int cmd_bench(const char *prog, int argc, char **argv);
+int cmd_bench_ops(const char *prog, int argc, char **argv);
+
+#endif /* HRM_TOOLS_CLI_H */

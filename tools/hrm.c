@@ -1,0 +1,57 @@
+/* tools/hrm.c - the `hrm` program: a table of subcommands and the dispatcher over it.
+ *
+ *   hrm [--help | --version] COMMAND [ARGS...]
+ *
+ * A new subcommand is one row in `commands` (or in a nested table such as `bench_commands`) and
+ * a function `int cmd_x(const char *prog, int argc, char **argv)` in its own file. */
+#include "cli.h"
+
+#include "hrm/hrm.h"
+
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"backends", cmd_backends, "list backend plugins found, their state, score and devices"},
+    {"bench", cmd_bench, "benchmarks ('hrm bench ops': every backend op against its roofline)"},
+};
+static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static const cli_command bench_commands[] = {
+    {"ops", cmd_bench_ops, "time every backend op at HRM's shapes, as a fraction of its roofline"},
+};
+static const int num_bench_commands = (int)(sizeof bench_commands / sizeof bench_commands[0]);
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hrm [--help | --version] COMMAND [ARGS...]\n\n"
+            "Hierarchical Reasoning Models on pluggable compute backends.\n\ncommands:\n");
+    cli_list_commands(out, commands, num_commands);
+    fprintf(out, "\n'hrm COMMAND --help' describes a command. Environment: HRM_BACKEND, HRM_PLUGIN_PATH,\n"
+                 "HRM_THREADS, HRM_LOG (error|warn|info|debug).\n");
+}
+
+int cmd_bench(const char *prog, int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fprintf(out, "usage: %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", prog);
+        cli_list_commands(out, bench_commands, num_bench_commands);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    return cli_dispatch(prog, bench_commands, num_bench_commands, argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("hrm %s (backend ABI %d.%d)\n", HRM_VERSION, HRM_BACKEND_ABI_MAJOR, HRM_BACKEND_ABI_MINOR);
+        return CLI_EXIT_OK;
+    }
+    return cli_dispatch("hrm", commands, num_commands, argc - 1, argv + 1);
+}
