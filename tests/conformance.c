@@ -321,9 +321,9 @@ START_TEST(test_bad_embedding_xent_args) {
     hrm_device *dev = c->dev;
     const hrm_backend_iface *f = c->f;
 
-    /* embedding: batch 2, seq 3, prefix 1, dim 4, vocab 5, 2 puzzle ids */
+    /* embedding: batch 2, seq 3, prefix 1, dim 4, vocab 5, 2 puzzle ids of width 4 */
     hrm_embedding_args em = {.batch = 2, .seq_len = 3, .prefix = 1, .dim = 4, .vocab = 5, .num_puzzle_ids = 2,
-                             .scale = 1, .tokens = raw_ptr(6), .puzzle_ids = raw_ptr(2), .token_table = raw_ptr(20),
+                             .puzzle_width = 4, .scale = 1, .tokens = raw_ptr(6), .puzzle_ids = raw_ptr(2), .token_table = raw_ptr(20),
                              .puzzle_table = raw_ptr(8), .out = raw_ptr(32)};
     CALL_OK(c, f->buffer_fill(em.tokens.buf, 0, 6, 0.0f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(em.puzzle_ids.buf, 0, 2, 0.0f), "buffer_fill");
@@ -339,6 +339,27 @@ START_TEST(test_bad_embedding_xent_args) {
     bem = em;
     bem.d_out = em.out, bem.d_pos = raw_ptr(15);
     expect_invalid(f->embedding_backward(dev, &bem), "embedding_backward with d_pos of 15 floats");
+    bem = em;
+    bem.puzzle_width = 3;
+    CALL_OK(c, f->embedding_forward(dev, &bem), "embedding_forward with puzzle_width 3 < prefix*dim");
+    bem.puzzle_width = 0;
+    expect_invalid(f->embedding_forward(dev, &bem), "embedding_forward with puzzle_width 0");
+    bem.puzzle_width = 5;
+    expect_invalid(f->embedding_forward(dev, &bem), "embedding_forward with puzzle_width 5 > prefix*dim");
+    bem.num_puzzle_ids = 3, bem.puzzle_width = 3;
+    expect_invalid(f->embedding_forward(dev, &bem), "embedding_forward with a 3x3 puzzle table in 8 floats");
+    bem = em;
+    bem.prefix = 0, bem.puzzle_width = 0;
+    CALL_OK(c, f->embedding_forward(dev, &bem), "embedding_forward with prefix 0 and puzzle_width 0");
+    bem = em;
+    bem.d_out = em.out, bem.d_puzzle_rows = raw_ptr(6), bem.puzzle_width = 3;
+    CALL_OK(c, f->embedding_backward(dev, &bem), "embedding_backward with d_puzzle_rows [2, 3]");
+    bem.puzzle_width = 0;
+    expect_invalid(f->embedding_backward(dev, &bem), "embedding_backward with puzzle_width 0");
+    bem.puzzle_width = 5;
+    expect_invalid(f->embedding_backward(dev, &bem), "embedding_backward with puzzle_width 5 > prefix*dim");
+    bem.puzzle_width = 4;
+    expect_invalid(f->embedding_backward(dev, &bem), "embedding_backward with [2, 4] d_puzzle_rows in 6 floats");
 
     /* xent [2, 3, 4] */
     hrm_xent_args xe = {.batch = 2, .seq_len = 3, .vocab = 4, .kind = HRM_LOSS_SOFTMAX, .ignore_label = -100,

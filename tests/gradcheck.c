@@ -350,13 +350,13 @@ static double emb_fd_loss(void *ud, const float *x) {
     return weighted_sum(a->obuf, a->w, a->nout);
 }
 
-START_TEST(test_grad_embedding) {
-    dut_open(_i);
+/* One problem: puzzle rows of `width` values (<= P_*D, zero-padded beyond); seeds from `seed`. */
+static void grad_embedding_case(int width, uint64_t seed) {
     hrm_ctx *c = &T.dut;
     enum { B = 3, L = 6, P_ = 2, D = 8, V = 4, NID = 2, S = P_ + L };
-    rng r = {24000};
-    size_t ntt = (size_t)V * D, npt = (size_t)NID * P_ * D, npos = (size_t)S * D, nout = (size_t)B * S * D;
-    size_t npr = (size_t)B * P_ * D;
+    rng r = {seed};
+    size_t ntt = (size_t)V * D, npt = (size_t)NID * width, npos = (size_t)S * D, nout = (size_t)B * S * D;
+    size_t npr = (size_t)B * width;
     int32_t tokens[B * L], ids[B] = {1, 0, 1}; /* ids repeat: the table gradient sums slots */
     for (int i = 0; i < B * L; i++) tokens[i] = rng_int(&r, V);
     float *tt = fbuf(ntt), *pt = fbuf(npt), *pos = fbuf(npos), *w = fbuf(nout);
@@ -370,25 +370,35 @@ START_TEST(test_grad_embedding) {
     CALL_OK(c, c->f->buffer_fill(gtt.buf, gtt.off, ntt, 0.0f), "buffer_fill");
     CALL_OK(c, c->f->buffer_fill(gpos.buf, gpos.off, npos, 0.0f), "buffer_fill");
     hrm_embedding_args p = {.batch = B, .seq_len = L, .prefix = P_, .dim = D, .vocab = V, .num_puzzle_ids = NID,
-                            .scale = 2.0f, .tokens = P(ttok), .puzzle_ids = P(tid), .token_table = P(ttt),
-                            .puzzle_table = P(tpt), .pos = P(tpos), .out = P(to), .d_out = P(tw),
-                            .d_token_table = P(gtt), .d_puzzle_rows = P(gpr), .d_pos = P(gpos)};
+                            .puzzle_width = width, .scale = 2.0f, .tokens = P(ttok), .puzzle_ids = P(tid),
+                            .token_table = P(ttt), .puzzle_table = P(tpt), .pos = P(tpos), .out = P(to),
+                            .d_out = P(tw), .d_token_table = P(gtt), .d_puzzle_rows = P(gpr), .d_pos = P(gpos)};
     CALL_OK(c, c->f->embedding_backward(c->dev, &p), "embedding_backward");
     float *g_tt = fbuf(ntt), *g_pr = fbuf(npr), *g_pos = fbuf(npos), *g_pt = fbuf(npt);
     dt_get(gtt, g_tt);
     dt_get(gpr, g_pr);
     dt_get(gpos, g_pos);
     for (int b = 0; b < B; b++) /* per-slot rows summed per id, as the optimizer does */
-        for (size_t j = 0; j < (size_t)P_ * D; j++) g_pt[(size_t)ids[b] * P_ * D + j] += g_pr[(size_t)b * P_ * D + j];
+        for (size_t j = 0; j < (size_t)width; j++) g_pt[(size_t)ids[b] * width + j] += g_pr[(size_t)b * width + j];
+    char what[3][64];
+    snprintf(what[0], sizeof what[0], "embedding (width %d), token table", width);
+    snprintf(what[1], sizeof what[1], "embedding (width %d), puzzle table", width);
+    snprintf(what[2], sizeof what[2], "embedding (width %d), pos", width);
     emb_fd a = {p, ttt, to, nout, w, fbuf(nout)};
-    fd_problem fp = {"embedding, token table", ntt, tt, g_tt, emb_fd_loss, &a, 1e-2};
-    fd_check(&fp, 24001);
+    fd_problem fp = {what[0], ntt, tt, g_tt, emb_fd_loss, &a, 1e-2};
+    fd_check(&fp, seed + 1);
     dt_set(ttt, tt);
-    a.target = tpt, fp.what = "embedding, puzzle table", fp.n = npt, fp.x0 = pt, fp.grad = g_pt;
-    fd_check(&fp, 24002);
+    a.target = tpt, fp.what = what[1], fp.n = npt, fp.x0 = pt, fp.grad = g_pt;
+    fd_check(&fp, seed + 2);
     dt_set(tpt, pt);
-    a.target = tpos, fp.what = "embedding, pos", fp.n = npos, fp.x0 = pos, fp.grad = g_pos;
-    fd_check(&fp, 24003);
+    a.target = tpos, fp.what = what[2], fp.n = npos, fp.x0 = pos, fp.grad = g_pos;
+    fd_check(&fp, seed + 3);
+}
+
+START_TEST(test_grad_embedding) {
+    dut_open(_i);
+    grad_embedding_case(16, 24000); /* width == prefix*dim */
+    grad_embedding_case(11, 24100); /* zero-padded: the padding gets no gradient */
 }
 END_TEST
 

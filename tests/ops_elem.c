@@ -219,17 +219,24 @@ END_TEST
 #define TOL_EMB_FWD 1e-12
 #define TOL_EMB_BWD 1e-10
 
+/* width is puzzle_width; 0 stands for prefix*dim (no padding). */
 typedef struct emb_case {
     int batch, seq_len, prefix, dim, vocab, num_ids, with_pos;
     float scale;
+    int width;
 } emb_case;
 
 static const emb_case emb_cases[] = {
-    /* B   L  P dim  V ids pos  scale */
-    {3, 10, 0, 16, 5, 1, 0, 1.0f},
-    {2, 9, 1, 32, 7, 4, 1, 5.656854f},
-    {4, 5, 2, 8, 3, 3, 1, 2.0f},
-    {2, 81, 1, 64, 11, 6, 0, 8.0f}, /* sudoku-like: V = 11, S = 82 */
+    /* B   L  P dim  V ids pos  scale   width */
+    {3, 10, 0, 16, 5, 1, 0, 1.0f, 0},
+    {2, 9, 1, 32, 7, 4, 1, 5.656854f, 0},
+    {4, 5, 2, 8, 3, 3, 1, 2.0f, 0},
+    {2, 81, 1, 64, 11, 6, 0, 8.0f, 0}, /* sudoku-like: V = 11, S = 82 */
+    {3, 6, 2, 8, 5, 3, 1, 1.5f, 11},   /* padded: row 1 holds 3 values and 5 zeros */
+    {3, 6, 2, 8, 5, 3, 0, 1.5f, 11},
+    {2, 7, 2, 8, 4, 2, 1, 3.0f, 16},   /* width == prefix*dim, given explicitly */
+    {4, 5, 3, 8, 6, 5, 1, 0.5f, 9},    /* row 2 all padding */
+    {2, 4, 1, 16, 3, 2, 1, 2.0f, 1},
 };
 
 typedef struct emb_data {
@@ -244,12 +251,14 @@ typedef struct emb_data {
 static emb_data emb_make(const emb_case *c, rng *r) {
     emb_data e;
     memset(&e, 0, sizeof e);
+    int width = c->prefix == 0 ? 0 : c->width ? c->width : c->prefix * c->dim;
     e.p = (hrm_embedding_args){.batch = c->batch, .seq_len = c->seq_len, .prefix = c->prefix, .dim = c->dim,
-                               .vocab = c->vocab, .num_puzzle_ids = c->num_ids, .scale = c->scale};
+                               .vocab = c->vocab, .num_puzzle_ids = c->num_ids, .puzzle_width = width,
+                               .scale = c->scale};
     e.S = c->prefix + c->seq_len;
     e.ntok = (size_t)c->batch * c->seq_len, e.ntt = (size_t)c->vocab * c->dim;
-    e.npt = (size_t)c->num_ids * c->prefix * c->dim, e.npos = (size_t)e.S * c->dim;
-    e.nout = (size_t)c->batch * e.S * c->dim, e.npr = (size_t)c->batch * c->prefix * c->dim;
+    e.npt = (size_t)c->num_ids * width, e.npos = (size_t)e.S * c->dim;
+    e.nout = (size_t)c->batch * e.S * c->dim, e.npr = (size_t)c->batch * width;
     e.tokens = ibuf(e.ntok), e.ids = ibuf((size_t)c->batch);
     e.tt = fbuf(e.ntt), e.pt = fbuf(e.npt ? e.npt : 1), e.pos = c->with_pos ? fbuf(e.npos) : NULL;
     for (size_t i = 0; i < e.ntok; i++) e.tokens[i] = rng_int(r, c->vocab);
@@ -296,6 +305,19 @@ static void run_emb_backward(hrm_ctx *c, const emb_data *e, const float *d_out, 
     dt_expect_unchanged(tdo, d_out, "embedding_backward d_out");
 }
 
+/* The padding of each puzzle row, flat positions [puzzle_width, prefix*dim) of out[b, 0..prefix),
+ * must be exactly scale * (0 + pos). */
+static void expect_emb_padding(const emb_data *e, const float *out, const char *what) {
+    const hrm_embedding_args *p = &e->p;
+    for (int b = 0; b < p->batch; b++)
+        for (int q = p->puzzle_width; q < p->prefix * p->dim; q++) {
+            float got = out[(size_t)b * e->S * p->dim + (size_t)q];
+            float want = p->scale * (0.0f + (e->pos ? e->pos[q] : 0.0f));
+            ck_assert_msg(got == want, "%s: %s: padded out[%d, %d, %d] = %.9g, want %.9g", T.name, what, b, q / p->dim,
+                          q % p->dim, got, want);
+        }
+}
+
 START_TEST(test_embedding_forward) {
     dut_open(_i);
     for (int ci = 0; ci < (int)(sizeof emb_cases / sizeof emb_cases[0]); ci++) {
@@ -305,8 +327,8 @@ START_TEST(test_embedding_forward) {
         float *out = fbuf(e.nout);
         double *want = dbuf(e.nout);
         char what[120];
-        snprintf(what, sizeof what, "embedding_forward case %d (prefix %d, %s pos)", ci, c->prefix,
-                 c->with_pos ? "with" : "no");
+        snprintf(what, sizeof what, "embedding_forward case %d (prefix %d, width %d, %s pos)", ci, c->prefix,
+                 e.p.puzzle_width, c->with_pos ? "with" : "no");
         run_emb_forward(&T.dut, &e, out);
         if (T.ref) {
             float *f = fbuf(e.nout);
@@ -316,6 +338,7 @@ START_TEST(test_embedding_forward) {
             ref_embedding_forward(&e.p, e.tokens, e.ids, e.tt, e.pt, e.pos, want);
         }
         expect_nmse(out, want, e.nout, TOL_EMB_FWD, what);
+        expect_emb_padding(&e, out, what);
     }
 }
 END_TEST
@@ -338,8 +361,9 @@ START_TEST(test_embedding_backward) {
             if (!c->prefix) which &= ~G_PUZZLE;
             if (!which) continue;
             char what[160];
-            snprintf(what, sizeof what, "embedding_backward case %d (prefix %d, grads%s%s%s)", ci, c->prefix,
-                     which & G_TOKEN ? " token" : "", which & G_PUZZLE ? " puzzle" : "", which & G_POS ? " pos" : "");
+            snprintf(what, sizeof what, "embedding_backward case %d (prefix %d, width %d, grads%s%s%s)", ci,
+                     c->prefix, e.p.puzzle_width, which & G_TOKEN ? " token" : "", which & G_PUZZLE ? " puzzle" : "",
+                     which & G_POS ? " pos" : "");
             memcpy(dtt, tt0, e.ntt * sizeof *dtt);
             memcpy(dpos, pos0, e.npos * sizeof *dpos);
             run_emb_backward(&T.dut, &e, d_out, which, dtt, dpr, dpos);

@@ -187,15 +187,17 @@ void ref_swiglu_backward(const hrm_swiglu_args *p, const float *gu, const float 
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 
+/* The puzzle row [puzzle_width] is zero-padded to prefix*dim: flat prefix index q = s*dim + d. */
 void ref_embedding_forward(const hrm_embedding_args *p, const int32_t *tokens, const int32_t *puzzle_ids,
                            const float *token_table, const float *puzzle_table, const float *pos, double *out) {
     int S = p->prefix + p->seq_len, dim = p->dim;
     for (int b = 0; b < p->batch; b++)
         for (int s = 0; s < S; s++)
             for (int d = 0; d < dim; d++) {
-                double e = s < p->prefix
-                               ? puzzle_table[(size_t)puzzle_ids[b] * p->prefix * dim + (size_t)s * dim + d]
-                               : token_table[(size_t)tokens[b * p->seq_len + s - p->prefix] * dim + d];
+                int q = s * dim + d;
+                double e = s >= p->prefix ? token_table[(size_t)tokens[b * p->seq_len + s - p->prefix] * dim + d]
+                           : q < p->puzzle_width ? puzzle_table[(size_t)puzzle_ids[b] * p->puzzle_width + (size_t)q]
+                                                 : 0.0;
                 double ps = pos ? pos[(size_t)s * dim + d] : 0.0;
                 out[((size_t)b * S + s) * dim + d] = (double)p->scale * (e + ps);
             }
@@ -208,8 +210,10 @@ void ref_embedding_backward(const hrm_embedding_args *p, const int32_t *tokens, 
         for (int s = 0; s < S; s++)
             for (int d = 0; d < dim; d++) {
                 double g = (double)p->scale * d_out[((size_t)b * S + s) * dim + d];
-                if (s < p->prefix) {
-                    if (d_puzzle_rows) d_puzzle_rows[(size_t)b * p->prefix * dim + (size_t)s * dim + d] = g;
+                if (s < p->prefix) { /* the padding, q >= puzzle_width, gets no gradient */
+                    int q = s * dim + d;
+                    if (d_puzzle_rows && q < p->puzzle_width)
+                        d_puzzle_rows[(size_t)b * p->puzzle_width + (size_t)q] = g;
                 } else if (d_token_table) {
                     d_token_table[(size_t)tokens[b * p->seq_len + s - p->prefix] * dim + d] += g;
                 }

@@ -34,10 +34,11 @@ void ref_rmsnorm_backward(const hrm_rmsnorm_args *p, const float *dy, const floa
 void ref_swiglu_forward(const hrm_swiglu_args *p, const float *gu, double *out);
 void ref_swiglu_backward(const hrm_swiglu_args *p, const float *gu, const float *d_out, double *d_gu);
 
-/* pos may be NULL. */
+/* puzzle_table [num_puzzle_ids, puzzle_width], zero-padded to prefix*dim; pos may be NULL. */
 void ref_embedding_forward(const hrm_embedding_args *p, const int32_t *tokens, const int32_t *puzzle_ids,
                            const float *token_table, const float *puzzle_table, const float *pos, double *out);
-/* d_token_table and d_pos accumulate (in/out), d_puzzle_rows is written; each may be NULL. */
+/* d_token_table and d_pos accumulate (in/out), d_puzzle_rows [batch, puzzle_width] is written;
+ * each may be NULL. */
 void ref_embedding_backward(const hrm_embedding_args *p, const int32_t *tokens, const float *d_out,
                             double *d_token_table, double *d_puzzle_rows, double *d_pos);
 

@@ -215,13 +215,14 @@ static void bench_rope(bench *b, int backward) {
     finish_bytes(b, e, backward ? run_rope_backward : run_rope_forward, &a, 4.0 * (2 * rotated + 2 * half));
 }
 
-/* Writes out [B, S, 512]; reads tokens [B, 81], puzzle ids [B], B puzzle rows and the token table. */
+/* Writes out [B, S, 512]; reads tokens [B, 81], puzzle ids [B], B puzzle rows (puzzle_width =
+ * prefix*dim = 512, no padding) and the token table. */
 static void bench_embedding(bench *b) {
     const int B = b->batch, L = BENCH_LABELS, D = BENCH_DIM;
     bench_entry *e = bench_begin(b, KIND_ELEMENTWISE, "embedding fwd", "B=%d S=%d D=%d V=%d", B, BENCH_SEQ, D,
                                  BENCH_VOCAB);
     hrm_embedding_args a = {.batch = B, .seq_len = L, .prefix = 1, .dim = D, .vocab = BENCH_VOCAB,
-                            .num_puzzle_ids = BENCH_PUZZLE_ROWS, .scale = sqrtf((float)D),
+                            .num_puzzle_ids = BENCH_PUZZLE_ROWS, .puzzle_width = D, .scale = sqrtf((float)D),
                             .tokens = bench_take(b, (size_t)B * L), .puzzle_ids = bench_take(b, B),
                             .token_table = bench_take(b, (size_t)BENCH_VOCAB * D),
                             .puzzle_table = bench_take(b, (size_t)BENCH_PUZZLE_ROWS * D),

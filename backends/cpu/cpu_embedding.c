@@ -1,7 +1,9 @@
 /* cpu_embedding.c - the input embedding: a gather of puzzle-prefix and token rows plus optional
- * positions, and its backward scatter-add. The backward splits the token table by columns over
- * threads, so that repeated tokens add into the same row without races and every thread gets an
- * equal share whatever the token distribution. Ids are checked before anything is written. */
+ * positions, and its backward scatter-add. A puzzle row has puzzle_width values, zero-padded to
+ * prefix*dim; the padding reads as zeros and gets no gradient. The backward splits the token table
+ * by columns over threads, so that repeated tokens add into the same row without races and every
+ * thread gets an equal share whatever the token distribution. Ids are checked before anything is
+ * written. */
 #include "cpu_internal.h"
 
 enum { COLUMN_GROUP = 16 }; /* 64 bytes: threads never share a cache line of a table row */
@@ -24,7 +26,10 @@ static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, 
                 "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
                 a->dim, a->vocab);
     uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
-    uint64_t prefix_elems = (uint64_t)a->prefix * D;
+    uint64_t prefix_elems = (uint64_t)a->prefix * D, width = (uint64_t)a->puzzle_width;
+    CPU_REQUIRE(dev, a->prefix == 0 || (a->puzzle_width >= 1 && width <= prefix_elems),
+                "%s: puzzle_width %d outside [1, prefix*dim = %llu]", op, a->puzzle_width,
+                (unsigned long long)prefix_elems);
     int need_tokens = !backward || a->d_token_table.buf;
     if (need_tokens) {
         CPU_TRY(cpu_check(dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
@@ -33,7 +38,7 @@ static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, 
     if (backward) {
         CPU_TRY(cpu_check(dev, op, "d_out", a->d_out, B * S * D));
         if (a->d_token_table.buf) CPU_TRY(cpu_check(dev, op, "d_token_table", a->d_token_table, (uint64_t)a->vocab * D));
-        if (a->d_puzzle_rows.buf) CPU_TRY(cpu_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * prefix_elems));
+        if (a->d_puzzle_rows.buf) CPU_TRY(cpu_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * width));
         if (a->d_pos.buf) CPU_TRY(cpu_check(dev, op, "d_pos", a->d_pos, S * D));
         return HRM_OK;
     }
@@ -42,19 +47,39 @@ static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, 
     if (a->pos.buf) CPU_TRY(cpu_check(dev, op, "pos", a->pos, S * D));
     if (a->prefix == 0) return HRM_OK;
     CPU_REQUIRE(dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
-    CPU_TRY(cpu_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * prefix_elems));
+    CPU_TRY(cpu_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * width));
     CPU_TRY(cpu_check(dev, op, "puzzle_ids", a->puzzle_ids, B));
     return check_ids(dev, op, "puzzle_ids", cpu_i32(a->puzzle_ids), a->batch, a->num_puzzle_ids);
 }
 
 /* ---- forward: one output row [dim] per (b, s) ------------------------------------------------ */
 
-static const float *source_row(const hrm_embedding_args *a, int b, int s)
+/* The source of row (b, s): e[0, n) are its values, the rest of the row is zero padding. */
+static const float *source_row(const hrm_embedding_args *a, int b, int s, int *n)
 {
-    if (s < a->prefix)
-        return cpu_f32(a->puzzle_table) + ((int64_t)cpu_i32(a->puzzle_ids)[b] * a->prefix + s) * a->dim;
+    if (s < a->prefix) {
+        int64_t start = (int64_t)s * a->dim, left = a->puzzle_width - start;
+        *n = left <= 0 ? 0 : left < a->dim ? (int)left : a->dim;
+        if (left <= 0) start = a->puzzle_width; /* all padding: stay inside the puzzle row */
+        return cpu_f32(a->puzzle_table) + (int64_t)cpu_i32(a->puzzle_ids)[b] * a->puzzle_width + start;
+    }
     int token = cpu_i32(a->tokens)[(int64_t)b * a->seq_len + (s - a->prefix)];
+    *n = a->dim;
     return cpu_f32(a->token_table) + (int64_t)token * a->dim;
+}
+
+/* out[0, dim) = scale * (e + pos), with e[i] = 0 for i >= n; pos may be NULL. */
+static inline void scaled_row(float *out, const float *e, int n, const float *pos, int dim, float scale)
+{
+    if (pos) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) out[i] = scale * (e[i] + pos[i]);
+        for (int i = n; i < dim; i++) out[i] = scale * pos[i];
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++) out[i] = scale * e[i];
+        for (int i = n; i < dim; i++) out[i] = 0.0f;
+    }
 }
 
 CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, int64_t end, int thread)
@@ -64,11 +89,13 @@ CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, i
     int S = a->prefix + a->seq_len, dim = a->dim;
     float scale = a->scale;
     for (int64_t row = begin; row < end; row++) {
-        int b = (int)(row / S), s = (int)(row % S);
-        const float *e = source_row(a, b, s);
+        int b = (int)(row / S), s = (int)(row % S), n;
+        const float *e = source_row(a, b, s, &n);
+        const float *pos = a->pos.buf ? cpu_f32(a->pos) + (int64_t)s * dim : NULL;
         float *out = cpu_f32(a->out) + row * dim;
-        if (a->pos.buf) {
-            const float *pos = cpu_f32(a->pos) + (int64_t)s * dim;
+        if (n < dim) { /* a padded puzzle row */
+            scaled_row(out, e, n, pos, dim, scale);
+        } else if (pos) {
 #pragma omp simd
             for (int i = 0; i < dim; i++) out[i] = scale * (e[i] + pos[i]);
         } else {
@@ -122,12 +149,13 @@ static void pos_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-/* d_puzzle_rows[b] = scale * d_out[b, 0..prefix), for slots [begin, end). */
+/* d_puzzle_rows[b] = scale * the first puzzle_width values of d_out[b, 0..prefix), for slots
+ * [begin, end). */
 static void puzzle_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
 {
     (void)thread;
     const hrm_embedding_args *a = ctx;
-    int64_t S = a->prefix + a->seq_len, width = (int64_t)a->prefix * a->dim;
+    int64_t S = a->prefix + a->seq_len, width = a->puzzle_width;
     for (int64_t b = begin; b < end; b++) {
         const float *g = cpu_f32(a->d_out) + b * S * a->dim;
         float *dst = cpu_f32(a->d_puzzle_rows) + b * width;

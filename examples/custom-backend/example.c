@@ -439,10 +439,16 @@ static hrm_status example_swiglu_backward(hrm_device *dev, const hrm_swiglu_args
 }
 
 /* ---- embedding: out[b, s] = scale (e[b, s] + pos[s]), prefix rows from the puzzle table --------- */
+/* A puzzle row has puzzle_width values, zero-padded to prefix*dim: the flat prefix index
+ * p = s*dim + d reads puzzle_table[id][p] for p < puzzle_width and 0 beyond. */
 
 static int embedding_args_ok(hrm_device *dev, const hrm_embedding_args *a) {
     if (a->batch < 1 || a->seq_len < 0 || a->prefix < 0 || a->dim < 1 || a->vocab < 1) {
         fail(dev->be, HRM_ERR_INVALID_ARG, "embedding: bad sizes");
+        return 0;
+    }
+    if (a->prefix > 0 && (a->puzzle_width < 1 || a->puzzle_width > (int64_t)a->prefix * a->dim)) {
+        fail(dev->be, HRM_ERR_INVALID_ARG, "embedding: puzzle_width %d outside [1, prefix*dim]", a->puzzle_width);
         return 0;
     }
     if (!fits(dev, a->tokens, (int64_t)a->batch * a->seq_len, "embedding tokens")) return 0;
@@ -465,37 +471,41 @@ static hrm_status example_embedding_forward(hrm_device *dev, const hrm_embedding
     const int S = a->prefix + a->seq_len, D = a->dim;
     if (!embedding_args_ok(dev, a) || !fits(dev, a->token_table, (int64_t)a->vocab * D, "embedding token_table") ||
         (a->prefix > 0 &&
-         !fits(dev, a->puzzle_table, (int64_t)a->num_puzzle_ids * a->prefix * D, "embedding puzzle_table")) ||
+         !fits(dev, a->puzzle_table, (int64_t)a->num_puzzle_ids * a->puzzle_width, "embedding puzzle_table")) ||
         (a->pos.buf && !fits(dev, a->pos, (int64_t)S * D, "embedding pos")) ||
         !fits(dev, a->out, (int64_t)a->batch * S * D, "embedding out"))
         return HRM_ERR_INVALID_ARG;
     for (int b = 0; b < a->batch; b++)
         for (int s = 0; s < S; s++) {
-            const float *e = s < a->prefix
-                                 ? F(a->puzzle_table) + ((int64_t)I(a->puzzle_ids)[b] * a->prefix + s) * D
-                                 : F(a->token_table) + (int64_t)I(a->tokens)[b * a->seq_len + s - a->prefix] * D;
+            int64_t n = D; /* e[0, n) are this row's values, e[d] = 0 for d >= n */
+            const float *e = NULL;
+            if (s >= a->prefix)
+                e = F(a->token_table) + (int64_t)I(a->tokens)[b * a->seq_len + s - a->prefix] * D;
+            else if ((n = a->puzzle_width - (int64_t)s * D) > 0)
+                e = F(a->puzzle_table) + (int64_t)I(a->puzzle_ids)[b] * a->puzzle_width + (int64_t)s * D;
             float *out = F(a->out) + ((int64_t)b * S + s) * D;
-            for (int d = 0; d < D; d++) out[d] = a->scale * (e[d] + (a->pos.buf ? F(a->pos)[s * D + d] : 0.0f));
+            for (int d = 0; d < D; d++)
+                out[d] = a->scale * ((d < n ? e[d] : 0.0f) + (a->pos.buf ? F(a->pos)[s * D + d] : 0.0f));
         }
     return HRM_OK;
 }
 
-/* d_token_table += scale scatter-sum; d_puzzle_rows = scale d_out prefix rows; d_pos += scale sum over b */
+/* d_token_table += scale scatter-sum; d_puzzle_rows = scale d_out prefix values below puzzle_width
+ * (the padding gets no gradient); d_pos += scale sum over b */
 static hrm_status example_embedding_backward(hrm_device *dev, const hrm_embedding_args *a) {
     const int S = a->prefix + a->seq_len, D = a->dim;
     if (!embedding_args_ok(dev, a) || !fits(dev, a->d_out, (int64_t)a->batch * S * D, "embedding d_out") ||
         (a->d_token_table.buf && !fits(dev, a->d_token_table, (int64_t)a->vocab * D, "embedding d_token_table")) ||
         (a->d_puzzle_rows.buf &&
-         !fits(dev, a->d_puzzle_rows, (int64_t)a->batch * a->prefix * D, "embedding d_puzzle_rows")) ||
+         !fits(dev, a->d_puzzle_rows, (int64_t)a->batch * a->puzzle_width, "embedding d_puzzle_rows")) ||
         (a->d_pos.buf && !fits(dev, a->d_pos, (int64_t)S * D, "embedding d_pos")))
         return HRM_ERR_INVALID_ARG;
     for (int b = 0; b < a->batch; b++)
         for (int s = 0; s < S; s++) {
             const float *g = F(a->d_out) + ((int64_t)b * S + s) * D;
-            float *table_row = NULL;
             if (s < a->prefix && a->d_puzzle_rows.buf)
-                table_row = F(a->d_puzzle_rows) + ((int64_t)b * a->prefix + s) * D;
-            for (int d = 0; s < a->prefix && table_row && d < D; d++) table_row[d] = a->scale * g[d];
+                for (int d = 0; d < D && (int64_t)s * D + d < a->puzzle_width; d++)
+                    F(a->d_puzzle_rows)[(int64_t)b * a->puzzle_width + (int64_t)s * D + d] = a->scale * g[d];
             if (s >= a->prefix && a->d_token_table.buf) {
                 float *row = F(a->d_token_table) + (int64_t)I(a->tokens)[b * a->seq_len + s - a->prefix] * D;
                 for (int d = 0; d < D; d++) row[d] += a->scale * g[d];

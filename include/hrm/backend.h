@@ -18,6 +18,7 @@
  *   the host's log callback.
  * - Ops may run asynchronously. buffer_read() and finish() are the only synchronisation points:
  *   when they return, every op enqueued before them on that device has completed.
+ * - One host thread at a time calls into a given device; ops on it run in call order.
  * - Output tensors must not alias inputs unless an op says so.
  */
 #ifndef HRM_BACKEND_H
@@ -190,20 +191,23 @@ typedef struct hrm_swiglu_args {
 } hrm_swiglu_args;
 
 /* ---- embedding: token rows plus puzzle prefix rows, optional positions, scaled -----------
- * Full sequence S = prefix + seq_len. For b < batch:
- *   e[b, p]        = puzzle_table[puzzle_ids[b]][p*dim .. (p+1)*dim)   for p < prefix
- *   e[b, prefix+t] = token_table[tokens[b, t]]                         for t < seq_len
+ * Full sequence S = prefix + seq_len. A puzzle embedding row has puzzle_width values
+ * (HRM's puzzle_emb_ndim, 1 <= puzzle_width <= prefix*dim when prefix > 0); it is zero-padded to
+ * prefix*dim and viewed as `prefix` rows of dim. With pz[b] that padded row of puzzle_ids[b]:
+ *   e[b, p]        = pz[b][p*dim .. (p+1)*dim)                          for p < prefix
+ *   e[b, prefix+t] = token_table[tokens[b, t]]                          for t < seq_len
  *   out[b, s]      = scale * (e[b, s] + pos[s])      (pos optional)
  * tokens int32 [batch, seq_len] in [0, vocab); puzzle_ids int32 [batch] in [0, num_puzzle_ids);
- * token_table [vocab, dim]; puzzle_table [num_puzzle_ids, prefix*dim] (needed when prefix > 0);
- * pos [S, dim]; out [batch, S, dim].
+ * token_table [vocab, dim]; puzzle_table [num_puzzle_ids, puzzle_width] (needed when
+ * prefix > 0); pos [S, dim]; out [batch, S, dim].
  * backward, from d_out [batch, S, dim]; each gradient optional:
- *   d_token_table [vocab, dim]   += scale * scatter-sum of token rows      (accumulates)
- *   d_puzzle_rows [batch, prefix*dim] = scale * d_out[b, 0..prefix)       (written, per slot;
- *                                   the optimizer sums slots that share an id)
- *   d_pos [S, dim]               += scale * sum over b of d_out[b, s]      (accumulates) */
+ *   d_token_table [vocab, dim]  += scale * scatter-sum of token rows       (accumulates)
+ *   d_puzzle_rows [batch, puzzle_width] = scale * the first puzzle_width values of
+ *                                  d_out[b, 0..prefix) (written, per slot; the optimizer sums
+ *                                  slots that share an id; the padding gets no gradient)
+ *   d_pos [S, dim]              += scale * sum over b of d_out[b, s]       (accumulates) */
 typedef struct hrm_embedding_args {
-    int batch, seq_len, prefix, dim, vocab, num_puzzle_ids;
+    int batch, seq_len, prefix, dim, vocab, num_puzzle_ids, puzzle_width;
     float scale;
     hrm_ptr tokens, puzzle_ids;
     hrm_ptr token_table, puzzle_table, pos;
@@ -291,7 +295,8 @@ typedef struct hrm_backend_iface {
     hrm_status (*buffer_read)(hrm_buffer *src, size_t offset, void *dst, size_t bytes);
     hrm_status (*buffer_copy)(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset,
                               size_t bytes);
-    /* Fill `count` 4-byte elements starting at element `offset` with the bit pattern of value. */
+    /* Fill `count` 4-byte elements starting at ELEMENT `offset` (not bytes, unlike the calls
+     * above: it is a tensor op) with the bit pattern of value. */
     hrm_status (*buffer_fill)(hrm_buffer *buf, size_t offset, size_t count, float value);
     hrm_status (*finish)(hrm_device *dev); /* wait for all enqueued work */
 
