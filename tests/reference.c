@@ -308,7 +308,7 @@ void ref_adam_atan2(const hrm_adam_args *p, const float *grad, double *param, do
         param[i] *= 1.0 - lr * p->weight_decay;
         m[i] = b1 * m[i] + (1.0 - b1) * g;
         v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-        param[i] -= lr / bc1 * atan2(m[i], sqrt(v[i]) / sqrt(bc2));
+        param[i] -= lr * atan2(m[i] / bc1, sqrt(v[i]) / sqrt(bc2));
     }
 }
 

@@ -10,7 +10,7 @@ enum { ADAM_MIN_CHUNK = 1 << 14, SIGN_COLUMNS = 256 };
 
 typedef struct adam_job {
     const hrm_adam_args *a;
-    float step_size;  /* lr / (1 - beta1^t) */
+    float inv_bc1;      /* 1 / (1 - beta1^t) */
     float inv_bc2_sqrt; /* 1 / sqrt(1 - beta2^t) */
 } adam_job;
 
@@ -21,14 +21,14 @@ CPU_VECTOR_CLONES static void adam_range(void *ctx, int64_t begin, int64_t end, 
     const hrm_adam_args *a = job->a;
     float *p = cpu_f32(a->param), *m = cpu_f32(a->m), *v = cpu_f32(a->v);
     const float *g = cpu_f32(a->grad);
-    float decay = 1.0f - a->lr * a->weight_decay, b1 = a->beta1, b2 = a->beta2;
+    float decay = 1.0f - a->lr * a->weight_decay, t1 = 1.0f - a->beta1, t2 = 1.0f - a->beta2, lr = a->lr;
 #pragma omp simd
     for (int64_t i = begin; i < end; i++) {
-        float mi = b1 * m[i] + (1.0f - b1) * g[i];
-        float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        float mi = m[i] + t1 * (g[i] - m[i]); /* the package's lerp */
+        float vi = v[i] + t2 * (g[i] * g[i] - v[i]);
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] * decay - job->step_size * cpu_atan2f_xpos(mi, sqrtf(vi) * job->inv_bc2_sqrt);
+        p[i] = p[i] * decay - lr * cpu_atan2f_xpos(mi * job->inv_bc1, sqrtf(vi) * job->inv_bc2_sqrt);
     }
 }
 
@@ -43,7 +43,7 @@ hrm_status cpu_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
     CPU_TRY(cpu_check(dev, "adam_atan2", "m", a->m, n));
     CPU_TRY(cpu_check(dev, "adam_atan2", "v", a->v, n));
     double bc1 = 1.0 - pow((double)a->beta1, (double)a->step), bc2 = 1.0 - pow((double)a->beta2, (double)a->step);
-    adam_job job = {.a = a, .step_size = (float)(a->lr / bc1), .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2))};
+    adam_job job = {.a = a, .inv_bc1 = (float)(1.0 / bc1), .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2))};
     cpu_parallel_for(cpu_dev_pool(dev), a->n, ADAM_MIN_CHUNK, adam_range, &job);
     return HRM_OK;
 }

@@ -619,21 +619,21 @@ static hrm_status example_xent_backward(hrm_device *dev, const hrm_xent_args *a)
 
 /* ---- optimizers ---------------------------------------------------------------------------- */
 
-/* AdamATan2: p *= 1 - lr wd; m, v moments; p -= lr / (1 - b1^t) atan2(m, sqrt(v) / sqrt(1 - b2^t)) */
+/* AdamATan2: p *= 1 - lr wd; m, v moments; p -= lr atan2(m / (1 - b1^t), sqrt(v) / sqrt(1 - b2^t)) */
 static hrm_status example_adam_atan2(hrm_device *dev, const hrm_adam_args *a) {
     if (a->step < 1) return fail(dev->be, HRM_ERR_INVALID_ARG, "adam_atan2: step %lld < 1", (long long)a->step);
     if (!fits(dev, a->param, a->n, "adam param") || !fits(dev, a->grad, a->n, "adam grad") ||
         !fits(dev, a->m, a->n, "adam m") || !fits(dev, a->v, a->n, "adam v"))
         return HRM_ERR_INVALID_ARG;
     double bias1 = 1.0 - pow(a->beta1, (double)a->step), bias2 = 1.0 - pow(a->beta2, (double)a->step);
-    float step_size = (float)(a->lr / bias1), v_scale = (float)(1.0 / sqrt(bias2));
+    float m_scale = (float)(1.0 / bias1), v_scale = (float)(1.0 / sqrt(bias2));
     float *p = F(a->param), *m = F(a->m), *v = F(a->v);
     const float *g = F(a->grad);
     for (int64_t i = 0; i < a->n; i++) {
         p[i] *= 1.0f - a->lr * a->weight_decay;
-        m[i] = a->beta1 * m[i] + (1.0f - a->beta1) * g[i];
-        v[i] = a->beta2 * v[i] + (1.0f - a->beta2) * g[i] * g[i];
-        p[i] -= step_size * atan2f(m[i], sqrtf(v[i]) * v_scale);
+        m[i] += (1.0f - a->beta1) * (g[i] - m[i]);
+        v[i] += (1.0f - a->beta2) * (g[i] * g[i] - v[i]);
+        p[i] -= a->lr * atan2f(m[i] * m_scale, sqrtf(v[i]) * v_scale);
     }
     return HRM_OK;
 }

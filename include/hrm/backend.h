@@ -242,10 +242,14 @@ typedef struct hrm_xent_args {
     hrm_ptr d_logits;                    /* backward */
 } hrm_xent_args;
 
-/* ---- AdamATan2 over a flat buffer (Everett et al. 2024, the adam-atan2 package) ----------
- * For n elements, at step t >= 1 (bias corrections computed by the backend in double):
- *   p *= 1 - lr*weight_decay;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *   p -= lr / (1 - b1^t) * atan2(m, sqrt(v) / sqrt(1 - b2^t)). */
+/* ---- AdamATan2 over a flat buffer (Everett et al. 2024, arXiv 2407.05872) ----------------
+ * As the adam-atan2 package that the published HRM trains with computes it (its CUDA kernel,
+ * csrc/adam_atan2.cu): for n elements, at step t >= 1, with bias corrections computed by the
+ * backend in double and m, v updated as lerps:
+ *   p *= 1 - lr*weight_decay;  m += (1-b1) (g - m);  v += (1-b2) (g^2 - v);
+ *   p -= lr * atan2(m / (1 - b1^t), sqrt(v) / sqrt(1 - b2^t)).
+ * HRM_SPEC.md writes the step as lr/(1 - b1^t) * atan2(m, ...); the package's form above is
+ * what the published model ran, so it is the contract. */
 typedef struct hrm_adam_args {
     int64_t n;
     int64_t step;
