@@ -1,0 +1,45 @@
+/* core/npy.h - NumPy .npy files (format versions 1.0, 2.0 and 3.0): the dataset arrays and the
+ * dumps of `hrm eval`.
+ *
+ * Reading is strict: the magic, the version, a header dict with exactly the keys 'descr',
+ * 'fortran_order' (False only) and 'shape', and a data section of exactly the size the header
+ * says. Little-endian dtypes come back as one of three kinds: |u1 as uint8, <f4 as float32, and
+ * every other integer type (|i1, <i2, <u2, <i4, <u4, <i8, <u8) as int32, with a range check,
+ * since some dataset builders write int64. Anything else (<f8, >i4, ...) is refused with one
+ * line naming the file. Writing (|u1, <i4, <f4) is atomic: FILE.tmp, fsync, rename. */
+#ifndef HRM_CORE_NPY_H
+#define HRM_CORE_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hrm/backend.h"
+
+#define HRM_NPY_MAX_DIMS 8
+
+typedef enum hrm_npy_dtype { HRM_NPY_U8 = 0, HRM_NPY_I32 = 1, HRM_NPY_F32 = 2 } hrm_npy_dtype;
+
+typedef struct hrm_npy_array {
+    hrm_npy_dtype dtype; /* the type of data, after any conversion */
+    char descr[8]; /* the dtype as the file spelled it ("<i8"), for messages */
+    int ndim;
+    int64_t shape[HRM_NPY_MAX_DIMS];
+    size_t count; /* product of shape */
+    void *data; /* count elements of dtype, C order; malloc'ed, freed by hrm_npy_free */
+} hrm_npy_array;
+
+size_t hrm_npy_dtype_size(hrm_npy_dtype t); /* 1 or 4 */
+const char *hrm_npy_dtype_name(hrm_npy_dtype t); /* "uint8", "int32", "float32" */
+
+/* Reads path into *out (zeroed first). On failure *out holds nothing to free. */
+hrm_status hrm_npy_read(const char *path, hrm_npy_array *out, char *err, size_t err_size);
+void hrm_npy_free(hrm_npy_array *a);
+
+/* Element i of an integer array (uint8 or int32) as an int. */
+int32_t hrm_npy_int_at(const hrm_npy_array *a, size_t i);
+
+/* Writes data (the product of shape elements of dtype, C order) to path atomically. */
+hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                         char *err, size_t err_size);
+
+#endif /* HRM_CORE_NPY_H */

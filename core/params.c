@@ -1,0 +1,217 @@
+/* core/params.c - the HRM config (defaults, derived sizes, validation, hrm.config JSON) and the
+ * table that carves the flat parameter buffer into the published checkpoint tensors. */
+#include "params.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+hrm_config hrm_config_default(void) {
+    return (hrm_config){.hidden_size = 512, .num_heads = 8, .H_layers = 4, .L_layers = 4, .H_cycles = 2,
+                        .L_cycles = 2, .expansion = 4.0, .puzzle_emb_ndim = 512, .pos_encodings = HRM_POS_ROPE,
+                        .rope_theta = 10000.0, .rms_norm_eps = 1e-5, .halt_max_steps = 16,
+                        .halt_exploration_prob = 0.1};
+}
+
+int hrm_config_head_dim(const hrm_config *c) { return c->hidden_size / c->num_heads; }
+
+/* I = round(expansion * D * 2/3) up to a multiple of 256. Python's round() rounds halves to
+ * even, as nearbyint() does in the default rounding mode. */
+int hrm_config_intermediate(const hrm_config *c) {
+    long r = (long)nearbyint(c->expansion * c->hidden_size * 2.0 / 3.0);
+    return (int)((r + 255) / 256 * 256);
+}
+
+int hrm_config_prefix(const hrm_config *c) { return (c->puzzle_emb_ndim + c->hidden_size - 1) / c->hidden_size; }
+
+int hrm_config_full_seq(const hrm_config *c) { return hrm_config_prefix(c) + c->seq_len; }
+
+#define CHECK(cond, ...)                            \
+    do {                                            \
+        if (!(cond)) {                              \
+            snprintf(err, err_size, __VA_ARGS__);   \
+            return 0;                               \
+        }                                           \
+    } while (0)
+
+int hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
+    CHECK(c->hidden_size >= 1 && c->num_heads >= 1, "hidden_size and num_heads must be >= 1");
+    CHECK(c->hidden_size % c->num_heads == 0, "hidden_size %d is not a multiple of num_heads %d", c->hidden_size,
+          c->num_heads);
+    CHECK(hrm_config_head_dim(c) <= 128, "head_dim %d > 128 (hidden_size / num_heads)", hrm_config_head_dim(c));
+    CHECK(hrm_config_head_dim(c) % 2 == 0 || c->pos_encodings != HRM_POS_ROPE, "rope needs an even head_dim");
+    CHECK(c->H_layers >= 1 && c->L_layers >= 1, "H_layers and L_layers must be >= 1");
+    CHECK(c->H_cycles >= 1 && c->L_cycles >= 1, "H_cycles and L_cycles must be >= 1");
+    CHECK(c->expansion > 0 && c->expansion <= 64, "expansion %g out of (0, 64]", c->expansion);
+    CHECK(c->puzzle_emb_ndim >= 0, "puzzle_emb_ndim must be >= 0");
+    CHECK(c->rope_theta > 0 && c->rms_norm_eps > 0, "rope_theta and rms_norm_eps must be > 0");
+    CHECK(c->halt_max_steps >= 1, "halt_max_steps must be >= 1");
+    CHECK(c->halt_exploration_prob >= 0 && c->halt_exploration_prob <= 1, "halt_exploration_prob %g out of [0, 1]",
+          c->halt_exploration_prob);
+    CHECK(c->vocab_size >= 2, "vocab_size %d < 2", c->vocab_size);
+    CHECK(c->seq_len >= 1, "seq_len %d < 1", c->seq_len);
+    CHECK(c->num_puzzle_identifiers >= 1, "num_puzzle_identifiers %d < 1", c->num_puzzle_identifiers);
+    return 1;
+}
+
+/* ---- hrm.config JSON -------------------------------------------------------------------- */
+
+typedef enum { KEY_INT, KEY_REAL, KEY_POS } key_kind;
+
+typedef struct config_key {
+    const char *name;
+    key_kind kind;
+    size_t offset;
+} config_key;
+
+#define KEY(field, kind) {#field, kind, offsetof(hrm_config, field)}
+static const config_key config_keys[] = {
+    KEY(hidden_size, KEY_INT),     KEY(num_heads, KEY_INT),         KEY(H_layers, KEY_INT),
+    KEY(L_layers, KEY_INT),        KEY(H_cycles, KEY_INT),          KEY(L_cycles, KEY_INT),
+    KEY(expansion, KEY_REAL),      KEY(puzzle_emb_ndim, KEY_INT),   KEY(pos_encodings, KEY_POS),
+    KEY(rope_theta, KEY_REAL),     KEY(rms_norm_eps, KEY_REAL),     KEY(halt_max_steps, KEY_INT),
+    KEY(halt_exploration_prob, KEY_REAL), KEY(vocab_size, KEY_INT), KEY(seq_len, KEY_INT),
+    KEY(num_puzzle_identifiers, KEY_INT),
+};
+#undef KEY
+#define NUM_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
+
+static const char *pos_names[] = {"rope", "learned"};
+
+char *hrm_config_to_json(const hrm_config *c) {
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < NUM_CONFIG_KEYS; i++) {
+        const config_key *k = &config_keys[i];
+        const char *field = (const char *)c + k->offset;
+        json_t *v = k->kind == KEY_INT    ? json_integer(*(const int *)field)
+                    : k->kind == KEY_REAL ? json_real(*(const double *)field)
+                                          : json_string(pos_names[*(const hrm_pos_encoding *)field]);
+        json_object_set_new(o, k->name, v);
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Stores one JSON value into its field; returns 0 with err set on a wrong type or value. */
+static int set_key(const config_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
+    char *field = (char *)c + k->offset;
+    if (k->kind == KEY_INT) {
+        CHECK(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 1 << 30,
+              "hrm.config: %s must be a non-negative integer", k->name);
+        *(int *)field = (int)json_integer_value(v);
+    } else if (k->kind == KEY_REAL) {
+        CHECK(json_is_number(v), "hrm.config: %s must be a number", k->name);
+        *(double *)field = json_number_value(v);
+    } else {
+        const char *s = json_string_value(v);
+        CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "hrm.config: pos_encodings must be \"rope\" or \"learned\"");
+        *(hrm_pos_encoding *)field = strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE;
+    }
+    return 1;
+}
+
+/* Keys this version does not know are ignored, so that newer writers stay readable. */
+int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size) {
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+    if (!json_is_object(o)) {
+        snprintf(err, err_size, "hrm.config: not a JSON object (%s)", o ? "wrong type" : jerr.text);
+        json_decref(o);
+        return 0;
+    }
+    int ok = 1;
+    for (size_t i = 0; ok && i < NUM_CONFIG_KEYS; i++) {
+        json_t *v = json_object_get(o, config_keys[i].name);
+        if (v) ok = set_key(&config_keys[i], v, c, err, err_size);
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* ---- the parameter table ---------------------------------------------------------------- */
+
+typedef struct table_builder {
+    hrm_param_table *t;
+    int cap;
+} table_builder;
+
+/* Appends one tensor: [rows, cols], or [rows] when cols is 0. */
+static int add_param(table_builder *b, hrm_param_role role, hrm_param_init init, double value, int64_t rows,
+                     int64_t cols, const char *name) {
+    hrm_param_table *t = b->t;
+    if (t->count == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 64;
+        hrm_param *p = realloc(t->params, (size_t)cap * sizeof *p);
+        if (!p) return 0;
+        t->params = p;
+        b->cap = cap;
+    }
+    hrm_param *p = &t->params[t->count++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = cols > 0 ? 2 : 1;
+    p->shape[0] = rows;
+    p->shape[1] = cols > 0 ? cols : 0;
+    p->numel = rows * (cols > 0 ? cols : 1);
+    p->offset = t->total;
+    p->role = role;
+    p->init = init;
+    p->init_value = value;
+    t->total += p->numel;
+    if (role == HRM_PARAM_ADAM) t->adam_total = t->total;
+    return 1;
+}
+
+/* One block of a level: attention and SwiGLU weights, [out, in], std 1/sqrt(in). */
+static int add_block(table_builder *b, const hrm_config *c, char level, int layer) {
+    const int64_t D = c->hidden_size, I = hrm_config_intermediate(c);
+    const double std_d = 1 / sqrt((double)D), std_i = 1 / sqrt((double)I);
+    char name[4][96];
+    snprintf(name[0], sizeof name[0], "model.inner.%c_level.layers.%d.self_attn.qkv_proj.weight", level, layer);
+    snprintf(name[1], sizeof name[1], "model.inner.%c_level.layers.%d.self_attn.o_proj.weight", level, layer);
+    snprintf(name[2], sizeof name[2], "model.inner.%c_level.layers.%d.mlp.gate_up_proj.weight", level, layer);
+    snprintf(name[3], sizeof name[3], "model.inner.%c_level.layers.%d.mlp.down_proj.weight", level, layer);
+    return add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, 3 * D, D, name[0]) &&
+           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, D, D, name[1]) &&
+           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, 2 * I, D, name[2]) &&
+           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_i, D, I, name[3]);
+}
+
+int hrm_params_build(const hrm_config *c, hrm_param_table *t) {
+    const int64_t D = c->hidden_size, V = c->vocab_size, S = hrm_config_full_seq(c);
+    const double std_d = 1 / sqrt((double)D);
+    table_builder b = {t, 0};
+    int ok;
+    memset(t, 0, sizeof *t);
+    ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.embed_tokens.embedding_weight") &&
+         add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.lm_head.weight") &&
+         add_param(&b, HRM_PARAM_ADAM, HRM_INIT_CONST, 0, 2, D, "model.inner.q_head.weight") &&
+         add_param(&b, HRM_PARAM_ADAM, HRM_INIT_CONST, -5, 2, 0, "model.inner.q_head.bias");
+    if (ok && c->pos_encodings == HRM_POS_LEARNED)
+        ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, S, D, "model.inner.embed_pos.embedding_weight");
+    for (int i = 0; ok && i < c->H_layers; i++) ok = add_block(&b, c, 'H', i);
+    for (int i = 0; ok && i < c->L_layers; i++) ok = add_block(&b, c, 'L', i);
+    if (ok && c->puzzle_emb_ndim > 0)
+        ok = add_param(&b, HRM_PARAM_PUZZLE, HRM_INIT_CONST, 0, c->num_puzzle_identifiers, c->puzzle_emb_ndim,
+                       "model.inner.puzzle_emb.weights");
+    ok = ok && add_param(&b, HRM_PARAM_FIXED, HRM_INIT_TRUNC_NORMAL, 1, D, 0, "model.inner.H_init") &&
+         add_param(&b, HRM_PARAM_FIXED, HRM_INIT_TRUNC_NORMAL, 1, D, 0, "model.inner.L_init");
+    if (!ok) hrm_params_free(t);
+    return ok;
+}
+
+void hrm_params_free(hrm_param_table *t) {
+    free(t->params);
+    memset(t, 0, sizeof *t);
+}
+
+const hrm_param *hrm_params_find(const hrm_param_table *t, const char *name) {
+    for (int i = 0; i < t->count; i++)
+        if (!strcmp(t->params[i].name, name)) return &t->params[i];
+    return NULL;
+}
+
+int64_t hrm_params_count(const hrm_param_table *t) { return t->adam_total; }

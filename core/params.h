@@ -1,0 +1,82 @@
+/* core/params.h - the HRM architecture (hrm.config) and its parameter table.
+ *
+ * Every tensor of the model lives in one flat float buffer, carved by a table of named slices
+ * with the published checkpoint names and shapes (HRM_SPEC.md "Parameters"). The order is
+ * chosen for the optimizers: first every AdamATan2 parameter (one contiguous range, so one
+ * adam_atan2 call updates them all), then the puzzle embedding (SignSGD rows), then H_init and
+ * L_init (fixed, never trained). */
+#ifndef HRM_CORE_PARAMS_H
+#define HRM_CORE_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum hrm_pos_encoding { HRM_POS_ROPE = 0, HRM_POS_LEARNED = 1 } hrm_pos_encoding;
+
+/* The architecture, with the published config names (DESIGN.md "Contracts"). */
+typedef struct hrm_config {
+    int hidden_size, num_heads, H_layers, L_layers, H_cycles, L_cycles;
+    double expansion;
+    int puzzle_emb_ndim;
+    hrm_pos_encoding pos_encodings;
+    double rope_theta, rms_norm_eps;
+    int halt_max_steps;
+    double halt_exploration_prob;
+    int vocab_size, seq_len, num_puzzle_identifiers;
+} hrm_config;
+
+/* The published defaults (HRM_SPEC.md "Configuration"); the dataset fields are left 0. */
+hrm_config hrm_config_default(void);
+
+/* Derived sizes. */
+int hrm_config_head_dim(const hrm_config *c);      /* hidden_size / num_heads */
+int hrm_config_intermediate(const hrm_config *c);  /* I of the SwiGLU */
+int hrm_config_prefix(const hrm_config *c);        /* P = ceil(puzzle_emb_ndim / hidden_size) */
+int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
+
+/* Checks ranges and divisibility; on failure writes one line and returns 0. */
+int hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
+
+/* Serialises to the JSON object stored under hrm.config (caller frees), or parses one: unknown
+ * keys and wrong types are errors naming the key. Missing keys keep the value already in *c. */
+char *hrm_config_to_json(const hrm_config *c);
+int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size);
+
+typedef enum hrm_param_role {
+    HRM_PARAM_ADAM = 0,   /* trained by AdamATan2 */
+    HRM_PARAM_PUZZLE = 1, /* puzzle embedding: SignSGD on the rows a batch uses */
+    HRM_PARAM_FIXED = 2,  /* H_init, L_init: never trained */
+} hrm_param_role;
+
+typedef enum hrm_param_init {
+    HRM_INIT_TRUNC_NORMAL = 0, /* std in init_value */
+    HRM_INIT_CONST = 1,        /* every element = init_value (0 for zeros) */
+} hrm_param_init;
+
+typedef struct hrm_param {
+    char name[96]; /* checkpoint name, e.g. model.inner.L_level.layers.0.mlp.down_proj.weight */
+    int ndim;
+    int64_t shape[2];
+    int64_t offset, numel; /* in floats, within the flat buffer */
+    hrm_param_role role;
+    hrm_param_init init;
+    double init_value;
+} hrm_param;
+
+typedef struct hrm_param_table {
+    hrm_param *params;
+    int count;
+    int64_t total;       /* floats in the flat buffer */
+    int64_t adam_total;  /* floats in [0, adam_total): the AdamATan2 range */
+} hrm_param_table;
+
+/* Builds the table of a validated config; returns 0 on allocation failure. */
+int hrm_params_build(const hrm_config *c, hrm_param_table *t);
+void hrm_params_free(hrm_param_table *t);
+const hrm_param *hrm_params_find(const hrm_param_table *t, const char *name);
+
+/* The published model's parameter count: its nn.Parameters, i.e. the AdamATan2 range (the
+ * puzzle embedding and H_init/L_init are buffers there). 27,275,266 for the Sudoku model. */
+int64_t hrm_params_count(const hrm_param_table *t);
+
+#endif /* HRM_CORE_PARAMS_H */

@@ -1,0 +1,59 @@
+/* core/safetensors.h - safetensors files: the checkpoint format (DESIGN.md "Contracts").
+ *
+ * A file is an 8-byte little-endian header length, a JSON header (tensor name -> {"dtype",
+ * "shape", "data_offsets": [begin, end)} relative to the data section, plus an optional
+ * "__metadata__" map of string to string), then the data section. Reading accepts F32 and BF16
+ * tensors and returns every tensor as float32; it checks the header length, the JSON, each
+ * tensor's dtype, shape and byte size, and that the offsets lie inside the data section and do
+ * not overlap. Writing produces F32 tensors with the header padded with spaces to a multiple of
+ * 8 bytes, atomically (FILE.tmp, fsync, rename). */
+#ifndef HRM_CORE_SAFETENSORS_H
+#define HRM_CORE_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hrm/backend.h"
+
+#define HRM_ST_MAX_DIMS 8
+
+typedef enum hrm_st_dtype { HRM_ST_F32 = 0, HRM_ST_BF16 = 1 } hrm_st_dtype;
+
+typedef struct hrm_st_tensor {
+    char *name;
+    hrm_st_dtype dtype; /* as stored in the file; data is float32 either way */
+    int ndim;
+    int64_t shape[HRM_ST_MAX_DIMS];
+    size_t count; /* product of shape */
+    float *data; /* count floats, a slice of the file's one float arena */
+} hrm_st_tensor;
+
+typedef struct hrm_st_file {
+    hrm_st_tensor *tensors; /* (count,) in header order */
+    int count;
+    char **meta_keys; /* (meta_count,) the __metadata__ map */
+    char **meta_values; /* (meta_count,) */
+    int meta_count;
+    float *arena; /* every tensor's data, one allocation */
+} hrm_st_file;
+
+/* Reads and checks path; on failure *out holds nothing to free. */
+hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size);
+const hrm_st_tensor *hrm_st_find(const hrm_st_file *f, const char *name); /* NULL when absent */
+const char *hrm_st_meta(const hrm_st_file *f, const char *key); /* NULL when absent */
+void hrm_st_free(hrm_st_file *f);
+
+/* One tensor to write: data holds the product of shape floats (row-major). */
+typedef struct hrm_st_entry {
+    const char *name;
+    int ndim;
+    const int64_t *shape; /* (ndim,) */
+    const float *data;
+} hrm_st_entry;
+
+/* Writes the tensors (F32, in the order given, names unique) and the metadata pairs
+ * meta_keys[i] -> meta_values[i] to path atomically. */
+hrm_status hrm_st_write(const char *path, const hrm_st_entry *tensors, int count, const char *const *meta_keys,
+                        const char *const *meta_values, int meta_count, char *err, size_t err_size);
+
+#endif /* HRM_CORE_SAFETENSORS_H */
