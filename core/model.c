@@ -1,0 +1,349 @@
+/* core/model.c - creating an hrm_model: the parameter offsets it runs on, one device allocation
+ * for every activation carved by a layout function (run twice: once to size it, once to carve),
+ * the RoPE tables, parameter upload/download, carry resets, and the small helpers (linear layers,
+ * copies, error lines) that the forward and backward files share. */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "init.h"
+#include "model_internal.h"
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+hrm_status model_fail(hrm_model *m, hrm_status st, const char *what) {
+    snprintf(m->err, sizeof m->err, "%s: %s", what, m->ctx->f->last_error(m->ctx->be));
+    return st;
+}
+
+hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof m->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+hrm_status model_check_batch(hrm_model *m, int B, const char *what) {
+    if (B < 1 || B > m->max_batch)
+        return model_failf(m, HRM_ERR_INVALID_ARG, "%s: batch %d outside [1, %d] (the model's max batch)", what, B,
+                           m->max_batch);
+    return HRM_OK;
+}
+
+const char *hrm_model_error(const hrm_model *m) { return m->err; }
+const hrm_config *hrm_model_config(const hrm_model *m) { return &m->cfg; }
+const hrm_param_table *hrm_model_params_table(const hrm_model *m) { return &m->table; }
+int hrm_model_max_batch(const hrm_model *m) { return m->max_batch; }
+hrm_ptr hrm_model_params(const hrm_model *m) { return (hrm_ptr){m->params, 0}; }
+hrm_ptr hrm_model_grads(const hrm_model *m) { return (hrm_ptr){m->grads, 0}; }
+hrm_ptr hrm_model_puzzle_grads(const hrm_model *m) { return m->d_puzzle_rows; }
+hrm_ptr hrm_model_logits(const hrm_model *m) { return m->logits; }
+hrm_ptr hrm_model_d_logits(const hrm_model *m) { return m->d_logits; }
+
+/* ---- shared helpers ----------------------------------------------------------------------- */
+
+hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out, float beta) {
+    hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
+                         .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
+    OP(m, "linear forward (matmul)", m->ctx->f->matmul(m->ctx->dev, &a));
+    return HRM_OK;
+}
+
+hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w, int64_t rows,
+                           int in, int out) {
+    hrm_matmul_args dw = {.trans_a = 1, .m = out, .n = in, .k = (int)rows, .alpha = 1, .beta = 1,
+                          .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
+    hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
+                           .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
+    OP(m, "linear backward, weight gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dw));
+    OP(m, "linear backward, input gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dxa));
+    return HRM_OK;
+}
+
+hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n) {
+    OP(m, "buffer_copy", m->ctx->f->buffer_copy(dst.buf, dst.off * 4, src.buf, src.off * 4, n * 4));
+    return HRM_OK;
+}
+
+/* ---- parameter offsets -------------------------------------------------------------------- */
+
+static int64_t offset_of(const hrm_param_table *t, const char *name) {
+    const hrm_param *p = hrm_params_find(t, name);
+    return p ? p->offset : -1;
+}
+
+static int64_t block_offset(const hrm_param_table *t, char lv, int layer, const char *leaf) {
+    char name[128];
+    snprintf(name, sizeof name, "model.inner.%c_level.layers.%d.%s.weight", lv, layer, leaf);
+    return offset_of(t, name);
+}
+
+static int level_init(level *l, const hrm_param_table *t, char lv, int layers) {
+    l->layers = layers;
+    l->w = calloc((size_t)layers, sizeof *l->w);
+    l->hidden = calloc((size_t)layers + 1, sizeof *l->hidden);
+    l->saved = calloc((size_t)layers, sizeof *l->saved);
+    if (!l->w || !l->hidden || !l->saved) return 0;
+    for (int i = 0; i < layers; i++)
+        l->w[i] = (block_weights){.qkv = block_offset(t, lv, i, "self_attn.qkv_proj"),
+                                  .o = block_offset(t, lv, i, "self_attn.o_proj"),
+                                  .gate_up = block_offset(t, lv, i, "mlp.gate_up_proj"),
+                                  .down = block_offset(t, lv, i, "mlp.down_proj")};
+    return 1;
+}
+
+static void level_free(level *l) {
+    free(l->w);
+    free(l->hidden);
+    free(l->saved);
+}
+
+static void resolve_offsets(hrm_model *m) {
+    const hrm_param_table *t = &m->table;
+    m->off_embed = offset_of(t, "model.inner.embed_tokens.embedding_weight");
+    m->off_lm = offset_of(t, "model.inner.lm_head.weight");
+    m->off_q_w = offset_of(t, "model.inner.q_head.weight");
+    m->off_q_b = offset_of(t, "model.inner.q_head.bias");
+    m->off_pos = offset_of(t, "model.inner.embed_pos.embedding_weight");
+    m->off_puzzle = offset_of(t, "model.inner.puzzle_emb.weights");
+    m->off_H_init = offset_of(t, "model.inner.H_init");
+    m->off_L_init = offset_of(t, "model.inner.L_init");
+}
+
+/* ---- activation layout -------------------------------------------------------------------- */
+
+/* Carves tensors out of one buffer; with buf NULL it only counts. Tensors start on 64-float
+ * (256-byte) boundaries, which device kernels and sub-buffers like. */
+typedef struct arena {
+    hrm_buffer *buf;
+    size_t used;
+} arena;
+
+static hrm_ptr carve(arena *a, size_t n) {
+    hrm_ptr p = {a->buf, a->used};
+    a->used += (n + 63) & ~(size_t)63;
+    return p;
+}
+
+static block_acts carve_block(arena *a, const hrm_model *m) {
+    size_t R = (size_t)m->max_batch * m->S, D = m->D, I = m->I;
+    return (block_acts){.qkv = carve(a, R * 3 * D), .o = carve(a, R * D),
+                        .lse = carve(a, (size_t)m->max_batch * m->heads * m->S), .h1 = carve(a, R * D),
+                        .rstd1 = carve(a, R), .gu = carve(a, R * 2 * I), .rstd2 = carve(a, R)};
+}
+
+static void carve_level(arena *a, const hrm_model *m, level *l) {
+    size_t R = (size_t)m->max_batch * m->S;
+    for (int i = 0; i <= l->layers; i++) l->hidden[i] = carve(a, R * m->D);
+    for (int i = 0; i < l->layers; i++) l->saved[i] = carve_block(a, m);
+}
+
+/* Every activation of the model; the same sequence of carves both sizes and places them. */
+static size_t layout_acts(hrm_model *m, hrm_buffer *buf) {
+    arena a = {buf, 0};
+    size_t B = (size_t)m->max_batch, R = B * m->S, D = m->D, BL = B * m->seq_len;
+    m->x = carve(&a, R * D);
+    m->rope_cos = carve(&a, (size_t)m->S * m->head_dim / 2);
+    m->rope_sin = carve(&a, (size_t)m->S * m->head_dim / 2);
+    m->ones = carve(&a, B > (size_t)m->S ? B : (size_t)m->S);
+    m->logits = carve(&a, BL * m->V);
+    m->d_logits = carve(&a, BL * m->V);
+    m->q = carve(&a, 2 * B);
+    m->d_q = carve(&a, 2 * B);
+    m->loss = carve(&a, B);
+    m->count = carve(&a, B);
+    m->correct = carve(&a, B);
+    m->preds = carve(&a, BL);
+    m->d_puzzle_rows = m->P > 0 ? carve(&a, B * m->cfg.puzzle_emb_ndim) : (hrm_ptr){0};
+    m->d_h = carve(&a, R * D);
+    m->spare_zH = carve(&a, R * D);
+    m->spare_zL = carve(&a, R * D);
+    m->scratch = carve_block(&a, m);
+    m->scratch_a = carve(&a, R * D);
+    m->scratch_m = carve(&a, R * m->I);
+    carve_level(&a, m, &m->H_level);
+    carve_level(&a, m, &m->L_level);
+    return a.used;
+}
+
+/* ---- constants on the device ---------------------------------------------------------------- */
+
+/* cos/sin [S, head_dim/2] in float32 exactly as the published RotaryEmbedding builds them:
+ * inv_freq = 1 / theta^(arange(0, hd, 2) / hd), freqs = outer(arange(S), inv_freq), all float32. */
+static hrm_status upload_rope(hrm_model *m) {
+    int half = m->head_dim / 2;
+    size_t n = (size_t)m->S * half;
+    float *cs = malloc(2 * n * sizeof *cs);
+    if (!cs) return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory for the RoPE tables");
+    for (int i = 0; i < half; i++) {
+        float inv_freq = 1.0f / powf((float)m->cfg.rope_theta, (float)(2 * i) / (float)m->head_dim);
+        for (int s = 0; s < m->S; s++) {
+            float f = (float)s * inv_freq;
+            cs[(size_t)s * half + i] = cosf(f);
+            cs[n + (size_t)s * half + i] = sinf(f);
+        }
+    }
+    hrm_status st = m->ctx->f->buffer_write(m->acts, m->rope_cos.off * 4, cs, n * 4);
+    if (st == HRM_OK) st = m->ctx->f->buffer_write(m->acts, m->rope_sin.off * 4, cs + n, n * 4);
+    free(cs);
+    if (st != HRM_OK) return model_fail(m, st, "model: uploading the RoPE tables");
+    return HRM_OK;
+}
+
+static hrm_status upload_constants(hrm_model *m) {
+    size_t ones = m->max_batch > m->S ? (size_t)m->max_batch : (size_t)m->S;
+    OP(m, "model: filling ones", m->ctx->f->buffer_fill(m->acts, m->ones.off, ones, 1.0f));
+    OP(m, "model: zeroing parameters", m->ctx->f->buffer_fill(m->params, 0, (size_t)m->table.total, 0.0f));
+    OP(m, "model: zeroing gradients", m->ctx->f->buffer_fill(m->grads, 0, (size_t)m->table.adam_total, 0.0f));
+    return upload_rope(m);
+}
+
+/* ---- create / free ------------------------------------------------------------------------- */
+
+static hrm_status alloc_floats(hrm_model *m, size_t n, hrm_buffer **out, const char *what) {
+    hrm_status st = m->ctx->f->buffer_alloc(m->ctx->dev, (n ? n : 1) * 4, out);
+    if (st != HRM_OK) {
+        *out = NULL;
+        char line[128];
+        snprintf(line, sizeof line, "model: allocating %s (%.1f MiB)", what, n * 4.0 / (1 << 20));
+        return model_fail(m, st, line);
+    }
+    return HRM_OK;
+}
+
+static hrm_status model_setup(hrm_model *m) {
+    const hrm_config *c = &m->cfg;
+    m->D = c->hidden_size;
+    m->heads = c->num_heads;
+    m->head_dim = hrm_config_head_dim(c);
+    m->I = hrm_config_intermediate(c);
+    m->P = hrm_config_prefix(c);
+    m->S = hrm_config_full_seq(c);
+    m->seq_len = c->seq_len;
+    m->V = c->vocab_size;
+    /* The published embed_scale is sqrt(D); learned positions also scale by 1/sqrt(2) to keep
+     * the forward variance, and the op computes scale * (e + pos). */
+    m->embed_scale = sqrtf((float)m->D) * (c->pos_encodings == HRM_POS_LEARNED ? 0.707106781f : 1.0f);
+    if ((int64_t)m->max_batch * m->S * 3 * (m->D > m->I ? m->D : m->I) > INT_MAX)
+        return model_failf(m, HRM_ERR_INVALID_ARG, "model: max batch %d x sequence %d is too large for one matmul",
+                           m->max_batch, m->S);
+    if (!hrm_params_build(c, &m->table) || !level_init(&m->H_level, &m->table, 'H', c->H_layers) ||
+        !level_init(&m->L_level, &m->table, 'L', c->L_layers))
+        return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    resolve_offsets(m);
+    m->q_host = malloc(2 * (size_t)m->max_batch * sizeof *m->q_host);
+    if (!m->q_host) return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    TRY(alloc_floats(m, (size_t)m->table.total, &m->params, "parameters"));
+    TRY(alloc_floats(m, (size_t)m->table.adam_total, &m->grads, "gradients"));
+    TRY(alloc_floats(m, layout_acts(m, NULL), &m->acts, "activations"));
+    layout_acts(m, m->acts);
+    return upload_constants(m);
+}
+
+hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, hrm_model **out, char *err,
+                            size_t err_size) {
+    *out = NULL;
+    char why[256];
+    if (!hrm_config_validate(cfg, why, sizeof why)) {
+        snprintf(err, err_size, "model: bad config: %s", why);
+        return HRM_ERR_INVALID_ARG;
+    }
+    if (max_batch < 1) {
+        snprintf(err, err_size, "model: max batch %d < 1", max_batch);
+        return HRM_ERR_INVALID_ARG;
+    }
+    hrm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_size, "model: out of host memory");
+        return HRM_ERR_OUT_OF_MEMORY;
+    }
+    m->cfg = *cfg;
+    m->ctx = ctx;
+    m->max_batch = max_batch;
+    hrm_status st = model_setup(m);
+    if (st != HRM_OK) {
+        snprintf(err, err_size, "%s", m->err);
+        hrm_model_free(m);
+        return st;
+    }
+    *out = m;
+    return HRM_OK;
+}
+
+void hrm_model_free(hrm_model *m) {
+    if (!m) return;
+    const hrm_backend_iface *f = m->ctx->f;
+    if (m->acts) f->buffer_free(m->acts);
+    if (m->grads) f->buffer_free(m->grads);
+    if (m->params) f->buffer_free(m->params);
+    free(m->q_host);
+    level_free(&m->H_level);
+    level_free(&m->L_level);
+    hrm_params_free(&m->table);
+    free(m);
+}
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n) {
+    if (n != m->table.total)
+        return model_failf(m, HRM_ERR_INVALID_ARG, "set_params: %lld floats given, the model has %lld", (long long)n,
+                           (long long)m->table.total);
+    OP(m, "set_params", m->ctx->f->buffer_write(m->params, 0, host, (size_t)n * 4));
+    return HRM_OK;
+}
+
+hrm_status hrm_model_get_params(hrm_model *m, float *host, int64_t n) {
+    if (n != m->table.total)
+        return model_failf(m, HRM_ERR_INVALID_ARG, "get_params: room for %lld floats, the model has %lld",
+                           (long long)n, (long long)m->table.total);
+    OP(m, "get_params", m->ctx->f->buffer_read(m->params, 0, host, (size_t)n * 4));
+    return HRM_OK;
+}
+
+hrm_status hrm_model_init_params(hrm_model *m, uint64_t seed) {
+    float *host = malloc((size_t)m->table.total * sizeof *host);
+    if (!host) return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "init_params: out of host memory");
+    hrm_init_params(&m->table, host, seed);
+    hrm_status st = hrm_model_set_params(m, host, m->table.total);
+    free(host);
+    return st;
+}
+
+hrm_status hrm_model_zero_grads(hrm_model *m) {
+    OP(m, "zero_grads", m->ctx->f->buffer_fill(m->grads, 0, (size_t)m->table.adam_total, 0.0f));
+    return HRM_OK;
+}
+
+/* ---- carry resets -------------------------------------------------------------------------- */
+
+/* z[b0, b0+n) [S, D] = ones [S, 1] x init [1, D]: a broadcast as one strided-batched matmul, so a
+ * reset needs no host data. */
+static hrm_status broadcast_rows(hrm_model *m, hrm_ptr z, int b0, int n, int64_t init) {
+    int64_t SD = (int64_t)m->S * m->D;
+    hrm_matmul_args a = {.m = m->S, .n = m->D, .k = 1, .alpha = 1, .beta = 0, .a = m->ones, .lda = 1,
+                         .b = param_at(m, init), .ldb = m->D, .c = ptr_at(z, b0 * SD), .ldc = m->D,
+                         .stride_c = SD, .batch = n};
+    OP(m, "reset_slots (matmul)", m->ctx->f->matmul(m->ctx->dev, &a));
+    return HRM_OK;
+}
+
+hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uint8_t *reset) {
+    TRY(model_check_batch(m, B, "reset_slots"));
+    for (int b = 0; b < B;) {
+        if (reset && !reset[b]) {
+            b++;
+            continue;
+        }
+        int n = 1; /* consecutive slots go in one call */
+        while (b + n < B && (!reset || reset[b + n])) n++;
+        TRY(broadcast_rows(m, carry.zH, b, n, m->off_H_init));
+        TRY(broadcast_rows(m, carry.zL, b, n, m->off_L_init));
+        b += n;
+    }
+    return HRM_OK;
+}

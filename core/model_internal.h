@@ -1,0 +1,115 @@
+/* core/model_internal.h - the hrm_model struct and the helpers its files share (model.c: creation
+ * and memory; model_forward.c; model_backward.c; model_loss.c). Not installed. */
+#ifndef HRM_CORE_MODEL_INTERNAL_H
+#define HRM_CORE_MODEL_INTERNAL_H
+
+#include "model.h"
+
+/* Where one block's weights start in the flat buffer; the same offsets index grads. */
+typedef struct block_weights {
+    int64_t qkv;     /* [3D, D] */
+    int64_t o;       /* [D, D] */
+    int64_t gate_up; /* [2I, D] */
+    int64_t down;    /* [D, I] */
+} block_weights;
+
+/* What a block's forward writes besides its output, and its backward reads (R = B*S rows). In
+ * the no-save mode every block of every update writes the same scratch set. */
+typedef struct block_acts {
+    hrm_ptr qkv;   /* [R, 3D] after RoPE: the q, k, v the attention saw */
+    hrm_ptr o;     /* [R, D] attention output before o_proj */
+    hrm_ptr lse;   /* [B, heads, S] */
+    hrm_ptr h1;    /* [R, D] rmsnorm(h + attn): the attention sub-layer's output */
+    hrm_ptr rstd1; /* [R] */
+    hrm_ptr gu;    /* [R, 2I] gate_up output, gate first */
+    hrm_ptr rstd2; /* [R] */
+} block_acts;
+
+typedef struct level {
+    int layers;
+    block_weights *w; /* [layers] */
+    /* Saved by the last update of this level: hidden[0] its input (z + injection), hidden[i+1]
+     * block i's output, hidden[layers] the level's output. [R, D] each. */
+    hrm_ptr *hidden;   /* [layers + 1] */
+    block_acts *saved; /* [layers] */
+} level;
+
+struct hrm_model {
+    hrm_config cfg;
+    hrm_param_table table;
+    hrm_ctx *ctx;
+    int max_batch;
+    /* sizes: hidden, heads, head_dim, SwiGLU inter, prefix P, full sequence S, seq_len, vocab */
+    int D, heads, head_dim, I, P, S, seq_len, V;
+    float embed_scale;
+    /* offsets in the flat buffer; -1 when the config has no such tensor */
+    int64_t off_embed, off_lm, off_q_w, off_q_b, off_pos, off_puzzle, off_H_init, off_L_init;
+    level H_level, L_level;
+
+    hrm_buffer *params, *grads, *acts;
+    /* carved from acts */
+    hrm_ptr x;                  /* [R, D] input embedding of the segment */
+    hrm_ptr rope_cos, rope_sin; /* [S, head_dim/2] */
+    hrm_ptr ones;               /* [max(B, S)] of 1: broadcasts and column sums by matmul */
+    hrm_ptr logits, d_logits;   /* [B, seq_len, V] */
+    hrm_ptr q, d_q;             /* [B, 2] */
+    hrm_ptr loss, count, correct, preds; /* [B], [B] i32, [B] i32, [B, seq_len] i32 */
+    hrm_ptr d_puzzle_rows;      /* [B, puzzle_emb_ndim] */
+    hrm_ptr d_h;                /* [R, D] gradient flowing back through the levels */
+    hrm_ptr spare_zH, spare_zL; /* [R, D] the carry a forward without `out` writes */
+    block_acts scratch;         /* no-save activations; the backward reuses them as gradients */
+    hrm_ptr scratch_a;          /* [R, D] o_proj / down_proj output; zH[:, P:] rows in backward */
+    hrm_ptr scratch_m;          /* [R, I] SwiGLU output / its gradient */
+
+    float *q_host;              /* [2B] host copy of q */
+
+    int logits_batch;         /* B of the last forward that wrote logits */
+    int train_batch;          /* B of the last TRAIN forward; 0 when nothing is saved */
+    hrm_ptr train_tokens, train_puzzle_ids;
+    char err[512];
+};
+
+static inline hrm_ptr ptr_at(hrm_ptr p, int64_t off) {
+    p.off += (size_t)off;
+    return p;
+}
+static inline hrm_ptr param_at(const hrm_model *m, int64_t off) { return (hrm_ptr){m->params, (size_t)off}; }
+static inline hrm_ptr grad_at(const hrm_model *m, int64_t off) { return (hrm_ptr){m->grads, (size_t)off}; }
+static inline int ptr_eq(hrm_ptr a, hrm_ptr b) { return a.buf == b.buf && a.off == b.off; }
+
+/* Records "what: <backend's last error>" and returns st. */
+hrm_status model_fail(hrm_model *m, hrm_status st, const char *what);
+/* Records a formatted message and returns st. */
+hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...);
+
+/* Runs one backend call; on failure records which op failed and why, and returns. */
+#define OP(m, name, call)                                        \
+    do {                                                         \
+        hrm_status op_st_ = (call);                              \
+        if (op_st_ != HRM_OK) return model_fail((m), op_st_, (name)); \
+    } while (0)
+
+#define TRY(call)                          \
+    do {                                   \
+        hrm_status try_st_ = (call);       \
+        if (try_st_ != HRM_OK) return try_st_; \
+    } while (0)
+
+/* Fails unless 1 <= B <= max_batch. */
+hrm_status model_check_batch(hrm_model *m, int B, const char *what);
+
+/* y [rows, out] = x [rows, in] W^T + beta y, W [out, in] at params offset w. */
+hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out, float beta);
+/* dW += dy^T x (accumulates into grads), then dx = dy W + beta_dx dx; dx may be x (with beta_dx
+ * 0), since the weight gradient has read x by then. */
+hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w, int64_t rows,
+                           int in, int out);
+/* n floats from src to dst, on the device. */
+hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n);
+
+/* Argument sets the forward and the backward share (model_forward.c). */
+hrm_embedding_args embedding_args(const hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids);
+hrm_attention_args attention_args(const hrm_model *m, int B, const block_acts *s);
+hrm_rope_args rope_args(const hrm_model *m, int B, hrm_ptr qkv);
+
+#endif /* HRM_CORE_MODEL_INTERNAL_H */
