@@ -1,0 +1,375 @@
+/* core/act.c - ACT training steps, evaluation and the optimizers (act.h), following the published
+ * hrm_act_v1.py (the carry and halting), losses.py (ACTLossHead) and pretrain.py (one optimizer
+ * step per segment, the learning-rate schedule), as tools/reference/hrm_ref.py restates them. */
+#include "act.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+hrm_train_settings hrm_train_settings_default(void) {
+    return (hrm_train_settings){.global_batch_size = 0, .lr = 1e-4, .lr_min_ratio = 1.0, .lr_warmup_steps = 2000,
+                                .total_steps = 0, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95,
+                                .puzzle_emb_lr = 1e-2, .puzzle_emb_weight_decay = 0.1,
+                                .loss_type = HRM_LOSS_STABLEMAX, .seed = 0};
+}
+
+double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio) {
+    if (step < warmup_steps) return base_lr * (double)step / (double)(warmup_steps > 1 ? warmup_steps : 1);
+    int64_t span = total_steps - warmup_steps;
+    double progress = (double)(step - warmup_steps) / (double)(span > 1 ? span : 1);
+    return base_lr * (min_ratio + fmax(0.0, (1.0 - min_ratio) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress))));
+}
+
+/* ---- errors and device helpers ----------------------------------------------------------------- */
+
+static hrm_status act_failf(hrm_act *a, hrm_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->err, sizeof a->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+const char *hrm_act_error(const hrm_act *a) { return a->err; }
+
+/* A model call; on failure the model's error line becomes ours. */
+#define MODEL(a, call)                                                                    \
+    do {                                                                                  \
+        hrm_status st_ = (call);                                                          \
+        if (st_ != HRM_OK) return act_failf((a), st_, "%s", hrm_model_error((a)->model)); \
+    } while (0)
+
+/* A backend call. */
+#define BACKEND(a, what, call)                                                                                \
+    do {                                                                                                      \
+        hrm_status st_ = (call);                                                                              \
+        if (st_ != HRM_OK) return act_failf((a), st_, "%s: %s", (what), (a)->ctx->f->last_error((a)->ctx->be)); \
+    } while (0)
+
+#define TRY(call)                              \
+    do {                                       \
+        hrm_status try_st_ = (call);           \
+        if (try_st_ != HRM_OK) return try_st_; \
+    } while (0)
+
+static hrm_status upload(hrm_act *a, hrm_ptr dst, const void *src, size_t n) {
+    BACKEND(a, "act: uploading", a->ctx->f->buffer_write(dst.buf, dst.off * 4, src, n * 4));
+    return HRM_OK;
+}
+
+static hrm_status download(hrm_act *a, hrm_ptr src, void *dst, size_t n) {
+    BACKEND(a, "act: downloading", a->ctx->f->buffer_read(src.buf, src.off * 4, dst, n * 4));
+    return HRM_OK;
+}
+
+static int seq_len(const hrm_act *a) { return hrm_model_config(a->model)->seq_len; }
+
+static size_t carry_floats(const hrm_act *a) {
+    const hrm_config *c = hrm_model_config(a->model);
+    return (size_t)a->B * (size_t)hrm_config_full_seq(c) * (size_t)c->hidden_size;
+}
+
+static size_t adam_floats(const hrm_act *a) { return (size_t)hrm_model_params_table(a->model)->adam_total; }
+
+/* ---- creation -------------------------------------------------------------------------------- */
+
+static hrm_status alloc_host(hrm_act *a) {
+    size_t B = (size_t)a->B, L = (size_t)seq_len(a);
+    a->steps = calloc(B, sizeof *a->steps);
+    a->halted = calloc(B, 1);
+    a->inputs = calloc(B * L, sizeof *a->inputs);
+    a->labels = calloc(B * L, sizeof *a->labels);
+    a->puzzle_ids = calloc(B, sizeof *a->puzzle_ids);
+    a->q_halt = calloc(B, sizeof *a->q_halt);
+    a->q_continue = calloc(B, sizeof *a->q_continue);
+    a->target_q_continue = calloc(B, sizeof *a->target_q_continue);
+    a->seq_correct = calloc(B, 1);
+    a->count = calloc(B, sizeof *a->count);
+    a->correct = calloc(B, sizeof *a->correct);
+    a->lm_loss = calloc(B, sizeof *a->lm_loss);
+    a->work_flags = calloc(2 * B, 1);
+    a->work = calloc(4 * B, sizeof *a->work);
+    if (!a->work_flags || !a->work || !a->steps || !a->halted || !a->inputs || !a->labels || !a->puzzle_ids || !a->q_halt || !a->q_continue ||
+        !a->target_q_continue || !a->seq_correct || !a->count || !a->correct || !a->lm_loss)
+        return act_failf(a, HRM_ERR_OUT_OF_MEMORY, "act: out of host memory for %d slots", a->B);
+    memset(a->halted, 1, B);
+    return HRM_OK;
+}
+
+/* One device buffer: zH, zL [B, S, D], inputs, labels [B, L], puzzle ids [B]; and Adam m, v. */
+static hrm_status alloc_device(hrm_act *a) {
+    const hrm_backend_iface *f = a->ctx->f;
+    size_t cn = carry_floats(a), BL = (size_t)a->B * (size_t)seq_len(a), n = 2 * cn + 2 * BL + (size_t)a->B;
+    BACKEND(a, "act: allocating the carry", f->buffer_alloc(a->ctx->dev, n * 4, &a->buf));
+    a->carry.zH = (hrm_ptr){a->buf, 0};
+    a->carry.zL = (hrm_ptr){a->buf, cn};
+    a->d_inputs = (hrm_ptr){a->buf, 2 * cn};
+    a->d_labels = (hrm_ptr){a->buf, 2 * cn + BL};
+    a->d_puzzle_ids = (hrm_ptr){a->buf, 2 * cn + 2 * BL};
+    /* every slot restarts at its first segment; zeros only keep the contents defined */
+    BACKEND(a, "act: clearing the carry", f->buffer_fill(a->buf, 0, n, 0.0f));
+    if (!a->training) return HRM_OK;
+    size_t an = adam_floats(a);
+    BACKEND(a, "act: allocating the AdamATan2 moments", f->buffer_alloc(a->ctx->dev, 2 * an * 4, &a->adam));
+    BACKEND(a, "act: clearing the AdamATan2 moments", f->buffer_fill(a->adam, 0, 2 * an, 0.0f));
+    return HRM_OK;
+}
+
+static hrm_status check_settings(hrm_act *a, const hrm_train_settings *s) {
+    if (s->global_batch_size < 1) return act_failf(a, HRM_ERR_INVALID_ARG, "act: global_batch_size must be >= 1");
+    if (s->loss_type != HRM_LOSS_STABLEMAX && s->loss_type != HRM_LOSS_SOFTMAX)
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: unknown loss_type %d", (int)s->loss_type);
+    if (!(s->beta1 >= 0 && s->beta1 < 1 && s->beta2 >= 0 && s->beta2 < 1))
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: beta1 and beta2 must lie in [0, 1)");
+    return HRM_OK;
+}
+
+hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings, bool training,
+                          hrm_act **out, char *err, size_t err_size) {
+    *out = NULL;
+    hrm_act *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, err_size, "act: out of host memory");
+        return HRM_ERR_OUT_OF_MEMORY;
+    }
+    a->ctx = ctx;
+    a->model = model;
+    a->B = B;
+    a->training = training;
+    a->settings = settings ? *settings : hrm_train_settings_default();
+    hrm_rng_seed(&a->rng, a->settings.seed);
+    hrm_status st = HRM_OK;
+    if (B < 1 || B > hrm_model_max_batch(model))
+        st = act_failf(a, HRM_ERR_INVALID_ARG, "act: batch %d outside [1, %d] (the model's max batch)", B,
+                       hrm_model_max_batch(model));
+    if (st == HRM_OK && training) st = check_settings(a, &a->settings);
+    if (st == HRM_OK) st = alloc_host(a);
+    if (st == HRM_OK) st = alloc_device(a);
+    if (st != HRM_OK) {
+        snprintf(err, err_size, "%s", a->err);
+        hrm_act_free(a);
+        return st;
+    }
+    *out = a;
+    return HRM_OK;
+}
+
+void hrm_act_free(hrm_act *a) {
+    if (!a) return;
+    if (a->buf) a->ctx->f->buffer_free(a->buf);
+    if (a->adam) a->ctx->f->buffer_free(a->adam);
+    free(a->steps);
+    free(a->halted);
+    free(a->inputs);
+    free(a->labels);
+    free(a->puzzle_ids);
+    free(a->q_halt);
+    free(a->q_continue);
+    free(a->target_q_continue);
+    free(a->seq_correct);
+    free(a->count);
+    free(a->correct);
+    free(a->lm_loss);
+    free(a->work_flags);
+    free(a->work);
+    free(a);
+}
+
+/* ---- one segment's pieces ------------------------------------------------------------------------ */
+
+/* Step 1: slots with reset[b] take the batch's example b and restart; then the slots' examples
+ * go to the device (all of them: a resumed state may have changed any). */
+static hrm_status take_examples(hrm_act *a, const hrm_act_batch *batch, const uint8_t *reset) {
+    size_t L = (size_t)seq_len(a);
+    for (int b = 0; b < a->B; b++) {
+        if (!reset[b]) continue;
+        memcpy(a->inputs + b * L, batch->inputs + b * L, L * sizeof *a->inputs);
+        memcpy(a->labels + b * L, batch->labels + b * L, L * sizeof *a->labels);
+        a->puzzle_ids[b] = batch->puzzle_ids[b];
+        a->steps[b] = 0;
+    }
+    MODEL(a, hrm_model_reset_slots(a->model, a->B, a->carry, reset));
+    TRY(upload(a, a->d_inputs, a->inputs, (size_t)a->B * L));
+    TRY(upload(a, a->d_labels, a->labels, (size_t)a->B * L));
+    return upload(a, a->d_puzzle_ids, a->puzzle_ids, (size_t)a->B);
+}
+
+/* Step 3 of training: halting with exploration (hrm_act_v1.py); is_last [B] for the target. Both
+ * draws are made for every slot at every segment, as published, so that the stream of random
+ * numbers does not depend on the Q values. */
+static void training_halt(hrm_act *a, uint8_t *is_last) {
+    const hrm_config *c = hrm_model_config(a->model);
+    for (int b = 0; b < a->B; b++) {
+        is_last[b] = a->steps[b] >= c->halt_max_steps;
+        a->halted[b] = is_last[b];
+        if (c->halt_max_steps <= 1) continue;
+        double u = hrm_rng_uniform(&a->rng);
+        int32_t draw = (int32_t)(2 + hrm_rng_below(&a->rng, c->halt_max_steps - 1));
+        int32_t min_steps = u < c->halt_exploration_prob ? draw : 0;
+        a->halted[b] = (uint8_t)((a->halted[b] || a->q_halt[b] > a->q_continue[b]) && a->steps[b] >= min_steps);
+    }
+}
+
+/* target_q_continue = sigmoid(is_last ? q_halt' : max(q_halt', q_continue')), from a Q_ONLY
+ * forward from the new carry (no gradient, no replay buffer, no target network). */
+static hrm_status q_target(hrm_act *a, const uint8_t *is_last) {
+    float *nh = a->target_q_continue, *nc = a->work; /* nh becomes the target below */
+    hrm_carry discard = {{0}, {0}};
+    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_Q_ONLY, a->B, a->d_inputs, a->d_puzzle_ids, a->carry, discard,
+                               nh, nc));
+    for (int b = 0; b < a->B; b++) {
+        float x = is_last[b] ? nh[b] : fmaxf(nh[b], nc[b]);
+        nh[b] = (float)(1.0 / (1.0 + exp(-(double)x)));
+    }
+    return HRM_OK;
+}
+
+/* Step 4: per-sequence LM loss, seq_correct, the Q losses (d_q when d_q != NULL) and the metric
+ * sums over the slots halted now with a valid label (losses.py ACTLossHead). */
+static hrm_status segment_loss(hrm_act *a, bool with_target, int32_t *preds, float grad_scale, float *d_q,
+                               hrm_act_metrics *out) {
+    int B = a->B;
+    hrm_loss_kind kind = a->settings.loss_type;
+    MODEL(a, hrm_model_lm_loss_forward(a->model, a->d_labels, kind, HRM_IGNORE_LABEL, a->lm_loss, a->count,
+                                       a->correct, preds));
+    float *target_halt = a->work + B;
+    hrm_act_metrics mt = {0};
+    for (int b = 0; b < B; b++) {
+        a->seq_correct[b] = a->correct[b] == a->count[b]; /* true for a sequence with no valid label */
+        target_halt[b] = a->seq_correct[b];
+        mt.lm_loss += a->lm_loss[b];
+        if (!a->halted[b] || a->count[b] <= 0) continue;
+        mt.count++;
+        mt.accuracy += (double)a->correct[b] / a->count[b];
+        mt.exact_accuracy += a->seq_correct[b];
+        mt.q_halt_accuracy += (a->q_halt[b] >= 0) == a->seq_correct[b];
+        mt.steps += a->steps[b];
+    }
+    hrm_q_loss(B, a->q_halt, a->q_continue, target_halt, with_target ? a->target_q_continue : NULL, grad_scale,
+               &mt.q_halt_loss, &mt.q_continue_loss, d_q);
+    mt.loss = mt.lm_loss + 0.5 * (mt.q_halt_loss + mt.q_continue_loss);
+    if (out) *out = mt;
+    return HRM_OK;
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+
+hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics) {
+    if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: train_segment on an evaluation-only state");
+    const hrm_config *c = hrm_model_config(a->model);
+    int B = a->B;
+    uint8_t *reset = a->work_flags, *is_last = a->work_flags + B;
+    memcpy(reset, a->halted, (size_t)B);
+    TRY(take_examples(a, batch, reset));
+
+    MODEL(a, hrm_model_zero_grads(a->model));
+    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_TRAIN, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
+                               a->q_halt, a->q_continue));
+    for (int b = 0; b < B; b++) a->steps[b]++;
+    training_halt(a, is_last);
+    bool with_target = c->halt_max_steps > 1;
+    if (with_target) TRY(q_target(a, is_last));
+
+    float grad_scale = (float)(1.0 / a->settings.global_batch_size), *d_q = a->work + 2 * B;
+    TRY(segment_loss(a, with_target, NULL, grad_scale, d_q, metrics));
+    MODEL(a, hrm_model_lm_loss_backward(a->model, a->d_labels, a->settings.loss_type, HRM_IGNORE_LABEL, grad_scale));
+    MODEL(a, hrm_model_backward(a->model, d_q));
+    return HRM_OK;
+}
+
+hrm_status hrm_act_optimizer_step(hrm_act *a) {
+    if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer_step on an evaluation-only state");
+    const hrm_train_settings *s = &a->settings;
+    const hrm_config *c = hrm_model_config(a->model);
+    const hrm_param_table *t = hrm_model_params_table(a->model);
+    a->step++;
+    a->last_lr = hrm_lr_schedule(s->lr, a->step, s->lr_warmup_steps, s->total_steps, s->lr_min_ratio);
+    a->last_puzzle_emb_lr = hrm_lr_schedule(s->puzzle_emb_lr, a->step, s->lr_warmup_steps, s->total_steps,
+                                            s->lr_min_ratio);
+    if (c->puzzle_emb_ndim > 0) {
+        const hrm_param *pe = hrm_params_find(t, "model.inner.puzzle_emb.weights");
+        hrm_ptr w = hrm_model_params(a->model);
+        w.off += (size_t)pe->offset;
+        hrm_signsgd_args sg = {.batch = a->B, .width = c->puzzle_emb_ndim, .num_rows = c->num_puzzle_identifiers,
+                               .lr = (float)a->last_puzzle_emb_lr, .weight_decay = (float)s->puzzle_emb_weight_decay,
+                               .ids = a->d_puzzle_ids, .grads = hrm_model_puzzle_grads(a->model), .weights = w};
+        BACKEND(a, "act: signsgd_rows", a->ctx->f->signsgd_rows(a->ctx->dev, &sg));
+    }
+    size_t an = adam_floats(a);
+    hrm_adam_args ad = {.n = (int64_t)an, .step = a->step, .lr = (float)a->last_lr,
+                        .weight_decay = (float)s->weight_decay, .beta1 = (float)s->beta1, .beta2 = (float)s->beta2,
+                        .param = hrm_model_params(a->model), .grad = hrm_model_grads(a->model),
+                        .m = {a->adam, 0}, .v = {a->adam, an}};
+    BACKEND(a, "act: adam_atan2", a->ctx->f->adam_atan2(a->ctx->dev, &ad));
+    return HRM_OK;
+}
+
+hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics) {
+    TRY(hrm_act_train_segment(a, batch, metrics));
+    return hrm_act_optimizer_step(a);
+}
+
+/* ---- evaluation ---------------------------------------------------------------------------- */
+
+hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segment, int M, int32_t *preds,
+                                hrm_act_metrics *metrics) {
+    int B = a->B;
+    if (segment < 0 || segment >= M)
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: eval segment %d outside [0, %d)", segment, M);
+    if (segment == 0) {
+        memset(a->work_flags, 1, (size_t)B);
+        TRY(take_examples(a, batch, a->work_flags));
+    }
+    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_EVAL, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
+                               a->q_halt, a->q_continue));
+    for (int b = 0; b < B; b++) {
+        a->steps[b]++;
+        a->halted[b] = a->steps[b] >= M;
+    }
+    return segment_loss(a, false, preds, 1.0f, NULL, metrics);
+}
+
+hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt, float *q_continue,
+                              int32_t *preds, hrm_act_metrics *metrics) {
+    if (M <= 0) M = hrm_model_config(a->model)->halt_max_steps;
+    for (int s = 0; s < M; s++) {
+        TRY(hrm_act_eval_segment(a, batch, s, M, s == M - 1 ? preds : NULL, s == M - 1 ? metrics : NULL));
+        if (q_halt) memcpy(q_halt + (size_t)s * a->B, a->q_halt, (size_t)a->B * sizeof *q_halt);
+        if (q_continue) memcpy(q_continue + (size_t)s * a->B, a->q_continue, (size_t)a->B * sizeof *q_continue);
+    }
+    return HRM_OK;
+}
+
+/* ---- state for checkpoints ------------------------------------------------------------------ */
+
+hrm_status hrm_act_get_optimizer(hrm_act *a, float *m, float *v, int64_t *step) {
+    if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: no optimizer in an evaluation-only state");
+    size_t an = adam_floats(a);
+    if (m) TRY(download(a, (hrm_ptr){a->adam, 0}, m, an));
+    if (v) TRY(download(a, (hrm_ptr){a->adam, an}, v, an));
+    if (step) *step = a->step;
+    return HRM_OK;
+}
+
+hrm_status hrm_act_set_optimizer(hrm_act *a, const float *m, const float *v, int64_t step) {
+    if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: no optimizer in an evaluation-only state");
+    if (step < 0) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer step %lld < 0", (long long)step);
+    size_t an = adam_floats(a);
+    TRY(upload(a, (hrm_ptr){a->adam, 0}, m, an));
+    TRY(upload(a, (hrm_ptr){a->adam, an}, v, an));
+    a->step = step;
+    return HRM_OK;
+}
+
+hrm_status hrm_act_get_carry(hrm_act *a, float *zH, float *zL) {
+    TRY(download(a, a->carry.zH, zH, carry_floats(a)));
+    return download(a, a->carry.zL, zL, carry_floats(a));
+}
+
+hrm_status hrm_act_set_carry(hrm_act *a, const float *zH, const float *zL) {
+    TRY(upload(a, a->carry.zH, zH, carry_floats(a)));
+    return upload(a, a->carry.zL, zL, carry_floats(a));
+}

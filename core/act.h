@@ -1,0 +1,160 @@
+/* core/act.h - adaptive computation time (HRM_SPEC.md "ACT", "Loss", "Optimizers"): the state of
+ * a batch of B slots across segments, one training step (one segment + one optimizer step, as the
+ * published pretrain.py runs it), the evaluation of a batch over M segments, and the optimizers
+ * with the published learning-rate schedule.
+ *
+ * A training step (hrm_act_train_step = hrm_act_train_segment + hrm_act_optimizer_step):
+ *   1. halted slots take the new batch's example at their position, restart from H_init /
+ *      L_init, steps = 0;
+ *   2. TRAIN forward, the carry updated in place;
+ *   3. steps += 1; is_last = steps >= halt_max_steps; halted = is_last, and when
+ *      halt_max_steps > 1: halted |= q_halt > q_continue; exploration (each slot draws
+ *      u < halt_exploration_prob -> min_steps uniform in {2..halt_max_steps}, else 0; drawn every
+ *      segment) halted &= steps >= min_steps; a Q_ONLY forward from the new carry gives
+ *      target_q_continue = sigmoid(is_last ? q_halt' : max(q_halt', q_continue'));
+ *   4. LM loss (per sequence) -> seq_correct; the metric sums over slots halted now with count > 0;
+ *   5. gradients of (lm + 0.5 (q_halt BCE + q_continue BCE)) / global_batch_size;
+ *   6. SignSGD on the slots' puzzle-embedding rows and AdamATan2 on [0, adam_total), both at
+ *      schedule(step) with the step counter incremented first (the first step uses step 1).
+ * With halt_max_steps == 1 there is no target and no q_continue loss (the published code).
+ *
+ * Evaluation (hrm_act_eval_segment / hrm_act_eval_batch): every slot restarts, then M segments of
+ * EVAL forwards; halted = steps >= M (M = halt_max_steps by default, where this is exactly the
+ * published evaluation; a larger M runs the carry further instead of restarting it, the
+ * supported way to trade time for accuracy). No q_continue loss. Evaluation takes over the state's
+ * carry and slots: evaluate during training with a second hrm_act (training false) on the same model.
+ *
+ * Resuming: the parameters (hrm_model_get_params), the optimizer (hrm_act_get_optimizer: Adam
+ * m, v and the step), the carry (hrm_act_get_carry) and the plain fields of hrm_act (steps,
+ * halted, the slots' examples, rng) are the whole state of a run; restored into a fresh hrm_act
+ * with the same settings, training continues identically.
+ *
+ * Labels given to this file are the loader's: ignored positions hold HRM_IGNORE_LABEL
+ * (hrm_batch_gather(ds, b, HRM_IGNORE_LABEL, ...)). */
+#ifndef HRM_CORE_ACT_H
+#define HRM_CORE_ACT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "rng.h"
+
+/* The published loader's label for ignored positions. */
+#define HRM_IGNORE_LABEL (-100)
+
+/* Training hyper-parameters, with the published pretrain.py names. halt_exploration_prob comes
+ * from the model's config. */
+typedef struct hrm_train_settings {
+    int global_batch_size;
+    double lr, lr_min_ratio;
+    int64_t lr_warmup_steps, total_steps;
+    double weight_decay, beta1, beta2;
+    double puzzle_emb_lr, puzzle_emb_weight_decay;
+    hrm_loss_kind loss_type; /* published arch.loss.loss_type: stablemax (default) or softmax */
+    uint64_t seed;           /* halting exploration */
+} hrm_train_settings;
+
+/* The published defaults (lr 1e-4, lr_min_ratio 1.0, warmup 2000, weight_decay 0.1, betas
+ * (0.9, 0.95), puzzle_emb_lr 1e-2, puzzle_emb_weight_decay 0.1, stablemax, seed 0); the caller
+ * sets global_batch_size and total_steps. */
+hrm_train_settings hrm_train_settings_default(void);
+
+/* pretrain.py's cosine_schedule_with_warmup_lr_lambda at `step` (>= 1 for the first optimizer
+ * step): base * step / max(1, W) for step < W, then base * (r + max(0, (1-r) * 0.5 * (1 + cos(pi *
+ * progress)))) with progress = (step - W) / max(1, total - W). */
+double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio);
+
+/* The published metric sums of one segment (pretrain.py logs the losses / global_batch_size and
+ * the others / max(count, 1)). count, accuracy, exact_accuracy, q_halt_accuracy and steps are
+ * sums over the slots halted after the segment with at least one valid label; the losses are
+ * sums over every slot; loss = lm_loss + 0.5 (q_halt_loss + q_continue_loss). */
+typedef struct hrm_act_metrics {
+    int64_t count;
+    double accuracy, exact_accuracy, q_halt_accuracy, steps;
+    double loss, lm_loss, q_halt_loss, q_continue_loss;
+} hrm_act_metrics;
+
+/* The examples of a batch, host arrays: inputs, labels int32 [B, seq_len] (labels as the loader
+ * gives them), puzzle_ids int32 [B]. */
+typedef struct hrm_act_batch {
+    const int32_t *inputs, *labels, *puzzle_ids;
+} hrm_act_batch;
+
+/* The state of B slots. Plain fields are readable (and, for resuming, writable) by the caller;
+ * the device tensors are reached through the functions below. */
+typedef struct hrm_act {
+    hrm_ctx *ctx;     /* borrowed: the model's backend */
+    hrm_model *model; /* borrowed */
+    int B;
+    bool training; /* has an optimizer */
+    hrm_train_settings settings;
+
+    /* per slot, host */
+    int32_t *steps;   /* (B,) segments run on the slot's current example */
+    uint8_t *halted;  /* (B,) initially all 1 */
+    int32_t *inputs;  /* (B, seq_len) the slots' current examples */
+    int32_t *labels;  /* (B, seq_len) */
+    int32_t *puzzle_ids; /* (B,) */
+    hrm_rng rng;      /* halting exploration */
+
+    /* the last segment's values, host (B,) each */
+    float *q_halt, *q_continue, *target_q_continue; /* target: training with halt_max_steps > 1 */
+    uint8_t *seq_correct;
+    int32_t *count, *correct; /* valid positions, and those predicted right */
+    float *lm_loss;           /* per sequence */
+    uint8_t *work_flags;      /* (2B) scratch: reset mask, is_last */
+    float *work;              /* (4B) scratch: q_continue', halt targets, d_q */
+
+    /* optimizer */
+    int64_t step;  /* optimizer steps taken; the next uses step + 1 */
+    double last_lr, last_puzzle_emb_lr;
+
+    /* device */
+    hrm_buffer *buf; /* carry, tokens, labels, puzzle ids */
+    hrm_carry carry; /* zH, zL [B, S, D] */
+    hrm_ptr d_inputs, d_labels, d_puzzle_ids;
+    hrm_buffer *adam; /* m, v [adam_total] each; NULL without an optimizer */
+    char err[512];
+} hrm_act;
+
+/* ctx: the context the model was created on. B <= the model's max batch. settings NULL: the
+ * defaults (evaluation reads only loss_type). training false: evaluation only, no optimizer
+ * memory. The Adam moments start at zero, every slot halted. */
+hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings, bool training,
+                          hrm_act **out, char *err, size_t err_size);
+void hrm_act_free(hrm_act *a);
+const char *hrm_act_error(const hrm_act *a);
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+/* Steps 1-5 above: after it, the model's grads and puzzle grads hold the step's gradients, the
+ * model's logits the TRAIN forward's, and the per-slot fields this segment's values. */
+hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
+/* Step 6: SignSGD on the current slots' puzzle rows and AdamATan2, at schedule(++step). */
+hrm_status hrm_act_optimizer_step(hrm_act *a);
+/* Both. */
+hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
+
+/* ---- evaluation ---------------------------------------------------------------------------- */
+
+/* Segment `segment` (0-based) of M: segment 0 restarts every slot and takes the batch; later ones
+ * continue. Writes the per-slot fields (q_halt, q_continue, seq_correct, ...), preds [B, seq_len]
+ * (argmax, may be NULL) and the segment's metrics, with halted = steps >= M. */
+hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segment, int M, int32_t *preds,
+                                hrm_act_metrics *metrics);
+/* M segments (M <= 0: halt_max_steps). q_halt, q_continue [M, B] (may be NULL) per segment;
+ * preds [B, seq_len] and metrics of the final segment; the model's logits are the final ones. */
+hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt, float *q_continue,
+                              int32_t *preds, hrm_act_metrics *metrics);
+
+/* ---- state for checkpoints ------------------------------------------------------------------ */
+
+/* Adam m, v [adam_total] each and the step count (get: any may be NULL; set: m, v required). */
+hrm_status hrm_act_get_optimizer(hrm_act *a, float *m, float *v, int64_t *step);
+hrm_status hrm_act_set_optimizer(hrm_act *a, const float *m, const float *v, int64_t step);
+/* The carry zH, zL [B, S, D] each. */
+hrm_status hrm_act_get_carry(hrm_act *a, float *zH, float *zL);
+hrm_status hrm_act_set_carry(hrm_act *a, const float *zH, const float *zL);
+
+#endif /* HRM_CORE_ACT_H */

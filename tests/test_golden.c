@@ -1,0 +1,759 @@
+/* tests/test_golden.c - the engine against the PyTorch reference (tests/golden, made by
+ * tools/reference/make_fixtures.py), on every usable backend plugin ($HRM_TEST_PLUGIN: that file
+ * only). For each fixture (init*.safetensors -> expected*.safetensors, see tests/golden/README.md):
+ *   evaluation: M segments from a fresh carry: logits and Q values per segment, halted flags,
+ *     predictions, losses and metric sums;
+ *   training in reproducible mode with the ACT carry: K steps: batches and the slots' examples,
+ *     logits, Q values and targets, halted / steps / seq_correct, losses and their parts, metric
+ *     sums, learning rates; every gradient of step 1 (AdamATan2 tensors and the per-slot puzzle
+ *     rows); the parameters after K optimizer steps.
+ * Float tensors: error = max|got - want| / max|want| over the tensor (the fixtures' measure), under
+ * the bound of its group (the table below, the one make_fixtures.py states; the test also checks
+ * that the file's hrm.tolerances says the same). Integer tensors: exactly equal. Missing fixtures
+ * fail. The fixture folder comes from $HRM_GOLDEN_DIR. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "dataset.h"
+#include "model.h"
+#include "safetensors.h"
+#include "sampler.h"
+
+/* ---- tolerances: (group, bound), first match wins (make_fixtures.py TOLERANCES) ---------------- */
+
+static bool ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+static bool starts_with(const char *s, const char *head) { return strncmp(s, head, strlen(head)) == 0; }
+
+static double bound_of(const char *n) {
+    if (!strcmp(n, "eval.logits")) return 2e-4; /* error grows with depth: 4 segments of 2 x 2 updates */
+    if (!strcmp(n, "eval.q_halt") || !strcmp(n, "eval.q_continue")) return 2e-4;
+    if (starts_with(n, "eval.") && ends_with(n, "loss")) return 2e-5;
+    if (!strcmp(n, "train.logits")) return 2e-5;
+    if (!strcmp(n, "train.q_halt") || !strcmp(n, "train.q_continue") || !strcmp(n, "train.target_q_continue"))
+        return 2e-5;
+    if (starts_with(n, "train.") && ends_with(n, "loss")) return 2e-5;
+    if (strstr(n, ".metrics.")) return 1e-5;
+    if (!strcmp(n, "train.lr") || !strcmp(n, "train.puzzle_emb_lr")) return 1e-6;
+    if (starts_with(n, "grad.")) return 2e-5;
+    if (starts_with(n, "step")) return 1e-4;
+    return -1;
+}
+
+/* ---- the expected file: F32 and I32 tensors (core/safetensors.c reads F32/BF16 only) ---------- */
+
+typedef struct fx_tensor {
+    const char *name;
+    bool is_int;
+    size_t count;
+    void *data; /* float or int32 (count,) */
+} fx_tensor;
+
+typedef struct fx_file {
+    fx_tensor *t;
+    int count;
+    json_t *meta;
+} fx_file;
+
+static char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open fixture %s (is HRM_GOLDEN_DIR right?)", path);
+    ck_assert(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    ck_assert(n >= 0 && fseek(f, 0, SEEK_SET) == 0);
+    char *raw = malloc((size_t)n + 1);
+    ck_assert(raw != NULL);
+    ck_assert_msg(fread(raw, 1, (size_t)n, f) == (size_t)n, "%s: short read", path);
+    fclose(f);
+    *size = (size_t)n;
+    return raw;
+}
+
+static void fx_read(const char *path, fx_file *out) {
+    size_t size;
+    char *raw = read_all(path, &size);
+    uint64_t hn = 0;
+    ck_assert_msg(size >= 8, "%s: truncated", path);
+    for (int i = 7; i >= 0; i--) hn = hn << 8 | (unsigned char)raw[i];
+    ck_assert_msg(hn <= size - 8, "%s: bad header length", path);
+    json_error_t je;
+    json_t *hdr = json_loadb(raw + 8, (size_t)hn, 0, &je);
+    ck_assert_msg(hdr != NULL, "%s: header: %s", path, je.text);
+    memset(out, 0, sizeof *out);
+    out->t = calloc(json_object_size(hdr), sizeof *out->t);
+    ck_assert(out->t != NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(hdr, key, v) {
+        if (!strcmp(key, "__metadata__")) {
+            out->meta = json_incref(v);
+            continue;
+        }
+        const char *dt = json_string_value(json_object_get(v, "dtype"));
+        json_t *shape = json_object_get(v, "shape"), *offs = json_object_get(v, "data_offsets");
+        ck_assert_msg(dt && (!strcmp(dt, "F32") || !strcmp(dt, "I32")), "%s: %s: dtype", path, key);
+        size_t count = 1, idx;
+        json_t *d;
+        json_array_foreach(shape, idx, d) count *= (size_t)json_integer_value(d);
+        size_t b = (size_t)json_integer_value(json_array_get(offs, 0)), e = (size_t)json_integer_value(json_array_get(offs, 1));
+        ck_assert_msg(e - b == 4 * count && 8 + hn + e <= size, "%s: %s: bad offsets", path, key);
+        fx_tensor *t = &out->t[out->count++];
+        t->name = strdup(key);
+        t->is_int = !strcmp(dt, "I32");
+        t->count = count;
+        t->data = malloc(4 * count + 4);
+        ck_assert(t->name && t->data);
+        memcpy(t->data, raw + 8 + hn + b, 4 * count); /* little-endian host */
+    }
+    json_decref(hdr);
+    free(raw);
+}
+
+static void fx_free(fx_file *f) {
+    for (int i = 0; i < f->count; i++) {
+        free((void *)f->t[i].name);
+        free(f->t[i].data);
+    }
+    free(f->t);
+    json_decref(f->meta);
+}
+
+static const fx_tensor *fx_find(const fx_file *f, const char *name) {
+    for (int i = 0; i < f->count; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    return NULL;
+}
+
+static const fx_tensor *fx_get(const fx_file *f, const char *name, bool is_int, size_t count) {
+    const fx_tensor *t = fx_find(f, name);
+    ck_assert_msg(t != NULL, "expected file: no tensor %s", name);
+    ck_assert_msg(t->is_int == is_int && t->count == count, "expected file: %s: %zu %s values, want %zu", name,
+                  t->count, t->is_int ? "I32" : "F32", count);
+    return t;
+}
+
+static json_t *fx_meta_json(const fx_file *f, const char *key) {
+    const char *s = json_string_value(json_object_get(f->meta, key));
+    ck_assert_msg(s != NULL, "expected file: no %s metadata", key);
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+    ck_assert_msg(j != NULL, "%s: %s", key, je.text);
+    return j;
+}
+
+/* ---- comparisons, collected so that one run reports every mismatch -------------------------- */
+
+typedef struct golden {
+    const char *backend, *fixture;
+    fx_file exp;
+    int failures;
+    char first[512];
+} golden;
+
+static void mismatch(golden *g, const char *fmt, const char *name, double a, double b) {
+    g->failures++;
+    fprintf(stderr, "FAIL golden[%s] %s: ", g->backend, g->fixture);
+    fprintf(stderr, fmt, name, a, b);
+    fputc('\n', stderr);
+    if (g->failures == 1) snprintf(g->first, sizeof g->first, fmt, name, a, b);
+}
+
+/* got (count,) doubles against the float tensor `name` (or its [first, first+count) part, logged
+ * as `label`). */
+static void expect_close_at(golden *g, const char *name, const char *label, size_t first, const double *got,
+                            size_t count, size_t total) {
+    const fx_tensor *t = fx_get(&g->exp, name, false, total);
+    const float *want = (const float *)t->data + first;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < count; i++) {
+        double d = fabs(got[i] - (double)want[i]);
+        num = (d > num || isnan(d)) ? d : num;
+        den = fmax(den, fabs((double)want[i]));
+    }
+    double err = den > 0 ? num / den : num, bound = bound_of(name);
+    printf("golden[%s] %-8s %-62s err %.2e (bound %.0e)\n", g->backend, g->fixture, label, err, bound);
+    if (!(err <= bound)) mismatch(g, "%s: error %.3e over the bound %.0e", label, err, bound);
+}
+
+static void expect_close_d(golden *g, const char *name, const double *got, size_t count) {
+    expect_close_at(g, name, name, 0, got, count, count);
+}
+
+static void expect_close_f(golden *g, const char *name, const float *got, size_t count) {
+    double *d = malloc(count * sizeof *d);
+    ck_assert(d != NULL);
+    for (size_t i = 0; i < count; i++) d[i] = got[i];
+    expect_close_d(g, name, d, count);
+    free(d);
+}
+
+static void expect_equal(golden *g, const char *name, const int32_t *got, size_t count) {
+    const int32_t *want = fx_get(&g->exp, name, true, count)->data;
+    for (size_t i = 0; i < count; i++)
+        if (got[i] != want[i]) {
+            mismatch(g, "%s: differs, got %g, want %g (first difference)", name, got[i], want[i]);
+            return;
+        }
+    printf("golden[%s] %-8s %-62s exact\n", g->backend, g->fixture, name);
+}
+
+/* ---- the engine side --------------------------------------------------------------------- */
+
+typedef struct run_settings {
+    hrm_train_settings ts;
+    int eval_segments, train_steps, epochs;
+    bool data_shuffle;
+} run_settings;
+
+static double jnum(json_t *o, const char *k) {
+    json_t *v = json_object_get(o, k);
+    ck_assert_msg(json_is_number(v), "hrm.run: %s missing or not a number", k);
+    return json_number_value(v);
+}
+
+static run_settings read_run(const fx_file *exp) {
+    json_t *r = fx_meta_json(exp, "hrm.run");
+    run_settings s = {.ts = hrm_train_settings_default()};
+    s.ts.global_batch_size = (int)jnum(r, "global_batch_size");
+    s.ts.lr = jnum(r, "lr");
+    s.ts.lr_min_ratio = jnum(r, "lr_min_ratio");
+    s.ts.lr_warmup_steps = (int64_t)jnum(r, "lr_warmup_steps");
+    s.ts.total_steps = (int64_t)jnum(r, "total_steps");
+    s.ts.weight_decay = jnum(r, "weight_decay");
+    s.ts.beta1 = jnum(r, "beta1");
+    s.ts.beta2 = jnum(r, "beta2");
+    s.ts.puzzle_emb_lr = jnum(r, "puzzle_emb_lr");
+    s.ts.puzzle_emb_weight_decay = jnum(r, "puzzle_emb_weight_decay");
+    s.ts.seed = (uint64_t)jnum(r, "seed");
+    const char *loss = json_string_value(json_object_get(r, "loss_type"));
+    ck_assert_msg(loss && (!strcmp(loss, "stablemax") || !strcmp(loss, "softmax")), "hrm.run: loss_type");
+    s.ts.loss_type = !strcmp(loss, "softmax") ? HRM_LOSS_SOFTMAX : HRM_LOSS_STABLEMAX;
+    s.eval_segments = (int)jnum(r, "eval_segments");
+    s.train_steps = (int)jnum(r, "train_steps");
+    s.epochs = (int)jnum(r, "epochs");
+    s.data_shuffle = json_is_true(json_object_get(r, "data_shuffle"));
+    json_decref(r);
+    return s;
+}
+
+/* The file's hrm.tolerances must be the bounds this test states. */
+static void check_tolerances(golden *g) {
+    json_t *tol = fx_meta_json(&g->exp, "hrm.tolerances");
+    const char *k;
+    json_t *v;
+    json_object_foreach(tol, k, v) {
+        double b = bound_of(k);
+        ck_assert_msg(b > 0 && fabs(json_number_value(v) - b) <= 1e-12 * b,
+                      "%s: the fixture's tolerance %g differs from this test's %g", k, json_number_value(v), b);
+    }
+    json_decref(tol);
+}
+
+typedef struct engine {
+    hrm_ctx ctx;
+    hrm_model *model;
+    hrm_config cfg;
+    float *params; /* [total] */
+    int B, L, V;
+} engine;
+
+/* explore >= 0 overrides the config's halt_exploration_prob. */
+static void engine_open(engine *e, const char *plugin_path, const char *init_path, int B, double explore) {
+    char err[512];
+    memset(e, 0, sizeof *e);
+    ck_assert_msg(hrm_ctx_open(plugin_path, 0, hrm_default_host(), &e->ctx, err, sizeof err) == HRM_OK, "%s", err);
+    hrm_st_file init;
+    ck_assert_msg(hrm_st_read(init_path, &init, err, sizeof err) == HRM_OK, "%s", err);
+    const char *json = hrm_st_meta(&init, "hrm.config");
+    ck_assert_msg(json != NULL, "%s: no hrm.config", init_path);
+    e->cfg = hrm_config_default();
+    ck_assert_msg(hrm_config_from_json(json, &e->cfg, err, sizeof err), "%s: %s", init_path, err);
+    if (explore >= 0) e->cfg.halt_exploration_prob = explore;
+    ck_assert_msg(hrm_model_create(&e->ctx, &e->cfg, B, &e->model, err, sizeof err) == HRM_OK, "%s", err);
+    const hrm_param_table *t = hrm_model_params_table(e->model);
+    e->params = malloc((size_t)t->total * sizeof *e->params);
+    ck_assert(e->params != NULL);
+    for (int i = 0; i < t->count; i++) {
+        const hrm_st_tensor *x = hrm_st_find(&init, t->params[i].name);
+        ck_assert_msg(x != NULL && (int64_t)x->count == t->params[i].numel, "%s: %s missing or wrong size", init_path,
+                      t->params[i].name);
+        memcpy(e->params + t->params[i].offset, x->data, x->count * sizeof *x->data);
+    }
+    ck_assert_msg(init.count == t->count, "%s: %d tensors, the table has %d", init_path, init.count, t->count);
+    hrm_st_free(&init);
+    ck_assert(hrm_model_set_params(e->model, e->params, t->total) == HRM_OK);
+    e->B = B;
+    e->L = e->cfg.seq_len;
+    e->V = e->cfg.vocab_size;
+}
+
+static void engine_close(engine *e) {
+    hrm_model_free(e->model);
+    free(e->params);
+    hrm_ctx_close(&e->ctx);
+}
+
+static void download(engine *e, hrm_ptr p, void *dst, size_t n) {
+    ck_assert(e->ctx.f->buffer_read(p.buf, p.off * 4, dst, n * 4) == HRM_OK);
+}
+
+static void load_split(const char *dir, const char *split, hrm_dataset *ds) {
+    char err[512], path[4096];
+    snprintf(path, sizeof path, "%s/data", dir);
+    ck_assert_msg(hrm_dataset_load(path, split, ds, err, sizeof err) == HRM_OK, "%s", err);
+}
+
+/* The metric sums and losses of M segments or K steps, [n] each, by published name. */
+typedef struct metric_rows {
+    double *count, *accuracy, *exact, *q_halt_acc, *steps, *loss, *lm, *q_halt, *q_cont;
+} metric_rows;
+
+static metric_rows rows_alloc(int n) {
+    metric_rows r;
+    double **f[] = {&r.count, &r.accuracy, &r.exact, &r.q_halt_acc, &r.steps, &r.loss, &r.lm, &r.q_halt, &r.q_cont};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) ck_assert((*f[i] = calloc((size_t)n, sizeof(double))) != NULL);
+    return r;
+}
+
+static void rows_set(metric_rows *r, int i, const hrm_act_metrics *m) {
+    r->count[i] = (double)m->count;
+    r->accuracy[i] = m->accuracy;
+    r->exact[i] = m->exact_accuracy;
+    r->q_halt_acc[i] = m->q_halt_accuracy;
+    r->steps[i] = m->steps;
+    r->loss[i] = m->loss;
+    r->lm[i] = m->lm_loss;
+    r->q_halt[i] = m->q_halt_loss;
+    r->q_cont[i] = m->q_continue_loss;
+}
+
+static void rows_check(golden *g, const char *prefix, metric_rows *r, int n, bool with_continue) {
+    char name[128];
+    const char *keys[] = {"metrics.count", "metrics.accuracy", "metrics.exact_accuracy", "metrics.q_halt_accuracy",
+                          "metrics.steps", "loss", "lm_loss", "q_halt_loss", "q_continue_loss"};
+    double *vals[] = {r->count, r->accuracy, r->exact, r->q_halt_acc, r->steps, r->loss, r->lm, r->q_halt, r->q_cont};
+    for (int i = 0; i < (with_continue ? 9 : 8); i++) {
+        snprintf(name, sizeof name, "%s.%s", prefix, keys[i]);
+        expect_close_d(g, name, vals[i], (size_t)n);
+        free(vals[i]);
+    }
+    if (!with_continue) free(r->q_cont);
+}
+
+/* ---- evaluation ---------------------------------------------------------------------------- */
+
+static void check_eval(golden *g, engine *e, const char *dir, int M, hrm_loss_kind loss) {
+    int B = e->B, L = e->L, V = e->V;
+    hrm_dataset ds;
+    load_split(dir, "test", &ds);
+    hrm_batch batch;
+    ck_assert(hrm_batch_alloc(&batch, B) == HRM_OK);
+    hrm_eval_iter it;
+    hrm_eval_iter_init(&it, &ds);
+    ck_assert(hrm_eval_iter_next(&it, &batch));
+    expect_equal(g, "eval.example_index", batch.example, (size_t)B);
+
+    int32_t *inputs = malloc((size_t)B * L * 4), *labels = malloc((size_t)B * L * 4), *preds = malloc((size_t)B * L * 4);
+    int32_t *halted = malloc((size_t)M * B * 4);
+    float *logits = malloc((size_t)M * B * L * V * 4), *qh = malloc((size_t)M * B * 4), *qc = malloc((size_t)M * B * 4);
+    ck_assert(inputs && labels && preds && halted && logits && qh && qc);
+    hrm_batch_gather(&ds, &batch, HRM_IGNORE_LABEL, inputs, labels);
+    hrm_act_batch ab = {inputs, labels, batch.identifier};
+
+    hrm_train_settings ts = hrm_train_settings_default();
+    ts.loss_type = loss;
+    hrm_act *a;
+    char err[512];
+    ck_assert_msg(hrm_act_create(&e->ctx, e->model, B, &ts, false, &a, err, sizeof err) == HRM_OK, "%s", err);
+    metric_rows r = rows_alloc(M);
+    size_t seg = (size_t)B * L * V;
+    for (int s = 0; s < M; s++) {
+        hrm_act_metrics mt;
+        ck_assert_msg(hrm_act_eval_segment(a, &ab, s, M, preds, &mt) == HRM_OK, "%s", hrm_act_error(a));
+        download(e, hrm_model_logits(e->model), logits + s * seg, seg);
+        double *d = malloc(seg * sizeof *d);
+        ck_assert(d != NULL);
+        for (size_t i = 0; i < seg; i++) d[i] = logits[s * seg + i];
+        char label[64];
+        snprintf(label, sizeof label, "eval.logits, segment %d", s + 1);
+        expect_close_at(g, "eval.logits", label, s * seg, d, seg, (size_t)M * seg);
+        free(d);
+        memcpy(qh + s * B, a->q_halt, (size_t)B * 4);
+        memcpy(qc + s * B, a->q_continue, (size_t)B * 4);
+        for (int b = 0; b < B; b++) halted[s * B + b] = a->halted[b];
+        rows_set(&r, s, &mt);
+    }
+    expect_close_f(g, "eval.logits", logits, (size_t)M * seg);
+    expect_close_f(g, "eval.q_halt", qh, (size_t)M * B);
+    expect_close_f(g, "eval.q_continue", qc, (size_t)M * B);
+    expect_equal(g, "eval.halted", halted, (size_t)M * B);
+    expect_equal(g, "eval.predictions", preds, (size_t)B * L);
+    rows_check(g, "eval", &r, M, false);
+
+    hrm_act_free(a);
+    free(inputs), free(labels), free(preds), free(halted), free(logits), free(qh), free(qc);
+    hrm_batch_free(&batch);
+    hrm_dataset_free(&ds);
+}
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+/* Step-1 gradients: every AdamATan2 tensor, and the per-slot puzzle rows with their ids. */
+static void check_grads(golden *g, engine *e, hrm_act *a) {
+    const hrm_param_table *t = hrm_model_params_table(e->model);
+    float *grads = malloc((size_t)t->adam_total * 4);
+    ck_assert(grads != NULL);
+    download(e, hrm_model_grads(e->model), grads, (size_t)t->adam_total);
+    char name[160];
+    for (int i = 0; i < t->count; i++) {
+        const hrm_param *p = &t->params[i];
+        if (p->role != HRM_PARAM_ADAM) continue;
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        expect_close_f(g, name, grads + p->offset, (size_t)p->numel);
+    }
+    free(grads);
+    int W = e->cfg.puzzle_emb_ndim;
+    if (W == 0) return;
+    float *rows = malloc((size_t)e->B * W * 4);
+    ck_assert(rows != NULL);
+    download(e, hrm_model_puzzle_grads(e->model), rows, (size_t)e->B * W);
+    expect_close_f(g, "grad.model.inner.puzzle_emb.rows", rows, (size_t)e->B * W);
+    expect_equal(g, "grad.model.inner.puzzle_emb.ids", a->puzzle_ids, (size_t)e->B);
+    free(rows);
+}
+
+/* The tensors after K steps that the file holds (all for the main fixture). */
+static void check_params_after(golden *g, engine *e, int K, bool all) {
+    const hrm_param_table *t = hrm_model_params_table(e->model);
+    ck_assert(hrm_model_get_params(e->model, e->params, t->total) == HRM_OK);
+    char name[160];
+    int found = 0;
+    for (int i = 0; i < t->count; i++) {
+        const hrm_param *p = &t->params[i];
+        snprintf(name, sizeof name, "step%d.%s", K, p->name);
+        if (!fx_find(&g->exp, name)) {
+            ck_assert_msg(!all, "expected file: no %s", name);
+            continue;
+        }
+        expect_close_f(g, name, e->params + p->offset, (size_t)p->numel);
+        found++;
+    }
+    ck_assert_msg(found > 0, "expected file: no step%d tensors", K);
+}
+
+typedef struct train_rows {
+    int32_t *batch_index, *example_index, *inputs, *labels, *ids, *halted, *steps, *seq_correct;
+    float *logits, *q_halt, *q_cont, *target;
+    double *lr, *lr_e;
+} train_rows;
+
+static void check_train(golden *g, engine *e, const char *dir, const run_settings *rs) {
+    int B = e->B, L = e->L, V = e->V, K = rs->train_steps;
+    hrm_dataset ds;
+    load_split(dir, "train", &ds);
+    /* pretrain.py's total_steps estimate from dataset.json */
+    int64_t total = (int64_t)(rs->epochs * ds.meta.total_groups * ds.meta.mean_puzzle_examples / B);
+    ck_assert_msg(total == rs->ts.total_steps, "total_steps %lld, the fixture says %lld", (long long)total,
+                  (long long)rs->ts.total_steps);
+    ck_assert_msg(!rs->data_shuffle && e->cfg.halt_exploration_prob == 0, "fixture not in reproducible mode");
+    hrm_sampler smp;
+    hrm_batch batch;
+    char err[512];
+    ck_assert_msg(hrm_sampler_init(&smp, &ds, B, false, rs->ts.seed, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(hrm_batch_alloc(&batch, B) == HRM_OK);
+    hrm_act *a;
+    ck_assert_msg(hrm_act_create(&e->ctx, e->model, B, &rs->ts, true, &a, err, sizeof err) == HRM_OK, "%s", err);
+
+    size_t BL = (size_t)B * L, seg = BL * V;
+    train_rows t;
+    int32_t **iv[] = {&t.batch_index, &t.example_index, &t.ids, &t.halted, &t.steps, &t.seq_correct};
+    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) ck_assert((*iv[i] = calloc((size_t)K * B, 4)) != NULL);
+    float **fv[] = {&t.q_halt, &t.q_cont, &t.target};
+    for (size_t i = 0; i < sizeof fv / sizeof *fv; i++) ck_assert((*fv[i] = calloc((size_t)K * B, 4)) != NULL);
+    t.inputs = calloc((size_t)K * BL, 4);
+    t.labels = calloc((size_t)K * BL, 4);
+    t.logits = calloc((size_t)K * seg, 4);
+    t.lr = calloc((size_t)K, sizeof(double));
+    t.lr_e = calloc((size_t)K, sizeof(double));
+    int32_t *inputs = malloc(BL * 4), *labels = malloc(BL * 4), *slot_example = calloc((size_t)B, 4);
+    ck_assert(t.inputs && t.labels && t.logits && t.lr && t.lr_e && inputs && labels && slot_example);
+    metric_rows r = rows_alloc(K);
+
+    for (int k = 0; k < K; k++) {
+        ck_assert_msg(hrm_sampler_next(&smp, &batch, err, sizeof err) == HRM_OK, "%s", err);
+        hrm_batch_gather(&ds, &batch, HRM_IGNORE_LABEL, inputs, labels);
+        for (int b = 0; b < B; b++) {
+            t.batch_index[k * B + b] = batch.example[b];
+            if (a->halted[b]) slot_example[b] = batch.example[b];
+            t.example_index[k * B + b] = slot_example[b];
+        }
+        hrm_act_batch ab = {inputs, labels, batch.identifier};
+        hrm_act_metrics mt;
+        ck_assert_msg(hrm_act_train_segment(a, &ab, &mt) == HRM_OK, "%s", hrm_act_error(a));
+        if (k == 0) check_grads(g, e, a);
+        download(e, hrm_model_logits(e->model), t.logits + k * seg, seg);
+        ck_assert_msg(hrm_act_optimizer_step(a) == HRM_OK, "%s", hrm_act_error(a));
+        rows_set(&r, k, &mt);
+        t.lr[k] = a->last_lr;
+        t.lr_e[k] = a->last_puzzle_emb_lr;
+        for (size_t i = 0; i < BL; i++) {
+            t.inputs[k * BL + i] = a->inputs[i];
+            t.labels[k * BL + i] = a->labels[i] == HRM_IGNORE_LABEL ? 0 : a->labels[i]; /* raw: 0 = ignored */
+        }
+        for (int b = 0; b < B; b++) {
+            int i = k * B + b;
+            t.ids[i] = a->puzzle_ids[b];
+            t.halted[i] = a->halted[b];
+            t.steps[i] = a->steps[b];
+            t.seq_correct[i] = a->seq_correct[b];
+            t.q_halt[i] = a->q_halt[b];
+            t.q_cont[i] = a->q_continue[b];
+            t.target[i] = a->target_q_continue[b];
+        }
+    }
+    size_t KB = (size_t)K * B;
+    expect_equal(g, "train.batch_index", t.batch_index, KB);
+    expect_equal(g, "train.example_index", t.example_index, KB);
+    expect_equal(g, "train.inputs", t.inputs, KB * L);
+    expect_equal(g, "train.labels", t.labels, KB * L);
+    expect_equal(g, "train.puzzle_identifiers", t.ids, KB);
+    expect_close_f(g, "train.logits", t.logits, (size_t)K * seg);
+    expect_close_f(g, "train.q_halt", t.q_halt, KB);
+    expect_close_f(g, "train.q_continue", t.q_cont, KB);
+    expect_close_f(g, "train.target_q_continue", t.target, KB);
+    expect_equal(g, "train.halted", t.halted, KB);
+    expect_equal(g, "train.steps", t.steps, KB);
+    expect_equal(g, "train.seq_correct", t.seq_correct, KB);
+    rows_check(g, "train", &r, K, true);
+    expect_close_d(g, "train.lr", t.lr, (size_t)K);
+    expect_close_d(g, "train.puzzle_emb_lr", t.lr_e, (size_t)K);
+    check_params_after(g, e, K, strcmp(g->fixture, "main") == 0);
+
+    hrm_act_free(a);
+    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) free(*iv[i]);
+    for (size_t i = 0; i < sizeof fv / sizeof *fv; i++) free(*fv[i]);
+    free(t.inputs), free(t.labels), free(t.logits), free(t.lr), free(t.lr_e);
+    free(inputs), free(labels), free(slot_example);
+    hrm_batch_free(&batch);
+    hrm_sampler_free(&smp);
+    hrm_dataset_free(&ds);
+}
+
+/* ---- the plugins under test ------------------------------------------------------------ */
+
+#define MAX_PLUGINS 16
+static struct {
+    char name[64], path[4096];
+} plugins[MAX_PLUGINS];
+static int plugin_count;
+
+/* ---- resuming ------------------------------------------------------------------------------- */
+
+/* Everything a checkpoint holds besides the sampler: parameters, optimizer, carry, slot fields. */
+typedef struct snapshot {
+    float *params, *m, *v, *zH, *zL;
+    int64_t step;
+    int32_t *steps, *inputs, *labels, *ids;
+    uint8_t *halted;
+    hrm_rng rng;
+} snapshot;
+
+static void snapshot_take(engine *e, hrm_act *a, snapshot *s) {
+    const hrm_param_table *t = hrm_model_params_table(e->model);
+    size_t cn = (size_t)e->B * hrm_config_full_seq(&e->cfg) * e->cfg.hidden_size, BL = (size_t)e->B * e->L;
+    s->params = malloc((size_t)t->total * 4);
+    s->m = malloc((size_t)t->adam_total * 4);
+    s->v = malloc((size_t)t->adam_total * 4);
+    s->zH = malloc(cn * 4);
+    s->zL = malloc(cn * 4);
+    s->steps = malloc((size_t)e->B * 4);
+    s->ids = malloc((size_t)e->B * 4);
+    s->inputs = malloc(BL * 4);
+    s->labels = malloc(BL * 4);
+    s->halted = malloc((size_t)e->B);
+    ck_assert(s->params && s->m && s->v && s->zH && s->zL && s->steps && s->ids && s->inputs && s->labels && s->halted);
+    ck_assert(hrm_model_get_params(e->model, s->params, t->total) == HRM_OK);
+    ck_assert(hrm_act_get_optimizer(a, s->m, s->v, &s->step) == HRM_OK);
+    ck_assert(hrm_act_get_carry(a, s->zH, s->zL) == HRM_OK);
+    memcpy(s->steps, a->steps, (size_t)e->B * 4);
+    memcpy(s->ids, a->puzzle_ids, (size_t)e->B * 4);
+    memcpy(s->inputs, a->inputs, BL * 4);
+    memcpy(s->labels, a->labels, BL * 4);
+    memcpy(s->halted, a->halted, (size_t)e->B);
+    s->rng = a->rng;
+}
+
+static void snapshot_restore(engine *e, hrm_act *a, const snapshot *s) {
+    size_t BL = (size_t)e->B * e->L;
+    ck_assert(hrm_model_set_params(e->model, s->params, hrm_model_params_table(e->model)->total) == HRM_OK);
+    ck_assert(hrm_act_set_optimizer(a, s->m, s->v, s->step) == HRM_OK);
+    ck_assert(hrm_act_set_carry(a, s->zH, s->zL) == HRM_OK);
+    memcpy(a->steps, s->steps, (size_t)e->B * 4);
+    memcpy(a->puzzle_ids, s->ids, (size_t)e->B * 4);
+    memcpy(a->inputs, s->inputs, BL * 4);
+    memcpy(a->labels, s->labels, BL * 4);
+    memcpy(a->halted, s->halted, (size_t)e->B);
+    a->rng = s->rng;
+}
+
+static void snapshot_free(snapshot *s) {
+    free(s->params), free(s->m), free(s->v), free(s->zH), free(s->zL);
+    free(s->steps), free(s->ids), free(s->inputs), free(s->labels), free(s->halted);
+}
+
+/* Runs steps [from, to) of reproducible training on a (its sampler restored to smp_state); returns
+ * the last step's metrics. */
+static hrm_act_metrics train_steps(engine *e, hrm_act *a, const hrm_dataset *ds, hrm_sampler_state *smp_state,
+                                   int from, int to) {
+    char err[512];
+    hrm_sampler smp;
+    hrm_batch batch;
+    ck_assert(hrm_sampler_init(&smp, ds, e->B, false, 0, err, sizeof err) == HRM_OK);
+    if (from > 0) ck_assert_msg(hrm_sampler_restore(&smp, smp_state, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(hrm_batch_alloc(&batch, e->B) == HRM_OK);
+    int32_t *inputs = malloc((size_t)e->B * e->L * 4), *labels = malloc((size_t)e->B * e->L * 4);
+    ck_assert(inputs && labels);
+    hrm_act_metrics mt = {0};
+    for (int k = from; k < to; k++) {
+        ck_assert(hrm_sampler_next(&smp, &batch, err, sizeof err) == HRM_OK);
+        hrm_batch_gather(ds, &batch, HRM_IGNORE_LABEL, inputs, labels);
+        hrm_act_batch ab = {inputs, labels, batch.identifier};
+        ck_assert_msg(hrm_act_train_step(a, &ab, &mt) == HRM_OK, "%s", hrm_act_error(a));
+    }
+    *smp_state = hrm_sampler_save(&smp);
+    free(inputs), free(labels);
+    hrm_batch_free(&batch);
+    hrm_sampler_free(&smp);
+    return mt;
+}
+
+/* 3 steps in one run == 1 step, a snapshot restored into a fresh state (over scrambled
+ * parameters), 2 more steps: bit for bit; with halting exploration on, so the rng state counts. */
+static void run_resume(int plugin) {
+    const char *dir = getenv("HRM_GOLDEN_DIR");
+    ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    fx_file exp;
+    fx_read(path, &exp);
+    run_settings rs = read_run(&exp);
+    fx_free(&exp);
+    rs.ts.seed = 7;
+    snprintf(path, sizeof path, "%s/init.safetensors", dir);
+    engine e;
+    engine_open(&e, plugins[plugin].path, path, rs.ts.global_batch_size, 0.5); /* exploration draws matter */
+    hrm_dataset ds;
+    load_split(dir, "train", &ds);
+    const hrm_param_table *t = hrm_model_params_table(e.model);
+    float *straight = malloc((size_t)t->total * 4), *resumed = malloc((size_t)t->total * 4);
+    ck_assert(straight && resumed);
+
+    hrm_act *a;
+    hrm_sampler_state st;
+    ck_assert_msg(hrm_act_create(&e.ctx, e.model, e.B, &rs.ts, true, &a, err, sizeof err) == HRM_OK, "%s", err);
+    hrm_act_metrics m1 = train_steps(&e, a, &ds, &st, 0, 3);
+    ck_assert(hrm_model_get_params(e.model, straight, t->total) == HRM_OK);
+    hrm_act_free(a);
+
+    ck_assert(hrm_model_set_params(e.model, e.params, t->total) == HRM_OK);
+    ck_assert(hrm_act_create(&e.ctx, e.model, e.B, &rs.ts, true, &a, err, sizeof err) == HRM_OK);
+    train_steps(&e, a, &ds, &st, 0, 1);
+    snapshot snap;
+    snapshot_take(&e, a, &snap);
+    hrm_act_free(a);
+    for (int64_t i = 0; i < t->total; i++) resumed[i] = 1.0f; /* scramble */
+    ck_assert(hrm_model_set_params(e.model, resumed, t->total) == HRM_OK);
+    ck_assert(hrm_act_create(&e.ctx, e.model, e.B, &rs.ts, true, &a, err, sizeof err) == HRM_OK);
+    snapshot_restore(&e, a, &snap);
+    hrm_act_metrics m2 = train_steps(&e, a, &ds, &st, 1, 3);
+    ck_assert(hrm_model_get_params(e.model, resumed, t->total) == HRM_OK);
+    ck_assert_msg(memcmp(straight, resumed, (size_t)t->total * 4) == 0, "%s: resumed parameters differ",
+                  plugins[plugin].name);
+    ck_assert_msg(m1.loss == m2.loss && m1.count == m2.count, "%s: resumed step-3 loss %.9g, straight %.9g",
+                  plugins[plugin].name, m2.loss, m1.loss);
+    printf("golden[%s] resume: 1 step + restore + 2 steps == 3 steps, bit for bit\n", plugins[plugin].name);
+
+    snapshot_free(&snap);
+    hrm_act_free(a);
+    free(straight), free(resumed);
+    hrm_dataset_free(&ds);
+    engine_close(&e);
+}
+
+/* ---- the test cases: fixture x plugin ------------------------------------------------------ */
+
+static void discover_plugins(void) {
+    const char *only = getenv("HRM_TEST_PLUGIN");
+    if (only && only[0]) {
+        hrm_plugin p;
+        if (hrm_plugin_load(only, hrm_default_host(), &p) != HRM_OK) return;
+        snprintf(plugins[0].name, sizeof plugins[0].name, "%s", p.name);
+        snprintf(plugins[0].path, sizeof plugins[0].path, "%s", only);
+        plugin_count = 1;
+        return;
+    }
+    hrm_plugin_list list;
+    if (hrm_plugin_scan(hrm_default_host(), &list) != HRM_OK) return;
+    for (int i = 0; i < list.count && plugin_count < MAX_PLUGINS; i++) {
+        if (list.items[i].state != HRM_PLUGIN_USABLE) continue;
+        snprintf(plugins[plugin_count].name, sizeof plugins[0].name, "%s", list.items[i].name);
+        snprintf(plugins[plugin_count].path, sizeof plugins[0].path, "%s", list.items[i].path);
+        plugin_count++;
+    }
+    hrm_plugin_list_free(&list);
+}
+
+static void run_fixture(int plugin, const char *fixture, const char *init_file, const char *expected_file) {
+    const char *dir = getenv("HRM_GOLDEN_DIR");
+    ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
+    char init_path[4096], exp_path[4096];
+    snprintf(init_path, sizeof init_path, "%s/%s", dir, init_file);
+    snprintf(exp_path, sizeof exp_path, "%s/%s", dir, expected_file);
+    golden g = {.backend = plugins[plugin].name, .fixture = fixture};
+    fx_read(exp_path, &g.exp);
+    check_tolerances(&g);
+    run_settings rs = read_run(&g.exp);
+    engine e;
+    engine_open(&e, plugins[plugin].path, init_path, rs.ts.global_batch_size, -1);
+    check_eval(&g, &e, dir, rs.eval_segments, rs.ts.loss_type);
+    check_train(&g, &e, dir, &rs);
+    engine_close(&e);
+    fx_free(&g.exp);
+    ck_assert_msg(g.failures == 0, "golden[%s] %s: %d mismatches; first: %s", g.backend, fixture, g.failures, g.first);
+}
+
+START_TEST(golden_main) { run_fixture(_i, "main", "init.safetensors", "expected.safetensors"); }
+END_TEST
+
+START_TEST(golden_learned) { run_fixture(_i, "learned", "init_learned.safetensors", "expected_learned.safetensors"); }
+END_TEST
+
+START_TEST(golden_resume) { run_resume(_i); }
+END_TEST
+
+int main(void) {
+    discover_plugins();
+    if (plugin_count == 0) {
+        fprintf(stderr, "golden: no usable backend plugin found\n");
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("golden");
+    TCase *tc = tcase_create("reference");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, golden_main, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_learned, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_resume, 0, plugin_count);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
