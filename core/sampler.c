@@ -60,6 +60,8 @@ void hrm_batch_gather(const hrm_dataset *ds, const hrm_batch *b, int32_t ignore_
     }
 }
 
+#define MAX_EMPTY_EPOCHS 1000
+
 /* ---- shuffled epochs ---------------------------------------------------------------------- */
 
 /* Epoch e's generator: a function of (seed, e) alone. */
@@ -104,9 +106,13 @@ static hrm_status next_shuffled(hrm_sampler *s, hrm_batch *b, char *err, size_t 
     memcpy(r.s, s->st.rng, sizeof r.s);
     while (fill < b->size) {
         if (s->st.position == (uint64_t)s->ds->num_groups) { /* the incomplete batch is dropped */
-            if (++new_epochs > 1)
+            /* An epoch whose random puzzles give fewer examples than a batch yields no batch, as
+             * in the published code, and the next epoch is drawn; only a dataset that (almost)
+             * never fills one is refused. */
+            if (++new_epochs > MAX_EMPTY_EPOCHS)
                 return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, "global_batch_size",
-                                   "an epoch of this dataset drew fewer than %d examples", b->size);
+                                   "%d consecutive epochs of this dataset drew fewer than %d examples",
+                                   MAX_EMPTY_EPOCHS, b->size);
             s->st.epoch++;
             start_epoch(s);
             memcpy(r.s, s->st.rng, sizeof r.s);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_REPS 10000
+#define MAX_REPS BENCH_MAX_REPS
 #define UPLOAD_CHUNK 65536 /* floats per buffer_write when uploading random data */
 
 static const char *kind_key[] = {"gemm", "attention", "elementwise", "update"};
@@ -107,13 +107,14 @@ static hrm_status call_once(bench *b, bench_fn fn, const void *arg, int on_devic
     return s;
 }
 
-/* Times fn; returns 1 on success, else records the failure (named `what`) and returns 0. */
-static int time_calls(bench *b, bench_fn fn, const void *arg, int on_device, const char *what, timing *t) {
+int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
+                     timing *t) {
     if (b->status != HRM_OK) return 0;
     hrm_status s = call_once(b, fn, arg, on_device); /* warm-up */
     double total = 0;
     int reps = 0;
-    while (s == HRM_OK && reps < MAX_REPS && (reps < 3 || total < b->min_time)) {
+    if (min_reps > MAX_REPS) min_reps = MAX_REPS;
+    while (s == HRM_OK && reps < MAX_REPS && (reps < min_reps || total < b->min_time)) {
         double t0 = cli_now();
         s = call_once(b, fn, arg, on_device);
         b->times[reps] = cli_now() - t0;
@@ -125,6 +126,10 @@ static int time_calls(bench *b, bench_fn fn, const void *arg, int on_device, con
     }
     summarise(b->times, reps, t);
     return 1;
+}
+
+static int time_calls(bench *b, bench_fn fn, const void *arg, int on_device, const char *what, timing *t) {
+    return bench_time_calls(b, fn, arg, on_device, 3, what, t);
 }
 
 /* ---- rooflines ----------------------------------------------------------------------------- */
@@ -151,8 +156,7 @@ static size_t stored_a(const hrm_matmul_args *a) { return (size_t)(a->trans_a ? 
 static size_t stored_b(const hrm_matmul_args *a) { return (size_t)(a->trans_b ? a->n : a->k) * (size_t)a->ldb; }
 static size_t stored_c(const hrm_matmul_args *a) { return (size_t)a->m * (size_t)a->ldc; }
 
-/* cblas_sgemm on host memory at the same shape; GFLOP/s, or 0 when host memory ran out. */
-static double openblas_rate(bench *b, const hrm_matmul_args *a, double flops) {
+double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops) {
     host_gemm g = {a->trans_a ? CblasTrans : CblasNoTrans, a->trans_b ? CblasTrans : CblasNoTrans, a->m, a->n,
                    a->k, malloc(stored_a(a) * 4), malloc(stored_b(a) * 4), malloc(stored_c(a) * 4),
                    a->lda, a->ldb, a->ldc};
@@ -229,7 +233,7 @@ void measure_gemm(bench *b, bench_entry *e, const hrm_matmul_args *a) {
     e->work = 2.0 * a->m * a->n * (double)a->k * a->batch;
     if (!time_calls(b, run_matmul, a, 1, "matmul", &e->t)) return;
     e->rate = e->work / e->t.median_s * 1e-9;
-    e->roofline = openblas_rate(b, a, e->work);
+    e->roofline = bench_openblas_rate(b, a, e->work);
     set_fraction(e);
 }
 

@@ -29,6 +29,7 @@ enum {
 };
 #define BENCH_PARAMS 27275266L /* the Sudoku model's parameter count: one AdamATan2 step */
 #define BENCH_MAX_ENTRIES 48
+#define BENCH_MAX_REPS 10000 /* b->times holds this many samples */
 
 /* KIND_UPDATE: loss and optimizer ops, also rated against copy bandwidth but outside the
  * elementwise target: xent works on B*81*11 logits (tens of microseconds, dominated by per-call
@@ -89,6 +90,15 @@ void bench_random(bench *b, hrm_ptr p, size_t count, float lo, float hi);
 void bench_fill(bench *b, hrm_ptr p, size_t count, float value);
 void bench_upload(bench *b, hrm_ptr p, const void *values, size_t count); /* count 4-byte values */
 void bench_fail(bench *b, hrm_status s, const char *what); /* records s unless HRM_OK */
+
+/* Times fn (finish() after each call when on_device): one warm-up call, then calls until at least
+ * min_reps calls and b->min_time seconds have passed; median and minimum into *t. Returns 1, or 0
+ * after recording the failure (named `what`) in b. b->times holds the samples. */
+int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
+                     timing *t);
+/* cblas_sgemm called directly on host memory at a's shape (batch ignored; `flops` is the work of
+ * one timed call): GFLOP/s, or 0 when host memory ran out. */
+double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops);
 
 void measure_gemm(bench *b, bench_entry *e, const hrm_matmul_args *a);
 void measure_flops(bench *b, bench_entry *e, bench_fn fn, const void *arg, double flops);

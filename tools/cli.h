@@ -53,5 +53,9 @@ double cli_now(void); /* monotonic seconds */
 int cmd_backends(const char *prog, int argc, char **argv);
 int cmd_bench(const char *prog, int argc, char **argv);
 int cmd_bench_ops(const char *prog, int argc, char **argv);
+int cmd_bench_train(const char *prog, int argc, char **argv);
+int cmd_convert(const char *prog, int argc, char **argv);
+int cmd_eval(const char *prog, int argc, char **argv);
+int cmd_train(const char *prog, int argc, char **argv);
 
 #endif /* HRM_TOOLS_CLI_H */

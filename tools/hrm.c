@@ -13,11 +13,15 @@
 static const cli_command commands[] = {
     {"backends", cmd_backends, "list backend plugins found, their state, score and devices"},
     {"bench", cmd_bench, "benchmarks ('hrm bench ops': every backend op against its roofline)"},
+    {"convert", cmd_convert, "convert a published PyTorch HRM checkpoint (.pt) to safetensors"},
+    {"eval", cmd_eval, "evaluate a checkpoint on a dataset's test split; metrics as JSON, optional dumps"},
+    {"train", cmd_train, "train with the published key=value overrides; checkpoints, resume"},
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
 
 static const cli_command bench_commands[] = {
     {"ops", cmd_bench_ops, "time every backend op at HRM's shapes, as a fraction of its roofline"},
+    {"train", cmd_bench_train, "training and evaluation samples/s of whole models, MFU, memory vs cycles"},
 };
 static const int num_bench_commands = (int)(sizeof bench_commands / sizeof bench_commands[0]);
 

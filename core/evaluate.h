@@ -1,0 +1,42 @@
+/* core/evaluate.h - evaluation of a whole dataset split, as the published pretrain.py evaluate()
+ * does it: every example once, in file order, in batches of the eval state's B slots, each batch
+ * run for M segments from a fresh carry; the metrics of the last segment summed over the real
+ * examples (padding slots of the last batch are left out of every sum, losses included).
+ *
+ * Reported (hrm_eval_report): count = examples with at least one valid label; accuracy,
+ * exact_accuracy, q_halt_accuracy, steps and the losses divided by max(count, 1), the published
+ * evaluation's normalisation. */
+#ifndef HRM_CORE_EVALUATE_H
+#define HRM_CORE_EVALUATE_H
+
+#include <stdint.h>
+
+#include "act.h"
+#include "dataset.h"
+
+/* What a caller may want back per example (each may be NULL); N = ds->num_examples. */
+typedef struct hrm_eval_dump {
+    float *logits;      /* [N, seq_len, vocab] after the last segment */
+    float *q_halt;      /* [M, N] */
+    float *q_continue;  /* [M, N] */
+    uint8_t *predictions; /* [N, seq_len] argmax after the last segment (vocab <= 256) */
+} hrm_eval_dump;
+
+/* Sums over the real examples; divide with hrm_eval_report. */
+typedef struct hrm_eval_sums {
+    int64_t examples, count;
+    double accuracy, exact_accuracy, q_halt_accuracy, steps, lm_loss, q_halt_loss;
+} hrm_eval_sums;
+
+typedef struct hrm_eval_report {
+    int64_t examples, count;
+    int segments;
+    double accuracy, exact_accuracy, q_halt_accuracy, steps, lm_loss, q_halt_loss, loss;
+} hrm_eval_report;
+
+/* a: an evaluation state (training false) on the model; M <= 0 means halt_max_steps. On failure
+ * writes one line (the act's or the model's error). */
+hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out,
+                        char *err, size_t err_size);
+
+#endif /* HRM_CORE_EVALUATE_H */

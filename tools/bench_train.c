@@ -1,0 +1,472 @@
+/* tools/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
+ * models on one backend, with the model-FLOPs utilisation against cblas_sgemm measured directly in
+ * the same run, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8.
+ *
+ * The models are built in memory (parameters from hrm_model_init_params, seed 0) and fed synthetic
+ * data of the right shapes: tokens and labels uniform in [1, vocab), puzzle identifier 0. A sample
+ * is one sequence through one segment: a training step (hrm_act_train_step: the TRAIN forward,
+ * the Q-target forward, the losses, the one-step-gradient backward, SignSGD and AdamATan2) moves B
+ * samples, an evaluation segment (hrm_act_eval_segment, cycling through halt_max_steps segments)
+ * moves B samples. Each is timed with bench_ops.c's loop (one warm-up call, then at least --steps
+ * calls and, without --steps, at least 2 s), and the rates come from the median call.
+ *
+ * The memory check opens a fresh device for each of 2x2 and 8x8 (the peak is a high-water mark
+ * since device_open), builds the model and a training and an evaluation state at the same batch,
+ * runs one training step and one evaluation segment, and reads memory_usage's peak. */
+#include "bench_ops.h"
+#include "cli.h"
+
+#include "act.h"
+#include "model.h"
+
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEAK_N 2048         /* the square cblas_sgemm of the peak */
+#define DEFAULT_STEPS 5
+#define DEFAULT_MIN_TIME 2.0 /* seconds of timed calls per measurement when --steps is not given */
+#define MEMORY_CYCLES 8      /* the large H_cycles = L_cycles of the memory check */
+
+typedef struct model_spec {
+    const char *name;
+    int hidden, heads, layers, batch;
+    const char *about;
+} model_spec;
+
+/* (a) of the issue, and the published Sudoku model (27,275,266 parameters). */
+static const model_spec specs[] = {
+    {"small", 128, 2, 2, 32, "hidden 128, 2 heads, 2+2 layers"},
+    {"sudoku", 512, 8, 4, 8, "hidden 512, 8 heads, 4+4 layers (published Sudoku, 27M)"},
+};
+#define NUM_SPECS ((int)(sizeof specs / sizeof specs[0]))
+
+/* Both: expansion 4, vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden, RoPE,
+ * halt_max_steps 16, exploration 0.1 (hrm_config_default), H_cycles = L_cycles = cycles. */
+static hrm_config spec_config(const model_spec *s, int cycles) {
+    hrm_config c = hrm_config_default();
+    c.hidden_size = s->hidden;
+    c.num_heads = s->heads;
+    c.H_layers = c.L_layers = s->layers;
+    c.H_cycles = c.L_cycles = cycles;
+    c.puzzle_emb_ndim = s->hidden;
+    c.vocab_size = 11;
+    c.seq_len = 81;
+    c.num_puzzle_identifiers = 1;
+    return c;
+}
+
+/* ---- model FLOPs ------------------------------------------------------------------------------
+ * Matmul and attention FLOPs of the model's arithmetic (2 per multiply-add), not counting norms,
+ * RoPE, SwiGLU, embeddings, losses or the optimizers. With R = B*S rows (S = P + seq_len), D
+ * hidden, I the SwiGLU width, hd = D/heads, V vocab:
+ *   block forward   Fb = R * 2D(3D + D + 2I + I)            qkv, o_proj, gate_up, down_proj
+ *                      + B * heads * 4 S^2 hd  = 4 B S^2 D   Q K^T and P V
+ *   block backward  2 x its matmuls + B * heads * 10 S^2 hd  (dQ, dK, dV, dP and the recomputed
+ *                                                             scores)
+ *   level pass      layers x Fb
+ *   forward         N*T L passes + N H passes (the no-grad ones included)
+ *                   + LM head 2 B seq_len D V + Q head 2 B D 2
+ *   training step   TRAIN forward + Q-target forward (the same without the LM head; only when
+ *                   halt_max_steps > 1) + backward of the last L and the last H pass and of the
+ *                   heads: 2 x (L_layers + H_layers) x block matmuls + (L_layers + H_layers) x
+ *                   B heads 10 S^2 hd + 2 x (LM head + Q head)
+ *   eval segment    one forward
+ * Per sample: divide by B. */
+typedef struct model_flops {
+    double train_step, eval_segment; /* the whole batch */
+} model_flops;
+
+static model_flops count_flops(const hrm_config *c, int B) {
+    double D = c->hidden_size, In = hrm_config_intermediate(c), S = hrm_config_full_seq(c);
+    double R = B * S, L = c->seq_len, V = c->vocab_size, N = c->H_cycles, T = c->L_cycles;
+    double block_mm = R * 2 * D * (3 * D + D + 2 * In + In);
+    double attn_fwd = 4.0 * B * S * S * D, attn_bwd = 10.0 * B * S * S * D;
+    double heads = 2 * B * L * D * V + 2.0 * B * D * 2;
+    double level_L = c->L_layers * (block_mm + attn_fwd), level_H = c->H_layers * (block_mm + attn_fwd);
+    double forward_no_heads = N * T * level_L + N * level_H;
+    double q_target = c->halt_max_steps > 1 ? forward_no_heads + 2.0 * B * D * 2 : 0;
+    double backward = (c->L_layers + c->H_layers) * (2 * block_mm + attn_bwd) + 2 * heads;
+    model_flops f = {forward_no_heads + heads + q_target + backward, forward_no_heads + heads};
+    return f;
+}
+
+/* ---- one model -------------------------------------------------------------------------------- */
+
+typedef struct model_result {
+    const model_spec *spec;
+    hrm_config cfg;
+    int batch;
+    int64_t params;
+    model_flops flops;
+    timing train, eval;
+    double qkv_gflops;        /* cblas_sgemm at this model's qkv shape, for reference */
+    uint64_t mem_peak[2];     /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
+    int mem_cycles[2];
+} model_result;
+
+typedef struct run_opts {
+    const char *backend;
+    int device, batch, steps, no_memory;
+    double min_time;
+} run_opts;
+
+/* What one model needs on one opened device. */
+typedef struct session {
+    hrm_ctx ctx;
+    hrm_model *model;
+    hrm_act *train, *eval;
+    int32_t *inputs, *labels, *puzzle_ids;
+    hrm_act_batch batch;
+    int eval_segment; /* the next one, cycling through halt_max_steps */
+    char err[640];
+} session;
+
+static void session_close(session *s) {
+    hrm_act_free(s->train);
+    hrm_act_free(s->eval);
+    hrm_model_free(s->model);
+    free(s->inputs);
+    free(s->labels);
+    free(s->puzzle_ids);
+    if (s->ctx.f) hrm_ctx_close(&s->ctx);
+    memset(&s->ctx, 0, sizeof s->ctx);
+    s->train = s->eval = NULL;
+    s->model = NULL;
+    s->inputs = s->labels = s->puzzle_ids = NULL;
+}
+
+/* Opens the device, builds the model (random init), the training and evaluation states and a
+ * synthetic batch. Returns 0 with s->err set on failure. */
+static int session_open(session *s, const run_opts *o, const hrm_config *cfg, int B) {
+    char err[512];
+    memset(s, 0, sizeof *s);
+    hrm_status st = hrm_ctx_open(o->backend, o->device, hrm_default_host(), &s->ctx, err, sizeof err);
+    if (st != HRM_OK) {
+        snprintf(s->err, sizeof s->err, "%s", err);
+        memset(&s->ctx, 0, sizeof s->ctx);
+        return 0;
+    }
+    st = hrm_model_create(&s->ctx, cfg, B, &s->model, err, sizeof err);
+    if (st != HRM_OK) {
+        snprintf(s->err, sizeof s->err, "model: %s", err);
+        return 0;
+    }
+    if (hrm_model_init_params(s->model, 0) != HRM_OK) {
+        snprintf(s->err, sizeof s->err, "model init: %s", hrm_model_error(s->model));
+        return 0;
+    }
+    hrm_train_settings ts = hrm_train_settings_default();
+    ts.global_batch_size = B;
+    ts.lr_warmup_steps = 0;
+    ts.total_steps = 1000000;
+    st = hrm_act_create(&s->ctx, s->model, B, &ts, true, &s->train, err, sizeof err);
+    if (st == HRM_OK) st = hrm_act_create(&s->ctx, s->model, B, &ts, false, &s->eval, err, sizeof err);
+    if (st != HRM_OK) {
+        snprintf(s->err, sizeof s->err, "act: %s", err);
+        return 0;
+    }
+    size_t n = (size_t)B * (size_t)cfg->seq_len;
+    s->inputs = malloc(n * sizeof *s->inputs);
+    s->labels = malloc(n * sizeof *s->labels);
+    s->puzzle_ids = calloc((size_t)B, sizeof *s->puzzle_ids);
+    if (!s->inputs || !s->labels || !s->puzzle_ids) {
+        snprintf(s->err, sizeof s->err, "out of host memory");
+        return 0;
+    }
+    uint32_t seed = 12345u;
+    for (size_t i = 0; i < 2 * n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        int32_t tok = 1 + (int32_t)((seed >> 8) % (uint32_t)(cfg->vocab_size - 1));
+        if (i < n)
+            s->inputs[i] = tok;
+        else
+            s->labels[i - n] = tok;
+    }
+    s->batch = (hrm_act_batch){s->inputs, s->labels, s->puzzle_ids};
+    return 1;
+}
+
+static hrm_status run_train_step(bench *b, const void *arg) {
+    session *s = (session *)arg;
+    (void)b;
+    hrm_act_metrics mt;
+    hrm_status st = hrm_act_train_step(s->train, &s->batch, &mt);
+    if (st != HRM_OK) snprintf(s->err, sizeof s->err, "train step: %s", hrm_act_error(s->train));
+    return st;
+}
+
+static hrm_status run_eval_segment(bench *b, const void *arg) {
+    session *s = (session *)arg;
+    (void)b;
+    int M = hrm_model_config(s->model)->halt_max_steps;
+    hrm_act_metrics mt;
+    hrm_status st = hrm_act_eval_segment(s->eval, &s->batch, s->eval_segment, M, NULL, &mt);
+    if (st != HRM_OK) snprintf(s->err, sizeof s->err, "eval segment: %s", hrm_act_error(s->eval));
+    s->eval_segment = (s->eval_segment + 1) % M;
+    return st;
+}
+
+/* One training step and one evaluation segment on a fresh device; the backend's peak memory. */
+static int measure_memory(const char *prog, const run_opts *o, const model_spec *sp, int B, int cycles,
+                          uint64_t *peak) {
+    session s;
+    hrm_config cfg = spec_config(sp, cycles);
+    int ok = session_open(&s, o, &cfg, B);
+    fprintf(stderr, "%s: %s: memory at H_cycles x L_cycles = %dx%d ...\n", prog, sp->name, cycles, cycles);
+    if (ok) ok = run_train_step(NULL, &s) == HRM_OK && run_eval_segment(NULL, &s) == HRM_OK;
+    uint64_t cur = 0;
+    if (ok && s.ctx.f->memory_usage(s.ctx.dev, &cur, peak) != HRM_OK) {
+        snprintf(s.err, sizeof s.err, "memory_usage: %s", s.ctx.f->last_error(s.ctx.be));
+        ok = 0;
+    }
+    if (!ok) cli_error(prog, "%s at %dx%d cycles: %s", sp->name, cycles, cycles, s.err);
+    session_close(&s);
+    return ok;
+}
+
+/* cblas_sgemm at the qkv projection's shape: [B*S, D] x [3D, D]^T. */
+static double qkv_rate(bench *b, const hrm_config *c, int B) {
+    int R = B * hrm_config_full_seq(c), D = c->hidden_size;
+    hrm_matmul_args a = {.trans_b = 1, .m = R, .n = 3 * D, .k = D, .alpha = 1, .lda = D, .ldb = D,
+                         .ldc = 3 * D, .batch = 1};
+    return bench_openblas_rate(b, &a, 2.0 * R * 3.0 * D * D);
+}
+
+static int run_model(bench *b, const char *prog, const run_opts *o, const model_spec *sp, model_result *r) {
+    memset(r, 0, sizeof *r);
+    r->spec = sp;
+    r->batch = o->batch ? o->batch : sp->batch;
+    r->cfg = spec_config(sp, 2);
+    r->flops = count_flops(&r->cfg, r->batch);
+    session s;
+    int ok = session_open(&s, o, &r->cfg, r->batch);
+    if (ok) {
+        b->ctx = s.ctx;
+        b->f = s.ctx.f;
+        b->status = HRM_OK;
+        b->min_time = o->min_time;
+        r->params = hrm_params_count(hrm_model_params_table(s.model));
+        fprintf(stderr, "%s: %s: %lld parameters, batch %d: training steps ...\n", prog, sp->name,
+                (long long)r->params, r->batch);
+        ok = bench_time_calls(b, run_train_step, &s, 1, o->steps, "train step", &r->train);
+        if (ok) {
+            fprintf(stderr, "%s: %s: %.2f samples/s; evaluation segments ...\n", prog, sp->name,
+                    r->batch / r->train.median_s);
+            ok = bench_time_calls(b, run_eval_segment, &s, 1, o->steps, "eval segment", &r->eval);
+        }
+        if (ok) {
+            fprintf(stderr, "%s: %s: %.2f samples/s\n", prog, sp->name, r->batch / r->eval.median_s);
+            uint64_t cur;
+            if (s.ctx.f->memory_usage(s.ctx.dev, &cur, &r->mem_peak[0]) != HRM_OK) r->mem_peak[0] = 0;
+            r->mem_cycles[0] = 2;
+            b->min_time = 0.5;
+            r->qkv_gflops = qkv_rate(b, &r->cfg, r->batch);
+        }
+        if (!ok && !s.err[0]) snprintf(s.err, sizeof s.err, "%s", b->error);
+    }
+    if (!ok) cli_error(prog, "%s: %s", sp->name, s.err);
+    memset(&b->ctx, 0, sizeof b->ctx);
+    session_close(&s);
+    if (!ok) return 0;
+    if (!o->no_memory) {
+        /* the 2x2 peak again on a fresh device, beside the 8x8 one: the same sequence of calls */
+        r->mem_cycles[0] = 2;
+        r->mem_cycles[1] = MEMORY_CYCLES;
+        ok = measure_memory(prog, o, sp, r->batch, 2, &r->mem_peak[0]) &&
+             measure_memory(prog, o, sp, r->batch, MEMORY_CYCLES, &r->mem_peak[1]);
+    }
+    return ok;
+}
+
+/* ---- the peak ------------------------------------------------------------------------------- */
+
+/* cblas_sgemm GFLOP/s at PEAK_N^3, called directly, with the thread count the backend set. Needs
+ * an opened backend (the CPU backend sets OpenBLAS's threads when created). */
+static double measure_peak(bench *b, const char *prog, const run_opts *o, hrm_device_info *info, char *plugin,
+                           size_t plugin_size) {
+    char err[512];
+    hrm_ctx ctx;
+    if (hrm_ctx_open(o->backend, o->device, hrm_default_host(), &ctx, err, sizeof err) != HRM_OK) {
+        cli_error(prog, "%s", err);
+        return -1;
+    }
+    if (ctx.f->device_info(ctx.be, o->device, info) != HRM_OK)
+        snprintf(info->name, sizeof info->name, "(no device info: %s)", ctx.f->last_error(ctx.be));
+    snprintf(plugin, plugin_size, "%s (%s)", ctx.plugin.name, ctx.plugin.path);
+    b->ctx = ctx;
+    b->f = ctx.f;
+    b->status = HRM_OK;
+    b->min_time = 1.0;
+    fprintf(stderr, "%s: cblas_sgemm %dx%dx%d peak ...\n", prog, PEAK_N, PEAK_N, PEAK_N);
+    hrm_matmul_args a = {.m = PEAK_N, .n = PEAK_N, .k = PEAK_N, .alpha = 1, .lda = PEAK_N, .ldb = PEAK_N,
+                         .ldc = PEAK_N, .batch = 1};
+    double rate = bench_openblas_rate(b, &a, 2.0 * PEAK_N * (double)PEAK_N * PEAK_N);
+    memset(&b->ctx, 0, sizeof b->ctx);
+    hrm_ctx_close(&ctx);
+    if (rate <= 0) cli_error(prog, "cblas_sgemm peak: %s", b->error[0] ? b->error : "out of host memory");
+    return rate;
+}
+
+/* ---- report ------------------------------------------------------------------------------- */
+
+static double sps(const model_result *r, const timing *t) { return t->median_s > 0 ? r->batch / t->median_s : 0; }
+static double gflops(double flops, const timing *t) { return t->median_s > 0 ? flops / t->median_s * 1e-9 : 0; }
+static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+static void print_report(const model_result *rs, int n, double peak, const hrm_device_info *info,
+                         const char *plugin) {
+    printf("hrm bench train: backend %s\n", plugin);
+    printf("device: %s | %s | %d threads\n", info->name, info->driver, info->compute_units);
+    printf("peak: cblas_sgemm %dx%dx%d called directly in this run: %.1f GFLOP/s\n", PEAK_N, PEAK_N, PEAK_N, peak);
+    printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
+           "rates from the median step; MFU = model FLOP/s / peak\n\n");
+    printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch",
+           "train smp/s", "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn",
+           "MFU eval", "mem 2x2", "mem 8x8");
+    for (int i = 0; i < n; i++) {
+        const model_result *r = &rs[i];
+        printf("%-7s %10lld %5d %11.2f %11.1f %11.2f %11.1f %10.2f %10.1f %7.1f%% %7.1f%% ", r->spec->name,
+               (long long)r->params, r->batch, sps(r, &r->train), 1e3 * r->train.median_s, sps(r, &r->eval),
+               1e3 * r->eval.median_s, r->flops.train_step / r->batch * 1e-9, gflops(r->flops.train_step, &r->train),
+               100 * gflops(r->flops.train_step, &r->train) / peak,
+               100 * gflops(r->flops.eval_segment, &r->eval) / peak);
+        if (r->mem_cycles[1])
+            printf("%7.1f MiB %7.1f MiB\n", mib(r->mem_peak[0]), mib(r->mem_peak[1]));
+        else
+            printf("%10s %10s\n", "-", "-");
+    }
+    for (int i = 0; i < n; i++) {
+        const model_result *r = &rs[i];
+        printf("\n%s: %s, seq 81 + %d prefix, batch %d; training %d steps timed (median %.1f ms, min %.1f ms), "
+               "evaluation %d segments (median %.1f ms, min %.1f ms); eval GFLOP/sample %.2f; cblas_sgemm at "
+               "the qkv shape %.1f GFLOP/s",
+               r->spec->name, r->spec->about, hrm_config_prefix(&r->cfg), r->batch, r->train.reps,
+               1e3 * r->train.median_s, 1e3 * r->train.min_s, r->eval.reps, 1e3 * r->eval.median_s,
+               1e3 * r->eval.min_s, r->flops.eval_segment / r->batch * 1e-9, r->qkv_gflops);
+        if (r->mem_cycles[1])
+            printf("; backend peak memory %llu bytes at 2x2, %llu at %dx%d: %s", (unsigned long long)r->mem_peak[0],
+                   (unsigned long long)r->mem_peak[1], r->mem_cycles[1], r->mem_cycles[1],
+                   r->mem_peak[1] > r->mem_peak[0] ? "GROWS" : "does not grow");
+        printf("\n");
+    }
+}
+
+static json_t *number(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+static json_t *result_json(const model_result *r, double peak) {
+    const hrm_config *c = &r->cfg;
+    json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model", r->spec->name,
+                          "params", (json_int_t)r->params, "batch", r->batch, "hidden", c->hidden_size, "heads",
+                          c->num_heads, "H_layers", c->H_layers, "L_layers", c->L_layers, "H_cycles", c->H_cycles,
+                          "L_cycles", c->L_cycles, "seq_len", c->seq_len, "full_seq", hrm_config_full_seq(c));
+    json_object_set_new(o, "train_samples_per_s", number(sps(r, &r->train)));
+    json_object_set_new(o, "eval_samples_per_s", number(sps(r, &r->eval)));
+    json_object_set_new(o, "train_step_median_s", number(r->train.median_s));
+    json_object_set_new(o, "train_step_min_s", number(r->train.min_s));
+    json_object_set_new(o, "train_steps_timed", json_integer(r->train.reps));
+    json_object_set_new(o, "eval_segment_median_s", number(r->eval.median_s));
+    json_object_set_new(o, "eval_segment_min_s", number(r->eval.min_s));
+    json_object_set_new(o, "eval_segments_timed", json_integer(r->eval.reps));
+    json_object_set_new(o, "train_flops_per_sample", number(r->flops.train_step / r->batch));
+    json_object_set_new(o, "eval_flops_per_sample", number(r->flops.eval_segment / r->batch));
+    json_object_set_new(o, "train_gflops", number(gflops(r->flops.train_step, &r->train)));
+    json_object_set_new(o, "eval_gflops", number(gflops(r->flops.eval_segment, &r->eval)));
+    json_object_set_new(o, "mfu_train", number(gflops(r->flops.train_step, &r->train) / peak));
+    json_object_set_new(o, "mfu_eval", number(gflops(r->flops.eval_segment, &r->eval) / peak));
+    json_object_set_new(o, "sgemm_qkv_shape_gflops", number(r->qkv_gflops));
+    if (r->mem_cycles[1]) {
+        json_object_set_new(o, "memory_peak_bytes_2x2", json_integer((json_int_t)r->mem_peak[0]));
+        json_object_set_new(o, "memory_peak_bytes_8x8", json_integer((json_int_t)r->mem_peak[1]));
+        json_object_set_new(o, "memory_grows", json_boolean(r->mem_peak[1] > r->mem_peak[0]));
+    }
+    return o;
+}
+
+static int write_json(const char *prog, const char *path, const model_result *rs, int n, double peak,
+                      const hrm_device_info *info, const char *plugin) {
+    json_t *models = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(models, result_json(&rs[i], peak));
+    json_t *root = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:{s:s, s:i, s:o}, s:o}", "format_version", 1,
+                             "hrm_version", HRM_VERSION, "backend", plugin, "device", "name", info->name, "driver",
+                             info->driver, "threads", info->compute_units, "peak", "kind", "cblas_sgemm", "n",
+                             PEAK_N, "gflops", number(peak), "models", models);
+    int ok = root && json_dump_file(root, path, JSON_INDENT(2)) == 0;
+    if (!ok) cli_error(prog, "%s: cannot write the JSON report", path);
+    json_decref(root);
+    return ok;
+}
+
+/* ---- the command ------------------------------------------------------------------------------ */
+
+enum { OPT_BACKEND, OPT_DEVICE, OPT_MODEL, OPT_BATCH, OPT_STEPS, OPT_JSON, OPT_NO_MEMORY, NUM_OPTS };
+static const cli_opt options[NUM_OPTS] = {
+    [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
+    [OPT_DEVICE] = {"--device", "N", "device index within the backend (default 0)"},
+    [OPT_MODEL] = {"--model", "M", "small, sudoku or both (default both)"},
+    [OPT_BATCH] = {"--batch", "N", "batch of every model (default: small 32, sudoku 8)"},
+    [OPT_STEPS] = {"--steps", "K", "timed training steps and eval segments: exactly K (default: >= 5 and >= 2 s)"},
+    [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
+    [OPT_NO_MEMORY] = {"--no-memory", NULL, "skip the 2x2 vs 8x8 cycles memory check"},
+};
+
+static const char *about =
+    "Training and evaluation throughput of whole HRM models, built in memory (random init,\n"
+    "synthetic tokens): 'small' (hidden 128, 2+2 layers, batch 32) and 'sudoku' (the published\n"
+    "27M model, batch 8), H_cycles = L_cycles = 2. A training step is hrm_act_train_step (TRAIN\n"
+    "forward, Q-target forward, losses, backward, SignSGD + AdamATan2); evaluation times segments.\n"
+    "Reports samples/s, model FLOPs per sample, MFU against cblas_sgemm measured directly in the\n"
+    "same run, and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow).\n"
+    "tools/bench-vs-torch.sh runs it beside the PyTorch reference.";
+
+int cmd_bench_train(const char *prog, int argc, char **argv) {
+    const char *v[NUM_OPTS];
+    int r = cli_parse(prog, options, NUM_OPTS, argc, argv, v);
+    if (r == CLI_HELP) {
+        cli_usage(stdout, prog,
+                  "[--backend B] [--device N] [--model small|sudoku|both] [--batch N] [--steps K] [--json FILE] "
+                  "[--no-memory]",
+                  about, options, NUM_OPTS);
+        return CLI_EXIT_OK;
+    }
+    if (r == CLI_BAD) return CLI_EXIT_USAGE;
+    run_opts o = {.backend = v[OPT_BACKEND], .steps = DEFAULT_STEPS, .min_time = DEFAULT_MIN_TIME,
+                  .no_memory = v[OPT_NO_MEMORY] != NULL};
+    if (v[OPT_DEVICE] && !cli_int(prog, "--device", v[OPT_DEVICE], 0, 1024, &o.device)) return CLI_EXIT_USAGE;
+    if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, 4096, &o.batch)) return CLI_EXIT_USAGE;
+    if (v[OPT_STEPS]) {
+        if (!cli_int(prog, "--steps", v[OPT_STEPS], 1, BENCH_MAX_REPS, &o.steps)) return CLI_EXIT_USAGE;
+        o.min_time = 0;
+    }
+    int first = 0, last = NUM_SPECS - 1;
+    if (v[OPT_MODEL] && strcmp(v[OPT_MODEL], "both")) {
+        for (first = 0; first < NUM_SPECS && strcmp(specs[first].name, v[OPT_MODEL]); first++) {
+        }
+        if (first == NUM_SPECS) {
+            cli_error(prog, "--model: '%s' is not small, sudoku or both", v[OPT_MODEL]);
+            return CLI_EXIT_USAGE;
+        }
+        last = first;
+    }
+
+    bench *b = calloc(1, sizeof *b);
+    model_result results[NUM_SPECS];
+    hrm_device_info info;
+    char plugin[4200];
+    memset(&info, 0, sizeof info);
+    if (!b || !(b->times = malloc(BENCH_MAX_REPS * sizeof *b->times))) {
+        cli_error(prog, "out of memory");
+        free(b);
+        return CLI_EXIT_FAIL;
+    }
+    double peak = measure_peak(b, prog, &o, &info, plugin, sizeof plugin);
+    int ok = peak > 0, n = 0;
+    for (int i = first; ok && i <= last; i++) ok = run_model(b, prog, &o, &specs[i], &results[n++]);
+    if (ok) print_report(results, n, peak, &info, plugin);
+    if (ok && v[OPT_JSON]) ok = write_json(prog, v[OPT_JSON], results, n, peak, &info, plugin);
+    free(b->times);
+    free(b);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

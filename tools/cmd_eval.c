@@ -1,0 +1,153 @@
+/* tools/cmd_eval.c - `hrm eval --checkpoint F --data DIR [--segments M] [--dump OUTDIR]`
+ * (DESIGN.md "Contracts"): evaluates DIR/test with the weights and architecture of F and prints the
+ * metrics as one JSON object on stdout (core/evaluate.h says how they are normalised). With
+ * --dump, OUTDIR receives logits.npy (float32 [N, seq_len, V], after the last segment),
+ * q_halt.npy and q_continue.npy (float32 [M, N]) and predictions.npy (uint8 [N, seq_len]); padding
+ * slots are left out, so N is the number of test examples. */
+#include "cli.h"
+
+#include "checkpoint.h"
+#include "evaluate.h"
+#include "hrm/hrm.h"
+#include "npy.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, NOPTS };
+
+static const cli_opt opts[NOPTS] = {
+    [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config), e.g. RUN/step_K.safetensors"},
+    [O_DATA] = {"--data", "DIR", "dataset folder; its test split is evaluated"},
+    [O_SEGMENTS] = {"--segments", "M", "segments per example (default: the model's halt_max_steps)"},
+    [O_DUMP] = {"--dump", "OUTDIR", "write logits, q_halt, q_continue and predictions as .npy"},
+    [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
+    [O_DEVICE] = {"--device", "N", "device index (default 0)"},
+    [O_BATCH] = {"--batch", "N", "examples per batch (default 256)"},
+};
+
+typedef struct eval_run {
+    const char *prog;
+    hrm_checkpoint ck;
+    hrm_dataset ds;
+    hrm_ctx ctx;
+    bool ctx_open;
+    hrm_model *model;
+    hrm_act *act;
+    hrm_eval_dump dump;
+} eval_run;
+
+/* The loss type the checkpoint was trained with (hrm.train), stablemax otherwise. */
+static hrm_loss_kind loss_of(const hrm_checkpoint *ck) {
+    json_error_t je;
+    json_t *o = ck->train_json ? json_loads(ck->train_json, 0, &je) : NULL;
+    const char *t = json_string_value(json_object_get(o, "arch.loss.loss_type"));
+    hrm_loss_kind k = t && !strcmp(t, "softmax_cross_entropy") ? HRM_LOSS_SOFTMAX : HRM_LOSS_STABLEMAX;
+    json_decref(o);
+    return k;
+}
+
+static int alloc_dump(eval_run *r, int M) {
+    size_t N = (size_t)r->ds.num_examples, L = (size_t)r->ds.meta.seq_len, V = (size_t)r->ds.meta.vocab_size;
+    r->dump.logits = malloc(N * L * V * sizeof(float));
+    r->dump.q_halt = malloc((size_t)M * N * sizeof(float));
+    r->dump.q_continue = malloc((size_t)M * N * sizeof(float));
+    r->dump.predictions = malloc(N * L);
+    return r->dump.logits && r->dump.q_halt && r->dump.q_continue && r->dump.predictions;
+}
+
+static int write_dump(eval_run *r, const char *dir, int M) {
+    char err[1024], path[4200];
+    int64_t N = r->ds.num_examples, L = r->ds.meta.seq_len, V = r->ds.meta.vocab_size;
+    int64_t s_logits[3] = {N, L, V}, s_q[2] = {M, N}, s_pred[2] = {N, L};
+    struct {
+        const char *name;
+        hrm_npy_dtype type;
+        int ndim;
+        const int64_t *shape;
+        const void *data;
+    } files[] = {{"logits.npy", HRM_NPY_F32, 3, s_logits, r->dump.logits},
+                 {"q_halt.npy", HRM_NPY_F32, 2, s_q, r->dump.q_halt},
+                 {"q_continue.npy", HRM_NPY_F32, 2, s_q, r->dump.q_continue},
+                 {"predictions.npy", HRM_NPY_U8, 2, s_pred, r->dump.predictions}};
+    if (mkdir(dir, 0777) && errno != EEXIST) return cli_error(r->prog, "%s: cannot create: %s", dir, strerror(errno)), 0;
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        if (hrm_npy_write(path, files[i].type, files[i].ndim, files[i].shape, files[i].data, err, sizeof err))
+            return cli_error(r->prog, "%s", err), 0;
+    }
+    return 1;
+}
+
+static void print_report(const hrm_eval_report *e, const char *ckpt, const char *data) {
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "checkpoint", ckpt, "data",
+                          data, "segments", e->segments, "examples", (json_int_t)e->examples, "count",
+                          (json_int_t)e->count, "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy,
+                          "q_halt_accuracy", e->q_halt_accuracy, "steps", e->steps, "lm_loss", e->lm_loss,
+                          "q_halt_loss", e->q_halt_loss, "loss", e->loss);
+    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
+    if (text) printf("%s\n", text);
+    free(text);
+    json_decref(o);
+}
+
+static int run_eval(eval_run *r, const char **v) {
+    char err[1024];
+    int M = 0, batch = 256, device = 0;
+    if ((v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) ||
+        (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)) ||
+        (v[O_DEVICE] && !cli_int(r->prog, "--device", v[O_DEVICE], 0, 1024, &device)))
+        return CLI_EXIT_USAGE;
+    if (!v[O_CHECKPOINT] || !v[O_DATA])
+        return cli_error(r->prog, "%s is required (try '%s --help')", v[O_CHECKPOINT] ? "--data" : "--checkpoint",
+                         r->prog), CLI_EXIT_USAGE;
+    if (hrm_checkpoint_read(v[O_CHECKPOINT], &r->ck, err, sizeof err) ||
+        hrm_dataset_load(v[O_DATA], "test", &r->ds, err, sizeof err) ||
+        hrm_checkpoint_check_dataset(&r->ck.cfg, v[O_CHECKPOINT], &r->ds.meta, v[O_DATA], "test", err, sizeof err))
+        return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (M <= 0) M = r->ck.cfg.halt_max_steps;
+    if (batch > r->ds.num_examples) batch = r->ds.num_examples > 0 ? r->ds.num_examples : 1;
+    hrm_train_settings ts = hrm_train_settings_default();
+    ts.loss_type = loss_of(&r->ck);
+    hrm_status st = hrm_ctx_open(v[O_BACKEND], device, hrm_default_host(), &r->ctx, err, sizeof err);
+    r->ctx_open = st == HRM_OK;
+    if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, batch, &r->model, err, sizeof err);
+    if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))
+        st = HRM_ERR_INVALID_ARG, snprintf(err, sizeof err, "%s", hrm_model_error(r->model));
+    if (!st) st = hrm_act_create(&r->ctx, r->model, batch, &ts, false, &r->act, err, sizeof err);
+    if (!st && v[O_DUMP] && !alloc_dump(r, M)) st = HRM_ERR_OUT_OF_MEMORY, snprintf(err, sizeof err, "out of host memory for --dump");
+    hrm_eval_report e;
+    if (!st) st = hrm_evaluate(r->act, &r->ds, M, v[O_DUMP] ? &r->dump : NULL, &e, err, sizeof err);
+    if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (v[O_DUMP] && !write_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
+    print_report(&e, v[O_CHECKPOINT], v[O_DATA]);
+    return CLI_EXIT_OK;
+}
+
+int cmd_eval(const char *prog, int argc, char **argv) {
+    const char *v[NOPTS];
+    switch (cli_parse(prog, opts, NOPTS, argc, argv, v)) {
+    case CLI_HELP:
+        cli_usage(stdout, prog, "--checkpoint F --data DIR [OPTIONS]",
+                  "Evaluates DIR/test with checkpoint F over M segments per example and prints the metrics as\n"
+                  "JSON (count = examples with a valid label; the rest divided by count).",
+                  opts, NOPTS);
+        return CLI_EXIT_OK;
+    case CLI_BAD: return CLI_EXIT_USAGE;
+    }
+    eval_run r = {.prog = prog};
+    int rc = run_eval(&r, v);
+    free(r.dump.logits);
+    free(r.dump.q_halt);
+    free(r.dump.q_continue);
+    free(r.dump.predictions);
+    hrm_act_free(r.act);
+    hrm_model_free(r.model);
+    if (r.ctx_open) hrm_ctx_close(&r.ctx);
+    hrm_dataset_free(&r.ds);
+    hrm_checkpoint_free(&r.ck);
+    return rc;
+}

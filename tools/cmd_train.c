@@ -1,0 +1,666 @@
+/* tools/cmd_train.c - `hrm train key=value ...`: trains an HRM as the published pretrain.py does,
+ * with its override names (DESIGN.md "Contracts"), checkpoints and resume (core/checkpoint.h).
+ *
+ * Settings come from, in order of precedence: the command line; when checkpoint_path holds a
+ * checkpoint (resume), its hrm.config (the architecture, which a resumed run cannot change) and
+ * hrm.train (the training settings that were in force); when init_checkpoint is given, its
+ * hrm.config; the published defaults.
+ *
+ * The loop: one segment and one optimizer step per batch (hrm_act_train_step) until total_steps =
+ * int(epochs * total_groups * mean_puzzle_examples / global_batch_size) or max_steps; evaluation
+ * of the test split every eval_interval epochs' worth of steps and at the end, each followed by a
+ * checkpoint step_K.safetensors + step_K.state; SIGINT / SIGTERM finish the current step, save a
+ * checkpoint and exit with 128 + the signal number (130, 143). */
+#include "cli.h"
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "evaluate.h"
+#include "hrm/hrm.h"
+#include "sampler.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the override table ------------------------------------------------------------------- */
+
+typedef enum { V_INT, V_DOUBLE, V_BOOL, V_STRING, V_POS, V_LOSS } value_type;
+
+typedef enum {
+    K_SHAPE, /* arch key that fixes the parameter shapes: from the checkpoint when there is one */
+    K_ARCH,  /* arch key that init_checkpoint's may be overridden by (no shape depends on it) */
+    K_SAVED, /* training setting, kept in hrm.train and restored on resume */
+    K_RUN,   /* this invocation only */
+} key_kind;
+
+typedef struct train_key {
+    const char *key;
+    value_type type;
+    key_kind kind;
+    double lo, hi; /* numeric range */
+    const char *def; /* NULL: none */
+    const char *help;
+} train_key;
+
+#define BIG 1e15
+static const train_key keys[] = {
+    {"data_path", V_STRING, K_SAVED, 0, 0, NULL, "dataset folder in the published layout (required)"},
+    {"global_batch_size", V_INT, K_SAVED, 1, 1 << 20, "768", "examples per optimizer step"},
+    {"epochs", V_INT, K_SAVED, 1, BIG, "100000", "passes over the groups; sets total_steps"},
+    {"eval_interval", V_INT, K_SAVED, 1, BIG, NULL, "evaluate + checkpoint every N epochs (default: at the end)"},
+    {"lr", V_DOUBLE, K_SAVED, 0, 1e3, "1e-4", "AdamATan2 learning rate"},
+    {"lr_min_ratio", V_DOUBLE, K_SAVED, 0, 1, "1.0", "cosine floor as a fraction of lr (1: constant)"},
+    {"lr_warmup_steps", V_INT, K_SAVED, 0, BIG, "2000", "linear warmup steps"},
+    {"weight_decay", V_DOUBLE, K_SAVED, 0, 1e3, "0.1", "AdamATan2 decoupled weight decay"},
+    {"puzzle_emb_lr", V_DOUBLE, K_SAVED, 0, 1e3, "1e-2", "SignSGD learning rate of the puzzle embeddings"},
+    {"puzzle_emb_weight_decay", V_DOUBLE, K_SAVED, 0, 1e3, "0.1", "SignSGD weight decay"},
+    {"beta1", V_DOUBLE, K_SAVED, 0, 0.999999, "0.9", "AdamATan2 beta1, in [0, 1)"},
+    {"beta2", V_DOUBLE, K_SAVED, 0, 0.999999, "0.95", "AdamATan2 beta2, in [0, 1)"},
+    {"seed", V_INT, K_SAVED, 0, BIG, "0", "initialisation, data order and halting exploration"},
+    {"data_shuffle", V_BOOL, K_SAVED, 0, 0, "true", "false: reproducible file-order batches"},
+    {"arch.loss.loss_type", V_LOSS, K_SAVED, 0, 0, "stablemax_cross_entropy", "or softmax_cross_entropy"},
+    {"checkpoint_path", V_STRING, K_RUN, 0, 0, NULL,
+     "run folder (default checkpoints/PROJECT/RUN); resumes from its latest step_K"},
+    {"project_name", V_STRING, K_RUN, 0, 0, NULL, "default: '<Data_path basename> ACT-torch'"},
+    {"run_name", V_STRING, K_RUN, 0, 0, "HierarchicalReasoningModel_ACTV1", "names the default checkpoint_path"},
+    {"init_checkpoint", V_STRING, K_RUN, 0, 0, NULL, "start from these weights (architecture from its metadata)"},
+    {"max_steps", V_INT, K_RUN, 0, BIG, "0", "stop after K optimizer steps in all (0: total_steps)"},
+    {"log_interval", V_INT, K_RUN, 1, BIG, "100", "steps per progress line when stderr is not a terminal"},
+    {"backend", V_STRING, K_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
+    {"device", V_INT, K_RUN, 0, 1024, "0", "device index"},
+    {"arch.hidden_size", V_INT, K_SHAPE, 1, 1 << 16, "512", ""},
+    {"arch.num_heads", V_INT, K_SHAPE, 1, 1 << 12, "8", ""},
+    {"arch.H_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
+    {"arch.L_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
+    {"arch.expansion", V_DOUBLE, K_SHAPE, 0.01, 1024, "4", ""},
+    {"arch.puzzle_emb_ndim", V_INT, K_SHAPE, 0, 1 << 20, NULL, "default: hidden_size"},
+    {"arch.pos_encodings", V_POS, K_SHAPE, 0, 0, "rope", "or learned"},
+    {"arch.H_cycles", V_INT, K_ARCH, 1, 1024, "2", ""},
+    {"arch.L_cycles", V_INT, K_ARCH, 1, 1024, "2", ""},
+    {"arch.halt_max_steps", V_INT, K_ARCH, 1, 1 << 16, "16", ""},
+    {"arch.halt_exploration_prob", V_DOUBLE, K_ARCH, 0, 1, "0.1", ""},
+};
+enum { NKEYS = (int)(sizeof keys / sizeof keys[0]) };
+
+/* The value of each key: text from the command line, a checkpoint or the default; parsed. */
+typedef struct train_args {
+    const char *text[NKEYS];
+    char *owned[NKEYS]; /* texts made from hrm.train */
+    bool given[NKEYS];  /* on the command line */
+    double num[NKEYS];  /* V_INT, V_DOUBLE, V_BOOL (0/1), V_POS and V_LOSS (enum value) */
+} train_args;
+
+static int key_index(const char *key) {
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].key, key)) return i;
+    return -1;
+}
+
+static int parse_bool(const char *t, double *out) {
+    static const char *yes[] = {"true", "True", "1", "yes"}, *no[] = {"false", "False", "0", "no"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(t, yes[i])) return *out = 1, 1;
+        if (!strcmp(t, no[i])) return *out = 0, 1;
+    }
+    return 0;
+}
+
+/* Parses text as key i's value into a->num[i]; on error prints one line naming the key. */
+static int parse_value(const char *prog, train_args *a, int i, const char *text) {
+    const train_key *k = &keys[i];
+    char *end;
+    double v = 0;
+    errno = 0;
+    switch (k->type) {
+    case V_STRING:
+        if (!text[0]) return cli_error(prog, "%s: empty value", k->key), 0;
+        return 1;
+    case V_BOOL:
+        if (!parse_bool(text, &a->num[i])) return cli_error(prog, "%s: '%s' is not true or false", k->key, text), 0;
+        return 1;
+    case V_POS:
+        if (strcmp(text, "rope") && strcmp(text, "learned"))
+            return cli_error(prog, "%s: '%s' is not rope or learned", k->key, text), 0;
+        a->num[i] = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
+        return 1;
+    case V_LOSS:
+        if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
+            return cli_error(prog, "%s: '%s' is not stablemax_cross_entropy or softmax_cross_entropy", k->key, text), 0;
+        a->num[i] = !strcmp(text, "stablemax_cross_entropy") ? HRM_LOSS_STABLEMAX : HRM_LOSS_SOFTMAX;
+        return 1;
+    case V_INT:
+        v = strtod(text, &end);
+        if (errno || end == text || *end || v != floor(v) || v < k->lo || v > k->hi)
+            return cli_error(prog, "%s: '%s' is not an integer in [%.0f, %.0f]", k->key, text, k->lo, k->hi), 0;
+        break;
+    case V_DOUBLE:
+        v = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(v) || v < k->lo || v > k->hi)
+            return cli_error(prog, "%s: '%s' is not a number in [%g, %g]", k->key, text, k->lo, k->hi), 0;
+        break;
+    }
+    a->num[i] = v;
+    return 1;
+}
+
+/* Reads key=value arguments. Returns CLI_PARSED, CLI_HELP or CLI_BAD (after one line). */
+static int read_args(const char *prog, int argc, char **argv, train_args *a) {
+    for (int i = 0; i < NKEYS; i++) a->text[i] = keys[i].def;
+    for (int n = 1; n < argc; n++) {
+        const char *arg = argv[n];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_HELP;
+        if (arg[0] == '+') arg++; /* hydra's "+key=value" */
+        const char *eq = strchr(arg, '=');
+        if (!eq) return cli_error(prog, "expected key=value, got '%s' (try '%s --help')", argv[n], prog), CLI_BAD;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+        int i = key_index(key);
+        if (i < 0) return cli_error(prog, "unknown key '%s' (try '%s --help')", key, prog), CLI_BAD;
+        if (a->given[i]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
+        if (!parse_value(prog, a, i, eq + 1)) return CLI_BAD;
+        a->text[i] = eq + 1;
+        a->given[i] = true;
+    }
+    for (int i = 0; i < NKEYS; i++)
+        if (!a->given[i] && a->text[i] && !parse_value(prog, a, i, a->text[i])) return CLI_BAD;
+    return CLI_PARSED;
+}
+
+static void usage(FILE *out, const char *prog) {
+    fprintf(out,
+            "usage: %s key=value ...\n\n"
+            "Trains a Hierarchical Reasoning Model with the published pretrain.py overrides. Checkpoints go\n"
+            "to checkpoint_path/step_K.safetensors (weights, hrm.config, hrm.train) and step_K.state\n"
+            "(optimizer, ACT carry, sampler, RNG); metrics to checkpoint_path/metrics.jsonl. If\n"
+            "checkpoint_path already holds a checkpoint, training resumes from the latest one and continues\n"
+            "exactly as an uninterrupted run. SIGINT/SIGTERM: finish the step, save, exit 130/143.\n\n"
+            "keys (default):\n",
+            prog);
+    for (int i = 0; i < NKEYS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s (%s)", keys[i].key, keys[i].def ? keys[i].def : "-");
+        fprintf(out, "  %-40s %s\n", left, keys[i].help);
+    }
+    fprintf(out, "\nThe arch.* keys are the published model settings; a resumed run keeps its architecture.\n");
+}
+
+/* ---- settings from a checkpoint ----------------------------------------------------------- */
+
+static double arch_get(const hrm_config *c, const char *key) {
+    const char *k = key + 5; /* after "arch." */
+    if (!strcmp(k, "hidden_size")) return c->hidden_size;
+    if (!strcmp(k, "num_heads")) return c->num_heads;
+    if (!strcmp(k, "H_layers")) return c->H_layers;
+    if (!strcmp(k, "L_layers")) return c->L_layers;
+    if (!strcmp(k, "expansion")) return c->expansion;
+    if (!strcmp(k, "puzzle_emb_ndim")) return c->puzzle_emb_ndim;
+    if (!strcmp(k, "pos_encodings")) return c->pos_encodings;
+    if (!strcmp(k, "H_cycles")) return c->H_cycles;
+    if (!strcmp(k, "L_cycles")) return c->L_cycles;
+    if (!strcmp(k, "halt_max_steps")) return c->halt_max_steps;
+    return c->halt_exploration_prob;
+}
+
+static void arch_set(hrm_config *c, const char *key, double v) {
+    const char *k = key + 5;
+    if (!strcmp(k, "hidden_size")) c->hidden_size = (int)v;
+    else if (!strcmp(k, "num_heads")) c->num_heads = (int)v;
+    else if (!strcmp(k, "H_layers")) c->H_layers = (int)v;
+    else if (!strcmp(k, "L_layers")) c->L_layers = (int)v;
+    else if (!strcmp(k, "expansion")) c->expansion = v;
+    else if (!strcmp(k, "puzzle_emb_ndim")) c->puzzle_emb_ndim = (int)v;
+    else if (!strcmp(k, "pos_encodings")) c->pos_encodings = (hrm_pos_encoding)v;
+    else if (!strcmp(k, "H_cycles")) c->H_cycles = (int)v;
+    else if (!strcmp(k, "L_cycles")) c->L_cycles = (int)v;
+    else if (!strcmp(k, "halt_max_steps")) c->halt_max_steps = (int)v;
+    else c->halt_exploration_prob = v;
+}
+
+static int is_arch(int i) { return keys[i].kind == K_SHAPE || keys[i].kind == K_ARCH; }
+
+/* The architecture: defaults + overrides, or the checkpoint's where `base` is given. A given key
+ * that `fixed` forbids to change (resume: every arch key; init_checkpoint: the shape keys) and
+ * differs is an error naming the key and the file. */
+static int build_config(const char *prog, const train_args *a, const hrm_config *base, const char *base_path,
+                        bool all_fixed, hrm_config *cfg) {
+    *cfg = base ? *base : hrm_config_default();
+    for (int i = 0; i < NKEYS; i++) {
+        if (!is_arch(i)) continue;
+        if (!a->given[i]) continue;
+        bool fixed = base && (all_fixed || keys[i].kind == K_SHAPE);
+        if (fixed && arch_get(cfg, keys[i].key) != a->num[i]) {
+            cli_error(prog, "%s=%s disagrees with %s (%s %g)%s", keys[i].key, a->text[i], base_path, keys[i].key + 5,
+                      arch_get(cfg, keys[i].key), all_fixed ? ": a resumed run keeps its architecture" : "");
+            return 0;
+        }
+        arch_set(cfg, keys[i].key, a->num[i]);
+    }
+    if (!base && !a->given[key_index("arch.puzzle_emb_ndim")]) cfg->puzzle_emb_ndim = cfg->hidden_size;
+    return 1;
+}
+
+/* Takes every K_SAVED key not given on the command line from hrm.train. */
+static int restore_saved(const char *prog, train_args *a, const char *json, const char *path) {
+    json_error_t je;
+    json_t *o = json ? json_loads(json, 0, &je) : NULL;
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return cli_error(prog, "%s: no valid hrm.train metadata (not written by hrm train)", path), 0;
+    }
+    int ok = 1;
+    for (int i = 0; ok && i < NKEYS; i++) {
+        json_t *v = json_object_get(o, keys[i].key);
+        if (keys[i].kind != K_SAVED || a->given[i] || !v || json_is_null(v)) continue;
+        char buf[64];
+        if (json_is_string(v)) a->owned[i] = strdup(json_string_value(v));
+        else if (json_is_boolean(v)) a->owned[i] = strdup(json_is_true(v) ? "true" : "false");
+        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), a->owned[i] = strdup(buf);
+        else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.17g", json_real_value(v)), a->owned[i] = strdup(buf);
+        else ok = 0;
+        if (ok && !a->owned[i]) ok = 0;
+        if (ok) ok = parse_value(prog, a, i, a->owned[i]);
+        if (ok) a->text[i] = a->owned[i];
+        else cli_error(prog, "%s: hrm.train has a bad %s", path, keys[i].key);
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* hrm.train: the K_SAVED settings with their types, plus step and total_steps. */
+static char *train_json(const train_args *a, int64_t step, int64_t total_steps) {
+    json_t *o = json_object();
+    for (int i = 0; o && i < NKEYS; i++) {
+        if (keys[i].kind != K_SAVED || !a->text[i]) continue;
+        json_t *v = keys[i].type == V_INT ? json_integer((json_int_t)a->num[i])
+                  : keys[i].type == V_DOUBLE ? json_real(a->num[i])
+                  : keys[i].type == V_BOOL ? json_boolean(a->num[i] != 0)
+                  : json_string(a->text[i]);
+        json_object_set_new(o, keys[i].key, v);
+    }
+    json_object_set_new(o, "step", json_integer((json_int_t)step));
+    json_object_set_new(o, "total_steps", json_integer((json_int_t)total_steps));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/* ---- the run folder ------------------------------------------------------------------------ */
+
+static int mkdirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST) return 0;
+        *p = '/';
+    }
+    return !mkdir(buf, 0777) || errno == EEXIST;
+}
+
+/* The largest K with DIR/step_K.safetensors, or -1. */
+static int64_t latest_step(const char *dir) {
+    DIR *d = opendir(dir);
+    int64_t best = -1;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        long long k;
+        int end = 0;
+        if (sscanf(e->d_name, "step_%lld.safetensors%n", &k, &end) == 1 && end > 0 && !e->d_name[end] && k > best)
+            best = k;
+    }
+    closedir(d);
+    return best;
+}
+
+static void ckpt_paths(const char *dir, int64_t step, char *weights, char *state, size_t size) {
+    snprintf(weights, size, "%s/step_%lld.safetensors", dir, (long long)step);
+    snprintf(state, size, "%s/step_%lld.state", dir, (long long)step);
+}
+
+/* ---- the run -------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+typedef struct run {
+    const char *prog;
+    train_args args;
+    char dir[4096];
+    hrm_config cfg;
+    hrm_train_settings ts;
+    hrm_dataset train, test;
+    hrm_ctx ctx;
+    bool ctx_open;
+    hrm_model *model;
+    hrm_act *act, *eval;
+    hrm_sampler sampler;
+    hrm_batch batch;
+    int32_t *inputs, *labels;
+    float *params;
+    FILE *metrics;
+    int64_t stop, eval_every;
+    double groups_examples; /* total_groups * mean_puzzle_examples */
+} run;
+
+static double num(const run *r, const char *key) { return r->args.num[key_index(key)]; }
+static const char *text(const run *r, const char *key) { return r->args.text[key_index(key)]; }
+
+static hrm_train_settings settings_of(const run *r) {
+    hrm_train_settings s = hrm_train_settings_default();
+    s.global_batch_size = (int)num(r, "global_batch_size");
+    s.lr = num(r, "lr");
+    s.lr_min_ratio = num(r, "lr_min_ratio");
+    s.lr_warmup_steps = (int64_t)num(r, "lr_warmup_steps");
+    s.weight_decay = num(r, "weight_decay");
+    s.beta1 = num(r, "beta1");
+    s.beta2 = num(r, "beta2");
+    s.puzzle_emb_lr = num(r, "puzzle_emb_lr");
+    s.puzzle_emb_weight_decay = num(r, "puzzle_emb_weight_decay");
+    s.loss_type = (hrm_loss_kind)num(r, "arch.loss.loss_type");
+    s.seed = (uint64_t)num(r, "seed");
+    return s;
+}
+
+/* checkpoint_path, or checkpoints/PROJECT/RUN as pretrain.py names it. */
+static void run_dir(run *r) {
+    if (text(r, "checkpoint_path")) {
+        snprintf(r->dir, sizeof r->dir, "%s", text(r, "checkpoint_path"));
+        return;
+    }
+    const char *data = text(r, "data_path"), *base = strrchr(data, '/');
+    char project[256];
+    base = base && base[1] ? base + 1 : data;
+    if (text(r, "project_name")) snprintf(project, sizeof project, "%s", text(r, "project_name"));
+    else snprintf(project, sizeof project, "%c%s ACT-torch", (char)toupper((unsigned char)base[0]), base + 1);
+    snprintf(r->dir, sizeof r->dir, "checkpoints/%s/%s", project, text(r, "run_name"));
+}
+
+static int load_data(run *r) {
+    char err[1024], a[4200], b[4200];
+    const char *dir = text(r, "data_path");
+    if (hrm_dataset_load(dir, "train", &r->train, err, sizeof err) ||
+        hrm_dataset_load(dir, "test", &r->test, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    const hrm_dataset_meta *m = &r->train.meta, *t = &r->test.meta;
+    if (m->vocab_size != t->vocab_size || m->seq_len != t->seq_len ||
+        m->num_puzzle_identifiers != t->num_puzzle_identifiers) {
+        snprintf(a, sizeof a, "%s/train/dataset.json", dir);
+        snprintf(b, sizeof b, "%s/test/dataset.json", dir);
+        return cli_error(r->prog, "%s and %s disagree on vocab_size, seq_len or num_puzzle_identifiers", a, b), 0;
+    }
+    return 1;
+}
+
+enum { SETTLE_FAILED = -1, SETTLE_USAGE = -2 };
+
+/* Settles the architecture and the settings; reads the starting weights into r->params (NULL: a
+ * fresh initialisation). Returns the step of the checkpoint resumed from, 0 for none, or
+ * SETTLE_FAILED / SETTLE_USAGE after one line. */
+static int64_t settle(run *r, char *resume_state, size_t size) {
+    train_args *a = &r->args;
+    hrm_checkpoint ck;
+    char err[1024], weights[4200];
+    int64_t latest = -1;
+    if (!text(r, "data_path") && !text(r, "checkpoint_path"))
+        return cli_error(r->prog, "data_path is required (data_path=DIR)"), SETTLE_USAGE;
+    if (text(r, "checkpoint_path")) {
+        run_dir(r);
+        latest = latest_step(r->dir);
+    }
+    const char *from = latest >= 0 ? weights : text(r, "init_checkpoint");
+    if (latest >= 0) ckpt_paths(r->dir, latest, weights, resume_state, size);
+    if (from) {
+        if (hrm_checkpoint_read(from, &ck, err, sizeof err)) return cli_error(r->prog, "%s", err), -1;
+        int ok = build_config(r->prog, a, &ck.cfg, from, latest >= 0, &r->cfg) &&
+                 (latest < 0 || restore_saved(r->prog, a, ck.train_json, from));
+        r->params = ck.params;
+        ck.params = NULL;
+        hrm_checkpoint_free(&ck);
+        if (!ok) return SETTLE_USAGE;
+    } else if (!build_config(r->prog, a, NULL, NULL, false, &r->cfg)) {
+        return SETTLE_USAGE;
+    }
+    if (!text(r, "data_path")) return cli_error(r->prog, "data_path is required (data_path=DIR)"), SETTLE_USAGE;
+    if (!text(r, "checkpoint_path")) run_dir(r);
+    if (!load_data(r)) return -1;
+    if (from) {
+        if (hrm_checkpoint_check_dataset(&r->cfg, from, &r->train.meta, text(r, "data_path"), "train", err, sizeof err))
+            return cli_error(r->prog, "%s", err), -1;
+    } else {
+        r->cfg.vocab_size = r->train.meta.vocab_size;
+        r->cfg.seq_len = r->train.meta.seq_len;
+        r->cfg.num_puzzle_identifiers = r->train.meta.num_puzzle_identifiers;
+    }
+    if (!hrm_config_validate(&r->cfg, err, sizeof err)) return cli_error(r->prog, "arch: %s", err), SETTLE_USAGE;
+    return latest > 0 ? latest : 0;
+}
+
+static int fail_status(run *r, const char *what, const char *why) {
+    cli_error(r->prog, "%s: %s", what, why);
+    return 0;
+}
+
+/* Backend, model, optimizer state, sampler; the weights from r->params or a fresh init. */
+static int build(run *r, int64_t resume_step, const char *resume_state) {
+    char err[1024];
+    const char *backend = text(r, "backend");
+    r->ts = settings_of(r);
+    r->groups_examples = r->train.meta.total_groups * r->train.meta.mean_puzzle_examples;
+    r->ts.total_steps = (int64_t)(num(r, "epochs") * r->groups_examples / r->ts.global_batch_size);
+    if (r->ts.total_steps < 1)
+        return cli_error(r->prog, "epochs: %s epochs of %g examples give 0 steps of global_batch_size %d",
+                         text(r, "epochs"), r->groups_examples, r->ts.global_batch_size), 0;
+    int64_t max_steps = (int64_t)num(r, "max_steps");
+    r->stop = max_steps > 0 && max_steps < r->ts.total_steps ? max_steps : r->ts.total_steps;
+    double interval = text(r, "eval_interval") ? num(r, "eval_interval") : num(r, "epochs");
+    r->eval_every = (int64_t)(interval * r->groups_examples / r->ts.global_batch_size);
+    if (r->eval_every < 1) r->eval_every = 1;
+
+    if (hrm_ctx_open(backend, (int)num(r, "device"), hrm_default_host(), &r->ctx, err, sizeof err))
+        return fail_status(r, "backend", err);
+    r->ctx_open = true;
+    int B = r->ts.global_batch_size;
+    if (hrm_model_create(&r->ctx, &r->cfg, B, &r->model, err, sizeof err)) return fail_status(r, "model", err);
+    const hrm_param_table *t = hrm_model_params_table(r->model);
+    hrm_status st = r->params ? hrm_model_set_params(r->model, r->params, t->total)
+                              : hrm_model_init_params(r->model, r->ts.seed);
+    if (st) return fail_status(r, "parameters", hrm_model_error(r->model));
+    if (!r->params && !(r->params = malloc((size_t)t->total * sizeof(float))))
+        return fail_status(r, "parameters", "out of host memory");
+    if (hrm_act_create(&r->ctx, r->model, B, &r->ts, true, &r->act, err, sizeof err) ||
+        hrm_act_create(&r->ctx, r->model, B, &r->ts, false, &r->eval, err, sizeof err))
+        return fail_status(r, "state", err);
+    if (hrm_sampler_init(&r->sampler, &r->train, B, num(r, "data_shuffle") != 0, r->ts.seed, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    if (resume_step > 0 && hrm_train_state_load(resume_state, r->act, &r->sampler, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    if (hrm_batch_alloc(&r->batch, B) || !(r->inputs = malloc((size_t)B * r->cfg.seq_len * sizeof(int32_t))) ||
+        !(r->labels = malloc((size_t)B * r->cfg.seq_len * sizeof(int32_t))))
+        return fail_status(r, "batch", "out of host memory");
+    return 1;
+}
+
+static void teardown(run *r) {
+    if (r->metrics) fclose(r->metrics);
+    free(r->inputs);
+    free(r->labels);
+    hrm_batch_free(&r->batch);
+    hrm_sampler_free(&r->sampler);
+    hrm_act_free(r->act);
+    hrm_act_free(r->eval);
+    hrm_model_free(r->model);
+    if (r->ctx_open) hrm_ctx_close(&r->ctx);
+    free(r->params);
+    hrm_dataset_free(&r->train);
+    hrm_dataset_free(&r->test);
+    for (int i = 0; i < NKEYS; i++) free(r->args.owned[i]);
+}
+
+/* step_K.state, then step_K.safetensors: a weights file always has its state beside it. */
+static int save(run *r) {
+    char err[1024], weights[4200], state[4200];
+    int64_t step = r->act->step;
+    const hrm_param_table *t = hrm_model_params_table(r->model);
+    ckpt_paths(r->dir, step, weights, state, sizeof weights);
+    if (hrm_model_get_params(r->model, r->params, t->total)) return fail_status(r, "checkpoint", hrm_model_error(r->model));
+    char *json = train_json(&r->args, step, r->ts.total_steps);
+    hrm_status st = json ? hrm_train_state_save(state, r->act, &r->sampler, err, sizeof err) : HRM_ERR_OUT_OF_MEMORY;
+    if (!st) st = hrm_checkpoint_write(weights, &r->cfg, t, r->params, json, err, sizeof err);
+    free(json);
+    if (st) return cli_error(r->prog, "%s", json ? err : "out of host memory"), 0;
+    return 1;
+}
+
+static void put_metrics(run *r, json_t *o) {
+    char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    if (line) fprintf(r->metrics, "%s\n", line), fflush(r->metrics);
+    free(line);
+    json_decref(o);
+}
+
+static int evaluate(run *r) {
+    char err[1024];
+    hrm_eval_report e;
+    if (hrm_evaluate(r->eval, &r->test, 0, NULL, &e, err, sizeof err)) return fail_status(r, "evaluation", err);
+    double epoch = (double)r->act->step * r->ts.global_batch_size / r->groups_examples;
+    put_metrics(r, json_pack("{s:I, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)r->act->step,
+                             "epoch", epoch, "eval/count", (json_int_t)e.count, "eval/accuracy", e.accuracy,
+                             "eval/exact_accuracy", e.exact_accuracy, "eval/q_halt_accuracy", e.q_halt_accuracy,
+                             "eval/steps", e.steps, "eval/lm_loss", e.lm_loss, "eval/q_halt_loss", e.q_halt_loss,
+                             "eval/loss", e.loss));
+    fprintf(stderr, "%s%s: step %lld eval: exact_accuracy %.4f accuracy %.4f steps %.2f lm_loss %.4f (%lld examples)\n",
+            isatty(2) ? "\r\033[K" : "", r->prog, (long long)r->act->step, e.exact_accuracy, e.accuracy, e.steps,
+            e.lm_loss, (long long)e.examples);
+    return 1;
+}
+
+/* Metric sums of the steps since the last progress line. */
+typedef struct window {
+    hrm_act_metrics m;
+    int steps;
+} window;
+
+static void log_step(run *r, const hrm_act_metrics *m, double step_s) {
+    double n = (double)(m->count > 0 ? m->count : 1), g = r->ts.global_batch_size;
+    put_metrics(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step",
+                             (json_int_t)r->act->step, "lr", r->act->last_lr, "puzzle_emb_lr", r->act->last_puzzle_emb_lr,
+                             "samples_per_s", g / step_s, "train/count", (json_int_t)m->count, "train/accuracy",
+                             m->accuracy / n, "train/exact_accuracy", m->exact_accuracy / n, "train/q_halt_accuracy",
+                             m->q_halt_accuracy / n, "train/steps", m->steps / n, "train/loss", m->loss / g,
+                             "train/lm_loss", m->lm_loss / g, "train/q_halt_loss", m->q_halt_loss / g,
+                             "train/q_continue_loss", m->q_continue_loss / g));
+}
+
+static void progress(run *r, window *w, int64_t done, double elapsed, bool tty) {
+    double n = (double)(w->m.count > 0 ? w->m.count : 1), rate = done * r->ts.global_batch_size / elapsed;
+    double eta = (double)(r->stop - r->act->step) * elapsed / (double)done;
+    fprintf(stderr, "%sstep %lld/%lld  loss %.4f  exact %.3f  %.1f samples/s  ETA %d:%02d:%02d%s",
+            tty ? "\r\033[K" : "", (long long)r->act->step, (long long)r->stop,
+            w->m.loss / (r->ts.global_batch_size * (double)w->steps), w->m.exact_accuracy / n, rate, (int)(eta / 3600),
+            (int)fmod(eta / 60, 60), (int)fmod(eta, 60), tty ? "" : "\n");
+    memset(w, 0, sizeof *w);
+}
+
+static void add_metrics(hrm_act_metrics *s, const hrm_act_metrics *m) {
+    s->count += m->count;
+    s->accuracy += m->accuracy;
+    s->exact_accuracy += m->exact_accuracy;
+    s->q_halt_accuracy += m->q_halt_accuracy;
+    s->steps += m->steps;
+    s->loss += m->loss;
+    s->lm_loss += m->lm_loss;
+    s->q_halt_loss += m->q_halt_loss;
+    s->q_continue_loss += m->q_continue_loss;
+}
+
+/* Returns the exit code. */
+static int loop(run *r) {
+    char err[1024];
+    bool tty = isatty(2);
+    int64_t start = r->act->step, log_every = (int64_t)num(r, "log_interval");
+    double t0 = cli_now(), last_print = 0;
+    window w = {0};
+    while (r->act->step < r->stop && !stop_signal) {
+        double ts = cli_now();
+        hrm_act_metrics m;
+        if (hrm_sampler_next(&r->sampler, &r->batch, err, sizeof err)) return cli_error(r->prog, "%s", err), 1;
+        hrm_batch_gather(&r->train, &r->batch, HRM_IGNORE_LABEL, r->inputs, r->labels);
+        hrm_act_batch ab = {r->inputs, r->labels, r->batch.identifier};
+        if (hrm_act_train_step(r->act, &ab, &m)) return cli_error(r->prog, "training: %s", hrm_act_error(r->act)), 1;
+        log_step(r, &m, cli_now() - ts);
+        add_metrics(&w.m, &m);
+        w.steps++;
+        int64_t step = r->act->step;
+        double now = cli_now();
+        bool last = step == r->stop;
+        if (tty ? (now - last_print > 0.1 || last) : (step % log_every == 0 || last || step == start + 1)) {
+            progress(r, &w, step - start, now - t0, tty);
+            last_print = now;
+        }
+        if (step % r->eval_every == 0 || last) {
+            if (!evaluate(r) || !save(r)) return 1;
+        }
+    }
+    if (tty && stop_signal) fputc('\n', stderr); /* else an evaluation line ended the progress line */
+    if (!stop_signal || r->act->step >= r->stop) return 0;
+    if (r->act->step % r->eval_every != 0 && r->act->step != r->stop && !save(r)) return 1;
+    cli_error(r->prog, "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors; run the same command to resume",
+              (int)stop_signal, (long long)r->act->step, r->dir, (long long)r->act->step);
+    return 128 + stop_signal;
+}
+
+static void header(run *r, int64_t resume_step) {
+    hrm_device_info info = {0};
+    r->ctx.f->device_info(r->ctx.be, r->ctx.device_index, &info);
+    printf("hrm train: %lld parameters (hidden %d, heads %d, H %dx%d, L %dx%d, halt_max_steps %d)\n",
+           (long long)hrm_params_count(hrm_model_params_table(r->model)), r->cfg.hidden_size, r->cfg.num_heads,
+           r->cfg.H_layers, r->cfg.H_cycles, r->cfg.L_layers, r->cfg.L_cycles, r->cfg.halt_max_steps);
+    printf("backend %s, device %d: %s\n", r->ctx.plugin.name, r->ctx.device_index, info.name);
+    printf("data %s: %d train / %d test examples; global_batch_size %d, total_steps %lld, stopping at %lld, "
+           "evaluating every %lld steps\n",
+           text(r, "data_path"), r->train.num_examples, r->test.num_examples, r->ts.global_batch_size,
+           (long long)r->ts.total_steps, (long long)r->stop, (long long)r->eval_every);
+    if (resume_step > 0) printf("resuming from %s/step_%lld.safetensors\n", r->dir, (long long)resume_step);
+    printf("checkpoints and metrics.jsonl in %s\n", r->dir);
+    fflush(stdout);
+}
+
+int cmd_train(const char *prog, int argc, char **argv) {
+    run r = {.prog = prog};
+    char resume_state[4200], path[4200];
+    switch (read_args(prog, argc, argv, &r.args)) {
+    case CLI_HELP: usage(stdout, prog); return CLI_EXIT_OK;
+    case CLI_BAD: return CLI_EXIT_USAGE;
+    }
+    int64_t resume_step = settle(&r, resume_state, sizeof resume_state);
+    int rc = CLI_EXIT_FAIL;
+    if (resume_step >= 0 && build(&r, resume_step, resume_state)) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", r.dir);
+        if (!mkdirs(r.dir) || !(r.metrics = fopen(path, "a"))) {
+            cli_error(prog, "%s: cannot create: %s", path, strerror(errno));
+        } else if (r.act->step >= r.stop) {
+            header(&r, resume_step);
+            printf("nothing to do: the checkpoint is at step %lld of %lld\n", (long long)r.act->step, (long long)r.stop);
+            rc = CLI_EXIT_OK;
+        } else {
+            header(&r, resume_step);
+            struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+            sigaction(SIGINT, &sa, NULL);
+            sigaction(SIGTERM, &sa, NULL);
+            rc = loop(&r);
+        }
+    } else if (resume_step == SETTLE_USAGE) {
+        rc = CLI_EXIT_USAGE;
+    }
+    teardown(&r);
+    return rc;
+}
