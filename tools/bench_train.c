@@ -320,7 +320,9 @@ static void print_report(const model_result *rs, int n, double peak, const hrm_d
                          const char *plugin) {
     printf("hrm bench train: backend %s\n", plugin);
     printf("device: %s | %s | %d threads\n", info->name, info->driver, info->compute_units);
-    printf("peak: cblas_sgemm %dx%dx%d called directly in this run: %.1f GFLOP/s\n", PEAK_N, PEAK_N, PEAK_N, peak);
+    printf("peak: cblas_sgemm %dx%dx%d called directly in this run (the higher of before and after the models): "
+           "%.1f GFLOP/s\n",
+           PEAK_N, PEAK_N, PEAK_N, peak);
     printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
            "rates from the median step; MFU = model FLOP/s / peak\n\n");
     printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch",
@@ -461,9 +463,15 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
         free(b);
         return CLI_EXIT_FAIL;
     }
+    /* the peak before and after the models, the higher of the two: a busy moment lowers one */
     double peak = measure_peak(b, prog, &o, &info, plugin, sizeof plugin);
     int ok = peak > 0, n = 0;
     for (int i = first; ok && i <= last; i++) ok = run_model(b, prog, &o, &specs[i], &results[n++]);
+    if (ok) {
+        double again = measure_peak(b, prog, &o, &info, plugin, sizeof plugin);
+        ok = again > 0;
+        if (again > peak) peak = again;
+    }
     if (ok) print_report(results, n, peak, &info, plugin);
     if (ok && v[OPT_JSON]) ok = write_json(prog, v[OPT_JSON], results, n, peak, &info, plugin);
     free(b->times);

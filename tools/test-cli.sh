@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/test-cli.sh HRM - checks the `hrm` program end to end against the backends of the build
 # tree: `hrm backends` lists cpu; `hrm bench ops --quick --json` writes a JSON report with
-# entries; an unknown command or option gives exactly one line on stderr and a non-zero exit.
+# entries; `hrm bench train` runs the small model once and its memory does not grow with the
+# cycles; an unknown command or option gives exactly one line on stderr and a non-zero exit.
 set -u
 hrm=$1
 tmp=$(mktemp -d)
@@ -58,6 +59,29 @@ for e in r["entries"]:
 PY
 else
     grep -q '"entries"' "$json" || fail "JSON report has no entries"
+fi
+
+# hrm bench train: usage errors, and one tiny run (small model, batch 2, one timed call each)
+expect_usage_error "hrm bench train --model nosuch" "$hrm" bench train --model nosuch
+expect_usage_error "hrm bench train --steps 0" "$hrm" bench train --steps 0
+tjson=$tmp/train.json
+if "$hrm" bench train --model small --batch 2 --steps 1 --json "$tjson" >"$tmp/table" 2>"$tmp/err"; then
+    cat "$tmp/table"
+    grep -q 'does not grow' "$tmp/table" || fail "hrm bench train: peak memory grows from 2x2 to 8x8 cycles"
+else
+    cat "$tmp/table" "$tmp/err"
+    fail "hrm bench train --model small exited non-zero"
+fi
+if command -v python3 >/dev/null 2>&1 && [ -s "$tjson" ]; then
+    python3 - "$tjson" <<'PY' || fail "hrm bench train JSON is not valid"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["peak"]["gflops"] > 0 and len(r["models"]) == 1, r
+m = r["models"][0]
+assert m["model"] == "small" and m["batch"] == 2 and m["params"] == 1051650, m
+assert m["train_samples_per_s"] > 0 and m["eval_samples_per_s"] > 0 and m["train_flops_per_sample"] > 0, m
+assert m["memory_peak_bytes_8x8"] == m["memory_peak_bytes_2x2"] > 0, m
+PY
 fi
 
 [ "$fails" -eq 0 ] && echo "all hrm CLI checks passed"

@@ -859,15 +859,45 @@ def selftest() -> int:
     return 0 if ok else 1
 
 
+# The configurations of `hrm bench train` (tools/bench_train.c): (a) of issue 3 and the published
+# Sudoku model. Both: expansion 4, vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden,
+# RoPE, halt_max_steps 16, exploration 0.1, H_cycles = L_cycles = 2.
+BENCH_MODELS = {
+    "small": dict(hidden=128, heads=2, layers=2, batch=32),
+    "sudoku": dict(hidden=512, heads=8, layers=4, batch=8),
+}
+
+
+def _timed(fn, warmup: int, min_steps: int, min_time: float) -> List[float]:
+    """warmup untimed calls, then calls until min_steps calls and min_time seconds: the times."""
+    for _ in range(warmup):
+        fn()
+    times: List[float] = []
+    while len(times) < min_steps or sum(times) < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _median(x: List[float]) -> float:
+    y = sorted(x)
+    n = len(y)
+    return y[n // 2] if n % 2 else 0.5 * (y[n // 2 - 1] + y[n // 2])
+
+
 def bench(args) -> dict:
-    """Throughput of this reference on random data: training steps (one segment + one optimizer
-    step each) and evaluation segments, in sequences per second (batch x steps / seconds)."""
+    """Throughput of this reference on random data, as `hrm bench train` measures the C engine: a
+    training step is Trainer.train_step (the ACT segment with its Q-target forward, the loss,
+    backward, SignSGD and AdamATan2); an evaluation segment is act_segment + act_loss without
+    gradient, the carry going on through halt_max_steps segments as in evaluate_segments. A sample
+    is one sequence through one segment; rates come from the median call (batch / median)."""
     torch.set_num_threads(args.threads)
     cfg = HRMConfig(vocab_size=11, seq_len=args.seq_len, num_puzzle_identifiers=1,
                     hidden_size=args.hidden, num_heads=args.heads, H_layers=args.layers,
                     L_layers=args.layers, H_cycles=args.cycles, L_cycles=args.cycles,
-                    expansion=4.0, puzzle_emb_ndim=args.hidden, halt_max_steps=16,
-                    halt_exploration_prob=0.0)
+                    expansion=args.expansion, puzzle_emb_ndim=args.hidden, halt_max_steps=16,
+                    halt_exploration_prob=0.1)
     p = init_params(cfg, 0)
     g = torch.Generator().manual_seed(0)
     batch = {"inputs": torch.randint(1, 11, (args.batch, cfg.seq_len), generator=g, dtype=torch.int32),
@@ -875,18 +905,27 @@ def bench(args) -> dict:
              "puzzle_identifiers": torch.zeros(args.batch, dtype=torch.int32)}
     tr = Trainer(p, cfg, TrainSettings(global_batch_size=args.batch, lr=1e-4, lr_warmup_steps=0,
                                        total_steps=10 ** 6))
-    tr.train_step(batch)  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        tr.train_step(batch)
-    t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    evaluate_segments(p, cfg, batch, args.steps)
-    t_eval = time.perf_counter() - t0
-    return {"params": count_params(cfg)[0], "threads": args.threads, "batch": args.batch,
-            "hidden": args.hidden, "layers": args.layers, "seq_len": args.seq_len,
-            "train_samples_per_s": args.batch * args.steps / t_train,
-            "eval_samples_per_s": args.batch * args.steps / t_eval}
+    t_train = _timed(lambda: tr.train_step(batch), args.warmup, args.steps, args.min_time)
+
+    carry = [initial_carry(cfg, batch, p[H_INIT].dtype)]
+
+    def eval_segment():
+        with torch.no_grad():
+            carry[0], out = act_segment(p, cfg, carry[0], batch, training=False)
+            act_loss(cfg, carry[0], out)
+
+    t_eval = _timed(eval_segment, args.warmup, args.steps, args.min_time)
+    med_train, med_eval = _median(t_train), _median(t_eval)
+    return {"model": args.model or "custom", "params": count_params(cfg)[0], "threads": args.threads,
+            "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
+            "batch": args.batch, "hidden": args.hidden, "heads": args.heads, "layers": args.layers,
+            "cycles": args.cycles, "seq_len": args.seq_len,
+            "train_samples_per_s": args.batch / med_train,
+            "eval_samples_per_s": args.batch / med_eval,
+            "train_step_median_s": med_train, "train_step_min_s": min(t_train),
+            "train_steps_timed": len(t_train),
+            "eval_segment_median_s": med_eval, "eval_segment_min_s": min(t_eval),
+            "eval_segments_timed": len(t_eval)}
 
 
 def main(argv=None) -> int:
@@ -894,15 +933,29 @@ def main(argv=None) -> int:
     ap.add_argument("--selftest", action="store_true", help="run the self-checks")
     ap.add_argument("--bench", action="store_true",
                     help="print training/evaluation throughput on random data as JSON")
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--model", choices=sorted(BENCH_MODELS),
+                    help="bench: a configuration of `hrm bench train` (sets hidden, heads, layers, "
+                         "batch unless given)")
+    ap.add_argument("--hidden", type=int, default=None, help="default 128")
     ap.add_argument("--heads", type=int, default=0, help="default hidden / 64")
-    ap.add_argument("--layers", type=int, default=2, help="H_layers = L_layers")
+    ap.add_argument("--layers", type=int, default=None, help="H_layers = L_layers (default 2)")
     ap.add_argument("--cycles", type=int, default=2, help="H_cycles = L_cycles")
+    ap.add_argument("--expansion", type=float, default=4.0)
     ap.add_argument("--seq-len", type=int, default=81)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=None, help="default 32")
+    ap.add_argument("--steps", type=int, default=5,
+                    help="bench: at least this many timed training steps and eval segments")
+    ap.add_argument("--warmup", type=int, default=1, help="bench: untimed calls first")
+    ap.add_argument("--min-time", type=float, default=0.0,
+                    help="bench: also time calls until this many seconds have passed")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
+    preset = BENCH_MODELS.get(args.model, {})
+    for key, default in (("hidden", 128), ("layers", 2), ("batch", 32)):
+        if getattr(args, key) is None:
+            setattr(args, key, preset.get(key, default))
+    if not args.heads and preset and args.hidden == preset["hidden"]:
+        args.heads = preset["heads"]
     if args.selftest:
         return selftest()
     if args.bench:
