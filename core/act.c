@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status.h"
+
 hrm_train_settings hrm_train_settings_default(void) {
     return (hrm_train_settings){.global_batch_size = 0, .lr = 1e-4, .lr_min_ratio = 1.0, .lr_warmup_steps = 2000,
                                 .total_steps = 0, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95,
@@ -47,12 +49,6 @@ const char *hrm_act_error(const hrm_act *a) { return a->err; }
     do {                                                                                                      \
         hrm_status st_ = (call);                                                                              \
         if (st_ != HRM_OK) return act_failf((a), st_, "%s: %s", (what), (a)->ctx->f->last_error((a)->ctx->be)); \
-    } while (0)
-
-#define TRY(call)                              \
-    do {                                       \
-        hrm_status try_st_ = (call);           \
-        if (try_st_ != HRM_OK) return try_st_; \
     } while (0)
 
 static hrm_status upload(hrm_act *a, hrm_ptr dst, const void *src, size_t n) {

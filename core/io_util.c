@@ -40,6 +40,25 @@ void hrm_put_le64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+float hrm_bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+float hrm_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+    if (exp == 0) { /* zero or subnormal: man * 2^-24, exact in float */
+        float x = (float)man * 5.9604644775390625e-8f;
+        return sign ? -x : x;
+    }
+    bits = sign | (exp == 0x1f ? 0x7f800000u : (exp + 112) << 23) | man << 13;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 int hrm_mul_size(size_t a, size_t b, size_t *out) {
     if (a && b > SIZE_MAX / a) return 0;
     *out = a * b;

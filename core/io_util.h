@@ -1,7 +1,7 @@
 /* core/io_util.h - what every file-format reader and writer of the core shares: one-line error
- * messages that name the file, little-endian integer decoding, checked size arithmetic, and
- * atomic replacement of a file (write PATH.tmp, fsync, rename), so that a failed or interrupted
- * write never damages what PATH already held.
+ * messages that name the file, little-endian integer decoding, half and bfloat16 widening, checked
+ * size arithmetic, and atomic replacement of a file (write PATH.tmp, fsync, rename), so that a
+ * failed or interrupted write never damages what PATH already held.
  *
  * Error convention of the core's I/O: a function returns HRM_OK, or an error status and writes
  * exactly one line "FILE: problem" into err (err may be NULL). HRM_ERR_INVALID_ARG means bad
@@ -27,6 +27,10 @@ uint16_t hrm_le16(const unsigned char *p);
 uint32_t hrm_le32(const unsigned char *p);
 uint64_t hrm_le64(const unsigned char *p);
 void hrm_put_le64(unsigned char *p, uint64_t v);
+
+/* IEEE half and bfloat16 bit patterns to float. */
+float hrm_f16_to_f32(uint16_t h);
+float hrm_bf16_to_f32(uint16_t b);
 
 /* *out = a * b; returns 0 when the product overflows size_t. */
 int hrm_mul_size(size_t a, size_t b, size_t *out);

@@ -4,6 +4,7 @@
 #define HRM_CORE_MODEL_INTERNAL_H
 
 #include "model.h"
+#include "status.h"
 
 /* Where one block's weights start in the flat buffer; the same offsets index grads. */
 typedef struct block_weights {
@@ -87,12 +88,6 @@ hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...);
     do {                                                         \
         hrm_status op_st_ = (call);                              \
         if (op_st_ != HRM_OK) return model_fail((m), op_st_, (name)); \
-    } while (0)
-
-#define TRY(call)                          \
-    do {                                   \
-        hrm_status try_st_ = (call);       \
-        if (try_st_ != HRM_OK) return try_st_; \
     } while (0)
 
 /* Fails unless 1 <= B <= max_batch. */

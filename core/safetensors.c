@@ -1,7 +1,8 @@
 /* core/safetensors.c - reads and writes safetensors files (see safetensors.h).
  *
  * The header is parsed with jansson (duplicate keys refused). Tensor data is read straight into
- * one float arena, tensor by tensor, so a checkpoint costs its float32 size in memory once. */
+ * one arena of 4-byte values, tensor by tensor, so a checkpoint costs its float32 size in memory
+ * once. */
 #include "safetensors.h"
 
 #include <inttypes.h>
@@ -66,11 +67,14 @@ static hrm_status parse_metadata(const char *path, json_t *m, hrm_st_file *out, 
     return HRM_OK;
 }
 
-static int parse_dtype(const char *s, hrm_st_dtype *t, size_t *size) {
+/* mixed: I32 is accepted too (hrm_st_read_mixed). */
+static int parse_dtype(const char *s, int mixed, hrm_st_dtype *t, size_t *size) {
     if (!strcmp(s, "F32"))
         *t = HRM_ST_F32, *size = 4;
     else if (!strcmp(s, "BF16"))
         *t = HRM_ST_BF16, *size = 2;
+    else if (mixed && !strcmp(s, "I32"))
+        *t = HRM_ST_I32, *size = 4;
     else
         return 0;
     return 1;
@@ -114,8 +118,8 @@ static hrm_status parse_offsets(const char *path, const char *name, json_t *o, u
     return HRM_OK;
 }
 
-static hrm_status parse_tensor(const char *path, const char *name, json_t *v, uint64_t data_len, hrm_st_tensor *t,
-                               st_span *sp, char *err, size_t n) {
+static hrm_status parse_tensor(const char *path, const char *name, json_t *v, int mixed, uint64_t data_len,
+                               hrm_st_tensor *t, st_span *sp, char *err, size_t n) {
     char shape[128];
     size_t elem, bytes;
     json_t *dt = json_object_get(v, "dtype");
@@ -123,9 +127,9 @@ static hrm_status parse_tensor(const char *path, const char *name, json_t *v, ui
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensor '%s': entry is not an object", name);
     if (!json_is_string(dt))
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensor '%s': dtype is missing or not a string", name);
-    if (!parse_dtype(json_string_value(dt), &t->dtype, &elem))
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensor '%s': unsupported dtype '%s' (F32 or BF16)", name,
-                           json_string_value(dt));
+    if (!parse_dtype(json_string_value(dt), mixed, &t->dtype, &elem))
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensor '%s': unsupported dtype '%s' (%s)", name,
+                           json_string_value(dt), mixed ? "F32, BF16 or I32" : "F32 or BF16");
     hrm_status s = parse_shape(path, name, json_object_get(v, "shape"), t, err, n);
     if (!s) s = parse_offsets(path, name, json_object_get(v, "data_offsets"), data_len, sp, err, n);
     if (s) return s;
@@ -138,8 +142,8 @@ static hrm_status parse_tensor(const char *path, const char *name, json_t *v, ui
     return t->name ? HRM_OK : hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, path, "out of memory");
 }
 
-static hrm_status parse_header(const char *path, json_t *root, uint64_t data_len, hrm_st_file *out, st_span **spans,
-                               char *err, size_t n) {
+static hrm_status parse_header(const char *path, json_t *root, int mixed, uint64_t data_len, hrm_st_file *out,
+                               st_span **spans, char *err, size_t n) {
     const char *key;
     json_t *v;
     if (!json_is_object(root)) return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "header is not a JSON object");
@@ -153,7 +157,8 @@ static hrm_status parse_header(const char *path, json_t *root, uint64_t data_len
             s = parse_metadata(path, v, out, err, n);
         } else {
             (*spans)[out->count].index = out->count;
-            s = parse_tensor(path, key, v, data_len, &out->tensors[out->count], &(*spans)[out->count], err, n);
+            s = parse_tensor(path, key, v, mixed, data_len, &out->tensors[out->count], &(*spans)[out->count], err,
+                             n);
             if (!s) out->count++;
         }
         if (s) return s;
@@ -179,20 +184,21 @@ static hrm_status check_overlaps(const char *path, const hrm_st_file *f, st_span
 
 /* ---- reading the data --------------------------------------------------------------------- */
 
+/* Every value, float or int32, takes 4 bytes of the arena. */
 static hrm_status alloc_arena(const char *path, hrm_st_file *f, char *err, size_t n) {
+    _Static_assert(sizeof(float) == 4 && sizeof(int32_t) == 4, "4-byte values");
     size_t total = 0;
     for (int i = 0; i < f->count; i++) total += f->tensors[i].count; /* bounded by the file size */
-    f->arena = malloc((total ? total : 1) * sizeof(float));
-    if (!f->arena) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, path, "out of memory for %zu floats", total);
-    for (size_t i = 0, at = 0; i < (size_t)f->count; at += f->tensors[i++].count) f->tensors[i].data = f->arena + at;
-    return HRM_OK;
-}
-
-static void bf16_to_f32(const uint16_t *src, float *dst, size_t count) {
-    for (size_t i = 0; i < count; i++) {
-        uint32_t bits = (uint32_t)src[i] << 16;
-        memcpy(&dst[i], &bits, 4);
+    f->arena = malloc((total ? total : 1) * 4);
+    if (!f->arena) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, path, "out of memory for %zu values", total);
+    unsigned char *at = f->arena;
+    for (int i = 0; i < f->count; at += f->tensors[i++].count * 4) {
+        if (f->tensors[i].dtype == HRM_ST_I32)
+            f->tensors[i].ints = (int32_t *)at;
+        else
+            f->tensors[i].data = (float *)at;
     }
+    return HRM_OK;
 }
 
 static hrm_status read_tensor(FILE *fp, const char *path, uint64_t data_start, const st_span *sp, hrm_st_tensor *t,
@@ -201,10 +207,11 @@ static hrm_status read_tensor(FILE *fp, const char *path, uint64_t data_start, c
     if (fseeko(fp, (off_t)(data_start + sp->begin), SEEK_SET))
         return hrm_io_fail(err, n, HRM_ERR_NOT_AVAILABLE, path, "cannot seek to tensor '%s'", t->name);
     if (t->dtype == HRM_ST_F32) return hrm_file_read(fp, path, t->data, bytes, "tensor data", err, n);
+    if (t->dtype == HRM_ST_I32) return hrm_file_read(fp, path, t->ints, bytes, "tensor data", err, n);
     uint16_t *raw = malloc(bytes ? bytes : 1);
     if (!raw) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, path, "out of memory");
     hrm_status s = hrm_file_read(fp, path, raw, bytes, "tensor data", err, n);
-    if (!s) bf16_to_f32(raw, t->data, t->count);
+    for (size_t i = 0; !s && i < t->count; i++) t->data[i] = hrm_bf16_to_f32(raw[i]);
     free(raw);
     return s;
 }
@@ -240,12 +247,13 @@ static hrm_status read_json(FILE *fp, const char *path, uint64_t size, json_t **
     return HRM_OK;
 }
 
-static hrm_status read_file(FILE *fp, const char *path, uint64_t size, hrm_st_file *out, char *err, size_t n) {
+static hrm_status read_file(FILE *fp, const char *path, uint64_t size, int mixed, hrm_st_file *out, char *err,
+                            size_t n) {
     json_t *root = NULL;
     st_span *spans = NULL;
     uint64_t data_len;
     hrm_status s = read_json(fp, path, size, &root, &data_len, err, n);
-    if (!s) s = parse_header(path, root, data_len, out, &spans, err, n);
+    if (!s) s = parse_header(path, root, mixed, data_len, out, &spans, err, n);
     if (!s) s = check_overlaps(path, out, spans, err, n);
     if (!s) s = alloc_arena(path, out, err, n);
     for (int i = 0; !s && i < out->count; i++)
@@ -255,16 +263,24 @@ static hrm_status read_file(FILE *fp, const char *path, uint64_t size, hrm_st_fi
     return s;
 }
 
-hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size) {
+static hrm_status st_read(const char *path, int mixed, hrm_st_file *out, char *err, size_t err_size) {
     FILE *fp;
     uint64_t size;
     memset(out, 0, sizeof *out);
     hrm_status s = hrm_file_open_read(path, &fp, &size, err, err_size);
     if (s) return s;
-    s = read_file(fp, path, size, out, err, err_size);
+    s = read_file(fp, path, size, mixed, out, err, err_size);
     fclose(fp);
     if (s) hrm_st_free(out);
     return s;
+}
+
+hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size) {
+    return st_read(path, 0, out, err, err_size);
+}
+
+hrm_status hrm_st_read_mixed(const char *path, hrm_st_file *out, char *err, size_t err_size) {
+    return st_read(path, 1, out, err, err_size);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */

@@ -3,10 +3,11 @@
  * A file is an 8-byte little-endian header length, a JSON header (tensor name -> {"dtype",
  * "shape", "data_offsets": [begin, end)} relative to the data section, plus an optional
  * "__metadata__" map of string to string), then the data section. Reading accepts F32 and BF16
- * tensors and returns every tensor as float32; it checks the header length, the JSON, each
- * tensor's dtype, shape and byte size, and that the offsets lie inside the data section and do
- * not overlap. Writing produces F32 tensors with the header padded with spaces to a multiple of
- * 8 bytes, atomically (FILE.tmp, fsync, rename). */
+ * tensors and returns every tensor as float32 (hrm_st_read_mixed also accepts I32 tensors and
+ * returns them as int32); it checks the header length, the JSON, each tensor's dtype, shape and
+ * byte size, and that the offsets lie inside the data section and do not overlap. Writing
+ * produces F32 tensors with the header padded with spaces to a multiple of 8 bytes, atomically
+ * (FILE.tmp, fsync, rename). */
 #ifndef HRM_CORE_SAFETENSORS_H
 #define HRM_CORE_SAFETENSORS_H
 
@@ -17,15 +18,16 @@
 
 #define HRM_ST_MAX_DIMS 8
 
-typedef enum hrm_st_dtype { HRM_ST_F32 = 0, HRM_ST_BF16 = 1 } hrm_st_dtype;
+typedef enum hrm_st_dtype { HRM_ST_F32 = 0, HRM_ST_BF16 = 1, HRM_ST_I32 = 2 } hrm_st_dtype;
 
 typedef struct hrm_st_tensor {
     char *name;
-    hrm_st_dtype dtype; /* as stored in the file; data is float32 either way */
+    hrm_st_dtype dtype; /* as stored in the file; F32 and BF16 both arrive as float32 */
     int ndim;
     int64_t shape[HRM_ST_MAX_DIMS];
     size_t count; /* product of shape */
-    float *data; /* count floats, a slice of the file's one float arena */
+    float *data; /* F32, BF16: count floats, a slice of the file's one arena; I32: NULL */
+    int32_t *ints; /* I32: count int32s, a slice of the same arena; F32, BF16: NULL */
 } hrm_st_tensor;
 
 typedef struct hrm_st_file {
@@ -34,11 +36,14 @@ typedef struct hrm_st_file {
     char **meta_keys; /* (meta_count,) the __metadata__ map */
     char **meta_values; /* (meta_count,) */
     int meta_count;
-    float *arena; /* every tensor's data, one allocation */
+    void *arena; /* every tensor's data, 4 bytes a value, one allocation */
 } hrm_st_file;
 
 /* Reads and checks path; on failure *out holds nothing to free. */
 hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size);
+/* hrm_st_read that also accepts I32 tensors (for files that hold more than parameters, such as
+ * the test fixtures); callers look at each tensor's dtype. */
+hrm_status hrm_st_read_mixed(const char *path, hrm_st_file *out, char *err, size_t err_size);
 const hrm_st_tensor *hrm_st_find(const hrm_st_file *f, const char *name); /* NULL when absent */
 const char *hrm_st_meta(const hrm_st_file *f, const char *key); /* NULL when absent */
 void hrm_st_free(hrm_st_file *f);

@@ -576,25 +576,6 @@ const hrm_torch_tensor *hrm_torch_find(const hrm_torch_file *f, const char *name
     return NULL;
 }
 
-float hrm_bf16_to_f32(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float x;
-    memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-float hrm_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
-    if (exp == 0) { /* zero or subnormal: man * 2^-24, exact in float */
-        float x = (float)man * 5.9604644775390625e-8f;
-        return sign ? -x : x;
-    }
-    bits = sign | (exp == 0x1f ? 0x7f800000u : (exp + 112) << 23) | man << 13;
-    float x;
-    memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
 /* count elements of the given storage class at src (little-endian) to float. */
 static void widen(const unsigned char *src, hrm_torch_dtype dtype, size_t count, float *dst) {
     for (size_t i = 0; i < count; i++) {

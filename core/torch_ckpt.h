@@ -70,8 +70,4 @@ void hrm_zip_close(hrm_zip *z);
 /* The CRC-32 of ZIP (polynomial 0xEDB88320): start with crc = 0, chain over pieces. */
 uint32_t hrm_crc32(uint32_t crc, const void *data, size_t bytes);
 
-/* IEEE half and bfloat16 bit patterns to float. */
-float hrm_f16_to_f32(uint16_t h);
-float hrm_bf16_to_f32(uint16_t b);
-
 #endif /* HRM_CORE_TORCH_CKPT_H */

@@ -47,100 +47,24 @@ static double bound_of(const char *n) {
     return -1;
 }
 
-/* ---- the expected file: F32 and I32 tensors (core/safetensors.c reads F32/BF16 only) ---------- */
+/* ---- the expected file: F32 and I32 tensors -------------------------------------------------- */
 
-typedef struct fx_tensor {
-    const char *name;
-    bool is_int;
-    size_t count;
-    void *data; /* float or int32 (count,) */
-} fx_tensor;
-
-typedef struct fx_file {
-    fx_tensor *t;
-    int count;
-    json_t *meta;
-} fx_file;
-
-static char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open fixture %s (is HRM_GOLDEN_DIR right?)", path);
-    ck_assert(fseek(f, 0, SEEK_END) == 0);
-    long n = ftell(f);
-    ck_assert(n >= 0 && fseek(f, 0, SEEK_SET) == 0);
-    char *raw = malloc((size_t)n + 1);
-    ck_assert(raw != NULL);
-    ck_assert_msg(fread(raw, 1, (size_t)n, f) == (size_t)n, "%s: short read", path);
-    fclose(f);
-    *size = (size_t)n;
-    return raw;
+static void expected_read(const char *path, hrm_st_file *out) {
+    char err[512];
+    ck_assert_msg(hrm_st_read_mixed(path, out, err, sizeof err) == HRM_OK, "%s (is HRM_GOLDEN_DIR right?)", err);
 }
 
-static void fx_read(const char *path, fx_file *out) {
-    size_t size;
-    char *raw = read_all(path, &size);
-    uint64_t hn = 0;
-    ck_assert_msg(size >= 8, "%s: truncated", path);
-    for (int i = 7; i >= 0; i--) hn = hn << 8 | (unsigned char)raw[i];
-    ck_assert_msg(hn <= size - 8, "%s: bad header length", path);
-    json_error_t je;
-    json_t *hdr = json_loadb(raw + 8, (size_t)hn, 0, &je);
-    ck_assert_msg(hdr != NULL, "%s: header: %s", path, je.text);
-    memset(out, 0, sizeof *out);
-    out->t = calloc(json_object_size(hdr), sizeof *out->t);
-    ck_assert(out->t != NULL);
-    const char *key;
-    json_t *v;
-    json_object_foreach(hdr, key, v) {
-        if (!strcmp(key, "__metadata__")) {
-            out->meta = json_incref(v);
-            continue;
-        }
-        const char *dt = json_string_value(json_object_get(v, "dtype"));
-        json_t *shape = json_object_get(v, "shape"), *offs = json_object_get(v, "data_offsets");
-        ck_assert_msg(dt && (!strcmp(dt, "F32") || !strcmp(dt, "I32")), "%s: %s: dtype", path, key);
-        size_t count = 1, idx;
-        json_t *d;
-        json_array_foreach(shape, idx, d) count *= (size_t)json_integer_value(d);
-        size_t b = (size_t)json_integer_value(json_array_get(offs, 0)), e = (size_t)json_integer_value(json_array_get(offs, 1));
-        ck_assert_msg(e - b == 4 * count && 8 + hn + e <= size, "%s: %s: bad offsets", path, key);
-        fx_tensor *t = &out->t[out->count++];
-        t->name = strdup(key);
-        t->is_int = !strcmp(dt, "I32");
-        t->count = count;
-        t->data = malloc(4 * count + 4);
-        ck_assert(t->name && t->data);
-        memcpy(t->data, raw + 8 + hn + b, 4 * count); /* little-endian host */
-    }
-    json_decref(hdr);
-    free(raw);
-}
-
-static void fx_free(fx_file *f) {
-    for (int i = 0; i < f->count; i++) {
-        free((void *)f->t[i].name);
-        free(f->t[i].data);
-    }
-    free(f->t);
-    json_decref(f->meta);
-}
-
-static const fx_tensor *fx_find(const fx_file *f, const char *name) {
-    for (int i = 0; i < f->count; i++)
-        if (!strcmp(f->t[i].name, name)) return &f->t[i];
-    return NULL;
-}
-
-static const fx_tensor *fx_get(const fx_file *f, const char *name, bool is_int, size_t count) {
-    const fx_tensor *t = fx_find(f, name);
+static const hrm_st_tensor *expected_get(const hrm_st_file *f, const char *name, bool is_int, size_t count) {
+    const hrm_st_tensor *t = hrm_st_find(f, name);
     ck_assert_msg(t != NULL, "expected file: no tensor %s", name);
-    ck_assert_msg(t->is_int == is_int && t->count == count, "expected file: %s: %zu %s values, want %zu", name,
-                  t->count, t->is_int ? "I32" : "F32", count);
+    bool t_int = t->dtype == HRM_ST_I32;
+    ck_assert_msg(t_int == is_int && t->count == count, "expected file: %s: %zu %s values, want %zu", name, t->count,
+                  t_int ? "I32" : "F32", count);
     return t;
 }
 
-static json_t *fx_meta_json(const fx_file *f, const char *key) {
-    const char *s = json_string_value(json_object_get(f->meta, key));
+static json_t *expected_meta_json(const hrm_st_file *f, const char *key) {
+    const char *s = hrm_st_meta(f, key);
     ck_assert_msg(s != NULL, "expected file: no %s metadata", key);
     json_error_t je;
     json_t *j = json_loads(s, 0, &je);
@@ -152,7 +76,7 @@ static json_t *fx_meta_json(const fx_file *f, const char *key) {
 
 typedef struct golden {
     const char *backend, *fixture;
-    fx_file exp;
+    hrm_st_file exp;
     int failures;
     char first[512];
 } golden;
@@ -169,8 +93,7 @@ static void mismatch(golden *g, const char *fmt, const char *name, double a, dou
  * as `label`). */
 static void expect_close_at(golden *g, const char *name, const char *label, size_t first, const double *got,
                             size_t count, size_t total) {
-    const fx_tensor *t = fx_get(&g->exp, name, false, total);
-    const float *want = (const float *)t->data + first;
+    const float *want = expected_get(&g->exp, name, false, total)->data + first;
     double num = 0, den = 0;
     for (size_t i = 0; i < count; i++) {
         double d = fabs(got[i] - (double)want[i]);
@@ -195,7 +118,7 @@ static void expect_close_f(golden *g, const char *name, const float *got, size_t
 }
 
 static void expect_equal(golden *g, const char *name, const int32_t *got, size_t count) {
-    const int32_t *want = fx_get(&g->exp, name, true, count)->data;
+    const int32_t *want = expected_get(&g->exp, name, true, count)->ints;
     for (size_t i = 0; i < count; i++)
         if (got[i] != want[i]) {
             mismatch(g, "%s: differs, got %g, want %g (first difference)", name, got[i], want[i]);
@@ -218,8 +141,8 @@ static double jnum(json_t *o, const char *k) {
     return json_number_value(v);
 }
 
-static run_settings read_run(const fx_file *exp) {
-    json_t *r = fx_meta_json(exp, "hrm.run");
+static run_settings read_run(const hrm_st_file *exp) {
+    json_t *r = expected_meta_json(exp, "hrm.run");
     run_settings s = {.ts = hrm_train_settings_default()};
     s.ts.global_batch_size = (int)jnum(r, "global_batch_size");
     s.ts.lr = jnum(r, "lr");
@@ -245,7 +168,7 @@ static run_settings read_run(const fx_file *exp) {
 
 /* The file's hrm.tolerances must be the bounds this test states. */
 static void check_tolerances(golden *g) {
-    json_t *tol = fx_meta_json(&g->exp, "hrm.tolerances");
+    json_t *tol = expected_meta_json(&g->exp, "hrm.tolerances");
     const char *k;
     json_t *v;
     json_object_foreach(tol, k, v) {
@@ -438,7 +361,7 @@ static void check_params_after(golden *g, engine *e, int K, bool all) {
     for (int i = 0; i < t->count; i++) {
         const hrm_param *p = &t->params[i];
         snprintf(name, sizeof name, "step%d.%s", K, p->name);
-        if (!fx_find(&g->exp, name)) {
+        if (!hrm_st_find(&g->exp, name)) {
             ck_assert_msg(!all, "expected file: no %s", name);
             continue;
         }
@@ -641,10 +564,10 @@ static void run_resume(int plugin) {
     ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
     char path[4096], err[512];
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    fx_file exp;
-    fx_read(path, &exp);
+    hrm_st_file exp;
+    expected_read(path, &exp);
     run_settings rs = read_run(&exp);
-    fx_free(&exp);
+    hrm_st_free(&exp);
     rs.ts.seed = 7;
     snprintf(path, sizeof path, "%s/init.safetensors", dir);
     engine e;
@@ -717,7 +640,7 @@ static void run_fixture(int plugin, const char *fixture, const char *init_file, 
     snprintf(init_path, sizeof init_path, "%s/%s", dir, init_file);
     snprintf(exp_path, sizeof exp_path, "%s/%s", dir, expected_file);
     golden g = {.backend = plugins[plugin].name, .fixture = fixture};
-    fx_read(exp_path, &g.exp);
+    expected_read(exp_path, &g.exp);
     check_tolerances(&g);
     run_settings rs = read_run(&g.exp);
     engine e;
@@ -725,7 +648,7 @@ static void run_fixture(int plugin, const char *fixture, const char *init_file, 
     check_eval(&g, &e, dir, rs.eval_segments, rs.ts.loss_type);
     check_train(&g, &e, dir, &rs);
     engine_close(&e);
-    fx_free(&g.exp);
+    hrm_st_free(&g.exp);
     ck_assert_msg(g.failures == 0, "golden[%s] %s: %d mismatches; first: %s", g.backend, fixture, g.failures, g.first);
 }
 

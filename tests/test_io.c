@@ -307,6 +307,41 @@ START_TEST(test_st_bf16) {
 }
 END_TEST
 
+/* An I32 tensor between a BF16 and an F32 one, as the golden fixtures mix them. */
+static void write_mixed(const char *path) {
+    int32_t ints[4] = {-7, 0, INT32_MAX, INT32_MIN};
+    uint16_t bf[2] = {0x3F80, 0xC000}; /* 1.0, -2.0 */
+    float one = 1.5f;
+    unsigned char data[4 + 16 + 4];
+    memcpy(data, bf, 4);
+    memcpy(data + 4, ints, 16);
+    memcpy(data + 20, &one, 4);
+    fx_st_raw(path,
+              "{\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+              "\"i\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[4,20]},"
+              "\"__metadata__\":{\"a\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[20,24]}}",
+              data, sizeof data);
+}
+
+START_TEST(test_st_i32) {
+    hrm_st_file f;
+    write_mixed(fx_path("mixed.safetensors"));
+    ck_assert_int_eq(hrm_st_read_mixed(fx_path("mixed.safetensors"), &f, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(f.count, 3);
+    const hrm_st_tensor *b = hrm_st_find(&f, "b"), *i = hrm_st_find(&f, "i"), *x = hrm_st_find(&f, "x");
+    ck_assert(b && b->dtype == HRM_ST_BF16 && !b->ints && b->data[0] == 1.0f && b->data[1] == -2.0f);
+    ck_assert(i && i->dtype == HRM_ST_I32 && !i->data && i->ndim == 2 && i->shape[1] == 2 && i->count == 4);
+    ck_assert(i->ints[0] == -7 && i->ints[1] == 0 && i->ints[2] == INT32_MAX && i->ints[3] == INT32_MIN);
+    ck_assert(x && x->dtype == HRM_ST_F32 && !x->ints && x->count == 1 && x->data[0] == 1.5f);
+    ck_assert_str_eq(hrm_st_meta(&f, "a"), "b");
+    hrm_st_free(&f);
+    /* the plain reader stays float-only */
+    FX_EXPECT_ERROR(hrm_st_read(fx_path("mixed.safetensors"), &f, err, sizeof err), err, "mixed.safetensors",
+                    "unsupported dtype 'I32' (F32 or BF16)");
+    ck_assert_int_eq(f.count, 0);
+}
+END_TEST
+
 /* One bad file each: the header text (NULL: raw bytes below), the data size, and what the error says. */
 typedef struct st_case {
     const char *header;
@@ -334,13 +369,34 @@ static const st_case ST_BAD[] = {
     {"{\"__metadata__\":{\"k\":1}}", 0, "not a string"},
 };
 
-START_TEST(test_st_bad_header) {
-    const st_case *c = &ST_BAD[_i];
+/* The same checks hold for I32 tensors in hrm_st_read_mixed. */
+static const st_case ST_BAD_I32[] = {
+    {"{\"w\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+     "\"v\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+     12, "overlap"},
+    {"{\"w\":{\"dtype\":\"I32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "needs 3 x 4 bytes"},
+    {"{\"w\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 6, "outside the data section"},
+    {"{\"w\":{\"dtype\":\"I32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, "shape"},
+    {"{\"w\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
+     "unsupported dtype 'I64' (F32, BF16 or I32)"},
+};
+
+static void expect_bad_header(const st_case *c, hrm_status (*read)(const char *, hrm_st_file *, char *, size_t)) {
     unsigned char data[16] = {0};
     hrm_st_file f;
     fx_st_raw(fx_path("bad.safetensors"), c->header, data, c->data_bytes);
-    FX_EXPECT_ERROR(hrm_st_read(fx_path("bad.safetensors"), &f, err, sizeof err), err, "bad.safetensors", c->problem);
+    FX_EXPECT_ERROR(read(fx_path("bad.safetensors"), &f, err, sizeof err), err, "bad.safetensors", c->problem);
     ck_assert_int_eq(f.count, 0);
+}
+
+START_TEST(test_st_bad_header) { expect_bad_header(&ST_BAD[_i], hrm_st_read); }
+END_TEST
+
+#define N_ST_BAD ((int)(sizeof ST_BAD / sizeof *ST_BAD))
+#define N_ST_BAD_I32 ((int)(sizeof ST_BAD_I32 / sizeof *ST_BAD_I32))
+
+START_TEST(test_st_bad_header_mixed) {
+    expect_bad_header(_i < N_ST_BAD ? &ST_BAD[_i] : &ST_BAD_I32[_i - N_ST_BAD], hrm_st_read_mixed);
 }
 END_TEST
 
@@ -418,6 +474,13 @@ static hrm_status read_st(const char *path) {
     return s;
 }
 
+static hrm_status read_st_mixed(const char *path) {
+    hrm_st_file f;
+    hrm_status s = hrm_st_read_mixed(path, &f, err, sizeof err);
+    hrm_st_free(&f);
+    return s;
+}
+
 START_TEST(test_fuzz_npy) {
     int32_t x[6] = {1, 2, 3, 4, 5, 6};
     int64_t shape[2] = {2, 3};
@@ -438,6 +501,15 @@ START_TEST(test_fuzz_safetensors) {
     ck_assert_int_eq(hrm_st_write(fx_path("good.st"), t, 2, &k, &v, 1, err, sizeof err), HRM_OK);
     unsigned char *good = fx_read(fx_path("good.st"), &n);
     fuzz_file(good, n, 2000, 2, read_st);
+    free(good);
+}
+END_TEST
+
+START_TEST(test_fuzz_safetensors_mixed) {
+    size_t n;
+    write_mixed(fx_path("good.st"));
+    unsigned char *good = fx_read(fx_path("good.st"), &n);
+    fuzz_file(good, n, 2000, 3, read_st_mixed);
     free(good);
 }
 END_TEST
@@ -463,13 +535,16 @@ static Suite *io_suite(void) {
     tcase_add_test(atomic, test_atomic_write_failure);
     tcase_add_test(st, test_st_roundtrip);
     tcase_add_test(st, test_st_bf16);
-    tcase_add_loop_test(st, test_st_bad_header, 0, (int)(sizeof ST_BAD / sizeof *ST_BAD));
+    tcase_add_test(st, test_st_i32);
+    tcase_add_loop_test(st, test_st_bad_header, 0, N_ST_BAD);
+    tcase_add_loop_test(st, test_st_bad_header_mixed, 0, N_ST_BAD + N_ST_BAD_I32);
     tcase_add_test(st, test_st_truncated);
     tcase_add_test(st, test_st_write_refuses);
     TCase *fuzz = tcase_create("fuzz");
     tcase_add_checked_fixture(fuzz, fx_setup, fx_teardown);
     tcase_add_test(fuzz, test_fuzz_npy);
     tcase_add_test(fuzz, test_fuzz_safetensors);
+    tcase_add_test(fuzz, test_fuzz_safetensors_mixed);
     suite_add_tcase(s, fuzz);
     suite_add_tcase(s, npy);
     suite_add_tcase(s, atomic);
