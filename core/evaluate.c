@@ -4,6 +4,7 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,11 @@ static void add_slots(const hrm_act *a, int valid, hrm_eval_sums *s) {
     }
 }
 
-/* Copies batch columns [0, valid) of the per-batch arrays into the dump at example `first`. */
+/* Copies batch columns [0, valid) of the Q values into the dump at example `first`, and hands the
+ * batch's logits and predictions to dump->rows (lg: B x seq_len x vocab floats, pred8: B x seq_len). */
 static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int valid, int M, const float *qh,
-                             const float *qc, const int32_t *preds, hrm_eval_dump *d, char *err, size_t err_size) {
+                             const float *qc, const int32_t *preds, float *lg, uint8_t *pred8, hrm_eval_dump *d,
+                             char *err, size_t err_size) {
     size_t N = (size_t)ds->num_examples, L = (size_t)ds->meta.seq_len, V = (size_t)ds->meta.vocab_size;
     for (int s = 0; s < M; s++)
         for (int b = 0; b < valid; b++) {
@@ -36,18 +39,15 @@ static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int v
             if (d->q_continue)
                 d->q_continue[(size_t)s * N + (size_t)(first + b)] = qc[(size_t)s * (size_t)a->B + (size_t)b];
         }
-    if (d->predictions)
-        for (size_t i = 0; i < (size_t)valid * L; i++) d->predictions[(size_t)first * L + i] = (uint8_t)preds[i];
-    if (d->logits) {
-        hrm_ptr lg = hrm_model_logits(a->model);
-        hrm_status st = a->ctx->f->buffer_read(lg.buf, lg.off * 4, d->logits + (size_t)first * L * V,
-                                               (size_t)valid * L * V * sizeof(float));
-        if (st) {
-            snprintf(err, err_size, "reading the logits: %s", a->ctx->f->last_error(a->ctx->be));
-            return st;
-        }
+    if (!d->rows) return HRM_OK;
+    for (size_t i = 0; i < (size_t)valid * L; i++) pred8[i] = (uint8_t)preds[i];
+    hrm_ptr p = hrm_model_logits(a->model);
+    hrm_status st = a->ctx->f->buffer_read(p.buf, p.off * 4, lg, (size_t)valid * L * V * sizeof(float));
+    if (st) {
+        snprintf(err, err_size, "reading the logits: %s", a->ctx->f->last_error(a->ctx->be));
+        return st;
     }
-    return HRM_OK;
+    return d->rows(d->user, first, valid, lg, pred8, err, err_size);
 }
 
 static void report(const hrm_eval_sums *s, int M, hrm_eval_report *r) {
@@ -63,7 +63,8 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
                         char *err, size_t err_size) {
     if (M <= 0) M = hrm_model_config(a->model)->halt_max_steps;
     size_t B = (size_t)a->B, L = (size_t)ds->meta.seq_len;
-    if (dump && dump->predictions && ds->meta.vocab_size > 256) {
+    bool rows = dump && dump->rows;
+    if (rows && ds->meta.vocab_size > 256) {
         snprintf(err, err_size, "predictions are uint8 but vocab_size is %d", ds->meta.vocab_size);
         return HRM_ERR_INVALID_ARG;
     }
@@ -71,8 +72,10 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
     int32_t *inputs = malloc(B * L * sizeof *inputs), *labels = malloc(B * L * sizeof *labels),
             *preds = malloc(B * L * sizeof *preds);
     float *qh = malloc((size_t)M * B * sizeof *qh), *qc = malloc((size_t)M * B * sizeof *qc);
+    float *lg = rows ? malloc(B * L * (size_t)ds->meta.vocab_size * sizeof *lg) : NULL;
+    uint8_t *pred8 = rows ? malloc(B * L) : NULL;
     hrm_status st = hrm_batch_alloc(&batch, a->B);
-    if (!st && (!inputs || !labels || !preds || !qh || !qc)) st = HRM_ERR_OUT_OF_MEMORY;
+    if (!st && (!inputs || !labels || !preds || !qh || !qc || (rows && (!lg || !pred8)))) st = HRM_ERR_OUT_OF_MEMORY;
     if (st) snprintf(err, err_size, "evaluation: out of host memory");
     hrm_eval_sums sums = {0};
     hrm_eval_iter it;
@@ -87,7 +90,7 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
             break;
         }
         add_slots(a, batch.valid, &sums);
-        if (dump) st = dump_batch(a, ds, first, batch.valid, M, qh, qc, preds, dump, err, err_size);
+        if (dump) st = dump_batch(a, ds, first, batch.valid, M, qh, qc, preds, lg, pred8, dump, err, err_size);
     }
     if (!st) report(&sums, M, out);
     hrm_batch_free(&batch);
@@ -96,5 +99,7 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
     free(preds);
     free(qh);
     free(qc);
+    free(lg);
+    free(pred8);
     return st;
 }

@@ -14,12 +14,19 @@
 #include "act.h"
 #include "dataset.h"
 
-/* What a caller may want back per example (each may be NULL); N = ds->num_examples. */
+/* What a caller may want back per example (each may be NULL); N = ds->num_examples. The logits
+ * and predictions of a whole split are large (1.5 GB of logits for the Sudoku test set), so they
+ * come batch by batch, in file order, through `rows`; the Q values are small and kept whole. */
 typedef struct hrm_eval_dump {
-    float *logits;      /* [N, seq_len, vocab] after the last segment */
     float *q_halt;      /* [M, N] */
     float *q_continue;  /* [M, N] */
-    uint8_t *predictions; /* [N, seq_len] argmax after the last segment (vocab <= 256) */
+    /* Called after each batch with its real examples [first, first + valid): logits
+     * [valid, seq_len, vocab] after the last segment and predictions [valid, seq_len] (argmax,
+     * vocab <= 256). Returns HRM_OK, or an error status after one line in err (which stops the
+     * evaluation with that status). */
+    hrm_status (*rows)(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
+                       char *err, size_t err_size);
+    void *user;
 } hrm_eval_dump;
 
 /* Sums over the real examples; divide with hrm_eval_report. */

@@ -364,23 +364,62 @@ static size_t build_header(char *buf, size_t size, hrm_npy_dtype dtype, int ndim
     return total;
 }
 
-hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
-                         char *err, size_t err_size) {
+hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
+                               const int64_t *shape, char *err, size_t err_size) {
     char header[640];
     size_t count = 1, bytes;
+    *w = (hrm_npy_writer){0};
     if (ndim < 0 || ndim > HRM_NPY_MAX_DIMS || dtype > HRM_NPY_F32)
         return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot write: bad dtype or %d dimensions", ndim);
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0 || !hrm_mul_size(count, (size_t)shape[i], &count))
             return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot write: bad shape");
-    if (!hrm_mul_size(count, hrm_npy_dtype_size(dtype), &bytes) || (bytes && !data))
-        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot write: shape too large or no data");
+    if (!hrm_mul_size(count, hrm_npy_dtype_size(dtype), &bytes))
+        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot write: shape too large");
     size_t hlen = build_header(header, sizeof header, dtype, ndim, shape);
-    hrm_atomic_file af;
-    hrm_status s = hrm_atomic_open(&af, path, err, err_size);
-    if (!s) s = hrm_atomic_write(&af, header, hlen, err, err_size);
-    if (!s) s = hrm_atomic_write(&af, data, bytes, err, err_size);
-    if (!s) s = hrm_atomic_commit(&af, err, err_size);
-    if (s) hrm_atomic_abort(&af);
+    hrm_status s = hrm_atomic_open(&w->af, path, err, err_size);
+    if (!s) s = hrm_atomic_write(&w->af, header, hlen, err, err_size);
+    if (s) hrm_npy_writer_abort(w);
+    else w->remaining = bytes;
+    return s;
+}
+
+hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size) {
+    if (bytes > w->remaining || (bytes && !data)) {
+        hrm_status s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path,
+                                   "cannot write: more data than the shape holds");
+        hrm_npy_writer_abort(w);
+        return s;
+    }
+    hrm_status s = hrm_atomic_write(&w->af, data, bytes, err, err_size);
+    if (s) hrm_npy_writer_abort(w);
+    else w->remaining -= bytes;
+    return s;
+}
+
+hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size) {
+    hrm_status s = w->remaining
+                       ? hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path,
+                                     "cannot write: %zu bytes short of the shape", w->remaining)
+                       : hrm_atomic_commit(&w->af, err, err_size);
+    if (s) hrm_npy_writer_abort(w);
+    return s;
+}
+
+void hrm_npy_writer_abort(hrm_npy_writer *w) {
+    hrm_atomic_abort(&w->af);
+    w->remaining = 0;
+}
+
+hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                         char *err, size_t err_size) {
+    hrm_npy_writer w;
+    hrm_status s = hrm_npy_writer_open(&w, path, dtype, ndim, shape, err, err_size);
+    if (!s && w.remaining && !data) {
+        hrm_npy_writer_abort(&w);
+        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot write: no data");
+    }
+    if (!s) s = hrm_npy_writer_append(&w, data, w.remaining, err, err_size);
+    if (!s) s = hrm_npy_writer_commit(&w, err, err_size);
     return s;
 }

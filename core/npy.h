@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hrm/backend.h"
+#include "io_util.h"
 
 #define HRM_NPY_MAX_DIMS 8
 
@@ -41,5 +42,21 @@ int32_t hrm_npy_int_at(const hrm_npy_array *a, size_t i);
 /* Writes data (the product of shape elements of dtype, C order) to path atomically. */
 hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
                          char *err, size_t err_size);
+
+/* The same file written in pieces, for arrays too large to hold: open writes the header for the
+ * full shape into path.tmp, append adds data bytes in C order, commit checks that exactly the
+ * shape's bytes came and renames path.tmp onto path (path untouched until then). On failure each
+ * writes one line and drops path.tmp; abort drops a write in progress (safe on a zeroed writer,
+ * twice, or after commit). path must outlive the write. */
+typedef struct hrm_npy_writer {
+    hrm_atomic_file af;
+    size_t remaining; /* data bytes still to come */
+} hrm_npy_writer;
+
+hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
+                               const int64_t *shape, char *err, size_t err_size);
+hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size);
+hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size);
+void hrm_npy_writer_abort(hrm_npy_writer *w);
 
 #endif /* HRM_CORE_NPY_H */

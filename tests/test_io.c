@@ -50,6 +50,42 @@ START_TEST(test_npy_roundtrip) {
 }
 END_TEST
 
+/* The streaming writer: pieces in, the same file as one hrm_npy_write; too much or too little data
+ * is an error that leaves neither the file nor FILE.tmp. */
+START_TEST(test_npy_writer_streams) {
+    float f32[4 * 3];
+    for (int i = 0; i < 12; i++) f32[i] = (float)i * 0.25f - 1.0f;
+    int64_t shape[2] = {4, 3};
+    hrm_npy_writer w;
+    ck_assert_int_eq(hrm_npy_writer_open(&w, fx_path("s.npy"), HRM_NPY_F32, 2, shape, err, sizeof err), HRM_OK);
+    ck_assert(!fx_exists(fx_path("s.npy")));
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32, 3 * sizeof(float), err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32 + 3, 0, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32 + 3, 9 * sizeof(float), err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_commit(&w, err, sizeof err), HRM_OK);
+    hrm_npy_writer_abort(&w); /* after commit: nothing */
+    ck_assert_int_eq(hrm_npy_write(fx_path("w.npy"), HRM_NPY_F32, 2, shape, f32, err, sizeof err), HRM_OK);
+    size_t n1, n2;
+    unsigned char *a = fx_read(fx_path("s.npy"), &n1), *b = fx_read(fx_path("w.npy"), &n2);
+    ck_assert(n1 == n2);
+    ck_assert_mem_eq(a, b, n1);
+    free(a);
+    free(b);
+
+    ck_assert_int_eq(hrm_npy_writer_open(&w, fx_path("short.npy"), HRM_NPY_F32, 2, shape, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32, 11 * sizeof(float), err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_commit(&w, err, sizeof err), HRM_ERR_INVALID_ARG);
+    ck_assert(strstr(err, "short.npy") && strstr(err, "short of the shape"));
+    ck_assert(!fx_exists(fx_path("short.npy")) && !fx_exists(fx_path("short.npy.tmp")));
+    ck_assert_int_eq(hrm_npy_writer_open(&w, fx_path("long.npy"), HRM_NPY_F32, 2, shape, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32, 12 * sizeof(float), err, sizeof err), HRM_OK);
+    ck_assert_int_eq(hrm_npy_writer_append(&w, f32, sizeof(float), err, sizeof err), HRM_ERR_INVALID_ARG);
+    ck_assert(strstr(err, "long.npy") && strstr(err, "more data"));
+    hrm_npy_writer_abort(&w);
+    ck_assert(!fx_exists(fx_path("long.npy")) && !fx_exists(fx_path("long.npy.tmp")));
+}
+END_TEST
+
 /* What numpy writes: version 1.0, a 64-byte aligned header, the dict in numpy's spelling. */
 START_TEST(test_npy_header_layout) {
     int64_t shape[2] = {1000, 81};
@@ -521,6 +557,7 @@ static Suite *io_suite(void) {
     tcase_add_checked_fixture(atomic, fx_setup, fx_teardown);
     tcase_add_checked_fixture(st, fx_setup, fx_teardown);
     tcase_add_test(npy, test_npy_roundtrip);
+    tcase_add_test(npy, test_npy_writer_streams);
     tcase_add_test(npy, test_npy_header_layout);
     tcase_add_test(npy, test_npy_versions_and_int_types);
     tcase_add_test(npy, test_npy_int64_out_of_range);

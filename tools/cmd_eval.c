@@ -3,13 +3,16 @@
  * metrics as one JSON object on stdout (core/evaluate.h says how they are normalised). With
  * --dump, OUTDIR receives logits.npy (float32 [N, seq_len, V], after the last segment),
  * q_halt.npy and q_continue.npy (float32 [M, N]) and predictions.npy (uint8 [N, seq_len]); padding
- * slots are left out, so N is the number of test examples. */
+ * slots are left out, so N is the number of test examples. logits.npy and predictions.npy are
+ * streamed to OUTDIR batch by batch (each as FILE.tmp, renamed when complete), so --dump needs no
+ * more memory than the Q values. */
 #include "cli.h"
 
 #include "checkpoint.h"
 #include "evaluate.h"
 #include "hrm/hrm.h"
 #include "npy.h"
+#include "status.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -38,6 +41,9 @@ typedef struct eval_run {
     hrm_model *model;
     hrm_act *act;
     hrm_eval_dump dump;
+    hrm_npy_writer logits, predictions; /* the streamed dump files */
+    char logits_path[4200], predictions_path[4200];
+    int64_t rows_written;
 } eval_run;
 
 /* The loss type the checkpoint was trained with (hrm.train), stablemax otherwise. */
@@ -50,34 +56,49 @@ static hrm_loss_kind loss_of(const hrm_checkpoint *ck) {
     return k;
 }
 
-static int alloc_dump(eval_run *r, int M) {
-    size_t N = (size_t)r->ds.num_examples, L = (size_t)r->ds.meta.seq_len, V = (size_t)r->ds.meta.vocab_size;
-    r->dump.logits = malloc(N * L * V * sizeof(float));
-    r->dump.q_halt = malloc((size_t)M * N * sizeof(float));
-    r->dump.q_continue = malloc((size_t)M * N * sizeof(float));
-    r->dump.predictions = malloc(N * L);
-    return r->dump.logits && r->dump.q_halt && r->dump.q_continue && r->dump.predictions;
+/* hrm_eval_dump.rows: appends a batch's real rows to logits.npy and predictions.npy. */
+static hrm_status put_rows(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
+                           char *err, size_t err_size) {
+    eval_run *r = user;
+    size_t L = (size_t)r->ds.meta.seq_len, V = (size_t)r->ds.meta.vocab_size;
+    if (first != r->rows_written) /* evaluate.h: batches come in file order */
+        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, r->logits_path, "rows out of order");
+    TRY(hrm_npy_writer_append(&r->logits, logits, (size_t)valid * L * V * sizeof(float), err, err_size));
+    TRY(hrm_npy_writer_append(&r->predictions, predictions, (size_t)valid * L, err, err_size));
+    r->rows_written += valid;
+    return HRM_OK;
 }
 
-static int write_dump(eval_run *r, const char *dir, int M) {
-    char err[1024], path[4200];
+/* Creates OUTDIR, starts logits.npy and predictions.npy (as .tmp) and allocates the Q values. */
+static int open_dump(eval_run *r, const char *dir, int M) {
+    char err[1024];
     int64_t N = r->ds.num_examples, L = r->ds.meta.seq_len, V = r->ds.meta.vocab_size;
-    int64_t s_logits[3] = {N, L, V}, s_q[2] = {M, N}, s_pred[2] = {N, L};
-    struct {
-        const char *name;
-        hrm_npy_dtype type;
-        int ndim;
-        const int64_t *shape;
-        const void *data;
-    } files[] = {{"logits.npy", HRM_NPY_F32, 3, s_logits, r->dump.logits},
-                 {"q_halt.npy", HRM_NPY_F32, 2, s_q, r->dump.q_halt},
-                 {"q_continue.npy", HRM_NPY_F32, 2, s_q, r->dump.q_continue},
-                 {"predictions.npy", HRM_NPY_U8, 2, s_pred, r->dump.predictions}};
+    int64_t s_logits[3] = {N, L, V}, s_pred[2] = {N, L};
     if (mkdir(dir, 0777) && errno != EEXIST) return cli_error(r->prog, "%s: cannot create: %s", dir, strerror(errno)), 0;
-    for (int i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
-        if (hrm_npy_write(path, files[i].type, files[i].ndim, files[i].shape, files[i].data, err, sizeof err))
-            return cli_error(r->prog, "%s", err), 0;
+    r->dump.q_halt = malloc((size_t)M * (size_t)N * sizeof(float));
+    r->dump.q_continue = malloc((size_t)M * (size_t)N * sizeof(float));
+    if (!r->dump.q_halt || !r->dump.q_continue) return cli_error(r->prog, "out of host memory for --dump"), 0;
+    snprintf(r->logits_path, sizeof r->logits_path, "%s/logits.npy", dir);
+    snprintf(r->predictions_path, sizeof r->predictions_path, "%s/predictions.npy", dir);
+    if (hrm_npy_writer_open(&r->logits, r->logits_path, HRM_NPY_F32, 3, s_logits, err, sizeof err) ||
+        hrm_npy_writer_open(&r->predictions, r->predictions_path, HRM_NPY_U8, 2, s_pred, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    r->dump.rows = put_rows;
+    r->dump.user = r;
+    return 1;
+}
+
+/* After the evaluation: completes the streamed files and writes the Q values. */
+static int finish_dump(eval_run *r, const char *dir, int M) {
+    char err[1024], path[4200];
+    int64_t s_q[2] = {M, r->ds.num_examples};
+    const char *names[2] = {"q_halt.npy", "q_continue.npy"};
+    const float *data[2] = {r->dump.q_halt, r->dump.q_continue};
+    if (hrm_npy_writer_commit(&r->logits, err, sizeof err) || hrm_npy_writer_commit(&r->predictions, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (hrm_npy_write(path, HRM_NPY_F32, 2, s_q, data[i], err, sizeof err)) return cli_error(r->prog, "%s", err), 0;
     }
     return 1;
 }
@@ -118,11 +139,12 @@ static int run_eval(eval_run *r, const char **v) {
     if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))
         st = HRM_ERR_INVALID_ARG, snprintf(err, sizeof err, "%s", hrm_model_error(r->model));
     if (!st) st = hrm_act_create(&r->ctx, r->model, batch, &ts, false, &r->act, err, sizeof err);
-    if (!st && v[O_DUMP] && !alloc_dump(r, M)) st = HRM_ERR_OUT_OF_MEMORY, snprintf(err, sizeof err, "out of host memory for --dump");
+    if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (v[O_DUMP] && !open_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     hrm_eval_report e;
     if (!st) st = hrm_evaluate(r->act, &r->ds, M, v[O_DUMP] ? &r->dump : NULL, &e, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
-    if (v[O_DUMP] && !write_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
+    if (v[O_DUMP] && !finish_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     print_report(&e, v[O_CHECKPOINT], v[O_DATA]);
     return CLI_EXIT_OK;
 }
@@ -140,10 +162,10 @@ int cmd_eval(const char *prog, int argc, char **argv) {
     }
     eval_run r = {.prog = prog};
     int rc = run_eval(&r, v);
-    free(r.dump.logits);
+    hrm_npy_writer_abort(&r.logits); /* a dump left incomplete: drop its .tmp files */
+    hrm_npy_writer_abort(&r.predictions);
     free(r.dump.q_halt);
     free(r.dump.q_continue);
-    free(r.dump.predictions);
     hrm_act_free(r.act);
     hrm_model_free(r.model);
     if (r.ctx_open) hrm_ctx_close(&r.ctx);

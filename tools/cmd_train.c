@@ -9,8 +9,9 @@
  * The loop: one segment and one optimizer step per batch (hrm_act_train_step) until total_steps =
  * int(epochs * total_groups * mean_puzzle_examples / global_batch_size) or max_steps; evaluation
  * of the test split every eval_interval epochs' worth of steps and at the end, each followed by a
- * checkpoint step_K.safetensors + step_K.state; SIGINT / SIGTERM finish the current step, save a
- * checkpoint and exit with 128 + the signal number (130, 143). */
+ * checkpoint step_K.safetensors + step_K.state (with checkpoint_every_eval=false, only the last
+ * one); SIGINT / SIGTERM finish the current step, save a checkpoint and exit with 128 + the signal
+ * number (130, 143). */
 #include "cli.h"
 
 #include "checkpoint.h"
@@ -32,7 +33,7 @@
 
 /* ---- the override table ------------------------------------------------------------------- */
 
-typedef enum { V_INT, V_DOUBLE, V_BOOL, V_STRING, V_POS, V_LOSS } value_type;
+typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_NAME } value_type;
 
 typedef enum {
     K_SHAPE, /* arch key that fixes the parameter shapes: from the checkpoint when there is one */
@@ -66,6 +67,8 @@ static const train_key keys[] = {
     {"beta2", V_DOUBLE, K_SAVED, 0, 0.999999, "0.95", "AdamATan2 beta2, in [0, 1)"},
     {"seed", V_INT, K_SAVED, 0, BIG, "0", "initialisation, data order and halting exploration"},
     {"data_shuffle", V_BOOL, K_SAVED, 0, 0, "true", "false: reproducible file-order batches"},
+    {"checkpoint_every_eval", V_BOOL, K_SAVED, 0, 0, "true",
+     "checkpoint after every evaluation; false: only the final step (and on SIGINT)"},
     {"arch.loss.loss_type", V_LOSS, K_SAVED, 0, 0, "stablemax_cross_entropy", "or softmax_cross_entropy"},
     {"checkpoint_path", V_STRING, K_RUN, 0, 0, NULL,
      "run folder (default checkpoints/PROJECT/RUN); resumes from its latest step_K"},
@@ -76,6 +79,8 @@ static const train_key keys[] = {
     {"log_interval", V_INT, K_RUN, 1, BIG, "100", "steps per progress line when stderr is not a terminal"},
     {"backend", V_STRING, K_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     {"device", V_INT, K_RUN, 0, 1024, "0", "device index"},
+    {"arch.name", V_NAME, K_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
+     "or HierarchicalReasoningModel_ACTV1 (the only model)"},
     {"arch.hidden_size", V_INT, K_SHAPE, 1, 1 << 16, "512", ""},
     {"arch.num_heads", V_INT, K_SHAPE, 1, 1 << 12, "8", ""},
     {"arch.H_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
@@ -87,6 +92,8 @@ static const train_key keys[] = {
     {"arch.L_cycles", V_INT, K_ARCH, 1, 1024, "2", ""},
     {"arch.halt_max_steps", V_INT, K_ARCH, 1, 1 << 16, "16", ""},
     {"arch.halt_exploration_prob", V_DOUBLE, K_ARCH, 0, 1, "0.1", ""},
+    {"arch.rope_theta", V_POSITIVE, K_ARCH, 0, BIG, "10000", "RoPE base, > 0"},
+    {"arch.rms_norm_eps", V_POSITIVE, K_ARCH, 0, BIG, "1e-05", "RMSNorm epsilon, > 0"},
 };
 enum { NKEYS = (int)(sizeof keys / sizeof keys[0]) };
 
@@ -95,7 +102,7 @@ typedef struct train_args {
     const char *text[NKEYS];
     char *owned[NKEYS]; /* texts made from hrm.train */
     bool given[NKEYS];  /* on the command line */
-    double num[NKEYS];  /* V_INT, V_DOUBLE, V_BOOL (0/1), V_POS and V_LOSS (enum value) */
+    double num[NKEYS];  /* V_INT, V_DOUBLE, V_POSITIVE, V_BOOL (0/1), V_POS and V_LOSS (enum value) */
 } train_args;
 
 static int key_index(const char *key) {
@@ -131,6 +138,11 @@ static int parse_value(const char *prog, train_args *a, int i, const char *text)
             return cli_error(prog, "%s: '%s' is not rope or learned", k->key, text), 0;
         a->num[i] = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
         return 1;
+    case V_NAME:
+        if (strcmp(text, "HierarchicalReasoningModel_ACTV1") &&
+            strcmp(text, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1"))
+            return cli_error(prog, "%s: '%s' is not HierarchicalReasoningModel_ACTV1 (the only model)", k->key, text), 0;
+        return 1;
     case V_LOSS:
         if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
             return cli_error(prog, "%s: '%s' is not stablemax_cross_entropy or softmax_cross_entropy", k->key, text), 0;
@@ -145,6 +157,11 @@ static int parse_value(const char *prog, train_args *a, int i, const char *text)
         v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v) || v < k->lo || v > k->hi)
             return cli_error(prog, "%s: '%s' is not a number in [%g, %g]", k->key, text, k->lo, k->hi), 0;
+        break;
+    case V_POSITIVE:
+        v = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(v) || v <= k->lo || v > k->hi)
+            return cli_error(prog, "%s: '%s' is not a number > %g and <= %g", k->key, text, k->lo, k->hi), 0;
         break;
     }
     a->num[i] = v;
@@ -206,6 +223,8 @@ static double arch_get(const hrm_config *c, const char *key) {
     if (!strcmp(k, "H_cycles")) return c->H_cycles;
     if (!strcmp(k, "L_cycles")) return c->L_cycles;
     if (!strcmp(k, "halt_max_steps")) return c->halt_max_steps;
+    if (!strcmp(k, "rope_theta")) return c->rope_theta;
+    if (!strcmp(k, "rms_norm_eps")) return c->rms_norm_eps;
     return c->halt_exploration_prob;
 }
 
@@ -221,6 +240,8 @@ static void arch_set(hrm_config *c, const char *key, double v) {
     else if (!strcmp(k, "H_cycles")) c->H_cycles = (int)v;
     else if (!strcmp(k, "L_cycles")) c->L_cycles = (int)v;
     else if (!strcmp(k, "halt_max_steps")) c->halt_max_steps = (int)v;
+    else if (!strcmp(k, "rope_theta")) c->rope_theta = v;
+    else if (!strcmp(k, "rms_norm_eps")) c->rms_norm_eps = v;
     else c->halt_exploration_prob = v;
 }
 
@@ -280,7 +301,7 @@ static char *train_json(const train_args *a, int64_t step, int64_t total_steps) 
     for (int i = 0; o && i < NKEYS; i++) {
         if (keys[i].kind != K_SAVED || !a->text[i]) continue;
         json_t *v = keys[i].type == V_INT ? json_integer((json_int_t)a->num[i])
-                  : keys[i].type == V_DOUBLE ? json_real(a->num[i])
+                  : keys[i].type == V_DOUBLE || keys[i].type == V_POSITIVE ? json_real(a->num[i])
                   : keys[i].type == V_BOOL ? json_boolean(a->num[i] != 0)
                   : json_string(a->text[i]);
         json_object_set_new(o, keys[i].key, v);
@@ -582,6 +603,12 @@ static void add_metrics(hrm_act_metrics *s, const hrm_act_metrics *m) {
     s->q_continue_loss += m->q_continue_loss;
 }
 
+/* Whether the loop checkpoints after `step`: at each evaluation (checkpoint_every_eval) or the
+ * last step only. */
+static bool saves_at(const run *r, int64_t step) {
+    return step == r->stop || (num(r, "checkpoint_every_eval") != 0 && step % r->eval_every == 0);
+}
+
 /* Returns the exit code. */
 static int loop(run *r) {
     char err[1024];
@@ -607,12 +634,12 @@ static int loop(run *r) {
             last_print = now;
         }
         if (step % r->eval_every == 0 || last) {
-            if (!evaluate(r) || !save(r)) return 1;
+            if (!evaluate(r) || (saves_at(r, step) && !save(r))) return 1;
         }
     }
     if (tty && stop_signal) fputc('\n', stderr); /* else an evaluation line ended the progress line */
     if (!stop_signal || r->act->step >= r->stop) return 0;
-    if (r->act->step % r->eval_every != 0 && r->act->step != r->stop && !save(r)) return 1;
+    if (r->act->step != start && !saves_at(r, r->act->step) && !save(r)) return 1;
     cli_error(r->prog, "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors; run the same command to resume",
               (int)stop_signal, (long long)r->act->step, r->dir, (long long)r->act->step);
     return 128 + stop_signal;

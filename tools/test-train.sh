@@ -5,7 +5,10 @@
 #   - 6 steps straight and 3 + resume 3 give byte-identical checkpoints (weights, optimizer,
 #     carry, sampler, RNG), in reproducible mode and in shuffled mode with halting exploration;
 #   - SIGINT finishes the step, saves, exits 130, and the run resumes from there;
-#   - `hrm eval --dump` writes .npy files of the contract's dtypes and shapes;
+#   - the published arch.rope_theta / arch.rms_norm_eps reach hrm.config; arch.name and
+#     checkpoint_every_eval=false (final checkpoint only) are accepted;
+#   - `hrm eval --dump` writes .npy files of the contract's dtypes and shapes, streamed batch by
+#     batch: --batch 4 (last batch padded) and --batch 64 give the same files (floats to 1e-5);
 #   - bad input (unknown key, bad value, no data_path, broken datasets, truncated or corrupt
 #     checkpoints and state, a checkpoint that disagrees with the dataset) gives one line on
 #     stderr naming the key or file, a non-zero exit, and leaves existing checkpoints untouched.
@@ -78,6 +81,24 @@ for l in evals:
     assert l["eval/count"] == 6 and 0 <= l["eval/accuracy"] <= 1
 PY
 
+# ---- published keys: arch.rope_theta, arch.rms_norm_eps, arch.name, checkpoint_every_eval ---------
+if ! $hrm train $base checkpoint_path="$tmp/keys" max_steps=4 eval_interval=3 arch.rope_theta=5000 arch.rms_norm_eps=1e-6 \
+    arch.name=hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1 checkpoint_every_eval=false >/dev/null 2>"$tmp/err"; then
+    fail "hrm train with the published keys: $(cat "$tmp/err")"
+fi
+[ -e "$tmp/keys/step_3.safetensors" ] && fail "checkpoint_every_eval=false wrote step_3"
+[ -s "$tmp/keys/step_4.safetensors" ] || fail "checkpoint_every_eval=false did not write the final step_4"
+python3 - "$tmp/keys/step_4.safetensors" "$tmp/keys/metrics.jsonl" <<'PY' || fail "hrm.config lacks arch.rope_theta / arch.rms_norm_eps"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+cfg = json.loads(json.loads(b[8:8 + n])["__metadata__"]["hrm.config"])
+assert cfg["rope_theta"] == 5000 and cfg["rms_norm_eps"] == 1e-6, cfg
+evals = [l["step"] for l in map(json.loads, open(sys.argv[2])) if "eval/exact_accuracy" in l]
+assert evals == [3, 4], evals
+PY
+echo "ok: arch.rope_theta, arch.rms_norm_eps in hrm.config; checkpoint_every_eval=false: final checkpoint only"
+
 # ---- resume equivalence ---------------------------------------------------------------------
 for mode in "data_shuffle=false arch.halt_exploration_prob=0" "data_shuffle=true arch.halt_exploration_prob=0.5 seed=7"; do
     rm -rf "$tmp/a" "$tmp/b"
@@ -123,6 +144,28 @@ PY
     expect_npy "$tmp/dump/q_continue.npy" "<f4" "(5, 6)"
     expect_npy "$tmp/dump/predictions.npy" "|u1" "(6, 16)"
     echo "ok: hrm eval --dump shapes"
+    # the dump is streamed batch by batch: rows 4 + 2 (the last batch padded) must land where one
+    # batch of 6 puts them. The CPU backend's sums depend on the batch size at the 1e-6 level, so
+    # the floats are compared to 1e-5 (a misplaced row would be off by far more); the .npy headers,
+    # the file sizes and the predictions must match exactly.
+    if $hrm eval --checkpoint "$ck" --data "$data" --segments 5 --batch 64 --dump "$tmp/dump64" >/dev/null 2>"$tmp/err"; then
+        cmp -s "$tmp/dump/predictions.npy" "$tmp/dump64/predictions.npy" || fail "--dump predictions.npy differs between --batch 4 and --batch 64"
+        python3 - "$tmp/dump" "$tmp/dump64" <<'PY' || fail "--dump differs between --batch 4 and --batch 64"
+import array, struct, sys
+for f in ("logits.npy", "q_halt.npy", "q_continue.npy"):
+    a, b = (open(f"{d}/{f}", "rb").read() for d in sys.argv[1:3])
+    off = 10 + struct.unpack("<H", a[8:10])[0]
+    assert len(a) == len(b) and a[:off] == b[:off], f + ": header or size"
+    x, y = array.array("f"), array.array("f")
+    x.frombytes(a[off:]), y.frombytes(b[off:])
+    worst = max(abs(u - v) / max(1.0, abs(v)) for u, v in zip(x, y))
+    assert worst <= 1e-5, f"{f}: differs by {worst}"
+PY
+        ls "$tmp/dump" "$tmp/dump64" | grep -q '\.tmp$' && fail "--dump left .tmp files"
+        echo "ok: hrm eval --dump: --batch 4 (streamed in 2 batches) == --batch 64"
+    else
+        fail "hrm eval --batch 64: $(cat "$tmp/err")"
+    fi
 else
     fail "hrm eval: $(cat "$tmp/err")"
 fi
@@ -134,6 +177,10 @@ expect_error "bad value" "seed" 2 $hrm train $base seed=abc checkpoint_path="$tm
 expect_error "value out of range" "beta2" 2 $hrm train $base beta2=1.5 checkpoint_path="$tmp/x"
 expect_error "key given twice" "epochs" 2 $hrm train $base epochs=3 checkpoint_path="$tmp/x"
 expect_error "bad loss type" "arch.loss.loss_type" 2 $hrm train $base arch.loss.loss_type=l2 checkpoint_path="$tmp/x"
+expect_error "bad arch.rope_theta" "arch.rope_theta" 2 $hrm train $base arch.rope_theta=0 checkpoint_path="$tmp/x"
+expect_error "bad arch.rms_norm_eps" "arch.rms_norm_eps" 2 $hrm train $base arch.rms_norm_eps=-1e-5 checkpoint_path="$tmp/x"
+expect_error "unknown arch.name" "arch.name" 2 $hrm train $base arch.name=models.Transformer checkpoint_path="$tmp/x"
+expect_error "bad checkpoint_every_eval" "checkpoint_every_eval" 2 $hrm train $base checkpoint_every_eval=maybe checkpoint_path="$tmp/x"
 expect_error "not key=value" "max_steps" 2 $hrm train $base max_steps checkpoint_path="$tmp/x"
 expect_error "missing data_path" "data_path" 2 $hrm train $arch checkpoint_path="$tmp/x"
 expect_error "eval without --data" "--data" 2 $hrm eval --checkpoint "$ck"
