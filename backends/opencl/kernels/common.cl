@@ -1,0 +1,20 @@
+/* common.cl - helpers shared by every kernel file. OpenCL C 1.2, fp32, no extension required.
+ * Tensors arrive as a __global pointer plus an element offset (ulong): the ABI's hrm_ptr. Work-group
+ * sizes are chosen by the host from device queries; a kernel that reduces over a row takes its
+ * local scratch as a __local argument sized by the host, and assumes only that the local size is
+ * a power of two. */
+
+/* Sum of v over the work-group, through scratch[get_local_size(0)]; every item gets the total. */
+static float group_sum(float v, __local float *scratch)
+{
+    const size_t lid = get_local_id(0), n = get_local_size(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t s = n / 2; s > 0; s >>= 1) {
+        if (lid < s) scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
+    return total;
+}

@@ -1,0 +1,506 @@
+/* ocl_backend.c - the OpenCL backend's plugin table: probe, instance, device enumeration over
+ * every platform, device open (context, one in-order queue, kernel program, GEMM validation),
+ * buffers with an optional allocation cap, and the error and bounds-check helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocl_internal.h"
+
+/* ---- errors and logging --------------------------------------------------------------------- */
+
+const char *ocl_err_name(cl_int err)
+{
+    switch (err) {
+#define E(x)                                                                                       \
+    case x: return #x;
+        E(CL_SUCCESS) E(CL_DEVICE_NOT_FOUND) E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE)
+        E(CL_MEM_OBJECT_ALLOCATION_FAILURE) E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY)
+        E(CL_PROFILING_INFO_NOT_AVAILABLE) E(CL_MEM_COPY_OVERLAP) E(CL_IMAGE_FORMAT_MISMATCH)
+        E(CL_IMAGE_FORMAT_NOT_SUPPORTED) E(CL_BUILD_PROGRAM_FAILURE) E(CL_MAP_FAILURE)
+        E(CL_MISALIGNED_SUB_BUFFER_OFFSET) E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+        E(CL_COMPILE_PROGRAM_FAILURE) E(CL_LINKER_NOT_AVAILABLE) E(CL_LINK_PROGRAM_FAILURE)
+        E(CL_DEVICE_PARTITION_FAILED) E(CL_KERNEL_ARG_INFO_NOT_AVAILABLE) E(CL_INVALID_VALUE)
+        E(CL_INVALID_DEVICE_TYPE) E(CL_INVALID_PLATFORM) E(CL_INVALID_DEVICE) E(CL_INVALID_CONTEXT)
+        E(CL_INVALID_QUEUE_PROPERTIES) E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_HOST_PTR)
+        E(CL_INVALID_MEM_OBJECT) E(CL_INVALID_IMAGE_FORMAT_DESCRIPTOR) E(CL_INVALID_IMAGE_SIZE)
+        E(CL_INVALID_SAMPLER) E(CL_INVALID_BINARY) E(CL_INVALID_BUILD_OPTIONS) E(CL_INVALID_PROGRAM)
+        E(CL_INVALID_PROGRAM_EXECUTABLE) E(CL_INVALID_KERNEL_NAME) E(CL_INVALID_KERNEL_DEFINITION)
+        E(CL_INVALID_KERNEL) E(CL_INVALID_ARG_INDEX) E(CL_INVALID_ARG_VALUE) E(CL_INVALID_ARG_SIZE)
+        E(CL_INVALID_KERNEL_ARGS) E(CL_INVALID_WORK_DIMENSION) E(CL_INVALID_WORK_GROUP_SIZE)
+        E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_OFFSET) E(CL_INVALID_EVENT_WAIT_LIST)
+        E(CL_INVALID_EVENT) E(CL_INVALID_OPERATION) E(CL_INVALID_GL_OBJECT) E(CL_INVALID_BUFFER_SIZE)
+        E(CL_INVALID_MIP_LEVEL) E(CL_INVALID_GLOBAL_WORK_SIZE) E(CL_INVALID_PROPERTY)
+        E(CL_INVALID_IMAGE_DESCRIPTOR) E(CL_INVALID_COMPILER_OPTIONS) E(CL_INVALID_LINKER_OPTIONS)
+        E(CL_INVALID_DEVICE_PARTITION_COUNT)
+#undef E
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
+    default: return "unknown OpenCL error";
+    }
+}
+
+hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
+{
+    char msg[sizeof be->error - 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&be->lock);
+    snprintf(be->error, sizeof be->error, "opencl: %s", msg);
+    pthread_mutex_unlock(&be->lock);
+    ocl_log(be, HRM_LOG_DEBUG, "%s", msg);
+    return status;
+}
+
+void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
+{
+    if (!be->log) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    be->log(be->log_user, level, OCL_BACKEND_NAME, msg);
+}
+
+hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what)
+{
+    if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY)
+        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "%s: %s failed: device out of memory (%s)", op, what,
+                        ocl_err_name(err));
+    return ocl_fail(be, HRM_ERR_DEVICE, "%s: %s failed: %s (%d)", op, what, ocl_err_name(err), (int)err);
+}
+
+/* ---- bounds checks (as the CPU backend's) ----------------------------------------------------- */
+
+static int span_end(uint64_t off, uint64_t count, uint64_t mstride, uint64_t rows, uint64_t ld, uint64_t cols,
+                    uint64_t *end)
+{
+    *end = off;
+    if (count == 0 || rows == 0 || cols == 0) return 1;
+    uint64_t a, b;
+    return !(__builtin_mul_overflow(count - 1, mstride, &a) || __builtin_mul_overflow(rows - 1, ld, &b) ||
+             __builtin_add_overflow(off, a, end) || __builtin_add_overflow(*end, b, end) ||
+             __builtin_add_overflow(*end, cols, end));
+}
+
+hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
+                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols)
+{
+    hrm_backend *be = dev->be;
+    if (!p.buf) return ocl_fail(be, HRM_ERR_INVALID_ARG, "%s: %s is NULL", op, name);
+    if (p.buf->dev != dev) return ocl_fail(be, HRM_ERR_INVALID_ARG, "%s: %s belongs to another device", op, name);
+    if (mstride < 0 || ld < 0 || (rows > 1 && (uint64_t)ld < cols))
+        return ocl_fail(be, HRM_ERR_INVALID_ARG, "%s: %s has a bad stride (ld %lld for rows of %llu, matrix stride %lld)",
+                        op, name, (long long)ld, (unsigned long long)cols, (long long)mstride);
+    uint64_t have = p.buf->bytes / 4, end;
+    if (!span_end(p.off, count, (uint64_t)mstride, rows, (uint64_t)ld, cols, &end)) end = UINT64_MAX;
+    if (end > have || p.off > have)
+        return ocl_fail(be, HRM_ERR_INVALID_ARG, "%s: %s needs elements [%llu, %llu) but its buffer holds %llu", op, name,
+                        (unsigned long long)p.off, (unsigned long long)end, (unsigned long long)have);
+    return HRM_OK;
+}
+
+hrm_status ocl_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
+                          uint64_t cols)
+{
+    return ocl_check_batched(dev, op, name, p, 1, 0, rows, stride, cols);
+}
+
+hrm_status ocl_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems)
+{
+    return ocl_check_batched(dev, op, name, p, 1, 0, 1, 0, elems);
+}
+
+/* ---- platforms and devices -------------------------------------------------------------------- */
+
+/* All devices of all platforms, in platform order; *n = 0 (and no error) when there is none. */
+static cl_int enumerate(ocl_devinfo **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || np == 0) return CL_SUCCESS;
+    if (err != CL_SUCCESS) return err;
+    cl_platform_id *plats = calloc(np, sizeof *plats);
+    if (!plats) return CL_OUT_OF_HOST_MEMORY;
+    err = clGetPlatformIDs(np, plats, NULL);
+    if (err != CL_SUCCESS) {
+        free(plats);
+        return err;
+    }
+    ocl_devinfo *devs = NULL;
+    int count = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0) continue;
+        cl_device_id *ids = calloc(nd, sizeof *ids);
+        ocl_devinfo *grown = realloc(devs, (size_t)(count + (int)nd) * sizeof *devs);
+        if (!ids || !grown) {
+            free(ids);
+            if (grown) devs = grown;
+            continue;
+        }
+        devs = grown;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, ids, NULL) != CL_SUCCESS) nd = 0;
+        for (cl_uint d = 0; d < nd; d++) {
+            ocl_devinfo *di = &devs[count++];
+            memset(di, 0, sizeof *di);
+            di->platform = plats[p];
+            di->id = ids[d];
+            di->validated = -1;
+            hrm_device_info *info = &di->info;
+            clGetDeviceInfo(ids[d], CL_DEVICE_TYPE, sizeof di->type, &di->type, NULL);
+            clGetDeviceInfo(ids[d], CL_DEVICE_NAME, sizeof info->name - 1, info->name, NULL);
+            clGetDeviceInfo(ids[d], CL_DEVICE_VENDOR, sizeof info->vendor - 1, info->vendor, NULL);
+            clGetDeviceInfo(ids[d], CL_DRIVER_VERSION, sizeof info->driver - 1, info->driver, NULL);
+            cl_ulong mem = 0;
+            cl_uint cu = 0;
+            clGetDeviceInfo(ids[d], CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+            clGetDeviceInfo(ids[d], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+            info->memory_bytes = mem;
+            info->compute_units = (int)cu;
+            info->validated = -1;
+            char plat[64] = "";
+            clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof plat - 1, plat, NULL);
+            snprintf(info->note, sizeof info->note, "platform %u (%s), %s; not validated yet", p, plat,
+                     (di->type & CL_DEVICE_TYPE_GPU) ? "GPU" : (di->type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator");
+        }
+        free(ids);
+    }
+    free(plats);
+    *out = devs;
+    *n = count;
+    return CL_SUCCESS;
+}
+
+/* ---- instance --------------------------------------------------------------------------------- */
+
+/* The probe only lists platforms: querying devices here would start drivers' worker threads
+ * (PoCL's do) in a process that may fork afterwards (the check-based tests do), and those threads
+ * do not survive a fork. So the score goes by platform name: a platform known to offer only CPU
+ * devices (PoCL as Debian ships it, Intel's CPU runtime) scores below the CPU backend's 10, any
+ * other platform (a GPU vendor's driver) above it. create() then enumerates the real devices. */
+static int cpu_only_platform(const char *name)
+{
+    return strstr(name, "Portable Computing Language") != NULL || strstr(name, "CPU") != NULL;
+}
+
+static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
+{
+    (void)host;
+    if (why && why_size) why[0] = '\0';
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if ((err != CL_SUCCESS && err != -1001) || np == 0) {
+        if (why && why_size) {
+            if (err != CL_SUCCESS && err != -1001)
+                snprintf(why, why_size, "opencl: no OpenCL platform found (%s)", ocl_err_name(err));
+            else
+                snprintf(why, why_size, "opencl: no OpenCL platform found");
+        }
+        return 0;
+    }
+    cl_platform_id plats[16];
+    if (np > 16) np = 16;
+    if (clGetPlatformIDs(np, plats, NULL) != CL_SUCCESS) {
+        if (why && why_size) snprintf(why, why_size, "opencl: no OpenCL platform found");
+        return 0;
+    }
+    int score = 5;
+    for (cl_uint i = 0; i < np; i++) {
+        char name[256] = "";
+        clGetPlatformInfo(plats[i], CL_PLATFORM_NAME, sizeof name - 1, name, NULL);
+        if (!cpu_only_platform(name)) score = 20;
+    }
+    if (score < 10 && why && why_size) snprintf(why, why_size, "opencl: only CPU devices; the cpu backend is preferred");
+    return score;
+}
+
+static hrm_status ocl_create(const hrm_host *host, hrm_backend **out)
+{
+    if (!out) return HRM_ERR_INVALID_ARG;
+    *out = NULL;
+    hrm_backend *be = calloc(1, sizeof *be);
+    if (!be) return HRM_ERR_OUT_OF_MEMORY;
+    pthread_mutex_init(&be->lock, NULL);
+    if (host && host->struct_size >= offsetof(hrm_host, log_user) + sizeof host->log_user) {
+        be->log = host->log;
+        be->log_user = host->log_user;
+    }
+    const char *cap = getenv("HRM_OPENCL_MAX_ALLOC_MB");
+    if (cap && cap[0]) {
+        char *end;
+        unsigned long long mb = strtoull(cap, &end, 10);
+        if (*end == '\0') be->max_alloc = (uint64_t)mb << 20;
+    }
+    *out = be;
+    cl_int err = enumerate(&be->devs, &be->ndevs);
+    if (err != CL_SUCCESS) return ocl_fail(be, HRM_ERR_NOT_AVAILABLE, "no OpenCL platform found (%s)", ocl_err_name(err));
+    if (be->ndevs == 0) return ocl_fail(be, HRM_ERR_NOT_AVAILABLE, "no OpenCL platform found");
+    for (int i = 0; i < be->ndevs; i++)
+        ocl_log(be, HRM_LOG_INFO, "device %d: %s (%s, driver %s), %llu MiB, %d compute units", i, be->devs[i].info.name,
+                be->devs[i].info.vendor, be->devs[i].info.driver,
+                (unsigned long long)(be->devs[i].info.memory_bytes >> 20), be->devs[i].info.compute_units);
+    return HRM_OK;
+}
+
+static void ocl_destroy(hrm_backend *be)
+{
+    if (!be) return;
+    free(be->devs);
+    pthread_mutex_destroy(&be->lock);
+    free(be);
+}
+
+static const char *ocl_last_error(hrm_backend *be) { return be ? be->error : "opencl: no backend instance"; }
+
+static int ocl_device_count(hrm_backend *be) { return be ? be->ndevs : 0; }
+
+static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *out)
+{
+    if (!be || !out) return HRM_ERR_INVALID_ARG;
+    if (index < 0 || index >= be->ndevs)
+        return ocl_fail(be, HRM_ERR_INVALID_ARG, "device_info: no device %d (%d found)", index, be->ndevs);
+    *out = be->devs[index].info;
+    return HRM_OK;
+}
+
+static void release_device(hrm_device *dev)
+{
+    ocl_program_release(dev);
+    if (dev->queue) clReleaseCommandQueue(dev->queue);
+    if (dev->ctx) clReleaseContext(dev->ctx);
+    pthread_mutex_destroy(&dev->lock);
+    free(dev);
+}
+
+static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
+{
+    if (!be || !out) return HRM_ERR_INVALID_ARG;
+    *out = NULL;
+    if (index < 0 || index >= be->ndevs)
+        return ocl_fail(be, HRM_ERR_INVALID_ARG, "device_open: no device %d (%d found)", index, be->ndevs);
+    ocl_devinfo *di = &be->devs[index];
+    hrm_device *dev = calloc(1, sizeof *dev);
+    if (!dev) return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
+    dev->be = be;
+    dev->index = index;
+    dev->id = di->id;
+    pthread_mutex_init(&dev->lock, NULL);
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)di->platform, 0};
+    dev->ctx = clCreateContext(props, 1, &di->id, NULL, NULL, &err);
+    if (!dev->ctx) {
+        release_device(dev);
+        return ocl_cl_fail(be, err, "device_open", "clCreateContext");
+    }
+    dev->queue = clCreateCommandQueue(dev->ctx, di->id, 0, &err); /* in-order */
+    if (!dev->queue) {
+        release_device(dev);
+        return ocl_cl_fail(be, err, "device_open", "clCreateCommandQueue");
+    }
+    char ext[8192] = "";
+    clGetDeviceInfo(di->id, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
+    dev->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    clGetDeviceInfo(di->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dev->max_wg, &dev->max_wg, NULL);
+    cl_ulong lmem = 0;
+    clGetDeviceInfo(di->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
+    dev->local_mem = (size_t)lmem;
+    if (dev->max_wg == 0) dev->max_wg = 1;
+
+    hrm_status s = ocl_program_init(dev);
+    if (s != HRM_OK) {
+        release_device(dev);
+        return s;
+    }
+    char note[128] = "";
+    s = ocl_validate_gemm(dev, note, sizeof note);
+    di->validated = di->info.validated = s == HRM_OK ? 1 : 0;
+    snprintf(di->info.note, sizeof di->info.note, "%s", note);
+    if (s != HRM_OK) {
+        release_device(dev);
+        return s;
+    }
+    *out = dev;
+    return HRM_OK;
+}
+
+static void ocl_device_close(hrm_device *dev)
+{
+    if (!dev) return;
+    clFinish(dev->queue);
+    release_device(dev);
+}
+
+static hrm_status ocl_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak)
+{
+    if (!dev) return HRM_ERR_INVALID_ARG;
+    pthread_mutex_lock(&dev->lock);
+    if (current) *current = dev->mem_current;
+    if (peak) *peak = dev->mem_peak;
+    pthread_mutex_unlock(&dev->lock);
+    return HRM_OK;
+}
+
+static hrm_status ocl_finish(hrm_device *dev)
+{
+    if (!dev) return HRM_ERR_INVALID_ARG;
+    cl_int err = clFinish(dev->queue);
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dev->be, err, "finish", "clFinish");
+}
+
+/* ---- buffers ------------------------------------------------------------------------------------ */
+
+static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **out)
+{
+    if (!dev || !out) return HRM_ERR_INVALID_ARG;
+    *out = NULL;
+    hrm_backend *be = dev->be;
+    pthread_mutex_lock(&dev->lock);
+    uint64_t now = dev->mem_current;
+    pthread_mutex_unlock(&dev->lock);
+    if (be->max_alloc && (bytes > be->max_alloc || now > be->max_alloc - bytes))
+        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
+                        "buffer_alloc: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu MiB (%llu bytes in use)",
+                        bytes, (unsigned long long)(be->max_alloc >> 20), (unsigned long long)now);
+    hrm_buffer *buf = malloc(sizeof *buf);
+    if (!buf) return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: out of host memory");
+    cl_int err;
+    size_t size = bytes ? (bytes + 3) & ~(size_t)3 : 4; /* OpenCL refuses empty buffers */
+    if (size < bytes) {
+        free(buf);
+        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: %zu bytes is too large", bytes);
+    }
+    cl_mem mem = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, size, NULL, &err);
+    if (!mem) {
+        free(buf);
+        if (err == CL_INVALID_BUFFER_SIZE) err = CL_MEM_OBJECT_ALLOCATION_FAILURE; /* over the device's max alloc */
+        return ocl_cl_fail(be, err, "buffer_alloc", "clCreateBuffer");
+    }
+    *buf = (hrm_buffer){.dev = dev, .bytes = bytes, .mem = mem};
+    pthread_mutex_lock(&dev->lock);
+    dev->mem_current += bytes;
+    if (dev->mem_current > dev->mem_peak) dev->mem_peak = dev->mem_current;
+    pthread_mutex_unlock(&dev->lock);
+    *out = buf;
+    return HRM_OK;
+}
+
+static void ocl_buffer_free(hrm_buffer *buf)
+{
+    if (!buf) return;
+    hrm_device *dev = buf->dev;
+    pthread_mutex_lock(&dev->lock);
+    dev->mem_current -= buf->bytes;
+    pthread_mutex_unlock(&dev->lock);
+    clReleaseMemObject(buf->mem); /* freed by OpenCL once the commands using it are done */
+    free(buf);
+}
+
+static hrm_status check_bytes(hrm_buffer *buf, const char *op, size_t offset, size_t bytes)
+{
+    if (offset > buf->bytes || bytes > buf->bytes - offset)
+        return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "%s: bytes [%zu, %zu + %zu) lie outside a buffer of %zu", op,
+                        offset, offset, bytes, buf->bytes);
+    return HRM_OK;
+}
+
+static hrm_status ocl_buffer_write(hrm_buffer *dst, size_t offset, const void *src, size_t bytes)
+{
+    if (!dst || (!src && bytes)) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_bytes(dst, "buffer_write", offset, bytes));
+    if (!bytes) return HRM_OK;
+    /* blocking: the caller may reuse src as soon as we return */
+    cl_int err = clEnqueueWriteBuffer(dst->dev->queue, dst->mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dst->dev->be, err, "buffer_write", "clEnqueueWriteBuffer");
+}
+
+static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes)
+{
+    if (!src || (!dst && bytes)) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_bytes(src, "buffer_read", offset, bytes));
+    cl_int err = bytes ? clEnqueueReadBuffer(src->dev->queue, src->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL)
+                       : clFinish(src->dev->queue);
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(src->dev->be, err, "buffer_read", "clEnqueueReadBuffer");
+}
+
+static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset, size_t bytes)
+{
+    if (!dst || !src) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_bytes(dst, "buffer_copy (dst)", dst_offset, bytes));
+    OCL_TRY(check_bytes(src, "buffer_copy (src)", src_offset, bytes));
+    if (dst->dev != src->dev)
+        return ocl_fail(dst->dev->be, HRM_ERR_INVALID_ARG, "buffer_copy: buffers belong to different devices");
+    if (!bytes) return HRM_OK;
+    hrm_device *dev = dst->dev;
+    cl_int err;
+    if (dst == src && dst_offset < src_offset + bytes && src_offset < dst_offset + bytes) {
+        /* OpenCL refuses overlapping copies: go through a temporary buffer */
+        cl_mem tmp = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        if (!tmp) return ocl_cl_fail(dev->be, err, "buffer_copy", "clCreateBuffer (overlap temporary)");
+        err = clEnqueueCopyBuffer(dev->queue, src->mem, tmp, src_offset, 0, bytes, 0, NULL, NULL);
+        if (err == CL_SUCCESS) err = clEnqueueCopyBuffer(dev->queue, tmp, dst->mem, 0, dst_offset, bytes, 0, NULL, NULL);
+        clReleaseMemObject(tmp);
+    } else {
+        err = clEnqueueCopyBuffer(dev->queue, src->mem, dst->mem, src_offset, dst_offset, bytes, 0, NULL, NULL);
+    }
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dev->be, err, "buffer_copy", "clEnqueueCopyBuffer");
+}
+
+static hrm_status ocl_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, float value)
+{
+    if (!buf) return HRM_ERR_INVALID_ARG;
+    if (offset > buf->bytes / 4 || count > buf->bytes / 4 - offset)
+        return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu",
+                        offset, offset, count, buf->bytes / 4);
+    if (!count) return HRM_OK;
+    cl_int err = clEnqueueFillBuffer(buf->dev->queue, buf->mem, &value, sizeof value, offset * 4, count * 4, 0, NULL, NULL);
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(buf->dev->be, err, "buffer_fill", "clEnqueueFillBuffer");
+}
+
+/* ---- the table ----------------------------------------------------------------------------------- */
+
+static const hrm_backend_iface ocl_iface = {
+    .abi_version = HRM_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(hrm_backend_iface),
+    .name = OCL_BACKEND_NAME,
+    .description = "OpenCL 1.2: CLBlast sgemm, own kernels for the rest",
+    .probe = ocl_probe,
+    .create = ocl_create,
+    .destroy = ocl_destroy,
+    .last_error = ocl_last_error,
+    .device_count = ocl_device_count,
+    .device_info = ocl_device_info,
+    .device_open = ocl_device_open,
+    .device_close = ocl_device_close,
+    .memory_usage = ocl_memory_usage,
+    .buffer_alloc = ocl_buffer_alloc,
+    .buffer_free = ocl_buffer_free,
+    .buffer_write = ocl_buffer_write,
+    .buffer_read = ocl_buffer_read,
+    .buffer_copy = ocl_buffer_copy,
+    .buffer_fill = ocl_buffer_fill,
+    .finish = ocl_finish,
+    .matmul = ocl_matmul,
+    .attention_forward = ocl_attention_forward,
+    .attention_backward = ocl_attention_backward,
+    .rope_forward = ocl_rope_forward,
+    .rope_backward = ocl_rope_backward,
+    .add = ocl_add,
+    .rmsnorm_forward = ocl_rmsnorm_forward,
+    .rmsnorm_backward = ocl_rmsnorm_backward,
+    .swiglu_forward = ocl_swiglu_forward,
+    .swiglu_backward = ocl_swiglu_backward,
+    .embedding_forward = ocl_embedding_forward,
+    .embedding_backward = ocl_embedding_backward,
+    .xent_forward = ocl_xent_forward,
+    .xent_backward = ocl_xent_backward,
+    .adam_atan2 = ocl_adam_atan2,
+    .signsgd_rows = ocl_signsgd_rows,
+};
+
+HRM_BACKEND_EXPORT const hrm_backend_iface *hrm_backend_entry(void) { return &ocl_iface; }

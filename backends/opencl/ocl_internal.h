@@ -1,0 +1,152 @@
+/* ocl_internal.h - what the files of the OpenCL backend share: handles, error reporting, argument
+ * checks and kernel launch helpers. One device = one context + one in-order queue; every op is
+ * enqueued and returns at once; buffer_read (blocking) and finish are the synchronisation points.
+ * An hrm_ptr offset (elements) travels to the kernels as a ulong argument next to the cl_mem. */
+#ifndef HRM_OCL_INTERNAL_H
+#define HRM_OCL_INTERNAL_H
+
+#include <CL/cl.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hrm/backend.h"
+
+#define OCL_BACKEND_NAME "opencl"
+
+/* The kernels of the embedded program, created once per device at device_open. */
+#define OCL_KERNELS(X)                                                                             \
+    X(add, "hrm_add")                                                                              \
+    X(scale_matrix, "hrm_scale_matrix")                                                            \
+    X(rmsnorm_fwd, "hrm_rmsnorm_fwd")                                                              \
+    X(rmsnorm_bwd, "hrm_rmsnorm_bwd")                                                              \
+    X(swiglu_fwd, "hrm_swiglu_fwd")                                                                \
+    X(swiglu_bwd, "hrm_swiglu_bwd")                                                                \
+    X(rope, "hrm_rope")                                                                            \
+    X(adam_atan2, "hrm_adam_atan2")                                                                \
+    X(signsgd_rows, "hrm_signsgd_rows")                                                            \
+    X(emb_fwd, "hrm_embedding_fwd")                                                                \
+    X(emb_bwd_tokens, "hrm_embedding_bwd_tokens")                                                  \
+    X(emb_bwd_pos, "hrm_embedding_bwd_pos")                                                        \
+    X(emb_bwd_puzzle, "hrm_embedding_bwd_puzzle")                                                  \
+    X(xent_fwd, "hrm_xent_fwd")                                                                    \
+    X(xent_bwd, "hrm_xent_bwd")                                                                    \
+    X(attn_fwd, "hrm_attn_fwd")                                                                    \
+    X(attn_bwd_q, "hrm_attn_bwd_q")                                                                \
+    X(attn_bwd_kv, "hrm_attn_bwd_kv")
+
+typedef struct ocl_kernel {
+    cl_kernel k;
+    size_t wg; /* work-group size to use: min(kernel's and device's limits), a power of two */
+} ocl_kernel;
+
+typedef struct ocl_devinfo {
+    cl_platform_id platform;
+    cl_device_id id;
+    cl_device_type type;
+    hrm_device_info info;
+    int validated; /* -1 until a device_open ran the checks */
+} ocl_devinfo;
+
+struct hrm_backend {
+    void (*log)(void *user, hrm_log_level level, const char *backend, const char *message);
+    void *log_user;
+    ocl_devinfo *devs;
+    int ndevs;
+    uint64_t max_alloc; /* HRM_OPENCL_MAX_ALLOC_MB in bytes; 0 = no cap */
+    pthread_mutex_t lock; /* guards error */
+    char error[1024];
+};
+
+struct hrm_device {
+    hrm_backend *be;
+    int index;
+    cl_device_id id;
+    cl_context ctx;
+    cl_command_queue queue;
+    cl_program program;
+    int fp64;              /* cl_khr_fp64 */
+    size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t local_mem;      /* CL_DEVICE_LOCAL_MEM_SIZE */
+    int beta0_needs_clear; /* CLBlast lets NaN in C through when beta == 0: zero C first */
+#define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
+    OCL_KERNELS(OCL_KERNEL_FIELD)
+#undef OCL_KERNEL_FIELD
+    pthread_mutex_t lock; /* guards the memory counters */
+    uint64_t mem_current, mem_peak;
+};
+
+struct hrm_buffer {
+    hrm_device *dev;
+    size_t bytes;
+    cl_mem mem;
+};
+
+/* ---- errors (ocl_backend.c) --------------------------------------------------------------- */
+const char *ocl_err_name(cl_int err);
+hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Maps a failed OpenCL call to a status (allocation failures to OUT_OF_MEMORY) and a message. */
+hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what);
+
+hrm_status ocl_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems);
+hrm_status ocl_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
+                          uint64_t cols);
+hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
+                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
+
+#define OCL_TRY(expr)                                                                              \
+    do {                                                                                           \
+        hrm_status s_ = (expr);                                                                    \
+        if (s_ != HRM_OK) return s_;                                                               \
+    } while (0)
+
+#define OCL_REQUIRE(dev, cond, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) return ocl_fail((dev)->be, HRM_ERR_INVALID_ARG, __VA_ARGS__);                 \
+    } while (0)
+
+/* ---- kernel arguments and launches (ocl_ops.c) -------------------------------------------- */
+/* Sets kernel args in order; each call site passes pairs through these helpers. */
+typedef struct ocl_args {
+    hrm_device *dev;
+    cl_kernel k;
+    cl_uint next;
+    cl_int err;
+} ocl_args;
+ocl_args ocl_args_begin(hrm_device *dev, ocl_kernel *k);
+void ocl_arg_ptr(ocl_args *a, hrm_ptr p); /* cl_mem (NULL when p.buf is NULL) + ulong offset */
+void ocl_arg_raw(ocl_args *a, size_t size, const void *value);
+void ocl_arg_local(ocl_args *a, size_t bytes);
+#define OCL_ARG(a, v) ocl_arg_raw((a), sizeof(v), &(v))
+/* Enqueues a 1-D launch of n items (n > 0), rounded up to the kernel's work-group size. */
+hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n);
+hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local);
+
+/* ---- program (ocl_program.c) -------------------------------------------------------------- */
+/* Builds (or loads from the disk cache) the embedded program and creates every kernel. */
+hrm_status ocl_program_init(hrm_device *dev);
+void ocl_program_release(hrm_device *dev);
+
+/* ---- matmul and its start-up validation (ocl_matmul.c) ------------------------------------ */
+hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a);
+/* Runs the GEMM checks against a host computation; VALIDATION with a message on a mismatch. */
+hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size);
+
+/* ---- ops (ocl_ops.c) ------------------------------------------------------------------------ */
+hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a);
+hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a);
+hrm_status ocl_rope_forward(hrm_device *dev, const hrm_rope_args *a);
+hrm_status ocl_rope_backward(hrm_device *dev, const hrm_rope_args *a);
+hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a);
+hrm_status ocl_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a);
+hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a);
+hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a);
+hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a);
+hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a);
+hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a);
+hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a);
+hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a);
+hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a);
+hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a);
+
+#endif

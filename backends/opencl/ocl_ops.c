@@ -1,0 +1,500 @@
+/* ocl_ops.c - kernel argument and launch helpers, and the ops that run our own kernels
+ * (kernels/elementwise.cl). Each op checks its arguments like the CPU backend, sets the kernel's
+ * arguments and enqueues it on the device's in-order queue; nothing waits. Ops whose kernels are
+ * not written yet return HRM_ERR_UNSUPPORTED. */
+#include <math.h>
+
+#include "ocl_internal.h"
+
+/* ---- arguments and launches -------------------------------------------------------------------- */
+
+ocl_args ocl_args_begin(hrm_device *dev, ocl_kernel *k) { return (ocl_args){.dev = dev, .k = k->k, .next = 0, .err = CL_SUCCESS}; }
+
+void ocl_arg_raw(ocl_args *a, size_t size, const void *value)
+{
+    cl_int err = clSetKernelArg(a->k, a->next++, size, value);
+    if (a->err == CL_SUCCESS) a->err = err;
+}
+
+void ocl_arg_ptr(ocl_args *a, hrm_ptr p)
+{
+    cl_ulong off = p.buf ? (cl_ulong)p.off : 0;
+    ocl_arg_raw(a, sizeof(cl_mem), p.buf ? &p.buf->mem : NULL); /* NULL: a NULL __global pointer */
+    ocl_arg_raw(a, sizeof off, &off);
+}
+
+void ocl_arg_local(ocl_args *a, size_t bytes) { ocl_arg_raw(a, bytes, NULL); }
+
+hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local)
+{
+    if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
+    cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, NULL, global, local, 0, NULL, NULL);
+    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
+}
+
+hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
+{
+    size_t local = k->wg, global = (size_t)((n + local - 1) / local * local);
+    return ocl_launch(a, op, 1, &global, &local);
+}
+
+/* ---- add ------------------------------------------------------------------------------------------ */
+
+hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_REQUIRE(dev, a->n >= 0, "add: n=%lld is negative", (long long)a->n);
+    uint64_t n = (uint64_t)a->n;
+    OCL_TRY(ocl_check(dev, "add", "out", a->out, n));
+    OCL_TRY(ocl_check(dev, "add", "a", a->a, n));
+    OCL_TRY(ocl_check(dev, "add", "b", a->b, n));
+    if (a->c.buf) OCL_TRY(ocl_check(dev, "add", "c", a->c, n));
+    if (!n) return HRM_OK;
+    ocl_args g = ocl_args_begin(dev, &dev->add);
+    cl_ulong nn = n;
+    ocl_arg_ptr(&g, a->out);
+    ocl_arg_ptr(&g, a->a);
+    ocl_arg_ptr(&g, a->b);
+    ocl_arg_ptr(&g, a->c);
+    OCL_ARG(&g, nn);
+    return ocl_launch1(&g, &dev->add, "add", n);
+}
+
+/* ---- RMSNorm: one work-group per row ------------------------------------------------------------- */
+
+static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward)
+{
+    const char *op = backward ? "rmsnorm_backward" : "rmsnorm_forward";
+    OCL_REQUIRE(dev, a->rows >= 0 && a->dim >= 1, "%s: bad sizes rows=%lld dim=%d", op, (long long)a->rows, a->dim);
+    uint64_t n = (uint64_t)a->rows * (uint64_t)a->dim;
+    OCL_TRY(ocl_check(dev, op, "y", a->y, n));
+    OCL_TRY(ocl_check(dev, op, "rstd", a->rstd, (uint64_t)a->rows));
+    if (backward) {
+        OCL_TRY(ocl_check(dev, op, "dy", a->dy, n));
+        return ocl_check(dev, op, "dh", a->dh, n);
+    }
+    if (a->r.buf) OCL_TRY(ocl_check(dev, op, "r", a->r, n));
+    return ocl_check(dev, op, "x", a->x, n);
+}
+
+static hrm_status launch_rows(ocl_args *g, ocl_kernel *k, const char *op, int64_t rows, int dim)
+{
+    size_t local = k->wg;
+    while (local > 32 && local / 2 >= (size_t)dim) local /= 2; /* short rows: smaller groups */
+    ocl_arg_local(g, local * sizeof(float));
+    size_t global = (size_t)rows * local;
+    return ocl_launch(g, op, 1, &global, &local);
+}
+
+hrm_status ocl_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_rmsnorm(dev, a, 0));
+    if (!a->rows) return HRM_OK;
+    ocl_args g = ocl_args_begin(dev, &dev->rmsnorm_fwd);
+    ocl_arg_ptr(&g, a->x);
+    ocl_arg_ptr(&g, a->r);
+    ocl_arg_ptr(&g, a->y);
+    ocl_arg_ptr(&g, a->rstd);
+    OCL_ARG(&g, a->dim);
+    OCL_ARG(&g, a->eps);
+    return launch_rows(&g, &dev->rmsnorm_fwd, "rmsnorm_forward", a->rows, a->dim);
+}
+
+hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_rmsnorm(dev, a, 1));
+    if (!a->rows) return HRM_OK;
+    ocl_args g = ocl_args_begin(dev, &dev->rmsnorm_bwd);
+    ocl_arg_ptr(&g, a->dy);
+    ocl_arg_ptr(&g, a->y);
+    ocl_arg_ptr(&g, a->rstd);
+    ocl_arg_ptr(&g, a->dh);
+    OCL_ARG(&g, a->dim);
+    return launch_rows(&g, &dev->rmsnorm_bwd, "rmsnorm_backward", a->rows, a->dim);
+}
+
+/* ---- SwiGLU ----------------------------------------------------------------------------------------- */
+
+static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward)
+{
+    const char *op = backward ? "swiglu_backward" : "swiglu_forward";
+    OCL_REQUIRE(dev, a->rows >= 0 && a->inter >= 1, "%s: bad sizes rows=%lld inter=%d", op, (long long)a->rows, a->inter);
+    uint64_t n = (uint64_t)a->rows * (uint64_t)a->inter;
+    OCL_TRY(ocl_check(dev, op, "gu", a->gu, 2 * n));
+    if (!backward) return ocl_check(dev, op, "out", a->out, n);
+    OCL_TRY(ocl_check(dev, op, "d_out", a->d_out, n));
+    return ocl_check(dev, op, "d_gu", a->d_gu, 2 * n);
+}
+
+hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_swiglu(dev, a, 0));
+    cl_ulong n = (cl_ulong)a->rows * (cl_ulong)a->inter;
+    if (!n) return HRM_OK;
+    ocl_args g = ocl_args_begin(dev, &dev->swiglu_fwd);
+    ocl_arg_ptr(&g, a->gu);
+    ocl_arg_ptr(&g, a->out);
+    OCL_ARG(&g, a->inter);
+    OCL_ARG(&g, n);
+    return ocl_launch1(&g, &dev->swiglu_fwd, "swiglu_forward", n);
+}
+
+hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_swiglu(dev, a, 1));
+    cl_ulong n = (cl_ulong)a->rows * (cl_ulong)a->inter;
+    if (!n) return HRM_OK;
+    ocl_args g = ocl_args_begin(dev, &dev->swiglu_bwd);
+    ocl_arg_ptr(&g, a->gu);
+    ocl_arg_ptr(&g, a->d_out);
+    ocl_arg_ptr(&g, a->d_gu);
+    OCL_ARG(&g, a->inter);
+    OCL_ARG(&g, n);
+    return ocl_launch1(&g, &dev->swiglu_bwd, "swiglu_backward", n);
+}
+
+/* ---- RoPE -------------------------------------------------------------------------------------------- */
+
+static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 2 && a->head_dim % 2 == 0,
+                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be even)", op, a->batch, a->seq,
+                a->heads, a->head_dim);
+    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
+    if (rows == 0) return HRM_OK;
+    OCL_TRY(ocl_check_rows(dev, op, "x", a->x, rows, a->row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "out", a->out, rows, a->row_stride, width));
+    OCL_TRY(ocl_check(dev, op, "cos", a->cos, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
+    OCL_TRY(ocl_check(dev, op, "sin", a->sin, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
+    int half = a->head_dim / 2;
+    cl_long stride = a->row_stride;
+    cl_ulong n = rows * (uint64_t)a->heads * (uint64_t)half;
+    ocl_args g = ocl_args_begin(dev, &dev->rope);
+    ocl_arg_ptr(&g, a->x);
+    ocl_arg_ptr(&g, a->out);
+    ocl_arg_ptr(&g, a->cos);
+    ocl_arg_ptr(&g, a->sin);
+    OCL_ARG(&g, a->seq);
+    OCL_ARG(&g, a->heads);
+    OCL_ARG(&g, half);
+    OCL_ARG(&g, stride);
+    OCL_ARG(&g, sign);
+    OCL_ARG(&g, n);
+    return ocl_launch1(&g, &dev->rope, op, n);
+}
+
+hrm_status ocl_rope_forward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, 1.0f, "rope_forward"); }
+hrm_status ocl_rope_backward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, -1.0f, "rope_backward"); }
+
+/* ---- optimizers -------------------------------------------------------------------------------------- */
+
+hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_REQUIRE(dev, a->n >= 0 && a->step >= 1, "adam_atan2: bad n=%lld step=%lld (step counts from 1)", (long long)a->n,
+                (long long)a->step);
+    uint64_t n = (uint64_t)a->n;
+    OCL_TRY(ocl_check(dev, "adam_atan2", "param", a->param, n));
+    OCL_TRY(ocl_check(dev, "adam_atan2", "grad", a->grad, n));
+    OCL_TRY(ocl_check(dev, "adam_atan2", "m", a->m, n));
+    OCL_TRY(ocl_check(dev, "adam_atan2", "v", a->v, n));
+    if (!n) return HRM_OK;
+    /* bias corrections in double on the host, as the ABI asks */
+    double bc1 = 1.0 - pow((double)a->beta1, (double)a->step), bc2 = 1.0 - pow((double)a->beta2, (double)a->step);
+    float inv_bc1 = (float)(1.0 / bc1), inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
+    float decay = 1.0f - a->lr * a->weight_decay, t1 = 1.0f - a->beta1, t2 = 1.0f - a->beta2;
+    cl_ulong nn = n;
+    ocl_args g = ocl_args_begin(dev, &dev->adam_atan2);
+    ocl_arg_ptr(&g, a->param);
+    ocl_arg_ptr(&g, a->grad);
+    ocl_arg_ptr(&g, a->m);
+    ocl_arg_ptr(&g, a->v);
+    OCL_ARG(&g, a->lr);
+    OCL_ARG(&g, decay);
+    OCL_ARG(&g, t1);
+    OCL_ARG(&g, t2);
+    OCL_ARG(&g, inv_bc1);
+    OCL_ARG(&g, inv_bc2_sqrt);
+    OCL_ARG(&g, nn);
+    return ocl_launch1(&g, &dev->adam_atan2, "adam_atan2", n);
+}
+
+hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_REQUIRE(dev, a->batch >= 0 && a->width >= 0 && a->num_rows >= 0, "signsgd_rows: bad sizes batch=%d width=%d num_rows=%d",
+                a->batch, a->width, a->num_rows);
+    if (!a->batch || !a->width) return HRM_OK;
+    OCL_TRY(ocl_check(dev, "signsgd_rows", "ids", a->ids, (uint64_t)a->batch));
+    OCL_TRY(ocl_check(dev, "signsgd_rows", "grads", a->grads, (uint64_t)a->batch * (uint64_t)a->width));
+    OCL_TRY(ocl_check(dev, "signsgd_rows", "weights", a->weights, (uint64_t)a->num_rows * (uint64_t)a->width));
+    /* ids stay on the device (no round trip): an id outside [0, num_rows) is skipped there */
+    float decay = 1.0f - a->lr * a->weight_decay;
+    ocl_kernel *k = &dev->signsgd_rows;
+    ocl_args g = ocl_args_begin(dev, k);
+    ocl_arg_ptr(&g, a->ids);
+    ocl_arg_ptr(&g, a->grads);
+    ocl_arg_ptr(&g, a->weights);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->width);
+    OCL_ARG(&g, a->num_rows);
+    OCL_ARG(&g, a->lr);
+    OCL_ARG(&g, decay);
+    size_t local[2] = {k->wg, 1}, global[2] = {((size_t)a->width + k->wg - 1) / k->wg * k->wg, (size_t)a->batch};
+    return ocl_launch(&g, "signsgd_rows", 2, global, local);
+}
+
+/* ---- embedding ---------------------------------------------------------------------------------------- */
+
+static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
+{
+    const char *op = backward ? "embedding_backward" : "embedding_forward";
+    OCL_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->prefix >= 0 && a->dim >= 1 && a->vocab >= 1,
+                "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
+                a->dim, a->vocab);
+    uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
+    uint64_t prefix_elems = (uint64_t)a->prefix * D, width = (uint64_t)a->puzzle_width;
+    OCL_REQUIRE(dev, a->prefix == 0 || (a->puzzle_width >= 1 && width <= prefix_elems),
+                "%s: puzzle_width %d outside [1, prefix*dim = %llu]", op, a->puzzle_width,
+                (unsigned long long)prefix_elems);
+    /* ids stay on the device: out-of-range ids read zeros and get no gradient (no host round trip) */
+    if (!backward || a->d_token_table.buf) OCL_TRY(ocl_check(dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
+    if (backward) {
+        OCL_TRY(ocl_check(dev, op, "d_out", a->d_out, B * S * D));
+        if (a->d_token_table.buf) OCL_TRY(ocl_check(dev, op, "d_token_table", a->d_token_table, (uint64_t)a->vocab * D));
+        if (a->d_puzzle_rows.buf) OCL_TRY(ocl_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * width));
+        if (a->d_pos.buf) OCL_TRY(ocl_check(dev, op, "d_pos", a->d_pos, S * D));
+        return HRM_OK;
+    }
+    OCL_TRY(ocl_check(dev, op, "token_table", a->token_table, (uint64_t)a->vocab * D));
+    OCL_TRY(ocl_check(dev, op, "out", a->out, B * S * D));
+    if (a->pos.buf) OCL_TRY(ocl_check(dev, op, "pos", a->pos, S * D));
+    if (a->prefix == 0) return HRM_OK;
+    OCL_REQUIRE(dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
+    OCL_TRY(ocl_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * width));
+    return ocl_check(dev, op, "puzzle_ids", a->puzzle_ids, B);
+}
+
+hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_embedding(dev, a, 0));
+    cl_ulong n = (cl_ulong)a->batch * ((cl_ulong)a->prefix + (cl_ulong)a->seq_len) * (cl_ulong)a->dim;
+    if (!n) return HRM_OK;
+    hrm_ptr none = {NULL, 0};
+    ocl_args g = ocl_args_begin(dev, &dev->emb_fwd);
+    ocl_arg_ptr(&g, a->seq_len ? a->tokens : none);
+    ocl_arg_ptr(&g, a->prefix ? a->puzzle_ids : none);
+    ocl_arg_ptr(&g, a->token_table);
+    ocl_arg_ptr(&g, a->prefix ? a->puzzle_table : none);
+    ocl_arg_ptr(&g, a->pos);
+    ocl_arg_ptr(&g, a->out);
+    OCL_ARG(&g, a->seq_len);
+    OCL_ARG(&g, a->prefix);
+    OCL_ARG(&g, a->dim);
+    OCL_ARG(&g, a->vocab);
+    OCL_ARG(&g, a->num_puzzle_ids);
+    OCL_ARG(&g, a->puzzle_width);
+    OCL_ARG(&g, a->scale);
+    OCL_ARG(&g, n);
+    return ocl_launch1(&g, &dev->emb_fwd, "embedding_forward", n);
+}
+
+hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_embedding(dev, a, 1));
+    const char *op = "embedding_backward";
+    cl_ulong S = (cl_ulong)a->prefix + (cl_ulong)a->seq_len;
+    if (a->d_token_table.buf && a->seq_len > 0 && a->batch > 0) {
+        ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_tokens);
+        ocl_arg_ptr(&g, a->tokens);
+        ocl_arg_ptr(&g, a->d_out);
+        ocl_arg_ptr(&g, a->d_token_table);
+        OCL_ARG(&g, a->batch);
+        OCL_ARG(&g, a->seq_len);
+        OCL_ARG(&g, a->prefix);
+        OCL_ARG(&g, a->dim);
+        OCL_ARG(&g, a->vocab);
+        OCL_ARG(&g, a->scale);
+        OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_tokens, op, (uint64_t)a->dim));
+    }
+    if (a->d_pos.buf && S > 0) {
+        cl_ulong sd = S * (cl_ulong)a->dim;
+        ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_pos);
+        ocl_arg_ptr(&g, a->d_out);
+        ocl_arg_ptr(&g, a->d_pos);
+        OCL_ARG(&g, a->batch);
+        OCL_ARG(&g, sd);
+        OCL_ARG(&g, a->scale);
+        OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_pos, op, sd));
+    }
+    if (a->d_puzzle_rows.buf && a->prefix > 0 && a->batch > 0) {
+        cl_ulong n = (cl_ulong)a->batch * (cl_ulong)a->puzzle_width, row = S * (cl_ulong)a->dim;
+        ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_puzzle);
+        ocl_arg_ptr(&g, a->d_out);
+        ocl_arg_ptr(&g, a->d_puzzle_rows);
+        OCL_ARG(&g, a->puzzle_width);
+        OCL_ARG(&g, row);
+        OCL_ARG(&g, a->scale);
+        OCL_ARG(&g, n);
+        OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_puzzle, op, n));
+    }
+    return HRM_OK;
+}
+
+/* ---- cross-entropy --------------------------------------------------------------------------------------- */
+
+static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward)
+{
+    const char *op = backward ? "xent_backward" : "xent_forward";
+    OCL_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->vocab >= 1, "%s: bad sizes batch=%d seq_len=%d vocab=%d",
+                op, a->batch, a->seq_len, a->vocab);
+    OCL_REQUIRE(dev, a->kind == HRM_LOSS_SOFTMAX || a->kind == HRM_LOSS_STABLEMAX, "%s: unknown loss kind %d", op,
+                (int)a->kind);
+    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
+    OCL_TRY(ocl_check(dev, op, "logits", a->logits, positions * (uint64_t)a->vocab));
+    OCL_TRY(ocl_check(dev, op, "labels", a->labels, positions));
+    /* labels stay on the device (no host round trip): an out-of-range label counts as ignored */
+    if (backward) return ocl_check(dev, op, "d_logits", a->d_logits, positions * (uint64_t)a->vocab);
+    OCL_TRY(ocl_check(dev, op, "loss", a->loss, (uint64_t)a->batch));
+    OCL_TRY(ocl_check(dev, op, "count", a->count, (uint64_t)a->batch));
+    OCL_TRY(ocl_check(dev, op, "correct", a->correct, (uint64_t)a->batch));
+    if (a->preds.buf) OCL_TRY(ocl_check(dev, op, "preds", a->preds, positions));
+    return HRM_OK;
+}
+
+hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_xent(dev, a, 0));
+    if (!a->batch) return HRM_OK;
+    int kind = (int)a->kind;
+    ocl_args g = ocl_args_begin(dev, &dev->xent_fwd);
+    ocl_arg_ptr(&g, a->logits);
+    ocl_arg_ptr(&g, a->labels);
+    ocl_arg_ptr(&g, a->loss);
+    ocl_arg_ptr(&g, a->count);
+    ocl_arg_ptr(&g, a->correct);
+    ocl_arg_ptr(&g, a->preds);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->seq_len);
+    OCL_ARG(&g, a->vocab);
+    OCL_ARG(&g, kind);
+    OCL_ARG(&g, a->ignore_label);
+    return ocl_launch1(&g, &dev->xent_fwd, "xent_forward", (uint64_t)a->batch);
+}
+
+hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_xent(dev, a, 1));
+    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
+    if (!positions) return HRM_OK;
+    int kind = (int)a->kind;
+    ocl_args g = ocl_args_begin(dev, &dev->xent_bwd);
+    ocl_arg_ptr(&g, a->logits);
+    ocl_arg_ptr(&g, a->labels);
+    ocl_arg_ptr(&g, a->d_logits);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->seq_len);
+    OCL_ARG(&g, a->vocab);
+    OCL_ARG(&g, kind);
+    OCL_ARG(&g, a->ignore_label);
+    OCL_ARG(&g, a->grad_scale);
+    return ocl_launch1(&g, &dev->xent_bwd, "xent_backward", positions);
+}
+
+/* ---- attention (first version: see kernels/attention.cl) ------------------------------------------------- */
+
+static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward)
+{
+    const char *op = backward ? "attention_backward" : "attention_forward";
+    OCL_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
+                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim <= 128)", op, a->batch, a->seq, a->heads,
+                a->head_dim);
+    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
+    if (rows == 0) return HRM_OK;
+    OCL_TRY(ocl_check_rows(dev, op, "q", a->q, rows, a->qkv_row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "k", a->k, rows, a->qkv_row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "v", a->v, rows, a->qkv_row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "o", a->o, rows, a->o_row_stride, width));
+    OCL_TRY(ocl_check(dev, op, "lse", a->lse, rows * (uint64_t)a->heads));
+    if (!backward) return HRM_OK;
+    OCL_TRY(ocl_check_rows(dev, op, "d_o", a->d_o, rows, a->o_row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "dq", a->dq, rows, a->dqkv_row_stride, width));
+    OCL_TRY(ocl_check_rows(dev, op, "dk", a->dk, rows, a->dqkv_row_stride, width));
+    return ocl_check_rows(dev, op, "dv", a->dv, rows, a->dqkv_row_stride, width);
+}
+
+static void attn_common(ocl_args *g, const hrm_attention_args *a)
+{
+    ocl_arg_ptr(g, a->q);
+    ocl_arg_ptr(g, a->k);
+    ocl_arg_ptr(g, a->v);
+    ocl_arg_ptr(g, a->o);
+    ocl_arg_ptr(g, a->lse);
+}
+
+hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_attention(dev, a, 0));
+    uint64_t n = (uint64_t)a->batch * (uint64_t)a->heads * (uint64_t)a->seq;
+    if (!n) return HRM_OK;
+    cl_long qs = a->qkv_row_stride, os = a->o_row_stride;
+    ocl_args g = ocl_args_begin(dev, &dev->attn_fwd);
+    attn_common(&g, a);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->seq);
+    OCL_ARG(&g, a->heads);
+    OCL_ARG(&g, a->head_dim);
+    OCL_ARG(&g, qs);
+    OCL_ARG(&g, os);
+    OCL_ARG(&g, a->scale);
+    OCL_ARG(&g, a->causal);
+    return ocl_launch1(&g, &dev->attn_fwd, "attention_forward", n);
+}
+
+hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a)
+{
+    if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    OCL_TRY(check_attention(dev, a, 1));
+    uint64_t n = (uint64_t)a->batch * (uint64_t)a->heads * (uint64_t)a->seq;
+    if (!n) return HRM_OK;
+    cl_long qs = a->qkv_row_stride, os = a->o_row_stride, ds = a->dqkv_row_stride;
+    ocl_args g = ocl_args_begin(dev, &dev->attn_bwd_q);
+    attn_common(&g, a);
+    ocl_arg_ptr(&g, a->d_o);
+    ocl_arg_ptr(&g, a->dq);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->seq);
+    OCL_ARG(&g, a->heads);
+    OCL_ARG(&g, a->head_dim);
+    OCL_ARG(&g, qs);
+    OCL_ARG(&g, os);
+    OCL_ARG(&g, ds);
+    OCL_ARG(&g, a->scale);
+    OCL_ARG(&g, a->causal);
+    OCL_TRY(ocl_launch1(&g, &dev->attn_bwd_q, "attention_backward", n));
+    g = ocl_args_begin(dev, &dev->attn_bwd_kv);
+    attn_common(&g, a);
+    ocl_arg_ptr(&g, a->d_o);
+    ocl_arg_ptr(&g, a->dk);
+    ocl_arg_ptr(&g, a->dv);
+    OCL_ARG(&g, a->batch);
+    OCL_ARG(&g, a->seq);
+    OCL_ARG(&g, a->heads);
+    OCL_ARG(&g, a->head_dim);
+    OCL_ARG(&g, qs);
+    OCL_ARG(&g, os);
+    OCL_ARG(&g, ds);
+    OCL_ARG(&g, a->scale);
+    OCL_ARG(&g, a->causal);
+    return ocl_launch1(&g, &dev->attn_bwd_kv, "attention_backward", n);
+}

@@ -1,0 +1,182 @@
+/* ocl_program.c - the embedded kernel program: built once per device at device_open, its binary
+ * cached on disk ($XDG_CACHE_HOME/hrm/opencl or ~/.cache/hrm/opencl) under a name made from a
+ * hash of the device name, driver version, build options and source, so a driver update or a
+ * kernel change never loads a stale binary. A build failure logs the compiler's build log and
+ * returns HRM_ERR_BUILD. The cache is best effort: any failure there falls back to a build. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ocl_internal.h"
+#include "ocl_kernels.h"
+
+/* Build options: fp64 devices compute the loss in double (kernels/loss.cl). */
+static const char *build_options(const hrm_device *dev)
+{
+    return dev->fp64 ? "-cl-std=CL1.2 -DHRM_FP64=1" : "-cl-std=CL1.2";
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int mkdirs(char *path) /* mkdir -p; path is modified and restored */
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *p = '/';
+        if (!ok) return 0;
+    }
+    return mkdir(path, 0755) == 0 || errno == EEXIST;
+}
+
+/* The cache file for this device and source, or 0 when there is no cache directory. */
+static int cache_path(hrm_device *dev, char *out, size_t size, char *dir, size_t dir_size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0])
+        snprintf(dir, dir_size, "%s/hrm/opencl", xdg);
+    else if (home && home[0])
+        snprintf(dir, dir_size, "%s/.cache/hrm/opencl", home);
+    else
+        return 0;
+    const hrm_device_info *info = &dev->be->devs[dev->index].info;
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv1a(h, info->name, strlen(info->name) + 1);
+    h = fnv1a(h, info->vendor, strlen(info->vendor) + 1);
+    h = fnv1a(h, info->driver, strlen(info->driver) + 1);
+    h = fnv1a(h, build_options(dev), strlen(build_options(dev)) + 1);
+    h = fnv1a(h, ocl_kernel_source, sizeof ocl_kernel_source);
+    snprintf(out, size, "%s/%016llx.bin", dir, (unsigned long long)h);
+    return 1;
+}
+
+static cl_program load_cached(hrm_device *dev, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    cl_program prog = NULL;
+    unsigned char *bin = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (bin = malloc((size_t)n)) && fread(bin, 1, (size_t)n, f) == (size_t)n) {
+        size_t len = (size_t)n;
+        const unsigned char *bins[1] = {bin};
+        cl_int status, err;
+        prog = clCreateProgramWithBinary(dev->ctx, 1, &dev->id, &len, bins, &status, &err);
+        if (prog && (err != CL_SUCCESS || status != CL_SUCCESS ||
+                     clBuildProgram(prog, 1, &dev->id, build_options(dev), NULL, NULL) != CL_SUCCESS)) {
+            clReleaseProgram(prog);
+            prog = NULL;
+        }
+    }
+    free(bin);
+    fclose(f);
+    if (!prog) ocl_log(dev->be, HRM_LOG_WARN, "ignoring an unusable kernel cache file %s", path);
+    return prog;
+}
+
+static void store_cached(hrm_device *dev, cl_program prog, const char *path, char *dir)
+{
+    size_t len = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0) return;
+    unsigned char *bin = malloc(len);
+    if (!bin) return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS && mkdirs(dir)) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        int ok = f && fwrite(bin, 1, len, f) == len;
+        if (f && fclose(f) != 0) ok = 0;
+        if (ok && rename(tmp, path) == 0)
+            ocl_log(dev->be, HRM_LOG_DEBUG, "cached the kernel binary in %s", path);
+        else
+            remove(tmp);
+    }
+    free(bin);
+}
+
+static hrm_status build_from_source(hrm_device *dev)
+{
+    hrm_backend *be = dev->be;
+    cl_int err;
+    const char *src = ocl_kernel_source;
+    dev->program = clCreateProgramWithSource(dev->ctx, 1, &src, NULL, &err);
+    if (!dev->program) return ocl_cl_fail(be, err, "device_open", "clCreateProgramWithSource");
+    err = clBuildProgram(dev->program, 1, &dev->id, build_options(dev), NULL, NULL);
+    if (err == CL_SUCCESS) return HRM_OK;
+    size_t n = 0;
+    clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+    char *log = malloc(n + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        log[n] = '\0';
+        ocl_log(be, HRM_LOG_ERROR, "kernel build log:\n%s", log);
+    }
+    /* the first line of the log says the most; the whole log went to the host's log above */
+    char first[256] = "";
+    if (log) {
+        snprintf(first, sizeof first, "%s", log);
+        first[strcspn(first, "\n")] = '\0';
+    }
+    free(log);
+    clReleaseProgram(dev->program);
+    dev->program = NULL;
+    return ocl_fail(be, HRM_ERR_BUILD, "kernel build failed on %s: %s (%s)", be->devs[dev->index].info.name,
+                    ocl_err_name(err), first[0] ? first : "no build log");
+}
+
+/* Work-group size: the largest power of two within the kernel's and the device's limits. */
+static size_t pick_wg(hrm_device *dev, cl_kernel k)
+{
+    size_t lim = dev->max_wg, kw = 0;
+    if (clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw, &kw, NULL) == CL_SUCCESS && kw > 0 &&
+        kw < lim)
+        lim = kw;
+    if (lim > 256) lim = 256;
+    size_t wg = 1;
+    while (wg * 2 <= lim) wg *= 2;
+    return wg;
+}
+
+hrm_status ocl_program_init(hrm_device *dev)
+{
+    char path[4096], dir[4000];
+    int cached = cache_path(dev, path, sizeof path, dir, sizeof dir);
+    if (cached) dev->program = load_cached(dev, path);
+    if (!dev->program) {
+        OCL_TRY(build_from_source(dev));
+        if (cached) store_cached(dev, dev->program, path, dir);
+    }
+    cl_int err;
+#define MAKE_KERNEL(name, str)                                                                     \
+    dev->name.k = clCreateKernel(dev->program, str, &err);                                         \
+    if (!dev->name.k) return ocl_cl_fail(dev->be, err, "device_open", "clCreateKernel(" str ")");  \
+    dev->name.wg = pick_wg(dev, dev->name.k);
+    OCL_KERNELS(MAKE_KERNEL)
+#undef MAKE_KERNEL
+    return HRM_OK;
+}
+
+void ocl_program_release(hrm_device *dev)
+{
+#define FREE_KERNEL(name, str)                                                                     \
+    if (dev->name.k) clReleaseKernel(dev->name.k);
+    OCL_KERNELS(FREE_KERNEL)
+#undef FREE_KERNEL
+    if (dev->program) clReleaseProgram(dev->program);
+    dev->program = NULL;
+}
