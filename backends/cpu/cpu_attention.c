@@ -146,18 +146,7 @@ static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, 
                 a->heads, a->head_dim);
     CPU_REQUIRE(dev, a->qkv_row_stride <= INT32_MAX && a->o_row_stride <= INT32_MAX && a->dqkv_row_stride <= INT32_MAX,
                 "%s: row strides must fit in a BLAS int", op);
-    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
-    if (rows == 0) return HRM_OK;
-    CPU_TRY(cpu_check_rows(dev, op, "q", a->q, rows, a->qkv_row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "k", a->k, rows, a->qkv_row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "v", a->v, rows, a->qkv_row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "o", a->o, rows, a->o_row_stride, width));
-    CPU_TRY(cpu_check(dev, op, "lse", a->lse, rows * (uint64_t)a->heads));
-    if (!backward) return HRM_OK;
-    CPU_TRY(cpu_check_rows(dev, op, "d_o", a->d_o, rows, a->o_row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "dq", a->dq, rows, a->dqkv_row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "dk", a->dk, rows, a->dqkv_row_stride, width));
-    return cpu_check_rows(dev, op, "dv", a->dv, rows, a->dqkv_row_stride, width);
+    return hrm_check_attention_tensors(&cpu_checker, dev, a, backward);
 }
 
 /* Runs fn over `items` work items with per-thread scratch and OpenBLAS in single-thread mode. */

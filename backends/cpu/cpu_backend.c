@@ -40,33 +40,13 @@ void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
 
 /* ---- bounds checks -------------------------------------------------------------------------- */
 
-/* *end = off + (count-1)*mstride + (rows-1)*ld + cols, in elements; 0 when that overflows. */
-static int span_end(uint64_t off, uint64_t count, uint64_t mstride, uint64_t rows, uint64_t ld, uint64_t cols,
-                    uint64_t *end)
-{
-    *end = off;
-    if (count == 0 || rows == 0 || cols == 0) return 1;
-    uint64_t a, b;
-    return !(__builtin_mul_overflow(count - 1, mstride, &a) || __builtin_mul_overflow(rows - 1, ld, &b) ||
-             __builtin_add_overflow(off, a, end) || __builtin_add_overflow(*end, b, end) ||
-             __builtin_add_overflow(*end, cols, end));
-}
-
 hrm_status cpu_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
                              int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols)
 {
-    hrm_backend *be = dev->be;
-    if (!p.buf) return cpu_fail(be, HRM_ERR_INVALID_ARG, "%s: %s is NULL", op, name);
-    if (p.buf->dev != dev) return cpu_fail(be, HRM_ERR_INVALID_ARG, "%s: %s belongs to another device", op, name);
-    if (mstride < 0 || ld < 0 || (rows > 1 && (uint64_t)ld < cols))
-        return cpu_fail(be, HRM_ERR_INVALID_ARG, "%s: %s has a bad stride (ld %lld for rows of %llu, matrix stride %lld)",
-                        op, name, (long long)ld, (unsigned long long)cols, (long long)mstride);
-    uint64_t have = p.buf->bytes / 4, end;
-    if (!span_end(p.off, count, (uint64_t)mstride, rows, (uint64_t)ld, cols, &end)) end = UINT64_MAX;
-    if (end > have || p.off > have)
-        return cpu_fail(be, HRM_ERR_INVALID_ARG, "%s: %s needs elements [%llu, %llu) but its buffer holds %llu", op, name,
-                        (unsigned long long)p.off, (unsigned long long)end, (unsigned long long)have);
-    return HRM_OK;
+    char msg[1024];
+    hrm_status st = hrm_arg_check(op, name, p.buf != NULL, p.buf && p.buf->dev == dev, p.buf ? p.buf->bytes / 4 : 0,
+                                  p.off, count, mstride, rows, ld, cols, msg, sizeof msg);
+    return st == HRM_OK ? HRM_OK : cpu_fail(dev->be, st, "%s", msg);
 }
 
 hrm_status cpu_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
@@ -79,6 +59,13 @@ hrm_status cpu_check(hrm_device *dev, const char *op, const char *name, hrm_ptr 
 {
     return cpu_check_batched(dev, op, name, p, 1, 0, 1, 0, elems);
 }
+
+static hrm_status cpu_invalid(hrm_device *dev, const char *msg)
+{
+    return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s", msg);
+}
+
+const hrm_checker cpu_checker = {cpu_check_batched, cpu_invalid, cpu_check_ids};
 
 /* ---- instance --------------------------------------------------------------------------------- */
 

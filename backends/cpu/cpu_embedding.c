@@ -9,9 +9,9 @@
 enum { COLUMN_GROUP = 16 }; /* 64 bytes: threads never share a cache line of a table row */
 
 /* Every id of ids[0, n) lies in [0, limit). */
-static hrm_status check_ids(hrm_device *dev, const char *op, const char *name, const int32_t *ids, int64_t n,
-                            int limit)
+hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit)
 {
+    const int32_t *ids = cpu_i32(p);
     for (int64_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= limit)
             return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%lld] = %d is outside [0, %d)", op, name, (long long)i,
@@ -21,35 +21,7 @@ static hrm_status check_ids(hrm_device *dev, const char *op, const char *name, c
 
 static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
 {
-    const char *op = backward ? "embedding_backward" : "embedding_forward";
-    CPU_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->prefix >= 0 && a->dim >= 1 && a->vocab >= 1,
-                "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
-                a->dim, a->vocab);
-    uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
-    uint64_t prefix_elems = (uint64_t)a->prefix * D, width = (uint64_t)a->puzzle_width;
-    CPU_REQUIRE(dev, a->prefix == 0 || (a->puzzle_width >= 1 && width <= prefix_elems),
-                "%s: puzzle_width %d outside [1, prefix*dim = %llu]", op, a->puzzle_width,
-                (unsigned long long)prefix_elems);
-    int need_tokens = !backward || a->d_token_table.buf;
-    if (need_tokens) {
-        CPU_TRY(cpu_check(dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
-        CPU_TRY(check_ids(dev, op, "tokens", cpu_i32(a->tokens), a->batch * (int64_t)a->seq_len, a->vocab));
-    }
-    if (backward) {
-        CPU_TRY(cpu_check(dev, op, "d_out", a->d_out, B * S * D));
-        if (a->d_token_table.buf) CPU_TRY(cpu_check(dev, op, "d_token_table", a->d_token_table, (uint64_t)a->vocab * D));
-        if (a->d_puzzle_rows.buf) CPU_TRY(cpu_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * width));
-        if (a->d_pos.buf) CPU_TRY(cpu_check(dev, op, "d_pos", a->d_pos, S * D));
-        return HRM_OK;
-    }
-    CPU_TRY(cpu_check(dev, op, "token_table", a->token_table, (uint64_t)a->vocab * D));
-    CPU_TRY(cpu_check(dev, op, "out", a->out, B * S * D));
-    if (a->pos.buf) CPU_TRY(cpu_check(dev, op, "pos", a->pos, S * D));
-    if (a->prefix == 0) return HRM_OK;
-    CPU_REQUIRE(dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
-    CPU_TRY(cpu_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * width));
-    CPU_TRY(cpu_check(dev, op, "puzzle_ids", a->puzzle_ids, B));
-    return check_ids(dev, op, "puzzle_ids", cpu_i32(a->puzzle_ids), a->batch, a->num_puzzle_ids);
+    return hrm_check_embedding(&cpu_checker, dev, a, backward);
 }
 
 /* ---- forward: one output row [dim] per (b, s) ------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "hrm/backend.h"
+#include "hrm_span.h"
 
 /* ---- thread pool (cpu_pool.c) ---------------------------------------------------------------
  * fn runs on [begin, end) sub-ranges of [0, n); `thread` is in [0, threads) and unique among the
@@ -59,6 +60,11 @@ hrm_status cpu_check_rows(hrm_device *dev, const char *op, const char *name, hrm
 /* `count` matrices `mstride` apart, each `rows` x `cols` with leading dimension ld. */
 hrm_status cpu_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
                              int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
+
+/* The shared per-op shape checks (backends/common/hrm_span.h) run through this. */
+extern const hrm_checker cpu_checker;
+/* Every id of p[0, n) lies in [0, limit) (cpu_embedding.c). */
+hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit);
 
 static inline float *cpu_f32(hrm_ptr p) { return (float *)p.buf->data + p.off; }
 static inline int32_t *cpu_i32(hrm_ptr p) { return (int32_t *)p.buf->data + p.off; }

@@ -116,17 +116,7 @@ CPU_VECTOR_CLONES static void rmsnorm_backward_rows(void *ctx, int64_t begin, in
 
 static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward)
 {
-    const char *op = backward ? "rmsnorm_backward" : "rmsnorm_forward";
-    CPU_REQUIRE(dev, a->rows >= 0 && a->dim >= 1, "%s: bad sizes rows=%lld dim=%d", op, (long long)a->rows, a->dim);
-    uint64_t n = (uint64_t)a->rows * (uint64_t)a->dim;
-    CPU_TRY(cpu_check(dev, op, "y", a->y, n));
-    CPU_TRY(cpu_check(dev, op, "rstd", a->rstd, (uint64_t)a->rows));
-    if (backward) {
-        CPU_TRY(cpu_check(dev, op, "dy", a->dy, n));
-        return cpu_check(dev, op, "dh", a->dh, n);
-    }
-    if (a->r.buf) CPU_TRY(cpu_check(dev, op, "r", a->r, n));
-    return cpu_check(dev, op, "x", a->x, n);
+    return hrm_check_rmsnorm(&cpu_checker, dev, a, backward);
 }
 
 hrm_status cpu_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a)
@@ -214,14 +204,7 @@ CPU_VECTOR_CLONES static void swiglu_backward_rows(void *ctx, int64_t begin, int
 
 static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward)
 {
-    const char *op = backward ? "swiglu_backward" : "swiglu_forward";
-    CPU_REQUIRE(dev, a->rows >= 0 && a->inter >= 1, "%s: bad sizes rows=%lld inter=%d", op, (long long)a->rows,
-                a->inter);
-    uint64_t n = (uint64_t)a->rows * (uint64_t)a->inter;
-    CPU_TRY(cpu_check(dev, op, "gu", a->gu, 2 * n));
-    if (!backward) return cpu_check(dev, op, "out", a->out, n);
-    CPU_TRY(cpu_check(dev, op, "d_out", a->d_out, n));
-    return cpu_check(dev, op, "d_gu", a->d_gu, 2 * n);
+    return hrm_check_swiglu(&cpu_checker, dev, a, backward);
 }
 
 hrm_status cpu_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)

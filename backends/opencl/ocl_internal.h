@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hrm/backend.h"
+#include "hrm_span.h"
 
 #define OCL_BACKEND_NAME "opencl"
 
@@ -93,6 +94,9 @@ hrm_status ocl_check_rows(hrm_device *dev, const char *op, const char *name, hrm
                           uint64_t cols);
 hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
                              int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
+
+/* The shared per-op shape checks (backends/common/hrm_span.h) run through this. */
+extern const hrm_checker ocl_checker;
 
 #define OCL_TRY(expr)                                                                              \
     do {                                                                                           \

@@ -64,17 +64,7 @@ hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
 
 static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward)
 {
-    const char *op = backward ? "rmsnorm_backward" : "rmsnorm_forward";
-    OCL_REQUIRE(dev, a->rows >= 0 && a->dim >= 1, "%s: bad sizes rows=%lld dim=%d", op, (long long)a->rows, a->dim);
-    uint64_t n = (uint64_t)a->rows * (uint64_t)a->dim;
-    OCL_TRY(ocl_check(dev, op, "y", a->y, n));
-    OCL_TRY(ocl_check(dev, op, "rstd", a->rstd, (uint64_t)a->rows));
-    if (backward) {
-        OCL_TRY(ocl_check(dev, op, "dy", a->dy, n));
-        return ocl_check(dev, op, "dh", a->dh, n);
-    }
-    if (a->r.buf) OCL_TRY(ocl_check(dev, op, "r", a->r, n));
-    return ocl_check(dev, op, "x", a->x, n);
+    return hrm_check_rmsnorm(&ocl_checker, dev, a, backward);
 }
 
 static hrm_status launch_rows(ocl_args *g, ocl_kernel *k, const char *op, int64_t rows, int dim)
@@ -119,13 +109,7 @@ hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
 
 static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward)
 {
-    const char *op = backward ? "swiglu_backward" : "swiglu_forward";
-    OCL_REQUIRE(dev, a->rows >= 0 && a->inter >= 1, "%s: bad sizes rows=%lld inter=%d", op, (long long)a->rows, a->inter);
-    uint64_t n = (uint64_t)a->rows * (uint64_t)a->inter;
-    OCL_TRY(ocl_check(dev, op, "gu", a->gu, 2 * n));
-    if (!backward) return ocl_check(dev, op, "out", a->out, n);
-    OCL_TRY(ocl_check(dev, op, "d_out", a->d_out, n));
-    return ocl_check(dev, op, "d_gu", a->d_gu, 2 * n);
+    return hrm_check_swiglu(&ocl_checker, dev, a, backward);
 }
 
 hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
@@ -253,31 +237,9 @@ hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
 
 static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
 {
-    const char *op = backward ? "embedding_backward" : "embedding_forward";
-    OCL_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->prefix >= 0 && a->dim >= 1 && a->vocab >= 1,
-                "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
-                a->dim, a->vocab);
-    uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
-    uint64_t prefix_elems = (uint64_t)a->prefix * D, width = (uint64_t)a->puzzle_width;
-    OCL_REQUIRE(dev, a->prefix == 0 || (a->puzzle_width >= 1 && width <= prefix_elems),
-                "%s: puzzle_width %d outside [1, prefix*dim = %llu]", op, a->puzzle_width,
-                (unsigned long long)prefix_elems);
-    /* ids stay on the device: out-of-range ids read zeros and get no gradient (no host round trip) */
-    if (!backward || a->d_token_table.buf) OCL_TRY(ocl_check(dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
-    if (backward) {
-        OCL_TRY(ocl_check(dev, op, "d_out", a->d_out, B * S * D));
-        if (a->d_token_table.buf) OCL_TRY(ocl_check(dev, op, "d_token_table", a->d_token_table, (uint64_t)a->vocab * D));
-        if (a->d_puzzle_rows.buf) OCL_TRY(ocl_check(dev, op, "d_puzzle_rows", a->d_puzzle_rows, B * width));
-        if (a->d_pos.buf) OCL_TRY(ocl_check(dev, op, "d_pos", a->d_pos, S * D));
-        return HRM_OK;
-    }
-    OCL_TRY(ocl_check(dev, op, "token_table", a->token_table, (uint64_t)a->vocab * D));
-    OCL_TRY(ocl_check(dev, op, "out", a->out, B * S * D));
-    if (a->pos.buf) OCL_TRY(ocl_check(dev, op, "pos", a->pos, S * D));
-    if (a->prefix == 0) return HRM_OK;
-    OCL_REQUIRE(dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
-    OCL_TRY(ocl_check(dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * width));
-    return ocl_check(dev, op, "puzzle_ids", a->puzzle_ids, B);
+    /* ocl_checker has no ids check: ids stay on the device, out-of-range ids read zeros and get no
+     * gradient (no host round trip) */
+    return hrm_check_embedding(&ocl_checker, dev, a, backward);
 }
 
 hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
@@ -418,18 +380,7 @@ static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, 
     OCL_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
                 "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim <= 128)", op, a->batch, a->seq, a->heads,
                 a->head_dim);
-    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
-    if (rows == 0) return HRM_OK;
-    OCL_TRY(ocl_check_rows(dev, op, "q", a->q, rows, a->qkv_row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "k", a->k, rows, a->qkv_row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "v", a->v, rows, a->qkv_row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "o", a->o, rows, a->o_row_stride, width));
-    OCL_TRY(ocl_check(dev, op, "lse", a->lse, rows * (uint64_t)a->heads));
-    if (!backward) return HRM_OK;
-    OCL_TRY(ocl_check_rows(dev, op, "d_o", a->d_o, rows, a->o_row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "dq", a->dq, rows, a->dqkv_row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "dk", a->dk, rows, a->dqkv_row_stride, width));
-    return ocl_check_rows(dev, op, "dv", a->dv, rows, a->dqkv_row_stride, width);
+    return hrm_check_attention_tensors(&ocl_checker, dev, a, backward);
 }
 
 static void attn_common(ocl_args *g, const hrm_attention_args *a)
