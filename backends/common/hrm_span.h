@@ -130,6 +130,18 @@ static inline hrm_status hrm_check_swiglu(const hrm_checker *ck, hrm_device *dev
     return hrm_ck(ck, dev, op, "d_gu", a->d_gu, 2 * n);
 }
 
+/* adam_atan2: n >= 0, step >= 1, and param, grad, m, v each hold n elements. */
+static inline hrm_status hrm_check_adam(const hrm_checker *ck, hrm_device *dev, const hrm_adam_args *a)
+{
+    HRM_CK_REQUIRE(ck, dev, a->n >= 0 && a->step >= 1, "adam_atan2: bad n=%lld step=%lld (step counts from 1)",
+                   (long long)a->n, (long long)a->step);
+    uint64_t n = (uint64_t)a->n;
+    HRM_CK_TRY(hrm_ck(ck, dev, "adam_atan2", "param", a->param, n));
+    HRM_CK_TRY(hrm_ck(ck, dev, "adam_atan2", "grad", a->grad, n));
+    HRM_CK_TRY(hrm_ck(ck, dev, "adam_atan2", "m", a->m, n));
+    return hrm_ck(ck, dev, "adam_atan2", "v", a->v, n);
+}
+
 /* ck->ids, when set, also checks the token and puzzle ids (host-visible buffers only). */
 static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *dev, const hrm_embedding_args *a,
                                              int backward)

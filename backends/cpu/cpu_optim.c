@@ -35,13 +35,7 @@ CPU_VECTOR_CLONES static void adam_range(void *ctx, int64_t begin, int64_t end, 
 hrm_status cpu_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    CPU_REQUIRE(dev, a->n >= 0 && a->step >= 1, "adam_atan2: bad n=%lld step=%lld (step counts from 1)", (long long)a->n,
-                (long long)a->step);
-    uint64_t n = (uint64_t)a->n;
-    CPU_TRY(cpu_check(dev, "adam_atan2", "param", a->param, n));
-    CPU_TRY(cpu_check(dev, "adam_atan2", "grad", a->grad, n));
-    CPU_TRY(cpu_check(dev, "adam_atan2", "m", a->m, n));
-    CPU_TRY(cpu_check(dev, "adam_atan2", "v", a->v, n));
+    CPU_TRY(hrm_check_adam(&cpu_checker, dev, a));
     double bc1 = 1.0 - pow((double)a->beta1, (double)a->step), bc2 = 1.0 - pow((double)a->beta2, (double)a->step);
     adam_job job = {.a = a, .inv_bc1 = (float)(1.0 / bc1), .inv_bc2_sqrt = (float)(1.0 / sqrt(bc2))};
     cpu_parallel_for(cpu_dev_pool(dev), a->n, ADAM_MIN_CHUNK, adam_range, &job);

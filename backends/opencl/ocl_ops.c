@@ -180,13 +180,8 @@ hrm_status ocl_rope_backward(hrm_device *dev, const hrm_rope_args *a) { return r
 hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    OCL_REQUIRE(dev, a->n >= 0 && a->step >= 1, "adam_atan2: bad n=%lld step=%lld (step counts from 1)", (long long)a->n,
-                (long long)a->step);
+    OCL_TRY(hrm_check_adam(&ocl_checker, dev, a));
     uint64_t n = (uint64_t)a->n;
-    OCL_TRY(ocl_check(dev, "adam_atan2", "param", a->param, n));
-    OCL_TRY(ocl_check(dev, "adam_atan2", "grad", a->grad, n));
-    OCL_TRY(ocl_check(dev, "adam_atan2", "m", a->m, n));
-    OCL_TRY(ocl_check(dev, "adam_atan2", "v", a->v, n));
     if (!n) return HRM_OK;
     /* bias corrections in double on the host, as the ABI asks */
     double bc1 = 1.0 - pow((double)a->beta1, (double)a->step), bc2 = 1.0 - pow((double)a->beta2, (double)a->step);
