@@ -39,8 +39,12 @@ static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int v
             if (d->q_continue)
                 d->q_continue[(size_t)s * N + (size_t)(first + b)] = qc[(size_t)s * (size_t)a->B + (size_t)b];
         }
-    if (!d->rows) return HRM_OK;
+    if (!d->rows && !d->predictions) return HRM_OK;
     for (size_t i = 0; i < (size_t)valid * L; i++) pred8[i] = (uint8_t)preds[i];
+    if (d->predictions) {
+        hrm_status st = d->predictions(d->user, first, valid, pred8, qh + (size_t)(M - 1) * (size_t)a->B, err, err_size);
+        if (st || !d->rows) return st;
+    }
     hrm_ptr p = hrm_model_logits(a->model);
     hrm_status st = a->ctx->f->buffer_read(p.buf, p.off * 4, lg, (size_t)valid * L * V * sizeof(float));
     if (st) {
@@ -63,7 +67,7 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
                         char *err, size_t err_size) {
     if (M <= 0) M = hrm_model_config(a->model)->halt_max_steps;
     size_t B = (size_t)a->B, L = (size_t)ds->meta.seq_len;
-    bool rows = dump && dump->rows;
+    bool rows = dump && (dump->rows || dump->predictions);
     if (rows && ds->meta.vocab_size > 256) {
         snprintf(err, err_size, "predictions are uint8 but vocab_size is %d", ds->meta.vocab_size);
         return HRM_ERR_INVALID_ARG;
@@ -72,10 +76,10 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
     int32_t *inputs = malloc(B * L * sizeof *inputs), *labels = malloc(B * L * sizeof *labels),
             *preds = malloc(B * L * sizeof *preds);
     float *qh = malloc((size_t)M * B * sizeof *qh), *qc = malloc((size_t)M * B * sizeof *qc);
-    float *lg = rows ? malloc(B * L * (size_t)ds->meta.vocab_size * sizeof *lg) : NULL;
+    float *lg = dump && dump->rows ? malloc(B * L * (size_t)ds->meta.vocab_size * sizeof *lg) : NULL;
     uint8_t *pred8 = rows ? malloc(B * L) : NULL;
     hrm_status st = hrm_batch_alloc(&batch, a->B);
-    if (!st && (!inputs || !labels || !preds || !qh || !qc || (rows && (!lg || !pred8)))) st = HRM_ERR_OUT_OF_MEMORY;
+    if (!st && (!inputs || !labels || !preds || !qh || !qc || (rows && !pred8) || (dump && dump->rows && !lg))) st = HRM_ERR_OUT_OF_MEMORY;
     if (st) snprintf(err, err_size, "evaluation: out of host memory");
     hrm_eval_sums sums = {0};
     hrm_eval_iter it;

@@ -26,6 +26,10 @@ typedef struct hrm_eval_dump {
      * evaluation with that status). */
     hrm_status (*rows)(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
                        char *err, size_t err_size);
+    /* Called after each batch (may be NULL, and costs no logits transfer): predictions
+     * [valid, seq_len] and q_halt [valid] of the last segment, for a task's verifier and scoring. */
+    hrm_status (*predictions)(void *user, int64_t first, int valid, const uint8_t *predictions, const float *q_halt,
+                              char *err, size_t err_size);
     void *user;
 } hrm_eval_dump;
 

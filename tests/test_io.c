@@ -18,6 +18,7 @@
 #include "rng.h"
 
 Suite *dataset_suite(void);
+Suite *builder_suite(void);
 
 static char err[1024];
 
@@ -578,6 +579,7 @@ static Suite *io_suite(void) {
     tcase_add_test(st, test_st_truncated);
     tcase_add_test(st, test_st_write_refuses);
     TCase *fuzz = tcase_create("fuzz");
+    tcase_set_timeout(fuzz, 120); /* check's default of 4 s is too short on a loaded 2-core machine */
     tcase_add_checked_fixture(fuzz, fx_setup, fx_teardown);
     tcase_add_test(fuzz, test_fuzz_npy);
     tcase_add_test(fuzz, test_fuzz_safetensors);
@@ -592,6 +594,7 @@ static Suite *io_suite(void) {
 int main(void) {
     SRunner *sr = srunner_create(io_suite());
     srunner_add_suite(sr, dataset_suite());
+    srunner_add_suite(sr, builder_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -55,6 +55,8 @@ int cmd_bench(const char *prog, int argc, char **argv);
 int cmd_bench_ops(const char *prog, int argc, char **argv);
 int cmd_bench_train(const char *prog, int argc, char **argv);
 int cmd_convert(const char *prog, int argc, char **argv);
+int cmd_data(const char *prog, int argc, char **argv);
+int cmd_solve(const char *prog, int argc, char **argv);
 int cmd_eval(const char *prog, int argc, char **argv);
 int cmd_train(const char *prog, int argc, char **argv);
 

@@ -13,6 +13,7 @@
 #include "hrm/hrm.h"
 #include "npy.h"
 #include "status.h"
+#include "task_loader.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -20,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, NOPTS };
+enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, O_TASK, NOPTS };
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config), e.g. RUN/step_K.safetensors"},
@@ -30,6 +31,8 @@ static const cli_opt opts[NOPTS] = {
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     [O_DEVICE] = {"--device", "N", "device index (default 0)"},
     [O_BATCH] = {"--batch", "N", "examples per batch (default 256)"},
+    [O_TASK] = {"--task", "NAME", "task plugin whose verifier scores the predictions (default: the one matching "
+                                  "seq_len and vocab; 'none' to skip)"},
 };
 
 typedef struct eval_run {
@@ -44,6 +47,13 @@ typedef struct eval_run {
     hrm_npy_writer logits, predictions; /* the streamed dump files */
     char logits_path[4200], predictions_path[4200];
     int64_t rows_written;
+    /* the task's verdicts (task.h): verify() per example, and its own evaluation if it has one */
+    const hrm_task_iface *task;
+    hrm_task_eval *task_eval;
+    int64_t verified, checked;
+    uint8_t *row_in, *row_label; /* [seq_len] scratch */
+    hrm_task_metric metrics[16];
+    int num_metrics;
 } eval_run;
 
 /* The loss type the checkpoint was trained with (hrm.train), stablemax otherwise. */
@@ -103,12 +113,81 @@ static int finish_dump(eval_run *r, const char *dir, int M) {
     return 1;
 }
 
-static void print_report(const hrm_eval_report *e, const char *ckpt, const char *data) {
+/* hrm_eval_dump.predictions: the task's verifier on each example, and its evaluation hooks. */
+static hrm_status put_predictions(void *user, int64_t first, int valid, const uint8_t *pred, const float *q_halt,
+                                  char *err, size_t err_size) {
+    eval_run *r = user;
+    int L = r->ds.meta.seq_len;
+    for (int b = 0; b < valid; b++) {
+        int row = (int)first + b;
+        bool ok = false;
+        char reason[256];
+        for (int k = 0; k < L; k++) {
+            r->row_in[k] = (uint8_t)hrm_dataset_input(&r->ds, row, k);
+            r->row_label[k] = (uint8_t)hrm_dataset_label(&r->ds, row, k);
+        }
+        const uint8_t *p = pred + (size_t)b * (size_t)L;
+        if (r->task->verify(r->row_in, p, r->row_label, &ok, reason, sizeof reason) == HRM_OK) {
+            r->checked++;
+            r->verified += ok;
+        }
+        int32_t id = r->ds.puzzle_identifiers[hrm_dataset_puzzle_of(&r->ds, row)];
+        if (r->task_eval && r->task->eval_add(r->task_eval, id, r->row_in, r->row_label, p, q_halt[b]))
+            return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, "task", "%s: evaluation of example %d failed",
+                               r->task->name, row);
+    }
+    return HRM_OK;
+}
+
+/* The task whose verifier scores the predictions: --task, or the one matching the dataset's
+ * seq_len and vocab (none is not an error then: the report says "task": null). */
+static int open_task(eval_run *r, const char *name) {
+    char err[1024];
+    if (name && !strcmp(name, "none")) return 1;
+    hrm_status s = name ? hrm_task_find(name, &r->task, err, sizeof err)
+                        : hrm_task_match(r->ds.meta.seq_len, r->ds.meta.vocab_size, &r->task, err, sizeof err);
+    if (s) {
+        r->task = NULL;
+        return name ? (cli_error(r->prog, "%s", err), 0) : 1;
+    }
+    if (r->task->format.seq_len != r->ds.meta.seq_len)
+        return cli_error(r->prog, "task %s has seq_len %d, the dataset %d", r->task->name, r->task->format.seq_len,
+                         r->ds.meta.seq_len), 0;
+    r->row_in = malloc((size_t)r->ds.meta.seq_len);
+    r->row_label = malloc((size_t)r->ds.meta.seq_len);
+    if (!r->row_in || !r->row_label) return cli_error(r->prog, "out of memory"), 0;
+    if (r->task->eval_begin &&
+        r->task->eval_begin((const char *const *)r->ds.identifiers, r->ds.num_identifiers, &r->task_eval, err, sizeof err))
+        return cli_error(r->prog, "%s: %s", r->task->name, err), 0;
+    r->dump.predictions = put_predictions;
+    r->dump.user = r;
+    return 1;
+}
+
+static int close_task(eval_run *r) {
+    char err[1024] = "";
+    if (!r->task_eval) return 1;
+    hrm_status s = r->task->eval_end(r->task_eval, r->metrics, 16, &r->num_metrics, err, sizeof err);
+    r->task_eval = NULL;
+    if (s) return cli_error(r->prog, "%s: %s", r->task->name, err[0] ? err : "evaluation failed"), 0;
+    return 1;
+}
+
+static void add_task_fields(const eval_run *r, json_t *o) {
+    json_object_set_new(o, "task", r->task ? json_string(r->task->name) : json_null());
+    if (!r->task) return;
+    json_object_set_new(o, "verified", json_real(r->checked ? (double)r->verified / (double)r->checked : 0.0));
+    json_object_set_new(o, "verified_count", json_integer(r->verified));
+    for (int i = 0; i < r->num_metrics; i++) json_object_set_new(o, r->metrics[i].name, json_real(r->metrics[i].value));
+}
+
+static void print_report(const eval_run *r, const hrm_eval_report *e, const char *ckpt, const char *data) {
     json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "checkpoint", ckpt, "data",
                           data, "segments", e->segments, "examples", (json_int_t)e->examples, "count",
                           (json_int_t)e->count, "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy,
                           "q_halt_accuracy", e->q_halt_accuracy, "steps", e->steps, "lm_loss", e->lm_loss,
                           "q_halt_loss", e->q_halt_loss, "loss", e->loss);
+    if (o) add_task_fields(r, o);
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
     if (text) printf("%s\n", text);
     free(text);
@@ -141,11 +220,14 @@ static int run_eval(eval_run *r, const char **v) {
     if (!st) st = hrm_act_create(&r->ctx, r->model, batch, &ts, false, &r->act, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (v[O_DUMP] && !open_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
+    if (!open_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
     hrm_eval_report e;
-    if (!st) st = hrm_evaluate(r->act, &r->ds, M, v[O_DUMP] ? &r->dump : NULL, &e, err, sizeof err);
+    bool dump = v[O_DUMP] || r->task;
+    if (!st) st = hrm_evaluate(r->act, &r->ds, M, dump ? &r->dump : NULL, &e, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (v[O_DUMP] && !finish_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
-    print_report(&e, v[O_CHECKPOINT], v[O_DATA]);
+    if (!close_task(r)) return CLI_EXIT_FAIL;
+    print_report(r, &e, v[O_CHECKPOINT], v[O_DATA]);
     return CLI_EXIT_OK;
 }
 
@@ -166,6 +248,10 @@ int cmd_eval(const char *prog, int argc, char **argv) {
     hrm_npy_writer_abort(&r.predictions);
     free(r.dump.q_halt);
     free(r.dump.q_continue);
+    char ignored[256];
+    if (r.task_eval) r.task->eval_end(r.task_eval, r.metrics, 16, &r.num_metrics, ignored, sizeof ignored);
+    free(r.row_in);
+    free(r.row_label);
     hrm_act_free(r.act);
     hrm_model_free(r.model);
     if (r.ctx_open) hrm_ctx_close(&r.ctx);

@@ -14,7 +14,9 @@ static const cli_command commands[] = {
     {"backends", cmd_backends, "list backend plugins found, their state, score and devices"},
     {"bench", cmd_bench, "benchmarks ('hrm bench ops': every backend op against its roofline)"},
     {"convert", cmd_convert, "convert a published PyTorch HRM checkpoint (.pt) to safetensors"},
+    {"data", cmd_data, "datasets from task plugins: build, generate, verify ('hrm data tasks' lists them)"},
     {"eval", cmd_eval, "evaluate a checkpoint on a dataset's test split; metrics as JSON, optional dumps"},
+    {"solve", cmd_solve, "solve one puzzle with a checkpoint: input, prediction, segments, verdict"},
     {"train", cmd_train, "train with the published key=value overrides; checkpoints, resume"},
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -1,0 +1,46 @@
+/* core/dataset_builder.h - writes what a task plugin's builder produces (hrm_task_sink calls) as
+ * a dataset in the published layout (dataset.h), for `hrm data build`.
+ *
+ * Examples stream to temporary files, so a build is not limited by memory (the published ARC set
+ * with 1000 augmentations is gigabytes); indices and identifier names stay in memory. Everything
+ * is written under OUT.partial and renamed onto OUT only when both splits are complete and pass
+ * hrm_dataset_validate: an interrupted or failed build leaves OUT as it was. An existing OUT is
+ * replaced only with `replace` set. Identifiers are shared by the splits (one identifiers.json),
+ * 0 being "<blank>". */
+#ifndef HRM_CORE_DATASET_BUILDER_H
+#define HRM_CORE_DATASET_BUILDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hrm/task.h"
+
+typedef struct hrm_dataset_builder hrm_dataset_builder;
+
+enum { HRM_SPLIT_TRAIN = 0, HRM_SPLIT_TEST = 1 };
+
+/* Starts a build of `out` for a task of format fmt. Fails with one line when out exists and
+ * replace is false, or OUT.partial cannot be created. */
+hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **b,
+                        char *err, size_t err_size);
+
+/* The sink of one split (HRM_SPLIT_TRAIN or HRM_SPLIT_TEST). A sink call that fails leaves one line
+ * that hrm_dsb_error returns. */
+hrm_task_sink hrm_dsb_sink(hrm_dataset_builder *b, int split);
+const char *hrm_dsb_error(const hrm_dataset_builder *b);
+
+/* Counts so far, for the closing summary. */
+typedef struct hrm_dsb_counts {
+    int64_t examples, puzzles, groups;
+} hrm_dsb_counts;
+hrm_dsb_counts hrm_dsb_counts_of(const hrm_dataset_builder *b, int split);
+int hrm_dsb_identifiers(const hrm_dataset_builder *b);
+
+/* Writes both splits (a split without examples is left out, with a warning line in warn), checks
+ * them, and renames OUT.partial onto OUT. Frees b, also on failure (which removes OUT.partial). */
+hrm_status hrm_dsb_commit(hrm_dataset_builder *b, char *warn, size_t warn_size, char *err, size_t err_size);
+
+/* Drops a build: removes OUT.partial, frees b. Safe with NULL. */
+void hrm_dsb_abort(hrm_dataset_builder *b);
+
+#endif /* HRM_CORE_DATASET_BUILDER_H */

@@ -1,0 +1,260 @@
+/* tools/cmd_solve.c - `hrm solve --checkpoint F [PUZZLE | --file F | --data DIR --index N]`: runs
+ * one puzzle through a trained HRM and prints the input grid, the predicted grid, the segments
+ * used and the task verifier's verdict.
+ *
+ * The task comes from --task or is recognised by the checkpoint's seq_len and vocab_size. The
+ * model runs segment after segment, as evaluation does (HRM_SPEC.md "ACT"), and stops at the
+ * first segment where its learned halting says stop (q_halt > q_continue) or after M segments
+ * (--segments, default halt_max_steps); --all-segments runs all M. A puzzle typed by the user has
+ * the blank puzzle identifier (0); one taken from a dataset (--data, --index) keeps its
+ * identifier, and its label is shown in the verdict. Exit status 0 when the answer is accepted,
+ * 3 when it is rejected, 1 on errors, 2 on bad usage. */
+#include "cli.h"
+
+#include "act.h"
+#include "checkpoint.h"
+#include "dataset.h"
+#include "hrm/hrm.h"
+#include "io_util.h"
+#include "task_loader.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { EXIT_REJECTED = 3 };
+
+enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, NOPTS };
+
+static const cli_opt opts[NOPTS] = {
+    [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config)"},
+    [O_TASK] = {"--task", "NAME", "task plugin (default: the one matching the checkpoint's seq_len and vocab)"},
+    [O_FILE] = {"--file", "F", "read the puzzle from file F ('-' for stdin)"},
+    [O_DATA] = {"--data", "DIR", "take the puzzle from a dataset's test split (with --index)"},
+    [O_INDEX] = {"--index", "N", "example N of DIR/test (default 0)"},
+    [O_SEGMENTS] = {"--segments", "M", "at most M segments (default: the model's halt_max_steps)"},
+    [O_ALL] = {"--all-segments", NULL, "run all M segments instead of stopping when the model halts"},
+    [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
+    [O_DEVICE] = {"--device", "N", "device index (default 0)"},
+    [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
+};
+
+typedef struct solve_run {
+    const char *prog;
+    const hrm_task_iface *task;
+    hrm_checkpoint ck;
+    hrm_dataset ds;
+    hrm_ctx ctx;
+    bool ctx_open;
+    hrm_model *model;
+    hrm_act *act;
+    int L;
+    uint8_t *input, *label, *pred; /* [L] each; label NULL unless from a dataset */
+    int32_t *in32, *label32, *pred32, puzzle_id;
+} solve_run;
+
+/* Reads all of f (at most 1 MiB) into a NUL-terminated string. */
+static char *read_all(FILE *f) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1 || cap >= (1u << 20)) break;
+        char *b = realloc(buf, cap *= 2);
+        if (!b) free(buf);
+        buf = b;
+    }
+    if (buf) buf[n] = 0;
+    return buf;
+}
+
+static int puzzle_from_text(solve_run *r, const char *text) {
+    char err[512] = "";
+    if (r->task->parse_puzzle(text, r->input, err, sizeof err))
+        return cli_error(r->prog, "not a %s puzzle: %s", r->task->name, err[0] ? err : "parse failed"), 0;
+    return 1;
+}
+
+static int puzzle_from_file(solve_run *r, const char *path) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return cli_error(r->prog, "%s: cannot open", path), 0;
+    char *text = read_all(f);
+    if (f != stdin) fclose(f);
+    if (!text) return cli_error(r->prog, "%s: out of memory", path), 0;
+    int ok = puzzle_from_text(r, text);
+    free(text);
+    return ok;
+}
+
+static int puzzle_from_data(solve_run *r, const char *dir, const char *index) {
+    char err[1024];
+    int i = 0;
+    if (index && !cli_int(r->prog, "--index", index, 0, 1 << 30, &i)) return 0;
+    if (hrm_dataset_load(dir, "test", &r->ds, err, sizeof err) ||
+        hrm_checkpoint_check_dataset(&r->ck.cfg, "checkpoint", &r->ds.meta, dir, "test", err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    if (i >= r->ds.num_examples)
+        return cli_error(r->prog, "--index %d: %s/test has %d examples", i, dir, r->ds.num_examples), 0;
+    r->label = malloc((size_t)r->L);
+    if (!r->label) return cli_error(r->prog, "out of memory"), 0;
+    for (int k = 0; k < r->L; k++) {
+        r->input[k] = (uint8_t)hrm_dataset_input(&r->ds, i, k);
+        r->label[k] = (uint8_t)hrm_dataset_label(&r->ds, i, k);
+    }
+    r->puzzle_id = r->ds.puzzle_identifiers[hrm_dataset_puzzle_of(&r->ds, i)];
+    return 1;
+}
+
+static int pick_task(solve_run *r, const char *name) {
+    char err[1024];
+    hrm_status s = name ? hrm_task_find(name, &r->task, err, sizeof err)
+                        : hrm_task_match(r->ck.cfg.seq_len, r->ck.cfg.vocab_size, &r->task, err, sizeof err);
+    if (s) return cli_error(r->prog, "%s", err), 0;
+    if (r->task->format.seq_len != r->ck.cfg.seq_len || r->task->format.vocab_size != r->ck.cfg.vocab_size)
+        return cli_error(r->prog, "task %s has seq_len %d, vocab %d; the checkpoint %d, %d", r->task->name,
+                         r->task->format.seq_len, r->task->format.vocab_size, r->ck.cfg.seq_len, r->ck.cfg.vocab_size),
+               0;
+    return 1;
+}
+
+static int open_model(solve_run *r, const char *backend, const char *device) {
+    char err[1024];
+    int dev = 0;
+    if (device && !cli_int(r->prog, "--device", device, 0, 1024, &dev)) return 0;
+    hrm_status st = hrm_ctx_open(backend, dev, hrm_default_host(), &r->ctx, err, sizeof err);
+    r->ctx_open = st == HRM_OK;
+    if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, 1, &r->model, err, sizeof err);
+    if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))
+        st = HRM_ERR_INVALID_ARG, snprintf(err, sizeof err, "%s", hrm_model_error(r->model));
+    if (!st) st = hrm_act_create(&r->ctx, r->model, 1, NULL, false, &r->act, err, sizeof err);
+    if (st) return cli_error(r->prog, "%s", err), 0;
+    return 1;
+}
+
+/* Runs up to M segments; returns the number run, 0 on error. */
+static int run_segments(solve_run *r, int M, bool all) {
+    hrm_act_metrics m;
+    for (int k = 0; k < r->L; k++) {
+        r->in32[k] = r->input[k];
+        r->label32[k] = HRM_IGNORE_LABEL;
+    }
+    hrm_act_batch batch = {r->in32, r->label32, &r->puzzle_id};
+    for (int seg = 0; seg < M; seg++) {
+        if (hrm_act_eval_segment(r->act, &batch, seg, M, r->pred32, &m))
+            return cli_error(r->prog, "%s", hrm_act_error(r->act)), 0;
+        if (!all && r->act->q_halt[0] > r->act->q_continue[0]) return seg + 1;
+    }
+    return M;
+}
+
+static int print_grid(solve_run *r, const char *title, const uint8_t *tokens, const uint8_t *input, bool color) {
+    size_t size = 1 << 16;
+    char *text = malloc(size), err[64];
+    if (!text) return cli_error(r->prog, "out of memory"), 0;
+    hrm_status s = r->task->render(tokens, input, color, text, size);
+    if (s) snprintf(err, sizeof err, "%s", hrm_status_str(s));
+    else printf("%s\n%s%s", title, text, text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
+    free(text);
+    if (s) return cli_error(r->prog, "render failed: %s", err), 0;
+    return 1;
+}
+
+static int report(solve_run *r, int used, int M, bool color) {
+    bool accepted = false;
+    char reason[512] = "";
+    for (int k = 0; k < r->L; k++) r->pred[k] = (uint8_t)r->pred32[k];
+    if (!print_grid(r, "input:", r->input, NULL, color)) return CLI_EXIT_FAIL;
+    printf("\n");
+    if (!print_grid(r, "prediction:", r->pred, r->input, color)) return CLI_EXIT_FAIL;
+    printf("\nsegments: %d of %d (%s)\n", used, M,
+           used < M ? "the model halted: q_halt > q_continue" : "the segment limit");
+    if (r->task->verify(r->input, r->pred, r->label, &accepted, reason, sizeof reason)) {
+        cli_error(r->prog, "the %s verifier could not check the prediction: %s", r->task->name, reason);
+        return CLI_EXIT_FAIL;
+    }
+    printf("verdict: %s%s%s\n", accepted ? "accepted" : "rejected", accepted ? "" : ": ", accepted ? "" : reason);
+    if (r->label) printf("matches the dataset's answer: %s\n", memcmp(r->pred, r->label, (size_t)r->L) ? "no" : "yes");
+    return accepted ? CLI_EXIT_OK : EXIT_REJECTED;
+}
+
+static bool want_color(const char *when) {
+    if (!when || !strcmp(when, "auto")) return isatty(1) && !getenv("NO_COLOR");
+    return !strcmp(when, "always");
+}
+
+static int solve(solve_run *r, const char **v, const char *positional) {
+    char err[1024];
+    int M = 0;
+    if (!v[O_CHECKPOINT]) return cli_error(r->prog, "--checkpoint is required (try '%s --help')", r->prog), CLI_EXIT_USAGE;
+    if (!!positional + !!v[O_FILE] + !!v[O_DATA] != 1)
+        return cli_error(r->prog, "give exactly one puzzle: PUZZLE, --file F or --data DIR"), CLI_EXIT_USAGE;
+    if (v[O_COLOR] && strcmp(v[O_COLOR], "auto") && strcmp(v[O_COLOR], "always") && strcmp(v[O_COLOR], "never"))
+        return cli_error(r->prog, "--color: expected auto, always or never"), CLI_EXIT_USAGE;
+    if (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) return CLI_EXIT_USAGE;
+    if (hrm_checkpoint_read(v[O_CHECKPOINT], &r->ck, err, sizeof err)) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (!pick_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
+    r->L = r->ck.cfg.seq_len;
+    r->input = calloc((size_t)r->L, 1);
+    r->pred = calloc((size_t)r->L, 1);
+    r->in32 = calloc((size_t)r->L * 3, sizeof(int32_t));
+    if (!r->input || !r->pred || !r->in32) return cli_error(r->prog, "out of memory"), CLI_EXIT_FAIL;
+    r->label32 = r->in32 + r->L;
+    r->pred32 = r->in32 + 2 * r->L;
+    int ok = positional ? puzzle_from_text(r, positional)
+             : v[O_FILE] ? puzzle_from_file(r, v[O_FILE])
+                         : puzzle_from_data(r, v[O_DATA], v[O_INDEX]);
+    if (!ok || !open_model(r, v[O_BACKEND], v[O_DEVICE])) return CLI_EXIT_FAIL;
+    if (M <= 0) M = r->ck.cfg.halt_max_steps;
+    int used = run_segments(r, M, v[O_ALL] != NULL);
+    if (!used) return CLI_EXIT_FAIL;
+    return report(r, used, M, want_color(v[O_COLOR]));
+}
+
+/* Moves the one positional argument (the puzzle) out of argv; cli_parse takes the options. */
+static const char *take_positional(int *argc, char **argv, int *extra) {
+    const char *found = NULL;
+    int kept = 1;
+    *extra = 0;
+    for (int i = 1; i < *argc; i++) {
+        bool value_opt = false;
+        for (int k = 0; k < NOPTS; k++)
+            if (opts[k].metavar && !strcmp(argv[i], opts[k].name)) value_opt = true;
+        if (value_opt && i + 1 < *argc) {
+            argv[kept++] = argv[i++];
+            argv[kept++] = argv[i];
+        } else if (argv[i][0] != '-' || !strcmp(argv[i], "-")) {
+            if (found) (*extra)++;
+            else found = argv[i];
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    *argc = kept;
+    return found;
+}
+
+int cmd_solve(const char *prog, int argc, char **argv) {
+    const char *v[NOPTS];
+    int extra;
+    const char *positional = take_positional(&argc, argv, &extra);
+    switch (cli_parse(prog, opts, NOPTS, argc, argv, v)) {
+    case CLI_HELP:
+        cli_usage(stdout, prog, "--checkpoint F (PUZZLE | --file F | --data DIR [--index N]) [OPTIONS]",
+                  "Solves one puzzle: prints the input grid, the predicted grid, the segments used and the\n"
+                  "task verifier's verdict. PUZZLE is typed as the task reads it (Sudoku: 81 characters,\n"
+                  "digits and '.' for blanks). Exit 0 when the answer is accepted, 3 when rejected.",
+                  opts, NOPTS);
+        return CLI_EXIT_OK;
+    case CLI_BAD: return CLI_EXIT_USAGE;
+    }
+    if (extra) return cli_error(prog, "more than one puzzle given"), CLI_EXIT_USAGE;
+    solve_run r = {.prog = prog};
+    int rc = solve(&r, v, positional);
+    hrm_act_free(r.act);
+    hrm_model_free(r.model);
+    if (r.ctx_open) hrm_ctx_close(&r.ctx);
+    hrm_dataset_free(&r.ds);
+    hrm_checkpoint_free(&r.ck);
+    free(r.input), free(r.pred), free(r.label), free(r.in32);
+    return rc;
+}
