@@ -58,6 +58,7 @@ int cmd_convert(const char *prog, int argc, char **argv);
 int cmd_data(const char *prog, int argc, char **argv);
 int cmd_solve(const char *prog, int argc, char **argv);
 int cmd_eval(const char *prog, int argc, char **argv);
+int cmd_plot(const char *prog, int argc, char **argv);
 int cmd_train(const char *prog, int argc, char **argv);
 
 #endif /* HRM_TOOLS_CLI_H */

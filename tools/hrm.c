@@ -16,6 +16,7 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "convert a published PyTorch HRM checkpoint (.pt) to safetensors"},
     {"data", cmd_data, "datasets from task plugins: build, generate, verify ('hrm data tasks' lists them)"},
     {"eval", cmd_eval, "evaluate a checkpoint on a dataset's test split; metrics as JSON, optional dumps"},
+    {"plot", cmd_plot, "draw training curves from metrics.jsonl files as an SVG"},
     {"solve", cmd_solve, "solve one puzzle with a checkpoint: input, prediction, segments, verdict"},
     {"train", cmd_train, "train with the published key=value overrides; checkpoints, resume"},
 };
