@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -313,10 +314,81 @@ void hrm_plugin_list_free(hrm_plugin_list *list) {
     list->count = 0;
 }
 
+/* ---- device specs ---------------------------------------------------------------------------- */
+
+/* Appends "0 'name', 1 'name', ..." (or "none") to out: the device list of an error line. */
+static void list_devices(const hrm_device_info *info, int n, char *out, size_t size) {
+    size_t used = strlen(out);
+    if (n == 0) snprintf(out + used, size - used, "none");
+    for (int i = 0; i < n && used < size; i++) {
+        snprintf(out + used, size - used, "%s%d '%s'", i ? ", " : "", i, info[i].name);
+        used += strlen(out + used);
+    }
+}
+
+/* 1 when s is an optional '-' followed by decimal digits only. */
+static int is_index(const char *s) {
+    if (*s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* The devices whose name (by_name) or vendor/note (!by_name) contain spec, ignoring case: their
+ * count, and the first one's index in *first. */
+static int count_matches(const char *spec, const hrm_device_info *info, int n, int by_name, int *first) {
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        int hit = by_name ? strcasestr(info[i].name, spec) != NULL
+                          : strcasestr(info[i].vendor, spec) != NULL || strcasestr(info[i].note, spec) != NULL;
+        if (hit && hits++ == 0) *first = i;
+    }
+    return hits;
+}
+
+int hrm_device_match(const char *device, const hrm_device_info *info, int n, char *err, size_t err_size) {
+    char list[1024] = "";
+    if (!device || !device[0]) device = "0";
+    if (is_index(device)) {
+        errno = 0;
+        long index = strtol(device, NULL, 10);
+        if (errno == 0 && index >= 0 && index < n) return (int)index;
+        list_devices(info, n, list, sizeof list);
+        snprintf(err, err_size, "no device %s (it has %d: %s)", device, n, list);
+        return -1;
+    }
+    int first = -1, hits = count_matches(device, info, n, 1, &first);
+    if (hits == 0) hits = count_matches(device, info, n, 0, &first);
+    if (hits == 1) return first;
+    list_devices(info, n, list, sizeof list);
+    if (hits == 0)
+        snprintf(err, err_size, "no device matches '%s' (devices: %s)", device, list);
+    else
+        snprintf(err, err_size, "'%s' matches %d devices (%s): give an index or more of the name", device, hits, list);
+    return -1;
+}
+
+/* The index of the device `device` names on an initialised backend, or -1 with err set. */
+static int find_device(const hrm_backend_iface *f, hrm_backend *be, const char *device, char *err, size_t size) {
+    int n = f->device_count(be);
+    if (n < 0) n = 0;
+    hrm_device_info *info = calloc(n ? (size_t)n : 1, sizeof *info);
+    if (!info) {
+        snprintf(err, size, "out of host memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (f->device_info(be, i, &info[i]) != HRM_OK) snprintf(info[i].name, sizeof info[i].name, "(no info)");
+    int index = hrm_device_match(device, info, n, err, size);
+    free(info);
+    return index;
+}
+
 /* ---- opening a backend and a device -------------------------------------------------------- */
 
-/* Creates the backend instance and opens device `index`; on failure fills err. */
-static hrm_status open_plugin(const hrm_plugin *p, int index, const hrm_host *host, hrm_ctx *ctx, char *err,
+/* Creates the backend instance and opens the device that `device` names; on failure fills err. */
+static hrm_status open_plugin(const hrm_plugin *p, const char *device, const hrm_host *host, hrm_ctx *ctx, char *err,
                               size_t size) {
     const hrm_backend_iface *f = p->iface;
     hrm_backend *be = NULL;
@@ -327,9 +399,10 @@ static hrm_status open_plugin(const hrm_plugin *p, int index, const hrm_host *ho
         if (be) f->destroy(be);
         return s;
     }
-    int count = f->device_count(be);
-    if (index < 0 || index >= count) {
-        snprintf(err, size, "%s: no device %d (it has %d)", p->name, index, count);
+    char why[1024];
+    int index = find_device(f, be, device, why, sizeof why);
+    if (index < 0) {
+        snprintf(err, size, "%s: %s", p->name, why);
         f->destroy(be);
         return HRM_ERR_INVALID_ARG;
     }
@@ -351,7 +424,7 @@ static int by_score_desc(const void *a, const void *b) {
     return ((const hrm_plugin *)b)->score - ((const hrm_plugin *)a)->score;
 }
 
-static hrm_status open_auto(int index, const hrm_host *host, hrm_ctx *ctx, char *err, size_t size) {
+static hrm_status open_auto(const char *device, const hrm_host *host, hrm_ctx *ctx, char *err, size_t size) {
     hrm_plugin_list list;
     hrm_status s = HRM_ERR_NOT_AVAILABLE;
     hrm_plugin_scan(host, &list);
@@ -360,7 +433,7 @@ static hrm_status open_auto(int index, const hrm_host *host, hrm_ctx *ctx, char 
     for (int i = 0; i < list.count; i++) {
         char why[512];
         if (list.items[i].state != HRM_PLUGIN_USABLE) continue;
-        s = open_plugin(&list.items[i], index, host, ctx, why, sizeof why);
+        s = open_plugin(&list.items[i], device, host, ctx, why, sizeof why);
         if (s == HRM_OK) break;
         host_log(host, HRM_LOG_WARN, "auto: skipping %s", why);
         snprintf(err, size, "no usable backend: last one said: %s", why);
@@ -369,7 +442,7 @@ static hrm_status open_auto(int index, const hrm_host *host, hrm_ctx *ctx, char 
     return s;
 }
 
-static hrm_status open_named(const char *name, int index, const hrm_host *host, hrm_ctx *ctx, char *err,
+static hrm_status open_named(const char *name, const char *device, const hrm_host *host, hrm_ctx *ctx, char *err,
                              size_t size) {
     hrm_plugin_list list;
     hrm_status s = HRM_ERR_NOT_AVAILABLE;
@@ -389,7 +462,7 @@ static hrm_status open_named(const char *name, int index, const hrm_host *host, 
         if (p->state != HRM_PLUGIN_USABLE)
             snprintf(err, size, "%s", p->reason);
         else
-            s = open_plugin(p, index, host, ctx, err, size);
+            s = open_plugin(p, device, host, ctx, err, size);
     }
     if (!hit)
         snprintf(err, size, "no backend named '%s' (found: %s)", name, found[0] ? found : "none");
@@ -402,20 +475,27 @@ static int looks_like_path(const char *spec) {
     return strchr(spec, '/') || (n > sl && !strcmp(spec + n - sl, PLUGIN_SUFFIX));
 }
 
-hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
-                        size_t err_size) {
+hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
+                               size_t err_size) {
     hrm_plugin p;
     memset(out, 0, sizeof *out);
     if (!host) host = hrm_default_host();
     if (!spec || !spec[0]) spec = getenv("HRM_BACKEND");
     if (!spec || !spec[0]) spec = "auto";
-    if (!strcmp(spec, "auto")) return open_auto(device_index, host, out, err, err_size);
-    if (!looks_like_path(spec)) return open_named(spec, device_index, host, out, err, err_size);
+    if (!strcmp(spec, "auto")) return open_auto(device, host, out, err, err_size);
+    if (!looks_like_path(spec)) return open_named(spec, device, host, out, err, err_size);
     if (hrm_plugin_load(spec, host, &p) != HRM_OK) {
         snprintf(err, err_size, "%s", p.reason);
         return HRM_ERR_NOT_AVAILABLE;
     }
-    return open_plugin(&p, device_index, host, out, err, err_size);
+    return open_plugin(&p, device, host, out, err, err_size);
+}
+
+hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
+                        size_t err_size) {
+    char device[16];
+    snprintf(device, sizeof device, "%d", device_index);
+    return hrm_ctx_open_device(spec, device, host, out, err, err_size);
 }
 
 void hrm_ctx_close(hrm_ctx *ctx) {

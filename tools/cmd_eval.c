@@ -29,7 +29,7 @@ static const cli_opt opts[NOPTS] = {
     [O_SEGMENTS] = {"--segments", "M", "segments per example (default: the model's halt_max_steps)"},
     [O_DUMP] = {"--dump", "OUTDIR", "write logits, q_halt, q_continue and predictions as .npy"},
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
-    [O_DEVICE] = {"--device", "N", "device index (default 0)"},
+    [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [O_BATCH] = {"--batch", "N", "examples per batch (default 256)"},
     [O_TASK] = {"--task", "NAME", "task plugin whose verifier scores the predictions (default: the one matching "
                                   "seq_len and vocab; 'none' to skip)"},
@@ -196,10 +196,9 @@ static void print_report(const eval_run *r, const hrm_eval_report *e, const char
 
 static int run_eval(eval_run *r, const char **v) {
     char err[1024];
-    int M = 0, batch = 256, device = 0;
+    int M = 0, batch = 256;
     if ((v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) ||
-        (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)) ||
-        (v[O_DEVICE] && !cli_int(r->prog, "--device", v[O_DEVICE], 0, 1024, &device)))
+        (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)))
         return CLI_EXIT_USAGE;
     if (!v[O_CHECKPOINT] || !v[O_DATA])
         return cli_error(r->prog, "%s is required (try '%s --help')", v[O_CHECKPOINT] ? "--data" : "--checkpoint",
@@ -212,7 +211,7 @@ static int run_eval(eval_run *r, const char **v) {
     if (batch > r->ds.num_examples) batch = r->ds.num_examples > 0 ? r->ds.num_examples : 1;
     hrm_train_settings ts = hrm_train_settings_default();
     ts.loss_type = loss_of(&r->ck);
-    hrm_status st = hrm_ctx_open(v[O_BACKEND], device, hrm_default_host(), &r->ctx, err, sizeof err);
+    hrm_status st = hrm_ctx_open_device(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), &r->ctx, err, sizeof err);
     r->ctx_open = st == HRM_OK;
     if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, batch, &r->model, err, sizeof err);
     if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))

@@ -35,7 +35,7 @@ static const cli_opt opts[NOPTS] = {
     [O_SEGMENTS] = {"--segments", "M", "at most M segments (default: the model's halt_max_steps)"},
     [O_ALL] = {"--all-segments", NULL, "run all M segments instead of stopping when the model halts"},
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
-    [O_DEVICE] = {"--device", "N", "device index (default 0)"},
+    [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
 };
 
@@ -119,9 +119,7 @@ static int pick_task(solve_run *r, const char *name) {
 
 static int open_model(solve_run *r, const char *backend, const char *device) {
     char err[1024];
-    int dev = 0;
-    if (device && !cli_int(r->prog, "--device", device, 0, 1024, &dev)) return 0;
-    hrm_status st = hrm_ctx_open(backend, dev, hrm_default_host(), &r->ctx, err, sizeof err);
+    hrm_status st = hrm_ctx_open_device(backend, device, hrm_default_host(), &r->ctx, err, sizeof err);
     r->ctx_open = st == HRM_OK;
     if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, 1, &r->model, err, sizeof err);
     if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))

@@ -78,7 +78,8 @@ static const train_key keys[] = {
     {"max_steps", V_INT, K_RUN, 0, BIG, "0", "stop after K optimizer steps in all (0: total_steps)"},
     {"log_interval", V_INT, K_RUN, 1, BIG, "100", "steps per progress line when stderr is not a terminal"},
     {"backend", V_STRING, K_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
-    {"device", V_INT, K_RUN, 0, 1024, "0", "device index"},
+    {"device", V_STRING, K_RUN, 0, 0, "0",
+     "device index, or a part of its name or platform name ('hrm backends' lists them)"},
     {"arch.name", V_NAME, K_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
      "or HierarchicalReasoningModel_ACTV1 (the only model)"},
     {"arch.hidden_size", V_INT, K_SHAPE, 1, 1 << 16, "512", ""},
@@ -486,7 +487,7 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     r->eval_every = (int64_t)(interval * r->groups_examples / r->ts.global_batch_size);
     if (r->eval_every < 1) r->eval_every = 1;
 
-    if (hrm_ctx_open(backend, (int)num(r, "device"), hrm_default_host(), &r->ctx, err, sizeof err))
+    if (hrm_ctx_open_device(backend, text(r, "device"), hrm_default_host(), &r->ctx, err, sizeof err))
         return fail_status(r, "backend", err);
     r->ctx_open = true;
     int B = r->ts.global_batch_size;

@@ -69,8 +69,10 @@ typedef struct hrm_checker {
                           int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
     /* reports msg as INVALID_ARG and returns that */
     hrm_status (*invalid)(hrm_device *dev, const char *msg);
-    /* optional (NULL: not checked): the n ids of p, already bounds-checked, lie in [0, limit) */
-    hrm_status (*ids)(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit);
+    /* optional (NULL: not checked, e.g. ids that stay on a device): the n ids of p, already
+     * bounds-checked, lie in [0, limit), or equal *ignore when ignore is not NULL */
+    hrm_status (*ids)(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit,
+                      const int32_t *ignore);
 } hrm_checker;
 
 #define HRM_CK_TRY(expr)                                                                           \
@@ -157,7 +159,8 @@ static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *
                    (unsigned long long)prefix_elems);
     if (!backward || a->d_token_table.buf) {
         HRM_CK_TRY(hrm_ck(ck, dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
-        if (ck->ids) HRM_CK_TRY(ck->ids(dev, op, "tokens", a->tokens, a->batch * (int64_t)a->seq_len, a->vocab));
+        if (ck->ids)
+            HRM_CK_TRY(ck->ids(dev, op, "tokens", a->tokens, a->batch * (int64_t)a->seq_len, a->vocab, NULL));
     }
     if (backward) {
         HRM_CK_TRY(hrm_ck(ck, dev, op, "d_out", a->d_out, B * S * D));
@@ -174,7 +177,112 @@ static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *
     HRM_CK_REQUIRE(ck, dev, a->num_puzzle_ids >= 1, "%s: prefix %d needs num_puzzle_ids >= 1", op, a->prefix);
     HRM_CK_TRY(hrm_ck(ck, dev, op, "puzzle_table", a->puzzle_table, (uint64_t)a->num_puzzle_ids * width));
     HRM_CK_TRY(hrm_ck(ck, dev, op, "puzzle_ids", a->puzzle_ids, B));
-    if (ck->ids) return ck->ids(dev, op, "puzzle_ids", a->puzzle_ids, a->batch, a->num_puzzle_ids);
+    if (ck->ids) return ck->ids(dev, op, "puzzle_ids", a->puzzle_ids, a->batch, a->num_puzzle_ids, NULL);
+    return HRM_OK;
+}
+
+/* matmul, in two parts so that a backend can add its own limits between them (a BLAS int):
+ * sizes first, then leading dimensions and the tensors. */
+static inline hrm_status hrm_check_matmul_sizes(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a)
+{
+    HRM_CK_REQUIRE(ck, dev, a->m >= 0 && a->n >= 0 && a->k >= 0 && a->batch >= 1,
+                   "matmul: bad sizes m=%d n=%d k=%d batch=%d", a->m, a->n, a->k, a->batch);
+    return HRM_OK;
+}
+
+static inline hrm_status hrm_check_matmul_tensors(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a)
+{
+    const char *op = "matmul";
+    int64_t a_rows = a->trans_a ? a->k : a->m, a_cols = a->trans_a ? a->m : a->k;
+    int64_t b_rows = a->trans_b ? a->n : a->k, b_cols = a->trans_b ? a->k : a->n;
+    /* BLAS insists on ld >= max(1, cols) even when the matrix is empty */
+    HRM_CK_REQUIRE(ck, dev,
+                   a->lda >= (a_cols > 1 ? a_cols : 1) && a->ldb >= (b_cols > 1 ? b_cols : 1) &&
+                       a->ldc >= (a->n > 1 ? a->n : 1),
+                   "%s: leading dimension too small (lda %lld, ldb %lld, ldc %lld)", op, (long long)a->lda,
+                   (long long)a->ldb, (long long)a->ldc);
+    if (a->m == 0 || a->n == 0) return HRM_OK;
+    if (a->k > 0) {
+        HRM_CK_TRY(ck->batched(dev, op, "a", a->a, (uint64_t)a->batch, a->stride_a, (uint64_t)a_rows, a->lda,
+                               (uint64_t)a_cols));
+        HRM_CK_TRY(ck->batched(dev, op, "b", a->b, (uint64_t)a->batch, a->stride_b, (uint64_t)b_rows, a->ldb,
+                               (uint64_t)b_cols));
+    }
+    return ck->batched(dev, op, "c", a->c, (uint64_t)a->batch, a->stride_c, (uint64_t)a->m, a->ldc, (uint64_t)a->n);
+}
+
+/* add: n >= 0 and out, a, b (and c when given) hold n elements. */
+static inline hrm_status hrm_check_add(const hrm_checker *ck, hrm_device *dev, const hrm_add_args *a)
+{
+    HRM_CK_REQUIRE(ck, dev, a->n >= 0, "add: n=%lld is negative", (long long)a->n);
+    uint64_t n = (uint64_t)a->n;
+    HRM_CK_TRY(hrm_ck(ck, dev, "add", "out", a->out, n));
+    HRM_CK_TRY(hrm_ck(ck, dev, "add", "a", a->a, n));
+    HRM_CK_TRY(hrm_ck(ck, dev, "add", "b", a->b, n));
+    if (a->c.buf) return hrm_ck(ck, dev, "add", "c", a->c, n);
+    return HRM_OK;
+}
+
+/* RoPE (op = "rope_forward" or "rope_backward"): even head_dim, x and out rows, cos and sin. */
+static inline hrm_status hrm_check_rope(const hrm_checker *ck, hrm_device *dev, const hrm_rope_args *a,
+                                        const char *op)
+{
+    HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 2 && a->head_dim % 2 == 0,
+                   "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be even)", op, a->batch, a->seq,
+                   a->heads, a->head_dim);
+    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
+    if (rows == 0) return HRM_OK;
+    HRM_CK_TRY(hrm_ck_rows(ck, dev, op, "x", a->x, rows, a->row_stride, width));
+    HRM_CK_TRY(hrm_ck_rows(ck, dev, op, "out", a->out, rows, a->row_stride, width));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "cos", a->cos, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
+    return hrm_ck(ck, dev, op, "sin", a->sin, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2));
+}
+
+/* signsgd_rows: sizes, then ids, grads, weights; ck->ids, when set, the ids' values. */
+static inline hrm_status hrm_check_signsgd(const hrm_checker *ck, hrm_device *dev, const hrm_signsgd_args *a)
+{
+    const char *op = "signsgd_rows";
+    HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->width >= 0 && a->num_rows >= 0,
+                   "%s: bad sizes batch=%d width=%d num_rows=%d", op, a->batch, a->width, a->num_rows);
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "ids", a->ids, (uint64_t)a->batch));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "grads", a->grads, (uint64_t)a->batch * (uint64_t)a->width));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "weights", a->weights, (uint64_t)a->num_rows * (uint64_t)a->width));
+    if (ck->ids) return ck->ids(dev, op, "ids", a->ids, a->batch, a->num_rows, NULL);
+    return HRM_OK;
+}
+
+/* Cross-entropy: sizes and kind, logits and labels (ck->ids, when set, checks the labels lie in
+ * [0, vocab) or are the ignore label), then d_logits (backward) or loss, count, correct, preds. */
+static inline hrm_status hrm_check_xent(const hrm_checker *ck, hrm_device *dev, const hrm_xent_args *a, int backward)
+{
+    const char *op = backward ? "xent_backward" : "xent_forward";
+    HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq_len >= 0 && a->vocab >= 1,
+                   "%s: bad sizes batch=%d seq_len=%d vocab=%d", op, a->batch, a->seq_len, a->vocab);
+    HRM_CK_REQUIRE(ck, dev, a->kind == HRM_LOSS_SOFTMAX || a->kind == HRM_LOSS_STABLEMAX, "%s: unknown loss kind %d",
+                   op, (int)a->kind);
+    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "logits", a->logits, positions * (uint64_t)a->vocab));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "labels", a->labels, positions));
+    if (ck->ids) {
+        int32_t ignore = a->ignore_label;
+        HRM_CK_TRY(ck->ids(dev, op, "labels", a->labels, (int64_t)positions, a->vocab, &ignore));
+    }
+    if (backward) return hrm_ck(ck, dev, op, "d_logits", a->d_logits, positions * (uint64_t)a->vocab);
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "loss", a->loss, (uint64_t)a->batch));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "count", a->count, (uint64_t)a->batch));
+    HRM_CK_TRY(hrm_ck(ck, dev, op, "correct", a->correct, (uint64_t)a->batch));
+    if (a->preds.buf) return hrm_ck(ck, dev, op, "preds", a->preds, positions);
+    return HRM_OK;
+}
+
+/* Attention sizes every in-tree backend supports (head_dim up to 128); a backend checks its own
+ * stride limits after this and before hrm_check_attention_tensors. */
+static inline hrm_status hrm_check_attention_sizes(const hrm_checker *ck, hrm_device *dev,
+                                                   const hrm_attention_args *a, int backward)
+{
+    HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
+                   "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be 1..128)",
+                   backward ? "attention_backward" : "attention_forward", a->batch, a->seq, a->heads, a->head_dim);
     return HRM_OK;
 }
 

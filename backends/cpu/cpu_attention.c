@@ -141,9 +141,7 @@ static void backward_items(void *ctx, int64_t begin, int64_t end, int thread)
 static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward)
 {
     const char *op = backward ? "attention_backward" : "attention_forward";
-    CPU_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
-                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be 1..128)", op, a->batch, a->seq,
-                a->heads, a->head_dim);
+    CPU_TRY(hrm_check_attention_sizes(&cpu_checker, dev, a, backward));
     CPU_REQUIRE(dev, a->qkv_row_stride <= INT32_MAX && a->o_row_stride <= INT32_MAX && a->dqkv_row_stride <= INT32_MAX,
                 "%s: row strides must fit in a BLAS int", op);
     return hrm_check_attention_tensors(&cpu_checker, dev, a, backward);

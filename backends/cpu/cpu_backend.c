@@ -49,17 +49,6 @@ hrm_status cpu_check_batched(hrm_device *dev, const char *op, const char *name, 
     return st == HRM_OK ? HRM_OK : cpu_fail(dev->be, st, "%s", msg);
 }
 
-hrm_status cpu_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
-                          uint64_t cols)
-{
-    return cpu_check_batched(dev, op, name, p, 1, 0, rows, stride, cols);
-}
-
-hrm_status cpu_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems)
-{
-    return cpu_check_batched(dev, op, name, p, 1, 0, 1, 0, elems);
-}
-
 static hrm_status cpu_invalid(hrm_device *dev, const char *msg)
 {
     return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s", msg);

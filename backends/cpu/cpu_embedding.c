@@ -8,14 +8,20 @@
 
 enum { COLUMN_GROUP = 16 }; /* 64 bytes: threads never share a cache line of a table row */
 
-/* Every id of ids[0, n) lies in [0, limit). */
-hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit)
+/* Every id of ids[0, n) lies in [0, limit) or equals *ignore (when ignore is not NULL). */
+hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit,
+                         const int32_t *ignore)
 {
     const int32_t *ids = cpu_i32(p);
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= limit)
-            return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%lld] = %d is outside [0, %d)", op, name, (long long)i,
-                            ids[i], limit);
+    for (int64_t i = 0; i < n; i++) {
+        if ((ids[i] >= 0 && ids[i] < limit) || (ignore && ids[i] == *ignore)) continue;
+        if (ignore)
+            return cpu_fail(dev->be, HRM_ERR_INVALID_ARG,
+                            "%s: %s[%lld] = %d is outside [0, %d) and not the ignore label %d", op, name, (long long)i,
+                            ids[i], limit, (int)*ignore);
+        return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%lld] = %d is outside [0, %d)", op, name, (long long)i,
+                        ids[i], limit);
+    }
     return HRM_OK;
 }
 

@@ -52,19 +52,17 @@ hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Checks that p holds `elems` elements (a NULL buffer fails) inside a buffer of dev. */
-hrm_status cpu_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems);
-/* Same for `rows` rows of `cols` elements, consecutive rows `stride` apart (stride >= cols). */
-hrm_status cpu_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows,
-                          int64_t stride, uint64_t cols);
-/* `count` matrices `mstride` apart, each `rows` x `cols` with leading dimension ld. */
+/* Checks that p holds `count` matrices `mstride` apart, each `rows` x `cols` with leading
+ * dimension ld, inside a buffer of dev (a NULL buffer fails). The per-op checks call it through
+ * cpu_checker (backends/common/hrm_span.h). */
 hrm_status cpu_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
                              int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
 
 /* The shared per-op shape checks (backends/common/hrm_span.h) run through this. */
 extern const hrm_checker cpu_checker;
-/* Every id of p[0, n) lies in [0, limit) (cpu_embedding.c). */
-hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit);
+/* Every id of p[0, n) lies in [0, limit), or equals *ignore when ignore is not NULL (cpu_embedding.c). */
+hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit,
+                         const int32_t *ignore);
 
 static inline float *cpu_f32(hrm_ptr p) { return (float *)p.buf->data + p.off; }
 static inline int32_t *cpu_i32(hrm_ptr p) { return (int32_t *)p.buf->data + p.off; }

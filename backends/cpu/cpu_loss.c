@@ -99,25 +99,7 @@ static void xent_backward_seqs(void *ctx, int64_t begin, int64_t end, int thread
 
 static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward)
 {
-    const char *op = backward ? "xent_backward" : "xent_forward";
-    CPU_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->vocab >= 1, "%s: bad sizes batch=%d seq_len=%d vocab=%d",
-                op, a->batch, a->seq_len, a->vocab);
-    CPU_REQUIRE(dev, a->kind == HRM_LOSS_SOFTMAX || a->kind == HRM_LOSS_STABLEMAX, "%s: unknown loss kind %d", op,
-                (int)a->kind);
-    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
-    CPU_TRY(cpu_check(dev, op, "logits", a->logits, positions * (uint64_t)a->vocab));
-    CPU_TRY(cpu_check(dev, op, "labels", a->labels, positions));
-    const int32_t *labels = cpu_i32(a->labels);
-    for (uint64_t i = 0; i < positions; i++)
-        CPU_REQUIRE(dev, labels[i] == a->ignore_label || (labels[i] >= 0 && labels[i] < a->vocab),
-                    "%s: labels[%llu] = %d is outside [0, %d) and not the ignore label %d", op, (unsigned long long)i,
-                    labels[i], a->vocab, a->ignore_label);
-    if (backward) return cpu_check(dev, op, "d_logits", a->d_logits, positions * (uint64_t)a->vocab);
-    CPU_TRY(cpu_check(dev, op, "loss", a->loss, (uint64_t)a->batch));
-    CPU_TRY(cpu_check(dev, op, "count", a->count, (uint64_t)a->batch));
-    CPU_TRY(cpu_check(dev, op, "correct", a->correct, (uint64_t)a->batch));
-    if (a->preds.buf) CPU_TRY(cpu_check(dev, op, "preds", a->preds, positions));
-    return HRM_OK;
+    return hrm_check_xent(&cpu_checker, dev, a, backward);
 }
 
 /* sequences per share: enough positions x vocab to repay a thread */

@@ -24,26 +24,10 @@ static void scale_c(float *c, int m, int n, int64_t ldc, float beta)
 
 static hrm_status check_matmul(hrm_device *dev, const hrm_matmul_args *a)
 {
-    CPU_REQUIRE(dev, a->m >= 0 && a->n >= 0 && a->k >= 0 && a->batch >= 1, "%s: bad sizes m=%d n=%d k=%d batch=%d", OP,
-                a->m, a->n, a->k, a->batch);
+    CPU_TRY(hrm_check_matmul_sizes(&cpu_checker, dev, a));
     CPU_REQUIRE(dev, a->lda <= INT32_MAX && a->ldb <= INT32_MAX && a->ldc <= INT32_MAX,
                 "%s: leading dimensions must fit in a BLAS int", OP);
-    int64_t a_rows = a->trans_a ? a->k : a->m, a_cols = a->trans_a ? a->m : a->k;
-    int64_t b_rows = a->trans_b ? a->n : a->k, b_cols = a->trans_b ? a->k : a->n;
-    /* BLAS insists on ld >= max(1, cols) even when the matrix is empty */
-    CPU_REQUIRE(dev, a->lda >= (a_cols > 1 ? a_cols : 1) && a->ldb >= (b_cols > 1 ? b_cols : 1) &&
-                         a->ldc >= (a->n > 1 ? a->n : 1),
-                "%s: leading dimension too small (lda %lld, ldb %lld, ldc %lld)", OP, (long long)a->lda,
-                (long long)a->ldb, (long long)a->ldc);
-    if (a->m == 0 || a->n == 0) return HRM_OK;
-    if (a->k > 0) {
-        CPU_TRY(cpu_check_batched(dev, OP, "a", a->a, (uint64_t)a->batch, a->stride_a, (uint64_t)a_rows, a->lda,
-                                  (uint64_t)a_cols));
-        CPU_TRY(cpu_check_batched(dev, OP, "b", a->b, (uint64_t)a->batch, a->stride_b, (uint64_t)b_rows, a->ldb,
-                                  (uint64_t)b_cols));
-    }
-    return cpu_check_batched(dev, OP, "c", a->c, (uint64_t)a->batch, a->stride_c, (uint64_t)a->m, a->ldc,
-                             (uint64_t)a->n);
+    return hrm_check_matmul_tensors(&cpu_checker, dev, a);
 }
 
 /* C_i = alpha op(A_i) op(B_i) + beta C_i for one batch item i. */

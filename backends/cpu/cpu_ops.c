@@ -32,12 +32,7 @@ CPU_VECTOR_CLONES static void add_range(void *ctx, int64_t begin, int64_t end, i
 hrm_status cpu_add(hrm_device *dev, const hrm_add_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    CPU_REQUIRE(dev, a->n >= 0, "add: n=%lld is negative", (long long)a->n);
-    uint64_t n = (uint64_t)a->n;
-    CPU_TRY(cpu_check(dev, "add", "out", a->out, n));
-    CPU_TRY(cpu_check(dev, "add", "a", a->a, n));
-    CPU_TRY(cpu_check(dev, "add", "b", a->b, n));
-    if (a->c.buf) CPU_TRY(cpu_check(dev, "add", "c", a->c, n));
+    CPU_TRY(hrm_check_add(&cpu_checker, dev, a));
     cpu_parallel_for(cpu_dev_pool(dev), a->n, MIN_CHUNK_ELEMS, add_range, (void *)a);
     return HRM_OK;
 }
@@ -256,15 +251,9 @@ CPU_VECTOR_CLONES static void rope_rows(void *ctx, int64_t begin, int64_t end, i
 static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    CPU_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 2 && a->head_dim % 2 == 0,
-                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be even)", op, a->batch, a->seq,
-                a->heads, a->head_dim);
+    CPU_TRY(hrm_check_rope(&cpu_checker, dev, a, op));
     uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
     if (rows == 0) return HRM_OK;
-    CPU_TRY(cpu_check_rows(dev, op, "x", a->x, rows, a->row_stride, width));
-    CPU_TRY(cpu_check_rows(dev, op, "out", a->out, rows, a->row_stride, width));
-    CPU_TRY(cpu_check(dev, op, "cos", a->cos, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
-    CPU_TRY(cpu_check(dev, op, "sin", a->sin, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
     rope_job job = {.a = a, .sign = sign};
     cpu_parallel_for(cpu_dev_pool(dev), (int64_t)rows, min_rows((int64_t)width), rope_rows, &job);
     return HRM_OK;

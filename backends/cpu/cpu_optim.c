@@ -81,16 +81,7 @@ static void signsgd_slots(void *ctx, int64_t begin, int64_t end, int thread)
 hrm_status cpu_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    const char *op = "signsgd_rows";
-    CPU_REQUIRE(dev, a->batch >= 0 && a->width >= 0 && a->num_rows >= 0, "%s: bad sizes batch=%d width=%d num_rows=%d",
-                op, a->batch, a->width, a->num_rows);
-    CPU_TRY(cpu_check(dev, op, "ids", a->ids, (uint64_t)a->batch));
-    CPU_TRY(cpu_check(dev, op, "grads", a->grads, (uint64_t)a->batch * (uint64_t)a->width));
-    CPU_TRY(cpu_check(dev, op, "weights", a->weights, (uint64_t)a->num_rows * (uint64_t)a->width));
-    const int32_t *ids = cpu_i32(a->ids);
-    for (int b = 0; b < a->batch; b++)
-        CPU_REQUIRE(dev, ids[b] >= 0 && ids[b] < a->num_rows, "%s: ids[%d] = %d is outside [0, %d)", op, b, ids[b],
-                    a->num_rows);
+    CPU_TRY(hrm_check_signsgd(&cpu_checker, dev, a));
     if (a->width == 0) return HRM_OK;
     cpu_parallel_for(cpu_dev_pool(dev), a->batch, 1 + 65536 / (a->width + 1), signsgd_slots, (void *)a);
     return HRM_OK;

@@ -1,6 +1,23 @@
 /* ocl_backend.c - the OpenCL backend's plugin table: probe, instance, device enumeration over
  * every platform, device open (context, one in-order queue, kernel program, GEMM validation),
- * buffers with an optional allocation cap, and the error and bounds-check helpers. */
+ * buffers with an optional allocation cap, and the error and bounds-check helpers.
+ *
+ * Environment (read at probe, create or device_open):
+ *   HRM_OPENCL_MAX_ALLOC_MB=N    caps this plugin's buffers at N MiB per device; an allocation past
+ *                                it fails with HRM_ERR_OUT_OF_MEMORY as a full device would (tests
+ *                                provoke out-of-memory with it).
+ *   HRM_OPENCL_BUILD_OPTIONS=S   appended to the kernel build options (and to the binary cache key);
+ *                                a test injects a bad define to provoke a kernel build failure.
+ *   HRM_OPENCL_SCORE=N           the probe's score instead of the one derived from the platforms
+ *                                (5 for CPU-only platforms, 20 otherwise); N <= 0 declines. Lets
+ *                                `auto` prefer PoCL over the CPU backend, so tests can watch auto fall
+ *                                back when opening OpenCL fails.
+ *   HRM_OPENCL_LOCAL_MEM_KB=N    plan the attention tiles for at most N KiB of local memory (less
+ *                                than the device has): a test runs GPU-sized tiles on PoCL with it.
+ *   HRM_OPENCL_TEST_CORRUPT_GEMM=1  test hook: the GEMM validation sees one wrong element in each
+ *                                device result, as on a GPU where CLBlast 1.5.3 computes wrong
+ *                                results; device_open then refuses the device.
+ *   XDG_CACHE_HOME, HOME         where kernel binaries are cached (ocl_program.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,15 +57,17 @@ const char *ocl_err_name(cl_int err)
     }
 }
 
+/* last_error carries no "opencl: " prefix (like the CPU backend's): the loader and the tools put
+ * the backend's name in front where it is not obvious. */
 hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
 {
-    char msg[sizeof be->error - 16];
+    char msg[sizeof be->error];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&be->lock);
-    snprintf(be->error, sizeof be->error, "opencl: %s", msg);
+    snprintf(be->error, sizeof be->error, "%s", msg);
     pthread_mutex_unlock(&be->lock);
     ocl_log(be, HRM_LOG_DEBUG, "%s", msg);
     return status;
@@ -68,7 +87,7 @@ void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
 hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what)
 {
     if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY)
-        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "%s: %s failed: device out of memory (%s)", op, what,
+        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "%s: out of device memory: %s failed (%s)", op, what,
                         ocl_err_name(err));
     return ocl_fail(be, HRM_ERR_DEVICE, "%s: %s failed: %s (%d)", op, what, ocl_err_name(err), (int)err);
 }
@@ -84,23 +103,66 @@ hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, 
     return st == HRM_OK ? HRM_OK : ocl_fail(dev->be, st, "%s", msg);
 }
 
-hrm_status ocl_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
-                          uint64_t cols)
-{
-    return ocl_check_batched(dev, op, name, p, 1, 0, rows, stride, cols);
-}
-
-hrm_status ocl_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems)
-{
-    return ocl_check_batched(dev, op, name, p, 1, 0, 1, 0, elems);
-}
-
 static hrm_status ocl_invalid(hrm_device *dev, const char *msg)
 {
     return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s", msg);
 }
 
-const hrm_checker ocl_checker = {ocl_check_batched, ocl_invalid, NULL /* ids stay on the device */};
+const hrm_checker ocl_checker = {ocl_check_batched, ocl_invalid, NULL /* ids: see ocl_fault_code */};
+
+/* ---- device-side argument faults (ocl_fault_code) ---------------------------------------------- */
+
+static const struct {
+    const char *op, *tensor, *also;
+} FAULTS[] = {
+    [OCL_FAULT_EMB_FWD_TOKENS] = {"embedding_forward", "tokens", ""},
+    [OCL_FAULT_EMB_FWD_PUZZLE_IDS] = {"embedding_forward", "puzzle_ids", ""},
+    [OCL_FAULT_EMB_BWD_TOKENS] = {"embedding_backward", "tokens", ""},
+    [OCL_FAULT_SIGNSGD_IDS] = {"signsgd_rows", "ids", ""},
+    [OCL_FAULT_XENT_FWD_LABELS] = {"xent_forward", "labels", " and not the ignore label"},
+    [OCL_FAULT_XENT_BWD_LABELS] = {"xent_backward", "labels", " and not the ignore label"},
+};
+
+static hrm_status fault_init(hrm_device *dev)
+{
+    static const cl_int zeros[OCL_FAULT_INTS] = {0};
+    cl_int err;
+    dev->fault = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zeros, (void *)zeros, &err);
+    return dev->fault ? HRM_OK : ocl_cl_fail(dev->be, err, "device_open", "clCreateBuffer (fault record)");
+}
+
+/* Before a blocking call: queues the read of the fault record behind every op enqueued so far (not
+ * blocking: the blocking call after it on the in-order queue waits for it). *fetched = 1 when the
+ * read was queued. */
+static cl_int fault_fetch(hrm_device *dev, int *fetched)
+{
+    *fetched = 0;
+    if (!dev->fault_armed) return CL_SUCCESS;
+    cl_int err = clEnqueueReadBuffer(dev->queue, dev->fault, CL_FALSE, 0, sizeof dev->fault_host, dev->fault_host, 0,
+                                     NULL, NULL);
+    *fetched = err == CL_SUCCESS;
+    return err;
+}
+
+/* After the blocking call returned, so the fetched record is here: reports a recorded fault once
+ * (as HRM_ERR_INVALID_ARG) and clears the record. */
+static hrm_status fault_check(hrm_device *dev)
+{
+    dev->fault_armed = 0;
+    cl_int rec[OCL_FAULT_INTS];
+    memcpy(rec, dev->fault_host, sizeof rec);
+    if (rec[0] == OCL_FAULT_NONE) return HRM_OK;
+    static const cl_int zeros[OCL_FAULT_INTS] = {0};
+    memset(dev->fault_host, 0, sizeof dev->fault_host);
+    cl_int err = clEnqueueWriteBuffer(dev->queue, dev->fault, CL_TRUE, 0, sizeof zeros, zeros, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return ocl_cl_fail(dev->be, err, "fault record", "clEnqueueWriteBuffer");
+    if (rec[0] < 0 || rec[0] >= (cl_int)(sizeof FAULTS / sizeof FAULTS[0]) || !FAULTS[rec[0]].op)
+        return ocl_fail(dev->be, HRM_ERR_DEVICE, "the device recorded an unknown fault code %d", (int)rec[0]);
+    unsigned long long pos = (unsigned long long)(uint32_t)rec[3] | (unsigned long long)(uint32_t)rec[4] << 32;
+    return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%llu] = %d is outside [0, %d)%s (found on the device, "
+                    "reported at the next synchronisation)", FAULTS[rec[0]].op, FAULTS[rec[0]].tensor, pos, (int)rec[1],
+                    (int)rec[2], FAULTS[rec[0]].also);
+}
 
 /* ---- platforms and devices -------------------------------------------------------------------- */
 
@@ -154,8 +216,9 @@ static cl_int enumerate(ocl_devinfo **out, int *n)
             info->validated = -1;
             char plat[64] = "";
             clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof plat - 1, plat, NULL);
-            snprintf(info->note, sizeof info->note, "platform %u (%s), %s; not validated yet", p, plat,
+            snprintf(di->where, sizeof di->where, "platform %u (%s), %s", p, plat,
                      (di->type & CL_DEVICE_TYPE_GPU) ? "GPU" : (di->type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator");
+            snprintf(info->note, sizeof info->note, "%s; not validated yet", di->where);
         }
         free(ids);
     }
@@ -177,6 +240,7 @@ static int cpu_only_platform(const char *name)
     return strstr(name, "Portable Computing Language") != NULL || strstr(name, "CPU") != NULL;
 }
 
+/* The loader writes "opencl: " in front of `why`. */
 static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
 {
     (void)host;
@@ -186,16 +250,16 @@ static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
     if ((err != CL_SUCCESS && err != -1001) || np == 0) {
         if (why && why_size) {
             if (err != CL_SUCCESS && err != -1001)
-                snprintf(why, why_size, "opencl: no OpenCL platform found (%s)", ocl_err_name(err));
+                snprintf(why, why_size, "no OpenCL platform found (%s)", ocl_err_name(err));
             else
-                snprintf(why, why_size, "opencl: no OpenCL platform found");
+                snprintf(why, why_size, "no OpenCL platform found");
         }
         return 0;
     }
     cl_platform_id plats[16];
     if (np > 16) np = 16;
     if (clGetPlatformIDs(np, plats, NULL) != CL_SUCCESS) {
-        if (why && why_size) snprintf(why, why_size, "opencl: no OpenCL platform found");
+        if (why && why_size) snprintf(why, why_size, "no OpenCL platform found");
         return 0;
     }
     int score = 5;
@@ -204,7 +268,13 @@ static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
         clGetPlatformInfo(plats[i], CL_PLATFORM_NAME, sizeof name - 1, name, NULL);
         if (!cpu_only_platform(name)) score = 20;
     }
-    if (score < 10 && why && why_size) snprintf(why, why_size, "opencl: only CPU devices; the cpu backend is preferred");
+    const char *forced = getenv("HRM_OPENCL_SCORE");
+    if (forced && forced[0]) {
+        char *end;
+        long v = strtol(forced, &end, 10);
+        if (*end == '\0' && v > -1000 && v < 1000) score = (int)v;
+        if (score <= 0 && why && why_size) snprintf(why, why_size, "declined: HRM_OPENCL_SCORE=%s", forced);
+    }
     return score;
 }
 
@@ -244,7 +314,7 @@ static void ocl_destroy(hrm_backend *be)
     free(be);
 }
 
-static const char *ocl_last_error(hrm_backend *be) { return be ? be->error : "opencl: no backend instance"; }
+static const char *ocl_last_error(hrm_backend *be) { return be ? be->error : "no backend instance"; }
 
 static int ocl_device_count(hrm_backend *be) { return be ? be->ndevs : 0; }
 
@@ -260,6 +330,7 @@ static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *o
 static void release_device(hrm_device *dev)
 {
     ocl_program_release(dev);
+    if (dev->fault) clReleaseMemObject(dev->fault);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->ctx) clReleaseContext(dev->ctx);
     pthread_mutex_destroy(&dev->lock);
@@ -298,9 +369,16 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     cl_ulong lmem = 0;
     clGetDeviceInfo(di->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
     dev->local_mem = (size_t)lmem;
+    const char *lm = getenv("HRM_OPENCL_LOCAL_MEM_KB");
+    if (lm && lm[0]) {
+        char *end;
+        unsigned long long kb = strtoull(lm, &end, 10);
+        if (*end == '\0' && kb > 0 && kb < (unsigned long long)(dev->local_mem >> 10)) dev->local_mem = (size_t)kb << 10;
+    }
     if (dev->max_wg == 0) dev->max_wg = 1;
 
-    hrm_status s = ocl_program_init(dev);
+    hrm_status s = fault_init(dev);
+    if (s == HRM_OK) s = ocl_program_init(dev);
     if (s != HRM_OK) {
         release_device(dev);
         return s;
@@ -308,7 +386,7 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     char note[128] = "";
     s = ocl_validate_gemm(dev, note, sizeof note);
     di->validated = di->info.validated = s == HRM_OK ? 1 : 0;
-    snprintf(di->info.note, sizeof di->info.note, "%s", note);
+    snprintf(di->info.note, sizeof di->info.note, "%s; %s", di->where, note);
     if (s != HRM_OK) {
         release_device(dev);
         return s;
@@ -337,8 +415,14 @@ static hrm_status ocl_memory_usage(hrm_device *dev, uint64_t *current, uint64_t 
 static hrm_status ocl_finish(hrm_device *dev)
 {
     if (!dev) return HRM_ERR_INVALID_ARG;
-    cl_int err = clFinish(dev->queue);
-    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dev->be, err, "finish", "clFinish");
+    int fetched;
+    cl_int err = fault_fetch(dev, &fetched);
+    if (err == CL_SUCCESS) err = clFinish(dev->queue);
+    if (err != CL_SUCCESS) {
+        clFinish(dev->queue); /* the fault record's read must not land after we return */
+        return ocl_cl_fail(dev->be, err, "finish", "clFinish");
+    }
+    return fetched ? fault_check(dev) : HRM_OK;
 }
 
 /* ---- buffers ------------------------------------------------------------------------------------ */
@@ -353,7 +437,8 @@ static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
     pthread_mutex_unlock(&dev->lock);
     if (be->max_alloc && (bytes > be->max_alloc || now > be->max_alloc - bytes))
         return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
-                        "buffer_alloc: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu MiB (%llu bytes in use)",
+                        "buffer_alloc: out of device memory: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu "
+                        "MiB (%llu bytes in use)",
                         bytes, (unsigned long long)(be->max_alloc >> 20), (unsigned long long)now);
     hrm_buffer *buf = malloc(sizeof *buf);
     if (!buf) return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: out of host memory");
@@ -411,9 +496,17 @@ static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, siz
 {
     if (!src || (!dst && bytes)) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_bytes(src, "buffer_read", offset, bytes));
-    cl_int err = bytes ? clEnqueueReadBuffer(src->dev->queue, src->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL)
-                       : clFinish(src->dev->queue);
-    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(src->dev->be, err, "buffer_read", "clEnqueueReadBuffer");
+    hrm_device *dev = src->dev;
+    int fetched;
+    cl_int err = fault_fetch(dev, &fetched);
+    if (err == CL_SUCCESS)
+        err = bytes ? clEnqueueReadBuffer(dev->queue, src->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL)
+                    : clFinish(dev->queue);
+    if (err != CL_SUCCESS) {
+        clFinish(dev->queue); /* the fault record's read must not land after we return */
+        return ocl_cl_fail(dev->be, err, "buffer_read", "clEnqueueReadBuffer");
+    }
+    return fetched ? fault_check(dev) : HRM_OK;
 }
 
 static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset, size_t bytes)

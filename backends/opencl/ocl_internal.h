@@ -1,6 +1,7 @@
 /* ocl_internal.h - what the files of the OpenCL backend share: handles, error reporting, argument
  * checks and kernel launch helpers. One device = one context + one in-order queue; every op is
- * enqueued and returns at once; buffer_read (blocking) and finish are the synchronisation points.
+ * enqueued and returns at once; buffer_read (blocking) and finish are the synchronisation points,
+ * where the ids that kernels found outside their tables are reported (ocl_fault_code).
  * An hrm_ptr offset (elements) travels to the kernels as a ulong argument next to the cl_mem. */
 #ifndef HRM_OCL_INTERNAL_H
 #define HRM_OCL_INTERNAL_H
@@ -35,6 +36,23 @@
     X(attn_bwd_q, "hrm_attn_bwd_q")                                                                \
     X(attn_bwd_kv, "hrm_attn_bwd_kv")
 
+/* Argument faults only the device can see (an id or label outside its table: kernels/common.cl).
+ * A kernel records the first one in the device's fault buffer; the next synchronisation point
+ * (buffer_read, finish) reads the record along with its own work and returns HRM_ERR_INVALID_ARG
+ * naming the op, the tensor and the id. So the ids never travel to the host inside a segment, and
+ * the error reaches the caller at the next read of a result; the faulting op's outputs are
+ * unspecified (the bad rows read zeros and get no update). */
+typedef enum ocl_fault_code {
+    OCL_FAULT_NONE = 0,
+    OCL_FAULT_EMB_FWD_TOKENS,
+    OCL_FAULT_EMB_FWD_PUZZLE_IDS,
+    OCL_FAULT_EMB_BWD_TOKENS,
+    OCL_FAULT_SIGNSGD_IDS,
+    OCL_FAULT_XENT_FWD_LABELS,
+    OCL_FAULT_XENT_BWD_LABELS,
+} ocl_fault_code;
+enum { OCL_FAULT_INTS = 5 }; /* code, id, limit, position low and high 32 bits */
+
 typedef struct ocl_kernel {
     cl_kernel k;
     size_t wg; /* work-group size to use: min(kernel's and device's limits), a power of two */
@@ -46,6 +64,7 @@ typedef struct ocl_devinfo {
     cl_device_type type;
     hrm_device_info info;
     int validated; /* -1 until a device_open ran the checks */
+    char where[96]; /* "platform P (NAME), GPU": starts info.note, so a platform name selects a device */
 } ocl_devinfo;
 
 struct hrm_backend {
@@ -69,11 +88,15 @@ struct hrm_device {
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t local_mem;      /* CL_DEVICE_LOCAL_MEM_SIZE */
     int beta0_needs_clear; /* CLBlast lets NaN in C through when beta == 0: zero C first */
+    char build_options[512]; /* of the kernel program (ocl_program.c) */
 #define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
     OCL_KERNELS(OCL_KERNEL_FIELD)
 #undef OCL_KERNEL_FIELD
     pthread_mutex_t lock; /* guards the memory counters */
     uint64_t mem_current, mem_peak;
+    cl_mem fault;                     /* cl_int[OCL_FAULT_INTS], zero while no fault is recorded */
+    cl_int fault_host[OCL_FAULT_INTS]; /* where a synchronisation point reads it */
+    int fault_armed;                  /* a kernel that may record a fault ran since the last read */
 };
 
 struct hrm_buffer {
@@ -89,9 +112,8 @@ void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) __attri
 /* Maps a failed OpenCL call to a status (allocation failures to OUT_OF_MEMORY) and a message. */
 hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what);
 
-hrm_status ocl_check(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t elems);
-hrm_status ocl_check_rows(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t rows, int64_t stride,
-                          uint64_t cols);
+/* p holds `count` matrices `mstride` apart, each `rows` x `cols` with leading dimension ld, inside
+ * a buffer of dev; the per-op checks of hrm_span.h call it through ocl_checker. */
 hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
                              int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
 
@@ -102,11 +124,6 @@ extern const hrm_checker ocl_checker;
     do {                                                                                           \
         hrm_status s_ = (expr);                                                                    \
         if (s_ != HRM_OK) return s_;                                                               \
-    } while (0)
-
-#define OCL_REQUIRE(dev, cond, ...)                                                                \
-    do {                                                                                           \
-        if (!(cond)) return ocl_fail((dev)->be, HRM_ERR_INVALID_ARG, __VA_ARGS__);                 \
     } while (0)
 
 /* ---- kernel arguments and launches (ocl_ops.c) -------------------------------------------- */
@@ -121,6 +138,9 @@ ocl_args ocl_args_begin(hrm_device *dev, ocl_kernel *k);
 void ocl_arg_ptr(ocl_args *a, hrm_ptr p); /* cl_mem (NULL when p.buf is NULL) + ulong offset */
 void ocl_arg_raw(ocl_args *a, size_t size, const void *value);
 void ocl_arg_local(ocl_args *a, size_t bytes);
+/* The fault buffer and the code this launch records a bad id under (kernels/common.cl); arms the
+ * check at the next synchronisation point. */
+void ocl_arg_fault(ocl_args *a, ocl_fault_code code);
 #define OCL_ARG(a, v) ocl_arg_raw((a), sizeof(v), &(v))
 /* Enqueues a 1-D launch of n items (n > 0), rounded up to the kernel's work-group size. */
 hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n);

@@ -10,26 +10,16 @@
 
 #include "ocl_internal.h"
 
+#ifndef OCL_CLBLAST_VERSION
+#define OCL_CLBLAST_VERSION "(version unknown)"
+#endif
+
 static const char *const OP = "matmul";
 
 static hrm_status check_matmul(hrm_device *dev, const hrm_matmul_args *a)
 {
-    OCL_REQUIRE(dev, a->m >= 0 && a->n >= 0 && a->k >= 0 && a->batch >= 1, "%s: bad sizes m=%d n=%d k=%d batch=%d", OP,
-                a->m, a->n, a->k, a->batch);
-    int64_t a_rows = a->trans_a ? a->k : a->m, a_cols = a->trans_a ? a->m : a->k;
-    int64_t b_rows = a->trans_b ? a->n : a->k, b_cols = a->trans_b ? a->k : a->n;
-    OCL_REQUIRE(dev, a->lda >= (a_cols > 1 ? a_cols : 1) && a->ldb >= (b_cols > 1 ? b_cols : 1) &&
-                         a->ldc >= (a->n > 1 ? a->n : 1),
-                "%s: leading dimension too small (lda %lld, ldb %lld, ldc %lld)", OP, (long long)a->lda,
-                (long long)a->ldb, (long long)a->ldc);
-    if (a->m == 0 || a->n == 0) return HRM_OK;
-    if (a->k > 0) {
-        OCL_TRY(ocl_check_batched(dev, OP, "a", a->a, (uint64_t)a->batch, a->stride_a, (uint64_t)a_rows, a->lda,
-                                  (uint64_t)a_cols));
-        OCL_TRY(ocl_check_batched(dev, OP, "b", a->b, (uint64_t)a->batch, a->stride_b, (uint64_t)b_rows, a->ldb,
-                                  (uint64_t)b_cols));
-    }
-    return ocl_check_batched(dev, OP, "c", a->c, (uint64_t)a->batch, a->stride_c, (uint64_t)a->m, a->ldc, (uint64_t)a->n);
+    OCL_TRY(hrm_check_matmul_sizes(&ocl_checker, dev, a));
+    return hrm_check_matmul_tensors(&ocl_checker, dev, a);
 }
 
 static hrm_status scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta)
@@ -104,7 +94,7 @@ hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
     }
     if (s == CLBlastSuccess) return HRM_OK;
     if (s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources || s == CLBlastOpenCLOutOfHostMemory)
-        return ocl_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "%s: CLBlast ran out of device memory (%s)", OP, clblast_name(s));
+        return ocl_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "%s: out of device memory: CLBlast failed (%s)", OP, clblast_name(s));
     return ocl_fail(dev->be, HRM_ERR_DEVICE, "%s: CLBlast sgemm failed: %s (%d) for m=%d n=%d k=%d batch=%d",
                     OP, clblast_name(s), (int)s, a->m, a->n, a->k, a->batch);
 }
@@ -138,9 +128,10 @@ static void host_gemm(const vshape *s, const float *A, const float *B, float *C,
             }
 }
 
-/* Runs one shape on the device; C starts as `init` (NaN tests the beta = 0 rule). Returns the
- * largest error relative to the largest magnitude of the expected result, or a negative status. */
-static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, double *err_out)
+/* Runs one shape on the device; C starts as `init` (NaN tests the beta = 0 rule). Writes the
+ * largest error relative to the largest magnitude of the expected result to *err_out. `corrupt`
+ * (the HRM_OPENCL_TEST_CORRUPT_GEMM hook) makes one element of the device's result 1% wrong. */
+static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, int corrupt, double *err_out)
 {
     int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n, ldc = s->n;
     long sa = (long)lda * (s->ta ? s->k : s->m), sb = (long)ldb * (s->tb ? s->n : s->k), sc = (long)ldc * s->m;
@@ -178,6 +169,7 @@ static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, double
     host_gemm(s, A, B, D, lda, ldb, ldc, sa, sb, sc);
     double scale = 1e-30, worst = 0.0;
     for (size_t i = 0; i < nc; i++) scale = fmax(scale, fabs(D[i]));
+    if (corrupt) C[nc / 2] += (float)(0.01 * scale);
     for (size_t i = 0; i < nc; i++) {
         double e = fabs((double)C[i] - D[i]);
         if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
@@ -200,7 +192,7 @@ hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size)
     /* does CLBlast keep NaN out of C when beta = 0? (the ABI says it must) */
     double e = 0.0;
     dev->beta0_needs_clear = 0;
-    hrm_status st = run_shape(dev, &SHAPES[0], NAN, &e);
+    hrm_status st = run_shape(dev, &SHAPES[0], NAN, 0, &e);
     if (st != HRM_OK) {
         snprintf(note, note_size, "GEMM validation could not run: %s", dev->be->error);
         return st;
@@ -209,9 +201,11 @@ hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size)
         dev->beta0_needs_clear = 1;
         ocl_log(dev->be, HRM_LOG_DEBUG, "CLBlast lets NaN in C through with beta = 0; C is cleared first");
     }
+    const char *hook = getenv("HRM_OPENCL_TEST_CORRUPT_GEMM");
+    int corrupt = hook && hook[0] && strcmp(hook, "0") != 0;
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
         const vshape *s = &SHAPES[i];
-        st = run_shape(dev, s, 0.25f, &e);
+        st = run_shape(dev, s, 0.25f, corrupt, &e);
         if (st != HRM_OK) {
             snprintf(note, note_size, "GEMM validation could not run: %s", dev->be->error);
             return st;
@@ -220,8 +214,9 @@ hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size)
             snprintf(note, note_size, "failed GEMM validation (CLBlast gave wrong results)");
             return ocl_fail(dev->be, HRM_ERR_VALIDATION,
                             "%s failed GEMM validation: CLBlast's sgemm (m=%d n=%d k=%d trans_a=%d trans_b=%d batch=%d) is "
-                            "off by %.3g relative to the host result; this CLBlast is known to be wrong on some GPUs "
-                            "(fixed in CLBlast 1.6.3)",
+                            "off by %.3g relative to the host result; CLBlast " OCL_CLBLAST_VERSION " is known to be "
+                            "wrong on some GPUs (fixed in CLBlast 1.6.3): install CLBlast 1.6.3 or later, or use "
+                            "another backend",
                             name, s->m, s->n, s->k, s->ta, s->tb, s->batch, e);
         }
     }

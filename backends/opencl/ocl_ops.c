@@ -1,7 +1,6 @@
 /* ocl_ops.c - kernel argument and launch helpers, and the ops that run our own kernels
  * (kernels/elementwise.cl). Each op checks its arguments like the CPU backend, sets the kernel's
- * arguments and enqueues it on the device's in-order queue; nothing waits. Ops whose kernels are
- * not written yet return HRM_ERR_UNSUPPORTED. */
+ * arguments and enqueues it on the device's in-order queue; nothing waits. */
 #include <math.h>
 
 #include "ocl_internal.h"
@@ -25,6 +24,14 @@ void ocl_arg_ptr(ocl_args *a, hrm_ptr p)
 
 void ocl_arg_local(ocl_args *a, size_t bytes) { ocl_arg_raw(a, bytes, NULL); }
 
+void ocl_arg_fault(ocl_args *a, ocl_fault_code code)
+{
+    cl_int c = (cl_int)code;
+    ocl_arg_raw(a, sizeof(cl_mem), &a->dev->fault);
+    ocl_arg_raw(a, sizeof c, &c);
+    a->dev->fault_armed = 1;
+}
+
 hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local)
 {
     if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
@@ -43,12 +50,8 @@ hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
 hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    OCL_REQUIRE(dev, a->n >= 0, "add: n=%lld is negative", (long long)a->n);
+    OCL_TRY(hrm_check_add(&ocl_checker, dev, a));
     uint64_t n = (uint64_t)a->n;
-    OCL_TRY(ocl_check(dev, "add", "out", a->out, n));
-    OCL_TRY(ocl_check(dev, "add", "a", a->a, n));
-    OCL_TRY(ocl_check(dev, "add", "b", a->b, n));
-    if (a->c.buf) OCL_TRY(ocl_check(dev, "add", "c", a->c, n));
     if (!n) return HRM_OK;
     ocl_args g = ocl_args_begin(dev, &dev->add);
     cl_ulong nn = n;
@@ -146,15 +149,9 @@ hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
 static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    OCL_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 2 && a->head_dim % 2 == 0,
-                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be even)", op, a->batch, a->seq,
-                a->heads, a->head_dim);
-    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
+    OCL_TRY(hrm_check_rope(&ocl_checker, dev, a, op));
+    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq;
     if (rows == 0) return HRM_OK;
-    OCL_TRY(ocl_check_rows(dev, op, "x", a->x, rows, a->row_stride, width));
-    OCL_TRY(ocl_check_rows(dev, op, "out", a->out, rows, a->row_stride, width));
-    OCL_TRY(ocl_check(dev, op, "cos", a->cos, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
-    OCL_TRY(ocl_check(dev, op, "sin", a->sin, (uint64_t)a->seq * (uint64_t)(a->head_dim / 2)));
     int half = a->head_dim / 2;
     cl_long stride = a->row_stride;
     cl_ulong n = rows * (uint64_t)a->heads * (uint64_t)half;
@@ -206,13 +203,10 @@ hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
 hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
-    OCL_REQUIRE(dev, a->batch >= 0 && a->width >= 0 && a->num_rows >= 0, "signsgd_rows: bad sizes batch=%d width=%d num_rows=%d",
-                a->batch, a->width, a->num_rows);
+    OCL_TRY(hrm_check_signsgd(&ocl_checker, dev, a));
     if (!a->batch || !a->width) return HRM_OK;
-    OCL_TRY(ocl_check(dev, "signsgd_rows", "ids", a->ids, (uint64_t)a->batch));
-    OCL_TRY(ocl_check(dev, "signsgd_rows", "grads", a->grads, (uint64_t)a->batch * (uint64_t)a->width));
-    OCL_TRY(ocl_check(dev, "signsgd_rows", "weights", a->weights, (uint64_t)a->num_rows * (uint64_t)a->width));
-    /* ids stay on the device (no round trip): an id outside [0, num_rows) is skipped there */
+    /* ids stay on the device (no round trip): an id outside [0, num_rows) is skipped there and
+     * reported at the next synchronisation (ocl_fault_code) */
     float decay = 1.0f - a->lr * a->weight_decay;
     ocl_kernel *k = &dev->signsgd_rows;
     ocl_args g = ocl_args_begin(dev, k);
@@ -224,6 +218,7 @@ hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
     OCL_ARG(&g, a->num_rows);
     OCL_ARG(&g, a->lr);
     OCL_ARG(&g, decay);
+    ocl_arg_fault(&g, OCL_FAULT_SIGNSGD_IDS);
     size_t local[2] = {k->wg, 1}, global[2] = {((size_t)a->width + k->wg - 1) / k->wg * k->wg, (size_t)a->batch};
     return ocl_launch(&g, "signsgd_rows", 2, global, local);
 }
@@ -232,8 +227,8 @@ hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
 
 static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
 {
-    /* ocl_checker has no ids check: ids stay on the device, out-of-range ids read zeros and get no
-     * gradient (no host round trip) */
+    /* ocl_checker has no ids check: ids stay on the device (no host round trip); an out-of-range
+     * id reads zeros, gets no gradient and is reported at the next synchronisation */
     return hrm_check_embedding(&ocl_checker, dev, a, backward);
 }
 
@@ -259,6 +254,9 @@ hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
     OCL_ARG(&g, a->puzzle_width);
     OCL_ARG(&g, a->scale);
     OCL_ARG(&g, n);
+    ocl_arg_fault(&g, OCL_FAULT_EMB_FWD_TOKENS);
+    int pid_code = OCL_FAULT_EMB_FWD_PUZZLE_IDS;
+    OCL_ARG(&g, pid_code);
     return ocl_launch1(&g, &dev->emb_fwd, "embedding_forward", n);
 }
 
@@ -279,6 +277,7 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
         OCL_ARG(&g, a->dim);
         OCL_ARG(&g, a->vocab);
         OCL_ARG(&g, a->scale);
+        ocl_arg_fault(&g, OCL_FAULT_EMB_BWD_TOKENS);
         OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_tokens, op, (uint64_t)a->dim));
     }
     if (a->d_pos.buf && S > 0) {
@@ -307,23 +306,11 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
 
 /* ---- cross-entropy --------------------------------------------------------------------------------------- */
 
+/* ocl_checker has no ids check: labels stay on the device (no host round trip); an out-of-range
+ * label counts as ignored there and is reported at the next synchronisation (ocl_fault_code) */
 static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward)
 {
-    const char *op = backward ? "xent_backward" : "xent_forward";
-    OCL_REQUIRE(dev, a->batch >= 0 && a->seq_len >= 0 && a->vocab >= 1, "%s: bad sizes batch=%d seq_len=%d vocab=%d",
-                op, a->batch, a->seq_len, a->vocab);
-    OCL_REQUIRE(dev, a->kind == HRM_LOSS_SOFTMAX || a->kind == HRM_LOSS_STABLEMAX, "%s: unknown loss kind %d", op,
-                (int)a->kind);
-    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
-    OCL_TRY(ocl_check(dev, op, "logits", a->logits, positions * (uint64_t)a->vocab));
-    OCL_TRY(ocl_check(dev, op, "labels", a->labels, positions));
-    /* labels stay on the device (no host round trip): an out-of-range label counts as ignored */
-    if (backward) return ocl_check(dev, op, "d_logits", a->d_logits, positions * (uint64_t)a->vocab);
-    OCL_TRY(ocl_check(dev, op, "loss", a->loss, (uint64_t)a->batch));
-    OCL_TRY(ocl_check(dev, op, "count", a->count, (uint64_t)a->batch));
-    OCL_TRY(ocl_check(dev, op, "correct", a->correct, (uint64_t)a->batch));
-    if (a->preds.buf) OCL_TRY(ocl_check(dev, op, "preds", a->preds, positions));
-    return HRM_OK;
+    return hrm_check_xent(&ocl_checker, dev, a, backward);
 }
 
 hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
@@ -344,6 +331,7 @@ hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
     OCL_ARG(&g, a->vocab);
     OCL_ARG(&g, kind);
     OCL_ARG(&g, a->ignore_label);
+    ocl_arg_fault(&g, OCL_FAULT_XENT_FWD_LABELS);
     return ocl_launch1(&g, &dev->xent_fwd, "xent_forward", (uint64_t)a->batch);
 }
 
@@ -364,17 +352,15 @@ hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a)
     OCL_ARG(&g, kind);
     OCL_ARG(&g, a->ignore_label);
     OCL_ARG(&g, a->grad_scale);
+    ocl_arg_fault(&g, OCL_FAULT_XENT_BWD_LABELS);
     return ocl_launch1(&g, &dev->xent_bwd, "xent_backward", positions);
 }
 
-/* ---- attention (first version: see kernels/attention.cl) ------------------------------------------------- */
+/* ---- attention (kernels/attention.cl: tiled forward, first-version backward) ----------------------------- */
 
 static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward)
 {
-    const char *op = backward ? "attention_backward" : "attention_forward";
-    OCL_REQUIRE(dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
-                "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim <= 128)", op, a->batch, a->seq, a->heads,
-                a->head_dim);
+    OCL_TRY(hrm_check_attention_sizes(&ocl_checker, dev, a, backward));
     return hrm_check_attention_tensors(&ocl_checker, dev, a, backward);
 }
 
@@ -387,12 +373,55 @@ static void attn_common(ocl_args *g, const hrm_attention_args *a)
     ocl_arg_ptr(g, a->lse);
 }
 
+/* The forward kernel's tiling (kernels/attention.cl): T work-items per query, BQ queries and BK
+ * keys per tile. */
+typedef struct attn_tiling {
+    int T, BQ, BK;
+} attn_tiling;
+
+enum { ATTN_ACC = 8 }; /* head_dim values per work-item: ATTN_ACC in attention.cl */
+
+static size_t attn_local_bytes(int hd, int bq, int bk)
+{
+    size_t row = (size_t)hd + 1; /* local rows are padded by one float (attention.cl) */
+    return sizeof(float) * ((size_t)bq * row + 2 * (size_t)bk * row + (size_t)bq * (size_t)(bk + 1));
+}
+
+/* As many queries per work-group as the kernel's work-group size allows (fewer for a short
+ * sequence), 64 keys per tile, both halved until the tiles fit the device's local memory. */
+static hrm_status attn_tiles(hrm_device *dev, int hd, int seq, attn_tiling *out)
+{
+    int T = 1;
+    while (T * ATTN_ACC < hd) T *= 2;
+    int wg = (int)dev->attn_fwd.wg; /* a power of two within the kernel's and the device's limits */
+    if (wg < T)
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
+                        "attention_forward: head_dim %d needs work-groups of %d, the device allows %d", hd, T, wg);
+    int bq = wg / T, want = 1;
+    while (want < seq && want < bq) want *= 2;
+    bq = want;
+    cl_ulong used = 0; /* local memory the kernel itself declares */
+    clGetKernelWorkGroupInfo(dev->attn_fwd.k, dev->id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used, &used, NULL);
+    size_t budget = dev->local_mem > used ? dev->local_mem - (size_t)used : 0;
+    int bk = 64, min_bk = T > 8 ? T : 8;
+    while (attn_local_bytes(hd, bq, bk) > budget && bk > min_bk) bk /= 2;
+    while (attn_local_bytes(hd, bq, bk) > budget && bq > 1) bq /= 2;
+    if (attn_local_bytes(hd, bq, bk) > budget)
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
+                        "attention_forward: head_dim %d needs %zu bytes of local memory, the device has %zu", hd,
+                        attn_local_bytes(hd, bq, bk), budget);
+    *out = (attn_tiling){.T = T, .BQ = bq, .BK = bk};
+    return HRM_OK;
+}
+
 hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_attention(dev, a, 0));
     uint64_t n = (uint64_t)a->batch * (uint64_t)a->heads * (uint64_t)a->seq;
     if (!n) return HRM_OK;
+    attn_tiling tl;
+    OCL_TRY(attn_tiles(dev, a->head_dim, a->seq, &tl));
     cl_long qs = a->qkv_row_stride, os = a->o_row_stride;
     ocl_args g = ocl_args_begin(dev, &dev->attn_fwd);
     attn_common(&g, a);
@@ -404,7 +433,17 @@ hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
     OCL_ARG(&g, os);
     OCL_ARG(&g, a->scale);
     OCL_ARG(&g, a->causal);
-    return ocl_launch1(&g, &dev->attn_fwd, "attention_forward", n);
+    OCL_ARG(&g, tl.T);
+    OCL_ARG(&g, tl.BQ);
+    OCL_ARG(&g, tl.BK);
+    size_t hd1 = (size_t)a->head_dim + 1;
+    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BQ * hd1);
+    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BK * hd1);
+    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BK * hd1);
+    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BQ * (size_t)(tl.BK + 1));
+    size_t tiles = ((size_t)a->seq + (size_t)tl.BQ - 1) / (size_t)tl.BQ;
+    size_t local = (size_t)tl.BQ * (size_t)tl.T, global = local * tiles * (size_t)a->batch * (size_t)a->heads;
+    return ocl_launch(&g, "attention_forward", 1, &global, &local);
 }
 
 hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a)

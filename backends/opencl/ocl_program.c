@@ -13,10 +13,14 @@
 #include "ocl_internal.h"
 #include "ocl_kernels.h"
 
-/* Build options: fp64 devices compute the loss in double (kernels/loss.cl). */
-static const char *build_options(const hrm_device *dev)
+/* Build options: fp64 devices compute the loss in double (kernels/loss.cl); then whatever
+ * HRM_OPENCL_BUILD_OPTIONS adds (a test hook, see ocl_backend.c). Written once into dev. */
+static void set_build_options(hrm_device *dev)
 {
-    return dev->fp64 ? "-cl-std=CL1.2 -DHRM_FP64=1" : "-cl-std=CL1.2";
+    const char *extra = getenv("HRM_OPENCL_BUILD_OPTIONS");
+    snprintf(dev->build_options, sizeof dev->build_options, "%s%s%s",
+             dev->fp64 ? "-cl-std=CL1.2 -DHRM_FP64=1" : "-cl-std=CL1.2", extra && extra[0] ? " " : "",
+             extra ? extra : "");
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
@@ -56,7 +60,7 @@ static int cache_path(hrm_device *dev, char *out, size_t size, char *dir, size_t
     h = fnv1a(h, info->name, strlen(info->name) + 1);
     h = fnv1a(h, info->vendor, strlen(info->vendor) + 1);
     h = fnv1a(h, info->driver, strlen(info->driver) + 1);
-    h = fnv1a(h, build_options(dev), strlen(build_options(dev)) + 1);
+    h = fnv1a(h, dev->build_options, strlen(dev->build_options) + 1);
     h = fnv1a(h, ocl_kernel_source, sizeof ocl_kernel_source);
     snprintf(out, size, "%s/%016llx.bin", dir, (unsigned long long)h);
     return 1;
@@ -76,7 +80,7 @@ static cl_program load_cached(hrm_device *dev, const char *path)
         cl_int status, err;
         prog = clCreateProgramWithBinary(dev->ctx, 1, &dev->id, &len, bins, &status, &err);
         if (prog && (err != CL_SUCCESS || status != CL_SUCCESS ||
-                     clBuildProgram(prog, 1, &dev->id, build_options(dev), NULL, NULL) != CL_SUCCESS)) {
+                     clBuildProgram(prog, 1, &dev->id, dev->build_options, NULL, NULL) != CL_SUCCESS)) {
             clReleaseProgram(prog);
             prog = NULL;
         }
@@ -108,6 +112,28 @@ static void store_cached(hrm_device *dev, cl_program prog, const char *path, cha
     free(bin);
 }
 
+/* Hands the build log to the host's log one line at a time (a log message is one line), at most
+ * LOG_LINES of them, and copies the first line that names an error (else the first non-empty
+ * line) into first[]: it goes into the one-line error. */
+#define LOG_LINES 200
+static void report_build_log(hrm_backend *be, char *log, char *first, size_t first_size)
+{
+    int lines = 0, total = 0;
+    first[0] = '\0';
+    for (char *line = log, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        if (!line[strspn(line, " \t\r")]) continue;
+        total++;
+        if (lines < LOG_LINES) {
+            ocl_log(be, HRM_LOG_ERROR, "build log: %s", line);
+            lines++;
+        }
+        if (!first[0] || (strstr(line, "error") && !strstr(first, "error"))) snprintf(first, first_size, "%s", line);
+    }
+    if (total > lines) ocl_log(be, HRM_LOG_ERROR, "build log: ... %d more lines", total - lines);
+}
+
 static hrm_status build_from_source(hrm_device *dev)
 {
     hrm_backend *be = dev->be;
@@ -115,28 +141,23 @@ static hrm_status build_from_source(hrm_device *dev)
     const char *src = ocl_kernel_source;
     dev->program = clCreateProgramWithSource(dev->ctx, 1, &src, NULL, &err);
     if (!dev->program) return ocl_cl_fail(be, err, "device_open", "clCreateProgramWithSource");
-    err = clBuildProgram(dev->program, 1, &dev->id, build_options(dev), NULL, NULL);
+    err = clBuildProgram(dev->program, 1, &dev->id, dev->build_options, NULL, NULL);
     if (err == CL_SUCCESS) return HRM_OK;
     size_t n = 0;
     clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
-    char *log = malloc(n + 1);
+    char *log = malloc(n + 1), first[256] = "";
     if (log) {
         log[0] = '\0';
         clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = '\0';
-        ocl_log(be, HRM_LOG_ERROR, "kernel build log:\n%s", log);
-    }
-    /* the first line of the log says the most; the whole log went to the host's log above */
-    char first[256] = "";
-    if (log) {
-        snprintf(first, sizeof first, "%s", log);
-        first[strcspn(first, "\n")] = '\0';
+        report_build_log(be, log, first, sizeof first);
     }
     free(log);
     clReleaseProgram(dev->program);
     dev->program = NULL;
-    return ocl_fail(be, HRM_ERR_BUILD, "kernel build failed on %s: %s (%s)", be->devs[dev->index].info.name,
-                    ocl_err_name(err), first[0] ? first : "no build log");
+    return ocl_fail(be, HRM_ERR_BUILD, "kernel build failed on %s (options \"%s\"): %s: %s",
+                    be->devs[dev->index].info.name, dev->build_options, ocl_err_name(err),
+                    first[0] ? first : "no build log");
 }
 
 /* Work-group size: the largest power of two within the kernel's and the device's limits. */
@@ -155,6 +176,7 @@ static size_t pick_wg(hrm_device *dev, cl_kernel k)
 hrm_status ocl_program_init(hrm_device *dev)
 {
     char path[4096], dir[4000];
+    set_build_options(dev);
     int cached = cache_path(dev, path, sizeof path, dir, sizeof dir);
     if (cached) dev->program = load_cached(dev, path);
     if (!dev->program) {

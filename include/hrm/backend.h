@@ -20,6 +20,9 @@
  *   when they return, every op enqueued before them on that device has completed.
  * - One host thread at a time calls into a given device; ops on it run in call order.
  * - Output tensors must not alias inputs unless an op says so.
+ * - An argument fault that only the device can see (a token, puzzle id or label outside its
+ *   table) may be reported as HRM_ERR_INVALID_ARG by the next buffer_read() or finish() instead
+ *   of by the op; the op's outputs are then unspecified.
  */
 #ifndef HRM_BACKEND_H
 #define HRM_BACKEND_H

@@ -69,6 +69,22 @@ typedef struct hrm_ctx {
  * On failure writes one line into err and returns the status. */
 hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
                         size_t err_size);
+
+/* hrm_ctx_open with the device named by a device spec (hrm_device_match): an index ("1") or a
+ * name substring ("radeon", "pocl"). NULL or "" is device 0. Under "auto", a backend with no
+ * device matching the spec is skipped like one that fails to open. */
+hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
+                               size_t err_size);
+
+/* Picks the device that `device` names among the n devices described by info[]:
+ *   "N" (decimal digits only)  -> index N, which must be < n;
+ *   anything else              -> the one device whose name contains it, ignoring case; when no
+ *                                 name does, the one whose vendor or note does (the OpenCL backend
+ *                                 names the platform in the note, so a platform name selects too).
+ * Returns the index, or -1 with one line in err naming the problem (no match, or several) and
+ * listing the devices as "N 'name'". */
+int hrm_device_match(const char *device, const hrm_device_info *info, int n, char *err, size_t err_size);
+
 void hrm_ctx_close(hrm_ctx *ctx);
 
 const char *hrm_status_str(hrm_status s);

@@ -18,3 +18,17 @@ static float group_sum(float v, __local float *scratch)
     barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be reused right after */
     return total;
 }
+
+/* Ids and labels stay on the device (no host round trip inside a segment), so a kernel that meets
+ * one outside its table records it here instead of returning an error: fault[0] = the op's code
+ * (chosen by the host), fault[1] = the id, fault[2] = the table size, fault[3..4] = the id's
+ * position (low, high 32 bits). Only the first fault is kept. The host reads the record at the
+ * next synchronisation point (ocl_backend.c) and reports HRM_ERR_INVALID_ARG there. */
+static void report_bad_id(__global int *fault, int code, int id, int limit, ulong pos)
+{
+    if (atomic_cmpxchg(fault, 0, code) != 0) return;
+    fault[1] = id;
+    fault[2] = limit;
+    fault[3] = (int)(uint)(pos & 0xffffffffu);
+    fault[4] = (int)(uint)(pos >> 32);
+}

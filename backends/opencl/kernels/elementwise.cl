@@ -115,12 +115,15 @@ __kernel void hrm_adam_atan2(__global float *p, ulong po, __global const float *
  * updates the row; later slots with the same id do nothing, so each row is written once. */
 __kernel void hrm_signsgd_rows(__global const int *ids, ulong io, __global const float *grads, ulong go,
                                __global float *w, ulong wo, int batch, int width, int num_rows, float lr,
-                               float decay)
+                               float decay, __global int *fault, int fault_ids)
 {
     size_t col = get_global_id(0), slot = get_global_id(1);
     if (col >= (size_t)width || slot >= (size_t)batch) return;
     int id = ids[io + slot];
-    if (id < 0 || id >= num_rows) return;
+    if (id < 0 || id >= num_rows) {
+        if (col == 0) report_bad_id(fault, fault_ids, id, num_rows, slot);
+        return;
+    }
     for (size_t j = 0; j < slot; j++)
         if (ids[io + j] == id) return;
     float sum = 0.0f;

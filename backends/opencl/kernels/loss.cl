@@ -3,7 +3,8 @@
  * as the ABI asks; otherwise in float, with the max subtracted before exp for softmax (stablemax
  * sums of s(x) > 0 in float lose a few ulps against the double reference).
  * First version: one work-item per sequence, as the CPU reference does (parallel over batch
- * only). Labels outside [0, vocab) that are not the ignore label count as ignored positions. */
+ * only). A label outside [0, vocab) that is not the ignore label is treated as ignored and
+ * recorded in the fault buffer (common.cl): the op then fails at the next synchronisation. */
 #ifdef HRM_FP64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double acc_t;
@@ -27,7 +28,7 @@ static int valid_label(int l, int vocab, int ignore) { return l != ignore && l >
 __kernel void hrm_xent_fwd(__global const float *logits, ulong lo, __global const int *labels, ulong lbo,
                            __global float *loss, ulong lso, __global int *count, ulong co, __global int *correct,
                            ulong cro, __global int *preds, ulong po, int batch, int seq_len, int vocab, int kind,
-                           int ignore)
+                           int ignore, __global int *fault, int fault_labels)
 {
     size_t b = get_global_id(0);
     if (b >= (size_t)batch) return;
@@ -38,7 +39,10 @@ __kernel void hrm_xent_fwd(__global const float *logits, ulong lo, __global cons
         __global const float *x = logits + lo + pos * (ulong)vocab;
         int pred = row_argmax(x, vocab), l = labels[lbo + pos];
         if (preds) preds[po + pos] = pred;
-        if (!valid_label(l, vocab, ignore)) continue;
+        if (!valid_label(l, vocab, ignore)) {
+            if (l != ignore) report_bad_id(fault, fault_labels, l, vocab, pos);
+            continue;
+        }
         cnt++;
         good += pred == l;
         acc_t sum = 0;
@@ -59,7 +63,7 @@ __kernel void hrm_xent_fwd(__global const float *logits, ulong lo, __global cons
 /* One work-item per position: its sequence's valid count is recounted (seq_len reads). */
 __kernel void hrm_xent_bwd(__global const float *logits, ulong lo, __global const int *labels, ulong lbo,
                            __global float *dl, ulong dlo, int batch, int seq_len, int vocab, int kind, int ignore,
-                           float grad_scale)
+                           float grad_scale, __global int *fault, int fault_labels)
 {
     size_t p = get_global_id(0);
     if (p >= (size_t)batch * (size_t)seq_len) return;
@@ -69,6 +73,7 @@ __kernel void hrm_xent_bwd(__global const float *logits, ulong lo, __global cons
     __global float *dx = dl + dlo + row;
     int l = labels[lbo + p];
     if (!valid_label(l, vocab, ignore)) {
+        if (l != ignore) report_bad_id(fault, fault_labels, l, vocab, p);
         for (int j = 0; j < vocab; j++) dx[j] = 0.0f;
         return;
     }
