@@ -1,9 +1,13 @@
 /* tools/cmd_backends.c - `hrm backends`: every plugin in the search path with its state
  * (usable / declined / refused), score, file and reason; for each usable one, the backend is
- * created and each device listed. Exit 0 when at least one backend is usable and initialises. */
+ * created and each device listed. With --validate each device is also opened, which runs the
+ * backend's start-up checks (the OpenCL backend's GEMM validation), and the verdict is shown.
+ * Exit 0 when at least one backend is usable and initialises. */
 #include "cli.h"
 
 #include "hrm/hrm.h"
+
+#include <stdbool.h>
 
 static const char *state_name(hrm_plugin_state s) {
     switch (s) {
@@ -18,8 +22,17 @@ static const char *validated_name(int v) {
     return v > 0 ? "validated" : v == 0 ? "FAILED validation" : "not validated";
 }
 
-static void print_device(const hrm_backend_iface *f, hrm_backend *be, int index) {
+/* Opens device index (running its start-up checks) and closes it; prints why when it fails. */
+static void validate_device(const hrm_backend_iface *f, hrm_backend *be, int index) {
+    hrm_device *dev = NULL;
+    hrm_status s = f->device_open(be, index, &dev);
+    if (s == HRM_OK) f->device_close(dev);
+    else printf("      cannot open: %s: %s\n", hrm_status_str(s), f->last_error(be));
+}
+
+static void print_device(const hrm_backend_iface *f, hrm_backend *be, int index, bool validate) {
     hrm_device_info info = {0};
+    if (validate) validate_device(f, be, index);
     hrm_status s = f->device_info(be, index, &info);
     if (s != HRM_OK) {
         printf("    device %d: no info: %s\n", index, f->last_error(be));
@@ -35,7 +48,7 @@ static void print_device(const hrm_backend_iface *f, hrm_backend *be, int index)
 }
 
 /* Creates the backend and lists its devices; returns 1 when it initialised. */
-static int list_devices(const hrm_plugin *p, const hrm_host *host) {
+static int list_devices(const hrm_plugin *p, const hrm_host *host, bool validate) {
     const hrm_backend_iface *f = p->iface;
     hrm_backend *be = NULL;
     hrm_status s = f->create(host, &be);
@@ -46,30 +59,33 @@ static int list_devices(const hrm_plugin *p, const hrm_host *host) {
     }
     int n = f->device_count(be);
     if (n <= 0) printf("    no devices\n");
-    for (int i = 0; i < n; i++) print_device(f, be, i);
+    for (int i = 0; i < n; i++) print_device(f, be, i, validate);
     f->destroy(be);
     return n > 0;
 }
 
-static int print_plugin(const hrm_plugin *p, const hrm_host *host) {
+static int print_plugin(const hrm_plugin *p, const hrm_host *host, bool validate) {
     printf("%-10s %-8s score %-4d %s\n", p->name, state_name(p->state), p->score, p->path);
     if (p->iface && p->iface->description) printf("    %s\n", p->iface->description);
     if (p->state != HRM_PLUGIN_USABLE) {
         printf("    reason: %s\n", p->reason);
         return 0;
     }
-    return list_devices(p, host);
+    return list_devices(p, host, validate);
 }
 
 int cmd_backends(const char *prog, int argc, char **argv) {
+    static const cli_opt opts[] = {
+        {"--validate", NULL, "open every device, running its start-up checks (GEMM validation), and show the verdict"},
+    };
     const char *values[1];
-    int r = cli_parse(prog, NULL, 0, argc, argv, values);
+    int r = cli_parse(prog, opts, 1, argc, argv, values);
     if (r == CLI_HELP) {
-        cli_usage(stdout, prog, "",
+        cli_usage(stdout, prog, "[--validate]",
                   "Lists every backend plugin found in the search path ($HRM_PLUGIN_PATH, the build tree next\n"
                   "to this program, the install folder) with its state, score, file and reason, and the\n"
                   "devices of each usable one. Exits 1 when no backend is usable.",
-                  NULL, 0);
+                  opts, 1);
         return CLI_EXIT_OK;
     }
     if (r == CLI_BAD) return CLI_EXIT_USAGE;
@@ -78,7 +94,7 @@ int cmd_backends(const char *prog, int argc, char **argv) {
     hrm_plugin_list list;
     int working = 0;
     hrm_plugin_scan(host, &list);
-    for (int i = 0; i < list.count; i++) working += print_plugin(&list.items[i], host);
+    for (int i = 0; i < list.count; i++) working += print_plugin(&list.items[i], host, values[0] != NULL);
     if (!working)
         cli_error(prog, "no usable backend found among %d plugin(s) (set HRM_PLUGIN_PATH to the folder of "
                         "an hrm-backend-NAME.so)", list.count);

@@ -467,7 +467,8 @@ static int64_t settle(run *r, char *resume_state, size_t size) {
 }
 
 static int fail_status(run *r, const char *what, const char *why) {
-    cli_error(r->prog, "%s: %s", what, why);
+    if (what) cli_error(r->prog, "%s: %s", what, why);
+    else cli_error(r->prog, "%s", why); /* why names its part already */
     return 0;
 }
 
@@ -491,7 +492,7 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
         return fail_status(r, "backend", err);
     r->ctx_open = true;
     int B = r->ts.global_batch_size;
-    if (hrm_model_create(&r->ctx, &r->cfg, B, &r->model, err, sizeof err)) return fail_status(r, "model", err);
+    if (hrm_model_create(&r->ctx, &r->cfg, B, &r->model, err, sizeof err)) return fail_status(r, NULL, err);
     const hrm_param_table *t = hrm_model_params_table(r->model);
     hrm_status st = r->params ? hrm_model_set_params(r->model, r->params, t->total)
                               : hrm_model_init_params(r->model, r->ts.seed);

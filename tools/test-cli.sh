@@ -32,6 +32,13 @@ else
     fail "hrm backends exited non-zero: $(cat "$tmp/err")"
 fi
 cat "$tmp/backends"
+"$hrm" backends --validate >"$tmp/validate" 2>&1 || fail "hrm backends --validate exited non-zero"
+grep -q "^      validated" "$tmp/validate" || fail "hrm backends --validate shows no validated device"
+if grep -q "^opencl .*usable" "$tmp/validate"; then
+    HRM_OPENCL_TEST_CORRUPT_GEMM=1 "$hrm" backends --validate >"$tmp/validate" 2>&1
+    grep -q "FAILED validation" "$tmp/validate" || fail "a device failing GEMM validation is not shown as FAILED"
+    grep -q "CLBlast 1.6.3" "$tmp/validate" || fail "the validation failure does not name CLBlast 1.6.3"
+fi
 
 expect_usage_error "hrm nosuchcommand" "$hrm" nosuchcommand
 expect_usage_error "hrm --bogus" "$hrm" --bogus
