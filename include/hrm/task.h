@@ -90,15 +90,17 @@ typedef struct hrm_task_iface {
 
     /* ---- datasets -------------------------------------------------------------------------- */
     /* `hrm data build NAME ARGS...`: argv[0] is NAME, argv[1..argc) the task's own options
-     * (everything but --out, which the host takes). build_usage is its help text (options, one
-     * per line). The task reads its sources and feeds train and test. On bad options or input it
-     * returns HRM_ERR_INVALID_ARG with one line in err. */
+     * (everything but --out and --force, which the host takes). build_usage is its help text
+     * (options, one per line). The task reads its sources and feeds train and test; a test split
+     * left empty is not written (with a warning). On bad options or input it returns
+     * HRM_ERR_INVALID_ARG with one line in err. */
     const char *build_usage;
     hrm_status (*build)(const hrm_task_host *host, int argc, char **argv, const hrm_task_sink *train,
                         const hrm_task_sink *test, char *err, size_t err_size);
 
-    /* `hrm data generate NAME ARGS...` (optional, NULL if none): writes new puzzles as CSV lines
-     * in the task's source format (header first) through host->emit. */
+    /* `hrm data generate NAME ARGS...` (optional, NULL if none): argv as for build (argv[0] is
+     * NAME; --out is the host's); writes new puzzles as CSV lines in the task's source format
+     * (header first) through host->emit. */
     const char *generate_usage;
     hrm_status (*generate)(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size);
 
@@ -113,13 +115,15 @@ typedef struct hrm_task_iface {
     /* ---- single puzzles -------------------------------------------------------------------- */
     /* Verifies `answer` (seq_len tokens: a model's prediction or a label) as a solution of
      * `input`. label (may be NULL) is the dataset's label, for tasks that cannot verify without
-     * it (ARC: the answer must equal it). Sets *accepted; when rejected, reason gets one short
-     * line. Returns an error only for arguments it cannot read. */
+     * it (ARC: the answer must equal it). Sets *accepted; when rejected, reason (NULL allowed)
+     * gets one short line. Returns HRM_ERR_INVALID_ARG only when `input` is not a puzzle of the
+     * task (bad tokens, two starts) or a label it needs is missing: a wrong answer is a rejection,
+     * not an error. */
     hrm_status (*verify)(const uint8_t *input, const uint8_t *answer, const uint8_t *label, bool *accepted,
                          char *reason, size_t reason_size);
 
-    /* Renders tokens as a grid of text lines into out (NUL-terminated; HRM_ERR_INVALID_ARG if it
-     * does not fit). With `input` (may be NULL), cells that differ from it are marked (ANSI colour
+    /* Renders tokens as a grid of text lines into out (NUL-terminated, a final newline optional;
+     * HRM_ERR_INVALID_ARG if it does not fit). With `input` (may be NULL), cells that differ from it are marked (ANSI colour
      * when color is true). */
     hrm_status (*render)(const uint8_t *tokens, const uint8_t *input, bool color, char *out, size_t out_size);
 

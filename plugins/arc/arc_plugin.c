@@ -145,5 +145,5 @@ static const hrm_task_iface ARC_IFACE = {
     .eval_end = arc_eval_end,
 };
 
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void);
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &ARC_IFACE; }
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void);
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &ARC_IFACE; }

@@ -10,7 +10,7 @@
 
 #include "hrm/task.h"
 #include "maze.h"
-#include "task_csv.h"
+#include "task_util.h"
 
 #define MAZE_TASK "maze"
 
@@ -301,6 +301,6 @@ static const hrm_task_iface maze_iface = {
     .parse_puzzle = maze_parse_puzzle,
 };
 
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void);
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void);
 
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &maze_iface; }
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &maze_iface; }

@@ -11,7 +11,7 @@
 
 #include "hrm/task.h"
 #include "sudoku.h"
-#include "task_csv.h"
+#include "task_util.h"
 
 #define SUDOKU_TASK "sudoku"
 
@@ -367,6 +367,6 @@ static const hrm_task_iface sudoku_iface = {
     .parse_puzzle = sudoku_parse_puzzle,
 };
 
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void);
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void);
 
-HRM_BACKEND_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &sudoku_iface; }
+HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &sudoku_iface; }

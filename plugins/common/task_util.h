@@ -1,4 +1,4 @@
-/* plugins/common/task_csv.h - what the CSV-sourced tasks (Sudoku, mazes) share: the reader of the
+/* plugins/common/task_util.h - what the CSV-sourced tasks (Sudoku, mazes) share: the reader of the
  * source format `source,question,answer,rating` (Sudoku-Extreme, Maze-Hard), a loader that checks
  * and encodes every row into a table of fixed-size records, the split options of `hrm data build`
  * (--train, --test, --holdout, --subsample, --seed, --strict), `hrm data verify` over a file, and

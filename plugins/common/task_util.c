@@ -1,8 +1,8 @@
-/* plugins/common/task_csv.c - the source CSV reader, row tables, build splits and file verification
- * shared by the CSV-sourced task plugins (see task_csv.h for the format). Rows are read with getc
+/* plugins/common/task_util.c - the source CSV reader, row tables, build splits and file verification
+ * shared by the CSV-sourced task plugins (see task_util.h for the format). Rows are read with getc
  * into a growing buffer, so a stray NUL byte or a huge line is a malformed row rather than a
  * silent truncation; a line past TASK_CSV_MAX_LINE bytes is skipped whole. */
-#include "task_csv.h"
+#include "task_util.h"
 
 #include <errno.h>
 #include <stdarg.h>
