@@ -5,17 +5,16 @@
  * The task comes from --task or is recognised by the checkpoint's seq_len and vocab_size. The
  * model runs segment after segment, as evaluation does (HRM_SPEC.md "ACT"), and stops at the
  * first segment where its learned halting says stop (q_halt > q_continue) or after M segments
- * (--segments, default halt_max_steps); --all-segments runs all M. A puzzle typed by the user has
+ * (--segments, default halt_max_steps); --all-segments runs all M. It runs on the public
+ * inference API (include/hrm/solver.h), as any program embedding libhrm would. A puzzle typed by the user has
  * the blank puzzle identifier (0); one taken from a dataset (--data, --index) keeps its
  * identifier, and its label is shown in the verdict. Exit status 0 when the answer is accepted,
  * 3 when it is rejected, 1 on errors, 2 on bad usage. */
 #include "cli.h"
 
-#include "act.h"
 #include "checkpoint.h"
 #include "dataset.h"
-#include "hrm/hrm.h"
-#include "io_util.h"
+#include "hrm/solver.h"
 #include "task_loader.h"
 
 #include <stdlib.h>
@@ -42,15 +41,12 @@ static const cli_opt opts[NOPTS] = {
 typedef struct solve_run {
     const char *prog;
     const hrm_task_iface *task;
-    hrm_checkpoint ck;
+    hrm_solver *solver;
+    hrm_config cfg; /* the fields hrm_solver_info gives: seq_len, vocab_size, halt_max_steps, ids */
     hrm_dataset ds;
-    hrm_ctx ctx;
-    bool ctx_open;
-    hrm_model *model;
-    hrm_act *act;
     int L;
     uint8_t *input, *label, *pred; /* [L] each; label NULL unless from a dataset */
-    int32_t *in32, *label32, *pred32, puzzle_id;
+    int32_t *in32, *pred32, puzzle_id;
 } solve_run;
 
 /* Reads all of f (at most 1 MiB) into a NUL-terminated string. */
@@ -91,7 +87,7 @@ static int puzzle_from_data(solve_run *r, const char *dir, const char *index) {
     int i = 0;
     if (index && !cli_int(r->prog, "--index", index, 0, 1 << 30, &i)) return 0;
     if (hrm_dataset_load(dir, "test", &r->ds, err, sizeof err) ||
-        hrm_checkpoint_check_dataset(&r->ck.cfg, "checkpoint", &r->ds.meta, dir, "test", err, sizeof err))
+        hrm_checkpoint_check_dataset(&r->cfg, "checkpoint", &r->ds.meta, dir, "test", err, sizeof err))
         return cli_error(r->prog, "%s", err), 0;
     if (i >= r->ds.num_examples)
         return cli_error(r->prog, "--index %d: %s/test has %d examples", i, dir, r->ds.num_examples), 0;
@@ -108,41 +104,23 @@ static int puzzle_from_data(solve_run *r, const char *dir, const char *index) {
 static int pick_task(solve_run *r, const char *name) {
     char err[1024];
     hrm_status s = name ? hrm_task_find(name, &r->task, err, sizeof err)
-                        : hrm_task_match(r->ck.cfg.seq_len, r->ck.cfg.vocab_size, &r->task, err, sizeof err);
+                        : hrm_task_match(r->cfg.seq_len, r->cfg.vocab_size, &r->task, err, sizeof err);
     if (s) return cli_error(r->prog, "%s", err), 0;
-    if (r->task->format.seq_len != r->ck.cfg.seq_len || r->task->format.vocab_size != r->ck.cfg.vocab_size)
+    if (r->task->format.seq_len != r->cfg.seq_len || r->task->format.vocab_size != r->cfg.vocab_size)
         return cli_error(r->prog, "task %s has seq_len %d, vocab %d; the checkpoint %d, %d", r->task->name,
-                         r->task->format.seq_len, r->task->format.vocab_size, r->ck.cfg.seq_len, r->ck.cfg.vocab_size),
+                         r->task->format.seq_len, r->task->format.vocab_size, r->cfg.seq_len, r->cfg.vocab_size),
                0;
     return 1;
 }
 
-static int open_model(solve_run *r, const char *backend, const char *device) {
-    char err[1024];
-    hrm_status st = hrm_ctx_open_device(backend, device, hrm_default_host(), &r->ctx, err, sizeof err);
-    r->ctx_open = st == HRM_OK;
-    if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, 1, &r->model, err, sizeof err);
-    if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))
-        st = HRM_ERR_INVALID_ARG, snprintf(err, sizeof err, "%s", hrm_model_error(r->model));
-    if (!st) st = hrm_act_create(&r->ctx, r->model, 1, NULL, false, &r->act, err, sizeof err);
-    if (st) return cli_error(r->prog, "%s", err), 0;
-    return 1;
-}
-
-/* Runs up to M segments; returns the number run, 0 on error. */
+/* Runs up to M segments through the solver; returns the number run, 0 on error. */
 static int run_segments(solve_run *r, int M, bool all) {
-    hrm_act_metrics m;
-    for (int k = 0; k < r->L; k++) {
-        r->in32[k] = r->input[k];
-        r->label32[k] = HRM_IGNORE_LABEL;
-    }
-    hrm_act_batch batch = {r->in32, r->label32, &r->puzzle_id};
-    for (int seg = 0; seg < M; seg++) {
-        if (hrm_act_eval_segment(r->act, &batch, seg, M, r->pred32, &m))
-            return cli_error(r->prog, "%s", hrm_act_error(r->act)), 0;
-        if (!all && r->act->q_halt[0] > r->act->q_continue[0]) return seg + 1;
-    }
-    return M;
+    char err[1024];
+    int used = 0;
+    for (int k = 0; k < r->L; k++) r->in32[k] = r->input[k];
+    if (hrm_solver_run(r->solver, 1, r->in32, &r->puzzle_id, M, all, r->pred32, &used, NULL, err, sizeof err))
+        return cli_error(r->prog, "%s", err), 0;
+    return used;
 }
 
 static int print_grid(solve_run *r, const char *title, const uint8_t *tokens, const uint8_t *input, bool color) {
@@ -189,20 +167,23 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     if (v[O_COLOR] && strcmp(v[O_COLOR], "auto") && strcmp(v[O_COLOR], "always") && strcmp(v[O_COLOR], "never"))
         return cli_error(r->prog, "--color: expected auto, always or never"), CLI_EXIT_USAGE;
     if (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) return CLI_EXIT_USAGE;
-    if (hrm_checkpoint_read(v[O_CHECKPOINT], &r->ck, err, sizeof err)) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    /* the weights go to the device first: the checkpoint's format says which task parses the puzzle */
+    if (hrm_solver_open(v[O_CHECKPOINT], v[O_BACKEND], v[O_DEVICE], 1, &r->solver, err, sizeof err))
+        return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    hrm_solver_info(r->solver, &r->cfg.seq_len, &r->cfg.vocab_size, &r->cfg.halt_max_steps,
+                    &r->cfg.num_puzzle_identifiers);
     if (!pick_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
-    r->L = r->ck.cfg.seq_len;
+    r->L = r->cfg.seq_len;
     r->input = calloc((size_t)r->L, 1);
     r->pred = calloc((size_t)r->L, 1);
-    r->in32 = calloc((size_t)r->L * 3, sizeof(int32_t));
+    r->in32 = calloc((size_t)r->L * 2, sizeof(int32_t));
     if (!r->input || !r->pred || !r->in32) return cli_error(r->prog, "out of memory"), CLI_EXIT_FAIL;
-    r->label32 = r->in32 + r->L;
-    r->pred32 = r->in32 + 2 * r->L;
+    r->pred32 = r->in32 + r->L;
     int ok = positional ? puzzle_from_text(r, positional)
              : v[O_FILE] ? puzzle_from_file(r, v[O_FILE])
                          : puzzle_from_data(r, v[O_DATA], v[O_INDEX]);
-    if (!ok || !open_model(r, v[O_BACKEND], v[O_DEVICE])) return CLI_EXIT_FAIL;
-    if (M <= 0) M = r->ck.cfg.halt_max_steps;
+    if (!ok) return CLI_EXIT_FAIL;
+    if (M <= 0) M = r->cfg.halt_max_steps;
     int used = run_segments(r, M, v[O_ALL] != NULL);
     if (!used) return CLI_EXIT_FAIL;
     return report(r, used, M, want_color(v[O_COLOR]));
@@ -248,11 +229,8 @@ int cmd_solve(const char *prog, int argc, char **argv) {
     if (extra) return cli_error(prog, "more than one puzzle given"), CLI_EXIT_USAGE;
     solve_run r = {.prog = prog};
     int rc = solve(&r, v, positional);
-    hrm_act_free(r.act);
-    hrm_model_free(r.model);
-    if (r.ctx_open) hrm_ctx_close(&r.ctx);
+    hrm_solver_close(r.solver);
     hrm_dataset_free(&r.ds);
-    hrm_checkpoint_free(&r.ck);
     free(r.input), free(r.pred), free(r.label), free(r.in32);
     return rc;
 }

@@ -1,0 +1,69 @@
+/* hrm/solver.h - the libhrm inference API: run puzzles through a trained HRM from any program.
+ *
+ * A solver holds one checkpoint's weights on one backend device, ready for batches of up to
+ * max_batch puzzles. A run goes segment after segment (HRM_SPEC.md "ACT") and stops early once
+ * every puzzle's learned halting says stop (q_halt > q_continue), as `hrm solve` does:
+ *
+ *     hrm_solver *s;
+ *     char err[512];
+ *     if (hrm_solver_open("step_100.safetensors", NULL, NULL, 1, &s, err, sizeof err)) { puts(err); ... }
+ *     hrm_solver_run(s, 1, tokens, NULL, 0, false, prediction, &segments, NULL, err, sizeof err);
+ *     hrm_solver_close(s);
+ *
+ * Tokens are the dataset's integers (the task plugin's encoding), seq_len per puzzle, each in
+ * [0, vocab_size). Every failure returns a status and writes one line into err (which may be
+ * NULL); nothing aborts or prints. A solver may move between threads but serves one call at a time.
+ */
+#ifndef HRM_SOLVER_H
+#define HRM_SOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hrm/hrm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hrm_solver hrm_solver; /* opaque */
+
+/* Reads checkpoint (safetensors with the hrm.config metadata, as `hrm train` writes it), opens
+ * backend spec / device spec as hrm_ctx_open_device does (NULL backend: $HRM_BACKEND, else auto;
+ * NULL device: device 0) and uploads the weights, for runs of up to max_batch puzzles (>= 1).
+ * The checkpoint is not needed afterwards. On failure *out is NULL. */
+hrm_status hrm_solver_open(const char *checkpoint, const char *backend, const char *device, int max_batch,
+                           hrm_solver **out, char *err, size_t err_size);
+
+/* The model's format, from its hrm.config: tokens per puzzle, the vocabulary (tokens lie in
+ * [0, vocab_size)), the default segment limit, and the puzzle identifiers (in
+ * [0, num_puzzle_identifiers); 0 is the blank identifier of a puzzle not seen in training).
+ * Any pointer may be NULL. */
+void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size, int *halt_max_steps,
+                     int *num_puzzle_identifiers);
+
+/* Solves n puzzles, 1 <= n <= max_batch:
+ *   inputs      int32 [n, seq_len]  tokens
+ *   puzzle_ids  int32 [n]           NULL: all 0 (blank)
+ *   max_segments                    the segment limit M; <= 0: halt_max_steps
+ *   all_segments                    false: stop each puzzle at the first segment where
+ *                                   q_halt > q_continue (or at M); true: run all M segments
+ *   predictions int32 [n, seq_len]  out: the argmax tokens of the segment where the puzzle stopped
+ *   segments_used int [n]           out, may be NULL: that segment's number, 1..M
+ *   q_halt      float [n]           out, may be NULL: the Q head's halt logit at that segment
+ * The batch runs until its last puzzle stops. A puzzle's answer does not depend on the other
+ * puzzles, though another batch size may round differently (the backend may sum in another order),
+ * so a q_halt within rounding of q_continue may stop at another segment. Inputs are checked before anything runs: a token or identifier out of range is an
+ * HRM_ERR_INVALID_ARG naming it, and leaves the outputs untouched. */
+hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids, int max_segments,
+                          bool all_segments, int32_t *predictions, int *segments_used, float *q_halt, char *err,
+                          size_t err_size);
+
+/* Frees the device memory and closes the backend. NULL is a no-op. */
+void hrm_solver_close(hrm_solver *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HRM_SOLVER_H */
