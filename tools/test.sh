@@ -7,6 +7,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh build || exit 1
+# Oclgrind (test only): the opencl-races test runs the attention kernels under its race detector
+# with GPU-like work-group and local-memory limits; it skips where Oclgrind is missing.
+if ! command -v oclgrind >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends oclgrind >/dev/null ||
+    echo "test: oclgrind not installed; opencl-races will skip" >&2
+fi
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Dopencl=disabled >/dev/null || exit 1
 fi

@@ -14,6 +14,8 @@
  *                                back when opening OpenCL fails.
  *   HRM_OPENCL_LOCAL_MEM_KB=N    plan the attention tiles for at most N KiB of local memory (less
  *                                than the device has): a test runs GPU-sized tiles on PoCL with it.
+ *   HRM_OPENCL_NO_FP64=1         treat the device as one without cl_khr_fp64: the loss kernels then
+ *                                accumulate in float (kernels/loss.cl); a test runs that path on PoCL.
  *   HRM_OPENCL_TEST_CORRUPT_GEMM=1  test hook: the GEMM validation sees one wrong element in each
  *                                device result, as on a GPU where CLBlast 1.5.3 computes wrong
  *                                results; device_open then refuses the device.
@@ -364,7 +366,8 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     }
     char ext[8192] = "";
     clGetDeviceInfo(di->id, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
-    dev->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    const char *no_fp64 = getenv("HRM_OPENCL_NO_FP64");
+    dev->fp64 = strstr(ext, "cl_khr_fp64") != NULL && !(no_fp64 && !strcmp(no_fp64, "1"));
     clGetDeviceInfo(di->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dev->max_wg, &dev->max_wg, NULL);
     cl_ulong lmem = 0;
     clGetDeviceInfo(di->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);

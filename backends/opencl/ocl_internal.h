@@ -33,8 +33,9 @@
     X(xent_fwd, "hrm_xent_fwd")                                                                    \
     X(xent_bwd, "hrm_xent_bwd")                                                                    \
     X(attn_fwd, "hrm_attn_fwd")                                                                    \
-    X(attn_bwd_q, "hrm_attn_bwd_q")                                                                \
-    X(attn_bwd_kv, "hrm_attn_bwd_kv")
+    X(attn_bwd_dot, "hrm_attn_bwd_dot")                                                            \
+    X(attn_bwd_kv, "hrm_attn_bwd_kv")                                                              \
+    X(attn_bwd_q, "hrm_attn_bwd_q")
 
 /* Argument faults only the device can see (an id or label outside its table: kernels/common.cl).
  * A kernel records the first one in the device's fault buffer; the next synchronisation point
@@ -56,6 +57,9 @@ enum { OCL_FAULT_INTS = 5 }; /* code, id, limit, position low and high 32 bits *
 typedef struct ocl_kernel {
     cl_kernel k;
     size_t wg; /* work-group size to use: min(kernel's and device's limits), a power of two */
+    size_t multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE (the SIMD width, as the driver says) */
+    size_t local_fixed; /* CL_KERNEL_LOCAL_MEM_SIZE before any argument is set: what the kernel itself needs */
+    int plan[5]; /* the tiled kernels' last logged plan (ocl_ops.c), so each new one is logged once */
 } ocl_kernel;
 
 typedef struct ocl_devinfo {

@@ -2,6 +2,7 @@
  * (kernels/elementwise.cl). Each op checks its arguments like the CPU backend, sets the kernel's
  * arguments and enqueues it on the device's in-order queue; nothing waits. */
 #include <math.h>
+#include <string.h>
 
 #include "ocl_internal.h"
 
@@ -278,7 +279,13 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
         OCL_ARG(&g, a->vocab);
         OCL_ARG(&g, a->scale);
         ocl_arg_fault(&g, OCL_FAULT_EMB_BWD_TOKENS);
-        OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_tokens, op, (uint64_t)a->dim));
+        /* a work-group per run of columns of one vocabulary row (embedding.cl) */
+        size_t L = dev->emb_bwd_tokens.wg;
+        while (L / 2 >= (size_t)a->dim && L / 2 >= dev->emb_bwd_tokens.multiple && L > 1) L /= 2;
+        ocl_arg_local(&g, L * sizeof(cl_int));
+        ocl_arg_local(&g, L * sizeof(cl_int));
+        size_t local[2] = {L, 1}, global[2] = {((size_t)a->dim + L - 1) / L * L, (size_t)a->vocab};
+        OCL_TRY(ocl_launch(&g, op, 2, global, local));
     }
     if (a->d_pos.buf && S > 0) {
         cl_ulong sd = S * (cl_ulong)a->dim;
@@ -313,50 +320,64 @@ static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backwa
     return hrm_check_xent(&ocl_checker, dev, a, backward);
 }
 
+/* Work-group size for one sequence of seq_len positions (loss.cl): the kernel's, halved while it
+ * exceeds the sequence (81 positions: 64 work-items, 17 of them taking two; fewer idle work-items
+ * than 128 would leave), but not below the driver's preferred multiple. */
+static size_t xent_group(ocl_kernel *k, int seq_len)
+{
+    size_t local = k->wg;
+    while (local > (size_t)seq_len && local / 2 >= k->multiple && local > 1) local /= 2;
+    return local;
+}
+
 hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_xent(dev, a, 0));
     if (!a->batch) return HRM_OK;
     int kind = (int)a->kind;
-    ocl_args g = ocl_args_begin(dev, &dev->xent_fwd);
+    ocl_kernel *k = &dev->xent_fwd;
+    ocl_args g = ocl_args_begin(dev, k);
     ocl_arg_ptr(&g, a->logits);
     ocl_arg_ptr(&g, a->labels);
     ocl_arg_ptr(&g, a->loss);
     ocl_arg_ptr(&g, a->count);
     ocl_arg_ptr(&g, a->correct);
     ocl_arg_ptr(&g, a->preds);
-    OCL_ARG(&g, a->batch);
     OCL_ARG(&g, a->seq_len);
     OCL_ARG(&g, a->vocab);
     OCL_ARG(&g, kind);
     OCL_ARG(&g, a->ignore_label);
     ocl_arg_fault(&g, OCL_FAULT_XENT_FWD_LABELS);
-    return ocl_launch1(&g, &dev->xent_fwd, "xent_forward", (uint64_t)a->batch);
+    size_t local = xent_group(k, a->seq_len), global = local * (size_t)a->batch;
+    ocl_arg_local(&g, local * sizeof(cl_double)); /* acc_t: double on fp64 devices, else float */
+    ocl_arg_local(&g, local * sizeof(cl_long));
+    return ocl_launch(&g, "xent_forward", 1, &global, &local);
 }
 
 hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_xent(dev, a, 1));
-    uint64_t positions = (uint64_t)a->batch * (uint64_t)a->seq_len;
-    if (!positions) return HRM_OK;
+    if (!a->batch || !a->seq_len) return HRM_OK;
     int kind = (int)a->kind;
-    ocl_args g = ocl_args_begin(dev, &dev->xent_bwd);
+    ocl_kernel *k = &dev->xent_bwd;
+    ocl_args g = ocl_args_begin(dev, k);
     ocl_arg_ptr(&g, a->logits);
     ocl_arg_ptr(&g, a->labels);
     ocl_arg_ptr(&g, a->d_logits);
-    OCL_ARG(&g, a->batch);
     OCL_ARG(&g, a->seq_len);
     OCL_ARG(&g, a->vocab);
     OCL_ARG(&g, kind);
     OCL_ARG(&g, a->ignore_label);
     OCL_ARG(&g, a->grad_scale);
     ocl_arg_fault(&g, OCL_FAULT_XENT_BWD_LABELS);
-    return ocl_launch1(&g, &dev->xent_bwd, "xent_backward", positions);
+    size_t local = xent_group(k, a->seq_len), global = local * (size_t)a->batch;
+    ocl_arg_local(&g, local * sizeof(cl_int));
+    return ocl_launch(&g, "xent_backward", 1, &global, &local);
 }
 
-/* ---- attention (kernels/attention.cl: tiled forward, first-version backward) ----------------------------- */
+/* ---- attention (kernels/attention.cl: tiled forward and backward) ---------------------------------------- */
 
 static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward)
 {
@@ -364,67 +385,115 @@ static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, 
     return hrm_check_attention_tensors(&ocl_checker, dev, a, backward);
 }
 
-static void attn_common(ocl_args *g, const hrm_attention_args *a)
-{
-    ocl_arg_ptr(g, a->q);
-    ocl_arg_ptr(g, a->k);
-    ocl_arg_ptr(g, a->v);
-    ocl_arg_ptr(g, a->o);
-    ocl_arg_ptr(g, a->lse);
-}
-
-/* The forward kernel's tiling (kernels/attention.cl): T work-items per query, BQ queries and BK
- * keys per tile. */
+/* The tiling of one attention kernel: T work-items per row, `rows` rows owned by a work-group (the
+ * queries of hrm_attn_fwd and hrm_attn_bwd_q, the keys of hrm_attn_bwd_kv) and `cols` rows in each
+ * tile that the work-group walks through (keys, or queries for hrm_attn_bwd_kv). */
 typedef struct attn_tiling {
-    int T, BQ, BK;
+    int T, rows, cols;
 } attn_tiling;
 
-enum { ATTN_ACC = 8 }; /* head_dim values per work-item: ATTN_ACC in attention.cl */
+enum { ATTN_ACC = 8, ATTN_COLS = 4 }; /* as in attention.cl: head_dim values per work-item; scores per pass */
 
-static size_t attn_local_bytes(int hd, int bq, int bk)
+/* Local bytes of a kernel at a tiling; rows are padded by one float (attention.cl). */
+typedef size_t (*attn_local_fn)(size_t hd1, size_t rows, size_t cols);
+
+static size_t fwd_local(size_t hd1, size_t bq, size_t bk) /* lq; lk, lv; ls */
 {
-    size_t row = (size_t)hd + 1; /* local rows are padded by one float (attention.cl) */
-    return sizeof(float) * ((size_t)bq * row + 2 * (size_t)bk * row + (size_t)bq * (size_t)(bk + 1));
+    return sizeof(float) * (bq * hd1 + 2 * bk * hd1 + bq * (bk + 1));
 }
 
-/* As many queries per work-group as the kernel's work-group size allows (fewer for a short
- * sequence), 64 keys per tile, both halved until the tiles fit the device's local memory. */
-static hrm_status attn_tiles(hrm_device *dev, int hd, int seq, attn_tiling *out)
+static size_t bwd_kv_local(size_t hd1, size_t bk, size_t bq) /* lk, lv; lq, ldo; lp, ldS; lrow */
+{
+    return sizeof(float) * (2 * bk * hd1 + 2 * bq * hd1 + 2 * bk * (bq + 1) + 2 * bq);
+}
+
+static size_t bwd_q_local(size_t hd1, size_t bq, size_t bk) /* lq, ldo; lk, lv; ls; lrow */
+{
+    return sizeof(float) * (2 * bq * hd1 + 2 * bk * hd1 + bq * (bk + 1) + 2 * bq);
+}
+
+/* Work-items per row: head_dim / ATTN_ACC rounded up to a power of two (attention.cl). */
+static int attn_threads(int hd)
 {
     int T = 1;
     while (T * ATTN_ACC < hd) T *= 2;
-    int wg = (int)dev->attn_fwd.wg; /* a power of two within the kernel's and the device's limits */
+    return T;
+}
+
+/* Rows per tile over seq rows: at most `most`, in as few tiles as that allows, these as even as
+ * multiples of `step` (capped at `most`) allow. */
+static int even_tiles(int seq, int most, int step)
+{
+    int tiles = (seq + most - 1) / most, n = (seq + tiles - 1) / tiles;
+    n = (n + step - 1) / step * step;
+    return n < most ? n : most;
+}
+
+/* As many rows per work-group as the kernel's work-group size allows, and `cols` per tile at most;
+ * the tile halved down to max(T, 8), then the rows halved, until the local arrays fit the device's
+ * local memory (HRM_OPENCL_LOCAL_MEM_KB may lower it). Rows and tile are then spread evenly over
+ * the sequence (82 rows: 3 tiles of 28, not 32 + 32 + 18), the work-group kept a multiple of the
+ * driver's preferred size where that is a whole number of rows. */
+static hrm_status attn_plan(hrm_device *dev, ocl_kernel *k, const char *op, int hd, int seq, int most_cols,
+                            attn_local_fn bytes, attn_tiling *out)
+{
+    int T = attn_threads(hd), wg = (int)k->wg; /* wg: a power of two within the kernel's and the device's limits */
     if (wg < T)
-        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
-                        "attention_forward: head_dim %d needs work-groups of %d, the device allows %d", hd, T, wg);
-    int bq = wg / T, want = 1;
-    while (want < seq && want < bq) want *= 2;
-    bq = want;
-    cl_ulong used = 0; /* local memory the kernel itself declares */
-    clGetKernelWorkGroupInfo(dev->attn_fwd.k, dev->id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used, &used, NULL);
-    size_t budget = dev->local_mem > used ? dev->local_mem - (size_t)used : 0;
-    int bk = 64, min_bk = T > 8 ? T : 8;
-    while (attn_local_bytes(hd, bq, bk) > budget && bk > min_bk) bk /= 2;
-    while (attn_local_bytes(hd, bq, bk) > budget && bq > 1) bq /= 2;
-    if (attn_local_bytes(hd, bq, bk) > budget)
-        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
-                        "attention_forward: head_dim %d needs %zu bytes of local memory, the device has %zu", hd,
-                        attn_local_bytes(hd, bq, bk), budget);
-    *out = (attn_tiling){.T = T, .BQ = bq, .BK = bk};
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED, "%s: head_dim %d needs work-groups of %d, the device allows %d", op,
+                        hd, T, wg);
+    int step = (int)k->multiple > T && (int)k->multiple % T == 0 ? (int)k->multiple / T : 1;
+    int most_rows = wg / T, min_cols = T > 8 ? T : 8, rows, cols;
+    size_t budget = dev->local_mem > k->local_fixed ? dev->local_mem - k->local_fixed : 0, hd1 = (size_t)hd + 1, need;
+    for (;;) {
+        rows = even_tiles(seq, most_rows, step), cols = even_tiles(seq, most_cols, 1);
+        need = bytes(hd1, (size_t)rows, (size_t)cols);
+        if (need <= budget) break;
+        if (most_cols > min_cols)
+            most_cols /= 2;
+        else if (most_rows > 1)
+            most_rows /= 2;
+        else
+            return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
+                            "%s: head_dim %d needs %zu bytes of local memory, the device has %zu", op, hd, need, budget);
+    }
+    *out = (attn_tiling){.T = T, .rows = rows, .cols = cols};
+    int plan[5] = {hd, seq, T, rows, cols};
+    if (memcmp(plan, k->plan, sizeof plan)) { /* once per new shape: tests read it to see the tiles shrink */
+        memcpy(k->plan, plan, sizeof plan);
+        ocl_log(dev->be, HRM_LOG_DEBUG, "%s: head_dim %d, seq %d: %d rows x %d work-items per work-group, tiles of %d, "
+                "%zu of %zu bytes of local memory", op, hd, seq, rows, T, cols, need, budget);
+    }
     return HRM_OK;
+}
+
+/* One work-group per `rows` rows of each (batch, head). */
+static hrm_status attn_launch(ocl_args *g, const char *op, const hrm_attention_args *a, const attn_tiling *tl)
+{
+    size_t tiles = ((size_t)a->seq + (size_t)tl->rows - 1) / (size_t)tl->rows;
+    size_t local = (size_t)tl->rows * (size_t)tl->T, global = local * tiles * (size_t)a->batch * (size_t)a->heads;
+    return ocl_launch(g, op, 1, &global, &local);
+}
+
+static void attn_local_rows(ocl_args *g, size_t count, size_t rows, int hd)
+{
+    for (size_t n = 0; n < count; n++) ocl_arg_local(g, sizeof(float) * rows * ((size_t)hd + 1));
 }
 
 hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    const char *op = "attention_forward";
     OCL_TRY(check_attention(dev, a, 0));
-    uint64_t n = (uint64_t)a->batch * (uint64_t)a->heads * (uint64_t)a->seq;
-    if (!n) return HRM_OK;
+    if (!a->batch || !a->seq) return HRM_OK;
     attn_tiling tl;
-    OCL_TRY(attn_tiles(dev, a->head_dim, a->seq, &tl));
+    OCL_TRY(attn_plan(dev, &dev->attn_fwd, op, a->head_dim, a->seq, 64, fwd_local, &tl));
     cl_long qs = a->qkv_row_stride, os = a->o_row_stride;
     ocl_args g = ocl_args_begin(dev, &dev->attn_fwd);
-    attn_common(&g, a);
+    ocl_arg_ptr(&g, a->q);
+    ocl_arg_ptr(&g, a->k);
+    ocl_arg_ptr(&g, a->v);
+    ocl_arg_ptr(&g, a->o);
+    ocl_arg_ptr(&g, a->lse);
     OCL_ARG(&g, a->batch);
     OCL_ARG(&g, a->seq);
     OCL_ARG(&g, a->heads);
@@ -434,52 +503,99 @@ hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
     OCL_ARG(&g, a->scale);
     OCL_ARG(&g, a->causal);
     OCL_ARG(&g, tl.T);
-    OCL_ARG(&g, tl.BQ);
-    OCL_ARG(&g, tl.BK);
-    size_t hd1 = (size_t)a->head_dim + 1;
-    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BQ * hd1);
-    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BK * hd1);
-    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BK * hd1);
-    ocl_arg_local(&g, sizeof(float) * (size_t)tl.BQ * (size_t)(tl.BK + 1));
-    size_t tiles = ((size_t)a->seq + (size_t)tl.BQ - 1) / (size_t)tl.BQ;
-    size_t local = (size_t)tl.BQ * (size_t)tl.T, global = local * tiles * (size_t)a->batch * (size_t)a->heads;
-    return ocl_launch(&g, "attention_forward", 1, &global, &local);
+    OCL_ARG(&g, tl.rows);
+    OCL_ARG(&g, tl.cols);
+    attn_local_rows(&g, 1, (size_t)tl.rows, a->head_dim);
+    attn_local_rows(&g, 2, (size_t)tl.cols, a->head_dim);
+    ocl_arg_local(&g, sizeof(float) * (size_t)tl.rows * (size_t)(tl.cols + 1));
+    return attn_launch(&g, op, a, &tl);
 }
 
+/* D_i = dO_i . O_i into dq's first column of each head (attention.cl): T work-items per row. */
+static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, const char *op)
+{
+    ocl_kernel *k = &dev->attn_bwd_dot;
+    int T = 1;
+    while (T * ATTN_ACC < a->head_dim && T * 2 <= (int)k->wg) T *= 2;
+    cl_ulong rows = (cl_ulong)a->batch * (cl_ulong)a->seq * (cl_ulong)a->heads;
+    cl_long os = a->o_row_stride, ds = a->dqkv_row_stride;
+    ocl_args g = ocl_args_begin(dev, k);
+    ocl_arg_ptr(&g, a->o);
+    ocl_arg_ptr(&g, a->d_o);
+    ocl_arg_ptr(&g, a->dq);
+    OCL_ARG(&g, rows);
+    OCL_ARG(&g, a->heads);
+    OCL_ARG(&g, a->head_dim);
+    OCL_ARG(&g, os);
+    OCL_ARG(&g, ds);
+    OCL_ARG(&g, T);
+    ocl_arg_local(&g, sizeof(float) * k->wg);
+    size_t per_group = k->wg / (size_t)T, global = (size_t)((rows + per_group - 1) / per_group) * k->wg;
+    return ocl_launch(&g, op, 1, &global, &k->wg);
+}
+
+/* The arguments hrm_attn_bwd_kv and hrm_attn_bwd_q share up to dO. */
+static void attn_bwd_inputs(ocl_args *g, const hrm_attention_args *a)
+{
+    ocl_arg_ptr(g, a->q);
+    ocl_arg_ptr(g, a->k);
+    ocl_arg_ptr(g, a->v);
+    ocl_arg_ptr(g, a->lse);
+    ocl_arg_ptr(g, a->d_o);
+}
+
+static void attn_bwd_scalars(ocl_args *g, const hrm_attention_args *a, const attn_tiling *tl)
+{
+    cl_long qs = a->qkv_row_stride, os = a->o_row_stride, ds = a->dqkv_row_stride;
+    OCL_ARG(g, a->seq);
+    OCL_ARG(g, a->heads);
+    OCL_ARG(g, a->head_dim);
+    OCL_ARG(g, qs);
+    OCL_ARG(g, os);
+    OCL_ARG(g, ds);
+    OCL_ARG(g, a->scale);
+    OCL_ARG(g, a->causal);
+    OCL_ARG(g, tl->T);
+    OCL_ARG(g, tl->rows);
+    OCL_ARG(g, tl->cols);
+}
+
+/* Three launches (attention.cl): D into dq's first column, then dk and dv, then dq. The walked tiles
+ * have ATTN_COLS * T rows (32 at head_dim 64; at least 32), so that each work-item computes
+ * ATTN_COLS scores per tile (pair_dots); longer tiles would only take local memory from the rows. */
 hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
+    const char *op = "attention_backward";
     OCL_TRY(check_attention(dev, a, 1));
-    uint64_t n = (uint64_t)a->batch * (uint64_t)a->heads * (uint64_t)a->seq;
-    if (!n) return HRM_OK;
-    cl_long qs = a->qkv_row_stride, os = a->o_row_stride, ds = a->dqkv_row_stride;
-    ocl_args g = ocl_args_begin(dev, &dev->attn_bwd_q);
-    attn_common(&g, a);
-    ocl_arg_ptr(&g, a->d_o);
-    ocl_arg_ptr(&g, a->dq);
-    OCL_ARG(&g, a->batch);
-    OCL_ARG(&g, a->seq);
-    OCL_ARG(&g, a->heads);
-    OCL_ARG(&g, a->head_dim);
-    OCL_ARG(&g, qs);
-    OCL_ARG(&g, os);
-    OCL_ARG(&g, ds);
-    OCL_ARG(&g, a->scale);
-    OCL_ARG(&g, a->causal);
-    OCL_TRY(ocl_launch1(&g, &dev->attn_bwd_q, "attention_backward", n));
-    g = ocl_args_begin(dev, &dev->attn_bwd_kv);
-    attn_common(&g, a);
-    ocl_arg_ptr(&g, a->d_o);
+    if (!a->batch || !a->seq) return HRM_OK;
+    attn_tiling kv, qt;
+    int cols = ATTN_COLS * attn_threads(a->head_dim);
+    if (cols < 32) cols = 32;
+    OCL_TRY(attn_plan(dev, &dev->attn_bwd_kv, "attention_backward (dk, dv)", a->head_dim, a->seq, cols, bwd_kv_local, &kv));
+    OCL_TRY(attn_plan(dev, &dev->attn_bwd_q, "attention_backward (dq)", a->head_dim, a->seq, cols, bwd_q_local, &qt));
+    OCL_TRY(attn_bwd_dot(dev, a, op));
+
+    ocl_args g = ocl_args_begin(dev, &dev->attn_bwd_kv);
+    attn_bwd_inputs(&g, a);
+    ocl_arg_ptr(&g, a->dq); /* D, read */
     ocl_arg_ptr(&g, a->dk);
     ocl_arg_ptr(&g, a->dv);
-    OCL_ARG(&g, a->batch);
-    OCL_ARG(&g, a->seq);
-    OCL_ARG(&g, a->heads);
-    OCL_ARG(&g, a->head_dim);
-    OCL_ARG(&g, qs);
-    OCL_ARG(&g, os);
-    OCL_ARG(&g, ds);
-    OCL_ARG(&g, a->scale);
-    OCL_ARG(&g, a->causal);
-    return ocl_launch1(&g, &dev->attn_bwd_kv, "attention_backward", n);
+    attn_bwd_scalars(&g, a, &kv);
+    attn_local_rows(&g, 2, (size_t)kv.rows, a->head_dim);
+    attn_local_rows(&g, 2, (size_t)kv.cols, a->head_dim);
+    ocl_arg_local(&g, sizeof(float) * (size_t)kv.rows * (size_t)(kv.cols + 1));
+    ocl_arg_local(&g, sizeof(float) * (size_t)kv.rows * (size_t)(kv.cols + 1));
+    ocl_arg_local(&g, sizeof(float) * 2 * (size_t)kv.cols);
+    OCL_TRY(attn_launch(&g, op, a, &kv));
+
+    g = ocl_args_begin(dev, &dev->attn_bwd_q);
+    attn_bwd_inputs(&g, a);
+    ocl_arg_ptr(&g, a->dq);
+    attn_bwd_scalars(&g, a, &qt);
+    attn_local_rows(&g, 2, (size_t)qt.rows, a->head_dim);
+    attn_local_rows(&g, 2, (size_t)qt.cols, a->head_dim);
+    ocl_arg_local(&g, sizeof(float) * (size_t)qt.rows * (size_t)(qt.cols + 1));
+    ocl_arg_local(&g, sizeof(float) * 2 * (size_t)qt.rows);
+    return attn_launch(&g, op, a, &qt);
 }

@@ -173,6 +173,26 @@ static size_t pick_wg(hrm_device *dev, cl_kernel k)
     return wg;
 }
 
+/* The preferred multiple of the work-group size; 1 when the driver does not say. */
+static size_t pick_multiple(hrm_device *dev, cl_kernel k)
+{
+    size_t m = 0;
+    if (clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m, NULL) !=
+            CL_SUCCESS ||
+        m == 0)
+        m = 1;
+    return m;
+}
+
+/* Local memory the kernel needs before its __local arguments: queried once, here, because the
+ * same query after a launch also counts the __local arguments of that launch. */
+static size_t local_fixed(hrm_device *dev, cl_kernel k)
+{
+    cl_ulong used = 0;
+    clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used, &used, NULL);
+    return (size_t)used;
+}
+
 hrm_status ocl_program_init(hrm_device *dev)
 {
     char path[4096], dir[4000];
@@ -187,7 +207,9 @@ hrm_status ocl_program_init(hrm_device *dev)
 #define MAKE_KERNEL(name, str)                                                                     \
     dev->name.k = clCreateKernel(dev->program, str, &err);                                         \
     if (!dev->name.k) return ocl_cl_fail(dev->be, err, "device_open", "clCreateKernel(" str ")");  \
-    dev->name.wg = pick_wg(dev, dev->name.k);
+    dev->name.wg = pick_wg(dev, dev->name.k);                                                      \
+    dev->name.multiple = pick_multiple(dev, dev->name.k);                                          \
+    dev->name.local_fixed = local_fixed(dev, dev->name.k);
     OCL_KERNELS(MAKE_KERNEL)
 #undef MAKE_KERNEL
     return HRM_OK;

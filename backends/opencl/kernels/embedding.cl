@@ -1,8 +1,21 @@
 /* embedding.cl - the input embedding gather (puzzle prefix rows + token rows + optional positions,
  * scaled) and its backward. Ids are not read back to the host: an id outside its table's range
- * reads a zero row, gets no gradient, and is recorded in the fault buffer (common.cl). The
- * token-table gradient gives each work-item one column and walks every position in order, so
- * repeated tokens accumulate without atomics and the result is deterministic. */
+ * reads a zero row, gets no gradient, and is recorded in the fault buffer (common.cl).
+ *
+ * The token-table gradient is a scatter-add where many positions share a token. OpenCL 1.2 has
+ * no float atomics, and atomics would make the sums depend on timing; instead each work-item owns
+ * one element (v, i) of d_token_table and adds scale * d_out[position, i] over the positions that
+ * hold token v, in position order, starting from the table's value: the same additions in the
+ * same order as the CPU backend (the results agree to the rounding of a fused multiply-add at
+ * most), and the same result run to run. A work-group shares one vocabulary row v and a run of L
+ * columns; it walks the tokens in chunks of L, each work-item reading one, and lists the chunk's
+ * positions holding v in local memory by a prefix sum over the group, so that the work-items loop
+ * over the matches only. Cost: every group reads all batch * seq_len tokens once, so the token
+ * reads and the prefix-sum steps (2 log2(L) barriers per chunk) grow with vocab * dim / L *
+ * batch * seq_len, while the additions and the d_out reads (contiguous across the group) are the
+ * scatter's own batch * seq_len * dim. HRM's vocabularies are small (11 for Sudoku, 256 at most),
+ * which keeps the first term below the second. vocab * ceil(dim / L) work-groups run at once
+ * where one work-item per column had only dim work-items, each walking every position. */
 
 __kernel void hrm_embedding_fwd(__global const int *tokens, ulong to, __global const int *pids, ulong po,
                                 __global const float *ttab, ulong tto, __global const float *ptab, ulong pto,
@@ -35,23 +48,44 @@ __kernel void hrm_embedding_fwd(__global const int *tokens, ulong to, __global c
     out[oo + g] = scale * e;
 }
 
-/* One work-item per column of the token table. */
+/* Work-group of L work-items (a power of two) on columns [group(0) * L, +L) of vocabulary row
+ * v = group(1); global size (ceil(dim / L) * L, vocab). Local: lscan, lidx [L] int. The groups of
+ * row 0 and the first columns report the bad tokens, once each. */
 __kernel void hrm_embedding_bwd_tokens(__global const int *tokens, ulong to, __global const float *dout, ulong doo,
                                        __global float *dtab, ulong dto, int batch, int seq_len, int prefix, int dim,
-                                       int vocab, float scale, __global int *fault, int fault_tokens)
+                                       int vocab, float scale, __global int *fault, int fault_tokens,
+                                       __local int *lscan, __local int *lidx)
 {
-    size_t i = get_global_id(0);
-    if (i >= (size_t)dim) return;
-    ulong S = (ulong)prefix + (ulong)seq_len;
-    for (ulong b = 0; b < (ulong)batch; b++)
-        for (ulong t = 0; t < (ulong)seq_len; t++) {
-            int tok = tokens[to + b * (ulong)seq_len + t];
-            if (tok < 0 || tok >= vocab) {
-                if (i == 0) report_bad_id(fault, fault_tokens, tok, vocab, b * (ulong)seq_len + t);
-                continue;
-            }
-            dtab[dto + (ulong)tok * (ulong)dim + i] += scale * dout[doo + (b * S + (ulong)prefix + t) * (ulong)dim + i];
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), v = (int)get_group_id(1);
+    const ulong i = get_global_id(0), n = (ulong)batch * (ulong)seq_len, S = (ulong)prefix + (ulong)seq_len;
+    const int reporter = v == 0 && get_group_id(0) == 0;
+    float acc = i < (ulong)dim ? dtab[dto + (ulong)v * (ulong)dim + i] : 0.0f;
+    for (ulong t0 = 0; t0 < n; t0 += (ulong)L) {
+        ulong t = t0 + (ulong)lid;
+        int tok = t < n ? tokens[to + t] : -1;
+        if (t < n && (tok < 0 || tok >= vocab) && reporter) report_bad_id(fault, fault_tokens, tok, vocab, t);
+        int match = tok == v;
+        /* the chunk's positions holding token v, in order: an inclusive prefix sum of the matches
+         * (Hillis-Steele) gives each match its slot in lidx */
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous chunk's lidx is no longer read */
+        lscan[lid] = match;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int off = 1; off < L; off <<= 1) {
+            int add = lid >= off ? lscan[lid - off] : 0;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            lscan[lid] += add;
+            barrier(CLK_LOCAL_MEM_FENCE);
         }
+        if (match) lidx[lscan[lid] - 1] = lid;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int found = lscan[L - 1];
+        if (i >= (ulong)dim) continue;
+        for (int m = 0; m < found; m++) {
+            ulong p = t0 + (ulong)lidx[m], b = p / (ulong)seq_len, row = b * S + (ulong)prefix + (p - b * (ulong)seq_len);
+            acc += scale * dout[doo + row * (ulong)dim + i];
+        }
+    }
+    if (i < (ulong)dim) dtab[dto + (ulong)v * (ulong)dim + i] = acc;
 }
 
 /* One work-item per element of d_pos [S, dim]. */
