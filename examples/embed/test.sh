@@ -34,7 +34,8 @@ pkg-config --exists hrm || die "no hrm.pc under $tmp/root$libpath/pkgconfig"
     die "hrm/solver.h is not installed"
 flags=$(pkg-config --cflags --libs hrm)
 step "cc solve.c $flags"
-${CC:-cc} -std=c11 -Wall -Wextra -Werror "$here/solve.c" $flags -o "$tmp/embed-solve" || die "compiling solve.c failed"
+${CC:-cc} -std=c11 -Wall -Wextra -Werror ${EMBED_CFLAGS:-} "$here/solve.c" $flags -o "$tmp/embed-solve" ||
+    die "compiling solve.c failed"
 
 # The example runs on the installed library and the installed CPU plugin only.
 plugins=$tmp/root$libpath/hrm/backends
