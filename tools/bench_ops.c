@@ -98,6 +98,7 @@ static void summarise(double *times, int reps, timing *t) {
     qsort(times, (size_t)reps, sizeof *times, cmp_double);
     t->reps = reps;
     t->min_s = times[0];
+    t->max_s = times[reps - 1];
     t->median_s = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
 }
 
@@ -107,6 +108,13 @@ static hrm_status call_once(bench *b, bench_fn fn, const void *arg, int on_devic
     return s;
 }
 
+/* With a time budget: one call that alone passes it is enough; otherwise at least two (a min and a
+ * max that differ), then no call that would end past the budget at the mean rate so far. */
+static int over_budget(const bench *b, double total, int reps) {
+    if (b->max_time <= 0 || reps == 0) return 0;
+    return total >= b->max_time || (reps >= 2 && total + total / reps > b->max_time);
+}
+
 int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
                      timing *t) {
     if (b->status != HRM_OK) return 0;
@@ -114,7 +122,8 @@ int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int 
     double total = 0;
     int reps = 0;
     if (min_reps > MAX_REPS) min_reps = MAX_REPS;
-    while (s == HRM_OK && reps < MAX_REPS && (reps < min_reps || total < b->min_time)) {
+    while (s == HRM_OK && reps < MAX_REPS && (reps < min_reps || total < b->min_time) &&
+           !over_budget(b, total, reps)) {
         double t0 = cli_now();
         s = call_once(b, fn, arg, on_device);
         b->times[reps] = cli_now() - t0;
@@ -129,7 +138,7 @@ int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int 
 }
 
 static int time_calls(bench *b, bench_fn fn, const void *arg, int on_device, const char *what, timing *t) {
-    return bench_time_calls(b, fn, arg, on_device, 3, what, t);
+    return bench_time_calls(b, fn, arg, on_device, b->min_reps > 0 ? b->min_reps : 3, what, t);
 }
 
 /* ---- rooflines ----------------------------------------------------------------------------- */
@@ -229,11 +238,15 @@ static double memcpy_rate(bench *b, double bytes) {
 
 static void set_fraction(bench_entry *e) { e->fraction = e->roofline > 0 ? e->rate / e->roofline : -1; }
 
+/* The suite (b->use_peak) rates every op against the device's peak, measured once, and skips the
+ * per-shape rooflines, which would double its run time. */
+static int against_peak(const bench *b) { return b->use_peak; }
+
 void measure_gemm(bench *b, bench_entry *e, const hrm_matmul_args *a) {
     e->work = 2.0 * a->m * a->n * (double)a->k * a->batch;
     if (!time_calls(b, run_matmul, a, 1, "matmul", &e->t)) return;
     e->rate = e->work / e->t.median_s * 1e-9;
-    e->roofline = bench_openblas_rate(b, a, e->work);
+    e->roofline = against_peak(b) ? b->peak_gflops : bench_openblas_rate(b, a, e->work);
     set_fraction(e);
 }
 
@@ -241,7 +254,7 @@ void measure_flops(bench *b, bench_entry *e, bench_fn fn, const void *arg, doubl
     e->work = flops;
     if (!time_calls(b, fn, arg, 1, e->op, &e->t)) return;
     e->rate = flops / e->t.median_s * 1e-9;
-    e->roofline = b->gemm_rate;
+    e->roofline = against_peak(b) ? b->peak_gflops : b->gemm_rate;
     set_fraction(e);
 }
 
@@ -249,8 +262,12 @@ void measure_bytes(bench *b, bench_entry *e, bench_fn fn, const void *arg, doubl
     e->work = bytes;
     if (!time_calls(b, fn, arg, 1, e->op, &e->t)) return;
     e->rate = bytes / e->t.median_s * 1e-9;
-    e->roofline = copy_rate(b, bytes);
-    e->memcpy_gbps = memcpy_rate(b, bytes);
+    if (against_peak(b)) {
+        e->roofline = b->peak_gbps;
+    } else {
+        e->roofline = copy_rate(b, bytes);
+        e->memcpy_gbps = memcpy_rate(b, bytes);
+    }
     set_fraction(e);
 }
 
@@ -271,20 +288,25 @@ bench_entry *bench_begin(bench *b, op_kind kind, const char *op, const char *sha
 }
 
 static void print_progress(const bench *b, const bench_entry *e) {
+    static const char *peak_name[] = {"GEMM peak", "GEMM peak", "bandwidth peak", "bandwidth peak"};
     fprintf(stderr, "hrm bench ops: [%2d] %-20s %-30s ", b->count, e->op, e->shape);
     if (e->error[0])
         fprintf(stderr, "error: %s\n", e->error);
     else if (e->fraction >= 0)
         fprintf(stderr, "%9.2f %-7s %6.1f%% of %s\n", e->rate, kind_unit[e->kind], 100 * e->fraction,
-                roofline_name[e->kind]);
+                against_peak(b) ? peak_name[e->kind] : roofline_name[e->kind]);
     else
         fprintf(stderr, "%9.2f %-7s (no roofline)\n", e->rate, kind_unit[e->kind]);
 }
 
 void bench_end(bench *b, bench_entry *e) {
     if (b->status != HRM_OK) snprintf(e->error, sizeof e->error, "%s", b->error);
+    if (b->status != HRM_OK) e->err_status = b->status;
     b->status = HRM_OK;
-    print_progress(b, e);
+    if (b->on_entry)
+        b->on_entry(b->on_entry_ctx, b, e);
+    else
+        print_progress(b, e);
 }
 
 void bench_release(bench *b) { release_to(b, 0); }

@@ -37,7 +37,7 @@ enum {
 typedef enum op_kind { KIND_GEMM, KIND_ATTENTION, KIND_ELEMENTWISE, KIND_UPDATE } op_kind;
 
 typedef struct timing {
-    double median_s, min_s;
+    double median_s, min_s, max_s;
     int reps;
 } timing;
 
@@ -52,7 +52,8 @@ typedef struct bench_entry {
     double fraction;    /* rate / roofline; < 0 when unknown */
     double memcpy_gbps; /* elementwise: host memcpy of the same bytes, for reference */
     timing t;
-    char error[320]; /* empty when the op ran */
+    char error[320];       /* empty when the op ran */
+    hrm_status err_status; /* the status behind error (HRM_ERR_UNSUPPORTED: op not implemented) */
 } bench_entry;
 
 typedef struct bench {
@@ -62,6 +63,17 @@ typedef struct bench {
     int batch, batch_long, quick;
     int64_t adam_params;
     double min_time;
+    int min_reps;    /* timed calls at least (0: 3) */
+    double max_time; /* > 0: stop repeating once the next call would pass this many seconds of timed
+                      * calls (after at least 2, or 1 that alone passes it): bounds slow devices */
+    /* set (the `hrm bench` suite): every fraction is against the device's peak, measured once,
+     * instead of a per-shape roofline: GEMM and attention against peak_gflops, the rest against
+     * peak_gbps (0: unknown, no fraction) */
+    int use_peak;
+    double peak_gflops, peak_gbps;
+    /* set: called by bench_end with each finished entry instead of printing the progress line */
+    void (*on_entry)(void *ctx, const struct bench *b, const bench_entry *e);
+    void *on_entry_ctx;
     double gemm_rate; /* backend matmul GFLOP/s at the 512->1536 forward shape; 0 if unknown */
     bench_entry entries[BENCH_MAX_ENTRIES];
     int count;
@@ -92,7 +104,8 @@ void bench_upload(bench *b, hrm_ptr p, const void *values, size_t count); /* cou
 void bench_fail(bench *b, hrm_status s, const char *what); /* records s unless HRM_OK */
 
 /* Times fn (finish() after each call when on_device): one warm-up call, then calls until at least
- * min_reps calls and b->min_time seconds have passed; median and minimum into *t. Returns 1, or 0
+ * min_reps calls and b->min_time seconds have passed, or b->max_time bounds them; median, minimum
+ * and maximum into *t. Returns 1, or 0
  * after recording the failure (named `what`) in b. b->times holds the samples. */
 int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
                      timing *t);

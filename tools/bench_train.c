@@ -1,6 +1,8 @@
 /* tools/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
  * models on one backend, with the model-FLOPs utilisation against cblas_sgemm measured directly in
- * the same run, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8.
+ * the same run, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8. Its model
+ * measurements (bench_train.h) also serve the `hrm bench` suite, which rates them against the
+ * device's own GEMM peak instead.
  *
  * The models are built in memory (parameters from hrm_model_init_params, seed 0) and fed synthetic
  * data of the right shapes: tokens and labels uniform in [1, vocab), puzzle identifier 0. A sample
@@ -13,7 +15,7 @@
  * The memory check opens a fresh device for each of 2x2 and 8x8 (the peak is a high-water mark
  * since device_open), builds the model and a training and an evaluation state at the same batch,
  * runs one training step and one evaluation segment, and reads memory_usage's peak. */
-#include "bench_ops.h"
+#include "bench_train.h"
 #include "cli.h"
 
 #include "act.h"
@@ -42,6 +44,16 @@ static const model_spec specs[] = {
     {"sudoku", 512, 8, 4, 8, "hidden 512, 8 heads, 4+4 layers (published Sudoku, 27M)"},
 };
 #define NUM_SPECS ((int)(sizeof specs / sizeof specs[0]))
+_Static_assert(NUM_SPECS == BENCH_NUM_MODELS, "bench_train.h numbers the models");
+
+int bench_model_find(const char *name) {
+    for (int i = 0; i < NUM_SPECS; i++)
+        if (!strcmp(specs[i].name, name)) return i;
+    return -1;
+}
+const char *bench_model_name(int model) { return specs[model].name; }
+const char *bench_model_about(int model) { return specs[model].about; }
+int bench_model_default_batch(int model) { return specs[model].batch; }
 
 /* Both: expansion 4, vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden, RoPE,
  * halt_max_steps 16, exploration 0.1 (hrm_config_default), H_cycles = L_cycles = cycles. */
@@ -93,6 +105,13 @@ static model_flops count_flops(const hrm_config *c, int B) {
     return f;
 }
 
+void bench_model_flops(int model, int batch, int cycles, double *train_step, double *eval_segment) {
+    hrm_config c = spec_config(&specs[model], cycles);
+    model_flops f = count_flops(&c, batch);
+    *train_step = f.train_step;
+    *eval_segment = f.eval_segment;
+}
+
 /* ---- one model -------------------------------------------------------------------------------- */
 
 typedef struct model_result {
@@ -140,7 +159,7 @@ static void session_close(session *s) {
 
 /* Opens the device, builds the model (random init), the training and evaluation states and a
  * synthetic batch. Returns 0 with s->err set on failure. */
-static int session_open(session *s, const run_opts *o, const hrm_config *cfg, int B) {
+static int session_open(session *s, const bench_model_opts *o, const hrm_config *cfg, int B) {
     char err[512];
     memset(s, 0, sizeof *s);
     hrm_status st = hrm_ctx_open(o->backend, o->device, hrm_default_host(), &s->ctx, err, sizeof err);
@@ -151,7 +170,7 @@ static int session_open(session *s, const run_opts *o, const hrm_config *cfg, in
     }
     st = hrm_model_create(&s->ctx, cfg, B, &s->model, err, sizeof err);
     if (st != HRM_OK) {
-        snprintf(s->err, sizeof s->err, "model: %s", err);
+        snprintf(s->err, sizeof s->err, "%s", err);
         return 0;
     }
     if (hrm_model_init_params(s->model, 0) != HRM_OK) {
@@ -209,20 +228,21 @@ static hrm_status run_eval_segment(bench *b, const void *arg) {
     return st;
 }
 
-/* One training step and one evaluation segment on a fresh device; the backend's peak memory. */
-static int measure_memory(const char *prog, const run_opts *o, const model_spec *sp, int B, int cycles,
-                          uint64_t *peak) {
+int bench_model_memory(const bench_model_opts *o, int model, int B, int cycles, uint64_t *peak, char *err,
+                       size_t err_size) {
     session s;
+    const model_spec *sp = &specs[model];
     hrm_config cfg = spec_config(sp, cycles);
     int ok = session_open(&s, o, &cfg, B);
-    fprintf(stderr, "%s: %s: memory at H_cycles x L_cycles = %dx%d ...\n", prog, sp->name, cycles, cycles);
+    if (o->prog)
+        fprintf(stderr, "%s: %s: memory at H_cycles x L_cycles = %dx%d ...\n", o->prog, sp->name, cycles, cycles);
     if (ok) ok = run_train_step(NULL, &s) == HRM_OK && run_eval_segment(NULL, &s) == HRM_OK;
     uint64_t cur = 0;
     if (ok && s.ctx.f->memory_usage(s.ctx.dev, &cur, peak) != HRM_OK) {
         snprintf(s.err, sizeof s.err, "memory_usage: %s", s.ctx.f->last_error(s.ctx.be));
         ok = 0;
     }
-    if (!ok) cli_error(prog, "%s at %dx%d cycles: %s", sp->name, cycles, cycles, s.err);
+    if (!ok) snprintf(err, err_size, "%s at %dx%d cycles: %s", sp->name, cycles, cycles, s.err);
     session_close(&s);
     return ok;
 }
@@ -235,49 +255,77 @@ static double qkv_rate(bench *b, const hrm_config *c, int B) {
     return bench_openblas_rate(b, &a, 2.0 * R * 3.0 * D * D);
 }
 
-static int run_model(bench *b, const char *prog, const run_opts *o, const model_spec *sp, model_result *r) {
+int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench_model_result *r) {
+    const model_spec *sp = &specs[model];
     memset(r, 0, sizeof *r);
-    r->spec = sp;
+    r->model = model;
     r->batch = o->batch ? o->batch : sp->batch;
-    r->cfg = spec_config(sp, 2);
-    r->flops = count_flops(&r->cfg, r->batch);
+    r->cycles = 2;
+    hrm_config cfg = spec_config(sp, r->cycles);
+    bench_model_flops(model, r->batch, r->cycles, &r->train_flops, &r->eval_flops);
     session s;
-    int ok = session_open(&s, o, &r->cfg, r->batch);
+    int ok = session_open(&s, o, &cfg, r->batch);
     if (ok) {
         b->ctx = s.ctx;
         b->f = s.ctx.f;
         b->status = HRM_OK;
         b->min_time = o->min_time;
         r->params = hrm_params_count(hrm_model_params_table(s.model));
-        fprintf(stderr, "%s: %s: %lld parameters, batch %d: training steps ...\n", prog, sp->name,
-                (long long)r->params, r->batch);
-        ok = bench_time_calls(b, run_train_step, &s, 1, o->steps, "train step", &r->train);
+        if (o->prog)
+            fprintf(stderr, "%s: %s: %lld parameters, batch %d: training steps ...\n", o->prog, sp->name,
+                    (long long)r->params, r->batch);
+        ok = bench_time_calls(b, run_train_step, &s, 1, o->min_reps, "train step", &r->train);
         if (ok) {
-            fprintf(stderr, "%s: %s: %.2f samples/s; evaluation segments ...\n", prog, sp->name,
-                    r->batch / r->train.median_s);
-            ok = bench_time_calls(b, run_eval_segment, &s, 1, o->steps, "eval segment", &r->eval);
+            if (o->prog)
+                fprintf(stderr, "%s: %s: %.2f samples/s; evaluation segments ...\n", o->prog, sp->name,
+                        r->batch / r->train.median_s);
+            ok = bench_time_calls(b, run_eval_segment, &s, 1, o->min_reps, "eval segment", &r->eval);
         }
         if (ok) {
-            fprintf(stderr, "%s: %s: %.2f samples/s\n", prog, sp->name, r->batch / r->eval.median_s);
+            if (o->prog) fprintf(stderr, "%s: %s: %.2f samples/s\n", o->prog, sp->name, r->batch / r->eval.median_s);
             uint64_t cur;
-            if (s.ctx.f->memory_usage(s.ctx.dev, &cur, &r->mem_peak[0]) != HRM_OK) r->mem_peak[0] = 0;
-            r->mem_cycles[0] = 2;
-            b->min_time = 0.5;
-            r->qkv_gflops = qkv_rate(b, &r->cfg, r->batch);
+            if (s.ctx.f->memory_usage(s.ctx.dev, &cur, &r->mem_peak) != HRM_OK) r->mem_peak = 0;
+            if (o->qkv_reference) {
+                b->min_time = 0.5;
+                r->qkv_gflops = qkv_rate(b, &cfg, r->batch);
+            }
         }
         if (!ok && !s.err[0]) snprintf(s.err, sizeof s.err, "%s", b->error);
     }
-    if (!ok) cli_error(prog, "%s: %s", sp->name, s.err);
+    if (!ok) snprintf(r->error, sizeof r->error, "%s", s.err);
     memset(&b->ctx, 0, sizeof b->ctx);
+    b->f = NULL;
     session_close(&s);
-    if (!ok) return 0;
-    if (!o->no_memory) {
-        /* the 2x2 peak again on a fresh device, beside the 8x8 one: the same sequence of calls */
-        r->mem_cycles[0] = 2;
-        r->mem_cycles[1] = MEMORY_CYCLES;
-        ok = measure_memory(prog, o, sp, r->batch, 2, &r->mem_peak[0]) &&
-             measure_memory(prog, o, sp, r->batch, MEMORY_CYCLES, &r->mem_peak[1]);
+    return ok;
+}
+
+static int run_model(bench *b, const char *prog, const run_opts *o, const model_spec *sp, model_result *r) {
+    bench_model_opts mo = {.backend = o->backend, .device = o->device, .batch = o->batch, .min_reps = o->steps,
+                           .min_time = o->min_time, .qkv_reference = 1, .prog = prog};
+    bench_model_result m;
+    char err[640];
+    int model = (int)(sp - specs);
+    memset(r, 0, sizeof *r);
+    r->spec = sp;
+    r->batch = o->batch ? o->batch : sp->batch;
+    r->cfg = spec_config(sp, 2);
+    r->flops = count_flops(&r->cfg, r->batch);
+    if (!bench_model_throughput(b, &mo, model, &m)) {
+        cli_error(prog, "%s: %s", sp->name, m.error);
+        return 0;
     }
+    r->params = m.params;
+    r->train = m.train;
+    r->eval = m.eval;
+    r->qkv_gflops = m.qkv_gflops;
+    r->mem_peak[0] = m.mem_peak;
+    r->mem_cycles[0] = 2;
+    if (o->no_memory) return 1;
+    /* the 2x2 peak again on a fresh device, beside the 8x8 one: the same sequence of calls */
+    r->mem_cycles[1] = MEMORY_CYCLES;
+    int ok = bench_model_memory(&mo, model, r->batch, 2, &r->mem_peak[0], err, sizeof err) &&
+             bench_model_memory(&mo, model, r->batch, MEMORY_CYCLES, &r->mem_peak[1], err, sizeof err);
+    if (!ok) cli_error(prog, "%s", err);
     return ok;
 }
 
@@ -444,9 +492,8 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
     }
     int first = 0, last = NUM_SPECS - 1;
     if (v[OPT_MODEL] && strcmp(v[OPT_MODEL], "both")) {
-        for (first = 0; first < NUM_SPECS && strcmp(specs[first].name, v[OPT_MODEL]); first++) {
-        }
-        if (first == NUM_SPECS) {
+        first = bench_model_find(v[OPT_MODEL]);
+        if (first < 0) {
             cli_error(prog, "--model: '%s' is not small, sudoku or both", v[OPT_MODEL]);
             return CLI_EXIT_USAGE;
         }

@@ -12,7 +12,7 @@
 
 static const cli_command commands[] = {
     {"backends", cmd_backends, "list backend plugins found, their state, score and devices"},
-    {"bench", cmd_bench, "benchmarks ('hrm bench ops': every backend op against its roofline)"},
+    {"bench", cmd_bench, "cross-vendor benchmark suite; 'hrm bench ops|train|plot' for its parts"},
     {"convert", cmd_convert, "convert a published PyTorch HRM checkpoint (.pt) to safetensors"},
     {"data", cmd_data, "datasets from task plugins: build, generate, verify ('hrm data tasks' lists them)"},
     {"eval", cmd_eval, "evaluate a checkpoint on a dataset's test split; metrics as JSON, optional dumps"},
@@ -22,9 +22,15 @@ static const cli_command commands[] = {
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
 
+/* `hrm bench [OPTIONS]` runs the suite (tools/bench_suite.c); `hrm bench plot` draws its results
+ * (tools/bench_plot.c). Both are declared in tools/bench_suite.h too. */
+int cmd_bench_suite(const char *prog, int argc, char **argv);
+int cmd_bench_plot(const char *prog, int argc, char **argv);
+
 static const cli_command bench_commands[] = {
     {"ops", cmd_bench_ops, "time every backend op at HRM's shapes, as a fraction of its roofline"},
     {"train", cmd_bench_train, "training and evaluation samples/s of whole models, MFU, memory vs cycles"},
+    {"plot", cmd_bench_plot, "grouped bar chart (SVG) of several 'hrm bench --json' files side by side"},
 };
 static const int num_bench_commands = (int)(sizeof bench_commands / sizeof bench_commands[0]);
 
@@ -37,14 +43,17 @@ static void usage(FILE *out) {
                  "HRM_THREADS, HRM_LOG (error|warn|info|debug).\n");
 }
 
+/* `hrm bench` with no arguments or with options runs the suite; a word is a subcommand. */
 int cmd_bench(const char *prog, int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        FILE *out = argc < 2 ? stderr : stdout;
-        fprintf(out, "usage: %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", prog);
-        cli_list_commands(out, bench_commands, num_bench_commands);
-        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        int r = cmd_bench_suite(prog, argc, argv); /* its usage */
+        printf("\nsubcommands ('%s SUBCOMMAND --help'):\n", prog);
+        cli_list_commands(stdout, bench_commands, num_bench_commands);
+        return r;
     }
-    return cli_dispatch(prog, bench_commands, num_bench_commands, argc - 1, argv + 1);
+    if (argc >= 2 && argv[1][0] != '-')
+        return cli_dispatch(prog, bench_commands, num_bench_commands, argc - 1, argv + 1);
+    return cmd_bench_suite(prog, argc, argv);
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,164 @@
+#!/bin/bash
+# tools/test-bench.sh HRM - checks the `hrm bench` suite end to end on the CPU backend: one quick
+# run whose JSON results must hold every measurement with valid fields; --compare of a stored run
+# against itself (ratios exactly 1) and against a base with halved rates (ratios 2: this/base,
+# not the other way round); `hrm bench plot` of two files gives an SVG that parses as XML with
+# both devices and the measurements in it; a corrupt or foreign results file is one line naming
+# it and exit 1; an unknown option exit 2. About 30 s on the 2-core development VM.
+set -euo pipefail
+hrm=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# $1: description, $2: wanted exit code, then the command; it must print exactly one line on
+# stderr, naming $NAMED when that is set, and nothing on stdout
+expect_error() {
+    local what=$1 want=$2 rc=0
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want: $(cat "$tmp/err")"
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$what: want one line on stderr, got: $(cat "$tmp/err")"
+    [ ! -s "$tmp/out" ] || fail "$what: wrote to stdout: $(head -3 "$tmp/out")"
+    if [ -n "${NAMED:-}" ]; then grep -qF "$NAMED" "$tmp/err" || fail "$what: the error does not name $NAMED"; fi
+    echo "ok: $what -> $(cat "$tmp/err")"
+}
+
+# ---- one quick run ------------------------------------------------------------------------------
+a=$tmp/a.json
+if ! "$hrm" bench --backend cpu --quick --json "$a" >"$tmp/table" 2>"$tmp/progress"; then
+    cat "$tmp/table" "$tmp/progress"
+    fail "hrm bench --backend cpu --quick exited non-zero"
+fi
+cat "$tmp/table"
+grep -q '^== cpu / device 0: ' "$tmp/table" || fail "the table has no heading for cpu device 0"
+grep -q '^peak gemm fp32 ' "$tmp/table" || fail "the table has no 'peak gemm fp32' row"
+lines=$(grep -c '^hrm bench: cpu/0 \[' "$tmp/progress" || true)
+[ "$lines" -ge 41 ] || fail "$lines progress lines on stderr, want one per measurement (>= 41)"
+
+python3 - "$a" <<'PY'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+assert r["format"] == "hrm-bench" and r["format_version"] == 1, (r.get("format"), r.get("format_version"))
+assert r["hrm_version"] and r["git_commit"] and r["date"].endswith("Z"), r
+assert r["quick"] is True
+assert r["host"]["cores"] >= 1 and r["host"]["cpu"] and r["host"]["os"], r["host"]
+assert len(r["runs"]) == 1, len(r["runs"])
+run = r["runs"][0]
+assert run["backend"] == "cpu" and run["device_index"] == 0 and run["device"] and run["driver"], run
+assert run["peak_gflops"] > 0 and run["peak_gbps"] > 0, (run["peak_gflops"], run["peak_gbps"])
+
+ops = [f"op matmul {l} {f}" for l in ("qkv", "o_proj", "gate_up", "down") for f in ("fwd", "dgrad", "wgrad")]
+ops += [f"op attention {d} S={s}" for s in (82, 901) for d in ("fwd", "bwd")]
+ops += ["op add a+b", "op add a+b+c"] + [f"op {o} {d}" for d in ("fwd", "bwd") for o in ("rmsnorm", "swiglu", "rope")]
+ops += ["op embedding fwd", "op xent fwd", "op xent bwd", "op adam_atan2", "op signsgd_rows"]
+models = [f"{k} {m}" for m in ("small", "sudoku") for k in ("train step", "eval segment", "peak memory")]
+expected = ["peak gemm fp32", "peak copy bandwidth", "peak add bandwidth"] + ops + models
+expected += ["memory 2x2 small", "memory 8x8 small", "memory growth 8x8/2x2 small"]
+
+fields = {"name", "group", "unit", "detail", "median", "min", "max", "repeats", "fraction_of_peak", "peak",
+          "status", "reason"}
+names = [e["name"] for e in run["entries"]]
+assert sorted(names) == sorted(expected), (set(expected) - set(names), set(names) - set(expected))
+by = {}
+for e in run["entries"]:
+    assert fields <= set(e), (e["name"], fields - set(e))
+    assert e["status"] in ("ok", "unsupported", "failed"), e
+    if e["status"] == "ok":
+        assert e["reason"] is None, e
+        assert e["repeats"] >= 1 and 0 < e["min"] <= e["median"] <= e["max"], e
+        f = e["fraction_of_peak"]
+        assert f is None or (isinstance(f, float) and f > 0 and math.isfinite(f)), e
+    else:
+        assert isinstance(e["reason"], str) and e["reason"], e
+        assert e["median"] is None and e["fraction_of_peak"] is None, e
+    by[e["name"]] = e
+
+# on the CPU backend everything runs, but the Sudoku model may be skipped by the quick bound on a
+# loaded machine; a skip must say so
+for name, e in by.items():
+    if e["status"] != "ok":
+        assert name.endswith("sudoku") and e["status"] == "unsupported" and "skipped" in e["reason"], e
+for name in ops:
+    e = by[name]
+    want = ("GFLOP/s", "gemm") if "matmul" in name or "attention" in name else ("GB/s", "bandwidth")
+    assert (e["unit"], e["peak"]) == want and e["fraction_of_peak"] is not None, e
+for name in ("train step small", "eval segment small"):
+    e = by[name]
+    assert e["unit"] == "samples/s" and e["peak"] == "gemm" and 0 < e["fraction_of_peak"] < 2, e
+assert by["peak memory small"]["unit"] == "MiB" and by["peak memory small"]["median"] > 1, by["peak memory small"]
+g = by["memory growth 8x8/2x2 small"]
+assert g["status"] == "ok" and g["median"] == 1.0, g
+assert by["memory 2x2 small"]["median"] == by["memory 8x8 small"]["median"] > 0
+print("ok: results file: format 1, %d entries, every expected measurement, valid fields" % len(names))
+PY
+
+# ---- --compare ----------------------------------------------------------------------------------
+"$hrm" bench --load "$a" --compare "$a" >"$tmp/cmp" || fail "hrm bench --load A --compare A exited non-zero"
+grep -q '^41 measurements in both, 0 only in this run, 0 only in the base$' "$tmp/cmp" ||
+    fail "--compare of a run with itself does not match every measurement: $(tail -1 "$tmp/cmp")"
+# every row with a ratio: this/base = 1.000 exactly
+awk '/^== compare / { on = 1; next }
+     on && $NF ~ /^[0-9.]+$/ && $0 !~ /measurements in both/ { n++; if ($NF != "1.000") bad++ }
+     END { if (n < 30 || bad) { print n " ratio rows, " bad " not 1.000"; exit 1 } }' "$tmp/cmp" ||
+    fail "--compare A A: ratios are not all 1.000"
+echo "ok: --compare of a run with itself: ratios 1.000"
+
+python3 - "$a" "$tmp/half.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for e in r["runs"][0]["entries"]:
+    for k in ("median", "min", "max"):
+        if e[k] is not None:
+            e[k] /= 2
+json.dump(r, open(sys.argv[2], "w"))
+PY
+"$hrm" bench --load "$a" --compare "$tmp/half.json" >"$tmp/cmp2" || fail "--compare with a halved base failed"
+grep -q '^peak gemm fp32 .* 2\.000$' "$tmp/cmp2" || fail "--compare does not print this/base = 2.000 against a halved base"
+echo "ok: --compare against a base with halved rates: this/base 2.000"
+
+# ---- plot ---------------------------------------------------------------------------------------
+python3 - "$a" "$tmp/b.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["runs"][0]["backend"] = "opencl"
+r["runs"][0]["device"] = "Some <GPU> & Co"
+json.dump(r, open(sys.argv[2], "w"))
+PY
+for metric in samples_per_s fraction_of_peak; do
+    svg=$tmp/$metric.svg
+    "$hrm" bench plot "$a" "$tmp/b.json" --out "$svg" --metric $metric >"$tmp/out" || fail "bench plot --metric $metric"
+    python3 - "$svg" "$metric" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag.endswith("svg"), root.tag
+text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text") or t.tag.endswith("title"))
+assert "cpu/" in text and "opencl/Some <GPU> & Co" in text, text[:300]
+assert "train step small" in text, text[:300]
+if sys.argv[2] == "fraction_of_peak":
+    assert "op matmul qkv fwd" in text, text[:300]
+PY
+    echo "ok: bench plot --metric $metric: $(cat "$tmp/out")"
+done
+
+# ---- bad input ----------------------------------------------------------------------------------
+head -c 300 "$a" >"$tmp/corrupt.json"
+echo '{"format_version": 1, "entries": []}' >"$tmp/foreign.json"
+sed 's/"format_version": 1/"format_version": 99/' "$a" >"$tmp/future.json"
+NAMED=$tmp/corrupt.json expect_error "--compare with a truncated file" 1 "$hrm" bench --backend cpu --compare "$tmp/corrupt.json"
+NAMED=$tmp/foreign.json expect_error "--compare with a file of another format" 1 "$hrm" bench --compare "$tmp/foreign.json"
+NAMED=$tmp/future.json expect_error "--compare with format version 99" 1 "$hrm" bench --compare "$tmp/future.json"
+NAMED=$tmp/missing.json expect_error "--compare with a missing file" 1 "$hrm" bench --compare "$tmp/missing.json"
+NAMED=$tmp/corrupt.json expect_error "bench plot with a truncated file" 1 "$hrm" bench plot "$a" "$tmp/corrupt.json" --out "$tmp/x.svg"
+[ ! -e "$tmp/x.svg" ] || fail "bench plot wrote a chart despite a bad input file"
+expect_error "hrm bench --bogus" 2 "$hrm" bench --bogus
+expect_error "hrm bench plot --bogus" 2 "$hrm" bench plot "$a" --out "$tmp/x.svg" --bogus
+expect_error "hrm bench plot --metric nosuch" 2 "$hrm" bench plot "$a" --out "$tmp/x.svg" --metric nosuch
+expect_error "hrm bench plot without --out" 2 "$hrm" bench plot "$a"
+NAMED=nosuchdevice expect_error "hrm bench --device nosuchdevice" 1 "$hrm" bench --backend cpu --device nosuchdevice
+NAMED=nosuchdevice expect_error "hrm bench --backend all --device nosuchdevice" 1 "$hrm" bench --device nosuchdevice
+echo "all hrm bench checks passed"
