@@ -466,7 +466,7 @@ static int write_json(const bench *b, const char *prog, const char *path) {
 enum { OPT_BACKEND, OPT_DEVICE, OPT_BATCH, OPT_JSON, OPT_QUICK, NUM_OPTS };
 static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
-    [OPT_DEVICE] = {"--device", "N", "device index within the backend (default 0)"},
+    [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [OPT_BATCH] = {"--batch", "N", "batch at S=82 (default 32, quick 4); S=901 uses max(1, N/8)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
     [OPT_QUICK] = {"--quick", NULL, "small batch, 1/8 of the Adam parameters, 0.05 s per measurement (~20 s)"},
@@ -483,7 +483,7 @@ static const char *about =
 /* Fills the run's settings from the parsed options; returns 0 after a usage error. */
 static int configure(bench *b, const char *prog, const char **v) {
     int device = 0, batch = 0;
-    if (v[OPT_DEVICE] && !cli_int(prog, "--device", v[OPT_DEVICE], 0, 1024, &device)) return 0;
+    if (!cli_device(prog, v[OPT_BACKEND], v[OPT_DEVICE], &device)) return 0;
     if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, BENCH_PUZZLE_ROWS, &batch)) return 0;
     b->quick = v[OPT_QUICK] != NULL;
     b->batch = batch ? batch : b->quick ? 4 : 32;

@@ -454,7 +454,7 @@ static int write_json(const char *prog, const char *path, const model_result *rs
 enum { OPT_BACKEND, OPT_DEVICE, OPT_MODEL, OPT_BATCH, OPT_STEPS, OPT_JSON, OPT_NO_MEMORY, NUM_OPTS };
 static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
-    [OPT_DEVICE] = {"--device", "N", "device index within the backend (default 0)"},
+    [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [OPT_MODEL] = {"--model", "M", "small, sudoku or both (default both)"},
     [OPT_BATCH] = {"--batch", "N", "batch of every model (default: small 32, sudoku 8)"},
     [OPT_STEPS] = {"--steps", "K", "timed training steps and eval segments: exactly K (default: >= 5 and >= 2 s)"},
@@ -484,7 +484,7 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
     if (r == CLI_BAD) return CLI_EXIT_USAGE;
     run_opts o = {.backend = v[OPT_BACKEND], .steps = DEFAULT_STEPS, .min_time = DEFAULT_MIN_TIME,
                   .no_memory = v[OPT_NO_MEMORY] != NULL};
-    if (v[OPT_DEVICE] && !cli_int(prog, "--device", v[OPT_DEVICE], 0, 1024, &o.device)) return CLI_EXIT_USAGE;
+    if (!cli_device(prog, v[OPT_BACKEND], v[OPT_DEVICE], &o.device)) return CLI_EXIT_USAGE;
     if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, 4096, &o.batch)) return CLI_EXIT_USAGE;
     if (v[OPT_STEPS]) {
         if (!cli_int(prog, "--steps", v[OPT_STEPS], 1, BENCH_MAX_REPS, &o.steps)) return CLI_EXIT_USAGE;

@@ -2,6 +2,8 @@
  * Every message is one line on stderr, prefixed by the command path ("hrm bench ops: ..."). */
 #include "cli.h"
 
+#include "hrm/hrm.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -105,5 +107,20 @@ int cli_int(const char *prog, const char *opt, const char *text, long min, long 
         return 0;
     }
     *out = (int)v;
+    return 1;
+}
+
+int cli_device(const char *prog, const char *backend, const char *text, int *index) {
+    char err[1024];
+    hrm_ctx ctx;
+    *index = 0;
+    if (!text) return 1;
+    if (strspn(text, "0123456789") == strlen(text)) return cli_int(prog, "--device", text, 0, 1024, index);
+    if (hrm_ctx_open_device(backend, text, hrm_default_host(), &ctx, err, sizeof err) != HRM_OK) {
+        cli_error(prog, "%s", err);
+        return 0;
+    }
+    *index = ctx.device_index;
+    hrm_ctx_close(&ctx);
     return 1;
 }

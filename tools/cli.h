@@ -40,6 +40,11 @@ void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *ab
 /* Parses an integer option value in [min, max]; on error prints one line and returns 0. */
 int cli_int(const char *prog, const char *opt, const char *text, long min, long max, int *out);
 
+/* The index of the device that `text` names on backend (an index, or a part of the device's or
+ * platform's name, as hrm_ctx_open_device takes it); NULL text is device 0. On error prints one
+ * line and returns 0. */
+int cli_device(const char *prog, const char *backend, const char *text, int *index);
+
 /* "prog: message" on stderr, one line. */
 void cli_error(const char *prog, const char *fmt, ...)
 #if defined(__GNUC__)
