@@ -5,11 +5,13 @@
  *   N                tokens per example
  *   MAX_EXAMPLES     examples (and puzzles) a split may record
  *   MAX_LINES        lines host->emit may record
- * Every task built on it puts one example in each puzzle, which rec_example asserts. */
+ * Every task built on it puts one example in each puzzle, which rec_example asserts. build() and
+ * generate() call the task T (which the test's setup sets) with NULL-terminated options. */
 #ifndef HRM_PLUGINS_TASK_TEST_REC_H
 #define HRM_PLUGINS_TASK_TEST_REC_H
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "hrm/task.h"
+
+static const hrm_task_iface *T;
 
 typedef struct split_rec {
     long groups, puzzles, examples;
@@ -113,6 +117,35 @@ static void teardown(void)
     reset();
     for (int i = 0; i < ntemp; i++) unlink(temp_paths[i]);
     ntemp = 0;
+}
+
+/* Runs build (or generate when gen) with the NULL-terminated options after the task name. */
+static hrm_status vrun(bool gen, char *err, va_list ap)
+{
+    char *argv[32] = {TR_TASK};
+    int argc = 1;
+    for (char *a; (a = va_arg(ap, char *));) argv[argc++] = a;
+    reset();
+    err[0] = '\0';
+    return gen ? T->generate(&host, argc, argv, err, 256) : T->build(&host, argc, argv, &train_sink, &test_sink, err, 256);
+}
+
+static hrm_status build(char *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    hrm_status st = vrun(false, err, ap);
+    va_end(ap);
+    return st;
+}
+
+static hrm_status generate(char *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    hrm_status st = vrun(true, err, ap);
+    va_end(ap);
+    return st;
 }
 
 #endif /* HRM_PLUGINS_TASK_TEST_REC_H */

@@ -22,8 +22,6 @@ const hrm_task_iface *hrm_task_entry(void);
 
 enum { MAX_EXAMPLES = 64, MAX_LINES = 256, SIDE = 30, N = 900, WALL = 1, OPEN = 2, S = 3, G = 4, ROUTE = 5 };
 
-static const hrm_task_iface *T;
-
 /* The fixture's rows (maze30_hard_train_1k.csv lines 2-4), read by setup(). */
 static char fix_q[3][N + 1], fix_a[3][N + 1];
 static long fix_rating[3];
@@ -54,35 +52,6 @@ static void setup(void)
     reset();
     read_fixture();
 }
-
-static hrm_status vrun(bool gen, char *err, va_list ap)
-{
-    char *argv[32] = {"maze"};
-    int argc = 1;
-    for (char *a; (a = va_arg(ap, char *));) argv[argc++] = a;
-    reset();
-    err[0] = '\0';
-    return gen ? T->generate(&host, argc, argv, err, 256) : T->build(&host, argc, argv, &train_sink, &test_sink, err, 256);
-}
-
-static hrm_status build(char *err, ...)
-{
-    va_list ap;
-    va_start(ap, err);
-    hrm_status st = vrun(false, err, ap);
-    va_end(ap);
-    return st;
-}
-
-static hrm_status generate(char *err, ...)
-{
-    va_list ap;
-    va_start(ap, err);
-    hrm_status st = vrun(true, err, ap);
-    va_end(ap);
-    return st;
-}
-
 
 /* ---- encodings and an independent search ------------------------------------------------------ */
 

@@ -38,8 +38,6 @@ static const char *const fix_a[5] = {
     "635194827729683451148275369381729645274561938596348712462857193853916274917432586",
 };
 
-static const hrm_task_iface *T;
-
 #define TR_TASK "sudoku"
 #include "task_test_rec.h"
 
@@ -48,36 +46,6 @@ static void setup(void)
     T = hrm_task_entry();
     reset();
 }
-
-/* Runs build (or generate when gen) with the NULL-terminated options after the task name. */
-static hrm_status vrun(bool gen, char *err, va_list ap)
-{
-    char *argv[32] = {"sudoku"};
-    int argc = 1;
-    for (char *a; (a = va_arg(ap, char *));) argv[argc++] = a;
-    reset();
-    err[0] = '\0';
-    return gen ? T->generate(&host, argc, argv, err, 256) : T->build(&host, argc, argv, &train_sink, &test_sink, err, 256);
-}
-
-static hrm_status build(char *err, ...)
-{
-    va_list ap;
-    va_start(ap, err);
-    hrm_status st = vrun(false, err, ap);
-    va_end(ap);
-    return st;
-}
-
-static hrm_status generate(char *err, ...)
-{
-    va_list ap;
-    va_start(ap, err);
-    hrm_status st = vrun(true, err, ap);
-    va_end(ap);
-    return st;
-}
-
 
 /* ---- encodings and an independent solver ----------------------------------------------------- */
 
