@@ -41,6 +41,26 @@ hrm_status task_emit(const hrm_task_host *host, const char *line)
     return task_can_emit(host) ? host->emit(host->user, line) : HRM_ERR_INVALID_ARG;
 }
 
+hrm_status task_generate_check(const hrm_task_host *host, char **argv, char *err, size_t err_size)
+{
+    if (!argv) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: missing argument");
+    if (!task_can_emit(host))
+        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: the host gives no output");
+    return HRM_OK;
+}
+
+hrm_status task_emit_row(const hrm_task_host *host, const char *source, const char *question, const char *answer,
+                         long rating)
+{
+    size_t n = strlen(source) + strlen(question) + strlen(answer) + 32;
+    char *line = malloc(n);
+    if (!line) return HRM_ERR_OUT_OF_MEMORY;
+    snprintf(line, n, "%s,%s,%s,%ld", source, question, answer, rating);
+    hrm_status st = task_emit(host, line);
+    free(line);
+    return st;
+}
+
 hrm_status task_fail(hrm_status status, char *err, size_t err_size, const char *fmt, ...)
 {
     if (err && err_size) {

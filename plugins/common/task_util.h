@@ -140,6 +140,12 @@ __attribute__((format(printf, 4, 5)))
 void task_log(const hrm_task_host *host, hrm_log_level level, const char *task, const char *fmt, ...);
 bool task_can_emit(const hrm_task_host *host);
 hrm_status task_emit(const hrm_task_host *host, const char *line);
+/* `hrm data generate`'s common start: checks argv and that the host takes output (one line in err
+ * otherwise). */
+hrm_status task_generate_check(const hrm_task_host *host, char **argv, char *err, size_t err_size);
+/* One generated row of the source format: "source,question,answer,rating". */
+hrm_status task_emit_row(const hrm_task_host *host, const char *source, const char *question, const char *answer,
+                         long rating);
 
 /* snprintf into err that returns status, for one-line `return task_fail(...)`. */
 #if defined(__GNUC__)

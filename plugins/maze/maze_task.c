@@ -140,20 +140,18 @@ static void grid_text(const uint8_t *grid, char *out)
 static hrm_status emit_maze(const hrm_task_host *host, uint64_t seed, const uint8_t *input, const uint8_t *answer,
                             int length)
 {
-    char q[MAZE_CELLS + 1], a[MAZE_CELLS + 1], line[2 * MAZE_CELLS + 64];
+    char q[MAZE_CELLS + 1], a[MAZE_CELLS + 1], source[48];
     grid_text(input, q);
     grid_text(answer, a);
-    snprintf(line, sizeof line, "gen-maze-seed%llu,%s,%s,%d", (unsigned long long)seed, q, a, length);
-    return task_emit(host, line);
+    snprintf(source, sizeof source, "gen-maze-seed%llu", (unsigned long long)seed);
+    return task_emit_row(host, source, q, a, length);
 }
 
 static hrm_status maze_generate_csv(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size)
 {
-    if (!argv) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: missing argument");
-    if (!task_can_emit(host))
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: the host gives no output");
     gen_opts o;
-    hrm_status st = parse_generate(argc, argv, &o, err, err_size);
+    hrm_status st = task_generate_check(host, argv, err, err_size);
+    if (st == HRM_OK) st = parse_generate(argc, argv, &o, err, err_size);
     if (st != HRM_OK) return st;
     if ((st = task_emit(host, TASK_CSV_HEADER)) != HRM_OK) return task_fail(st, err, err_size, "output failed");
     maze_gen g = {.min_length = (int)o.min_length, .wall_min = o.wall_min, .wall_max = o.wall_max};

@@ -204,20 +204,18 @@ static void grid_text(const uint8_t *grid, char *out)
 static hrm_status emit_puzzle(const hrm_task_host *host, const gen_opts *o, const uint8_t *puzzle,
                               const uint8_t *solution, long rating)
 {
-    char q[SUDOKU_CELLS + 1], a[SUDOKU_CELLS + 1], line[256];
+    char q[SUDOKU_CELLS + 1], a[SUDOKU_CELLS + 1], source[48];
     grid_text(puzzle, q);
     grid_text(solution, a);
-    snprintf(line, sizeof line, "gen-sudoku-seed%llu,%s,%s,%ld", (unsigned long long)o->seed, q, a, rating);
-    return task_emit(host, line);
+    snprintf(source, sizeof source, "gen-sudoku-seed%llu", (unsigned long long)o->seed);
+    return task_emit_row(host, source, q, a, rating);
 }
 
 static hrm_status sudoku_generate(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size)
 {
-    if (!argv) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: missing argument");
-    if (!task_can_emit(host))
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: the host gives no output");
     gen_opts o;
-    hrm_status st = parse_generate(argc, argv, &o, err, err_size);
+    hrm_status st = task_generate_check(host, argv, err, err_size);
+    if (st == HRM_OK) st = parse_generate(argc, argv, &o, err, err_size);
     if (st != HRM_OK) return st;
     if ((st = task_emit(host, TASK_CSV_HEADER)) != HRM_OK) return task_fail(st, err, err_size, "output failed");
     task_rng rng;
