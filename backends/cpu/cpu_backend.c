@@ -169,7 +169,7 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
     hrm_device *dev = calloc(1, sizeof *dev);
     if (!dev) return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
     dev->be = be;
-    pthread_mutex_init(&dev->lock, NULL);
+    hrm_memcount_init(&dev->mem);
     *out = dev;
     return HRM_OK;
 }
@@ -177,17 +177,14 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
 static void cpu_device_close(hrm_device *dev)
 {
     if (!dev) return;
-    pthread_mutex_destroy(&dev->lock);
+    hrm_memcount_destroy(&dev->mem);
     free(dev);
 }
 
 static hrm_status cpu_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak)
 {
     if (!dev) return HRM_ERR_INVALID_ARG;
-    pthread_mutex_lock(&dev->lock);
-    if (current) *current = dev->mem_current;
-    if (peak) *peak = dev->mem_peak;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_get(&dev->mem, current, peak);
     return HRM_OK;
 }
 
@@ -208,10 +205,7 @@ static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
         return cpu_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: cannot allocate %zu bytes of host memory", bytes);
     }
     *buf = (hrm_buffer){.dev = dev, .bytes = bytes, .data = data};
-    pthread_mutex_lock(&dev->lock);
-    dev->mem_current += bytes;
-    if (dev->mem_current > dev->mem_peak) dev->mem_peak = dev->mem_current;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_add(&dev->mem, bytes);
     *out = buf;
     return HRM_OK;
 }
@@ -220,9 +214,7 @@ static void cpu_buffer_free(hrm_buffer *buf)
 {
     if (!buf) return;
     hrm_device *dev = buf->dev;
-    pthread_mutex_lock(&dev->lock);
-    dev->mem_current -= buf->bytes;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_sub(&dev->mem, buf->bytes);
     free(buf->data);
     free(buf);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "hrm/backend.h"
+#include "hrm_memcount.h"
 #include "hrm_span.h"
 
 /* ---- thread pool (cpu_pool.c) ---------------------------------------------------------------
@@ -37,8 +38,7 @@ struct hrm_backend {
 
 struct hrm_device {
     hrm_backend *be;
-    pthread_mutex_t lock; /* guards the memory counters: buffers may come and go from any thread */
-    uint64_t mem_current, mem_peak;
+    hrm_memcount mem; /* bytes in buffers now and at most */
 };
 
 struct hrm_buffer {

@@ -335,7 +335,7 @@ static void release_device(hrm_device *dev)
     if (dev->fault) clReleaseMemObject(dev->fault);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->ctx) clReleaseContext(dev->ctx);
-    pthread_mutex_destroy(&dev->lock);
+    hrm_memcount_destroy(&dev->mem);
     free(dev);
 }
 
@@ -351,7 +351,7 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     dev->be = be;
     dev->index = index;
     dev->id = di->id;
-    pthread_mutex_init(&dev->lock, NULL);
+    hrm_memcount_init(&dev->mem);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)di->platform, 0};
     dev->ctx = clCreateContext(props, 1, &di->id, NULL, NULL, &err);
@@ -408,10 +408,7 @@ static void ocl_device_close(hrm_device *dev)
 static hrm_status ocl_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak)
 {
     if (!dev) return HRM_ERR_INVALID_ARG;
-    pthread_mutex_lock(&dev->lock);
-    if (current) *current = dev->mem_current;
-    if (peak) *peak = dev->mem_peak;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_get(&dev->mem, current, peak);
     return HRM_OK;
 }
 
@@ -435,9 +432,8 @@ static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
     if (!dev || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     hrm_backend *be = dev->be;
-    pthread_mutex_lock(&dev->lock);
-    uint64_t now = dev->mem_current;
-    pthread_mutex_unlock(&dev->lock);
+    uint64_t now;
+    hrm_memcount_get(&dev->mem, &now, NULL);
     if (be->max_alloc && (bytes > be->max_alloc || now > be->max_alloc - bytes))
         return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
                         "buffer_alloc: out of device memory: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu "
@@ -458,10 +454,7 @@ static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
         return ocl_cl_fail(be, err, "buffer_alloc", "clCreateBuffer");
     }
     *buf = (hrm_buffer){.dev = dev, .bytes = bytes, .mem = mem};
-    pthread_mutex_lock(&dev->lock);
-    dev->mem_current += bytes;
-    if (dev->mem_current > dev->mem_peak) dev->mem_peak = dev->mem_current;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_add(&dev->mem, bytes);
     *out = buf;
     return HRM_OK;
 }
@@ -470,9 +463,7 @@ static void ocl_buffer_free(hrm_buffer *buf)
 {
     if (!buf) return;
     hrm_device *dev = buf->dev;
-    pthread_mutex_lock(&dev->lock);
-    dev->mem_current -= buf->bytes;
-    pthread_mutex_unlock(&dev->lock);
+    hrm_memcount_sub(&dev->mem, buf->bytes);
     clReleaseMemObject(buf->mem); /* freed by OpenCL once the commands using it are done */
     free(buf);
 }

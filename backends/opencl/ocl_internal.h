@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hrm/backend.h"
+#include "hrm_memcount.h"
 #include "hrm_span.h"
 
 #define OCL_BACKEND_NAME "opencl"
@@ -96,8 +97,7 @@ struct hrm_device {
 #define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
     OCL_KERNELS(OCL_KERNEL_FIELD)
 #undef OCL_KERNEL_FIELD
-    pthread_mutex_t lock; /* guards the memory counters */
-    uint64_t mem_current, mem_peak;
+    hrm_memcount mem; /* bytes in buffers now and at most */
     cl_mem fault;                     /* cl_int[OCL_FAULT_INTS], zero while no fault is recorded */
     cl_int fault_host[OCL_FAULT_INTS]; /* where a synchronisation point reads it */
     int fault_armed;                  /* a kernel that may record a fault ran since the last read */
