@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hrm/hrm.h"
+#include "nmse.h"
 
 typedef struct shape {
     int batch, seq, heads, hd, causal;
@@ -172,20 +173,6 @@ static void run_backward(const char *name, const problem *p, const float *o, con
     hrm_ctx_close(&c);
 }
 
-/* sum (got - want)^2 / max(sum want^2, floor_ss), over `rows` rows of `width` at `off` in rows of
- * `stride` (floor_ss = 0 for a plain nmse). */
-static double nmse_part(const float *got, const float *want, size_t rows, size_t stride, size_t off, size_t width,
-                        double floor_ss) {
-    double e = 0.0, w = 0.0;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t i = off; i < off + width; i++) {
-            double d = (double)got[r * stride + i] - want[r * stride + i];
-            e += d * d;
-            w += (double)want[r * stride + i] * want[r * stride + i];
-        }
-    if (w < floor_ss) w = floor_ss;
-    return w > 0.0 ? e / w : e;
-}
 
 static void set_local_mem(const char *kb) {
     max_local_used = 0;

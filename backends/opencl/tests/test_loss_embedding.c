@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hrm/hrm.h"
+#include "nmse.h"
 
 #define TOL_LOSS 1e-10
 #define TOL_GRAD 1e-10
@@ -60,15 +61,6 @@ static void download(hrm_ctx *c, hrm_buffer *b, void *x, size_t n) {
     ck_assert_msg(c->f->buffer_read(b, 0, x, n * 4) == HRM_OK, "%s: %s", c->plugin.name, c->f->last_error(c->be));
 }
 
-static double nmse(const float *got, const float *want, size_t n) {
-    double e = 0.0, w = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - want[i];
-        e += d * d;
-        w += (double)want[i] * want[i];
-    }
-    return w > 0.0 ? e / w : e;
-}
 
 /* ---- cross-entropy --------------------------------------------------------------------------- */
 

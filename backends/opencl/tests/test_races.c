@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hrm/hrm.h"
+#include "nmse.h"
 
 static int failures;
 
@@ -22,20 +23,7 @@ static void check(double err, double tol, const char *what) {
     if (!(err <= tol)) failures++;
 }
 
-static double nmse_floor(const float *got, const float *want, size_t n, size_t stride, size_t off, size_t width,
-                         double floor_ss) {
-    double e = 0.0, w = 0.0;
-    for (size_t r = 0; r < n; r++)
-        for (size_t i = off; i < off + width; i++) {
-            double d = (double)got[r * stride + i] - want[r * stride + i];
-            e += d * d;
-            w += (double)want[r * stride + i] * want[r * stride + i];
-        }
-    if (w < floor_ss) w = floor_ss;
-    return w > 0.0 ? e / w : e;
-}
 
-static double nmse(const float *got, const float *want, size_t n) { return nmse_floor(got, want, 1, n, 0, n, 0.0); }
 
 static void fill(float *x, size_t n, uint32_t seed, float amp) {
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +100,7 @@ static void check_attention(hrm_ctx *cpu, hrm_ctx *ocl, const att_shape *s, int 
     static const char *names[3] = {": dq", ": dk", ": dv"};
     for (int part = 0; part < 3; part++) {
         snprintf(what + n, sizeof what - (size_t)n, "%s", names[part]);
-        check(nmse_floor(out[1][2], out[0][2], rows, 3 * w, (size_t)part * w, w, floor_ss), 1e-8, what);
+        check(nmse_part(out[1][2], out[0][2], rows, 3 * w, (size_t)part * w, w, floor_ss), 1e-8, what);
     }
     for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]), free(out[k][2]);
     free(qkv), free(d_o);
