@@ -150,6 +150,15 @@ static hrm_status load_identifiers(const char *path, hrm_dataset *ds, char *err,
     return s;
 }
 
+hrm_status hrm_dataset_load_identifiers(const char *dir, hrm_dataset *out, char *err, size_t err_size) {
+    char path[PATH_MAX];
+    memset(out, 0, sizeof *out);
+    snprintf(path, sizeof path, "%s/identifiers.json", dir);
+    hrm_status s = load_identifiers(path, out, err, err_size);
+    if (s) hrm_dataset_free(out);
+    return s;
+}
+
 /* ---- the arrays --------------------------------------------------------------------------- */
 
 static hrm_status load_tokens(const char *path, hrm_npy_array *a, char *err, size_t n) {

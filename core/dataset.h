@@ -55,6 +55,10 @@ typedef struct hrm_dataset {
  * *out holds nothing to free. */
 hrm_status hrm_dataset_load(const char *dir, const char *split, hrm_dataset *out, char *err, size_t err_size);
 void hrm_dataset_free(hrm_dataset *ds);
+/* Loads only DIR/identifiers.json into out->identifiers / num_identifiers (the rest zero), for a
+ * caller that needs the names of a dataset's puzzles, not its examples. Free with
+ * hrm_dataset_free; on failure *out holds nothing to free. */
+hrm_status hrm_dataset_load_identifiers(const char *dir, hrm_dataset *out, char *err, size_t err_size);
 
 /* The checks of hrm_dataset_load on a dataset in memory; errors name the file that would hold
  * the offending array under DIR/split. */

@@ -7,8 +7,10 @@
  * first segment where its learned halting says stop (q_halt > q_continue) or after M segments
  * (--segments, default halt_max_steps); --all-segments runs all M. It runs on the public
  * inference API (include/hrm/solver.h), as any program embedding libhrm would. A puzzle typed by the user has
- * the blank puzzle identifier (0); one taken from a dataset (--data, --index) keeps its
- * identifier, and its label is shown in the verdict. Exit status 0 when the answer is accepted,
+ * the blank puzzle identifier (0) unless --puzzle-id names one (a number, or a name that
+ * --data DIR's identifiers.json lists: an ARC task id, whose demonstrations trained that
+ * identifier's embedding); one taken from a dataset (--data, --index) keeps its identifier, and
+ * its label is shown in the verdict. Exit status 0 when the answer is accepted,
  * 3 when it is rejected, 1 on errors, 2 on bad usage. */
 #include "cli.h"
 
@@ -23,14 +25,16 @@
 
 enum { EXIT_REJECTED = 3 };
 
-enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, NOPTS };
+enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_PUZZLE_ID, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, NOPTS };
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config)"},
     [O_TASK] = {"--task", "NAME", "task plugin (default: the one matching the checkpoint's seq_len and vocab)"},
     [O_FILE] = {"--file", "F", "read the puzzle from file F ('-' for stdin)"},
-    [O_DATA] = {"--data", "DIR", "take the puzzle from a dataset's test split (with --index)"},
+    [O_DATA] = {"--data", "DIR", "take the puzzle from a dataset's test split (with --index); with a typed\n"
+                          "                     puzzle and --puzzle-id, the dataset whose identifiers.json names it"},
     [O_INDEX] = {"--index", "N", "example N of DIR/test (default 0)"},
+    [O_PUZZLE_ID] = {"--puzzle-id", "ID", "typed puzzle's identifier: a name of --data's list, else a number (default 0)"},
     [O_SEGMENTS] = {"--segments", "M", "at most M segments (default: the model's halt_max_steps)"},
     [O_ALL] = {"--all-segments", NULL, "run all M segments instead of stopping when the model halts"},
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
@@ -101,6 +105,36 @@ static int puzzle_from_data(solve_run *r, const char *dir, const char *index) {
     return 1;
 }
 
+/* The identifier of a typed puzzle: with --data DIR a name of DIR's identifiers.json (always a
+ * name: ARC task ids such as 00576224 look like numbers), which must list as many names as the
+ * checkpoint has identifiers (names of another dataset would pick an unrelated embedding row);
+ * without, a number below the checkpoint's count. */
+static int puzzle_id_from(solve_run *r, const char *id, const char *dir) {
+    char err[1024];
+    int count = r->cfg.num_puzzle_identifiers, n = 0;
+    if (!dir) {
+        char *end;
+        long v = strtol(id, &end, 10);
+        if (end == id || *end)
+            return cli_error(r->prog, "--puzzle-id %s: a name needs --data DIR (its identifiers.json)", id), 0;
+        if (v < 0 || v >= count)
+            return cli_error(r->prog, "--puzzle-id %s: the checkpoint has puzzle identifiers 0-%d (names need --data DIR)",
+                             id, count - 1),
+                   0;
+        r->puzzle_id = (int32_t)v;
+        return 1;
+    }
+    if (hrm_dataset_load_identifiers(dir, &r->ds, err, sizeof err)) return cli_error(r->prog, "%s", err), 0;
+    if (r->ds.num_identifiers != count)
+        return cli_error(r->prog, "%s/identifiers.json lists %d names; the checkpoint has %d puzzle identifiers", dir,
+                         r->ds.num_identifiers, count),
+               0;
+    while (n < count && strcmp(r->ds.identifiers[n], id)) n++;
+    if (n == count) return cli_error(r->prog, "--puzzle-id %s: no such name in %s/identifiers.json", id, dir), 0;
+    r->puzzle_id = n;
+    return 1;
+}
+
 static int pick_task(solve_run *r, const char *name) {
     char err[1024];
     hrm_status s = name ? hrm_task_find(name, &r->task, err, sizeof err)
@@ -142,6 +176,9 @@ static int report(solve_run *r, int used, int M, bool color) {
     if (!print_grid(r, "input:", r->input, NULL, color)) return CLI_EXIT_FAIL;
     printf("\n");
     if (!print_grid(r, "prediction:", r->pred, r->input, color)) return CLI_EXIT_FAIL;
+    if (r->puzzle_id)
+        printf("\npuzzle identifier: %d%s%s\n", (int)r->puzzle_id, r->ds.identifiers ? " " : "",
+               r->ds.identifiers && r->puzzle_id < r->ds.num_identifiers ? r->ds.identifiers[r->puzzle_id] : "");
     printf("\nsegments: %d of %d (%s)\n", used, M,
            used < M ? "the model halted: q_halt > q_continue" : "the segment limit");
     if (r->task->verify(r->input, r->pred, r->label, &accepted, reason, sizeof reason)) {
@@ -162,8 +199,13 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     char err[1024];
     int M = 0;
     if (!v[O_CHECKPOINT]) return cli_error(r->prog, "--checkpoint is required (try '%s --help')", r->prog), CLI_EXIT_USAGE;
-    if (!!positional + !!v[O_FILE] + !!v[O_DATA] != 1)
+    bool typed = positional || v[O_FILE];
+    /* with a typed puzzle, --data only names identifiers (for --puzzle-id) */
+    if (!!positional + !!v[O_FILE] + (v[O_DATA] && !(typed && v[O_PUZZLE_ID])) != 1)
         return cli_error(r->prog, "give exactly one puzzle: PUZZLE, --file F or --data DIR"), CLI_EXIT_USAGE;
+    if (v[O_PUZZLE_ID] && !typed)
+        return cli_error(r->prog, "--puzzle-id is for a typed puzzle (PUZZLE or --file); a dataset example has its own"),
+               CLI_EXIT_USAGE;
     if (v[O_COLOR] && strcmp(v[O_COLOR], "auto") && strcmp(v[O_COLOR], "always") && strcmp(v[O_COLOR], "never"))
         return cli_error(r->prog, "--color: expected auto, always or never"), CLI_EXIT_USAGE;
     if (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) return CLI_EXIT_USAGE;
@@ -182,6 +224,7 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     int ok = positional ? puzzle_from_text(r, positional)
              : v[O_FILE] ? puzzle_from_file(r, v[O_FILE])
                          : puzzle_from_data(r, v[O_DATA], v[O_INDEX]);
+    if (ok && v[O_PUZZLE_ID]) ok = puzzle_id_from(r, v[O_PUZZLE_ID], v[O_DATA]);
     if (!ok) return CLI_EXIT_FAIL;
     if (M <= 0) M = r->cfg.halt_max_steps;
     int used = run_segments(r, M, v[O_ALL] != NULL);
@@ -218,7 +261,7 @@ int cmd_solve(const char *prog, int argc, char **argv) {
     const char *positional = take_positional(&argc, argv, &extra);
     switch (cli_parse(prog, opts, NOPTS, argc, argv, v)) {
     case CLI_HELP:
-        cli_usage(stdout, prog, "--checkpoint F (PUZZLE | --file F | --data DIR [--index N]) [OPTIONS]",
+        cli_usage(stdout, prog, "--checkpoint F (PUZZLE | --file F | --data DIR [--index N]) [--puzzle-id ID] [OPTIONS]",
                   "Solves one puzzle: prints the input grid, the predicted grid, the segments used and the\n"
                   "task verifier's verdict. PUZZLE is typed as the task reads it (Sudoku: 81 characters,\n"
                   "digits and '.' for blanks). Exit 0 when the answer is accepted, 3 when rejected.",

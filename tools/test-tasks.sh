@@ -3,7 +3,8 @@
 # `hrm data tasks` finds sudoku, maze and arc; generated Sudoku puzzles and mazes pass
 # `hrm data verify` and build into datasets that `hrm train` trains on for a few steps; `hrm eval`
 # adds the task's verdicts (and ARC's pass@K) to its report; `hrm solve` prints the grids, the
-# segments and a verdict for a typed puzzle, a file and a dataset example; and bad input (an
+# segments and a verdict for a typed puzzle, a file and a dataset example (and a typed ARC grid
+# with its task's identifier, --puzzle-id); and bad input (an
 # existing output folder, a corrupt CSV row, an unknown task, a malformed puzzle) gives one line
 # and a non-zero exit without touching what was written before.
 set -u
@@ -126,6 +127,21 @@ if [ -n "$ck" ]; then
     [ "$(field "$tmp/out" task)" = "null" ] || fail "eval --task none still names a task"
     "$hrm" solve --checkpoint "$ck" --data "$a" --index 0 >"$tmp/out" 2>&1
     grep -q "^verdict: " "$tmp/out" || fail "arc solve prints no verdict"
+    # a typed test grid of an evaluation task, with that task's identifier (its demonstrations
+    # trained the embedding row) named through the dataset's identifiers.json
+    task_file=$(ls "$arc_data"/evaluation/*.json | head -n 1)
+    task=$(basename "$task_file" .json)
+    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["test"][0]["input"]))' \
+        "$task_file" >"$tmp/grid.json"
+    "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" --data "$a" --puzzle-id "$task" >"$tmp/out" 2>&1
+    grep -q "^puzzle identifier: [1-9][0-9]* $task\$" "$tmp/out" || fail "arc solve --puzzle-id: $(cat "$tmp/out")"
+    expect_error "solve --puzzle-id with an unknown name" 1 \
+        "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" --data "$a" --puzzle-id no-such-task
+    expect_error "solve --puzzle-id name without --data" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
+        --puzzle-id "$task"
+    expect_error "solve --puzzle-id out of range" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
+        --puzzle-id 1000000
+    expect_error "solve --puzzle-id for a dataset example" 2 "$hrm" solve --checkpoint "$ck" --data "$a" --puzzle-id 1
     ok "arc eval: pass@1 $(field "$a-eval.json" 'arc_pass@1'), pass@2 $(field "$a-eval.json" 'arc_pass@2')"
 else
     fail "no arc checkpoint"
