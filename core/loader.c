@@ -424,19 +424,33 @@ static int by_score_desc(const void *a, const void *b) {
     return ((const hrm_plugin *)b)->score - ((const hrm_plugin *)a)->score;
 }
 
-static hrm_status open_auto(const char *device, const hrm_host *host, hrm_ctx *ctx, char *err, size_t size) {
+/* Under auto, a setup that runs out of memory skips its backend like a failed open: a device too
+ * small for the model is only found out when the model is allocated. Its warning is logged only
+ * when another backend is then tried, so that a machine with one backend still gets one line. */
+static hrm_status open_auto(const char *device, const hrm_host *host, hrm_ctx_setup_fn setup, void *user, hrm_ctx *ctx,
+                            char *err, size_t size) {
     hrm_plugin_list list;
     hrm_status s = HRM_ERR_NOT_AVAILABLE;
+    char no_room[64 + 2 + 1024 + 16] = ""; /* "NAME: line" of the last setup out of memory, not yet logged */
     hrm_plugin_scan(host, &list);
     qsort(list.items, (size_t)list.count, sizeof *list.items, by_score_desc);
     snprintf(err, size, "no usable backend found (set HRM_PLUGIN_PATH or run `hrm backends`)");
     for (int i = 0; i < list.count; i++) {
-        char why[512];
+        char why[1024];
         if (list.items[i].state != HRM_PLUGIN_USABLE) continue;
+        if (no_room[0]) host_log(host, HRM_LOG_WARN, "auto: skipping %s", no_room);
+        no_room[0] = 0;
         s = open_plugin(&list.items[i], device, host, ctx, why, sizeof why);
-        if (s == HRM_OK) break;
-        host_log(host, HRM_LOG_WARN, "auto: skipping %s", why);
-        snprintf(err, size, "no usable backend: last one said: %s", why);
+        if (s != HRM_OK) {
+            host_log(host, HRM_LOG_WARN, "auto: skipping %s", why);
+            snprintf(err, size, "no usable backend: last one said: %s", why);
+            continue;
+        }
+        if (!setup || (s = setup(ctx, user, why, sizeof why)) == HRM_OK) break;
+        snprintf(no_room, sizeof no_room, "%s: %s", ctx->plugin.name, why);
+        hrm_ctx_close(ctx);
+        snprintf(err, size, "%s", why); /* the setup's own line, as with a named backend */
+        if (s != HRM_ERR_OUT_OF_MEMORY) break; /* a bad model or checkpoint fails the same everywhere */
     }
     hrm_plugin_list_free(&list);
     return s;
@@ -475,20 +489,30 @@ static int looks_like_path(const char *spec) {
     return strchr(spec, '/') || (n > sl && !strcmp(spec + n - sl, PLUGIN_SUFFIX));
 }
 
-hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
-                               size_t err_size) {
+hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_host *host, hrm_ctx_setup_fn setup,
+                             void *user, hrm_ctx *out, char *err, size_t err_size) {
     hrm_plugin p;
+    hrm_status s;
     memset(out, 0, sizeof *out);
     if (!host) host = hrm_default_host();
     if (!spec || !spec[0]) spec = getenv("HRM_BACKEND");
     if (!spec || !spec[0]) spec = "auto";
-    if (!strcmp(spec, "auto")) return open_auto(device, host, out, err, err_size);
-    if (!looks_like_path(spec)) return open_named(spec, device, host, out, err, err_size);
-    if (hrm_plugin_load(spec, host, &p) != HRM_OK) {
+    if (!strcmp(spec, "auto")) return open_auto(device, host, setup, user, out, err, err_size);
+    if (!looks_like_path(spec)) {
+        s = open_named(spec, device, host, out, err, err_size);
+    } else if (hrm_plugin_load(spec, host, &p) != HRM_OK) {
         snprintf(err, err_size, "%s", p.reason);
         return HRM_ERR_NOT_AVAILABLE;
+    } else {
+        s = open_plugin(&p, device, host, out, err, err_size);
     }
-    return open_plugin(&p, device, host, out, err, err_size);
+    if (s == HRM_OK && setup && (s = setup(out, user, err, err_size)) != HRM_OK) hrm_ctx_close(out);
+    return s;
+}
+
+hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
+                               size_t err_size) {
+    return hrm_ctx_open_with(spec, device, host, NULL, NULL, out, err, err_size);
 }
 
 hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,

@@ -60,14 +60,31 @@ static hrm_status alloc_host(hrm_solver *s, char *err, size_t err_size) {
     return HRM_OK;
 }
 
-/* The backend, the model and its weights; ck is freed by the caller. */
+typedef struct solver_setup {
+    hrm_solver *s;
+    const hrm_checkpoint *ck;
+} solver_setup;
+
+/* hrm_ctx_setup_fn: the model and its weights on a context just opened. */
+static hrm_status setup_model(hrm_ctx *ctx, void *user, char *err, size_t err_size) {
+    solver_setup *u = user;
+    hrm_solver *s = u->s;
+    hrm_status st = hrm_model_create(ctx, &u->ck->cfg, s->max_batch, &s->model, err, err_size);
+    if (st == HRM_OK && (st = hrm_model_set_params(s->model, u->ck->params, u->ck->table.total)) != HRM_OK)
+        snprintf(err, err_size, "%s", hrm_model_error(s->model));
+    if (st != HRM_OK) {
+        hrm_model_free(s->model);
+        s->model = NULL;
+    }
+    return st;
+}
+
+/* The backend, the model and its weights; under auto, the next backend when the model does not
+ * fit. ck is freed by the caller. */
 static hrm_status load(hrm_solver *s, const hrm_checkpoint *ck, const char *backend, const char *device, char *buf,
                        size_t buf_size) {
-    hrm_status st = hrm_ctx_open_device(backend, device, hrm_default_host(), &s->ctx, buf, buf_size);
-    if (st == HRM_OK) st = hrm_model_create(&s->ctx, &ck->cfg, s->max_batch, &s->model, buf, buf_size);
-    if (st == HRM_OK && (st = hrm_model_set_params(s->model, ck->params, ck->table.total)) != HRM_OK)
-        snprintf(buf, buf_size, "%s", hrm_model_error(s->model));
-    return st;
+    solver_setup u = {s, ck};
+    return hrm_ctx_open_with(backend, device, hrm_default_host(), setup_model, &u, &s->ctx, buf, buf_size);
 }
 
 hrm_status hrm_solver_open(const char *checkpoint, const char *backend, const char *device, int max_batch,

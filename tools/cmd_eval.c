@@ -43,6 +43,8 @@ typedef struct eval_run {
     bool ctx_open;
     hrm_model *model;
     hrm_act *act;
+    int batch;             /* the model's and the ACT state's */
+    hrm_train_settings ts; /* the ACT state's: only the loss type matters */
     hrm_eval_dump dump;
     hrm_npy_writer logits, predictions; /* the streamed dump files */
     char logits_path[4200], predictions_path[4200];
@@ -194,6 +196,23 @@ static void print_report(const eval_run *r, const hrm_eval_report *e, const char
     json_decref(o);
 }
 
+/* hrm_ctx_setup_fn: the model, its weights and the ACT state on a context just opened; under auto
+ * a device too small for them gives way to the next backend. */
+static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_size) {
+    eval_run *r = user;
+    hrm_status st = hrm_model_create(ctx, &r->ck.cfg, r->batch, &r->model, err, err_size);
+    if (!st && (st = hrm_model_set_params(r->model, r->ck.params, r->ck.table.total)))
+        snprintf(err, err_size, "%s", hrm_model_error(r->model));
+    if (!st) st = hrm_act_create(ctx, r->model, r->batch, &r->ts, false, &r->act, err, err_size);
+    if (st) {
+        hrm_act_free(r->act);
+        hrm_model_free(r->model);
+        r->act = NULL;
+        r->model = NULL;
+    }
+    return st;
+}
+
 static int run_eval(eval_run *r, const char **v) {
     char err[1024];
     int M = 0, batch = 256;
@@ -209,14 +228,12 @@ static int run_eval(eval_run *r, const char **v) {
         return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (M <= 0) M = r->ck.cfg.halt_max_steps;
     if (batch > r->ds.num_examples) batch = r->ds.num_examples > 0 ? r->ds.num_examples : 1;
-    hrm_train_settings ts = hrm_train_settings_default();
-    ts.loss_type = loss_of(&r->ck);
-    hrm_status st = hrm_ctx_open_device(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), &r->ctx, err, sizeof err);
+    r->batch = batch;
+    r->ts = hrm_train_settings_default();
+    r->ts.loss_type = loss_of(&r->ck);
+    hrm_status st = hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err,
+                                      sizeof err);
     r->ctx_open = st == HRM_OK;
-    if (!st) st = hrm_model_create(&r->ctx, &r->ck.cfg, batch, &r->model, err, sizeof err);
-    if (!st && hrm_model_set_params(r->model, r->ck.params, r->ck.table.total))
-        st = HRM_ERR_INVALID_ARG, snprintf(err, sizeof err, "%s", hrm_model_error(r->model));
-    if (!st) st = hrm_act_create(&r->ctx, r->model, batch, &ts, false, &r->act, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (v[O_DUMP] && !open_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     if (!open_task(r, v[O_TASK])) return CLI_EXIT_FAIL;

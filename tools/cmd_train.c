@@ -362,6 +362,7 @@ typedef struct run {
     hrm_dataset train, test;
     hrm_ctx ctx;
     bool ctx_open;
+    bool setup_ran; /* setup_device was called: a failure is the model's or the state's, not the backend's */
     hrm_model *model;
     hrm_act *act, *eval;
     hrm_sampler sampler;
@@ -472,6 +473,34 @@ static int fail_status(run *r, const char *what, const char *why) {
     return 0;
 }
 
+/* hrm_ctx_setup_fn: the model, its weights and the training and evaluation state (the optimizer's
+ * among them) on a context just opened; under auto a device too small for them gives way to the
+ * next backend. Its lines name their part, as fail_status does. */
+static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_size) {
+    run *r = user;
+    int B = r->ts.global_batch_size;
+    r->setup_ran = true;
+    hrm_status st = hrm_model_create(ctx, &r->cfg, B, &r->model, err, err_size);
+    if (!st) {
+        const hrm_param_table *t = hrm_model_params_table(r->model);
+        st = r->params ? hrm_model_set_params(r->model, r->params, t->total)
+                       : hrm_model_init_params(r->model, r->ts.seed);
+        if (st) snprintf(err, err_size, "parameters: %s", hrm_model_error(r->model));
+    }
+    char why[1024];
+    if (!st && ((st = hrm_act_create(ctx, r->model, B, &r->ts, true, &r->act, why, sizeof why)) ||
+                (st = hrm_act_create(ctx, r->model, B, &r->ts, false, &r->eval, why, sizeof why))))
+        snprintf(err, err_size, "state: %s", why);
+    if (st) {
+        hrm_act_free(r->act);
+        hrm_act_free(r->eval);
+        hrm_model_free(r->model);
+        r->act = r->eval = NULL;
+        r->model = NULL;
+    }
+    return st;
+}
+
 /* Backend, model, optimizer state, sampler; the weights from r->params or a fresh init. */
 static int build(run *r, int64_t resume_step, const char *resume_state) {
     char err[1024];
@@ -488,20 +517,14 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     r->eval_every = (int64_t)(interval * r->groups_examples / r->ts.global_batch_size);
     if (r->eval_every < 1) r->eval_every = 1;
 
-    if (hrm_ctx_open_device(backend, text(r, "device"), hrm_default_host(), &r->ctx, err, sizeof err))
-        return fail_status(r, "backend", err);
+    r->setup_ran = false;
+    if (hrm_ctx_open_with(backend, text(r, "device"), hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err))
+        return fail_status(r, r->setup_ran ? NULL : "backend", err);
     r->ctx_open = true;
     int B = r->ts.global_batch_size;
-    if (hrm_model_create(&r->ctx, &r->cfg, B, &r->model, err, sizeof err)) return fail_status(r, NULL, err);
     const hrm_param_table *t = hrm_model_params_table(r->model);
-    hrm_status st = r->params ? hrm_model_set_params(r->model, r->params, t->total)
-                              : hrm_model_init_params(r->model, r->ts.seed);
-    if (st) return fail_status(r, "parameters", hrm_model_error(r->model));
     if (!r->params && !(r->params = malloc((size_t)t->total * sizeof(float))))
         return fail_status(r, "parameters", "out of host memory");
-    if (hrm_act_create(&r->ctx, r->model, B, &r->ts, true, &r->act, err, sizeof err) ||
-        hrm_act_create(&r->ctx, r->model, B, &r->ts, false, &r->eval, err, sizeof err))
-        return fail_status(r, "state", err);
     if (hrm_sampler_init(&r->sampler, &r->train, B, num(r, "data_shuffle") != 0, r->ts.seed, err, sizeof err))
         return cli_error(r->prog, "%s", err), 0;
     if (resume_step > 0 && hrm_train_state_load(resume_state, r->act, &r->sampler, err, sizeof err))

@@ -63,7 +63,8 @@ typedef struct hrm_ctx {
 /* Opens a backend by spec and a device by index:
  *   spec = NULL or "" -> $HRM_BACKEND, else "auto";
  *   "auto"            -> usable plugins by descending score; one that fails to create or open
- *                        is skipped with a warning through the host log;
+ *                        is skipped with a warning through the host log (hrm_ctx_open_with also
+ *                        skips one too small for what the caller then allocates);
  *   a name ("cpu")    -> the plugin of that name in the search path;
  *   a path (contains '/' or ends in ".so") -> that file.
  * On failure writes one line into err and returns the status. */
@@ -75,6 +76,21 @@ hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host
  * device matching the spec is skipped like one that fails to open. */
 hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
                                size_t err_size);
+
+/* What a caller makes on a freshly opened context before it counts as open: its model, optimizer
+ * state, ... On failure it frees everything it made on ctx (the context is closed next) and
+ * writes one line into err. */
+typedef hrm_status (*hrm_ctx_setup_fn)(hrm_ctx *ctx, void *user, char *err, size_t err_size);
+
+/* hrm_ctx_open_device, then setup(ctx, user, ...) on the opened context (setup NULL: nothing, the
+ * same as hrm_ctx_open_device). A device too small for the model is only found out when the model
+ * is allocated, so under "auto" a setup that returns HRM_ERR_OUT_OF_MEMORY closes that backend,
+ * is logged as "auto: skipping NAME: LINE" when another backend is then tried, and the next one
+ * by score is tried; any other setup failure stops the search. With a named backend or a path a
+ * failing setup closes the context. On failure *out is closed and err holds one line: the last
+ * setup's own line, or the open failure's. On success the things setup made live on *out. */
+hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_host *host, hrm_ctx_setup_fn setup,
+                             void *user, hrm_ctx *out, char *err, size_t err_size);
 
 /* Picks the device that `device` names among the n devices described by info[]:
  *   "N" (decimal digits only)  -> index N, which must be < n;

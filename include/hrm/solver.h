@@ -30,8 +30,9 @@ extern "C" {
 typedef struct hrm_solver hrm_solver; /* opaque */
 
 /* Reads checkpoint (safetensors with the hrm.config metadata, as `hrm train` writes it), opens
- * backend spec / device spec as hrm_ctx_open_device does (NULL backend: $HRM_BACKEND, else auto;
- * NULL device: device 0) and uploads the weights, for runs of up to max_batch puzzles (>= 1).
+ * backend spec / device spec as hrm_ctx_open_with does (NULL backend: $HRM_BACKEND, else auto,
+ * which also skips a device too small for the model; NULL device: device 0) and uploads the
+ * weights, for runs of up to max_batch puzzles (>= 1).
  * The checkpoint is not needed afterwards. On failure *out is NULL. */
 hrm_status hrm_solver_open(const char *checkpoint, const char *backend, const char *device, int max_batch,
                            hrm_solver **out, char *err, size_t err_size);

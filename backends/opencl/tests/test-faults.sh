@@ -3,7 +3,8 @@
 # the `hrm` program and checks that each gives one clear line and a non-zero exit, or, under
 # backend auto, a fall back to the CPU backend with a warning:
 #   - no OpenCL platform (OCL_ICD_VENDORS pointing at an empty folder);
-#   - device out of memory (HRM_OPENCL_MAX_ALLOC_MB, the plugin's allocation cap);
+#   - device out of memory (HRM_OPENCL_MAX_ALLOC_MB, the plugin's allocation cap) when `hrm train`
+#     and `hrm eval` allocate the model: under auto, the next backend is taken;
 #   - a kernel that fails to build (HRM_OPENCL_BUILD_OPTIONS with a define that breaks a kernel);
 #     the compiler's build log is shown before the error line;
 #   - a device that fails the GEMM validation (HRM_OPENCL_TEST_CORRUPT_GEMM);
@@ -74,10 +75,26 @@ grep -q "HRM_OPENCL_MAX_ALLOC_MB cap of 1 MiB" "$tmp/err" || fail "the out-of-me
 run "$hrm" bench train --backend opencl --model small --batch 2 --steps 1 --no-memory
 expect_failure "bench train --backend opencl, 1 MiB cap" "out of device memory"
 # auto with OpenCL preferred: the device opens (the cap counts model buffers, not the start-up
-# checks) and the model does not fit; the engine does not switch backends in the middle of a
-# run, so this is one line and a non-zero exit too, not a fall back.
+# checks) and the model does not fit; auto closes OpenCL before anything ran on it, says so in a
+# warning and takes the next backend, cpu.
 run env HRM_OPENCL_SCORE=20 "$hrm" $train backend=auto checkpoint_path="$tmp/run-b-auto"
-expect_failure "train backend=auto (OpenCL preferred), 1 MiB cap" "out of device memory" one
+[ "$rc" -eq 0 ] || fail "train backend=auto (OpenCL preferred), 1 MiB cap: exit $rc: $(cat "$tmp/err")"
+grep -q '^backend cpu, device 0' "$tmp/out" || fail "train backend=auto did not fall back to cpu when out of memory"
+grep -q 'warning: auto: skipping opencl: .*out of device memory' "$tmp/err" ||
+    fail "train backend=auto fell back without a warning naming the out of memory: $(cat "$tmp/err")"
+[ -e "$tmp/run-b-auto/step_1.safetensors" ] || fail "train backend=auto, 1 MiB cap: no checkpoint on cpu"
+echo "ok: train auto falls back when out of memory -> $(grep 'auto: skipping' "$tmp/err" | cut -c1-120)..."
+# hrm eval the same way, with the weights trained on cpu in (a)
+ckpt="$tmp/run-a-auto/step_1.safetensors"
+run "$hrm" eval --checkpoint "$ckpt" --data "$data" --backend opencl
+expect_failure "eval --backend opencl, 1 MiB cap" "out of device memory" one
+[ -s "$tmp/out" ] && fail "eval out of memory wrote to stdout"
+run env HRM_OPENCL_SCORE=20 "$hrm" eval --checkpoint "$ckpt" --data "$data" --backend auto
+[ "$rc" -eq 0 ] || fail "eval --backend auto (OpenCL preferred), 1 MiB cap: exit $rc: $(cat "$tmp/err")"
+grep -q '"exact_accuracy"' "$tmp/out" || fail "eval --backend auto, 1 MiB cap printed no metrics: $(cat "$tmp/out")"
+grep -q 'warning: auto: skipping opencl: .*out of device memory' "$tmp/err" ||
+    fail "eval --backend auto fell back without a warning naming the out of memory: $(cat "$tmp/err")"
+echo "ok: eval auto falls back when out of memory"
 # a cap large enough for the tiny model: the run completes on OpenCL
 export HRM_OPENCL_MAX_ALLOC_MB=64
 run "$hrm" $train backend=opencl checkpoint_path="$tmp/run-b-ok"
