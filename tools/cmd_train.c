@@ -33,7 +33,7 @@
 
 /* ---- the override table ------------------------------------------------------------------- */
 
-typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_NAME } value_type;
+typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_ONLY, V_EMPTY_LIST } value_type;
 
 typedef enum {
     K_SHAPE, /* arch key that fixes the parameter shapes: from the checkpoint when there is one */
@@ -66,7 +66,8 @@ static const train_key keys[] = {
     {"beta1", V_DOUBLE, K_SAVED, 0, 0.999999, "0.9", "AdamATan2 beta1, in [0, 1)"},
     {"beta2", V_DOUBLE, K_SAVED, 0, 0.999999, "0.95", "AdamATan2 beta2, in [0, 1)"},
     {"seed", V_INT, K_SAVED, 0, BIG, "0", "initialisation, data order and halting exploration"},
-    {"data_shuffle", V_BOOL, K_SAVED, 0, 0, "true", "false: reproducible file-order batches"},
+    {"data_shuffle", V_BOOL, K_SAVED, 0, 0, "true",
+     "false: reproducible mode (file-order batches; halt_exploration_prob 0 unless given)"},
     {"checkpoint_every_eval", V_BOOL, K_SAVED, 0, 0, "true",
      "checkpoint after every evaluation; false: only the final step (and on SIGINT)"},
     {"arch.loss.loss_type", V_LOSS, K_SAVED, 0, 0, "stablemax_cross_entropy", "or softmax_cross_entropy"},
@@ -80,8 +81,12 @@ static const train_key keys[] = {
     {"backend", V_STRING, K_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     {"device", V_STRING, K_RUN, 0, 0, "0",
      "device index, or a part of its name or platform name ('hrm backends' lists them)"},
-    {"arch.name", V_NAME, K_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
+    {"arch.name", V_ONLY, K_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
      "or HierarchicalReasoningModel_ACTV1 (the only model)"},
+    /* published keys with one possible value here, accepted so that pretrain.py command lines run */
+    {"arch", V_ONLY, K_RUN, 0, 0, "hrm_v1", "the published config group (the only one)"},
+    {"arch.loss.name", V_ONLY, K_RUN, 0, 0, "losses@ACTLossHead", "or ACTLossHead (the only loss head)"},
+    {"eval_save_outputs", V_EMPTY_LIST, K_RUN, 0, 0, "[]", "only []: `hrm eval --dump DIR` saves outputs"},
     {"arch.hidden_size", V_INT, K_SHAPE, 1, 1 << 16, "512", ""},
     {"arch.num_heads", V_INT, K_SHAPE, 1, 1 << 12, "8", ""},
     {"arch.H_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
@@ -139,10 +144,18 @@ static int parse_value(const char *prog, train_args *a, int i, const char *text)
             return cli_error(prog, "%s: '%s' is not rope or learned", k->key, text), 0;
         a->num[i] = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
         return 1;
-    case V_NAME:
-        if (strcmp(text, "HierarchicalReasoningModel_ACTV1") &&
-            strcmp(text, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1"))
-            return cli_error(prog, "%s: '%s' is not HierarchicalReasoningModel_ACTV1 (the only model)", k->key, text), 0;
+    case V_ONLY: { /* the default, or its part after '@' (pretrain.py's "module@Class" names) */
+        const char *at = strchr(k->def, '@');
+        if (strcmp(text, k->def) && !(at && !strcmp(text, at + 1)))
+            return cli_error(prog, "%s: '%s' is not %s (the only one this engine has)", k->key, text, at ? at + 1 : k->def),
+                   0;
+        return 1;
+    }
+    case V_EMPTY_LIST:
+        if (strcmp(text, "[]"))
+            return cli_error(prog, "%s=%s: outputs are not saved during training; use `hrm eval --dump DIR` on a checkpoint",
+                             k->key, text),
+                   0;
         return 1;
     case V_LOSS:
         if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
@@ -266,6 +279,10 @@ static int build_config(const char *prog, const train_args *a, const hrm_config 
         arch_set(cfg, keys[i].key, a->num[i]);
     }
     if (!base && !a->given[key_index("arch.puzzle_emb_ndim")]) cfg->puzzle_emb_ndim = cfg->hidden_size;
+    /* the reproducible mode (DESIGN.md): no shuffling and no halting exploration; a resumed run
+     * keeps what its first part used */
+    if (!all_fixed && a->num[key_index("data_shuffle")] == 0 && !a->given[key_index("arch.halt_exploration_prob")])
+        cfg->halt_exploration_prob = 0;
     return 1;
 }
 
