@@ -74,10 +74,10 @@ static hrm_task_host make_host(data_host *h) {
     return host;
 }
 
-/* Takes the host's options (--out X, --out=X, --force, --csv X) out of argv, in place; the rest
- * stays for the task. Returns false after one line on a missing value. */
+/* Takes the host's options of build and generate (--out X, --out=X, --force) out of argv, in
+ * place; the rest stays for the task. Returns false after one line on a missing value. */
 typedef struct host_opts {
-    const char *out, *csv;
+    const char *out;
     bool force, help;
 } host_opts;
 
@@ -100,14 +100,12 @@ static bool is_opt(const char *arg, const char *name) {
     return !strncmp(arg, name, n) && (!arg[n] || arg[n] == '=');
 }
 
-static bool split_opts(const char *prog, int *argc, char **argv, bool want_csv, host_opts *o) {
+static bool split_opts(const char *prog, int *argc, char **argv, host_opts *o) {
     int kept = 1;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
         if (is_opt(a, "--out")) {
             if (!take_value(prog, &i, *argc, argv, "--out", &o->out)) return false;
-        } else if (want_csv && is_opt(a, "--csv")) {
-            if (!take_value(prog, &i, *argc, argv, "--csv", &o->csv)) return false;
         } else if (!strcmp(a, "--force")) {
             o->force = true;
         } else {
@@ -120,11 +118,29 @@ static bool split_opts(const char *prog, int *argc, char **argv, bool want_csv, 
     return true;
 }
 
+/* Whether a task plugin file named `name` exists, usable or refused (a path always counts): tells
+ * a task name the user got wrong (bad usage) from a plugin that failed to load (a failure). */
+static bool task_exists(const char *name) {
+    hrm_task_list l;
+    bool found = false;
+    if (strchr(name, '/') || strstr(name, ".so") || hrm_task_scan(&l)) return true;
+    for (int i = 0; i < l.count && !found; i++) found = !strcmp(l.items[i].name, name);
+    hrm_task_list_free(&l);
+    return found;
+}
+
+/* The task named argv[1] of a subcommand. Returns CLI_EXIT_OK, CLI_EXIT_USAGE (an option where
+ * TASK belongs, or no plugin of that name) or CLI_EXIT_FAIL (the plugin was refused), after one
+ * line on stderr. */
 static int find_task(const char *prog, const char *name, const hrm_task_iface **task) {
     char err[1024];
+    if (name[0] == '-') {
+        cli_error(prog, "unknown option '%s' (try '%s --help')", name, prog);
+        return CLI_EXIT_USAGE;
+    }
     if (hrm_task_find(name, task, err, sizeof err)) {
         cli_error(prog, "%s", err);
-        return CLI_EXIT_FAIL;
+        return task_exists(name) ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
     return CLI_EXIT_OK;
 }
@@ -133,10 +149,12 @@ static int find_task(const char *prog, const char *name, const hrm_task_iface **
 
 static int cmd_data_tasks(const char *prog, int argc, char **argv) {
     hrm_task_list l;
-    (void)argv;
-    if (argc > 1) {
-        printf("usage: %s\n\nLists the task plugins found and why any was refused.\n", prog);
-        return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    const char *none[1];
+    switch (cli_parse(prog, NULL, 0, argc, argv, none)) {
+    case CLI_HELP:
+        printf("usage: %s [--help]\n\nLists the task plugins found and why any was refused.\n", prog);
+        return CLI_EXIT_OK;
+    case CLI_BAD: return CLI_EXIT_USAGE;
     }
     if (hrm_task_scan(&l)) {
         cli_error(prog, "out of memory");
@@ -220,9 +238,10 @@ static int cmd_data_build(const char *prog, int argc, char **argv) {
                    "'hrm data tasks' lists the tasks.\n", prog, prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (find_task(prog, argv[1], &t)) return CLI_EXIT_FAIL;
+    int rc = find_task(prog, argv[1], &t);
+    if (rc) return rc;
     argc--, argv++;
-    if (!split_opts(prog, &argc, argv, false, &o)) return CLI_EXIT_USAGE;
+    if (!split_opts(prog, &argc, argv, &o)) return CLI_EXIT_USAGE;
     if (o.help) {
         build_usage(stdout, prog, t);
         return CLI_EXIT_OK;
@@ -271,13 +290,14 @@ static int cmd_data_generate(const char *prog, int argc, char **argv) {
                    "(stdout without --out). '%s TASK --help' lists a task's options.\n", prog, prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (find_task(prog, argv[1], &t)) return CLI_EXIT_FAIL;
+    int rc = find_task(prog, argv[1], &t);
+    if (rc) return rc;
     if (!t->generate) {
         cli_error(prog, "task %s has no generator", t->name);
         return CLI_EXIT_FAIL;
     }
     argc--, argv++;
-    if (!split_opts(prog, &argc, argv, false, &o)) return CLI_EXIT_USAGE;
+    if (!split_opts(prog, &argc, argv, &o)) return CLI_EXIT_USAGE;
     if (o.help) {
         printf("usage: %s %s [OPTIONS] [--out FILE.csv]\n\n%s options:\n%s\n", prog, t->name, t->name,
                t->generate_usage ? t->generate_usage : "  (none)");
@@ -303,25 +323,37 @@ static int cmd_data_generate(const char *prog, int argc, char **argv) {
 
 /* ---- hrm data verify ----------------------------------------------------------------------- */
 
+/* The host parses all of verify's options: verify_file takes no task options (include/hrm/task.h). */
+static const cli_opt verify_opts[] = {
+    {"--csv", "FILE", "the task's source CSV file (required)"},
+};
+
 static int cmd_data_verify(const char *prog, int argc, char **argv) {
     const hrm_task_iface *t;
-    host_opts o = {0};
-    char err[1024];
+    const char *values[1];
+    char err[1024], path[256];
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: %s TASK --csv FILE\n\nRuns the task's verifier on every row's answer; prints the "
                    "rejected rows (FILE:LINE: reason) and the counts. Exit 1 if any row is rejected.\n", prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (find_task(prog, argv[1], &t)) return CLI_EXIT_FAIL;
-    argc--, argv++;
-    if (!split_opts(prog, &argc, argv, true, &o)) return CLI_EXIT_USAGE;
-    if (argc > 1) {
-        cli_error(prog, "unknown argument '%s'", argv[1]);
-        return CLI_EXIT_USAGE;
+    int rc = find_task(prog, argv[1], &t);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s %s", prog, t->name);
+    switch (cli_parse(path, verify_opts, 1, argc - 1, argv + 1, values)) {
+    case CLI_HELP:
+        cli_usage(stdout, path, "--csv FILE",
+                  "Runs the task's verifier on every row's answer; prints the rejected rows (FILE:LINE: reason)\n"
+                  "and the counts. Exit 1 if any row is rejected. The task takes no verify options of its own.",
+                  verify_opts, 1);
+        if (!t->verify_file) printf("\n(task %s has no source-file verifier)\n", t->name);
+        return CLI_EXIT_OK;
+    case CLI_BAD: return CLI_EXIT_USAGE;
     }
-    if (!o.csv) {
-        cli_error(prog, "--csv FILE is required");
+    const char *csv = values[0];
+    if (!csv) {
+        cli_error(prog, "--csv FILE is required (try '%s --help')", path);
         return CLI_EXIT_USAGE;
     }
     if (!t->verify_file) {
@@ -332,11 +364,11 @@ static int cmd_data_verify(const char *prog, int argc, char **argv) {
     hrm_task_host host = make_host(&h);
     long accepted = 0, rejected = 0;
     err[0] = 0;
-    if (t->verify_file(&host, o.csv, &accepted, &rejected, err, sizeof err)) {
+    if (t->verify_file(&host, csv, &accepted, &rejected, err, sizeof err)) {
         cli_error(prog, "%s", err[0] ? err : "verification failed");
         return CLI_EXIT_FAIL;
     }
-    printf("%s: accepted %ld of %ld rows, rejected %ld\n", o.csv, accepted, accepted + rejected, rejected);
+    printf("%s: accepted %ld of %ld rows, rejected %ld\n", csv, accepted, accepted + rejected, rejected);
     return rejected ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 

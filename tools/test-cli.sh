@@ -2,7 +2,8 @@
 # tools/test-cli.sh HRM - checks the `hrm` program end to end against the backends of the build
 # tree: `hrm backends` lists cpu; `hrm bench ops --quick --json` writes a JSON report with
 # entries; `hrm bench train` runs the small model once and its memory does not grow with the
-# cycles; an unknown command or option gives exactly one line on stderr and a non-zero exit.
+# cycles; an unknown command or option gives exactly one line on stderr and a non-zero exit;
+# `hrm data` subcommands print their usage for --help and exit 2 on bad usage.
 set -u
 hrm=$1
 tmp=$(mktemp -d)
@@ -19,6 +20,30 @@ expect_usage_error() {
     [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
     [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
     echo "ok: $what -> $(cat "$tmp/err")"
+}
+
+# $1: description; $2: the exit code wanted; the rest: the command, which must print one line on
+# stderr and nothing on stdout
+expect_exit() {
+    what=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
+    lines=$(wc -l <"$tmp/err")
+    [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
+    [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
+    echo "ok: $what -> $(cat "$tmp/err")"
+}
+
+# $1: description; $2: a word the usage must show; the rest: the command, which must print its
+# usage on stdout, nothing on stderr, and exit 0
+expect_help() {
+    what=$1 word=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" || fail "$what: exit $?"
+    [ -s "$tmp/err" ] && fail "$what: wrote to stderr: $(cat "$tmp/err")"
+    grep -q '^usage: ' "$tmp/out" || fail "$what: no usage on stdout"
+    grep -q -- "$word" "$tmp/out" || fail "$what: the usage does not show $word"
+    echo "ok: $what"
 }
 
 "$hrm" --version >"$tmp/out" || fail "hrm --version"
@@ -45,6 +70,39 @@ expect_usage_error "hrm --bogus" "$hrm" --bogus
 expect_usage_error "hrm bench ops --bogus" "$hrm" bench ops --bogus
 expect_usage_error "hrm bench ops --batch x" "$hrm" bench ops --batch x
 expect_usage_error "hrm bench nosuch" "$hrm" bench nosuch
+
+# hrm data: --help everywhere, and bad usage (exit 2) apart from failures (exit 1)
+expect_help "hrm data tasks --help" "data tasks" "$hrm" data tasks --help
+expect_exit "hrm data tasks --bogus" 2 "$hrm" data tasks --bogus
+expect_exit "hrm data tasks extra" 2 "$hrm" data tasks extra
+expect_exit "hrm data build --bogus" 2 "$hrm" data build --bogus
+expect_exit "hrm data build nosuch" 2 "$hrm" data build nosuch
+expect_exit "hrm data generate nosuch" 2 "$hrm" data generate nosuch --count 1
+expect_exit "hrm data verify nosuch" 2 "$hrm" data verify nosuch --csv "$tmp/none.csv"
+if "$hrm" data tasks 2>/dev/null | grep -q '^sudoku '; then
+    expect_help "hrm data verify sudoku --help" "--csv FILE" "$hrm" data verify sudoku --help
+    expect_help "hrm data verify sudoku -h" "--csv FILE" "$hrm" data verify sudoku -h
+    expect_help "hrm data build sudoku --help" "--train" "$hrm" data build sudoku --help
+    expect_help "hrm data generate sudoku -h" "--count" "$hrm" data generate sudoku -h
+    csv=$tmp/sudoku.csv
+    "$hrm" data generate sudoku --count 2 --seed 1 --out "$csv" 2>/dev/null || fail "hrm data generate sudoku"
+    "$hrm" data verify sudoku --csv "$csv" >/dev/null 2>&1 || fail "hrm data verify of generated puzzles"
+    expect_exit "hrm data verify --force --out" 2 "$hrm" data verify sudoku --csv "$csv" --force --out "$tmp/zz"
+    expect_exit "hrm data verify --out" 2 "$hrm" data verify sudoku --csv "$csv" --out "$tmp/zz"
+    expect_exit "hrm data verify --strict" 2 "$hrm" data verify sudoku --csv "$csv" --strict
+    expect_exit "hrm data verify without --csv" 2 "$hrm" data verify sudoku
+    expect_exit "hrm data verify --csv without a value" 2 "$hrm" data verify sudoku --csv
+    expect_exit "hrm data verify a missing file" 1 "$hrm" data verify sudoku --csv "$tmp/none.csv"
+    [ -e "$tmp/zz" ] && fail "a refused hrm data verify wrote --out"
+    # the task parses these itself and returns the same status for bad options and bad data
+    # (include/hrm/task.h), so they are one line and a non-zero exit, not exit 2
+    expect_usage_error "hrm data build sudoku without --train" "$hrm" data build sudoku --out "$tmp/x"
+    expect_usage_error "hrm data build sudoku --bogus" "$hrm" data build sudoku --train "$csv" --out "$tmp/x" --bogus 1
+    expect_usage_error "hrm data generate sudoku without --count" "$hrm" data generate sudoku
+    [ -e "$tmp/x" ] || [ -e "$tmp/x.partial" ] && fail "a refused hrm data build left files behind"
+else
+    echo "skip: no sudoku task plugin found; hrm data checks of a task skipped"
+fi
 
 json=$tmp/bench.json
 if "$hrm" bench ops --quick --json "$json" >"$tmp/table" 2>"$tmp/err"; then

@@ -71,7 +71,7 @@ grep -q "bad.csv:5" "$tmp/err" || fail "--strict error does not name bad.csv:5"
 before=$(md5sum <"$s/data/train/all__inputs.npy")
 expect_error "build onto an existing folder" 1 "$hrm" data build sudoku --train "$s/p.csv" --holdout 12 --out "$s/data"
 [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] || fail "a refused build changed the existing dataset"
-expect_error "unknown task" 1 "$hrm" data build nosuchtask --out "$s/x"
+expect_error "unknown task" 2 "$hrm" data build nosuchtask --out "$s/x"
 expect_error "build without --out" 2 "$hrm" data build sudoku --train "$s/p.csv"
 
 tiny_train "$s/data" "$s/run" || fail "training on the sudoku dataset"
