@@ -5,6 +5,7 @@
  * leaves a required slot empty. A plugin whose probe says "not here" is declined, not refused.
  * Usable and declined plugins are never dlclose()d: their tables stay referenced. */
 #include "hrm/hrm.h"
+#include "plugin_dirs.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #ifndef HRM_PLUGIN_DIR
 #define HRM_PLUGIN_DIR "/usr/local/lib/hrm/backends"
@@ -183,71 +183,10 @@ hrm_status hrm_plugin_load(const char *path, const hrm_host *host, hrm_plugin *o
 
 /* ---- the search path ----------------------------------------------------------------------- */
 
-typedef struct dir_list {
-    char **dirs;
-    int count, cap;
-} dir_list;
-
-static void dirs_add(dir_list *l, const char *dir) {
-    if (!dir || !dir[0]) return;
-    for (int i = 0; i < l->count; i++)
-        if (!strcmp(l->dirs[i], dir)) return;
-    if (l->count == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        char **d = realloc(l->dirs, (size_t)cap * sizeof *d);
-        if (!d) return;
-        l->dirs = d;
-        l->cap = cap;
-    }
-    char *copy = strdup(dir);
-    if (copy) l->dirs[l->count++] = copy;
-}
-
-static void dirs_free(dir_list *l) {
-    for (int i = 0; i < l->count; i++) free(l->dirs[i]);
-    free(l->dirs);
-}
-
 /* Writes "a/b" into out; returns 0 when it does not fit. */
 static int path_join(char *out, size_t size, const char *a, const char *b) {
     int n = snprintf(out, size, "%s/%s", a, b);
     return n > 0 && (size_t)n < size;
-}
-
-/* Adds every subfolder of `parent` (the build tree's backends/<name>/). */
-static void dirs_add_children(dir_list *l, const char *parent) {
-    DIR *d = opendir(parent);
-    struct dirent *e;
-    char path[PATH_MAX];
-    if (!d) return;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (path_join(path, sizeof path, parent, e->d_name)) dirs_add(l, path);
-    }
-    closedir(d);
-}
-
-static void search_dirs(dir_list *l) {
-    const char *env = getenv("HRM_PLUGIN_PATH");
-    char exe[PATH_MAX], path[PATH_MAX];
-    ssize_t n;
-
-    if (env) {
-        char *copy = strdup(env), *save = NULL;
-        for (char *tok = copy ? strtok_r(copy, ":", &save) : NULL; tok; tok = strtok_r(NULL, ":", &save))
-            dirs_add(l, tok);
-        free(copy);
-    }
-    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        dirs_add(l, exe);
-        if (path_join(path, sizeof path, exe, "../backends")) dirs_add_children(l, path);
-        if (path_join(path, sizeof path, exe, "../../backends")) dirs_add_children(l, path);
-    }
-    dirs_add(l, HRM_PLUGIN_DIR);
 }
 
 static int is_plugin_file(const char *name) {
@@ -298,12 +237,12 @@ static int by_name(const void *a, const void *b) {
 }
 
 hrm_status hrm_plugin_scan(const hrm_host *host, hrm_plugin_list *out) {
-    dir_list dirs = {0};
+    hrm_plugin_dirs dirs = {0};
     int cap = 0;
     memset(out, 0, sizeof *out);
-    search_dirs(&dirs);
+    hrm_plugin_dirs_find(&dirs, "backends", "hrm/backends", HRM_PLUGIN_DIR);
     for (int i = 0; i < dirs.count; i++) scan_dir(dirs.dirs[i], host, out, &cap);
-    dirs_free(&dirs);
+    hrm_plugin_dirs_free(&dirs);
     if (out->count > 1) qsort(out->items, (size_t)out->count, sizeof *out->items, by_name);
     return HRM_OK;
 }

@@ -95,30 +95,33 @@ char *hrm_config_to_json(const hrm_config *c) {
     return s;
 }
 
-/* Stores one JSON value into its field; returns 0 with err set on a wrong type or value. */
+/* Stores one JSON value into its field; returns 0 with err set on a wrong type or value. The
+ * caller names the source (a checkpoint's "hrm.config", convert's "settings"), so err does not. */
 static int set_key(const config_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
     char *field = (char *)c + k->offset;
     if (k->kind == KEY_INT) {
         CHECK(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 1 << 30,
-              "hrm.config: %s must be a non-negative integer", k->name);
+              "%s must be a non-negative integer", k->name);
         *(int *)field = (int)json_integer_value(v);
     } else if (k->kind == KEY_REAL) {
-        CHECK(json_is_number(v), "hrm.config: %s must be a number", k->name);
+        CHECK(json_is_number(v), "%s must be a number", k->name);
         *(double *)field = json_number_value(v);
     } else {
         const char *s = json_string_value(v);
-        CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "hrm.config: pos_encodings must be \"rope\" or \"learned\"");
+        CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "pos_encodings must be \"rope\" or \"learned\"");
         *(hrm_pos_encoding *)field = strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE;
     }
     return 1;
 }
 
-/* Keys this version does not know are ignored, so that newer writers stay readable. */
-int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size) {
+/* Keys this version does not know are ignored, so that newer writers stay readable. With
+ * require_all, a missing key is an error: a stored config must say everything, or a truncated
+ * or crafted one would run with defaults nobody chose. */
+static int parse_config(const char *json, int require_all, hrm_config *c, char *err, size_t err_size) {
     json_error_t jerr;
     json_t *o = json_loads(json, 0, &jerr);
     if (!json_is_object(o)) {
-        snprintf(err, err_size, "hrm.config: not a JSON object (%s)", o ? "wrong type" : jerr.text);
+        snprintf(err, err_size, "not a JSON object (%s)", o ? "wrong type" : jerr.text);
         json_decref(o);
         return 0;
     }
@@ -126,9 +129,21 @@ int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_
     for (size_t i = 0; ok && i < NUM_CONFIG_KEYS; i++) {
         json_t *v = json_object_get(o, config_keys[i].name);
         if (v) ok = set_key(&config_keys[i], v, c, err, err_size);
+        else if (require_all) {
+            snprintf(err, err_size, "missing key %s", config_keys[i].name);
+            ok = 0;
+        }
     }
     json_decref(o);
     return ok;
+}
+
+int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size) {
+    return parse_config(json, 1, c, err, err_size);
+}
+
+int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size) {
+    return parse_config(json, 0, c, err, err_size);
 }
 
 /* ---- the parameter table ---------------------------------------------------------------- */

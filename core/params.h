@@ -37,9 +37,18 @@ int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
 /* Checks ranges and divisibility; on failure writes one line and returns 0. */
 int hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
 
-/* Serialises to the JSON object stored under hrm.config (caller frees), or parses one: unknown
- * keys and wrong types are errors naming the key. Missing keys keep the value already in *c. */
+/* Serialises to the JSON object stored under hrm.config (caller frees). */
 char *hrm_config_to_json(const hrm_config *c);
+
+/* Parses a stored hrm.config (a checkpoint's): every one of the 16 published keys is required.
+ * Keys this version does not know are ignored (newer writers stay readable). On a missing key, a
+ * wrong type or value, writes one line naming the key, without an "hrm.config:" prefix (the
+ * caller names the file and the source), and returns 0. */
+int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);
+
+/* The lenient form, for settings layered on defaults (hrm convert's key=value list, where the
+ * user gives only what differs from the published config): keys present override *c, missing
+ * keys keep the value already in *c. Never for a stored config: use hrm_config_parse. */
 int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size);
 
 typedef enum hrm_param_role {

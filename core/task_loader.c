@@ -1,13 +1,16 @@
 /* core/task_loader.c - finds, checks and loads task plugins (see task_loader.h). */
 #include "task_loader.h"
 
+#include "plugin_dirs.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #ifndef HRM_TASK_DIR
 #define HRM_TASK_DIR "/usr/local/lib/hrm/tasks"
@@ -15,7 +18,9 @@
 
 #define TASK_PREFIX "hrm-task-"
 #define TASK_SUFFIX ".so"
-#define MAX_DIRS 64
+/* The size of the table as of ABI 1.0 (it ends at eval_end): the least a 1.x plugin can give.
+ * Slots appended in a later 1.x go after it; keep this at the 1.0 end when appending. */
+#define TASK_TABLE_1_0_SIZE (offsetof(hrm_task_iface, eval_end) + sizeof(((hrm_task_iface *)0)->eval_end))
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define HRM_TASK_ABI_MAJOR_STR STR(HRM_TASK_ABI_MAJOR)
@@ -44,14 +49,18 @@ static bool refuse(hrm_task_plugin *p, const char *fmt, const char *arg) {
     return false;
 }
 
-/* Checks the table before anything in it is used: version and size first. */
+/* Checks the table before anything in it is used: version and size first. Only the slots of the
+ * 1.0 table are read here, which any struct_size that passes covers. */
 static bool table_ok(hrm_task_plugin *p, const hrm_task_iface *f) {
-    char v[32];
+    char v[32], size[96];
     if (!f) return refuse(p, "%s returned no table", HRM_TASK_ENTRY_SYMBOL);
     snprintf(v, sizeof v, "%u.%u", HRM_ABI_MAJOR_OF(f->abi_version), HRM_ABI_MINOR_OF(f->abi_version));
     if (HRM_ABI_MAJOR_OF(f->abi_version) != HRM_TASK_ABI_MAJOR)
         return refuse(p, "task ABI version %s, this host speaks major version " HRM_TASK_ABI_MAJOR_STR, v);
-    if (f->struct_size < sizeof(hrm_task_iface)) return refuse(p, "%s", "task table shorter than this host needs");
+    if (f->struct_size < TASK_TABLE_1_0_SIZE) {
+        snprintf(size, sizeof size, "%u bytes, the ABI 1.0 table has %zu", f->struct_size, TASK_TABLE_1_0_SIZE);
+        return refuse(p, "task table too small (%s)", size);
+    }
     if (!f->name || !f->name[0] || f->format.seq_len <= 0 || f->format.vocab_size <= 1 || f->format.vocab_size > 256)
         return refuse(p, "%s", "task table without a name or a valid format");
     if (!f->build || !f->verify || !f->render || !f->parse_puzzle)
@@ -59,6 +68,35 @@ static bool table_ok(hrm_task_plugin *p, const hrm_task_iface *f) {
     if (!f->eval_begin != !f->eval_add || !f->eval_add != !f->eval_end)
         return refuse(p, "%s", "task table sets only some of eval_begin, eval_add, eval_end");
     return true;
+}
+
+/* ---- the host's copy of a table -------------------------------------------------------------- */
+
+/* The host reads an accepted table through a copy of sizeof(hrm_task_iface) bytes whose bytes past
+ * the plugin's struct_size are zero: slots appended after the plugin was built read as absent
+ * (NULL) instead of past the end of its table. One copy per table, kept as long as the plugin
+ * (never dlclose()d, so its table's address is never reused). */
+typedef struct table_copy {
+    const hrm_task_iface *original;
+    hrm_task_iface table;
+    struct table_copy *next;
+} table_copy;
+
+static table_copy *copies;
+static pthread_mutex_t copies_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const hrm_task_iface *host_copy(const hrm_task_iface *f) {
+    pthread_mutex_lock(&copies_lock);
+    table_copy *c = copies;
+    while (c && c->original != f) c = c->next;
+    if (!c && (c = calloc(1, sizeof *c))) {
+        c->original = f;
+        memcpy(&c->table, f, f->struct_size < sizeof c->table ? f->struct_size : sizeof c->table);
+        c->next = copies;
+        copies = c;
+    }
+    pthread_mutex_unlock(&copies_lock);
+    return c ? &c->table : NULL;
 }
 
 static void load_one(const char *path, hrm_task_plugin *p) {
@@ -83,56 +121,12 @@ static void load_one(const char *path, hrm_task_plugin *p) {
         return;
     }
     snprintf(p->name, sizeof p->name, "%s", f->name);
-    p->iface = f;
-    p->usable = true;
+    p->iface = host_copy(f);
+    p->usable = p->iface != NULL;
+    if (!p->usable) refuse(p, "%s", "out of host memory");
 }
 
 /* ---- the search path ----------------------------------------------------------------------- */
-
-typedef struct dirs {
-    char path[MAX_DIRS][PATH_MAX];
-    int count;
-} dirs;
-
-static void dirs_add(dirs *d, const char *a, const char *b) {
-    if (d->count == MAX_DIRS || !a || !a[0]) return;
-    int n = b ? snprintf(d->path[d->count], PATH_MAX, "%s/%s", a, b) : snprintf(d->path[d->count], PATH_MAX, "%s", a);
-    if (n <= 0 || n >= PATH_MAX) return;
-    for (int i = 0; i < d->count; i++)
-        if (!strcmp(d->path[i], d->path[d->count])) return;
-    d->count++;
-}
-
-static void dirs_add_children(dirs *d, const char *parent, const char *sub) {
-    char top[PATH_MAX];
-    if (snprintf(top, sizeof top, "%s/%s", parent, sub) >= (int)sizeof top) return;
-    DIR *dir = opendir(top);
-    struct dirent *e;
-    if (!dir) return;
-    while ((e = readdir(dir)))
-        if (e->d_name[0] != '.') dirs_add(d, top, e->d_name);
-    closedir(dir);
-}
-
-static void search_dirs(dirs *d) {
-    const char *env = getenv("HRM_PLUGIN_PATH");
-    if (env) {
-        char *copy = strdup(env), *save = NULL;
-        for (char *t = copy ? strtok_r(copy, ":", &save) : NULL; t; t = strtok_r(NULL, ":", &save)) dirs_add(d, t, NULL);
-        free(copy);
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        dirs_add(d, exe, NULL);
-        dirs_add_children(d, exe, "../plugins");
-        dirs_add_children(d, exe, "../../plugins");
-    }
-    dirs_add(d, HRM_TASK_DIR, NULL);
-}
 
 static bool have_name(const hrm_task_list *l, const char *file) {
     char name[64], other[64];
@@ -175,13 +169,13 @@ static int by_name(const void *a, const void *b) {
 }
 
 hrm_status hrm_task_scan(hrm_task_list *out) {
-    dirs *d = calloc(1, sizeof *d);
+    hrm_plugin_dirs d = {0};
     int cap = 0;
-    hrm_status s = d ? HRM_OK : HRM_ERR_OUT_OF_MEMORY;
+    hrm_status s = HRM_OK;
     memset(out, 0, sizeof *out);
-    if (d) search_dirs(d);
-    for (int i = 0; !s && i < d->count; i++) s = scan_dir(d->path[i], out, &cap);
-    free(d);
+    hrm_plugin_dirs_find(&d, "plugins", "hrm/tasks", HRM_TASK_DIR);
+    for (int i = 0; !s && i < d.count; i++) s = scan_dir(d.dirs[i], out, &cap);
+    hrm_plugin_dirs_free(&d);
     if (out->count > 1) qsort(out->items, (size_t)out->count, sizeof *out->items, by_name);
     return s;
 }

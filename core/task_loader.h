@@ -3,8 +3,8 @@
  *
  * Task plugins are shared modules named hrm-task-NAME.so, searched, in order, in every folder of
  * $HRM_PLUGIN_PATH, in the build tree next to the running executable (its folder, and every
- * subfolder of ../plugins and ../../plugins), and in the install folder HRM_TASK_DIR
- * (<libdir>/hrm/tasks). The first file found under a name wins. A plugin is refused, with one line
+ * subfolder of ../plugins and ../../plugins), in hrm/tasks beside the libhrm shared object
+ * loaded, and in the compile-time install folder HRM_TASK_DIR (<libdir>/hrm/tasks). The first file found under a name wins. A plugin is refused, with one line
  * saying why, when it cannot be dlopen()ed, lacks the entry symbol, speaks another ABI major, has
  * a short table or no name/format. Loaded plugins are never dlclose()d. */
 #ifndef HRM_CORE_TASK_LOADER_H

@@ -1,5 +1,6 @@
 /* tests/loader.c - the plugin loader (hrm.h): scanning, refusing and declining plugins, and
- * opening backends by name, path and "auto". The broken plugins come from tests/plugins/, whose
+ * opening backends by name, path and "auto"; the task loader (task_loader.h) on tables of the
+ * ABI 1.0 size, shorter and longer. The broken plugins come from tests/plugins/, whose
  * build folder meson passes in $HRM_TEST_PLUGIN_DIR; main() puts it on $HRM_PLUGIN_PATH (twice,
  * to check that a plugin found twice is listed once) before anything scans. */
 #include <check.h>
@@ -9,15 +10,19 @@
 
 #include "hrm/hrm.h"
 #include "plugins/short_size.h"
+#include "plugins/task_size.h"
+#include "task_loader.h"
 
 static const char *plugin_dir;
 
 /* The list of one test, freed by the checked teardown even after a failed assertion. */
 static hrm_plugin_list list;
+static hrm_task_list tasks;
 static hrm_ctx ctx;
 
 static void teardown(void) {
     hrm_plugin_list_free(&list);
+    hrm_task_list_free(&tasks);
     if (ctx.f) hrm_ctx_close(&ctx);
 }
 
@@ -250,6 +255,64 @@ START_TEST(test_status_str) {
 }
 END_TEST
 
+/* ---- task plugins ------------------------------------------------------------------------- */
+
+static const hrm_task_plugin *find_task(const char *name) {
+    for (int i = 0; i < tasks.count; i++)
+        if (!strcmp(tasks.items[i].name, name)) return &tasks.items[i];
+    ck_abort_msg("task plugin '%s' not found by the scan (HRM_PLUGIN_PATH=%s)", name, getenv("HRM_PLUGIN_PATH"));
+    return NULL;
+}
+
+/* A table of exactly the ABI 1.0 size is accepted, whatever this host's sizeof(hrm_task_iface). */
+START_TEST(test_task_table_1_0) {
+    char err[512] = "";
+    const hrm_task_iface *f = NULL;
+    ck_assert_int_eq(hrm_task_scan(&tasks), HRM_OK);
+    const hrm_task_plugin *p = find_task("task10");
+    ck_assert_msg(p->usable, "task10 refused: %s", p->reason);
+    ck_assert_ptr_nonnull(p->iface);
+    ck_assert_uint_eq(p->iface->struct_size, TASK_TABLE_1_0_SIZE);
+    ck_assert_msg(hrm_task_find("task10", &f, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_str_eq(f->name, "task10");
+    ck_assert_int_eq(f->format.seq_len, 7);
+    ck_assert_ptr_null(f->eval_begin);
+}
+END_TEST
+
+/* One slot shorter than ABI 1.0: refused with one line giving the size, by name and by path. */
+START_TEST(test_task_table_short) {
+    char err[512] = "", size[32], path[4096];
+    const hrm_task_iface *f = NULL;
+    ck_assert_int_eq(hrm_task_scan(&tasks), HRM_OK);
+    const hrm_task_plugin *p = find_task("taskshort");
+    ck_assert(!p->usable);
+    ck_assert_ptr_null(p->iface);
+    expect_one_line(p->reason, "taskshort reason");
+    snprintf(size, sizeof size, "%u bytes", (unsigned)TASK_SHORT_SIZE);
+    expect_contains(p->reason, size, "taskshort reason");
+    ck_assert_int_ne(hrm_task_find("taskshort", &f, err, sizeof err), HRM_OK);
+    ck_assert_ptr_null(f);
+    expect_one_line(err, "hrm_task_find(taskshort)");
+    expect_contains(err, size, "hrm_task_find(taskshort)");
+    snprintf(path, sizeof path, "%s/hrm-task-taskshort.so", plugin_dir);
+    err[0] = 0;
+    ck_assert_int_ne(hrm_task_find(path, &f, err, sizeof err), HRM_OK);
+    expect_one_line(err, "hrm_task_find(PATH of taskshort)");
+    expect_contains(err, size, "hrm_task_find(PATH of taskshort)");
+}
+END_TEST
+
+/* A plugin of a newer 1.x with a slot appended is accepted; the host keeps only what it knows. */
+START_TEST(test_task_table_newer) {
+    char err[512] = "";
+    const hrm_task_iface *f = NULL;
+    ck_assert_msg(hrm_task_find("tasknewer", &f, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_str_eq(f->name, "tasknewer");
+    ck_assert_uint_gt(f->struct_size, sizeof(hrm_task_iface));
+}
+END_TEST
+
 int main(void) {
     plugin_dir = getenv("HRM_TEST_PLUGIN_DIR");
     if (!plugin_dir || !plugin_dir[0]) {
@@ -283,6 +346,13 @@ int main(void) {
     tcase_add_test(tc, test_open_auto);
     tcase_add_test(tc, test_open_from_env);
     tcase_add_test(tc, test_status_str);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tasks");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_task_table_1_0);
+    tcase_add_test(tc, test_task_table_short);
+    tcase_add_test(tc, test_task_table_newer);
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);

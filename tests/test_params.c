@@ -1,10 +1,15 @@
 /* tests/test_params.c - the HRM config and parameter table: the published Sudoku model's
- * parameter count, the layout the optimizers rely on, derived sizes, and hrm.config JSON. */
+ * parameter count, the layout the optimizers rely on, derived sizes, hrm.config JSON, and how a
+ * weights file with a bad hrm.config is refused. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "checkpoint.h"
 #include "params.h"
+#include "safetensors.h"
 
 /* The published Sudoku-Extreme model: vocab 11, 81 cells, one puzzle identifier. */
 static hrm_config sudoku_config(void) {
@@ -120,13 +125,13 @@ START_TEST(test_json_round_trip) {
     char *json = hrm_config_to_json(&c);
     ck_assert_ptr_nonnull(json);
     ck_assert_ptr_nonnull(strstr(json, "\"pos_encodings\":\"learned\""));
-    ck_assert_msg(hrm_config_from_json(json, &back, err, sizeof err), "%s", err);
+    ck_assert_msg(hrm_config_parse(json, &back, err, sizeof err), "%s", err);
     char *again = hrm_config_to_json(&back); /* every field, without struct padding */
     ck_assert_str_eq(json, again);
     ck_assert(back.pos_encodings == HRM_POS_LEARNED && back.H_cycles == 3 && back.rms_norm_eps == 1e-6);
     free(again);
     free(json);
-    /* unknown keys are ignored; missing keys keep their value */
+    /* the lenient form (settings over defaults): unknown keys are ignored; missing keys keep their value */
     back = sudoku_config();
     ck_assert(hrm_config_from_json("{\"hidden_size\": 64, \"name\": \"hrm_v1\"}", &back, err, sizeof err));
     ck_assert_int_eq(back.hidden_size, 64);
@@ -134,18 +139,150 @@ START_TEST(test_json_round_trip) {
 }
 END_TEST
 
+/* json with the entry of `key` cut out (compact JSON of hrm_config_to_json); caller frees. */
+static char *without_key(const char *json, const char *key) {
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(json, quoted);
+    ck_assert_msg(at != NULL, "%s not in %s", key, json);
+    const char *end = at + strcspn(at, ",}");
+    if (*end == ',') end++;      /* "key":v, -> "" */
+    else if (at[-1] == ',') at--; /* ,"key":v} -> } */
+    char *out = malloc(strlen(json) + 1);
+    ck_assert_ptr_nonnull(out);
+    snprintf(out, strlen(json) + 1, "%.*s%s", (int)(at - json), json, end);
+    return out;
+}
+
+/* A stored config must hold every published key: a missing one is named, whichever it is;
+ * unknown keys are still ignored (newer writers stay readable). */
+START_TEST(test_json_missing_keys) {
+    static const char *keys[] = {"hidden_size", "num_heads", "H_layers", "L_layers", "H_cycles", "L_cycles",
+                                 "expansion", "puzzle_emb_ndim", "pos_encodings", "rope_theta", "rms_norm_eps",
+                                 "halt_max_steps", "halt_exploration_prob", "vocab_size", "seq_len",
+                                 "num_puzzle_identifiers"};
+    char err[256], want[64];
+    hrm_config c = sudoku_config(), back;
+    char *json = hrm_config_to_json(&c);
+    ck_assert_ptr_nonnull(json);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char *cut = without_key(json, keys[i]);
+        back = sudoku_config();
+        ck_assert_msg(!hrm_config_parse(cut, &back, err, sizeof err), "%s accepted without %s", cut, keys[i]);
+        snprintf(want, sizeof want, "missing key %s", keys[i]);
+        ck_assert_str_eq(err, want);
+        back = sudoku_config();
+        ck_assert_msg(hrm_config_from_json(cut, &back, err, sizeof err), "lenient form without %s: %s", keys[i], err);
+        free(cut);
+    }
+    size_t n = strlen(json);
+    char *more = malloc(n + 32);
+    ck_assert_ptr_nonnull(more);
+    snprintf(more, n + 32, "%.*s,\"name\":\"hrm_v2\"}", (int)(n - 1), json);
+    ck_assert_msg(hrm_config_parse(more, &back, err, sizeof err), "%s: %s", more, err);
+    free(more);
+    free(json);
+}
+END_TEST
+
 START_TEST(test_json_errors) {
     char err[256];
     hrm_config c = sudoku_config();
     ck_assert(!hrm_config_from_json("{\"hidden_size\": \"big\"}", &c, err, sizeof err));
-    ck_assert_ptr_nonnull(strstr(err, "hidden_size"));
+    ck_assert_str_eq(err, "hidden_size must be a non-negative integer"); /* the caller adds the source */
     ck_assert(!hrm_config_from_json("{\"pos_encodings\": \"sinusoidal\"}", &c, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "pos_encodings"));
     ck_assert(!hrm_config_from_json("{\"seq_len\": -3}", &c, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "seq_len"));
-    ck_assert(!hrm_config_from_json("[1, 2]", &c, err, sizeof err));
+    ck_assert(!hrm_config_parse("[1, 2]", &c, err, sizeof err));
     ck_assert(!hrm_config_from_json("{\"hidden_size\": 5", &c, err, sizeof err));
-    ck_assert_ptr_nonnull(strstr(err, "hrm.config"));
+    ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
+}
+END_TEST
+
+/* ---- a weights file with a bad hrm.config ---------------------------------------------------- */
+
+static char ckpt_dir[64];
+
+static void ckpt_setup(void) {
+    snprintf(ckpt_dir, sizeof ckpt_dir, "/tmp/hrm-test-params-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(ckpt_dir));
+}
+
+static void ckpt_teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ckpt_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static hrm_config tiny_config(void) {
+    hrm_config c = hrm_config_default();
+    c.hidden_size = c.puzzle_emb_ndim = 16;
+    c.num_heads = 2;
+    c.H_layers = c.L_layers = 1;
+    c.vocab_size = 11;
+    c.seq_len = 4;
+    c.num_puzzle_identifiers = 3;
+    return c;
+}
+
+/* Writes path: the tensors of tiny_config() (zeros) with `json` as hrm.config. */
+static void write_weights(const char *path, const char *json) {
+    hrm_config c = tiny_config();
+    hrm_param_table t;
+    char err[512];
+    ck_assert(hrm_params_build(&c, &t));
+    float *zeros = calloc((size_t)t.total, sizeof *zeros);
+    hrm_st_entry *e = calloc((size_t)t.count, sizeof *e);
+    ck_assert(zeros && e);
+    for (int i = 0; i < t.count; i++)
+        e[i] = (hrm_st_entry){t.params[i].name, t.params[i].ndim, t.params[i].shape, zeros + t.params[i].offset};
+    const char *key = "hrm.config";
+    ck_assert_msg(hrm_st_write(path, e, t.count, &key, &json, 1, err, sizeof err) == HRM_OK, "%s", err);
+    free(e);
+    free(zeros);
+    hrm_params_free(&t);
+}
+
+/* Reads path, which must fail with exactly `want` after "PATH: hrm.config: ". */
+static void expect_refused(const char *path, const char *want) {
+    char err[1024], line[1024];
+    hrm_checkpoint ck;
+    ck_assert_msg(hrm_checkpoint_read(path, &ck, err, sizeof err) != HRM_OK, "%s accepted (want: %s)", path, want);
+    snprintf(line, sizeof line, "%s: hrm.config: %s", path, want);
+    ck_assert_str_eq(err, line);
+}
+
+START_TEST(test_checkpoint_config) {
+    hrm_config c = tiny_config();
+    char path[128], err[512];
+    char *json = hrm_config_to_json(&c);
+    ck_assert_ptr_nonnull(json);
+    snprintf(path, sizeof path, "%s/ok.safetensors", ckpt_dir);
+    write_weights(path, json);
+    hrm_checkpoint ck;
+    ck_assert_msg(hrm_checkpoint_read(path, &ck, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_int_eq(ck.cfg.halt_max_steps, 16);
+    hrm_checkpoint_free(&ck);
+
+    const char *missing[] = {"rope_theta", "halt_max_steps", "num_puzzle_identifiers"};
+    for (int i = 0; i < 3; i++) {
+        char *cut = without_key(json, missing[i]), want[64];
+        snprintf(path, sizeof path, "%s/no_%s.safetensors", ckpt_dir, missing[i]);
+        write_weights(path, cut);
+        snprintf(want, sizeof want, "missing key %s", missing[i]);
+        expect_refused(path, want);
+        free(cut);
+    }
+    /* a bad value: one "hrm.config:" prefix, not two */
+    const char *at = strstr(json, "\"hidden_size\":16");
+    ck_assert_ptr_nonnull(at);
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%.*s\"hidden_size\":-16%s", (int)(at - json), json, at + strlen("\"hidden_size\":16"));
+    snprintf(path, sizeof path, "%s/cfgtype.safetensors", ckpt_dir);
+    write_weights(path, bad);
+    expect_refused(path, "hidden_size must be a non-negative integer");
+    free(json);
 }
 END_TEST
 
@@ -158,7 +295,12 @@ int main(void) {
     tcase_add_test(tc, test_intermediate_rounding);
     tcase_add_test(tc, test_validate);
     tcase_add_test(tc, test_json_round_trip);
+    tcase_add_test(tc, test_json_missing_keys);
     tcase_add_test(tc, test_json_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("checkpoint");
+    tcase_add_checked_fixture(tc, ckpt_setup, ckpt_teardown);
+    tcase_add_test(tc, test_checkpoint_config);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -83,8 +83,8 @@ int cmd_backends(const char *prog, int argc, char **argv) {
     if (r == CLI_HELP) {
         cli_usage(stdout, prog, "[--validate]",
                   "Lists every backend plugin found in the search path ($HRM_PLUGIN_PATH, the build tree next\n"
-                  "to this program, the install folder) with its state, score, file and reason, and the\n"
-                  "devices of each usable one. Exits 1 when no backend is usable.",
+                  "to this program, hrm/backends beside libhrm, the install folder) with its state, score,\n"
+                  "file and reason, and the devices of each usable one. Exits 1 when no backend is usable.",
                   opts, 1);
         return CLI_EXIT_OK;
     }

@@ -5,7 +5,9 @@
  *   2. the build tree next to the running executable: its own folder, and every subfolder of
  *      ../backends and ../../backends relative to it (so build/tools/hrm and the test programs
  *      in build/tests find build/backends/cpu/hrm-backend-cpu.so without installing);
- *   3. the install folder, HRM_PLUGIN_DIR (<libdir>/hrm/backends).
+ *   3. hrm/backends beside the libhrm shared object actually loaded (found with dladdr), so that
+ *      a relocated or DESTDIR install finds its own plugins;
+ *   4. the compile-time install folder, HRM_PLUGIN_DIR (<libdir>/hrm/backends).
  * The first plugin found under a given name wins. Loaded plugins are never dlclose()d.
  */
 #ifndef HRM_HRM_H

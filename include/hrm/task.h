@@ -4,7 +4,9 @@
  * A task is a shared module named hrm-task-NAME.so that exports one C symbol,
  * HRM_TASK_ENTRY_SYMBOL, a function returning a pointer to a static hrm_task_iface table. As with
  * backends (hrm/backend.h), the host checks abi_version first and never reads a slot past
- * struct_size: the table is append-only within one major version.
+ * struct_size: the table is append-only within one major version. A host accepts any struct_size
+ * of at least the ABI 1.0 table (which ends at eval_end), and treats a slot appended later that a
+ * plugin's struct_size does not cover as absent (NULL); so an appended slot must be optional.
  *
  * A task knows its token encoding and nothing of the model: it turns its source files (CSV, JSON,
  * a generator) into examples of seq_len tokens, which it hands to the host through a sink; the
@@ -104,7 +106,7 @@ typedef struct hrm_task_iface {
     const char *generate_usage;
     hrm_status (*generate)(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size);
 
-    /* `hrm data verify NAME --csv FILE [--strict]` (optional): runs the verifier on every row's
+    /* `hrm data verify NAME --csv FILE` (optional): runs the verifier on every row's
      * answer of a source file. Each rejected or malformed row goes to host->emit as
      * "FILE:LINE: reason"; the counts come back. A malformed row counts as rejected. Returns
      * HRM_OK when the file could be read (whatever the verdicts), an error after one line in err
