@@ -92,6 +92,8 @@ struct hrm_device {
     int fp64;              /* cl_khr_fp64 */
     size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t local_mem;      /* CL_DEVICE_LOCAL_MEM_SIZE */
+    size_t max_items[3];   /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2] floored to powers of two; 0 until the first
+                              N-D launch queries them (ocl_ops.c) */
     int beta0_needs_clear; /* CLBlast lets NaN in C through when beta == 0: zero C first */
     char build_options[512]; /* of the kernel program (ocl_program.c) */
 #define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
@@ -149,6 +151,20 @@ void ocl_arg_fault(ocl_args *a, ocl_fault_code code);
 /* Enqueues a 1-D launch of n items (n > 0), rounded up to the kernel's work-group size. */
 hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n);
 hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local);
+/* Work-group shape for a range of n[0] x .. x n[dims - 1] work-items (dims <= 3): powers of two,
+ * dimension 0 (the contiguous one) first, within the kernel's work-group size and the device's
+ * per-dimension limits. */
+void ocl_grid_local(hrm_device *dev, ocl_kernel *k, cl_uint dims, const uint64_t *n, size_t *local);
+/* Enqueues the range n (each n[d] > 0, rounded up to whole work-groups `local`; kernels test their
+ * bounds), split into launches of at most OCL_MAX_GROUPS_YZ work-groups in dimensions 1 and 2, with
+ * global offsets there: kernels read dimensions 1 and 2 with get_global_id, never get_group_id. */
+hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uint64_t *n, const size_t *local);
+/* ocl_grid_local, then ocl_launch_split. */
+hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint dims, const uint64_t *n);
+/* Work-groups one launch may have in dimensions 1 and 2: CUDA grids allow 65535 in y and z, 2^31 - 1
+ * in x (CUDA C++ Programming Guide, "Technical Specifications per Compute Capability"), and NVIDIA's
+ * OpenCL runs on the same hardware, so ranges stay within that everywhere. */
+enum { OCL_MAX_GROUPS_YZ = 65535 };
 
 /* ---- program (ocl_program.c) -------------------------------------------------------------- */
 /* Builds (or loads from the disk cache) the embedded program and creates every kernel. */

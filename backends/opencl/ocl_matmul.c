@@ -34,9 +34,9 @@ static hrm_status scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta)
     OCL_ARG(&g, stride);
     OCL_ARG(&g, beta);
     size_t lx = k->wg < 16 ? k->wg : 16, ly = k->wg / lx;
-    size_t global[3] = {((size_t)a->n + lx - 1) / lx * lx, ((size_t)a->m + ly - 1) / ly * ly, (size_t)a->batch};
+    uint64_t n[3] = {(uint64_t)a->n, (uint64_t)a->m, (uint64_t)a->batch};
     size_t local[3] = {lx, ly, 1};
-    return ocl_launch(&g, OP, 3, global, local);
+    return ocl_launch_split(&g, OP, 3, n, local); /* rows and batch beyond the group-count limit: several launches */
 }
 
 static const char *clblast_name(CLBlastStatusCode s)

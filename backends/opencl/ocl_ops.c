@@ -46,6 +46,72 @@ hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
     return ocl_launch(a, op, 1, &global, &local);
 }
 
+/* The kernels over rows and columns take 2-D or 3-D ranges so that no work-item divides a flat
+ * index (kernels/elementwise.cl: integer division is slow on GPUs). */
+
+/* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2], floored to powers of two, queried once: a device's ops are
+ * enqueued from one thread at a time (its kernels' arguments are set without a lock too). */
+static const size_t *max_items(hrm_device *dev)
+{
+    if (dev->max_items[0]) return dev->max_items;
+    size_t got[16] = {0}, bytes = 0;
+    cl_int err = clGetDeviceInfo(dev->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof got, got, &bytes);
+    for (int d = 0; d < 3; d++) {
+        size_t most = err == CL_SUCCESS && bytes >= (size_t)(d + 1) * sizeof(size_t) ? got[d] : (d ? 1 : dev->max_wg);
+        size_t p = 1;
+        while (p * 2 <= most) p *= 2;
+        dev->max_items[d] = p;
+    }
+    return dev->max_items;
+}
+
+/* Work-items along one dimension of extent n, with at most `most` (a power of two) to spare: the
+ * largest power of two up to that and to n rounded up whose padding of n is at most n / 8 (1536
+ * columns: 512, not 1024 or 2048 with a quarter idle), but not below `least`. */
+static size_t pick_local(uint64_t n, size_t most, size_t least)
+{
+    size_t l = 1;
+    while (l < n && l * 2 <= most) l *= 2;
+    while (l > least && (n + l - 1) / l * l - n > n / 8) l /= 2;
+    return l;
+}
+
+void ocl_grid_local(hrm_device *dev, ocl_kernel *k, cl_uint dims, const uint64_t *n, size_t *local)
+{
+    const size_t *most = max_items(dev);
+    size_t left = k->wg;
+    for (cl_uint d = 0; d < dims; d++) {
+        local[d] = pick_local(n[d], left < most[d] ? left : most[d], d == 0 ? k->multiple : 1);
+        left /= local[d];
+    }
+}
+
+hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uint64_t *n, const size_t *local)
+{
+    if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
+    uint64_t total[3] = {1, 1, 1}, step[3];
+    for (cl_uint d = 0; d < 3; d++) {
+        if (d < dims) total[d] = (n[d] + local[d] - 1) / local[d] * local[d];
+        step[d] = d == 0 || d >= dims ? total[d] : (uint64_t)OCL_MAX_GROUPS_YZ * local[d];
+    }
+    for (uint64_t o2 = 0; o2 < total[2]; o2 += step[2])
+        for (uint64_t o1 = 0; o1 < total[1]; o1 += step[1]) {
+            size_t offset[3] = {0, (size_t)o1, (size_t)o2};
+            size_t global[3] = {(size_t)total[0], (size_t)(total[1] - o1 < step[1] ? total[1] - o1 : step[1]),
+                                (size_t)(total[2] - o2 < step[2] ? total[2] - o2 : step[2])};
+            cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, offset, global, local, 0, NULL, NULL);
+            if (err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
+        }
+    return HRM_OK;
+}
+
+hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint dims, const uint64_t *n)
+{
+    size_t local[3];
+    ocl_grid_local(a->dev, k, dims, n, local);
+    return ocl_launch_split(a, op, dims, n, local);
+}
+
 /* ---- add ------------------------------------------------------------------------------------------ */
 
 hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
@@ -120,29 +186,31 @@ hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_swiglu(dev, a, 0));
-    cl_ulong n = (cl_ulong)a->rows * (cl_ulong)a->inter;
-    if (!n) return HRM_OK;
+    if (!a->rows || !a->inter) return HRM_OK;
+    cl_ulong rows = (cl_ulong)a->rows;
     ocl_args g = ocl_args_begin(dev, &dev->swiglu_fwd);
     ocl_arg_ptr(&g, a->gu);
     ocl_arg_ptr(&g, a->out);
     OCL_ARG(&g, a->inter);
-    OCL_ARG(&g, n);
-    return ocl_launch1(&g, &dev->swiglu_fwd, "swiglu_forward", n);
+    OCL_ARG(&g, rows);
+    uint64_t n[2] = {(uint64_t)a->inter, rows}; /* (column, row) */
+    return ocl_launch_grid(&g, &dev->swiglu_fwd, "swiglu_forward", 2, n);
 }
 
 hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_swiglu(dev, a, 1));
-    cl_ulong n = (cl_ulong)a->rows * (cl_ulong)a->inter;
-    if (!n) return HRM_OK;
+    if (!a->rows || !a->inter) return HRM_OK;
+    cl_ulong rows = (cl_ulong)a->rows;
     ocl_args g = ocl_args_begin(dev, &dev->swiglu_bwd);
     ocl_arg_ptr(&g, a->gu);
     ocl_arg_ptr(&g, a->d_out);
     ocl_arg_ptr(&g, a->d_gu);
     OCL_ARG(&g, a->inter);
-    OCL_ARG(&g, n);
-    return ocl_launch1(&g, &dev->swiglu_bwd, "swiglu_backward", n);
+    OCL_ARG(&g, rows);
+    uint64_t n[2] = {(uint64_t)a->inter, rows}; /* (column, row) */
+    return ocl_launch_grid(&g, &dev->swiglu_bwd, "swiglu_backward", 2, n);
 }
 
 /* ---- RoPE -------------------------------------------------------------------------------------------- */
@@ -151,11 +219,9 @@ static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, 
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(hrm_check_rope(&ocl_checker, dev, a, op));
-    uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq;
-    if (rows == 0) return HRM_OK;
     int half = a->head_dim / 2;
+    if (!a->batch || !a->seq || !a->heads || !half) return HRM_OK;
     cl_long stride = a->row_stride;
-    cl_ulong n = rows * (uint64_t)a->heads * (uint64_t)half;
     ocl_args g = ocl_args_begin(dev, &dev->rope);
     ocl_arg_ptr(&g, a->x);
     ocl_arg_ptr(&g, a->out);
@@ -166,8 +232,14 @@ static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, 
     OCL_ARG(&g, half);
     OCL_ARG(&g, stride);
     OCL_ARG(&g, sign);
-    OCL_ARG(&g, n);
-    return ocl_launch1(&g, &dev->rope, op, n);
+    OCL_ARG(&g, a->batch);
+    /* range (heads * L, seq, batch), work-groups of L pairs of one head along dimension 0 (elementwise.cl):
+     * the work-groups are shaped for (half, seq, batch), then dimension 0 is repeated for each head */
+    uint64_t n[3] = {(uint64_t)half, (uint64_t)a->seq, (uint64_t)a->batch};
+    size_t local[3];
+    ocl_grid_local(dev, &dev->rope, 3, n, local);
+    n[0] = (uint64_t)a->heads * local[0];
+    return ocl_launch_split(&g, op, 3, n, local);
 }
 
 hrm_status ocl_rope_forward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, 1.0f, "rope_forward"); }
@@ -220,8 +292,9 @@ hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
     OCL_ARG(&g, a->lr);
     OCL_ARG(&g, decay);
     ocl_arg_fault(&g, OCL_FAULT_SIGNSGD_IDS);
-    size_t local[2] = {k->wg, 1}, global[2] = {((size_t)a->width + k->wg - 1) / k->wg * k->wg, (size_t)a->batch};
-    return ocl_launch(&g, "signsgd_rows", 2, global, local);
+    size_t local[2] = {k->wg, 1};
+    uint64_t n[2] = {(uint64_t)a->width, (uint64_t)a->batch}; /* (column, slot) */
+    return ocl_launch_split(&g, "signsgd_rows", 2, n, local);
 }
 
 /* ---- embedding ---------------------------------------------------------------------------------------- */
@@ -237,8 +310,8 @@ hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_embedding(dev, a, 0));
-    cl_ulong n = (cl_ulong)a->batch * ((cl_ulong)a->prefix + (cl_ulong)a->seq_len) * (cl_ulong)a->dim;
-    if (!n) return HRM_OK;
+    uint64_t n[3] = {(uint64_t)a->dim, (uint64_t)a->prefix + (uint64_t)a->seq_len, (uint64_t)a->batch};
+    if (!n[0] || !n[1] || !n[2]) return HRM_OK;
     hrm_ptr none = {NULL, 0};
     ocl_args g = ocl_args_begin(dev, &dev->emb_fwd);
     ocl_arg_ptr(&g, a->seq_len ? a->tokens : none);
@@ -254,11 +327,11 @@ hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
     OCL_ARG(&g, a->num_puzzle_ids);
     OCL_ARG(&g, a->puzzle_width);
     OCL_ARG(&g, a->scale);
-    OCL_ARG(&g, n);
+    OCL_ARG(&g, a->batch);
     ocl_arg_fault(&g, OCL_FAULT_EMB_FWD_TOKENS);
     int pid_code = OCL_FAULT_EMB_FWD_PUZZLE_IDS;
     OCL_ARG(&g, pid_code);
-    return ocl_launch1(&g, &dev->emb_fwd, "embedding_forward", n);
+    return ocl_launch_grid(&g, &dev->emb_fwd, "embedding_forward", 3, n); /* (column, row, sequence) */
 }
 
 hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
@@ -268,6 +341,9 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
     const char *op = "embedding_backward";
     cl_ulong S = (cl_ulong)a->prefix + (cl_ulong)a->seq_len;
     if (a->d_token_table.buf && a->seq_len > 0 && a->batch > 0) {
+        if ((cl_ulong)a->batch * S > INT32_MAX) /* the kernel lists d_out rows as ints (embedding.cl) */
+            return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %llu rows of d_out, the token-table gradient takes "
+                            "at most %d", op, (unsigned long long)((cl_ulong)a->batch * S), INT32_MAX);
         ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_tokens);
         ocl_arg_ptr(&g, a->tokens);
         ocl_arg_ptr(&g, a->d_out);
@@ -284,8 +360,9 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
         while (L / 2 >= (size_t)a->dim && L / 2 >= dev->emb_bwd_tokens.multiple && L > 1) L /= 2;
         ocl_arg_local(&g, L * sizeof(cl_int));
         ocl_arg_local(&g, L * sizeof(cl_int));
-        size_t local[2] = {L, 1}, global[2] = {((size_t)a->dim + L - 1) / L * L, (size_t)a->vocab};
-        OCL_TRY(ocl_launch(&g, op, 2, global, local));
+        size_t local[2] = {L, 1};
+        uint64_t n[2] = {(uint64_t)a->dim, (uint64_t)a->vocab};
+        OCL_TRY(ocl_launch_split(&g, op, 2, n, local));
     }
     if (a->d_pos.buf && S > 0) {
         cl_ulong sd = S * (cl_ulong)a->dim;
@@ -297,16 +374,17 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
         OCL_ARG(&g, a->scale);
         OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_pos, op, sd));
     }
-    if (a->d_puzzle_rows.buf && a->prefix > 0 && a->batch > 0) {
-        cl_ulong n = (cl_ulong)a->batch * (cl_ulong)a->puzzle_width, row = S * (cl_ulong)a->dim;
+    if (a->d_puzzle_rows.buf && a->prefix > 0 && a->batch > 0 && a->puzzle_width > 0) {
+        cl_ulong row = S * (cl_ulong)a->dim;
         ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_puzzle);
         ocl_arg_ptr(&g, a->d_out);
         ocl_arg_ptr(&g, a->d_puzzle_rows);
         OCL_ARG(&g, a->puzzle_width);
         OCL_ARG(&g, row);
         OCL_ARG(&g, a->scale);
-        OCL_ARG(&g, n);
-        OCL_TRY(ocl_launch1(&g, &dev->emb_bwd_puzzle, op, n));
+        OCL_ARG(&g, a->batch);
+        uint64_t n[2] = {(uint64_t)a->puzzle_width, (uint64_t)a->batch}; /* (column, sequence) */
+        OCL_TRY(ocl_launch_grid(&g, &dev->emb_bwd_puzzle, op, 2, n));
     }
     return HRM_OK;
 }
@@ -466,12 +544,14 @@ static hrm_status attn_plan(hrm_device *dev, ocl_kernel *k, const char *op, int 
     return HRM_OK;
 }
 
-/* One work-group per `rows` rows of each (batch, head). */
+/* One work-group per `rows` rows of each (batch, head): range (tiles * work-group, heads, batch), so
+ * that a work-group finds its tile, head and sequence without dividing (attention.cl). */
 static hrm_status attn_launch(ocl_args *g, const char *op, const hrm_attention_args *a, const attn_tiling *tl)
 {
-    size_t tiles = ((size_t)a->seq + (size_t)tl->rows - 1) / (size_t)tl->rows;
-    size_t local = (size_t)tl->rows * (size_t)tl->T, global = local * tiles * (size_t)a->batch * (size_t)a->heads;
-    return ocl_launch(g, op, 1, &global, &local);
+    uint64_t tiles = ((uint64_t)a->seq + (uint64_t)tl->rows - 1) / (uint64_t)tl->rows;
+    size_t local[3] = {(size_t)tl->rows * (size_t)tl->T, 1, 1};
+    uint64_t n[3] = {local[0] * tiles, (uint64_t)a->heads, (uint64_t)a->batch};
+    return ocl_launch_split(g, op, 3, n, local);
 }
 
 static void attn_local_rows(ocl_args *g, size_t count, size_t rows, int hd)
@@ -517,7 +597,7 @@ static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, con
     ocl_kernel *k = &dev->attn_bwd_dot;
     int T = 1;
     while (T * ATTN_ACC < a->head_dim && T * 2 <= (int)k->wg) T *= 2;
-    cl_ulong rows = (cl_ulong)a->batch * (cl_ulong)a->seq * (cl_ulong)a->heads;
+    cl_ulong rows = (cl_ulong)a->batch * (cl_ulong)a->seq; /* token rows, each with `heads` values of D */
     cl_long os = a->o_row_stride, ds = a->dqkv_row_stride;
     ocl_args g = ocl_args_begin(dev, k);
     ocl_arg_ptr(&g, a->o);
@@ -528,10 +608,15 @@ static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, con
     OCL_ARG(&g, a->head_dim);
     OCL_ARG(&g, os);
     OCL_ARG(&g, ds);
-    OCL_ARG(&g, T);
-    ocl_arg_local(&g, sizeof(float) * k->wg);
-    size_t per_group = k->wg / (size_t)T, global = (size_t)((rows + per_group - 1) / per_group) * k->wg;
-    return ocl_launch(&g, op, 1, &global, &k->wg);
+    /* range (T, heads, rows): dimension 0 is exactly a row's T work-items (attention.cl) */
+    uint64_t n[3] = {(uint64_t)T, (uint64_t)a->heads, rows};
+    size_t local[3];
+    ocl_grid_local(dev, k, 3, n, local);
+    if (local[0] != (size_t)T)
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED, "%s: head_dim %d needs %d work-items in dimension 0, the device "
+                        "allows %zu", op, a->head_dim, T, local[0]);
+    ocl_arg_local(&g, sizeof(float) * local[0] * local[1] * local[2]);
+    return ocl_launch_split(&g, op, 3, n, local);
 }
 
 /* The arguments hrm_attn_bwd_kv and hrm_attn_bwd_q share up to dO. */

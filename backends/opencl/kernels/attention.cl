@@ -38,21 +38,39 @@
 #define ATTN_ACC 8 /* head_dim values per work-item in the forward: T * ATTN_ACC >= head_dim */
 #define ATTN_COLS 4 /* backward: the columns of a tile whose scores a work-item computes together */
 
-/* Copies rows [r0, r0 + n) (of `seq`; rows past it read zeros) of one head's [seq, hd] slice,
- * rows `stride` apart, into local rows hd + 1 apart, scaled; the whole work-group takes part. */
-static void load_rows(__local float *dst, __global const float *src, ulong r0, int n, ulong seq, long stride,
-                      int hd, float scale)
+/* A work-item's walk over a row-major [n, hd] tile in steps of the work-group size wg: it starts
+ * at element lid = (r0, d0) and each step adds (dr, dd) = (wg / hd, wg % hd), carrying a column
+ * past hd into the row. Computed once per kernel, so that the tile loads divide nothing per
+ * element (a division is tens of instructions on GPUs: elementwise.cl). */
+typedef struct tile_walk {
+    int r0, d0, dr, dd;
+} tile_walk;
+
+static tile_walk walk_of(int hd)
 {
     const int lid = (int)get_local_id(0), wg = (int)get_local_size(0);
-    for (int e = lid; e < n * hd; e += wg) {
-        int r = e / hd, d = e - r * hd;
+    tile_walk w;
+    w.r0 = lid / hd, w.d0 = lid - w.r0 * hd;
+    w.dr = wg / hd, w.dd = wg - w.dr * hd;
+    return w;
+}
+
+/* Copies rows [r0, r0 + n) (of `seq`; rows past it read zeros) of one head's [seq, hd] slice,
+ * rows `stride` apart, into local rows hd + 1 apart, scaled; the whole work-group takes part,
+ * element e = r * hd + d by work-item e % wg (walk from walk_of(hd)). */
+static void load_rows(__local float *dst, __global const float *src, ulong r0, int n, ulong seq, long stride,
+                      int hd, float scale, tile_walk w)
+{
+    for (int r = w.r0, d = w.d0; r < n;) {
         ulong row = r0 + (ulong)r;
         dst[r * (hd + 1) + d] = row < seq ? scale * src[row * (ulong)stride + (ulong)d] : 0.0f;
+        r += w.dr, d += w.dd;
+        if (d >= hd) d -= hd, r++;
     }
 }
 
-/* Work-group size BQ * T; global size BQ * T * batch * heads * ceil(seq / BQ). Local: lq [BQ,
- * hd+1], lk and lv [BK, hd+1], ls [BQ, BK+1]. */
+/* Work-group size (BQ * T, 1, 1); global size (BQ * T * ceil(seq / BQ), heads, batch). Local: lq
+ * [BQ, hd+1], lk and lv [BK, hd+1], ls [BQ, BK+1]. */
 __kernel void hrm_attn_fwd(__global const float *q, ulong qo, __global const float *k, ulong ko,
                            __global const float *v, ulong vo, __global float *o, ulong oo, __global float *lse,
                            ulong lo, int batch, int seq, int heads, int hd, long qs, long os, float scale, int causal,
@@ -60,13 +78,14 @@ __kernel void hrm_attn_fwd(__global const float *q, ulong qo, __global const flo
                            __local float *ls)
 {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
-    const ulong tiles = ((ulong)seq + (ulong)BQ - 1) / (ulong)BQ, grp = get_group_id(0);
-    const ulong tile = grp % tiles, h = (grp / tiles) % (ulong)heads, b = grp / (tiles * (ulong)heads);
+    /* the work-group's tile, head and sequence come from the range's dimensions: no division */
+    const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
+    const tile_walk walk = walk_of(hd);
     (void)batch;
     const ulong q0 = tile * (ulong)BQ, i = q0 + (ulong)r; /* this work-item's query */
     const ulong head = b * (ulong)seq * (ulong)qs + h * (ulong)hd;
     const int ld = hd + 1, lds = BK + 1;
-    load_rows(lq, q + qo + head, q0, BQ, (ulong)seq, qs, hd, scale);
+    load_rows(lq, q + qo + head, q0, BQ, (ulong)seq, qs, hd, scale, walk);
 
     float acc[ATTN_ACC];
     for (int u = 0; u < ATTN_ACC; u++) acc[u] = 0.0f;
@@ -75,8 +94,8 @@ __kernel void hrm_attn_fwd(__global const float *q, ulong qo, __global const flo
     ulong last_q = min(q0 + (ulong)BQ, (ulong)seq), nkeys = causal ? last_q : (ulong)seq;
     for (ulong j0 = 0; j0 < nkeys; j0 += (ulong)BK) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's K, V and scores are no longer read */
-        load_rows(lk, k + ko + head, j0, BK, (ulong)seq, qs, hd, 1.0f);
-        load_rows(lv, v + vo + head, j0, BK, (ulong)seq, qs, hd, 1.0f);
+        load_rows(lk, k + ko + head, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
+        load_rows(lv, v + vo + head, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
         barrier(CLK_LOCAL_MEM_FENCE);
         /* scores of keys t, t+T, ... of the tile (-inf: past seq, or masked) */
         for (int c = t; c < BK; c += T) {
@@ -122,18 +141,21 @@ __kernel void hrm_attn_fwd(__global const float *q, ulong qo, __global const flo
 /* Where (batch b, head h) starts in a [batch, seq, heads, hd] tensor with row stride rs. */
 static ulong head_at(ulong b, ulong h, int seq, long rs, int hd) { return b * (ulong)seq * (ulong)rs + h * (ulong)hd; }
 
-/* D_i = dO_i . O_i, written to dq[i, 0] of each head (see above). Rows are taken in memory order
- * ((b, i, h), heads adjacent) so that the T work-items of a row and the rows of a work-group read
- * neighbouring addresses. Work-group size R * T with T a power of two; global size covers
- * batch * seq * heads rows. Local: red [R * T]. */
+/* D_i = dO_i . O_i, written to dq[i, 0] of each head (see above). Range (T, heads, rows), rows =
+ * batch * seq: get_global_id gives the work-item's share t of the row, the head h and the token
+ * row bi (no division: elementwise.cl); T is a power of two and the whole of dimension 0, so the T
+ * work-items of a row are adjacent in the work-group. Neighbouring heads of a row are neighbours in
+ * memory and in the work-group. Local: red [work-group size]. */
 __kernel void hrm_attn_bwd_dot(__global const float *o, ulong oo, __global const float *dout, ulong doo,
-                               __global float *dq, ulong dqo, ulong rows, int heads, int hd, long os, long ds, int T,
+                               __global float *dq, ulong dqo, ulong rows, int heads, int hd, long os, long ds,
                                __local float *red)
 {
-    const int lid = (int)get_local_id(0), t = lid % T;
-    const ulong w = get_global_id(0) / (ulong)T, bi = w / (ulong)heads, h = w % (ulong)heads;
+    const int t = (int)get_local_id(0), T = (int)get_local_size(0);
+    const int lid = t + T * (int)(get_local_id(1) + get_local_size(1) * get_local_id(2));
+    const ulong h = get_global_id(1), bi = get_global_id(2);
+    const int live = h < (ulong)heads && bi < rows;
     float part = 0.0f;
-    if (w < rows) {
+    if (live) {
         __global const float *oi = o + oo + bi * (ulong)os + h * (ulong)hd;
         __global const float *doi = dout + doo + bi * (ulong)os + h * (ulong)hd;
         for (int d = t; d < hd; d += T) part += doi[d] * oi[d];
@@ -144,7 +166,7 @@ __kernel void hrm_attn_bwd_dot(__global const float *o, ulong oo, __global const
         if (t < s) red[lid] += red[lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (t == 0 && w < rows) dq[dqo + bi * (ulong)ds + h * (ulong)hd] = red[lid];
+    if (t == 0 && live) dq[dqo + bi * (ulong)ds + h * (ulong)hd] = red[lid];
 }
 
 /* s[n] = x_r . y_c and dp[n] = u_r . w_c for the columns c = c0 + n T < ncols (n < ATTN_COLS) of
@@ -194,10 +216,10 @@ static void load_lse_d(__local float *lrow, __global const float *lse, __global 
     }
 }
 
-/* dk and dv of BK keys per work-group. Work-group size BK * T; global size BK * T * batch * heads *
- * ceil(seq / BK). Local: lk, lv [BK, hd+1] (this group's keys), lq (scale * q), ldo [BQ, hd+1]
- * (the current query tile), lp, ldS [BK, BQ+1] (P and dS of the tile, a row per key), lrow [2 BQ]
- * (lse and D of the tile's queries). */
+/* dk and dv of BK keys per work-group. Work-group size (BK * T, 1, 1); global size (BK * T *
+ * ceil(seq / BK), heads, batch). Local: lk, lv [BK, hd+1] (this group's keys), lq (scale * q), ldo
+ * [BQ, hd+1] (the current query tile), lp, ldS [BK, BQ+1] (P and dS of the tile, a row per key),
+ * lrow [2 BQ] (lse and D of the tile's queries). */
 __kernel void hrm_attn_bwd_kv(__global const float *q, ulong qo, __global const float *k, ulong ko,
                               __global const float *v, ulong vo, __global const float *lse, ulong lo,
                               __global const float *dout, ulong doo, __global const float *dcol, ulong dco,
@@ -207,22 +229,23 @@ __kernel void hrm_attn_bwd_kv(__global const float *q, ulong qo, __global const 
                               __local float *lp, __local float *ldS, __local float *lrow)
 {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
-    const ulong tiles = ((ulong)seq + (ulong)BK - 1) / (ulong)BK, grp = get_group_id(0);
-    const ulong tile = grp % tiles, h = (grp / tiles) % (ulong)heads, b = grp / (tiles * (ulong)heads);
+    /* the work-group's tile, head and sequence come from the range's dimensions: no division */
+    const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
+    const tile_walk walk = walk_of(hd);
     const ulong j0 = tile * (ulong)BK, j = j0 + (ulong)r; /* this work-item's key */
     const ulong hq = head_at(b, h, seq, qs, hd), ho = head_at(b, h, seq, os, hd), hdq = head_at(b, h, seq, ds, hd);
     const int ld = hd + 1, lpd = BQ + 1;
     __global const float *lse_h = lse + lo + (b * (ulong)heads + h) * (ulong)seq;
-    load_rows(lk, k + ko + hq, j0, BK, (ulong)seq, qs, hd, 1.0f);
-    load_rows(lv, v + vo + hq, j0, BK, (ulong)seq, qs, hd, 1.0f);
+    load_rows(lk, k + ko + hq, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
+    load_rows(lv, v + vo + hq, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
 
     float ak[ATTN_ACC], av[ATTN_ACC];
     for (int u = 0; u < ATTN_ACC; u++) ak[u] = av[u] = 0.0f;
     /* causal: queries before the tile's first key see none of its keys */
     for (ulong i0 = causal ? j0 : 0; i0 < (ulong)seq; i0 += (ulong)BQ) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous query tile is no longer read */
-        load_rows(lq, q + qo + hq, i0, BQ, (ulong)seq, qs, hd, scale);
-        load_rows(ldo, dout + doo + ho, i0, BQ, (ulong)seq, os, hd, 1.0f);
+        load_rows(lq, q + qo + hq, i0, BQ, (ulong)seq, qs, hd, scale, walk);
+        load_rows(ldo, dout + doo + ho, i0, BQ, (ulong)seq, os, hd, 1.0f, walk);
         load_lse_d(lrow, lse_h, dcol + dco + hdq, i0, BQ, (ulong)seq, ds);
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int c0 = t; c0 < BQ; c0 += ATTN_COLS * T) {
@@ -261,7 +284,7 @@ __kernel void hrm_attn_bwd_kv(__global const float *q, ulong qo, __global const 
 }
 
 /* dq of BQ queries per work-group; D is read from dq's first column before dq is written. Work-group
- * size BQ * T; global size BQ * T * batch * heads * ceil(seq / BQ). Local: lq (scale * q), ldo
+ * size (BQ * T, 1, 1); global size (BQ * T * ceil(seq / BQ), heads, batch). Local: lq (scale * q), ldo
  * [BQ, hd+1] (this group's queries), lk, lv [BK, hd+1] (the current key tile), ls [BQ, BK+1] (dS of
  * the tile), lrow [2 BQ] (lse and D of this group's queries). */
 __kernel void hrm_attn_bwd_q(__global const float *q, ulong qo, __global const float *k, ulong ko,
@@ -272,13 +295,14 @@ __kernel void hrm_attn_bwd_q(__global const float *q, ulong qo, __global const f
                              __local float *ls, __local float *lrow)
 {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
-    const ulong tiles = ((ulong)seq + (ulong)BQ - 1) / (ulong)BQ, grp = get_group_id(0);
-    const ulong tile = grp % tiles, h = (grp / tiles) % (ulong)heads, b = grp / (tiles * (ulong)heads);
+    /* the work-group's tile, head and sequence come from the range's dimensions: no division */
+    const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
+    const tile_walk walk = walk_of(hd);
     const ulong q0 = tile * (ulong)BQ, i = q0 + (ulong)r; /* this work-item's query */
     const ulong hq = head_at(b, h, seq, qs, hd), ho = head_at(b, h, seq, os, hd), hdq = head_at(b, h, seq, ds, hd);
     const int ld = hd + 1, lds = BK + 1;
-    load_rows(lq, q + qo + hq, q0, BQ, (ulong)seq, qs, hd, scale);
-    load_rows(ldo, dout + doo + ho, q0, BQ, (ulong)seq, os, hd, 1.0f);
+    load_rows(lq, q + qo + hq, q0, BQ, (ulong)seq, qs, hd, scale, walk);
+    load_rows(ldo, dout + doo + ho, q0, BQ, (ulong)seq, os, hd, 1.0f, walk);
     load_lse_d(lrow, lse + lo + (b * (ulong)heads + h) * (ulong)seq, dq + dqo + hdq, q0, BQ, (ulong)seq, ds);
     /* D is read before any dq row of this group is written: a global fence too, since D lives in dq */
     barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
@@ -289,8 +313,8 @@ __kernel void hrm_attn_bwd_q(__global const float *q, ulong qo, __global const f
     ulong last_q = min(q0 + (ulong)BQ, (ulong)seq), nkeys = causal ? last_q : (ulong)seq;
     for (ulong j0 = 0; j0 < nkeys; j0 += (ulong)BK) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous key tile and its dS are no longer read */
-        load_rows(lk, k + ko + hq, j0, BK, (ulong)seq, qs, hd, 1.0f);
-        load_rows(lv, v + vo + hq, j0, BK, (ulong)seq, qs, hd, 1.0f);
+        load_rows(lk, k + ko + hq, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
+        load_rows(lv, v + vo + hq, j0, BK, (ulong)seq, qs, hd, 1.0f, walk);
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int c0 = t; c0 < BK; c0 += ATTN_COLS * T) {
             float s[ATTN_COLS], dp[ATTN_COLS];

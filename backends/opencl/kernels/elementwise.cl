@@ -1,6 +1,12 @@
 /* elementwise.cl - the row-wise and elementwise ops of one recurrent step (add, residual add +
  * RMSNorm, SwiGLU, RoPE), the matmul helper for k = 0 / beta = 0, and the optimizer updates.
- * Ops that allow out == in read every element before the same work-item writes it. */
+ * Ops that allow out == in read every element before the same work-item writes it.
+ * Kernels over rows x columns take a 2-D or 3-D range (ocl_launch_grid in ocl_ops.c): the row and
+ * column come from get_global_id, never from dividing a flat index: GPUs have no integer divider,
+ * a 32-bit division or modulo compiles to up to 20 instructions (CUDA C++ Programming Guide,
+ * Performance Guidelines, "Arithmetic Instructions") and a 64-bit one to a longer software routine.
+ * Dimensions 1 and 2 may arrive in several launches with a global offset, which get_global_id
+ * includes and get_group_id does not. */
 
 __kernel void hrm_add(__global float *out, ulong oo, __global const float *a, ulong ao,
                       __global const float *b, ulong bo, __global const float *c, ulong co, ulong n)
@@ -58,43 +64,48 @@ __kernel void hrm_rmsnorm_bwd(__global const float *dy, ulong dyo, __global cons
     }
 }
 
-__kernel void hrm_swiglu_fwd(__global const float *gu, ulong go, __global float *out, ulong oo, int inter, ulong n)
+/* Range (inter, rows): get_global_id(0) = column, get_global_id(1) = row. */
+__kernel void hrm_swiglu_fwd(__global const float *gu, ulong go, __global float *out, ulong oo, int inter, ulong rows)
 {
-    ulong i = get_global_id(0);
-    if (i >= n) return;
-    ulong row = i / (ulong)inter, col = i % (ulong)inter;
+    const size_t col = get_global_id(0), row = get_global_id(1);
+    if (col >= (size_t)inter || row >= rows) return;
     ulong at = go + row * 2 * (ulong)inter + col;
     float g = gu[at], u = gu[at + inter];
-    out[oo + i] = g / (1.0f + exp(-g)) * u;
+    out[oo + row * (ulong)inter + col] = g / (1.0f + exp(-g)) * u;
 }
 
+/* Range (inter, rows), as the forward. */
 __kernel void hrm_swiglu_bwd(__global const float *gu, ulong go, __global const float *dout, ulong doo,
-                             __global float *dgu, ulong dgo, int inter, ulong n)
+                             __global float *dgu, ulong dgo, int inter, ulong rows)
 {
-    ulong i = get_global_id(0);
-    if (i >= n) return;
-    ulong row = i / (ulong)inter, col = i % (ulong)inter;
+    const size_t col = get_global_id(0), row = get_global_id(1);
+    if (col >= (size_t)inter || row >= rows) return;
     ulong off = row * 2 * (ulong)inter + col;
-    float g = gu[go + off], u = gu[go + off + inter], d = dout[doo + i];
+    float g = gu[go + off], u = gu[go + off + inter], d = dout[doo + row * (ulong)inter + col];
     float sig = 1.0f / (1.0f + exp(-g));
     dgu[dgo + off] = d * u * sig * (1.0f + g * (1.0f - sig));
     dgu[dgo + off + inter] = d * g * sig;
 }
 
-/* One work-item per (token row, head, i < half); sign = +1 forward, -1 backward. */
+/* Range (heads * L, seq, batch) in work-groups of L (a power of two) along dimension 0: work-group
+ * column h = get_group_id(0) is the head, and local item i < L rotates pairs i, i + L, ... of that
+ * head (one, where L >= hlf) in token row (b, pos); no index division. sign = +1 forward, -1
+ * backward. Each pair is read and written by one work-item, so out may equal x. */
 __kernel void hrm_rope(__global const float *x, ulong xo, __global float *out, ulong oo,
                        __global const float *cs, ulong co, __global const float *sn, ulong sno,
-                       int seq, int heads, int hlf, long row_stride, float dir, ulong n)
+                       int seq, int heads, int hlf, long row_stride, float dir, int batch)
 {
-    ulong w = get_global_id(0);
-    if (w >= n) return;
-    ulong i = w % (ulong)hlf, h = (w / (ulong)hlf) % (ulong)heads, t = w / ((ulong)hlf * (ulong)heads);
-    ulong pos = t % (ulong)seq;
-    float c = cs[co + pos * hlf + i], s = dir * sn[sno + pos * hlf + i];
-    ulong at = t * (ulong)row_stride + h * 2 * (ulong)hlf + i;
-    float x0 = x[xo + at], x1 = x[xo + at + hlf];
-    out[oo + at] = x0 * c - x1 * s;
-    out[oo + at + hlf] = x1 * c + x0 * s;
+    const size_t L = get_local_size(0), h = get_group_id(0), pos = get_global_id(1), b = get_global_id(2);
+    if (pos >= (size_t)seq || b >= (size_t)batch) return;
+    (void)heads;
+    const ulong head = (b * (ulong)seq + pos) * (ulong)row_stride + h * 2 * (ulong)hlf;
+    for (size_t i = get_local_id(0); i < (size_t)hlf; i += L) {
+        float c = cs[co + pos * (ulong)hlf + i], s = dir * sn[sno + pos * (ulong)hlf + i];
+        ulong at = head + i;
+        float x0 = x[xo + at], x1 = x[xo + at + hlf];
+        out[oo + at] = x0 * c - x1 * s;
+        out[oo + at + hlf] = x1 * c + x0 * s;
+    }
 }
 
 __kernel void hrm_adam_atan2(__global float *p, ulong po, __global const float *g, ulong go, __global float *m,
