@@ -93,9 +93,15 @@ static hrm_status cpu_create(const hrm_host *host, hrm_backend **out)
         free(be);
         return HRM_ERR_OUT_OF_MEMORY;
     }
-    /* matmul uses OpenBLAS's own threads; give it the same count as the pool */
+    /* OpenBLAS's own threads (the same count as the pool) serve HRM_CPU_GEMM=openblas and
+     * products too narrow to slice; see cpu_matmul.c */
     openblas_set_num_threads(be->threads);
-    cpu_log(be, HRM_LOG_INFO, "%d threads, %s", be->threads, openblas_get_config());
+    const char *gemm = getenv("HRM_CPU_GEMM");
+    be->slice_gemm = !gemm || strcmp(gemm, "openblas");
+    if (gemm && strcmp(gemm, "openblas") && strcmp(gemm, "slices"))
+        cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: expected slices or openblas; using slices", gemm);
+    cpu_log(be, HRM_LOG_INFO, "%d threads, sgemm in %s, %s", be->threads,
+            be->slice_gemm ? "slices over the pool" : "OpenBLAS's threads", openblas_get_config());
     *out = be;
     return HRM_OK;
 }

@@ -6,6 +6,7 @@
 #define HRM_CPU_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hrm/backend.h"
@@ -33,6 +34,7 @@ struct hrm_backend {
     void *log_user;
     int threads;
     cpu_pool *pool;
+    bool slice_gemm; /* large sgemms in slices over the pool (else OpenBLAS's threads): cpu_matmul.c */
     char error[256];
 };
 
