@@ -10,29 +10,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/test-lib.sh"
 
 # $1: description; the rest: the command, which must exit non-zero with one line on stderr
 expect_usage_error() {
-    what=$1; shift
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then fail "$what: exit 0"; fi
-    lines=$(wc -l <"$tmp/err")
-    [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
-    [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
-    echo "ok: $what -> $(cat "$tmp/err")"
-}
-
-# $1: description; $2: the exit code wanted; the rest: the command, which must print one line on
-# stderr and nothing on stdout
-expect_exit() {
-    what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
-    lines=$(wc -l <"$tmp/err")
-    [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
-    [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
-    echo "ok: $what -> $(cat "$tmp/err")"
+    what=$1
+    shift
+    expect_exit "$what" nz "$@"
 }
 
 # $1: description; $2: a word the usage must show; the rest: the command, which must print its

@@ -15,19 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 export HRM_THREADS=2
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-
-# $1: description; $2: expected exit code; the rest: the command, which must print one line on stderr
-expect_error() {
-    what=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
-    lines=$(wc -l <"$tmp/err")
-    [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
-    echo "ok: $what -> $(cat "$tmp/err")"
-}
+. "$(dirname "$0")/test-lib.sh"
 
 # JSON field of a one-object file, through the shell only (hrm eval prints one key per line).
 field() { sed -n "s/^ *\"$2\": \([^,]*\),\{0,1\}$/\1/p" "$1"; }
@@ -63,16 +51,16 @@ sed -i '5s/^\([^,]*\),\(.\)/\1,x/' "$s/bad.csv"
 grep -q "bad.csv:5" "$tmp/out" || fail "verify does not name bad.csv:5: $(cat "$tmp/out")"
 "$hrm" data build sudoku --train "$s/bad.csv" --out "$s/skip" >"$tmp/out" 2>&1 || fail "build with a skipped row failed"
 grep -q "train 59 examples" "$tmp/out" || fail "build did not skip exactly the bad row: $(cat "$tmp/out")"
-expect_error "build --strict with a corrupt row" 1 "$hrm" data build sudoku --train "$s/bad.csv" --strict --out "$s/strict"
+expect_exit "build --strict with a corrupt row" 1 "$hrm" data build sudoku --train "$s/bad.csv" --strict --out "$s/strict"
 grep -q "bad.csv:5" "$tmp/err" || fail "--strict error does not name bad.csv:5"
 [ -e "$s/strict" ] || [ -e "$s/strict.partial" ] && fail "a refused build left files behind"
 
 # an existing output folder is kept unless --force
 before=$(md5sum <"$s/data/train/all__inputs.npy")
-expect_error "build onto an existing folder" 1 "$hrm" data build sudoku --train "$s/p.csv" --holdout 12 --out "$s/data"
+expect_exit "build onto an existing folder" 1 "$hrm" data build sudoku --train "$s/p.csv" --holdout 12 --out "$s/data"
 [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] || fail "a refused build changed the existing dataset"
-expect_error "unknown task" 2 "$hrm" data build nosuchtask --out "$s/x"
-expect_error "build without --out" 2 "$hrm" data build sudoku --train "$s/p.csv"
+expect_exit "unknown task" 2 "$hrm" data build nosuchtask --out "$s/x"
+expect_exit "build without --out" 2 "$hrm" data build sudoku --train "$s/p.csv"
 
 tiny_train "$s/data" "$s/run" || fail "training on the sudoku dataset"
 ck=$(ls -v "$s"/run/step_*.safetensors 2>/dev/null | tail -n 1)
@@ -93,10 +81,10 @@ if [ -n "$ck" ]; then
     grep -q "^segments: 2 of 2" "$tmp/solve2" || fail "solve --all-segments: $(grep segments "$tmp/solve2")"
     "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 3 >"$tmp/solve3" 2>&1
     grep -q "^matches the dataset's answer: " "$tmp/solve3" || fail "solve --data shows no comparison with the label"
-    expect_error "solve a malformed puzzle" 1 "$hrm" solve --checkpoint "$ck" "12345"
-    expect_error "solve with two puzzles" 2 "$hrm" solve --checkpoint "$ck" "$puzzle" "$puzzle"
-    expect_error "solve --index out of range" 1 "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 99
-    expect_error "solve with the wrong task" 1 "$hrm" solve --checkpoint "$ck" --task maze "$puzzle"
+    expect_exit "solve a malformed puzzle" 1 "$hrm" solve --checkpoint "$ck" "12345"
+    expect_exit "solve with two puzzles" 2 "$hrm" solve --checkpoint "$ck" "$puzzle" "$puzzle"
+    expect_exit "solve --index out of range" 1 "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 99
+    expect_exit "solve with the wrong task" 1 "$hrm" solve --checkpoint "$ck" --task maze "$puzzle"
     ok "sudoku solve"
 else
     fail "no checkpoint after training"
@@ -135,13 +123,13 @@ if [ -n "$ck" ]; then
         "$task_file" >"$tmp/grid.json"
     "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" --data "$a" --puzzle-id "$task" >"$tmp/out" 2>&1
     grep -q "^puzzle identifier: [1-9][0-9]* $task\$" "$tmp/out" || fail "arc solve --puzzle-id: $(cat "$tmp/out")"
-    expect_error "solve --puzzle-id with an unknown name" 1 \
+    expect_exit "solve --puzzle-id with an unknown name" 1 \
         "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" --data "$a" --puzzle-id no-such-task
-    expect_error "solve --puzzle-id name without --data" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
+    expect_exit "solve --puzzle-id name without --data" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
         --puzzle-id "$task"
-    expect_error "solve --puzzle-id out of range" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
+    expect_exit "solve --puzzle-id out of range" 1 "$hrm" solve --checkpoint "$ck" --file "$tmp/grid.json" \
         --puzzle-id 1000000
-    expect_error "solve --puzzle-id for a dataset example" 2 "$hrm" solve --checkpoint "$ck" --data "$a" --puzzle-id 1
+    expect_exit "solve --puzzle-id for a dataset example" 2 "$hrm" solve --checkpoint "$ck" --data "$a" --puzzle-id 1
     ok "arc eval: pass@1 $(field "$a-eval.json" 'arc_pass@1'), pass@2 $(field "$a-eval.json" 'arc_pass@2')"
 else
     fail "no arc checkpoint"

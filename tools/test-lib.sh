@@ -1,0 +1,24 @@
+# tools/test-lib.sh - helpers shared by the shell tests (sourced; needs $tmp, a scratch folder).
+# fail and ok print one line each and count failures in $fails.
+fails=${fails:-0}
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+# $1: description; $2: the exit code wanted, or "nz" for any non-zero one; the rest: the command,
+# which must print exactly one line on stderr and nothing on stdout. Leaves its status in $rc.
+expect_exit() {
+    what=$1 want=$2
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ "$want" = nz ]; then
+        [ "$rc" -ne 0 ] || fail "$what: exit 0"
+    else
+        [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
+    fi
+    lines=$(wc -l <"$tmp/err")
+    [ "$lines" -eq 1 ] || fail "$what: $lines lines on stderr, want 1: $(cat "$tmp/err")"
+    [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
+    echo "ok: $what -> $(cat "$tmp/err")"
+}
