@@ -73,6 +73,7 @@ const char *hrm_status_str(hrm_status s) {
     case HRM_ERR_BUILD: return "kernel build failed";
     case HRM_ERR_VALIDATION: return "validation failed";
     case HRM_ERR_NOT_AVAILABLE: return "not available";
+    case HRM_ERR_USAGE: return "bad usage";
     }
     return "unknown status";
 }

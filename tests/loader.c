@@ -245,7 +245,7 @@ START_TEST(test_open_from_env) {
 END_TEST
 
 START_TEST(test_status_str) {
-    for (int a = HRM_OK; a <= HRM_ERR_NOT_AVAILABLE; a++) {
+    for (int a = HRM_OK; a <= HRM_ERR_USAGE; a++) {
         const char *s = hrm_status_str((hrm_status)a);
         ck_assert_msg(s && s[0], "hrm_status_str(%d) empty", a);
         for (int b = HRM_OK; b < a; b++)

@@ -6,9 +6,10 @@
  *   hrm data verify TASK --csv FILE
  *
  * The task parses its own options (`hrm data build TASK --help` lists them); --out and --force are
- * the host's. A build streams examples into DIR.partial and renames it onto DIR only when both
- * splits are complete and valid (core/dataset_builder.h), so Ctrl-C or a bad row never leaves a
- * half-written dataset where a good one was. */
+ * the host's. A task reports bad options as HRM_ERR_USAGE (exit 2, like the host's own bad usage)
+ * and bad sources or data as any other status (exit 1). A build streams examples into DIR.partial
+ * and renames it onto DIR only when both splits are complete and valid (core/dataset_builder.h),
+ * so Ctrl-C or a bad row never leaves a half-written dataset where a good one was. */
 #include "cli.h"
 
 #include "dataset_builder.h"
@@ -211,6 +212,12 @@ static hrm_task_sink wrap(progress_sink *p) {
     return k;
 }
 
+/* The exit code of a task's build or generate status: its option errors (HRM_ERR_USAGE, task ABI
+ * 1.1) are bad usage, anything else a failure. */
+static int task_exit_code(hrm_status s) {
+    return s == HRM_OK ? CLI_EXIT_OK : s == HRM_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+}
+
 static void build_usage(FILE *f, const char *prog, const hrm_task_iface *t) {
     fprintf(f,
             "usage: %s %s [OPTIONS] --out DIR [--force]\n\n"
@@ -265,9 +272,10 @@ static int cmd_data_build(const char *prog, int argc, char **argv) {
     clear_progress(&h);
     if (s) {
         const char *why = hrm_dsb_error(b)[0] ? hrm_dsb_error(b) : err[0] ? err : hrm_status_str(s);
+        int code = task_exit_code(s) == CLI_EXIT_USAGE && !hrm_dsb_error(b)[0] ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
         cli_error(prog, "%s: %s", t->name, why);
         hrm_dsb_abort(b);
-        return CLI_EXIT_FAIL;
+        return code;
     }
     print_counts(prog, b, o.out);
     if (hrm_dsb_commit(b, warn, sizeof warn, err, sizeof err)) {
@@ -311,11 +319,12 @@ static int cmd_data_generate(const char *prog, int argc, char **argv) {
     hrm_task_host host = make_host(&h);
     err[0] = 0;
     hrm_status s = t->generate(&host, argc, argv, err, sizeof err);
-    if (!s && o.out) s = hrm_atomic_commit(&h.file, err, sizeof err);
+    int code = task_exit_code(s);
+    if (!s && o.out && (s = hrm_atomic_commit(&h.file, err, sizeof err))) code = CLI_EXIT_FAIL;
     if (s) {
         if (o.out) hrm_atomic_abort(&h.file);
         cli_error(prog, "%s: %s", t->name, err[0] ? err : hrm_status_str(s));
-        return CLI_EXIT_FAIL;
+        return code;
     }
     if (o.out) fprintf(stderr, "%s: %s: %ld lines\n", prog, o.out, h.emitted);
     return CLI_EXIT_OK;

@@ -78,12 +78,27 @@ if "$hrm" data tasks 2>/dev/null | grep -q '^sudoku '; then
     expect_exit "hrm data verify --csv without a value" 2 "$hrm" data verify sudoku --csv
     expect_exit "hrm data verify a missing file" 1 "$hrm" data verify sudoku --csv "$tmp/none.csv"
     [ -e "$tmp/zz" ] && fail "a refused hrm data verify wrote --out"
-    # the task parses these itself and returns the same status for bad options and bad data
-    # (include/hrm/task.h), so they are one line and a non-zero exit, not exit 2
-    expect_usage_error "hrm data build sudoku without --train" "$hrm" data build sudoku --out "$tmp/x"
-    expect_usage_error "hrm data build sudoku --bogus" "$hrm" data build sudoku --train "$csv" --out "$tmp/x" --bogus 1
-    expect_usage_error "hrm data generate sudoku without --count" "$hrm" data generate sudoku
+    # the task parses these itself and reports option errors as HRM_ERR_USAGE (include/hrm/task.h):
+    # exit 2, apart from data failures (exit 1)
+    expect_exit "hrm data build sudoku without --train" 2 "$hrm" data build sudoku --out "$tmp/x"
+    expect_exit "hrm data build sudoku --bogus" 2 "$hrm" data build sudoku --train "$csv" --out "$tmp/x" --bogus 1
+    expect_exit "hrm data build sudoku --train without a value" 2 "$hrm" data build sudoku --out "$tmp/x" --train
+    expect_exit "hrm data build sudoku --seed abc" 2 "$hrm" data build sudoku --train "$csv" --out "$tmp/x" --seed abc
+    expect_exit "hrm data build sudoku --holdout x" 2 "$hrm" data build sudoku --train "$csv" --out "$tmp/x" --holdout x
+    expect_exit "hrm data build sudoku --holdout and --test" 2 "$hrm" data build sudoku --train "$csv" --test "$csv" \
+        --holdout 1 --out "$tmp/x"
+    expect_exit "hrm data generate sudoku without --count" 2 "$hrm" data generate sudoku
+    expect_exit "hrm data generate sudoku --count x" 2 "$hrm" data generate sudoku --count x
+    expect_exit "hrm data generate sudoku --bogus" 2 "$hrm" data generate sudoku --count 1 --bogus 1
+    expect_exit "hrm data generate sudoku --out, bad option" 2 "$hrm" data generate sudoku --seed -1 --out "$tmp/g.csv"
+    # well-formed options that the data cannot satisfy are failures, not bad usage (HRM_LOG=warn:
+    # the build's info line on the rows read would come before the error)
+    expect_exit "hrm data build sudoku --holdout larger than the file" 1 \
+        env HRM_LOG=warn "$hrm" data build sudoku --train "$csv" --holdout 500 --out "$tmp/x"
+    expect_exit "hrm data build sudoku --train a missing file" 1 "$hrm" data build sudoku --train "$tmp/none.csv" \
+        --out "$tmp/x"
     [ -e "$tmp/x" ] || [ -e "$tmp/x.partial" ] && fail "a refused hrm data build left files behind"
+    [ -e "$tmp/g.csv" ] || [ -e "$tmp/g.csv.tmp" ] && fail "a refused hrm data generate wrote --out"
 else
     echo "skip: no sudoku task plugin found; hrm data checks of a task skipped"
 fi

@@ -98,11 +98,22 @@ mkdir -p "$m"
 "$hrm" data build maze --train "$m/m.csv" --holdout 2 --out "$m/data" >"$tmp/out" 2>&1 || fail "build maze: $(cat "$tmp/out")"
 grep -q "train 4 examples" "$tmp/out" || fail "build maze: $(cat "$tmp/out")"
 ok "maze dataset built"
+# bad options are bad usage (exit 2); options the file cannot satisfy are failures (exit 1)
+expect_exit "build maze --aug (not a maze option)" 2 "$hrm" data build maze --train "$m/m.csv" --aug 1 --out "$m/x"
+expect_exit "build maze --holdout 6 of 6 rows" 1 env HRM_LOG=warn "$hrm" data build maze --train "$m/m.csv" \
+    --holdout 6 --out "$m/x"
+expect_exit "generate maze --wall-min above --wall-max" 2 "$hrm" data generate maze --count 1 --wall-min 0.6 \
+    --wall-max 0.5
+[ -e "$m/x" ] || [ -e "$m/x.partial" ] && fail "a refused maze build left files behind"
 
 # ---- ARC: build from the test fixtures, train, eval with pass@K --------------------------------
 a=$tmp/arc
 "$hrm" data build arc --train-dirs "$arc_data/training" --eval-dirs "$arc_data/evaluation" --aug 2 --out "$a" \
     >"$tmp/out" 2>&1 || fail "build arc: $(cat "$tmp/out")"
+expect_exit "build arc --aug x" 2 "$hrm" data build arc --train-dirs "$arc_data/training" --aug x --out "$tmp/arc-x"
+expect_exit "build arc without folders" 2 "$hrm" data build arc --out "$tmp/arc-x"
+expect_exit "build arc from a missing folder" 1 "$hrm" data build arc --train-dirs "$tmp/no-such" --out "$tmp/arc-x"
+[ -e "$tmp/arc-x" ] || [ -e "$tmp/arc-x.partial" ] && fail "a refused arc build left files behind"
 tiny_train "$a" "$a-run" || fail "training on the arc dataset"
 ck=$(ls -v "$a"-run/step_*.safetensors 2>/dev/null | tail -n 1)
 if [ -n "$ck" ]; then

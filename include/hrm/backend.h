@@ -59,6 +59,10 @@ typedef enum hrm_status {
     HRM_ERR_BUILD = 5,         /* kernel compilation failed (the log carries the build log) */
     HRM_ERR_VALIDATION = 6,    /* device computed a wrong result in a start-up check */
     HRM_ERR_NOT_AVAILABLE = 7, /* no driver, platform or device here */
+    /* Bad options or arguments given by the user (a task's build/generate option parser; see
+     * hrm/task.h); hosts report it as bad usage. Appended after 1.0: a host that does not know it
+     * treats it as any other failure. Backends do not return it. */
+    HRM_ERR_USAGE = 8,
 } hrm_status;
 
 typedef enum hrm_log_level {

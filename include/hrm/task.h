@@ -15,7 +15,17 @@
  *
  * Rules, as for backends: a task never calls exit() or abort(), never writes to stdout or stderr
  * (it reports through the host's callbacks), and returns one line in its err buffers. Every
- * function may be called from one host thread at a time. Tokens are uint8 (vocab_size <= 256). */
+ * function may be called from one host thread at a time. Tokens are uint8 (vocab_size <= 256).
+ *
+ * Option errors and data errors: build and generate parse the user's options themselves, so they
+ * tell the host which kind of failure it is. HRM_ERR_USAGE (ABI 1.1) means the options are wrong
+ * whatever the files hold: an unknown option, a missing value or required option, a value that
+ * does not parse or lies outside the option's range, options that exclude each other. The host
+ * reports it as bad usage (`hrm` exits 2); a 1.0 host, which does not name the status, reports it
+ * as any failure. Everything found only by reading the sources or running the task (a file that
+ * cannot be opened, a bad header or row, a count larger than the file's usable rows, no usable
+ * rows, a generator that finds no puzzle) is HRM_ERR_INVALID_ARG (or another failure status),
+ * as are a host's own faults (NULL argv or sinks, no emit callback). */
 #ifndef HRM_TASK_H
 #define HRM_TASK_H
 
@@ -29,8 +39,12 @@
 extern "C" {
 #endif
 
+/* Major: incompatible change; a host refuses any other major. Minor: append-only additions, which
+ * a host of a lower minor still loads (it checks the major only):
+ *   1.1  build and generate may return HRM_ERR_USAGE (a status appended to hrm_status) for bad
+ *        options; a 1.0 host treats it as any other failure. The table is unchanged. */
 #define HRM_TASK_ABI_MAJOR 1
-#define HRM_TASK_ABI_MINOR 0
+#define HRM_TASK_ABI_MINOR 1
 #define HRM_TASK_ABI_VERSION ((uint32_t)((HRM_TASK_ABI_MAJOR << 16) | HRM_TASK_ABI_MINOR))
 
 /* The one exported symbol; its type is hrm_task_entry_fn. */
@@ -94,15 +108,16 @@ typedef struct hrm_task_iface {
     /* `hrm data build NAME ARGS...`: argv[0] is NAME, argv[1..argc) the task's own options
      * (everything but --out and --force, which the host takes). build_usage is its help text
      * (options, one per line). The task reads its sources and feeds train and test; a test split
-     * left empty is not written (with a warning). On bad options or input it returns
-     * HRM_ERR_INVALID_ARG with one line in err. */
+     * left empty is not written (with a warning). On bad options it returns HRM_ERR_USAGE, on bad
+     * input HRM_ERR_INVALID_ARG (see the top of this file), with one line in err either way. */
     const char *build_usage;
     hrm_status (*build)(const hrm_task_host *host, int argc, char **argv, const hrm_task_sink *train,
                         const hrm_task_sink *test, char *err, size_t err_size);
 
     /* `hrm data generate NAME ARGS...` (optional, NULL if none): argv as for build (argv[0] is
      * NAME; --out is the host's); writes new puzzles as CSV lines in the task's source format
-     * (header first) through host->emit. */
+     * (header first) through host->emit. Bad options: HRM_ERR_USAGE, as for build; a failure to
+     * generate what the options ask for: HRM_ERR_INVALID_ARG. One line in err either way. */
     const char *generate_usage;
     hrm_status (*generate)(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size);
 
@@ -110,7 +125,8 @@ typedef struct hrm_task_iface {
      * answer of a source file. Each rejected or malformed row goes to host->emit as
      * "FILE:LINE: reason"; the counts come back. A malformed row counts as rejected. Returns
      * HRM_OK when the file could be read (whatever the verdicts), an error after one line in err
-     * otherwise (cannot open, not this task's format). */
+     * otherwise (cannot open, not this task's format). It takes no options (the host parses
+     * --csv), so it never returns HRM_ERR_USAGE. */
     hrm_status (*verify_file)(const hrm_task_host *host, const char *path, long *accepted, long *rejected,
                               char *err, size_t err_size);
 

@@ -113,6 +113,9 @@ __attribute__((format(printf, 3, 4))) static hrm_status build_fail(build_ctx *b,
 
 /* ---- options ---------------------------------------------------------------------------- */
 
+/* Every error here is an option error, HRM_ERR_USAGE (hrm/task.h); a folder that cannot be opened
+ * or holds no usable task is found later and is HRM_ERR_INVALID_ARG. */
+
 /* Matches argv[*i] as --NAME VALUE or --NAME=VALUE. Returns 1 with *value set, 0 when it is
  * another option, -1 when the value is missing. */
 static int match_valued(int argc, char **argv, int *i, const char *name, const char **value) {
@@ -133,7 +136,7 @@ static hrm_status parse_count(build_ctx *b, const char *name, const char *s, lon
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi)
-        return build_fail(b, HRM_ERR_INVALID_ARG, "%s wants an integer in [%ld, %ld], not '%s'", name, lo, hi, s);
+        return build_fail(b, HRM_ERR_USAGE, "%s wants an integer in [%ld, %ld], not '%s'", name, lo, hi, s);
     *out = (long)v;
     return HRM_OK;
 }
@@ -143,7 +146,7 @@ static hrm_status parse_seed(build_ctx *b, const char *s) {
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-')
-        return build_fail(b, HRM_ERR_INVALID_ARG, "--seed wants a non-negative integer, not '%s'", s);
+        return build_fail(b, HRM_ERR_USAGE, "--seed wants a non-negative integer, not '%s'", s);
     b->seed = v;
     return HRM_OK;
 }
@@ -173,7 +176,7 @@ static hrm_status parse_option(build_ctx *b, int argc, char **argv, int *i) {
     for (int k = 0; k < (int)(sizeof valued / sizeof *valued); k++) {
         const char *v;
         int m = match_valued(argc, argv, i, valued[k], &v);
-        if (m < 0) return build_fail(b, HRM_ERR_INVALID_ARG, "%s needs a value", valued[k]);
+        if (m < 0) return build_fail(b, HRM_ERR_USAGE, "%s needs a value", valued[k]);
         if (m == 0) continue;
         switch (k) {
         case 0: return add_dirs(b, v, false);
@@ -183,14 +186,14 @@ static hrm_status parse_option(build_ctx *b, int argc, char **argv, int *i) {
         default: return parse_count(b, "--max-tasks", v, 1, 1000000000, &b->max_tasks);
         }
     }
-    return build_fail(b, HRM_ERR_INVALID_ARG, "unknown option '%s' (options: --train-dirs, --eval-dirs, --aug, "
+    return build_fail(b, HRM_ERR_USAGE, "unknown option '%s' (options: --train-dirs, --eval-dirs, --aug, "
                       "--seed, --max-tasks, --strict)", argv[*i]);
 }
 
 static hrm_status parse_options(build_ctx *b, int argc, char **argv) {
     for (int i = 1; i < argc; i++) TRY(parse_option(b, argc, argv, &i));
     if (b->n_dirs == 0)
-        return build_fail(b, HRM_ERR_INVALID_ARG, "give task folders with --train-dirs and/or --eval-dirs");
+        return build_fail(b, HRM_ERR_USAGE, "give task folders with --train-dirs and/or --eval-dirs");
     return HRM_OK;
 }
 

@@ -654,11 +654,11 @@ START_TEST(test_extra_keys_and_options) {
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         hrm_status st = build(&train, &test, log, err, sizeof err, "--train-dirs", td("training"), bad[k][0], bad[k][1],
                               NULL);
-        ck_assert_int_eq(st, HRM_ERR_INVALID_ARG);
+        ck_assert_int_eq(st, HRM_ERR_USAGE);
         ck_assert_msg(strstr(err, bad[k][2]) != NULL, "err: %s", err);
         rec_free(&train), rec_free(&test);
     }
-    ck_assert_int_eq(build(&train, &test, log, err, sizeof err, NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(&train, &test, log, err, sizeof err, NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--train-dirs"));
     ck_assert_int_eq(build(&train, &test, log, err, sizeof err, "--train-dirs", td("no-such-folder"), NULL),
                      HRM_ERR_INVALID_ARG);

@@ -92,7 +92,7 @@ void task_text_put(task_text *t, const char *s)
 const char *task_option_value(int argc, char **argv, int *i, char *err, size_t err_size)
 {
     if (*i + 1 >= argc) {
-        task_fail(HRM_ERR_INVALID_ARG, err, err_size, "%s needs a value", argv[*i]);
+        task_fail(HRM_ERR_USAGE, err, err_size, "%s needs a value", argv[*i]);
         return NULL;
     }
     return argv[++*i];
@@ -445,11 +445,11 @@ int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, s
     }
     if (count) {
         if (task_parse_long(v, 0, 2147483647L, count)) return 1;
-        task_fail(HRM_ERR_INVALID_ARG, err, err_size, "%s: '%s' is not a count", opt, v);
+        task_fail(HRM_ERR_USAGE, err, err_size, "%s: '%s' is not a count", opt, v);
         return -1;
     }
     if (task_parse_u64(v, &s->seed)) return 1;
-    task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--seed: '%s' is not a non-negative integer", v);
+    task_fail(HRM_ERR_USAGE, err, err_size, "--seed: '%s' is not a non-negative integer", v);
     return -1;
 }
 
@@ -470,7 +470,7 @@ static hrm_status apply_split(const hrm_task_host *host, const char *task, const
     task_rng rng;
     task_rng_seed(&rng, s->seed);
     if (s->holdout >= 0) {
-        if (s->holdout >= train->count)
+        if (s->holdout >= train->count) /* a fine count that this file cannot give: a data error */
             return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--holdout %ld: %s has only %ld usable rows",
                              s->holdout, s->train, train->count);
         hrm_status st = take_random(&rng, train, s->holdout, test, err, err_size);
@@ -488,9 +488,10 @@ hrm_status task_split_load(const hrm_task_host *host, const char *task, const ta
                            void *ctx, size_t record_size, task_table *train, task_table *test, char *err,
                            size_t err_size)
 {
-    if (!s->train) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--train FILE is required");
+    /* option errors first (HRM_ERR_USAGE), before any file is read */
+    if (!s->train) return task_fail(HRM_ERR_USAGE, err, err_size, "--train FILE is required");
     if (s->test && s->holdout >= 0)
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--holdout and --test exclude each other");
+        return task_fail(HRM_ERR_USAGE, err, err_size, "--holdout and --test exclude each other");
     train->record_size = test->record_size = record_size;
     hrm_status st = load_file(host, task, s->train, s->strict, fn, ctx, train, err, err_size);
     if (st == HRM_OK && s->test) st = load_file(host, task, s->test, s->strict, fn, ctx, test, err, err_size);

@@ -94,12 +94,16 @@ typedef struct task_split {
 
 void task_split_init(task_split *s);
 /* Takes argv[*i] and its value when it is one of the options above: returns 1 (and moves *i to
- * the value's index), 0 when argv[*i] is none of them, -1 on a bad value with one line in err. */
+ * the value's index), 0 when argv[*i] is none of them, -1 on a missing or bad value with one line
+ * in err (an option error: the caller returns HRM_ERR_USAGE). */
 int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, size_t err_size);
 /* Loads --train (and --test) through fn, then moves --holdout random train rows to test and keeps
  * --subsample random train rows, both in file order. Malformed rows are logged as FILE:LINE and
  * skipped, or with --strict fail the load with that line in err. train and test must be zeroed;
- * free them with task_table_free whatever the result. */
+ * free them with task_table_free whatever the result. Option errors (no --train; --holdout with
+ * --test) are HRM_ERR_USAGE and found before any file is read; file and data errors (cannot open,
+ * bad header, a bad row under --strict, no usable rows, --holdout not below the usable rows) are
+ * HRM_ERR_INVALID_ARG. */
 hrm_status task_split_load(const hrm_task_host *host, const char *task, const task_split *s, task_row_fn fn,
                            void *ctx, size_t record_size, task_table *train, task_table *test, char *err,
                            size_t err_size);
@@ -112,7 +116,8 @@ hrm_status task_csv_verify_file(const hrm_task_host *host, const char *path, tas
 
 /* ---- options and host callbacks --------------------------------------------------------------- */
 
-/* The value of option argv[*i] (moving *i to it), or NULL with one line in err when it is missing. */
+/* The value of option argv[*i] (moving *i to it), or NULL with one line in err when it is missing
+ * (an option error: the caller returns HRM_ERR_USAGE). */
 const char *task_option_value(int argc, char **argv, int *i, char *err, size_t err_size);
 /* Whether opt is one of names (a NULL-terminated list). */
 bool task_option_known(const char *opt, const char *const *names);

@@ -80,8 +80,8 @@ static hrm_status maze_build(const hrm_task_host *host, int argc, char **argv, c
     task_split_init(&split);
     for (int i = 1; i < argc; i++) {
         int taken = task_split_option(&split, argc, argv, &i, err, err_size);
-        if (taken < 0) return HRM_ERR_INVALID_ARG;
-        if (!taken) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "unknown option '%s'", argv[i]);
+        if (taken < 0) return HRM_ERR_USAGE;
+        if (!taken) return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", argv[i]);
     }
     task_table tr = {0}, te = {0};
     hrm_status st = task_split_load(host, MAZE_TASK, &split, maze_row, NULL, sizeof(maze_record), &tr, &te, err,
@@ -110,8 +110,8 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *v;
         if (!task_option_known(opt, known))
-            return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "unknown option '%s'", opt);
-        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_INVALID_ARG;
+            return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", opt);
+        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_USAGE;
         bool ok;
         if (strcmp(opt, "--count") == 0)
             ok = task_parse_long(v, 1, 100000000L, &o->count);
@@ -123,11 +123,11 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
             ok = task_parse_double(v, 0.0, 0.95, &o->wall_max); /* leaves room for start and goal */
         else
             ok = task_parse_u64(v, &o->seed);
-        if (!ok) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "%s: '%s' is not a valid value", opt, v);
+        if (!ok) return task_fail(HRM_ERR_USAGE, err, err_size, "%s: '%s' is not a valid value", opt, v);
     }
-    if (o->count < 0) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--count N is required");
+    if (o->count < 0) return task_fail(HRM_ERR_USAGE, err, err_size, "--count N is required");
     if (o->wall_min > o->wall_max)
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--wall-min is above --wall-max");
+        return task_fail(HRM_ERR_USAGE, err, err_size, "--wall-min is above --wall-max");
     return HRM_OK;
 }
 

@@ -210,10 +210,10 @@ START_TEST(test_splits)
     ck_assert_mem_eq(first, train_rec.input[1], N);
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--test", FIXTURE, NULL), HRM_OK);
     ck_assert_int_eq(test_rec.groups, 3);
-    ck_assert_int_eq(build(err, "--train", FIXTURE, "--aug", "1", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--train", FIXTURE, "--aug", "1", NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--aug"));
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--holdout", "3", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(build(err, "--test", FIXTURE, NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--test", FIXTURE, NULL), HRM_ERR_USAGE);
 }
 END_TEST
 
@@ -628,13 +628,13 @@ END_TEST
 START_TEST(test_generate_options)
 {
     char err[256];
-    ck_assert_int_eq(generate(err, "--seed", "1", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(generate(err, "--seed", "1", NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--count"));
-    ck_assert_int_eq(generate(err, "--count", "1", "--wall-min", "0.6", "--wall-max", "0.5", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--wall-max", "0.99", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--min-length", "901", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--holdout", "1", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(generate(err, "--count", "1", "--wall-min", "0.6", "--wall-max", "0.5", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--wall-max", "0.99", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--min-length", "901", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--holdout", "1", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", NULL), HRM_ERR_USAGE);
 }
 END_TEST
 

@@ -84,16 +84,16 @@ static hrm_status parse_build(int argc, char **argv, build_opts *o, char *err, s
     task_split_init(&o->split);
     for (int i = 1; i < argc; i++) {
         int taken = task_split_option(&o->split, argc, argv, &i, err, err_size);
-        if (taken < 0) return HRM_ERR_INVALID_ARG;
+        if (taken < 0) return HRM_ERR_USAGE;
         if (taken) continue;
         const char *opt = argv[i], *v;
         bool aug = strcmp(opt, "--aug") == 0;
         if (!aug && strcmp(opt, "--min-rating") != 0)
-            return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "unknown option '%s'", opt);
-        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_INVALID_ARG;
+            return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", opt);
+        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_USAGE;
         bool ok = aug ? task_parse_long(v, 0, MAX_AUG, &o->aug)
                       : task_parse_long(v, -2147483647L, 2147483647L, &o->filter.min_rating);
-        if (!ok) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "%s: '%s' is not a valid number", opt, v);
+        if (!ok) return task_fail(HRM_ERR_USAGE, err, err_size, "%s: '%s' is not a valid number", opt, v);
         if (!aug) o->filter.has_min = true;
     }
     return HRM_OK;
@@ -174,8 +174,8 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *v;
         if (!task_option_known(opt, known))
-            return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "unknown option '%s'", opt);
-        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_INVALID_ARG;
+            return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", opt);
+        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_USAGE;
         bool ok;
         if (strcmp(opt, "--count") == 0)
             ok = task_parse_long(v, 1, 100000000L, &o->count);
@@ -187,11 +187,11 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
             ok = task_parse_long(v, 0, 2147483647L, &o->max_rating);
         else
             ok = task_parse_u64(v, &o->seed);
-        if (!ok) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "%s: '%s' is not a valid value", opt, v);
+        if (!ok) return task_fail(HRM_ERR_USAGE, err, err_size, "%s: '%s' is not a valid value", opt, v);
     }
-    if (o->count < 0) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--count N is required");
+    if (o->count < 0) return task_fail(HRM_ERR_USAGE, err, err_size, "--count N is required");
     if (o->min_rating > o->max_rating)
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "--min-rating is above --max-rating");
+        return task_fail(HRM_ERR_USAGE, err, err_size, "--min-rating is above --max-rating");
     return HRM_OK;
 }
 

@@ -278,7 +278,7 @@ START_TEST(test_holdout)
     for (int k = 0; k < 5; k++) ck_assert_int_eq(seen[k], 1);
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--holdout", "5", NULL), HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "--holdout"));
-    ck_assert_int_eq(build(err, "--train", FIXTURE, "--test", FIXTURE, "--holdout", "1", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--train", FIXTURE, "--test", FIXTURE, "--holdout", "1", NULL), HRM_ERR_USAGE);
 }
 END_TEST
 
@@ -322,7 +322,7 @@ START_TEST(test_subsample)
     ck_assert_int_eq(test_rec.groups, 1);
     int t = fixture_row(test_rec.input[0]);
     for (int k = 0; k < 2; k++) ck_assert_int_ne(fixture_row(train_rec.input[k]), t);
-    ck_assert_int_eq(build(err, "--train", FIXTURE, "--subsample", "x", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--train", FIXTURE, "--subsample", "x", NULL), HRM_ERR_USAGE);
 }
 END_TEST
 
@@ -374,11 +374,11 @@ END_TEST
 START_TEST(test_bad_options)
 {
     char err[256];
-    ck_assert_int_eq(build(err, NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--train"));
-    ck_assert_int_eq(build(err, "--train", FIXTURE, "--bogus", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--train", FIXTURE, "--bogus", NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--bogus"));
-    ck_assert_int_eq(build(err, "--train", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(build(err, "--train", NULL), HRM_ERR_USAGE);
     ck_assert_int_eq(build(err, "--train", "/nonexistent/x.csv", NULL), HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.csv"));
     ck_assert_int_eq(build(err, "--train", temp_csv("source,question,answer\n"), NULL), HRM_ERR_INVALID_ARG);
@@ -711,12 +711,12 @@ START_TEST(test_generate_ratings)
         long r = atol(strrchr(lines[k], ',') + 1);
         ck_assert(r >= 5 && r <= 12);
     }
-    ck_assert_int_eq(generate(err, "--seed", "1", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(generate(err, "--seed", "1", NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--count"));
-    ck_assert_int_eq(generate(err, "--count", "1", "--givens", "82", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--min-rating", "9", "--max-rating", "3", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--what", "3", NULL), HRM_ERR_INVALID_ARG);
-    ck_assert_int_eq(generate(err, "--count", "1", "--verbose", NULL), HRM_ERR_INVALID_ARG);
+    ck_assert_int_eq(generate(err, "--count", "1", "--givens", "82", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--min-rating", "9", "--max-rating", "3", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--what", "3", NULL), HRM_ERR_USAGE);
+    ck_assert_int_eq(generate(err, "--count", "1", "--verbose", NULL), HRM_ERR_USAGE);
     ck_assert_str_eq(err, "unknown option '--verbose'");
     /* a host without emit, or one whose table ends before it, gets no output: an error */
     hrm_task_host mute = {.struct_size = sizeof mute}, old = host;
