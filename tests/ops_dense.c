@@ -59,6 +59,12 @@ static const mm_case mm_cases[] = {
     {0, 1, 64, 96, 300, 1, 1.0f, 0.0f, 0, 0, 0, 0}, /* long accumulation */
     {0, 0, 1, 1, 1, 1, 1.0f, 0.0f, 0, 0, 0, 1},
     {1, 0, 82, 64, 82, 2, 1.0f, 0.0f, 0, 0, 0, 1}, /* P^T dO of attention, batched */
+    /* >= 2e7 FLOPs and >= 128 rows or columns: the CPU backend cuts these into slices per thread
+     * (cpu_matmul.c), by rows when m >= n, else by columns; sizes leave a ragged last slice */
+    {0, 1, 300, 130, 260, 1, 1.0f, 0.5f, 3, 0, 2, 0},
+    {1, 0, 130, 300, 260, 1, 1.0f, 0.0f, 0, 0, 1, 1},
+    {1, 1, 200, 150, 350, 1, -0.5f, 1.0f, 2, 0, 0, 0},
+    {0, 0, 96, 257, 420, 2, 1.0f, 0.25f, 1, 5, 3, 0},
 };
 
 static void mm_layout(const mm_case *c, hrm_matmul_args *p, strided *sa, strided *sb, strided *sc) {
