@@ -8,11 +8,15 @@
  *     "host": {"hostname", "os", "cpu", "cores"},
  *     "skipped_backends": [{"backend", "reason"}],
  *     "runs": [{ "backend", "backend_path", "device_index", "device", "vendor", "driver",
- *                "memory_gib", "compute_units", "peak_gflops", "peak_gbps", "wall_s",
+ *                "memory_gib", "compute_units", "peak_gflops", "peak_gbps", "peak_gbps_resident",
+ *                "wall_s",
  *                "entries": [{ "name", "group", "unit", "detail", "median", "min", "max",
  *                              "repeats", "fraction_of_peak", "peak", "status", "reason" }] }] }
  * Numbers that were not measured are null (never NaN, which JSON lacks); fraction_of_peak is null
- * where no peak applies; reason is null when status is "ok". */
+ * where no peak applies; reason is null when status is "ok". "peak" is "gemm", "bandwidth" (DRAM),
+ * "bandwidth_resident" (the activation-sized add) or null; the reader takes any string there.
+ * Added within version 1: "peak_gbps_resident" and "bandwidth_resident"; files written before
+ * lack them and read as before (peak_gbps_resident unmeasured). */
 #include "bench_suite.h"
 #include "bench_commit.h"
 
@@ -103,6 +107,8 @@ static json_t *run_json(const bench_run *run) {
     json_object_set_new(o, "memory_gib", number(run->memory_gib));
     json_object_set_new(o, "peak_gflops", run->peak_gflops > 0 ? number(run->peak_gflops) : json_null());
     json_object_set_new(o, "peak_gbps", run->peak_gbps > 0 ? number(run->peak_gbps) : json_null());
+    json_object_set_new(o, "peak_gbps_resident",
+                        run->peak_gbps_resident > 0 ? number(run->peak_gbps_resident) : json_null());
     json_object_set_new(o, "wall_s", number(run->wall_s));
     json_object_set_new(o, "entries", entries);
     return o;
@@ -224,6 +230,7 @@ static int read_run(reader *rd, json_t *o, bench_run *run) {
         !get_int(rd, o, "compute_units", &run->compute_units, 0) ||
         !get_number(rd, o, "memory_gib", &run->memory_gib) ||
         !get_number(rd, o, "peak_gflops", &run->peak_gflops) || !get_number(rd, o, "peak_gbps", &run->peak_gbps) ||
+        !get_number(rd, o, "peak_gbps_resident", &run->peak_gbps_resident) ||
         !get_number(rd, o, "wall_s", &run->wall_s))
         return 0;
     json_t *entries = json_object_get(o, "entries");

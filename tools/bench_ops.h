@@ -30,6 +30,11 @@ enum {
 #define BENCH_PARAMS 27275266L /* the Sudoku model's parameter count: one AdamATan2 step */
 #define BENCH_MAX_ENTRIES 48
 #define BENCH_MAX_REPS 10000 /* b->times holds this many samples */
+/* The suite (use_peak): an op rated in bytes whose call moves at most this many bytes is
+ * activation-sized and held against peak_gbps_resident. At batch 32 the elementwise and row ops
+ * move 5-77 MiB a call, xent and signsgd well under 1 MiB; adam_atan2 moves 728 MiB (every
+ * parameter, a DRAM-sized working set on any device). The cut is half the DRAM probe's buffer. */
+#define BENCH_RESIDENT_MAX_BYTES (128.0 * 1024 * 1024)
 
 /* KIND_UPDATE: loss and optimizer ops, also rated against copy bandwidth but outside the
  * elementwise target: xent works on B*81*11 logits (tens of microseconds, dominated by per-call
@@ -51,6 +56,7 @@ typedef struct bench_entry {
     double roofline;    /* same unit; <= 0 when it could not be measured */
     double fraction;    /* rate / roofline; < 0 when unknown */
     double memcpy_gbps; /* elementwise: host memcpy of the same bytes, for reference */
+    int resident;       /* use_peak: activation-sized, rated against peak_gbps_resident */
     timing t;
     char error[320];       /* empty when the op ran */
     hrm_status err_status; /* the status behind error (HRM_ERR_UNSUPPORTED: op not implemented) */
@@ -68,9 +74,10 @@ typedef struct bench {
                       * calls (after at least 2, or 1 that alone passes it): bounds slow devices */
     /* set (the `hrm bench` suite): every fraction is against the device's peak, measured once,
      * instead of a per-shape roofline: GEMM and attention against peak_gflops, the rest against
-     * peak_gbps (0: unknown, no fraction) */
+     * peak_gbps_resident when activation-sized (BENCH_RESIDENT_MAX_BYTES), else against peak_gbps
+     * (0: unknown, no fraction) */
     int use_peak;
-    double peak_gflops, peak_gbps;
+    double peak_gflops, peak_gbps, peak_gbps_resident;
     /* set: called by bench_end with each finished entry instead of printing the progress line */
     void (*on_entry)(void *ctx, const struct bench *b, const bench_entry *e);
     void *on_entry_ctx;

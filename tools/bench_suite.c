@@ -1,8 +1,11 @@
 /* tools/bench_suite.c - `hrm bench`: the cross-vendor benchmark. On every usable backend and each
  * of its devices (or the ones named), in one bounded run:
- *   1. the device's peak through the backend ABI (bench_peak.c): fp32 GEMM rate, memory bandwidth;
+ *   1. the device's peak through the backend ABI (bench_peak.c): fp32 GEMM rate, memory bandwidth,
+ *      activation-sized bandwidth;
  *   2. every HRM op at the published Sudoku shapes (bench_cases.c, batch 32) as a fraction of
- *      that peak: GEMM and attention of the GEMM rate, the rest of the bandwidth;
+ *      that peak: GEMM and attention of the GEMM rate, the rest of a bandwidth: the
+ *      activation-sized one (an `add` on activation-sized buffers, which a large cache holds)
+ *      for ops that move up to BENCH_RESIDENT_MAX_BYTES a call, the memory one for larger ones;
  *   3. a training step and an evaluation segment of the small and of the published Sudoku model
  *      (bench_train.c): samples/s, MFU against the GEMM peak of step 1, peak device memory;
  *   4. the memory check: the small model's training memory at H_cycles x L_cycles 8x8 against 2x2.
@@ -22,7 +25,7 @@
 #include <string.h>
 
 #define BENCH_MAX_RESULTS 128 /* per run; the suite makes about 45 */
-#define OPS_BATCH 32          /* bench ops' default: the published shapes at S=82 */
+#define NAME_W 36             /* the name column: the longest name today, "peak add bandwidth, activation-sized" */
 #define MEMORY_MODEL 0        /* the small model: the check is about the cycles, not the size */
 #define MEMORY_BATCH 2
 #define MEMORY_CYCLES 8
@@ -137,8 +140,8 @@ static const char *fmt_value(char *buf, size_t size, double v) {
 
 static void progress(const suite *S, const bench_result *r) {
     char v[32];
-    fprintf(stderr, "%s: %s/%d [%4.0fs] %-34s ", S->prog, S->run->backend, S->run->device_index,
-            cli_now() - S->t0, r->name);
+    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s ", S->prog, S->run->backend, S->run->device_index,
+            cli_now() - S->t0, NAME_W, r->name);
     if (r->status != BENCH_OK)
         fprintf(stderr, "%s: %s\n", bench_status_name[r->status], r->reason);
     else if (isfinite(r->fraction))
@@ -158,7 +161,7 @@ static void print_header(const bench_report *rep) {
 
 static void print_result(const bench_result *r) {
     char med[32], lo[32], hi[32];
-    printf("%-34s ", r->name);
+    printf("%-*s ", NAME_W, r->name);
     if (r->status != BENCH_OK) {
         printf("%s: %s\n", bench_status_name[r->status], r->reason);
         return;
@@ -173,14 +176,18 @@ static void print_result(const bench_result *r) {
 }
 
 static void print_run(const bench_run *run) {
-    char g[32], w[32];
+    char g[32], w[32], a[32];
     printf("\n== %s / device %d: %s | %s | %s | %d compute units, %.1f GiB ==\n", run->backend, run->device_index,
            run->device, run->vendor, run->driver, run->compute_units, run->memory_gib);
-    printf("peak: fp32 GEMM %s GFLOP/s, memory bandwidth %s GB/s (medians; 'of peak' below is against these); "
-           "%.0f s\n\n",
+    printf("peak: fp32 GEMM %s GFLOP/s, memory bandwidth %s GB/s, activation-sized bandwidth %s GB/s (medians); "
+           "%.0f s\n",
            fmt_value(g, sizeof g, run->peak_gflops > 0 ? run->peak_gflops : NAN),
-           fmt_value(w, sizeof w, run->peak_gbps > 0 ? run->peak_gbps : NAN), run->wall_s);
-    printf("%-34s %10s %10s %10s %-9s %5s %7s  %s\n", "measurement", "median", "min", "max", "unit", "reps",
+           fmt_value(w, sizeof w, run->peak_gbps > 0 ? run->peak_gbps : NAN),
+           fmt_value(a, sizeof a, run->peak_gbps_resident > 0 ? run->peak_gbps_resident : NAN), run->wall_s);
+    printf("'of peak' is against GEMM for matmul, attention and models; against the activation-sized bandwidth for "
+           "ops moving up to %.0f MiB a call, the memory bandwidth for larger ones\n\n",
+           BENCH_RESIDENT_MAX_BYTES / (1 << 20));
+    printf("%-*s %10s %10s %10s %-9s %5s %7s  %s\n", NAME_W, "measurement", "median", "min", "max", "unit", "reps",
            "of peak", "detail");
     for (int i = 0; i < run->count; i++) print_result(&run->results[i]);
 }
@@ -210,14 +217,14 @@ static void compare_run(const bench_run *run, const bench_run *old, const char *
     bench_run_label(run, here, sizeof here);
     bench_run_label(old, there, sizeof there);
     printf("\n== compare %s (this) with %s in %s ==\n", here, there, base_path);
-    printf("%-34s %-9s %11s %11s %10s\n", "measurement", "unit", "this", "base", "this/base");
+    printf("%-*s %-9s %11s %11s %10s\n", NAME_W, "measurement", "unit", "this", "base", "this/base");
     for (int i = 0; i < run->count; i++) {
         const bench_result *r = &run->results[i], *o = find_result(old, r->name);
         if (!o) {
             only_here++;
             continue;
         }
-        printf("%-34s %-9s ", r->name, r->unit);
+        printf("%-*s %-9s ", NAME_W, r->name, r->unit);
         if (r->status != BENCH_OK || o->status != BENCH_OK)
             printf("%11s %11s %10s\n", bench_status_name[r->status], bench_status_name[o->status], "-");
         else if (strcmp(r->unit, o->unit) || !(o->median > 0))
@@ -260,7 +267,7 @@ static void on_op(void *ctx, const bench *b, const bench_entry *e) {
         snprintf(name, sizeof name, "op %s", e->op);
     bench_result *r = add(S, "op", op_unit[e->kind], name);
     snprintf(r->detail, sizeof r->detail, "%s", e->shape);
-    snprintf(r->peak, sizeof r->peak, "%s", op_peak[e->kind]);
+    snprintf(r->peak, sizeof r->peak, "%s", e->resident ? "bandwidth_resident" : op_peak[e->kind]);
     if (e->error[0]) {
         bench_result_set_reason(r, e->err_status == HRM_ERR_UNSUPPORTED ? BENCH_UNSUPPORTED : BENCH_FAILED, "%s",
                                 e->error);
@@ -290,8 +297,9 @@ static void run_peak_and_ops(suite *S) {
     b->use_peak = 1;
     b->peak_gflops = S->run->peak_gflops;
     b->peak_gbps = S->run->peak_gbps;
-    b->batch = OPS_BATCH;
-    b->batch_long = OPS_BATCH / 8;
+    b->peak_gbps_resident = S->run->peak_gbps_resident;
+    b->batch = BENCH_SUITE_BATCH;
+    b->batch_long = BENCH_SUITE_BATCH / 8;
     b->adam_params = BENCH_PARAMS;
     b->quick = S->m == &quick_mode;
     b->count = 0;
@@ -434,8 +442,8 @@ static void recheck_gemm_peak(suite *S, const target *t) {
     memset(&b->ctx, 0, sizeof b->ctx);
     b->f = NULL;
     if (!ok) return;
-    fprintf(stderr, "%s: %s/%d [%4.0fs] %-34s %.2f GFLOP/s (first probe %.2f; the better one is the peak)\n",
-            S->prog, S->run->backend, S->run->device_index, cli_now() - S->t0, "peak gemm fp32, again",
+    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s %.2f GFLOP/s (first probe %.2f; the better one is the peak)\n",
+            S->prog, S->run->backend, S->run->device_index, cli_now() - S->t0, NAME_W, "peak gemm fp32, again",
             again.median, first->median);
     size_t len = strlen(first->detail);
     snprintf(first->detail + len, sizeof first->detail - len, "; better of 2 probes (first, last)");
@@ -609,8 +617,9 @@ static const cli_opt options[NUM_OPTS] = {
 
 static const char *about =
     "The cross-vendor benchmark. On every usable backend and each of its devices: (1) the device's\n"
-    "peak through the backend ABI: fp32 GEMM (square, sized to the device) and memory bandwidth\n"
-    "(buffer_copy and add over 256 MiB buffers); (2) every HRM op at the published shapes as a\n"
+    "peak through the backend ABI: fp32 GEMM (square, sized to the device), memory bandwidth\n"
+    "(buffer_copy and add over 256 MiB buffers) and activation-sized bandwidth (add on 2624x512\n"
+    "floats, as the elementwise ops use); (2) every HRM op at the published shapes as a\n"
     "fraction of that peak; (3) a training step and an evaluation segment of the small and the\n"
     "published Sudoku model: samples/s, MFU against the measured GEMM peak, peak device memory;\n"
     "(4) the memory check: training memory at H_cycles x L_cycles 8x8 equals 2x2.\n"

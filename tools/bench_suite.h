@@ -19,6 +19,11 @@
 #define BENCH_FORMAT "hrm-bench"
 #define BENCH_FORMAT_VERSION 1
 
+/* The suite's batch for the HRM ops (the published shapes at S=82): the activations of its
+ * elementwise and row ops are [BENCH_SUITE_BATCH * BENCH_SEQ, ...], 2624 x 512 floats and up, and
+ * bench_peak.c's activation-sized bandwidth roof adds operands of 2624 x 512 floats. */
+#define BENCH_SUITE_BATCH 32
+
 typedef enum bench_status { BENCH_OK = 0, BENCH_UNSUPPORTED = 1, BENCH_FAILED = 2 } bench_status;
 extern const char *const bench_status_name[3]; /* "ok", "unsupported", "failed" */
 
@@ -30,7 +35,7 @@ typedef struct bench_result {
     double median, min, max; /* in unit; the rate of the median, slowest and fastest call */
     int repeats;             /* timed calls (after the warm-up) */
     double fraction;         /* of the device peak named by `peak`; NAN when not meaningful */
-    char peak[16];           /* "gemm", "bandwidth", or "" */
+    char peak[24];           /* "gemm", "bandwidth", "bandwidth_resident", or "" */
     bench_status status;
     char reason[400]; /* why unsupported or failed; "" when ok */
 } bench_result;
@@ -43,6 +48,7 @@ typedef struct bench_run {
     double memory_gib;
     int compute_units;
     double peak_gflops, peak_gbps; /* measured by bench_peak.c; 0 when the probe failed */
+    double peak_gbps_resident;     /* the activation-sized add's GB/s (bench_peak.c); 0: unmeasured */
     int gemm_n, gemm_largest;      /* the peak GEMM's size, the largest tried (not in the file) */
     double wall_s;
     bench_result *results;
@@ -81,9 +87,11 @@ void bench_result_set_reason(bench_result *r, bench_status status, const char *f
 /* The run's line for legends and headings: "BACKEND/DEVICE". */
 void bench_run_label(const bench_run *run, char *out, size_t size);
 
-/* bench_peak.c: the device's fp32 GEMM rate and memory bandwidth through b's backend ABI, as
- * results appended to run ("peak gemm fp32", "peak copy bandwidth", "peak add bandwidth"); sets
- * run->peak_gflops and run->peak_gbps (0 when unmeasured). b's context must be open. */
+/* bench_peak.c: the device's fp32 GEMM rate, memory bandwidth and activation-sized bandwidth
+ * through b's backend ABI, as results appended to run ("peak gemm fp32", "peak copy bandwidth",
+ * "peak add bandwidth", "peak add bandwidth, activation-sized"); sets run->peak_gflops,
+ * run->peak_gbps (the better of the two DRAM-sized ones) and run->peak_gbps_resident (0 when
+ * unmeasured). b's context must be open. */
 void bench_peak_probe(bench *b, bench_run *run);
 /* The GEMM probe again at the same size, into *again (a fresh result, not appended). Returns 1
  * when it ran. A shared machine's load comes and goes: the suite keeps the better of the two. */

@@ -4,7 +4,8 @@
 # against itself (ratios exactly 1) and against a base with halved rates (ratios 2: this/base,
 # not the other way round); `hrm bench plot` of two files gives an SVG that parses as XML with
 # both devices and the measurements in it; a corrupt or foreign results file is one line naming
-# it and exit 1; an unknown option exit 2. About 30 s on the 2-core development VM.
+# it and exit 1; an unknown option exit 2; a file written before the activation-sized bandwidth
+# roof still loads and compares. About 30 s on the 2-core development VM.
 set -euo pipefail
 hrm=$1
 tmp=$(mktemp -d)
@@ -37,8 +38,14 @@ fi
 cat "$tmp/table"
 grep -q '^== cpu / device 0: ' "$tmp/table" || fail "the table has no heading for cpu device 0"
 grep -q '^peak gemm fp32 ' "$tmp/table" || fail "the table has no 'peak gemm fp32' row"
+grep -q '^peak add bandwidth, activation-sized ' "$tmp/table" ||
+    fail "the table has no 'peak add bandwidth, activation-sized' row"
+grep -q '^peak: .*, activation-sized bandwidth [0-9.]* GB/s' "$tmp/table" ||
+    fail "the table's peak line does not give the activation-sized bandwidth"
+grep -q '^hrm bench: cpu/0 \[.*\] peak add bandwidth, activation-sized  *[0-9.]* GB/s$' "$tmp/progress" ||
+    fail "no progress line for the activation-sized bandwidth peak"
 lines=$(grep -c '^hrm bench: cpu/0 \[' "$tmp/progress" || true)
-[ "$lines" -ge 41 ] || fail "$lines progress lines on stderr, want one per measurement (>= 41)"
+[ "$lines" -ge 42 ] || fail "$lines progress lines on stderr, want one per measurement (>= 42)"
 
 python3 - "$a" <<'PY'
 import json, math, sys
@@ -57,7 +64,8 @@ ops += [f"op attention {d} S={s}" for s in (82, 901) for d in ("fwd", "bwd")]
 ops += ["op add a+b", "op add a+b+c"] + [f"op {o} {d}" for d in ("fwd", "bwd") for o in ("rmsnorm", "swiglu", "rope")]
 ops += ["op embedding fwd", "op xent fwd", "op xent bwd", "op adam_atan2", "op signsgd_rows"]
 models = [f"{k} {m}" for m in ("small", "sudoku") for k in ("train step", "eval segment", "peak memory")]
-expected = ["peak gemm fp32", "peak copy bandwidth", "peak add bandwidth"] + ops + models
+resident = "peak add bandwidth, activation-sized"
+expected = ["peak gemm fp32", "peak copy bandwidth", "peak add bandwidth", resident] + ops + models
 expected += ["memory 2x2 small", "memory 8x8 small", "memory growth 8x8/2x2 small"]
 
 fields = {"name", "group", "unit", "detail", "median", "min", "max", "repeats", "fraction_of_peak", "peak",
@@ -83,10 +91,32 @@ for e in run["entries"]:
 for name, e in by.items():
     if e["status"] != "ok":
         assert name.endswith("sudoku") and e["status"] == "unsupported" and "skipped" in e["reason"], e
+# two bandwidth roofs: DRAM (the better of the 256 MiB copy and add) and the activation-sized add,
+# which is not part of the DRAM one
+p = by[resident]
+assert p["status"] == "ok" and p["group"] == "peak" and p["unit"] == "GB/s" and p["median"] > 0, p
+assert "2624x512" in p["detail"], p
+assert math.isclose(run["peak_gbps_resident"], p["median"], rel_tol=1e-9), (run["peak_gbps_resident"], p)
+dram = max(by[n]["median"] for n in ("peak copy bandwidth", "peak add bandwidth") if by[n]["status"] == "ok")
+assert math.isclose(run["peak_gbps"], dram, rel_tol=1e-9), (run["peak_gbps"], dram)
+# ops moving at most 128 MiB a call (the elementwise and row ops at batch 32, xent, signsgd) are
+# held against the activation-sized roof; adam_atan2 (728 MiB, every parameter) against DRAM
+elementwise = ["op add a+b", "op add a+b+c", "op embedding fwd"]
+elementwise += [f"op {o} {d}" for d in ("fwd", "bwd") for o in ("rmsnorm", "swiglu", "rope")]
 for name in ops:
     e = by[name]
-    want = ("GFLOP/s", "gemm") if "matmul" in name or "attention" in name else ("GB/s", "bandwidth")
+    if "matmul" in name or "attention" in name:
+        want = ("GFLOP/s", "gemm")
+    elif name == "op adam_atan2":
+        want = ("GB/s", "bandwidth")
+    else:
+        want = ("GB/s", "bandwidth_resident")
     assert (e["unit"], e["peak"]) == want and e["fraction_of_peak"] is not None, e
+    if e["unit"] == "GB/s":
+        roof = run["peak_gbps_resident"] if e["peak"] == "bandwidth_resident" else run["peak_gbps"]
+        assert math.isclose(e["fraction_of_peak"], e["median"] / roof, rel_tol=1e-6), (e, roof)
+for name in elementwise:
+    assert by[name]["peak"] == "bandwidth_resident", by[name]
 for name in ("train step small", "eval segment small"):
     e = by[name]
     assert e["unit"] == "samples/s" and e["peak"] == "gemm" and 0 < e["fraction_of_peak"] < 2, e
@@ -99,7 +129,7 @@ PY
 
 # ---- --compare ----------------------------------------------------------------------------------
 "$hrm" bench --load "$a" --compare "$a" >"$tmp/cmp" || fail "hrm bench --load A --compare A exited non-zero"
-grep -q '^41 measurements in both, 0 only in this run, 0 only in the base$' "$tmp/cmp" ||
+grep -q '^42 measurements in both, 0 only in this run, 0 only in the base$' "$tmp/cmp" ||
     fail "--compare of a run with itself does not match every measurement: $(tail -1 "$tmp/cmp")"
 # every row with a ratio: this/base = 1.000 exactly
 awk '/^== compare / { on = 1; next }
@@ -120,6 +150,31 @@ PY
 "$hrm" bench --load "$a" --compare "$tmp/half.json" >"$tmp/cmp2" || fail "--compare with a halved base failed"
 grep -q '^peak gemm fp32 .* 2\.000$' "$tmp/cmp2" || fail "--compare does not print this/base = 2.000 against a halved base"
 echo "ok: --compare against a base with halved rates: this/base 2.000"
+
+# a file written before the activation-sized roof (no peak_gbps_resident, no such entry, every
+# bandwidth op against "bandwidth") still loads, compares and plots; the new file compares with it
+python3 - "$a" "$tmp/old.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+run = r["runs"][0]
+del run["peak_gbps_resident"]
+run["entries"] = [e for e in run["entries"] if e["name"] != "peak add bandwidth, activation-sized"]
+for e in run["entries"]:
+    if e["peak"] == "bandwidth_resident":
+        e["peak"] = "bandwidth"
+        e["fraction_of_peak"] = e["median"] / run["peak_gbps"]
+json.dump(r, open(sys.argv[2], "w"))
+PY
+"$hrm" bench --load "$tmp/old.json" >"$tmp/old-table" ||
+    fail "hrm bench --load of a file without the activation-sized roof"
+grep -q '^peak: .*, activation-sized bandwidth - GB/s' "$tmp/old-table" ||
+    fail "--load of an older file: the activation-sized bandwidth is not shown as unmeasured"
+"$hrm" bench --load "$a" --compare "$tmp/old.json" >"$tmp/cmp3" || fail "--compare with an older file failed"
+grep -q '^41 measurements in both, 1 only in this run, 0 only in the base$' "$tmp/cmp3" ||
+    fail "--compare with an older file: $(tail -1 "$tmp/cmp3")"
+"$hrm" bench plot "$a" "$tmp/old.json" --out "$tmp/old.svg" --metric fraction_of_peak >/dev/null ||
+    fail "bench plot with an older file"
+echo "ok: a results file without the activation-sized roof loads, compares (41 in both) and plots"
 
 # ---- plot ---------------------------------------------------------------------------------------
 python3 - "$a" "$tmp/b.json" <<'PY'
