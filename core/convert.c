@@ -108,7 +108,7 @@ static hrm_status apply_settings(const char *const *settings, int count, hrm_con
     char *text = s ? NULL : json_dumps(given, JSON_COMPACT);
     char msg[256];
     if (!s && !text) s = hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, "settings", "out of memory");
-    if (!s && !hrm_config_from_json(text, cfg, msg, sizeof msg)) s = setting_fail(err, n, "%s%s", msg, "");
+    if (!s && !hrm_config_apply_json(text, cfg, msg, sizeof msg)) s = setting_fail(err, n, "%s%s", msg, "");
     free(text);
     return s;
 }

@@ -142,7 +142,7 @@ int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size
     return parse_config(json, 1, c, err, err_size);
 }
 
-int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size) {
+int hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size) {
     return parse_config(json, 0, c, err, err_size);
 }
 

@@ -49,7 +49,7 @@ int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size
 /* The lenient form, for settings layered on defaults (hrm convert's key=value list, where the
  * user gives only what differs from the published config): keys present override *c, missing
  * keys keep the value already in *c. Never for a stored config: use hrm_config_parse. */
-int hrm_config_from_json(const char *json, hrm_config *c, char *err, size_t err_size);
+int hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size);
 
 typedef enum hrm_param_role {
     HRM_PARAM_ADAM = 0,   /* trained by AdamATan2 */

@@ -133,7 +133,7 @@ START_TEST(test_json_round_trip) {
     free(json);
     /* the lenient form (settings over defaults): unknown keys are ignored; missing keys keep their value */
     back = sudoku_config();
-    ck_assert(hrm_config_from_json("{\"hidden_size\": 64, \"name\": \"hrm_v1\"}", &back, err, sizeof err));
+    ck_assert(hrm_config_apply_json("{\"hidden_size\": 64, \"name\": \"hrm_v1\"}", &back, err, sizeof err));
     ck_assert_int_eq(back.hidden_size, 64);
     ck_assert_int_eq(back.seq_len, 81);
 }
@@ -172,7 +172,7 @@ START_TEST(test_json_missing_keys) {
         snprintf(want, sizeof want, "missing key %s", keys[i]);
         ck_assert_str_eq(err, want);
         back = sudoku_config();
-        ck_assert_msg(hrm_config_from_json(cut, &back, err, sizeof err), "lenient form without %s: %s", keys[i], err);
+        ck_assert_msg(hrm_config_apply_json(cut, &back, err, sizeof err), "lenient form without %s: %s", keys[i], err);
         free(cut);
     }
     size_t n = strlen(json);
@@ -188,14 +188,14 @@ END_TEST
 START_TEST(test_json_errors) {
     char err[256];
     hrm_config c = sudoku_config();
-    ck_assert(!hrm_config_from_json("{\"hidden_size\": \"big\"}", &c, err, sizeof err));
+    ck_assert(!hrm_config_apply_json("{\"hidden_size\": \"big\"}", &c, err, sizeof err));
     ck_assert_str_eq(err, "hidden_size must be a non-negative integer"); /* the caller adds the source */
-    ck_assert(!hrm_config_from_json("{\"pos_encodings\": \"sinusoidal\"}", &c, err, sizeof err));
+    ck_assert(!hrm_config_apply_json("{\"pos_encodings\": \"sinusoidal\"}", &c, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "pos_encodings"));
-    ck_assert(!hrm_config_from_json("{\"seq_len\": -3}", &c, err, sizeof err));
+    ck_assert(!hrm_config_apply_json("{\"seq_len\": -3}", &c, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "seq_len"));
     ck_assert(!hrm_config_parse("[1, 2]", &c, err, sizeof err));
-    ck_assert(!hrm_config_from_json("{\"hidden_size\": 5", &c, err, sizeof err));
+    ck_assert(!hrm_config_apply_json("{\"hidden_size\": 5", &c, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
 }
 END_TEST
