@@ -3,8 +3,8 @@
 # the `hrm` program and checks that each gives one clear line and a non-zero exit, or, under
 # backend auto, a fall back to the CPU backend with a warning:
 #   - no OpenCL platform (OCL_ICD_VENDORS pointing at an empty folder);
-#   - device out of memory (HRM_OPENCL_MAX_ALLOC_MB, the plugin's allocation cap) when `hrm train`
-#     and `hrm eval` allocate the model: under auto, the next backend is taken;
+#   - device out of memory (HRM_OPENCL_MAX_ALLOC_MB, the plugin's allocation cap) when `hrm train`,
+#     `hrm eval` and `hrm solve` allocate the model: under auto, the next backend is taken;
 #   - a kernel that fails to build (HRM_OPENCL_BUILD_OPTIONS with a define that breaks a kernel);
 #     the compiler's build log is shown before the error line;
 #   - a device that fails the GEMM validation (HRM_OPENCL_TEST_CORRUPT_GEMM);
@@ -95,6 +95,28 @@ grep -q '"exact_accuracy"' "$tmp/out" || fail "eval --backend auto, 1 MiB cap pr
 grep -q 'warning: auto: skipping opencl: .*out of device memory' "$tmp/err" ||
     fail "eval --backend auto fell back without a warning naming the out of memory: $(cat "$tmp/err")"
 echo "ok: eval auto falls back when out of memory"
+# hrm solve (the solver API) the same way: its model holds one puzzle, so the weights themselves
+# must exceed the cap: a Sudoku model of hidden 128 (about 0.4 M parameters, 1.6 MB), trained one
+# step on cpu
+s=$tmp/sudoku
+mkdir -p "$s"
+if "$hrm" data generate sudoku --count 12 --givens 70 --seed 3 --out "$s/p.csv" >/dev/null 2>&1 &&
+    "$hrm" data build sudoku --train "$s/p.csv" --holdout 2 --out "$s/data" >/dev/null 2>&1 &&
+    "$hrm" train data_path="$s/data" arch.hidden_size=128 arch.num_heads=2 arch.H_layers=1 arch.L_layers=1 \
+        arch.halt_max_steps=2 global_batch_size=4 epochs=10 max_steps=1 backend=cpu checkpoint_path="$s/run" \
+        >/dev/null 2>&1; then
+    puzzle=$(sed -n 2p "$s/p.csv" | cut -d, -f2)
+    run "$hrm" solve --checkpoint "$s/run/step_1.safetensors" --backend opencl "$puzzle"
+    expect_failure "solve --backend opencl, 1 MiB cap" "out of device memory" one
+    run env HRM_OPENCL_SCORE=20 "$hrm" solve --checkpoint "$s/run/step_1.safetensors" --backend auto "$puzzle"
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "solve --backend auto (OpenCL preferred), 1 MiB cap: exit $rc: $(cat "$tmp/err")"
+    grep -q '^verdict: ' "$tmp/out" || fail "solve --backend auto, 1 MiB cap printed no verdict: $(cat "$tmp/out")"
+    grep -q 'warning: auto: skipping opencl: .*out of device memory' "$tmp/err" ||
+        fail "solve --backend auto fell back without a warning naming the out of memory: $(cat "$tmp/err")"
+    echo "ok: solve auto falls back when out of memory"
+else
+    fail "could not make the Sudoku checkpoint for the solve case"
+fi
 # a cap large enough for the tiny model: the run completes on OpenCL
 export HRM_OPENCL_MAX_ALLOC_MB=64
 run "$hrm" $train backend=opencl checkpoint_path="$tmp/run-b-ok"
