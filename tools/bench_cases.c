@@ -18,7 +18,6 @@ OP_WRAPPER(attention_forward, hrm_attention_args)
 OP_WRAPPER(attention_backward, hrm_attention_args)
 OP_WRAPPER(rope_forward, hrm_rope_args)
 OP_WRAPPER(rope_backward, hrm_rope_args)
-OP_WRAPPER(add, hrm_add_args)
 OP_WRAPPER(rmsnorm_forward, hrm_rmsnorm_args)
 OP_WRAPPER(rmsnorm_backward, hrm_rmsnorm_args)
 OP_WRAPPER(swiglu_forward, hrm_swiglu_args)
@@ -146,7 +145,7 @@ static void bench_add(bench *b, int terms) {
     bench_random(b, a.a, n, -1, 1);
     bench_random(b, a.b, n, -1, 1);
     if (terms == 3) bench_random(b, a.c, n, -1, 1);
-    finish_bytes(b, e, run_add, &a, 4.0 * n * (terms + 1));
+    finish_bytes(b, e, bench_call_add, &a, 4.0 * n * (terms + 1));
 }
 
 /* forward reads x, r, writes y [rows, 512] and rstd [rows]; backward reads dy, y, rstd, writes dh. */

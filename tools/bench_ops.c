@@ -182,18 +182,15 @@ double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops) {
     return rate;
 }
 
-typedef struct copy_args {
-    hrm_buffer *dst, *src;
-    size_t bytes;
-} copy_args;
-
-static hrm_status run_copy(bench *b, const void *arg) {
-    const copy_args *c = arg;
+hrm_status bench_call_copy(bench *b, const void *arg) {
+    const bench_copy *c = arg;
     return b->f->buffer_copy(c->dst, 0, c->src, 0, c->bytes);
 }
 
+hrm_status bench_call_add(bench *b, const void *arg) { return b->f->add(b->ctx.dev, arg); }
+
 static hrm_status run_memcpy(bench *b, const void *arg) {
-    const copy_args *c = arg;
+    const bench_copy *c = arg;
     (void)b;
     memcpy(c->dst, c->src, c->bytes); /* here dst and src are host pointers */
     return HRM_OK;
@@ -210,18 +207,18 @@ static double copy_rate(bench *b, double bytes) {
     size_t half = copy_half(bytes);
     int mark = b->nbufs;
     hrm_ptr src = bench_take(b, half / 4), dst = bench_take(b, half / 4);
-    copy_args c = {dst.buf, src.buf, half};
+    bench_copy c = {dst.buf, src.buf, half};
     timing t;
     double rate = 0;
     bench_fill(b, src, half / 4, 1.0f);
-    if (time_calls(b, run_copy, &c, 1, "buffer_copy (roofline)", &t)) rate = 2.0 * (double)half / t.median_s * 1e-9;
+    if (time_calls(b, bench_call_copy, &c, 1, "buffer_copy (roofline)", &t)) rate = 2.0 * (double)half / t.median_s * 1e-9;
     release_to(b, mark);
     return rate;
 }
 
 static double memcpy_rate(bench *b, double bytes) {
     size_t half = copy_half(bytes);
-    copy_args c = {malloc(half), malloc(half), half};
+    bench_copy c = {malloc(half), malloc(half), half};
     timing t;
     double rate = 0;
     if (c.dst && c.src) {

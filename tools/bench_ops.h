@@ -95,6 +95,15 @@ typedef struct bench {
 /* Enqueues one call of an op; `arg` is its argument struct. */
 typedef hrm_status (*bench_fn)(bench *b, const void *arg);
 
+/* bench_fns shared by the ops (bench_ops.c, bench_cases.c) and the peak probe (bench_peak.c):
+ * buffer_copy of a bench_copy (bytes from src to dst) and add of an hrm_add_args. */
+typedef struct bench_copy {
+    hrm_buffer *dst, *src;
+    size_t bytes;
+} bench_copy;
+hrm_status bench_call_copy(bench *b, const void *arg);
+hrm_status bench_call_add(bench *b, const void *arg);
+
 /* bench_ops.c. A case: e = bench_begin(); take and fill buffers; measure_*(); bench_end();
  * bench_release(). Failures in between are sticky and end up in e->error. */
 bench_entry *bench_begin(bench *b, op_kind kind, const char *op, const char *shape_fmt, ...)

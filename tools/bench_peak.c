@@ -141,18 +141,6 @@ int bench_peak_gemm_again(bench *b, const bench_run *run, bench_result *again) {
 
 /* ---- bandwidth roof ----------------------------------------------------------------------------- */
 
-typedef struct copy_args {
-    hrm_buffer *dst, *src;
-    size_t bytes;
-} copy_args;
-
-static hrm_status run_copy(bench *b, const void *arg) {
-    const copy_args *c = arg;
-    return b->f->buffer_copy(c->dst, 0, c->src, 0, c->bytes);
-}
-
-static hrm_status run_add(bench *b, const void *arg) { return b->f->add(b->ctx.dev, arg); }
-
 /* Takes `count` buffers of one size, the largest from BW_BYTES down that the device gives, each
  * filled with `value`; returns the size, or 0. */
 static size_t take_buffers(bench *b, hrm_ptr *p, int count) {
@@ -175,10 +163,21 @@ static void probe_copy(bench *b, bench_run *run) {
     timing t;
     if (!r) return;
     size_t bytes = take_buffers(b, p, 2);
-    copy_args c = {p[1].buf, p[0].buf, bytes};
+    bench_copy c = {p[1].buf, p[0].buf, bytes};
     snprintf(r->detail, sizeof r->detail, "buffer_copy of %zu MiB; read + written bytes", bytes >> 20);
-    if (bytes && bench_time_calls(b, run_copy, &c, 1, b->min_reps, "buffer_copy", &t))
+    if (bytes && bench_time_calls(b, bench_call_copy, &c, 1, b->min_reps, "buffer_copy", &t))
         set_rates(r, &t, 2.0 * (double)bytes, 1e-9);
+    else
+        record_failure(b, r);
+    bench_release(b);
+}
+
+/* Times a (when ready: its buffers were taken) into r, counting its three operands' bytes, then
+ * frees the buffers. */
+static void time_add(bench *b, bench_result *r, const hrm_add_args *a, int ready) {
+    timing t;
+    if (ready && bench_time_calls(b, bench_call_add, a, 1, b->min_reps, "add", &t))
+        set_rates(r, &t, 3.0 * 4.0 * (double)a->n, 1e-9);
     else
         record_failure(b, r);
     bench_release(b);
@@ -187,23 +186,17 @@ static void probe_copy(bench *b, bench_run *run) {
 static void probe_add(bench *b, bench_run *run) {
     bench_result *r = bench_run_add(run, "peak", "GB/s", "peak add bandwidth");
     hrm_ptr p[3];
-    timing t;
     if (!r) return;
     size_t bytes = take_buffers(b, p, 3);
     hrm_add_args a = {.n = (int64_t)(bytes / 4), .out = p[2], .a = p[0], .b = p[1]};
     snprintf(r->detail, sizeof r->detail, "add out = a + b, 3 x %zu MiB; read + written bytes", bytes >> 20);
-    if (bytes && bench_time_calls(b, run_add, &a, 1, b->min_reps, "add", &t))
-        set_rates(r, &t, 3.0 * (double)bytes, 1e-9);
-    else
-        record_failure(b, r);
-    bench_release(b);
+    time_add(b, r, &a, bytes != 0);
 }
 
 /* The same add, warm, on activation-sized operands (the head of the file); returns its result. */
 static bench_result *probe_add_resident(bench *b, bench_run *run) {
     bench_result *r = bench_run_add(run, "peak", "GB/s", "peak add bandwidth, activation-sized");
     const size_t n = (size_t)ACT_ROWS * BENCH_DIM;
-    timing t;
     if (!r) return NULL;
     bench_release(b);
     b->status = HRM_OK;
@@ -213,11 +206,7 @@ static bench_result *probe_add_resident(bench *b, bench_run *run) {
     snprintf(r->detail, sizeof r->detail,
              "add out = a + b, 3 x %dx%d floats (%.1f MiB each), warm; read + written bytes", ACT_ROWS, BENCH_DIM,
              (double)(n * 4) / (1 << 20));
-    if (b->status == HRM_OK && bench_time_calls(b, run_add, &a, 1, b->min_reps, "add", &t))
-        set_rates(r, &t, 3.0 * 4.0 * (double)n, 1e-9);
-    else
-        record_failure(b, r);
-    bench_release(b);
+    time_add(b, r, &a, b->status == HRM_OK);
     return r;
 }
 
