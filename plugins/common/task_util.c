@@ -105,6 +105,16 @@ bool task_option_known(const char *opt, const char *const *names)
     return false;
 }
 
+const char *task_known_option_value(int argc, char **argv, int *i, const char *const *known, char *err,
+                                    size_t err_size)
+{
+    if (!task_option_known(argv[*i], known)) {
+        task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", argv[*i]);
+        return NULL;
+    }
+    return task_option_value(argc, argv, i, err, err_size);
+}
+
 bool task_parse_long(const char *s, long min, long max, long *out)
 {
     if (!s || !*s || !(*s == '-' || (*s >= '0' && *s <= '9'))) return false;

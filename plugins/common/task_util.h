@@ -121,6 +121,10 @@ hrm_status task_csv_verify_file(const hrm_task_host *host, const char *path, tas
 const char *task_option_value(int argc, char **argv, int *i, char *err, size_t err_size);
 /* Whether opt is one of names (a NULL-terminated list). */
 bool task_option_known(const char *opt, const char *const *names);
+/* argv[*i] must be one of `known` (NULL-ended) and have a value: returns the value and advances *i
+ * past it, or NULL after one line in err (an unknown option or a missing value: HRM_ERR_USAGE). */
+const char *task_known_option_value(int argc, char **argv, int *i, const char *const *known, char *err,
+                                    size_t err_size);
 /* Whole-string decimal numbers within [min, max]; false on anything else. */
 bool task_parse_long(const char *s, long min, long max, long *out);
 bool task_parse_u64(const char *s, uint64_t *out);

@@ -109,9 +109,7 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
     *o = (gen_opts){.count = -1, .min_length = 110, .wall_min = 0.3, .wall_max = 0.5};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *v;
-        if (!task_option_known(opt, known))
-            return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", opt);
-        if (!(v = task_option_value(argc, argv, &i, err, err_size))) return HRM_ERR_USAGE;
+        if (!(v = task_known_option_value(argc, argv, &i, known, err, err_size))) return HRM_ERR_USAGE;
         bool ok;
         if (strcmp(opt, "--count") == 0)
             ok = task_parse_long(v, 1, 100000000L, &o->count);
