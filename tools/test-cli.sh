@@ -6,9 +6,6 @@
 # `hrm data` subcommands print their usage for --help and exit 2 on bad usage.
 set -u
 hrm=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
 
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,6 +1,8 @@
-# tools/test-lib.sh - helpers shared by the shell tests (sourced; needs $tmp, a scratch folder).
-# fail and ok print one line each and count failures in $fails.
-fails=${fails:-0}
+# tools/test-lib.sh - what the shell tests share (sourced): a scratch folder $tmp removed on exit,
+# fail and ok (one line each; fail counts in $fails) and expect_exit.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
 
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }

@@ -9,11 +9,7 @@
 set -euo pipefail
 export LC_ALL=C
 hrm=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/test-lib.sh"
 
 # run_rc CMD...: runs CMD with stdout in $tmp/out and stderr in $tmp/err, its exit status in $rc
 run_rc() {

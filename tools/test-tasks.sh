@@ -10,9 +10,6 @@
 set -u
 hrm=$1
 arc_data=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
 export HRM_THREADS=2
 
 . "$(dirname "$0")/test-lib.sh"

@@ -15,10 +15,7 @@
 set -u
 hrm=$1
 data=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/test-lib.sh"
 
 export HRM_THREADS=2
 # 16 hidden, 2 heads, 1 + 1 layers; halt_max_steps 4 with the published q_head init (bias -5):

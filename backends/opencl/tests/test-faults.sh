@@ -15,10 +15,7 @@
 set -u
 hrm=$1
 data=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../../../tools/test-lib.sh"
 
 export HRM_THREADS=2
 unset HRM_BACKEND HRM_OPENCL_MAX_ALLOC_MB HRM_OPENCL_BUILD_OPTIONS HRM_OPENCL_SCORE HRM_OPENCL_TEST_CORRUPT_GEMM
