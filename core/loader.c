@@ -462,6 +462,12 @@ hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host
     return hrm_ctx_open_device(spec, device, host, out, err, err_size);
 }
 
+uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx) {
+    const hrm_backend_iface *f = ctx->f;
+    if (!f || !ctx->dev || f->struct_size < HRM_IFACE_END(max_buffer_bytes) || !f->max_buffer_bytes) return 0;
+    return f->max_buffer_bytes(ctx->dev);
+}
+
 void hrm_ctx_close(hrm_ctx *ctx) {
     if (ctx->f) {
         if (ctx->dev) ctx->f->device_close(ctx->dev);

@@ -1,5 +1,6 @@
-/* core/model.c - creating an hrm_model: the parameter offsets it runs on, one device allocation
- * for every activation carved by a layout function (run twice: once to size it, once to carve),
+/* core/model.c - creating an hrm_model: the parameter offsets it runs on, the device allocations
+ * for every activation carved by a layout function (run twice: once to size them, once to carve;
+ * one buffer, or several where the backend limits a buffer's size),
  * the RoPE tables, parameter upload/download, carry resets, and the small helpers (linear layers,
  * copies, error lines) that the forward and backward files share. */
 #include <limits.h>
@@ -38,6 +39,7 @@ const char *hrm_model_error(const hrm_model *m) { return m->err; }
 const hrm_config *hrm_model_config(const hrm_model *m) { return &m->cfg; }
 const hrm_param_table *hrm_model_params_table(const hrm_model *m) { return &m->table; }
 int hrm_model_max_batch(const hrm_model *m) { return m->max_batch; }
+int hrm_model_activation_buffers(const hrm_model *m) { return m->n_acts; }
 hrm_ptr hrm_model_params(const hrm_model *m) { return (hrm_ptr){m->params, 0}; }
 hrm_ptr hrm_model_grads(const hrm_model *m) { return (hrm_ptr){m->grads, 0}; }
 hrm_ptr hrm_model_puzzle_grads(const hrm_model *m) { return m->d_puzzle_rows; }
@@ -116,16 +118,37 @@ static void resolve_offsets(hrm_model *m) {
 
 /* ---- activation layout -------------------------------------------------------------------- */
 
-/* Carves tensors out of one buffer; with buf NULL it only counts. Tensors start on 64-float
- * (256-byte) boundaries, which device kernels and sub-buffers like. */
+/* Carves tensors out of the activation buffers; with bufs NULL it only counts. Tensors start on
+ * 64-float (256-byte) boundaries, which device kernels and sub-buffers like. A tensor that would
+ * take the current buffer past `cap` floats starts the next buffer: so no buffer passes the
+ * backend's max_buffer_bytes (a device's allocation limit, or CLBlast's 32-bit offsets on OpenCL,
+ * which broke the published batch of 768 on an H200 when the activations passed 2^31 floats). */
 typedef struct arena {
-    hrm_buffer *buf;
-    size_t used;
+    hrm_buffer **bufs; /* [n] when carving; NULL while sizing */
+    size_t cap;        /* floats per buffer at most */
+    size_t *used;      /* [n] floats carved from each buffer */
+    int n, room;       /* buffers started; entries of used */
+    size_t largest;    /* the largest tensor carved, in floats */
+    int failed;        /* out of host memory while sizing */
 } arena;
 
 static hrm_ptr carve(arena *a, size_t n) {
-    hrm_ptr p = {a->buf, a->used};
-    a->used += (n + 63) & ~(size_t)63;
+    size_t len = (n + 63) & ~(size_t)63;
+    if (len > a->largest) a->largest = len;
+    if (a->n == 0 || len > a->cap - a->used[a->n - 1]) {
+        if (!a->bufs && a->n == a->room) { /* sizing: one more buffer */
+            int room = a->room ? 2 * a->room : 4;
+            size_t *grown = realloc(a->used, (size_t)room * sizeof *grown);
+            if (!grown) {
+                a->failed = 1;
+                return (hrm_ptr){0};
+            }
+            a->used = grown, a->room = room;
+        }
+        a->used[a->n++] = 0;
+    }
+    hrm_ptr p = {a->bufs ? a->bufs[a->n - 1] : NULL, a->used[a->n - 1]};
+    a->used[a->n - 1] += len;
     return p;
 }
 
@@ -142,9 +165,10 @@ static void carve_level(arena *a, const hrm_model *m, level *l) {
     for (int i = 0; i < l->layers; i++) l->saved[i] = carve_block(a, m);
 }
 
-/* Every activation of the model; the same sequence of carves both sizes and places them. */
-static size_t layout_acts(hrm_model *m, hrm_buffer *buf) {
-    arena a = {buf, 0};
+/* Every activation of the model; the same sequence of carves both sizes (a->bufs NULL) and places
+ * them (a->bufs and a->used from the sizing pass, used reset to zeros). */
+static void layout_acts(hrm_model *m, arena *ap) {
+    arena a = *ap;
     size_t B = (size_t)m->max_batch, R = B * m->S, D = m->D, BL = B * m->seq_len;
     m->x = carve(&a, R * D);
     m->rope_cos = carve(&a, (size_t)m->S * m->head_dim / 2);
@@ -167,7 +191,7 @@ static size_t layout_acts(hrm_model *m, hrm_buffer *buf) {
     m->scratch_m = carve(&a, R * m->I);
     carve_level(&a, m, &m->H_level);
     carve_level(&a, m, &m->L_level);
-    return a.used;
+    *ap = a;
 }
 
 /* ---- constants on the device ---------------------------------------------------------------- */
@@ -187,8 +211,8 @@ static hrm_status upload_rope(hrm_model *m) {
             cs[n + (size_t)s * half + i] = sinf(f);
         }
     }
-    hrm_status st = m->ctx->f->buffer_write(m->acts, m->rope_cos.off * 4, cs, n * 4);
-    if (st == HRM_OK) st = m->ctx->f->buffer_write(m->acts, m->rope_sin.off * 4, cs + n, n * 4);
+    hrm_status st = m->ctx->f->buffer_write(m->rope_cos.buf, m->rope_cos.off * 4, cs, n * 4);
+    if (st == HRM_OK) st = m->ctx->f->buffer_write(m->rope_sin.buf, m->rope_sin.off * 4, cs + n, n * 4);
     free(cs);
     if (st != HRM_OK) return model_fail(m, st, "model: uploading the RoPE tables");
     return HRM_OK;
@@ -196,7 +220,7 @@ static hrm_status upload_rope(hrm_model *m) {
 
 static hrm_status upload_constants(hrm_model *m) {
     size_t ones = m->max_batch > m->S ? (size_t)m->max_batch : (size_t)m->S;
-    OP(m, "model: filling ones", m->ctx->f->buffer_fill(m->acts, m->ones.off, ones, 1.0f));
+    OP(m, "model: filling ones", m->ctx->f->buffer_fill(m->ones.buf, m->ones.off, ones, 1.0f));
     OP(m, "model: zeroing parameters", m->ctx->f->buffer_fill(m->params, 0, (size_t)m->table.total, 0.0f));
     OP(m, "model: zeroing gradients", m->ctx->f->buffer_fill(m->grads, 0, (size_t)m->table.adam_total, 0.0f));
     return upload_rope(m);
@@ -213,6 +237,51 @@ static hrm_status alloc_floats(hrm_model *m, size_t n, hrm_buffer **out, const c
         return model_fail(m, st, line);
     }
     return HRM_OK;
+}
+
+/* floats per activation buffer at most: the backend's limit, rounded down to whole tensors' 64 */
+static size_t acts_cap(const hrm_model *m) {
+    uint64_t bytes = hrm_ctx_max_buffer_bytes(m->ctx);
+    if (bytes == 0 || bytes / 4 > SIZE_MAX) return SIZE_MAX & ~(size_t)63;
+    return (size_t)(bytes / 4) & ~(size_t)63;
+}
+
+/* Sizes the layout, allocates its buffers, carves. A tensor larger than one buffer may be is the
+ * one limit left: it is refused here, naming the largest batch that fits. */
+static hrm_status alloc_acts(hrm_model *m) {
+    arena a = {.cap = acts_cap(m)};
+    layout_acts(m, &a);
+    if (a.failed) {
+        free(a.used);
+        return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    if (a.largest > a.cap) {
+        free(a.used);
+        size_t per_sample = a.largest / (size_t)m->max_batch + 1;
+        return model_failf(m, HRM_ERR_OUT_OF_MEMORY,
+                           "model: batch %d is too large for this device: one activation tensor takes %.1f MiB, over "
+                           "the largest buffer its backend takes (%.1f MiB); batches up to about %zu fit",
+                           m->max_batch, a.largest * 4.0 / (1 << 20), a.cap * 4.0 / (1 << 20), a.cap / per_sample);
+    }
+    m->acts = calloc((size_t)a.n, sizeof *m->acts);
+    if (!m->acts) {
+        free(a.used);
+        return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    hrm_status st = HRM_OK;
+    for (int i = 0; i < a.n && st == HRM_OK; i++) {
+        char what[64];
+        snprintf(what, sizeof what, a.n > 1 ? "activations (buffer %d of %d)" : "activations", i + 1, a.n);
+        st = alloc_floats(m, a.used[i], &m->acts[i], what);
+        if (st == HRM_OK) m->n_acts = i + 1;
+    }
+    if (st == HRM_OK) {
+        arena place = {.bufs = m->acts, .cap = a.cap, .used = a.used, .room = a.room};
+        memset(a.used, 0, (size_t)a.n * sizeof *a.used);
+        layout_acts(m, &place);
+    }
+    free(a.used);
+    return st;
 }
 
 static hrm_status model_setup(hrm_model *m) {
@@ -239,8 +308,7 @@ static hrm_status model_setup(hrm_model *m) {
     if (!m->q_host) return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
     TRY(alloc_floats(m, (size_t)m->table.total, &m->params, "parameters"));
     TRY(alloc_floats(m, (size_t)m->table.adam_total, &m->grads, "gradients"));
-    TRY(alloc_floats(m, layout_acts(m, NULL), &m->acts, "activations"));
-    layout_acts(m, m->acts);
+    TRY(alloc_acts(m));
     return upload_constants(m);
 }
 
@@ -277,7 +345,8 @@ hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, 
 void hrm_model_free(hrm_model *m) {
     if (!m) return;
     const hrm_backend_iface *f = m->ctx->f;
-    if (m->acts) f->buffer_free(m->acts);
+    for (int i = 0; i < m->n_acts; i++) f->buffer_free(m->acts[i]);
+    free(m->acts);
     if (m->grads) f->buffer_free(m->grads);
     if (m->params) f->buffer_free(m->params);
     free(m->q_host);

@@ -58,6 +58,8 @@ const char *hrm_model_error(const hrm_model *m); /* the last failure, one line *
 const hrm_config *hrm_model_config(const hrm_model *m);
 const hrm_param_table *hrm_model_params_table(const hrm_model *m);
 int hrm_model_max_batch(const hrm_model *m);
+/* Device buffers holding the activations: 1, or more where the backend limits a buffer's size. */
+int hrm_model_activation_buffers(const hrm_model *m);
 
 /* ---- parameters ------------------------------------------------------------------------------ */
 

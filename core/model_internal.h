@@ -47,7 +47,11 @@ struct hrm_model {
     int64_t off_embed, off_lm, off_q_w, off_q_b, off_pos, off_puzzle, off_H_init, off_L_init;
     level H_level, L_level;
 
-    hrm_buffer *params, *grads, *acts;
+    hrm_buffer *params, *grads;
+    /* The activations: one buffer, or several where the backend limits a buffer's size
+     * (max_buffer_bytes); a tensor never straddles two. */
+    hrm_buffer **acts;
+    int n_acts;
     /* carved from acts */
     hrm_ptr x;                  /* [R, D] input embedding of the segment */
     hrm_ptr rope_cos, rope_sin; /* [S, head_dim/2] */

@@ -211,6 +211,46 @@ START_TEST(test_open_cpu) {
 }
 END_TEST
 
+/* max_buffer_bytes (ABI 1.1) through hrm_ctx_max_buffer_bytes: asked of a table that reaches it,
+ * never of an ABI 1.0 one (struct_size ending at signsgd_rows), even with the slot filled in
+ * memory; an empty slot means no limit. The CPU backend's own answer follows its test cap. */
+static int limit_calls;
+static uint64_t fake_limit(hrm_device *dev) {
+    (void)dev;
+    limit_calls++;
+    return 12345;
+}
+
+START_TEST(test_max_buffer_slot) {
+    char err[512] = "";
+    setenv("HRM_CPU_MAX_BUFFER_KB", "64", 1);
+    hrm_status s = hrm_ctx_open("cpu", 0, hrm_default_host(), &ctx, err, sizeof err);
+    unsetenv("HRM_CPU_MAX_BUFFER_KB");
+    ck_assert_msg(s == HRM_OK, "hrm_ctx_open(cpu): %s", err);
+    ck_assert_uint_eq(hrm_ctx_max_buffer_bytes(&ctx), 64u << 10);
+    hrm_buffer *b = NULL;
+    ck_assert_int_eq(ctx.f->buffer_alloc(ctx.dev, (64u << 10) + 4, &b), HRM_ERR_OUT_OF_MEMORY);
+    expect_contains(ctx.f->last_error(ctx.be), "HRM_CPU_MAX_BUFFER_KB", "a buffer over the cap");
+    ck_assert_int_eq(ctx.f->buffer_alloc(ctx.dev, 64u << 10, &b), HRM_OK);
+    ctx.f->buffer_free(b);
+
+    hrm_backend_iface table = *ctx.f;
+    const hrm_backend_iface *real = ctx.f;
+    table.max_buffer_bytes = fake_limit;
+    ctx.f = &table;
+    limit_calls = 0;
+    ck_assert_uint_eq(hrm_ctx_max_buffer_bytes(&ctx), 12345u);
+    ck_assert_int_eq(limit_calls, 1);
+    table.struct_size = (uint32_t)HRM_IFACE_END(signsgd_rows); /* an ABI 1.0 plugin */
+    ck_assert_uint_eq(hrm_ctx_max_buffer_bytes(&ctx), 0u);
+    ck_assert_int_eq(limit_calls, 1);
+    table.struct_size = (uint32_t)sizeof table;
+    table.max_buffer_bytes = NULL;
+    ck_assert_uint_eq(hrm_ctx_max_buffer_bytes(&ctx), 0u);
+    ctx.f = real;
+}
+END_TEST
+
 /* auto passes over the refused and declined test plugins to a real one: cpu, unless another
  * usable backend (an OpenCL build, say) scores higher. */
 START_TEST(test_open_auto) {
@@ -343,6 +383,7 @@ int main(void) {
     tcase_add_test(tc, test_open_declined);
     tcase_add_test(tc, test_open_missing);
     tcase_add_test(tc, test_open_cpu);
+    tcase_add_test(tc, test_max_buffer_slot);
     tcase_add_test(tc, test_open_auto);
     tcase_add_test(tc, test_open_from_env);
     tcase_add_test(tc, test_status_str);

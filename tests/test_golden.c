@@ -20,6 +20,7 @@
 
 #include "act.h"
 #include "dataset.h"
+#include "discover.h"
 #include "model.h"
 #include "safetensors.h"
 #include "sampler.h"
@@ -472,9 +473,7 @@ static void check_train(golden *g, engine *e, const char *dir, const run_setting
 /* ---- the plugins under test ------------------------------------------------------------ */
 
 #define MAX_PLUGINS 16
-static struct {
-    char name[64], path[4096];
-} plugins[MAX_PLUGINS];
+static found_plugin plugins[MAX_PLUGINS]; /* found by a child process: see discover.h */
 static int plugin_count;
 
 /* ---- resuming ------------------------------------------------------------------------------- */
@@ -612,27 +611,6 @@ static void run_resume(int plugin) {
 
 /* ---- the test cases: fixture x plugin ------------------------------------------------------ */
 
-static void discover_plugins(void) {
-    const char *only = getenv("HRM_TEST_PLUGIN");
-    if (only && only[0]) {
-        hrm_plugin p;
-        if (hrm_plugin_load(only, hrm_default_host(), &p) != HRM_OK) return;
-        snprintf(plugins[0].name, sizeof plugins[0].name, "%s", p.name);
-        snprintf(plugins[0].path, sizeof plugins[0].path, "%s", only);
-        plugin_count = 1;
-        return;
-    }
-    hrm_plugin_list list;
-    if (hrm_plugin_scan(hrm_default_host(), &list) != HRM_OK) return;
-    for (int i = 0; i < list.count && plugin_count < MAX_PLUGINS; i++) {
-        if (list.items[i].state != HRM_PLUGIN_USABLE) continue;
-        snprintf(plugins[plugin_count].name, sizeof plugins[0].name, "%s", list.items[i].name);
-        snprintf(plugins[plugin_count].path, sizeof plugins[0].path, "%s", list.items[i].path);
-        plugin_count++;
-    }
-    hrm_plugin_list_free(&list);
-}
-
 static void run_fixture(int plugin, const char *fixture, const char *init_file, const char *expected_file) {
     const char *dir = getenv("HRM_GOLDEN_DIR");
     ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
@@ -662,11 +640,8 @@ START_TEST(golden_resume) { run_resume(_i); }
 END_TEST
 
 int main(void) {
-    discover_plugins();
-    if (plugin_count == 0) {
-        fprintf(stderr, "golden: no usable backend plugin found\n");
-        return EXIT_FAILURE;
-    }
+    plugin_count = discover_plugins(hrm_default_host(), "golden", plugins, MAX_PLUGINS);
+    if (plugin_count == 0) return EXIT_FAILURE;
     Suite *s = suite_create("golden");
     TCase *tc = tcase_create("reference");
     tcase_set_timeout(tc, 300);

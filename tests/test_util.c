@@ -1,5 +1,6 @@
 /* tests/test_util.c - plugins under test, guarded device tensors, PRNG and error measure. */
 #include "test_util.h"
+#include "discover.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,40 +13,11 @@ const hrm_ptr NO_PTR = {NULL, 0};
 /* ---- the plugins under test ------------------------------------------------------------- */
 
 #define MAX_PLUGINS 32
-static struct {
-    char name[64];
-    char path[4096];
-} plugins[MAX_PLUGINS];
+static found_plugin plugins[MAX_PLUGINS];
 static int plugin_count;
 
 int plugins_discover(void) {
-    const char *only = getenv("HRM_TEST_PLUGIN");
-    plugin_count = 0;
-    if (only && only[0]) {
-        hrm_plugin p;
-        if (hrm_plugin_load(only, hrm_default_host(), &p) != HRM_OK) {
-            fprintf(stderr, "HRM_TEST_PLUGIN=%s is not usable: %s\n", only, p.reason);
-            return 0;
-        }
-        snprintf(plugins[0].name, sizeof plugins[0].name, "%s", p.name);
-        snprintf(plugins[0].path, sizeof plugins[0].path, "%s", only);
-        return plugin_count = 1;
-    }
-    hrm_plugin_list list;
-    if (hrm_plugin_scan(hrm_default_host(), &list) != HRM_OK) return 0;
-    for (int i = 0; i < list.count && plugin_count < MAX_PLUGINS; i++) {
-        const hrm_plugin *p = &list.items[i];
-        if (p->state != HRM_PLUGIN_USABLE) {
-            fprintf(stderr, "conformance: skipping %s: %s\n", p->name, p->reason);
-            continue;
-        }
-        snprintf(plugins[plugin_count].name, sizeof plugins[0].name, "%s", p->name);
-        snprintf(plugins[plugin_count].path, sizeof plugins[0].path, "%s", p->path);
-        plugin_count++;
-    }
-    hrm_plugin_list_free(&list);
-    if (!plugin_count) fprintf(stderr, "conformance: no usable backend plugin found\n");
-    return plugin_count;
+    return plugin_count = discover_plugins(hrm_default_host(), "conformance", plugins, MAX_PLUGINS);
 }
 
 const char *plugin_name(int i) { return i >= 0 && i < plugin_count ? plugins[i].name : "?"; }

@@ -17,7 +17,9 @@
 /* ---- the plugins under test ------------------------------------------------------------- */
 
 /* Fills the list from $HRM_TEST_PLUGIN (that file only) or hrm_plugin_scan() (every usable
- * plugin). Returns the count; 0 with a message on stderr when there is nothing to test. */
+ * plugin), found in a child process (discover.h): main() must not initialise a driver before
+ * check forks the test cases. Returns the count; 0 with a message on stderr when there is nothing
+ * to test. */
 int plugins_discover(void);
 const char *plugin_name(int i);
 

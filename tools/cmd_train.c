@@ -693,7 +693,15 @@ static void header(run *r, int64_t resume_step) {
     printf("hrm train: %lld parameters (hidden %d, heads %d, H %dx%d, L %dx%d, halt_max_steps %d)\n",
            (long long)hrm_params_count(hrm_model_params_table(r->model)), r->cfg.hidden_size, r->cfg.num_heads,
            r->cfg.H_layers, r->cfg.H_cycles, r->cfg.L_layers, r->cfg.L_cycles, r->cfg.halt_max_steps);
-    printf("backend %s, device %d: %s\n", r->ctx.plugin.name, r->ctx.device_index, info.name);
+    uint64_t used = 0, peak = 0;
+    if (r->ctx.f->memory_usage(r->ctx.dev, &used, &peak) != HRM_OK) used = 0;
+    printf("backend %s, device %d: %s; %.1f MiB on the device", r->ctx.plugin.name, r->ctx.device_index, info.name,
+           used / 1048576.0);
+    int pieces = hrm_model_activation_buffers(r->model);
+    if (pieces > 1)
+        printf(" (activations in %d buffers: its largest buffer is %.1f MiB)", pieces,
+               hrm_ctx_max_buffer_bytes(&r->ctx) / 1048576.0);
+    putchar('\n');
     printf("data %s: %d train / %d test examples; global_batch_size %d, total_steps %lld, stopping at %lld, "
            "evaluating every %lld steps\n",
            text(r, "data_path"), r->train.num_examples, r->test.num_examples, r->ts.global_batch_size,

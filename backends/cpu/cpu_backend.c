@@ -176,6 +176,14 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
     if (!dev) return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
     dev->be = be;
     hrm_memcount_init(&dev->mem);
+    /* Test cap: a device whose buffers are limited (an OpenCL device's allocation limit) makes the
+     * core split its activations; with it the ASan build checks that split on the host. */
+    const char *kb = getenv("HRM_CPU_MAX_BUFFER_KB");
+    if (kb && kb[0]) {
+        char *end;
+        unsigned long long v = strtoull(kb, &end, 10);
+        if (*end == '\0' && v > 0 && v < (1ull << 50)) dev->max_buffer = (uint64_t)v << 10;
+    }
     *out = dev;
     return HRM_OK;
 }
@@ -202,6 +210,10 @@ static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
 {
     if (!dev || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
+    if (dev->max_buffer && bytes > dev->max_buffer)
+        return cpu_fail(dev->be, HRM_ERR_OUT_OF_MEMORY,
+                        "buffer_alloc: %zu bytes is over the largest buffer (HRM_CPU_MAX_BUFFER_KB=%llu)", bytes,
+                        (unsigned long long)(dev->max_buffer >> 10));
     size_t rounded = (bytes + CPU_ALIGN - 1) & ~(size_t)(CPU_ALIGN - 1);
     if (rounded < bytes) return cpu_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: %zu bytes is too large", bytes);
     hrm_buffer *buf = malloc(sizeof *buf);
@@ -215,6 +227,8 @@ static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
     *out = buf;
     return HRM_OK;
 }
+
+static uint64_t cpu_max_buffer_bytes(hrm_device *dev) { return dev ? dev->max_buffer : 0; }
 
 static void cpu_buffer_free(hrm_buffer *buf)
 {
@@ -356,6 +370,7 @@ static const hrm_backend_iface cpu_iface = {
     .xent_backward = cpu_xent_backward,
     .adam_atan2 = cpu_adam_atan2,
     .signsgd_rows = cpu_signsgd_rows,
+    .max_buffer_bytes = cpu_max_buffer_bytes,
 };
 
 HRM_BACKEND_EXPORT const hrm_backend_iface *hrm_backend_entry(void) { return &cpu_iface; }

@@ -41,6 +41,7 @@ struct hrm_backend {
 struct hrm_device {
     hrm_backend *be;
     hrm_memcount mem; /* bytes in buffers now and at most */
+    uint64_t max_buffer; /* HRM_CPU_MAX_BUFFER_KB in bytes; 0 = no limit */
 };
 
 struct hrm_buffer {

@@ -6,6 +6,12 @@
  *   HRM_OPENCL_MAX_ALLOC_MB=N    caps this plugin's buffers at N MiB per device; an allocation past
  *                                it fails with HRM_ERR_OUT_OF_MEMORY as a full device would (tests
  *                                provoke out-of-memory with it).
+ *   HRM_OPENCL_MAX_BUFFER_KB=N   caps a single buffer at N KiB (below the device's own limit), as a
+ *                                device with a small CL_DEVICE_MAX_MEM_ALLOC_SIZE would: tests make
+ *                                the model split its activations over several buffers with it.
+ *   HRM_OPENCL_PROFILE=FILE      times every command on the device and appends a table (by op and
+ *                                kernel, matmuls by shape with GFLOP/s) to FILE at device close
+ *                                (ocl_profile.c).
  *   HRM_OPENCL_BUILD_OPTIONS=S   appended to the kernel build options (and to the binary cache key);
  *                                a test injects a bad define to provoke a kernel build failure.
  *   HRM_OPENCL_SCORE=N           the probe's score instead of the one derived from the platforms
@@ -329,8 +335,33 @@ static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *o
     return HRM_OK;
 }
 
+/* CLBlast's kernels take int element offsets and index with ints (its CopyPadMatrix, Xgemm and
+ * XgemmDirect kernels, CLBlast 1.5.3), so a matrix at or past element 2^31 of a buffer is read
+ * from a wrapped offset: on an H200, the published batch of 768 faulted this way
+ * (CL_OUT_OF_RESOURCES). A buffer below 2^31 floats keeps every offset and index in range; our
+ * own kernels take 64-bit offsets. */
+#define OCL_MAX_INDEXED_BYTES (((uint64_t)1 << 31) * 4 - 256)
+
+/* The largest buffer: the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE, CLBlast's index range, and the
+ * HRM_OPENCL_MAX_BUFFER_KB test cap, whichever is least. */
+static uint64_t max_buffer_of(cl_device_id id)
+{
+    cl_ulong dev_max = 0;
+    clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof dev_max, &dev_max, NULL);
+    uint64_t cap = OCL_MAX_INDEXED_BYTES;
+    if (dev_max > 0 && dev_max < cap) cap = dev_max;
+    const char *kb = getenv("HRM_OPENCL_MAX_BUFFER_KB");
+    if (kb && kb[0]) {
+        char *end;
+        unsigned long long v = strtoull(kb, &end, 10);
+        if (*end == '\0' && v > 0 && v < (cap >> 10)) cap = (uint64_t)v << 10;
+    }
+    return cap;
+}
+
 static void release_device(hrm_device *dev)
 {
+    if (dev->profile) ocl_profile_close(dev);
     ocl_program_release(dev);
     if (dev->fault) clReleaseMemObject(dev->fault);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
@@ -359,7 +390,8 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
         release_device(dev);
         return ocl_cl_fail(be, err, "device_open", "clCreateContext");
     }
-    dev->queue = clCreateCommandQueue(dev->ctx, di->id, 0, &err); /* in-order */
+    dev->profile = ocl_profile_create();
+    dev->queue = clCreateCommandQueue(dev->ctx, di->id, dev->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &err); /* in-order */
     if (!dev->queue) {
         release_device(dev);
         return ocl_cl_fail(be, err, "device_open", "clCreateCommandQueue");
@@ -379,6 +411,7 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
         if (*end == '\0' && kb > 0 && kb < (unsigned long long)(dev->local_mem >> 10)) dev->local_mem = (size_t)kb << 10;
     }
     if (dev->max_wg == 0) dev->max_wg = 1;
+    dev->max_buffer = max_buffer_of(di->id);
 
     hrm_status s = fault_init(dev);
     if (s == HRM_OK) s = ocl_program_init(dev);
@@ -422,6 +455,7 @@ static hrm_status ocl_finish(hrm_device *dev)
         clFinish(dev->queue); /* the fault record's read must not land after we return */
         return ocl_cl_fail(dev->be, err, "finish", "clFinish");
     }
+    ocl_profile_sync(dev);
     return fetched ? fault_check(dev) : HRM_OK;
 }
 
@@ -439,6 +473,11 @@ static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
                         "buffer_alloc: out of device memory: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu "
                         "MiB (%llu bytes in use)",
                         bytes, (unsigned long long)(be->max_alloc >> 20), (unsigned long long)now);
+    if (bytes > dev->max_buffer)
+        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
+                        "buffer_alloc: out of device memory: %zu bytes is over the largest buffer this device takes "
+                        "(%.1f MiB: its allocation limit, CLBlast's 32-bit offsets or HRM_OPENCL_MAX_BUFFER_KB)",
+                        bytes, dev->max_buffer / 1048576.0);
     hrm_buffer *buf = malloc(sizeof *buf);
     if (!buf) return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: out of host memory");
     cl_int err;
@@ -482,8 +521,11 @@ static hrm_status ocl_buffer_write(hrm_buffer *dst, size_t offset, const void *s
     OCL_TRY(check_bytes(dst, "buffer_write", offset, bytes));
     if (!bytes) return HRM_OK;
     /* blocking: the caller may reuse src as soon as we return */
-    cl_int err = clEnqueueWriteBuffer(dst->dev->queue, dst->mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
-    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dst->dev->be, err, "buffer_write", "clEnqueueWriteBuffer");
+    cl_int err = clEnqueueWriteBuffer(dst->dev->queue, dst->mem, CL_TRUE, offset, bytes, src, 0, NULL,
+                                      ocl_profile_event(dst->dev));
+    if (err != CL_SUCCESS) return ocl_cl_fail(dst->dev->be, err, "buffer_write", "clEnqueueWriteBuffer");
+    ocl_profile_record(dst->dev, "buffer_write", 0, 0.0);
+    return HRM_OK;
 }
 
 static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes)
@@ -494,12 +536,15 @@ static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, siz
     int fetched;
     cl_int err = fault_fetch(dev, &fetched);
     if (err == CL_SUCCESS)
-        err = bytes ? clEnqueueReadBuffer(dev->queue, src->mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL)
+        err = bytes ? clEnqueueReadBuffer(dev->queue, src->mem, CL_TRUE, offset, bytes, dst, 0, NULL,
+                                          ocl_profile_event(dev))
                     : clFinish(dev->queue);
     if (err != CL_SUCCESS) {
         clFinish(dev->queue); /* the fault record's read must not land after we return */
         return ocl_cl_fail(dev->be, err, "buffer_read", "clEnqueueReadBuffer");
     }
+    if (bytes) ocl_profile_record(dev, "buffer_read", 0, 0.0);
+    ocl_profile_sync(dev);
     return fetched ? fault_check(dev) : HRM_OK;
 }
 
@@ -521,7 +566,9 @@ static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer
         if (err == CL_SUCCESS) err = clEnqueueCopyBuffer(dev->queue, tmp, dst->mem, 0, dst_offset, bytes, 0, NULL, NULL);
         clReleaseMemObject(tmp);
     } else {
-        err = clEnqueueCopyBuffer(dev->queue, src->mem, dst->mem, src_offset, dst_offset, bytes, 0, NULL, NULL);
+        err = clEnqueueCopyBuffer(dev->queue, src->mem, dst->mem, src_offset, dst_offset, bytes, 0, NULL,
+                                  ocl_profile_event(dev));
+        if (err == CL_SUCCESS) ocl_profile_record(dev, "buffer_copy", 0, 0.0);
     }
     return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dev->be, err, "buffer_copy", "clEnqueueCopyBuffer");
 }
@@ -533,9 +580,14 @@ static hrm_status ocl_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, 
         return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu",
                         offset, offset, count, buf->bytes / 4);
     if (!count) return HRM_OK;
-    cl_int err = clEnqueueFillBuffer(buf->dev->queue, buf->mem, &value, sizeof value, offset * 4, count * 4, 0, NULL, NULL);
-    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(buf->dev->be, err, "buffer_fill", "clEnqueueFillBuffer");
+    cl_int err = clEnqueueFillBuffer(buf->dev->queue, buf->mem, &value, sizeof value, offset * 4, count * 4, 0, NULL,
+                                     ocl_profile_event(buf->dev));
+    if (err != CL_SUCCESS) return ocl_cl_fail(buf->dev->be, err, "buffer_fill", "clEnqueueFillBuffer");
+    ocl_profile_record(buf->dev, "buffer_fill", 0, 0.0);
+    return HRM_OK;
 }
+
+static uint64_t ocl_max_buffer_bytes(hrm_device *dev) { return dev ? dev->max_buffer : 0; }
 
 /* ---- the table ----------------------------------------------------------------------------------- */
 
@@ -576,6 +628,7 @@ static const hrm_backend_iface ocl_iface = {
     .xent_backward = ocl_xent_backward,
     .adam_atan2 = ocl_adam_atan2,
     .signsgd_rows = ocl_signsgd_rows,
+    .max_buffer_bytes = ocl_max_buffer_bytes,
 };
 
 HRM_BACKEND_EXPORT const hrm_backend_iface *hrm_backend_entry(void) { return &ocl_iface; }

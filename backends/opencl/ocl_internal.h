@@ -95,6 +95,7 @@ struct hrm_device {
     size_t max_items[3];   /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2] floored to powers of two; 0 until the first
                               N-D launch queries them (ocl_ops.c) */
     int beta0_needs_clear; /* CLBlast lets NaN in C through when beta == 0: zero C first */
+    uint64_t max_buffer;   /* bytes: the largest buffer we allocate (max_buffer_bytes; ocl_backend.c) */
     char build_options[512]; /* of the kernel program (ocl_program.c) */
 #define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
     OCL_KERNELS(OCL_KERNEL_FIELD)
@@ -103,6 +104,8 @@ struct hrm_device {
     cl_mem fault;                     /* cl_int[OCL_FAULT_INTS], zero while no fault is recorded */
     cl_int fault_host[OCL_FAULT_INTS]; /* where a synchronisation point reads it */
     int fault_armed;                  /* a kernel that may record a fault ran since the last read */
+    struct ocl_profile *profile;      /* HRM_OPENCL_PROFILE (ocl_profile.c); NULL when off */
+    cl_event profile_ev;              /* the event of the command just enqueued, while profiling */
 };
 
 struct hrm_buffer {
@@ -165,6 +168,22 @@ hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint d
  * in x (CUDA C++ Programming Guide, "Technical Specifications per Compute Capability"), and NVIDIA's
  * OpenCL runs on the same hardware, so ranges stay within that everywhere. */
 enum { OCL_MAX_GROUPS_YZ = 65535 };
+
+/* ---- profile (ocl_profile.c): HRM_OPENCL_PROFILE=FILE ------------------------------------------ */
+typedef struct ocl_profile ocl_profile;
+/* NULL unless HRM_OPENCL_PROFILE names a file; then the queue must be created with profiling. */
+ocl_profile *ocl_profile_create(void);
+/* The event argument for the next enqueue: NULL when not profiling. */
+cl_event *ocl_profile_event(hrm_device *dev);
+/* After that enqueue succeeded: files its event under label (span: charged from the previous
+ * command's end, for CLBlast calls), with the FLOPs it does (0 when not a matmul). */
+void ocl_profile_record(hrm_device *dev, const char *label, int span, double flops);
+/* ocl_profile_record labelled "op/kernel function name". */
+void ocl_profile_kernel(hrm_device *dev, cl_kernel k, const char *op);
+/* At a synchronisation point (everything enqueued has completed): folds the events in. */
+void ocl_profile_sync(hrm_device *dev);
+/* Writes the table and frees the profile (device_close). */
+void ocl_profile_close(hrm_device *dev);
 
 /* ---- program (ocl_program.c) -------------------------------------------------------------- */
 /* Builds (or loads from the disk cache) the embedded program and creates every kernel. */

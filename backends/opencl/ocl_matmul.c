@@ -68,6 +68,21 @@ static const char *clblast_name(CLBlastStatusCode s)
     }
 }
 
+/* HRM_OPENCL_PROFILE: a CLBlast call is filed under its shape */
+static void profile_matmul(hrm_device *dev, const hrm_matmul_args *a, int batch, CLBlastStatusCode s)
+{
+    if (!dev->profile) return;
+    if (s != CLBlastSuccess) {
+        if (dev->profile_ev) clReleaseEvent(dev->profile_ev);
+        dev->profile_ev = NULL;
+        return;
+    }
+    char label[96];
+    snprintf(label, sizeof label, "matmul m=%d n=%d k=%d %c%c batch=%d", a->m, a->n, a->k, a->trans_a ? 'T' : 'N',
+             a->trans_b ? 'T' : 'N', batch);
+    ocl_profile_record(dev, label, 1, 2.0 * a->m * a->n * (double)a->k * batch);
+}
+
 hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
 {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
@@ -82,15 +97,20 @@ hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
         s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)a->m, (size_t)a->n, (size_t)a->k, a->alpha,
                                        a->a.buf->mem, a->a.off, (size_t)a->lda, (size_t)a->stride_a, a->b.buf->mem,
                                        a->b.off, (size_t)a->ldb, (size_t)a->stride_b, a->beta, a->c.buf->mem, a->c.off,
-                                       (size_t)a->ldc, (size_t)a->stride_c, (size_t)a->batch, &dev->queue, NULL);
+                                       (size_t)a->ldc, (size_t)a->stride_c, (size_t)a->batch, &dev->queue,
+                                       ocl_profile_event(dev));
+        profile_matmul(dev, a, a->batch, s);
     } else {
         /* one matrix, or a zero stride (CLBlast's batched call refuses it): one SGEMM per item */
         s = CLBlastSuccess;
-        for (int i = 0; i < a->batch && s == CLBlastSuccess; i++)
+        for (int i = 0; i < a->batch && s == CLBlastSuccess; i++) {
             s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)a->m, (size_t)a->n, (size_t)a->k, a->alpha,
                              a->a.buf->mem, a->a.off + (size_t)(i * a->stride_a), (size_t)a->lda, a->b.buf->mem,
                              a->b.off + (size_t)(i * a->stride_b), (size_t)a->ldb, a->beta, a->c.buf->mem,
-                             a->c.off + (size_t)(i * a->stride_c), (size_t)a->ldc, &dev->queue, NULL);
+                             a->c.off + (size_t)(i * a->stride_c), (size_t)a->ldc, &dev->queue,
+                             ocl_profile_event(dev));
+            profile_matmul(dev, a, 1, s);
+        }
     }
     if (s == CLBlastSuccess) return HRM_OK;
     if (s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources || s == CLBlastOpenCLOutOfHostMemory)

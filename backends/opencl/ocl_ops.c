@@ -36,8 +36,11 @@ void ocl_arg_fault(ocl_args *a, ocl_fault_code code)
 hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local)
 {
     if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
-    cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, NULL, global, local, 0, NULL, NULL);
-    return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
+    cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, NULL, global, local, 0, NULL,
+                                        ocl_profile_event(a->dev));
+    if (err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
+    ocl_profile_kernel(a->dev, a->k, op);
+    return HRM_OK;
 }
 
 hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
@@ -99,8 +102,10 @@ hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uin
             size_t offset[3] = {0, (size_t)o1, (size_t)o2};
             size_t global[3] = {(size_t)total[0], (size_t)(total[1] - o1 < step[1] ? total[1] - o1 : step[1]),
                                 (size_t)(total[2] - o2 < step[2] ? total[2] - o2 : step[2])};
-            cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, offset, global, local, 0, NULL, NULL);
+            cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, offset, global, local, 0, NULL,
+                                                ocl_profile_event(a->dev));
             if (err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
+            ocl_profile_kernel(a->dev, a->k, op);
         }
     return HRM_OK;
 }

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Major: incompatible change; a host refuses any other major. Minor: slots appended. */
 #define HRM_BACKEND_ABI_MAJOR 1
-#define HRM_BACKEND_ABI_MINOR 0
+#define HRM_BACKEND_ABI_MINOR 1
 #define HRM_BACKEND_ABI_VERSION ((uint32_t)((HRM_BACKEND_ABI_MAJOR << 16) | HRM_BACKEND_ABI_MINOR))
 #define HRM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define HRM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -328,6 +328,15 @@ typedef struct hrm_backend_iface {
     hrm_status (*xent_backward)(hrm_device *dev, const hrm_xent_args *a);
     hrm_status (*adam_atan2)(hrm_device *dev, const hrm_adam_args *a);
     hrm_status (*signsgd_rows)(hrm_device *dev, const hrm_signsgd_args *a);
+
+    /* ---- appended in 1.1 (a host calls these only when struct_size reaches them) ---- */
+    /* Optional (may be NULL: no limit). The largest single buffer, in bytes, that buffer_alloc
+     * gives on this device and that every op of this backend addresses correctly: a device's
+     * allocation limit, or the index width of its kernels (CLBlast's take 32-bit element
+     * offsets, so an OpenCL buffer stays below 2^31 floats). 0 = no limit below the device's
+     * memory. buffer_alloc refuses a larger buffer with HRM_ERR_OUT_OF_MEMORY; a host keeps each
+     * buffer within the limit, splitting what can be split (the model's activations). */
+    uint64_t (*max_buffer_bytes)(hrm_device *dev);
     /* Append new slots here only (minor version bump). */
 } hrm_backend_iface;
 

@@ -105,6 +105,10 @@ int hrm_device_match(const char *device, const hrm_device_info *info, int n, cha
 
 void hrm_ctx_close(hrm_ctx *ctx);
 
+/* The largest single buffer the opened device takes, in bytes (the backend's max_buffer_bytes,
+ * ABI 1.1); 0 when the backend states no limit (an ABI 1.0 plugin, or none below its memory). */
+uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx);
+
 const char *hrm_status_str(hrm_status s);
 
 #ifdef __cplusplus

@@ -5,12 +5,14 @@
  * synchronisation point (the OpenCL backend: its ids never travel to the host inside a segment).
  * Either way the caller must get HRM_ERR_INVALID_ARG with one line naming the op, the tensor,
  * the position and the id, exactly once, and the device must keep working afterwards.
- * Runs without fork (CK_NOFORK): OpenCL drivers' threads do not survive a fork. */
+ * Each case runs in its own forked process (check's default); main() only holds the plugins'
+ * names and paths. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "discover.h"
 #include "hrm/hrm.h"
 
 static hrm_ctx C;
@@ -23,24 +25,21 @@ static void no_log(void *user, hrm_log_level level, const char *backend, const c
 
 static hrm_host quiet_host;
 
-/* The usable plugins of the build tree, by name. */
-static char names[8][64];
-static int num_names;
+/* The usable plugins of the build tree ($HRM_TEST_PLUGIN: that file only), found by a child
+ * process (tests/discover.h): this one must not initialise a driver before check forks. */
+static found_plugin found[8];
+static int num_found;
 
 static void find_backends(void) {
     quiet_host = *hrm_default_host();
     quiet_host.log = no_log;
-    hrm_plugin_list list;
-    hrm_plugin_scan(&quiet_host, &list);
-    for (int i = 0; i < list.count && num_names < 8; i++)
-        if (list.items[i].state == HRM_PLUGIN_USABLE)
-            snprintf(names[num_names++], sizeof names[0], "%s", list.items[i].name);
-    hrm_plugin_list_free(&list);
+    num_found = discover_plugins(&quiet_host, "bad_ids", found, 8);
 }
 
 static void open_backend(int i) {
     char err[1024];
-    ck_assert_msg(hrm_ctx_open(names[i], 0, &quiet_host, &C, err, sizeof err) == HRM_OK, "%s: %s", names[i], err);
+    ck_assert_msg(hrm_ctx_open(found[i].path, 0, &quiet_host, &C, err, sizeof err) == HRM_OK, "%s: %s", found[i].name,
+                  err);
 }
 
 static void close_backend(void) {
@@ -97,7 +96,7 @@ static hrm_embedding_args embedding(const int *tokens, const int *pids) {
 
 START_TEST(test_embedding_ids) {
     open_backend(_i);
-    const char *n = names[_i];
+    const char *n = found[_i].name;
     const int good[6] = {0, 1, 2, 3, 4, 0}, pids[2] = {0, 1};
     hrm_embedding_args e = embedding(good, pids);
     ck_assert_int_eq(op_then_sync(C.f->embedding_forward(C.dev, &e), e.out, 1), HRM_OK);
@@ -138,7 +137,7 @@ START_TEST(test_signsgd_ids) {
                           .weights = buffer(NULL, 12)};
     ck_assert_int_eq(op_then_sync(C.f->signsgd_rows(C.dev, &a), a.weights, 1), HRM_OK);
     a.ids = buffer(bad, 2);
-    expect_bad_id(names[_i], op_then_sync(C.f->signsgd_rows(C.dev, &a), a.weights, 1),
+    expect_bad_id(found[_i].name, op_then_sync(C.f->signsgd_rows(C.dev, &a), a.weights, 1),
                   "signsgd_rows: ids[1] = 3 is outside [0, 3)");
     close_backend();
 }
@@ -146,7 +145,7 @@ END_TEST
 
 START_TEST(test_xent_labels) {
     open_backend(_i);
-    const char *n = names[_i];
+    const char *n = found[_i].name;
     /* [2, 3, 4]; -100 is the ignore label and is fine */
     const int good[6] = {0, 1, -100, 3, 2, 1}, bad[6] = {0, 1, 4, 3, 2, 1};
     hrm_xent_args x = {.batch = 2,
@@ -188,7 +187,7 @@ START_TEST(test_first_fault_wins) {
                           .weights = buffer(NULL, 12)};
     hrm_status s = C.f->embedding_forward(C.dev, &e);
     if (s == HRM_OK) s = C.f->signsgd_rows(C.dev, &a);
-    expect_bad_id(names[_i], op_then_sync(s, a.weights, 1), "embedding_forward: tokens[4] = 5 is outside [0, 5)");
+    expect_bad_id(found[_i].name, op_then_sync(s, a.weights, 1), "embedding_forward: tokens[4] = 5 is outside [0, 5)");
     ck_assert_int_eq(op_then_sync(HRM_OK, a.weights, 1), HRM_OK);
     close_backend();
 }
@@ -196,21 +195,17 @@ END_TEST
 
 int main(void) {
     find_backends();
-    if (num_names == 0) {
-        fprintf(stderr, "no usable backend found\n");
-        return EXIT_FAILURE;
-    }
-    for (int i = 0; i < num_names; i++) printf("backend %d: %s\n", i, names[i]);
+    if (num_found == 0) return EXIT_FAILURE;
+    for (int i = 0; i < num_found; i++) printf("backend %d: %s\n", i, found[i].name);
     Suite *s = suite_create("bad_ids");
     TCase *tc = tcase_create("ids");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_embedding_ids, 0, num_names);
-    tcase_add_loop_test(tc, test_signsgd_ids, 0, num_names);
-    tcase_add_loop_test(tc, test_xent_labels, 0, num_names);
-    tcase_add_loop_test(tc, test_first_fault_wins, 0, num_names);
+    tcase_add_loop_test(tc, test_embedding_ids, 0, num_found);
+    tcase_add_loop_test(tc, test_signsgd_ids, 0, num_found);
+    tcase_add_loop_test(tc, test_xent_labels, 0, num_found);
+    tcase_add_loop_test(tc, test_first_fault_wins, 0, num_found);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
