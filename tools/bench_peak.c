@@ -5,7 +5,8 @@
  * bandwidth roof, each from a kernel repeated enough times to dwarf launch costs) and mixbench
  * (github.com/ekondis/mixbench: one roof for FLOPs, one for bytes, a kernel's place between them
  * set by its FLOPs per byte). Unlike them, no kernel is written here: the roofs are those the
- * backend's own ops reach, because those ops are all HRM can use on the device. So:
+ * backend's own ops reach, because those ops are all HRM can use on the device. `hrm bench train`
+ * (bench_train.c) takes its MFU denominator from the same GEMM probe. So:
  *   compute roof   fp32 GEMM, C = A B, square, through `matmul`, at the fastest size: sizes double
  *                  from 256 until one call takes GEMM_TARGET_S or reaches GEMM_MAX_N (so a GPU
  *                  gets a GEMM big enough to fill it and a slow device does not spend minutes on
@@ -120,7 +121,7 @@ static int time_gemm(bench *b, const bench_run *run, hrm_matmul_args *a, int n, 
     return 1;
 }
 
-static void probe_gemm(bench *b, bench_run *run) {
+void bench_peak_gemm(bench *b, bench_run *run) {
     bench_result *r = bench_run_add(run, "peak", "GFLOP/s", "peak gemm fp32");
     hrm_matmul_args a;
     if (!r) return;
@@ -212,7 +213,7 @@ static bench_result *probe_add_resident(bench *b, bench_run *run) {
 
 void bench_peak_probe(bench *b, bench_run *run) {
     run->peak_gflops = run->peak_gbps = run->peak_gbps_resident = 0;
-    probe_gemm(b, run);
+    bench_peak_gemm(b, run);
     probe_copy(b, run);
     probe_add(b, run);
     /* the DRAM roof: the better of copy and add above */

@@ -93,6 +93,10 @@ void bench_run_label(const bench_run *run, char *out, size_t size);
  * run->peak_gbps (the better of the two DRAM-sized ones) and run->peak_gbps_resident (0 when
  * unmeasured). b's context must be open. */
 void bench_peak_probe(bench *b, bench_run *run);
+/* The compute roof alone: "peak gemm fp32" appended to run (on failure with the reason), and
+ * run->peak_gflops (when it ran), gemm_n and gemm_largest set. Bounded by b's min_time, min_reps
+ * and max_time; b's context must be open. `hrm bench train` rates its models' MFU against it. */
+void bench_peak_gemm(bench *b, bench_run *run);
 /* The GEMM probe again at the same size, into *again (a fresh result, not appended). Returns 1
  * when it ran. A shared machine's load comes and goes: the suite keeps the better of the two. */
 int bench_peak_gemm_again(bench *b, const bench_run *run, bench_result *again);

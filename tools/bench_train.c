@@ -1,8 +1,12 @@
 /* tools/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
- * models on one backend, with the model-FLOPs utilisation against cblas_sgemm measured directly in
- * the same run, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8. Its model
- * measurements (bench_train.h) also serve the `hrm bench` suite, which rates them against the
- * device's own GEMM peak instead.
+ * models on one backend, with the model-FLOPs utilisation against the fp32 GEMM peak of the device
+ * they ran on, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8. Its model
+ * measurements (bench_train.h) also serve the `hrm bench` suite.
+ *
+ * The peak is `hrm bench`'s compute roof (bench_peak.c): a square matmul through the same backend
+ * and device, sized to the device, timed before the models and again after them at the same size;
+ * the better median is the peak. Measured through the backend, it means the same on the CPU
+ * backend, on PoCL and on a GPU (a host cblas_sgemm would put a GPU's MFU at thousands of percent).
  *
  * The models are built in memory (parameters from hrm_model_init_params, seed 0) and fed synthetic
  * data of the right shapes: tokens and labels uniform in [1, vocab), puzzle identifier 0. A sample
@@ -16,6 +20,7 @@
  * since device_open), builds the model and a training and an evaluation state at the same batch,
  * runs one training step and one evaluation segment, and reads memory_usage's peak. */
 #include "bench_train.h"
+#include "bench_suite.h"
 #include "cli.h"
 
 #include "act.h"
@@ -27,10 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEAK_N 2048         /* the square cblas_sgemm of the peak */
 #define DEFAULT_STEPS 5
 #define DEFAULT_MIN_TIME 2.0 /* seconds of timed calls per measurement when --steps is not given */
 #define MEMORY_CYCLES 8      /* the large H_cycles = L_cycles of the memory check */
+/* The peak probe's bounds, those of `hrm bench`'s full mode (bench_suite.c): at least 5 calls and
+ * 0.5 s of them, at most 5 s, so that a slow device (CLBlast on PoCL: about 33 GFLOP/s at 1024^3
+ * here) spends seconds on it and a fast one still gets enough calls for a median. */
+#define PEAK_MIN_TIME 0.5
+#define PEAK_MIN_REPS 5
+#define PEAK_MAX_TIME 5.0
 
 typedef struct model_spec {
     const char *name;
@@ -122,6 +132,7 @@ typedef struct model_result {
     model_flops flops;
     timing train, eval;
     double qkv_gflops;        /* cblas_sgemm at this model's qkv shape, for reference */
+    uint64_t mem_run;         /* backend memory_usage peak after the timed steps; 0 = not reported */
     uint64_t mem_peak[2];     /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
     int mem_cycles[2];
 } model_result;
@@ -318,7 +329,7 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
     r->train = m.train;
     r->eval = m.eval;
     r->qkv_gflops = m.qkv_gflops;
-    r->mem_peak[0] = m.mem_peak;
+    r->mem_run = r->mem_peak[0] = m.mem_peak;
     r->mem_cycles[0] = 2;
     if (o->no_memory) return 1;
     /* the 2x2 peak again on a fresh device, beside the 8x8 one: the same sequence of calls */
@@ -331,31 +342,76 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
 
 /* ---- the peak ------------------------------------------------------------------------------- */
 
-/* cblas_sgemm GFLOP/s at PEAK_N^3, called directly, with the thread count the backend set. Needs
- * an opened backend (the CPU backend sets OpenBLAS's threads when created). */
-static double measure_peak(bench *b, const char *prog, const run_opts *o, hrm_device_info *info, char *plugin,
-                           size_t plugin_size) {
+/* The MFU denominator: the GEMM probe of `hrm bench` on the device the models run on. */
+typedef struct device_peak {
+    bench_run run;       /* gemm_n, gemm_largest, peak_gflops (the better of the two probes) */
+    bench_result result; /* run's one slot: "peak gemm fp32" of the first probe */
+    double before, after; /* the medians of the probes before and after the models */
+    hrm_device_info info;
+    char backend[64];  /* the plugin's name */
+    char plugin[4200]; /* "name (path)" */
+} device_peak;
+
+/* Opens the device for a probe, with the probe's time bounds. */
+static int peak_open(bench *b, const char *prog, const run_opts *o) {
     char err[512];
-    hrm_ctx ctx;
-    if (hrm_ctx_open(o->backend, o->device, hrm_default_host(), &ctx, err, sizeof err) != HRM_OK) {
+    if (hrm_ctx_open(o->backend, o->device, hrm_default_host(), &b->ctx, err, sizeof err) != HRM_OK) {
         cli_error(prog, "%s", err);
-        return -1;
+        return 0;
     }
-    if (ctx.f->device_info(ctx.be, o->device, info) != HRM_OK)
-        snprintf(info->name, sizeof info->name, "(no device info: %s)", ctx.f->last_error(ctx.be));
-    snprintf(plugin, plugin_size, "%s (%s)", ctx.plugin.name, ctx.plugin.path);
-    b->ctx = ctx;
-    b->f = ctx.f;
+    b->f = b->ctx.f;
     b->status = HRM_OK;
-    b->min_time = 1.0;
-    fprintf(stderr, "%s: cblas_sgemm %dx%dx%d peak ...\n", prog, PEAK_N, PEAK_N, PEAK_N);
-    hrm_matmul_args a = {.m = PEAK_N, .n = PEAK_N, .k = PEAK_N, .alpha = 1, .lda = PEAK_N, .ldb = PEAK_N,
-                         .ldc = PEAK_N, .batch = 1};
-    double rate = bench_openblas_rate(b, &a, 2.0 * PEAK_N * (double)PEAK_N * PEAK_N);
+    b->min_time = PEAK_MIN_TIME;
+    b->min_reps = PEAK_MIN_REPS;
+    b->max_time = PEAK_MAX_TIME;
+    return 1;
+}
+
+/* The models' calls are bounded by --steps and --min-time, not by the probe's max_time. */
+static void peak_close(bench *b) {
+    hrm_ctx_close(&b->ctx);
     memset(&b->ctx, 0, sizeof b->ctx);
-    hrm_ctx_close(&ctx);
-    if (rate <= 0) cli_error(prog, "cblas_sgemm peak: %s", b->error[0] ? b->error : "out of host memory");
-    return rate;
+    b->f = NULL;
+    b->min_reps = 0;
+    b->max_time = 0;
+}
+
+/* The first probe picks the GEMM size (bench_peak_gemm) and names the device. */
+static int peak_before(bench *b, const char *prog, const run_opts *o, device_peak *p) {
+    memset(p, 0, sizeof *p);
+    if (!peak_open(b, prog, o)) return 0;
+    const hrm_ctx *ctx = &b->ctx;
+    if (ctx->f->device_info(ctx->be, ctx->device_index, &p->info) != HRM_OK)
+        snprintf(p->info.name, sizeof p->info.name, "(no device info: %s)", ctx->f->last_error(ctx->be));
+    snprintf(p->backend, sizeof p->backend, "%s", ctx->plugin.name);
+    snprintf(p->plugin, sizeof p->plugin, "%s (%s)", ctx->plugin.name, ctx->plugin.path);
+    p->run.results = &p->result;
+    p->run.cap = 1;
+    fprintf(stderr, "%s: %s: peak fp32 GEMM of %s ...\n", prog, p->backend, p->info.name);
+    bench_peak_gemm(b, &p->run);
+    peak_close(b);
+    p->before = p->run.peak_gflops;
+    if (p->before > 0) return 1;
+    cli_error(prog, "%s: peak GEMM probe: %s", p->backend, p->result.reason[0] ? p->result.reason : "no result");
+    return 0;
+}
+
+/* The same size again after the models: a shared machine's load comes and goes, so the better
+ * median is the peak, as in `hrm bench`. */
+static int peak_after(bench *b, const char *prog, const run_opts *o, device_peak *p) {
+    bench_result again;
+    if (!peak_open(b, prog, o)) return 0;
+    fprintf(stderr, "%s: %s: peak fp32 GEMM again ...\n", prog, p->backend);
+    int ok = bench_peak_gemm_again(b, &p->run, &again);
+    peak_close(b);
+    if (!ok) {
+        cli_error(prog, "%s: peak GEMM probe after the models: %s", p->backend,
+                  again.reason[0] ? again.reason : "no result");
+        return 0;
+    }
+    p->after = again.median;
+    if (p->after > p->run.peak_gflops) p->run.peak_gflops = p->after;
+    return 1;
 }
 
 /* ---- report ------------------------------------------------------------------------------- */
@@ -364,15 +420,15 @@ static double sps(const model_result *r, const timing *t) { return t->median_s >
 static double gflops(double flops, const timing *t) { return t->median_s > 0 ? flops / t->median_s * 1e-9 : 0; }
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-static void print_report(const model_result *rs, int n, double peak, const hrm_device_info *info,
-                         const char *plugin) {
-    printf("hrm bench train: backend %s\n", plugin);
-    printf("device: %s | %s | %d threads\n", info->name, info->driver, info->compute_units);
-    printf("peak: cblas_sgemm %dx%dx%d called directly in this run (the higher of before and after the models): "
-           "%.1f GFLOP/s\n",
-           PEAK_N, PEAK_N, PEAK_N, peak);
+static void print_report(const model_result *rs, int n, const device_peak *p) {
+    double peak = p->run.peak_gflops;
+    printf("hrm bench train: backend %s\n", p->plugin);
+    printf("device: %s | %s | %d compute units\n", p->info.name, p->info.driver, p->info.compute_units);
+    printf("peak: fp32 GEMM of this device through the %s backend, as `hrm bench` measures it: %.1f GFLOP/s "
+           "(%s; the better median of the probes before, %.1f, and after the models, %.1f)\n",
+           p->backend, peak, p->result.detail, p->before, p->after);
     printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
-           "rates from the median step; MFU = model FLOP/s / peak\n\n");
+           "rates from the median step; MFU = model FLOP/s / the device's GEMM peak\n\n");
     printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch",
            "train smp/s", "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn",
            "MFU eval", "mem 2x2", "mem 8x8");
@@ -396,6 +452,7 @@ static void print_report(const model_result *rs, int n, double peak, const hrm_d
                r->spec->name, r->spec->about, hrm_config_prefix(&r->cfg), r->batch, r->train.reps,
                1e3 * r->train.median_s, 1e3 * r->train.min_s, r->eval.reps, 1e3 * r->eval.median_s,
                1e3 * r->eval.min_s, r->flops.eval_segment / r->batch * 1e-9, r->qkv_gflops);
+        if (r->mem_run) printf("; backend peak memory of the timed run %llu bytes", (unsigned long long)r->mem_run);
         if (r->mem_cycles[1])
             printf("; backend peak memory %llu bytes at 2x2, %llu at %dx%d: %s", (unsigned long long)r->mem_peak[0],
                    (unsigned long long)r->mem_peak[1], r->mem_cycles[1], r->mem_cycles[1],
@@ -427,6 +484,7 @@ static json_t *result_json(const model_result *r, double peak) {
     json_object_set_new(o, "mfu_train", number(gflops(r->flops.train_step, &r->train) / peak));
     json_object_set_new(o, "mfu_eval", number(gflops(r->flops.eval_segment, &r->eval) / peak));
     json_object_set_new(o, "sgemm_qkv_shape_gflops", number(r->qkv_gflops));
+    if (r->mem_run) json_object_set_new(o, "memory_peak_bytes", json_integer((json_int_t)r->mem_run));
     if (r->mem_cycles[1]) {
         json_object_set_new(o, "memory_peak_bytes_2x2", json_integer((json_int_t)r->mem_peak[0]));
         json_object_set_new(o, "memory_peak_bytes_8x8", json_integer((json_int_t)r->mem_peak[1]));
@@ -435,14 +493,21 @@ static json_t *result_json(const model_result *r, double peak) {
     return o;
 }
 
-static int write_json(const char *prog, const char *path, const model_result *rs, int n, double peak,
-                      const hrm_device_info *info, const char *plugin) {
+/* "peak" says which peak the MFU is against; n and gflops are where older readers found them. */
+static json_t *peak_json(const device_peak *p) {
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:s}", "kind", "backend_gemm", "backend", p->backend,
+                     "device", p->info.name, "n", p->run.gemm_n, "largest_n", p->run.gemm_largest, "gflops",
+                     number(p->run.peak_gflops), "gflops_before", number(p->before), "gflops_after",
+                     number(p->after), "detail", p->result.detail);
+}
+
+static int write_json(const char *prog, const char *path, const model_result *rs, int n, const device_peak *p) {
+    const hrm_device_info *info = &p->info;
     json_t *models = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(models, result_json(&rs[i], peak));
-    json_t *root = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:{s:s, s:i, s:o}, s:o}", "format_version", 1,
-                             "hrm_version", HRM_VERSION, "backend", plugin, "device", "name", info->name, "driver",
-                             info->driver, "threads", info->compute_units, "peak", "kind", "cblas_sgemm", "n",
-                             PEAK_N, "gflops", number(peak), "models", models);
+    for (int i = 0; i < n; i++) json_array_append_new(models, result_json(&rs[i], p->run.peak_gflops));
+    json_t *root = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:o}", "format_version", 1, "hrm_version",
+                             HRM_VERSION, "backend", p->plugin, "device", "name", info->name, "driver", info->driver,
+                             "threads", info->compute_units, "peak", peak_json(p), "models", models);
     int ok = root && json_dump_file(root, path, JSON_INDENT(2)) == 0;
     if (!ok) cli_error(prog, "%s: cannot write the JSON report", path);
     json_decref(root);
@@ -467,9 +532,12 @@ static const char *about =
     "synthetic tokens): 'small' (hidden 128, 2+2 layers, batch 32) and 'sudoku' (the published\n"
     "27M model, batch 8), H_cycles = L_cycles = 2. A training step is hrm_act_train_step (TRAIN\n"
     "forward, Q-target forward, losses, backward, SignSGD + AdamATan2); evaluation times segments.\n"
-    "Reports samples/s, model FLOPs per sample, MFU against cblas_sgemm measured directly in the\n"
-    "same run, and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow).\n"
-    "tools/bench-vs-torch.sh runs it beside the PyTorch reference.";
+    "Reports samples/s, model FLOPs per sample, MFU against the fp32 GEMM peak of the device it ran\n"
+    "on (as `hrm bench` measures it: a square matmul through the same backend, sized to the device,\n"
+    "probed before and after the models, the better median; bounded to seconds on slow devices),\n"
+    "and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow). --json FILE names\n"
+    "the peak: \"peak\": {\"kind\": \"backend_gemm\", \"backend\", \"device\", \"n\", \"gflops\", ...}.\n"
+    "tools/bench-vs-torch.sh runs it beside the PyTorch reference (CPU or GPU).";
 
 int cmd_bench_train(const char *prog, int argc, char **argv) {
     const char *v[NUM_OPTS];
@@ -501,27 +569,21 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
     }
 
     bench *b = calloc(1, sizeof *b);
+    device_peak *peak = calloc(1, sizeof *peak);
     model_result results[NUM_SPECS];
-    hrm_device_info info;
-    char plugin[4200];
-    memset(&info, 0, sizeof info);
-    if (!b || !(b->times = malloc(BENCH_MAX_REPS * sizeof *b->times))) {
+    if (!b || !peak || !(b->times = malloc(BENCH_MAX_REPS * sizeof *b->times))) {
         cli_error(prog, "out of memory");
         free(b);
+        free(peak);
         return CLI_EXIT_FAIL;
     }
-    /* the peak before and after the models, the higher of the two: a busy moment lowers one */
-    double peak = measure_peak(b, prog, &o, &info, plugin, sizeof plugin);
-    int ok = peak > 0, n = 0;
+    int ok = peak_before(b, prog, &o, peak), n = 0;
     for (int i = first; ok && i <= last; i++) ok = run_model(b, prog, &o, &specs[i], &results[n++]);
-    if (ok) {
-        double again = measure_peak(b, prog, &o, &info, plugin, sizeof plugin);
-        ok = again > 0;
-        if (again > peak) peak = again;
-    }
-    if (ok) print_report(results, n, peak, &info, plugin);
-    if (ok && v[OPT_JSON]) ok = write_json(prog, v[OPT_JSON], results, n, peak, &info, plugin);
+    if (ok) ok = peak_after(b, prog, &o, peak);
+    if (ok) print_report(results, n, peak);
+    if (ok && v[OPT_JSON]) ok = write_json(prog, v[OPT_JSON], results, n, peak);
     free(b->times);
     free(b);
+    free(peak);
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

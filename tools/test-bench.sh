@@ -5,7 +5,9 @@
 # not the other way round); `hrm bench plot` of two files gives an SVG that parses as XML with
 # both devices and the measurements in it; a corrupt or foreign results file is one line naming
 # it and exit 1; an unknown option exit 2; a file written before the activation-sized bandwidth
-# roof still loads and compares. About 30 s on the 2-core development VM.
+# roof still loads and compares; `hrm bench train` rates MFU against the GEMM peak of the device it
+# ran on (CPU backend, and the OpenCL one where usable: PoCL here) and says so in its text and
+# JSON. About 60 s on the 2-core development VM.
 set -euo pipefail
 hrm=$1
 tmp=$(mktemp -d)
@@ -25,7 +27,7 @@ expect_error() {
     [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want: $(cat "$tmp/err")"
     [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$what: want one line on stderr, got: $(cat "$tmp/err")"
     [ ! -s "$tmp/out" ] || fail "$what: wrote to stdout: $(head -3 "$tmp/out")"
-    if [ -n "${NAMED:-}" ]; then grep -qF "$NAMED" "$tmp/err" || fail "$what: the error does not name $NAMED"; fi
+    if [ -n "${NAMED:-}" ]; then grep -qF -- "$NAMED" "$tmp/err" || fail "$what: the error does not name $NAMED"; fi
     echo "ok: $what -> $(cat "$tmp/err")"
 }
 
@@ -216,4 +218,62 @@ expect_error "hrm bench plot --metric nosuch" 2 "$hrm" bench plot "$a" --out "$t
 expect_error "hrm bench plot without --out" 2 "$hrm" bench plot "$a"
 NAMED=nosuchdevice expect_error "hrm bench --device nosuchdevice" 1 "$hrm" bench --backend cpu --device nosuchdevice
 NAMED=nosuchdevice expect_error "hrm bench --backend all --device nosuchdevice" 1 "$hrm" bench --device nosuchdevice
+# ---- hrm bench train: MFU against the GEMM peak of the device it ran on --------------------------
+# The peak is the backend's own GEMM (bench_peak.c, as `hrm bench` measures it), never the host's
+# cblas_sgemm: against cblas an H200 showed MFU of 2123%. Checked on the CPU backend and, where
+# one is usable (PoCL here), on the OpenCL backend, whose peak must name the OpenCL device.
+# `--batch 8 --steps 1 --no-memory` keeps it to seconds on PoCL.
+train_check() {
+    local backend=$1 json=$tmp/train-$1.json
+    if ! "$hrm" bench train --backend "$backend" --model small --batch 8 --steps 1 --no-memory --json "$json" \
+        >"$tmp/train.txt" 2>"$tmp/train.err"; then
+        cat "$tmp/train.txt" "$tmp/train.err"
+        fail "hrm bench train --backend $backend exited non-zero"
+    fi
+    local line="^peak: fp32 GEMM of this device through the $backend backend, as \`hrm bench\` measures it: "
+    grep -q "${line}[0-9.]* GFLOP/s (matmul m=n=k=[0-9]* " "$tmp/train.txt" ||
+        fail "bench train --backend $backend: the peak is not the $backend GEMM: $(grep '^peak' "$tmp/train.txt")"
+    grep -q "MFU = model FLOP/s / the device's GEMM peak" "$tmp/train.txt" ||
+        fail "bench train --backend $backend: the MFU is not said to be against the device's GEMM peak"
+    ! grep '^peak' "$tmp/train.txt" | grep -qi cblas || fail "bench train --backend $backend: the peak is cblas_sgemm's"
+    python3 - "$json" "$backend" <<'PY'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+backend = sys.argv[2]
+p = r["peak"]
+# which peak: kind, backend and device; n and gflops where older readers (bench-vs-torch.sh) read them
+assert p.get("kind") == "backend_gemm", ("peak kind", p)
+assert p["backend"] == backend and r["backend"].startswith(backend + " ("), (p, r["backend"])
+assert p["device"] and p["device"] == r["device"]["name"], (p, r["device"])
+assert p["n"] >= 256 and p["n"] & (p["n"] - 1) == 0 and p["n"] <= p["largest_n"], p
+assert p["gflops"] > 0 and math.isclose(p["gflops"], max(p["gflops_before"], p["gflops_after"])), p
+assert "m=n=k=%d" % p["n"] in p["detail"], p
+m = r["models"][0]
+for k in ("model", "batch", "params", "train_samples_per_s", "eval_samples_per_s", "train_flops_per_sample",
+          "train_gflops", "eval_gflops", "mfu_train", "mfu_eval", "memory_peak_bytes"):
+    assert k in m, ("missing", k)
+assert m["model"] == "small" and m["batch"] == 8 and m["memory_peak_bytes"] > 0, m
+# the MFU is against that peak and nothing else
+for mfu, rate in (("mfu_train", "train_gflops"), ("mfu_eval", "eval_gflops")):
+    assert math.isclose(m[mfu], m[rate] / p["gflops"], rel_tol=1e-9), (mfu, m[mfu], m[rate], p["gflops"])
+    # models built of this device's GEMMs cannot run far above its GEMM peak
+    assert 0 < m[mfu] < 1.5, (mfu, m[mfu], "against a peak that is not this device's")
+print("ok: bench train --backend %s: MFU %.0f%% of the %s GEMM peak of %s (%.1f GFLOP/s at %d^3)"
+      % (backend, 100 * m["mfu_train"], p["backend"], p["device"], p["gflops"], p["n"]))
+PY
+}
+train_check cpu
+if "$hrm" backends 2>/dev/null | grep -q '^opencl  *usable'; then
+    train_check opencl
+else
+    echo "skip: bench train --backend opencl: no usable OpenCL device"
+fi
+grep -q "MFU against the fp32 GEMM peak of the device" <("$hrm" bench train --help) ||
+    fail "bench train --help does not say what the MFU is against"
+# --batch up to 4096 for every model (the published Sudoku batch is 768): parsed, then the backend
+# is what fails here
+NAMED=nosuch expect_error "bench train --model sudoku --batch 768 (the backend is refused, not the batch)" 1 \
+    "$hrm" bench train --backend nosuch --model sudoku --batch 768
+NAMED=--batch expect_error "bench train --batch 5000" 2 "$hrm" bench train --model sudoku --batch 5000
+
 echo "all hrm bench checks passed"

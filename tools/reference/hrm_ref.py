@@ -20,12 +20,15 @@ dataset layout, and the reproducible sampler (data_shuffle=false).
 Run with Debian's interpreter, which has torch: /usr/bin/python3 hrm_ref.py --selftest
 """
 import argparse
+import contextlib
 import json
 import math
 import os
+import resource
 import struct
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -198,13 +201,14 @@ def count_params(cfg: HRMConfig) -> Tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 # Forward pass of one segment
 # ---------------------------------------------------------------------------------------------
-def rope_cos_sin(cfg: HRMConfig, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(cfg: HRMConfig, dtype: torch.dtype,
+                 device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [S, head_dim], GPT-NeoX layout (the half-width table repeated twice).
     published: computed in float32 whatever the model dtype; here in the model dtype, which is
     float32 for the fixtures and float64 for the precision study."""
     hd = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=dtype) / hd))
-    t = torch.arange(cfg.full_seq, dtype=dtype)
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=dtype, device=device) / hd))
+    t = torch.arange(cfg.full_seq, dtype=dtype, device=device)
     freqs = torch.outer(t, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
@@ -271,7 +275,7 @@ def input_embeddings(p: Params, cfg: HRMConfig, tokens: torch.Tensor,
 def inner_forward(p: Params, cfg: HRMConfig, zH, zL, tokens, puzzle_rows):
     """One segment: N x T recurrent updates, gradient only through the last L and H updates.
     Returns (new zH, new zL) detached, logits [B, L, V], q_halt [B], q_continue [B]."""
-    cos_sin = rope_cos_sin(cfg, zH.dtype) if cfg.pos_encodings == "rope" else None
+    cos_sin = rope_cos_sin(cfg, zH.dtype, zH.device) if cfg.pos_encodings == "rope" else None
     x = input_embeddings(p, cfg, tokens, puzzle_rows)
     N, T = cfg.H_cycles, cfg.L_cycles
     with torch.no_grad():
@@ -305,8 +309,9 @@ def initial_carry(cfg: HRMConfig, batch: Dict[str, torch.Tensor], dtype=torch.fl
     """All slots halted, so the first segment resets every one of them. (published: zH, zL and
     data start as torch.empty; their contents are never read.)"""
     B = batch["inputs"].shape[0]
-    z = torch.zeros(B, cfg.full_seq, cfg.hidden_size, dtype=dtype)
-    return Carry(z, z.clone(), torch.zeros(B, dtype=torch.int32), torch.ones(B, dtype=torch.bool),
+    dev = batch["inputs"].device
+    z = torch.zeros(B, cfg.full_seq, cfg.hidden_size, dtype=dtype, device=dev)
+    return Carry(z, z.clone(), torch.zeros(B, dtype=torch.int32, device=dev), torch.ones(B, dtype=torch.bool, device=dev),
                  {k: torch.zeros_like(v) for k, v in batch.items()})
 
 
@@ -347,9 +352,10 @@ def act_segment(p: Params, cfg: HRMConfig, carry: Carry, batch: Dict[str, torch.
             new_halted = new_halted | (q_halt > q_cont)
             # Exploration: with probability p a slot may not halt before min_halt_steps, drawn
             # uniformly in [2, halt_max_steps]. Drawn every segment (as published) even when p = 0.
-            explore = torch.rand(q_halt.shape, generator=gen, dtype=q_halt.dtype) < cfg.halt_exploration_prob
+            explore = torch.rand(q_halt.shape, generator=gen, dtype=q_halt.dtype,
+                                 device=q_halt.device) < cfg.halt_exploration_prob
             min_steps = explore * torch.randint(2, cfg.halt_max_steps + 1, steps.shape, generator=gen,
-                                                dtype=steps.dtype)
+                                                dtype=steps.dtype, device=steps.device)
             new_halted = new_halted & (steps >= min_steps)
             # Q target from a second forward from the NEW carry (no replay buffer, no target net).
             rows = puzzle_rows.detach() if puzzle_rows is not None else None
@@ -405,7 +411,7 @@ def act_loss(cfg: HRMConfig, carry: Carry, out: SegmentOut):
     lm_loss = (token_losses(out.logits, labels, cfg.loss_type) / divisor).sum()
     q_halt_loss = F.binary_cross_entropy_with_logits(out.q_halt, seq_correct.to(out.q_halt.dtype),
                                                      reduction="sum")
-    q_cont_loss = torch.zeros((), dtype=out.q_halt.dtype)
+    q_cont_loss = torch.zeros((), dtype=out.q_halt.dtype, device=out.q_halt.device)
     if out.target_q_continue is not None:
         q_cont_loss = F.binary_cross_entropy_with_logits(out.q_continue, out.target_q_continue,
                                                          reduction="sum")
@@ -468,7 +474,7 @@ def signsgd_rows(weights: torch.Tensor, ids: torch.Tensor, grad_rows: torch.Tens
     w = w (1 - lr wd) - lr sign(g)  (sign(0) = 0)."""
     with torch.no_grad():
         uniq, inv = ids.long().unique(return_inverse=True)
-        g = torch.zeros(uniq.shape[0], grad_rows.shape[1], dtype=grad_rows.dtype)
+        g = torch.zeros(uniq.shape[0], grad_rows.shape[1], dtype=grad_rows.dtype, device=grad_rows.device)
         g.index_add_(0, inv, grad_rows)
         weights[uniq] = weights[uniq] * (1.0 - lr * wd) - lr * torch.sign(g)
 
@@ -755,6 +761,41 @@ def _segment_grads(p: Params, cfg: HRMConfig, zH, zL, batch) -> Tuple[Params, in
     return dict(zip(names, grads)), saved[0]
 
 
+def _implicit_device_calls() -> List[str]:
+    """The torch factory calls made without device= during a tiny model's training step and
+    evaluation segment (on the CPU, where a missing device= goes unnoticed; on a GPU it would make
+    a CPU tensor): where each was called, empty when there is none."""
+    import inspect
+    names = ("zeros", "ones", "empty", "full", "arange", "rand", "randn", "randint", "tensor", "eye", "linspace")
+    found: List[str] = []
+    saved = {n: getattr(torch, n) for n in names}
+
+    def guard(name, fn):
+        def wrapped(*args, **kwargs):
+            if "device" not in kwargs:
+                caller = inspect.stack()[1]
+                found.append(f"torch.{name} at line {caller.lineno} ({caller.function})")
+            return fn(*args, **kwargs)
+        return wrapped
+
+    cfg = _tiny_cfg()
+    p = _perturbed(cfg, 3)
+    batch = _tiny_batch(cfg, 4, 5)
+    tr = Trainer(p, cfg, TrainSettings(global_batch_size=4, lr=1e-3, lr_warmup_steps=0, total_steps=10))
+    for n in names:
+        setattr(torch, n, guard(n, saved[n]))
+    try:
+        tr.train_step(batch)
+        with torch.no_grad():
+            carry = initial_carry(cfg, batch, p[H_INIT].dtype)
+            carry, out = act_segment(p, cfg, carry, batch, training=False)
+            act_loss(cfg, carry, out)
+    finally:
+        for n, fn in saved.items():
+            setattr(torch, n, fn)
+    return sorted(set(found))
+
+
 def selftest() -> int:
     torch.set_num_threads(1)
     ok = True
@@ -855,6 +896,12 @@ def selftest() -> int:
             f.write(struct.pack("<Q", len(hdr)) + hdr + bf.tobytes())
         check(torch.equal(load_safetensors(path)[0]["x"], a), "BF16 read")
 
+    # 9. Device-explicit: no tensor of a training step or an evaluation segment is made without
+    # naming its device (--bench --device cuda runs without a default-device context).
+    missing = _implicit_device_calls()
+    check(not missing, "every tensor of a training step and an evaluation segment names its device" +
+          (f"; not: {', '.join(missing)}" if missing else ""))
+
     print("selftest " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -868,14 +915,21 @@ BENCH_MODELS = {
 }
 
 
-def _timed(fn, warmup: int, min_steps: int, min_time: float) -> List[float]:
-    """warmup untimed calls, then calls until min_steps calls and min_time seconds: the times."""
+BENCH_DTYPES = ("fp32", "tf32", "bf16")
+
+
+def _timed(fn, warmup: int, min_steps: int, min_time: float, sync) -> List[float]:
+    """warmup untimed calls, then calls until min_steps calls and min_time seconds: the times.
+    sync() waits for the device, before and after each timed call: a GPU runs asynchronously, so
+    without it the clock would time the kernel launches, not the work."""
     for _ in range(warmup):
         fn()
     times: List[float] = []
     while len(times) < min_steps or sum(times) < min_time:
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -886,38 +940,132 @@ def _median(x: List[float]) -> float:
     return y[n // 2] if n % 2 else 0.5 * (y[n // 2 - 1] + y[n // 2])
 
 
+def bench_device(name: str) -> torch.device:
+    """The torch device for --device (cpu, cuda, cuda:1, mps, xpu, ...), or ValueError with one line
+    that says why it cannot be used."""
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"--device {name}: not a device this torch ({torch.__version__}) knows: "
+                         f"{str(e).splitlines()[0]}")
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda" and torch.version.cuda is None and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available: this torch ({torch.__version__}) "
+                         f"was built without CUDA")
+    backend = getattr(torch.backends, dev.type, None) if dev.type == "mps" else getattr(torch, dev.type, None)
+    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+        raise ValueError(f"--device {name}: {dev.type.upper()} is not available to this torch "
+                         f"({torch.__version__}): no such device found")
+    count = getattr(backend, "device_count", lambda: 1)()
+    if dev.index is not None and dev.index >= count:
+        raise ValueError(f"--device {name}: this machine has {count} {dev.type} device(s)")
+    # Every tensor the model makes names its device (the selftest checks it): a default-device
+    # context (`with torch.device(dev)`) would put a Python-level mode on every torch call, which
+    # made a small add take 18 us instead of 15 on an H200 with torch 2.11 and understated torch's
+    # rates at small batches (2026-12).
+    return dev
+
+
+def _set_precision(dtype: str) -> None:
+    """fp32: true fp32 matmuls everywhere; tf32: TF32 tensor-core matmuls where the device has them
+    (float32_matmul_precision 'high'); bf16: fp32 outside the autocast regions."""
+    tf32 = dtype == "tf32"
+    with warnings.catch_warnings():  # torch >= 2.9 warns that these settings have newer spellings
+        warnings.simplefilter("ignore")
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+@contextlib.contextmanager
+def _forwards_in_bf16(device_type: str):
+    """act_segment and act_loss (the forward passes and the loss head, what the published
+    forward_dtype=bfloat16 covers) under torch.autocast(bfloat16); Trainer.train_step's backward
+    and optimizer updates stay outside it, as torch's autocast documentation asks. Trainer and the
+    bench look both functions up in this module's globals when they call them."""
+    g = globals()
+    saved = {name: g[name] for name in ("act_segment", "act_loss")}
+
+    def under_autocast(fn):
+        def wrapped(*args, **kwargs):
+            with torch.autocast(device_type, dtype=torch.bfloat16):
+                return fn(*args, **kwargs)
+        return wrapped
+
+    g.update({name: under_autocast(fn) for name, fn in saved.items()})
+    try:
+        yield
+    finally:
+        g.update(saved)
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "cpu":
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+    return dev.type
+
+
+def _sync_for(dev: torch.device):
+    module = getattr(torch, dev.type, None)
+    return module.synchronize if dev.type != "cpu" and hasattr(module, "synchronize") else (lambda: None)
+
+
 def bench(args) -> dict:
     """Throughput of this reference on random data, as `hrm bench train` measures the C engine: a
     training step is Trainer.train_step (the ACT segment with its Q-target forward, the loss,
     backward, SignSGD and AdamATan2); an evaluation segment is act_segment + act_loss without
     gradient, the carry going on through halt_max_steps segments as in evaluate_segments. A sample
-    is one sequence through one segment; rates come from the median call (batch / median)."""
+    is one sequence through one segment; rates come from the median call (batch / median).
+    args.device (a torch.device from bench_device) and args.dtype (fp32, tf32, bf16) say where and
+    how; the model's math is the same as everywhere else in this file."""
+    dev = args.device
     torch.set_num_threads(args.threads)
+    _set_precision(args.dtype)
     cfg = HRMConfig(vocab_size=11, seq_len=args.seq_len, num_puzzle_identifiers=1,
                     hidden_size=args.hidden, num_heads=args.heads, H_layers=args.layers,
                     L_layers=args.layers, H_cycles=args.cycles, L_cycles=args.cycles,
                     expansion=args.expansion, puzzle_emb_ndim=args.hidden, halt_max_steps=16,
                     halt_exploration_prob=0.1)
-    p = init_params(cfg, 0)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    # drawn on the CPU from seeded CPU generators (the same values on every device), then moved
+    p = {k: v.to(dev) for k, v in init_params(cfg, 0).items()}
     g = torch.Generator().manual_seed(0)
     batch = {"inputs": torch.randint(1, 11, (args.batch, cfg.seq_len), generator=g, dtype=torch.int32),
              "labels": torch.randint(1, 11, (args.batch, cfg.seq_len), generator=g, dtype=torch.int32),
              "puzzle_identifiers": torch.zeros(args.batch, dtype=torch.int32)}
-    tr = Trainer(p, cfg, TrainSettings(global_batch_size=args.batch, lr=1e-4, lr_warmup_steps=0,
-                                       total_steps=10 ** 6))
-    t_train = _timed(lambda: tr.train_step(batch), args.warmup, args.steps, args.min_time)
+    batch = {k: v.to(dev) for k, v in batch.items()}
+    in_bf16 = _forwards_in_bf16(dev.type) if args.dtype == "bf16" else contextlib.nullcontext()
+    sync = _sync_for(dev)
+    with in_bf16:
+        tr = Trainer(p, cfg, TrainSettings(global_batch_size=args.batch, lr=1e-4, lr_warmup_steps=0,
+                                           total_steps=10 ** 6))
+        if dev.type != "cpu":  # the exploration draws are made on the device, from its generator
+            tr.gen = torch.Generator(device=dev).manual_seed(tr.s.seed)
+        t_train = _timed(lambda: tr.train_step(batch), args.warmup, args.steps, args.min_time, sync)
 
-    carry = [initial_carry(cfg, batch, p[H_INIT].dtype)]
+        carry = [initial_carry(cfg, batch, p[H_INIT].dtype)]
 
-    def eval_segment():
-        with torch.no_grad():
-            carry[0], out = act_segment(p, cfg, carry[0], batch, training=False)
-            act_loss(cfg, carry[0], out)
+        def eval_segment():
+            with torch.no_grad():
+                carry[0], out = act_segment(p, cfg, carry[0], batch, training=False)
+                act_loss(cfg, carry[0], out)
 
-    t_eval = _timed(eval_segment, args.warmup, args.steps, args.min_time)
+        t_eval = _timed(eval_segment, args.warmup, args.steps, args.min_time, sync)
     med_train, med_eval = _median(t_train), _median(t_eval)
     return {"model": args.model or "custom", "params": count_params(cfg)[0], "threads": args.threads,
             "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
+            "device": str(dev), "device_name": _device_name(dev), "dtype": args.dtype,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "batch": args.batch, "hidden": args.hidden, "heads": args.heads, "layers": args.layers,
             "cycles": args.cycles, "seq_len": args.seq_len,
             "train_samples_per_s": args.batch / med_train,
@@ -925,7 +1073,11 @@ def bench(args) -> dict:
             "train_step_median_s": med_train, "train_step_min_s": min(t_train),
             "train_steps_timed": len(t_train),
             "eval_segment_median_s": med_eval, "eval_segment_min_s": min(t_eval),
-            "eval_segments_timed": len(t_eval)}
+            "eval_segments_timed": len(t_eval),
+            # device memory: params, optimizer state and activations of training and evaluation
+            # (the allocator's high-water mark); None where torch keeps no such count (the CPU)
+            "memory_peak_bytes": torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None,
+            "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def main(argv=None) -> int:
@@ -949,6 +1101,11 @@ def main(argv=None) -> int:
     ap.add_argument("--min-time", type=float, default=0.0,
                     help="bench: also time calls until this many seconds have passed")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="cpu",
+                    help="bench: cpu (default), cuda, cuda:N, or another torch device type (mps, xpu, ...)")
+    ap.add_argument("--dtype", default="fp32",
+                    help="bench: fp32 (default; no TF32), tf32 (TF32 matmuls) or bf16 (autocast "
+                         "bfloat16 forward passes, as the published forward_dtype)")
     args = ap.parse_args(argv)
     preset = BENCH_MODELS.get(args.model, {})
     for key, default in (("hidden", 128), ("layers", 2), ("batch", 32)):
@@ -960,6 +1117,13 @@ def main(argv=None) -> int:
         return selftest()
     if args.bench:
         args.heads = args.heads or max(1, args.hidden // 64)
+        try:
+            if args.dtype not in BENCH_DTYPES:
+                raise ValueError(f"--dtype {args.dtype}: expected one of {', '.join(BENCH_DTYPES)}")
+            args.device = bench_device(args.device)
+        except ValueError as e:
+            print(f"hrm_ref.py: {e}", file=sys.stderr)
+            return 2
         print(json.dumps(bench(args)))
         return 0
     ap.print_help()
