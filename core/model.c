@@ -166,32 +166,30 @@ static void carve_level(arena *a, const hrm_model *m, level *l) {
 }
 
 /* Every activation of the model; the same sequence of carves both sizes (a->bufs NULL) and places
- * them (a->bufs and a->used from the sizing pass, used reset to zeros). */
-static void layout_acts(hrm_model *m, arena *ap) {
-    arena a = *ap;
+ * them (a->bufs from the sizing pass, so each buffer starts where the sizing pass started one). */
+static void layout_acts(hrm_model *m, arena *a) {
     size_t B = (size_t)m->max_batch, R = B * m->S, D = m->D, BL = B * m->seq_len;
-    m->x = carve(&a, R * D);
-    m->rope_cos = carve(&a, (size_t)m->S * m->head_dim / 2);
-    m->rope_sin = carve(&a, (size_t)m->S * m->head_dim / 2);
-    m->ones = carve(&a, B > (size_t)m->S ? B : (size_t)m->S);
-    m->logits = carve(&a, BL * m->V);
-    m->d_logits = carve(&a, BL * m->V);
-    m->q = carve(&a, 2 * B);
-    m->d_q = carve(&a, 2 * B);
-    m->loss = carve(&a, B);
-    m->count = carve(&a, B);
-    m->correct = carve(&a, B);
-    m->preds = carve(&a, BL);
-    m->d_puzzle_rows = m->P > 0 ? carve(&a, B * m->cfg.puzzle_emb_ndim) : (hrm_ptr){0};
-    m->d_h = carve(&a, R * D);
-    m->spare_zH = carve(&a, R * D);
-    m->spare_zL = carve(&a, R * D);
-    m->scratch = carve_block(&a, m);
-    m->scratch_a = carve(&a, R * D);
-    m->scratch_m = carve(&a, R * m->I);
-    carve_level(&a, m, &m->H_level);
-    carve_level(&a, m, &m->L_level);
-    *ap = a;
+    m->x = carve(a, R * D);
+    m->rope_cos = carve(a, (size_t)m->S * m->head_dim / 2);
+    m->rope_sin = carve(a, (size_t)m->S * m->head_dim / 2);
+    m->ones = carve(a, B > (size_t)m->S ? B : (size_t)m->S);
+    m->logits = carve(a, BL * m->V);
+    m->d_logits = carve(a, BL * m->V);
+    m->q = carve(a, 2 * B);
+    m->d_q = carve(a, 2 * B);
+    m->loss = carve(a, B);
+    m->count = carve(a, B);
+    m->correct = carve(a, B);
+    m->preds = carve(a, BL);
+    m->d_puzzle_rows = m->P > 0 ? carve(a, B * m->cfg.puzzle_emb_ndim) : (hrm_ptr){0};
+    m->d_h = carve(a, R * D);
+    m->spare_zH = carve(a, R * D);
+    m->spare_zL = carve(a, R * D);
+    m->scratch = carve_block(a, m);
+    m->scratch_a = carve(a, R * D);
+    m->scratch_m = carve(a, R * m->I);
+    carve_level(a, m, &m->H_level);
+    carve_level(a, m, &m->L_level);
 }
 
 /* ---- constants on the device ---------------------------------------------------------------- */
@@ -246,8 +244,8 @@ static size_t acts_cap(const hrm_model *m) {
     return (size_t)(bytes / 4) & ~(size_t)63;
 }
 
-/* Sizes the layout, allocates its buffers, carves. A tensor larger than one buffer may be is the
- * one limit left: it is refused here, naming the largest batch that fits. */
+/* Sizes the layout, allocates its buffers, carves. The one limit left is a single tensor larger
+ * than a buffer may be: it is refused here, naming the largest batch that fits. */
 static hrm_status alloc_acts(hrm_model *m) {
     arena a = {.cap = acts_cap(m)};
     layout_acts(m, &a);
@@ -276,8 +274,7 @@ static hrm_status alloc_acts(hrm_model *m) {
         if (st == HRM_OK) m->n_acts = i + 1;
     }
     if (st == HRM_OK) {
-        arena place = {.bufs = m->acts, .cap = a.cap, .used = a.used, .room = a.room};
-        memset(a.used, 0, (size_t)a.n * sizeof *a.used);
+        arena place = {.bufs = m->acts, .cap = a.cap, .used = a.used}; /* carve zeroes used[i] as it starts buffer i */
         layout_acts(m, &place);
     }
     free(a.used);

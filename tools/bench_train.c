@@ -369,8 +369,7 @@ static int peak_open(bench *b, const char *prog, const run_opts *o) {
 
 /* The models' calls are bounded by --steps and --min-time, not by the probe's max_time. */
 static void peak_close(bench *b) {
-    hrm_ctx_close(&b->ctx);
-    memset(&b->ctx, 0, sizeof b->ctx);
+    hrm_ctx_close(&b->ctx); /* zeroes b->ctx */
     b->f = NULL;
     b->min_reps = 0;
     b->max_time = 0;
