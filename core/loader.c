@@ -468,6 +468,47 @@ uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx) {
     return f->max_buffer_bytes(ctx->dev);
 }
 
+static const char *const PRECISION_NAME[HRM_PRECISION_COUNT] = {"highest", "high", "medium"};
+static const char *const PRECISION_FORMAT[HRM_PRECISION_COUNT] = {"fp32", "tf32", "bf16"};
+
+const char *hrm_precision_name(hrm_matmul_precision p) {
+    return (unsigned)p < HRM_PRECISION_COUNT ? PRECISION_NAME[p] : "unknown";
+}
+
+const char *hrm_precision_format(hrm_matmul_precision p) {
+    return (unsigned)p < HRM_PRECISION_COUNT ? PRECISION_FORMAT[p] : "unknown";
+}
+
+int hrm_precision_parse(const char *text, hrm_matmul_precision *out) {
+    for (int p = 0; text && p < HRM_PRECISION_COUNT; p++)
+        if (!strcmp(text, PRECISION_NAME[p]) || !strcmp(text, PRECISION_FORMAT[p])) {
+            *out = (hrm_matmul_precision)p;
+            return 1;
+        }
+    return 0;
+}
+
+uint32_t hrm_ctx_matmul_precisions(const hrm_ctx *ctx) {
+    const hrm_backend_iface *f = ctx->f;
+    uint32_t bits = HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST);
+    if (!f || !ctx->dev || f->struct_size < HRM_IFACE_END(matmul_precision) || !f->matmul_precisions ||
+        !f->matmul_precision)
+        return bits;
+    return bits | (f->matmul_precisions(ctx->dev) & ((1u << HRM_PRECISION_COUNT) - 1u));
+}
+
+hrm_matmul_precision hrm_precision_effective(uint32_t supported, hrm_matmul_precision asked) {
+    int p = (unsigned)asked < HRM_PRECISION_COUNT ? (int)asked : HRM_PRECISION_HIGHEST;
+    while (p > HRM_PRECISION_HIGHEST && !(supported & HRM_PRECISION_BIT(p))) p--;
+    return (hrm_matmul_precision)p;
+}
+
+hrm_status hrm_ctx_matmul(const hrm_ctx *ctx, const hrm_matmul_args *a, hrm_matmul_precision p) {
+    if (p == HRM_PRECISION_HIGHEST) return ctx->f->matmul(ctx->dev, a);
+    if (!(hrm_ctx_matmul_precisions(ctx) & HRM_PRECISION_BIT(p))) return HRM_ERR_UNSUPPORTED;
+    return ctx->f->matmul_precision(ctx->dev, a, p);
+}
+
 void hrm_ctx_close(hrm_ctx *ctx) {
     if (ctx->f) {
         if (ctx->dev) ctx->f->device_close(ctx->dev);

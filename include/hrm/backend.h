@@ -36,7 +36,7 @@ extern "C" {
 
 /* Major: incompatible change; a host refuses any other major. Minor: slots appended. */
 #define HRM_BACKEND_ABI_MAJOR 1
-#define HRM_BACKEND_ABI_MINOR 1
+#define HRM_BACKEND_ABI_MINOR 2
 #define HRM_BACKEND_ABI_VERSION ((uint32_t)((HRM_BACKEND_ABI_MAJOR << 16) | HRM_BACKEND_ABI_MINOR))
 #define HRM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define HRM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -123,6 +123,28 @@ typedef struct hrm_matmul_args {
     int64_t ldc, stride_c;
     int batch; /* >= 1 */
 } hrm_matmul_args;
+
+/* ---- matmul precision (appended in 1.2) --------------------------------------------------
+ * The words of PyTorch's torch.set_float32_matmul_precision. Every precision reads and writes
+ * fp32 tensors and accumulates in fp32; they differ in how each operand element of A and B is
+ * rounded before it is multiplied:
+ *   HIGHEST: not rounded (fp32 products): exactly `matmul`.
+ *   HIGH:    rounded to tf32: 10 explicit mantissa bits (the low 13 bits of the fp32 pattern
+ *            zero), round to nearest (ties away from zero, as PTX cvt.rna.tf32.f32), unit
+ *            roundoff u = 2^-11.
+ *   MEDIUM:  rounded to bf16: 7 explicit mantissa bits (the low 16 bits zero), round to nearest
+ *            even (as PTX cvt.rn.bf16.f32 and PyTorch's conversion), u = 2^-8.
+ * Operand products of the rounded values are exact in fp32; only the sum's order and rounding
+ * differ between backends. alpha and beta are applied in fp32, C is never rounded. So each
+ * element of C is within (2u + k*2^-23) * sum_p |a_p b_p| of the exact product of the
+ * unrounded operands (plus beta*C's rounding), which is what the conformance tests check. */
+typedef enum hrm_matmul_precision {
+    HRM_PRECISION_HIGHEST = 0,
+    HRM_PRECISION_HIGH = 1,
+    HRM_PRECISION_MEDIUM = 2,
+} hrm_matmul_precision;
+#define HRM_PRECISION_COUNT 3
+#define HRM_PRECISION_BIT(p) (1u << (unsigned)(p))
 
 /* ---- attention: fused multi-head scaled-dot-product attention ----------------------------
  * Self-attention over seq tokens, for every (batch b, head h):
@@ -337,6 +359,19 @@ typedef struct hrm_backend_iface {
      * memory. buffer_alloc refuses a larger buffer with HRM_ERR_OUT_OF_MEMORY; a host keeps each
      * buffer within the limit, splitting what can be split (the model's activations). */
     uint64_t (*max_buffer_bytes)(hrm_device *dev);
+
+    /* ---- appended in 1.2 ---- */
+    /* Optional (NULL: fp32 only). The precisions this opened device runs matmul_precision in,
+     * as HRM_PRECISION_BIT(p) bits; HIGHEST is always implied. A backend reports a reduced
+     * precision only when it has a fast path for it (a matrix unit, a bf16 instruction) that
+     * passed its start-up validation, or when a test hook of the backend asks for it; a host
+     * runs the next higher reported precision otherwise. The same set, in words, belongs in
+     * device_info's note. */
+    uint32_t (*matmul_precisions)(hrm_device *dev);
+    /* Required when matmul_precisions reports anything but HIGHEST. matmul (same arguments,
+     * same contract) with A's and B's elements rounded to precision p as described above;
+     * p = HIGHEST is exactly matmul. A precision not reported: HRM_ERR_UNSUPPORTED. */
+    hrm_status (*matmul_precision)(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p);
     /* Append new slots here only (minor version bump). */
 } hrm_backend_iface;
 

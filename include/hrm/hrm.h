@@ -109,6 +109,23 @@ void hrm_ctx_close(hrm_ctx *ctx);
  * ABI 1.1); 0 when the backend states no limit (an ABI 1.0 plugin, or none below its memory). */
 uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx);
 
+/* ---- matmul precision (ABI 1.2; see hrm_matmul_precision in hrm/backend.h) ---------------- */
+
+/* "highest", "high", "medium": torch.set_float32_matmul_precision's words. */
+const char *hrm_precision_name(hrm_matmul_precision p);
+/* The precision's operand format: "fp32", "tf32", "bf16". */
+const char *hrm_precision_format(hrm_matmul_precision p);
+/* Parses a name above (or its format, e.g. "bf16"); 1 on success, 0 otherwise. */
+int hrm_precision_parse(const char *text, hrm_matmul_precision *out);
+/* The precisions the opened device runs natively, as HRM_PRECISION_BIT bits; HIGHEST always set
+ * (an ABI 1.0/1.1 plugin, or one without the slot, is fp32 only). */
+uint32_t hrm_ctx_matmul_precisions(const hrm_ctx *ctx);
+/* The precision a device with that bit set runs `asked` in: asked when supported, else the next
+ * higher one that is (medium -> high -> highest). */
+hrm_matmul_precision hrm_precision_effective(uint32_t supported, hrm_matmul_precision asked);
+/* A matmul at precision p (which must be in hrm_ctx_matmul_precisions, or HIGHEST). */
+hrm_status hrm_ctx_matmul(const hrm_ctx *ctx, const hrm_matmul_args *a, hrm_matmul_precision p);
+
 const char *hrm_status_str(hrm_status s);
 
 #ifdef __cplusplus
