@@ -40,6 +40,11 @@ const hrm_config *hrm_model_config(const hrm_model *m) { return &m->cfg; }
 const hrm_param_table *hrm_model_params_table(const hrm_model *m) { return &m->table; }
 int hrm_model_max_batch(const hrm_model *m) { return m->max_batch; }
 int hrm_model_activation_buffers(const hrm_model *m) { return m->n_acts; }
+hrm_matmul_precision hrm_model_set_matmul_precision(hrm_model *m, hrm_matmul_precision asked) {
+    m->prec = hrm_precision_effective(hrm_ctx_matmul_precisions(m->ctx), asked);
+    return m->prec;
+}
+hrm_matmul_precision hrm_model_matmul_precision(const hrm_model *m) { return m->prec; }
 hrm_ptr hrm_model_params(const hrm_model *m) { return (hrm_ptr){m->params, 0}; }
 hrm_ptr hrm_model_grads(const hrm_model *m) { return (hrm_ptr){m->grads, 0}; }
 hrm_ptr hrm_model_puzzle_grads(const hrm_model *m) { return m->d_puzzle_rows; }
@@ -51,7 +56,7 @@ hrm_ptr hrm_model_d_logits(const hrm_model *m) { return m->d_logits; }
 hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out, float beta) {
     hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
                          .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
-    OP(m, "linear forward (matmul)", m->ctx->f->matmul(m->ctx->dev, &a));
+    OP(m, "linear forward (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
     return HRM_OK;
 }
 
@@ -61,8 +66,8 @@ hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, 
                           .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
     hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
                            .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
-    OP(m, "linear backward, weight gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dw));
-    OP(m, "linear backward, input gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dxa));
+    OP(m, "linear backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
+    OP(m, "linear backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dxa, m->prec));
     return HRM_OK;
 }
 

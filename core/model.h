@@ -60,6 +60,11 @@ const hrm_param_table *hrm_model_params_table(const hrm_model *m);
 int hrm_model_max_batch(const hrm_model *m);
 /* Device buffers holding the activations: 1, or more where the backend limits a buffer's size. */
 int hrm_model_activation_buffers(const hrm_model *m);
+/* Sets the precision of the model's matrix products (the linear layers and the LM head, forward
+ * and backward) and returns the one the device runs: `asked` where the backend reports it, else
+ * the next higher one it does (hrm_precision_effective). New models run HRM_PRECISION_HIGHEST. */
+hrm_matmul_precision hrm_model_set_matmul_precision(hrm_model *m, hrm_matmul_precision asked);
+hrm_matmul_precision hrm_model_matmul_precision(const hrm_model *m);
 
 /* ---- parameters ------------------------------------------------------------------------------ */
 

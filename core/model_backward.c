@@ -86,8 +86,8 @@ static hrm_status lm_head_backward(hrm_model *m, int B, hrm_ptr zH) {
     hrm_matmul_args dx = {.m = m->seq_len, .n = m->D, .k = m->V, .alpha = 1, .beta = 0, .a = m->d_logits,
                           .lda = m->V, .stride_a = (int64_t)m->seq_len * m->V, .b = param_at(m, m->off_lm),
                           .ldb = m->D, .c = ptr_at(m->d_h, PD), .ldc = m->D, .stride_c = SD, .batch = B};
-    OP(m, "lm_head backward, weight gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dw));
-    OP(m, "lm_head backward, input gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dx));
+    OP(m, "lm_head backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
+    OP(m, "lm_head backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dx, m->prec));
     return HRM_OK;
 }
 

@@ -137,7 +137,7 @@ static hrm_status lm_head_forward(hrm_model *m, int B, hrm_ptr zH) {
                          .a = ptr_at(zH, (int64_t)m->P * m->D), .lda = m->D, .stride_a = (int64_t)m->S * m->D,
                          .b = param_at(m, m->off_lm), .ldb = m->D, .c = m->logits, .ldc = m->V,
                          .stride_c = (int64_t)m->seq_len * m->V, .batch = B};
-    OP(m, "lm_head (matmul)", m->ctx->f->matmul(m->ctx->dev, &a));
+    OP(m, "lm_head (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
     return HRM_OK;
 }
 

@@ -68,6 +68,11 @@ struct hrm_model {
 
     float *q_host;              /* [2B] host copy of q */
 
+    /* The precision of the linear layers' and the LM head's products (forward and backward; see
+     * hrm_model_set_matmul_precision). Broadcasts, column sums and the two-wide Q head stay fp32:
+     * they are tiny and some of them copy values (H_init, biases) that rounding would change. */
+    hrm_matmul_precision prec;
+
     int logits_batch;         /* B of the last forward that wrote logits */
     int train_batch;          /* B of the last TRAIN forward; 0 when nothing is saved */
     hrm_ptr train_tokens, train_puzzle_ids;

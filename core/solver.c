@@ -185,3 +185,12 @@ hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int
     }
     return HRM_OK;
 }
+
+hrm_status hrm_solver_set_matmul_precision(hrm_solver *s, hrm_matmul_precision asked, hrm_matmul_precision *runs) {
+    if (!s || (unsigned)asked >= HRM_PRECISION_COUNT) return HRM_ERR_INVALID_ARG;
+    hrm_matmul_precision p = hrm_model_set_matmul_precision(s->model, asked);
+    if (runs) *runs = p;
+    return HRM_OK;
+}
+
+const hrm_ctx *hrm_solver_ctx(const hrm_solver *s) { return s ? &s->ctx : NULL; }

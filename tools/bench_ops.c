@@ -158,7 +158,13 @@ static hrm_status run_cblas(bench *b, const void *arg) {
     return HRM_OK;
 }
 
-static hrm_status run_matmul(bench *b, const void *arg) { return b->f->matmul(b->ctx.dev, arg); }
+hrm_status bench_matmul(bench *b, const hrm_matmul_args *a) { return hrm_ctx_matmul(&b->ctx, a, b->precision); }
+
+void bench_settle_precision(bench *b) {
+    b->precision = hrm_precision_effective(hrm_ctx_matmul_precisions(&b->ctx), b->precision_asked);
+}
+
+static hrm_status run_matmul(bench *b, const void *arg) { return bench_matmul(b, arg); }
 
 /* Stored sizes of A, B, C in floats for one batch item. */
 static size_t stored_a(const hrm_matmul_args *a) { return (size_t)(a->trans_a ? a->k : a->m) * (size_t)a->lda; }
@@ -441,14 +447,15 @@ static json_t *report_json(const bench *b) {
     json_t *entries = json_array();
     for (int i = 0; i < b->count; i++) json_array_append_new(entries, entry_json(&b->entries[i]));
     return json_pack("{s:i, s:s, s:s, s:s, s:{s:i, s:s, s:s, s:s, s:I, s:i, s:i, s:s},"
-                     " s:{s:i, s:i, s:i, s:i, s:I, s:f, s:b}, s:o, s:o}",
+                     " s:{s:i, s:i, s:i, s:i, s:I, s:f, s:b}, s:o, s:o, s:s, s:s}",
                      "format_version", 1, "hrm_version", HRM_VERSION, "backend", b->ctx.plugin.name, "backend_path",
                      b->ctx.plugin.path, "device", "index", b->ctx.device_index, "name", d->name, "vendor", d->vendor,
                      "driver", d->driver, "memory_bytes", (json_int_t)d->memory_bytes, "compute_units",
                      d->compute_units, "validated", d->validated, "note", d->note, "config", "batch", b->batch,
                      "seq", BENCH_SEQ, "batch_long", b->batch_long, "seq_long", BENCH_SEQ_LONG, "adam_params",
                      (json_int_t)b->adam_params, "min_time_s", b->min_time, "quick", b->quick, "entries", entries,
-                     "targets", targets_json(b));
+                     "targets", targets_json(b), "matmul_precision", hrm_precision_name(b->precision),
+                     "matmul_precision_asked", hrm_precision_name(b->precision_asked));
 }
 
 static int write_json(const bench *b, const char *prog, const char *path) {
@@ -464,13 +471,15 @@ static int write_json(const bench *b, const char *prog, const char *path) {
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
-enum { OPT_BACKEND, OPT_DEVICE, OPT_BATCH, OPT_JSON, OPT_QUICK, NUM_OPTS };
+enum { OPT_BACKEND, OPT_DEVICE, OPT_BATCH, OPT_JSON, OPT_QUICK, OPT_PRECISION, NUM_OPTS };
 static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
     [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [OPT_BATCH] = {"--batch", "N", "batch at S=82 (default 32, quick 4); S=901 uses max(1, N/8)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
     [OPT_QUICK] = {"--quick", NULL, "small batch, 1/8 of the Adam parameters, 0.05 s per measurement (~20 s)"},
+    [OPT_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
+                                                   "every matmul; a device without that unit runs the next higher one"},
 };
 
 static const char *about =
@@ -486,6 +495,7 @@ static int configure(bench *b, const char *prog, const char **v) {
     int device = 0, batch = 0;
     if (!cli_device(prog, v[OPT_BACKEND], v[OPT_DEVICE], &device)) return 0;
     if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, BENCH_PUZZLE_ROWS, &batch)) return 0;
+    if (!cli_precision(prog, "--matmul-precision", v[OPT_PRECISION], &b->precision_asked)) return 0;
     b->quick = v[OPT_QUICK] != NULL;
     b->batch = batch ? batch : b->quick ? 4 : 32;
     b->batch_long = b->batch / 8 > 0 ? b->batch / 8 : 1;
@@ -511,6 +521,8 @@ static int run(bench *b, const char *prog, const char *backend, const char *json
     b->f = b->ctx.f;
     if (b->f->device_info(b->ctx.be, b->ctx.device_index, &b->info) != HRM_OK)
         snprintf(b->info.name, sizeof b->info.name, "(no device info: %s)", b->f->last_error(b->ctx.be));
+    bench_settle_precision(b);
+    cli_print_precision(stdout, "matmul precision", b->precision_asked, b->precision, &b->ctx);
     bench_all_cases(b);
     print_table(b);
     int ok = !json_path || write_json(b, prog, json_path);
@@ -524,7 +536,8 @@ int cmd_bench_ops(const char *prog, int argc, char **argv) {
     memset(&b, 0, sizeof b);
     int r = cli_parse(prog, options, NUM_OPTS, argc, argv, v);
     if (r == CLI_HELP) {
-        cli_usage(stdout, prog, "[--backend B] [--device N] [--batch N] [--json FILE] [--quick]", about, options,
+        cli_usage(stdout, prog, "[--backend B] [--device N] [--batch N] [--json FILE] [--quick] [--matmul-precision P]",
+                  about, options,
                   NUM_OPTS);
         return CLI_EXIT_OK;
     }

@@ -82,6 +82,9 @@ typedef struct bench {
     void (*on_entry)(void *ctx, const struct bench *b, const bench_entry *e);
     void *on_entry_ctx;
     double gemm_rate; /* backend matmul GFLOP/s at the 512->1536 forward shape; 0 if unknown */
+    /* --matmul-precision: asked, and what the device runs (hrm_precision_effective); every matmul
+     * of the run (ops, peak probe) goes through hrm_ctx_matmul at `precision` */
+    hrm_matmul_precision precision_asked, precision;
     bench_entry entries[BENCH_MAX_ENTRIES];
     int count;
     /* scratch of the entry being measured; a failure is sticky until bench_end() */
@@ -118,6 +121,10 @@ void bench_random(bench *b, hrm_ptr p, size_t count, float lo, float hi);
 void bench_fill(bench *b, hrm_ptr p, size_t count, float value);
 void bench_upload(bench *b, hrm_ptr p, const void *values, size_t count); /* count 4-byte values */
 void bench_fail(bench *b, hrm_status s, const char *what); /* records s unless HRM_OK */
+/* The matmul every measurement makes: hrm_ctx_matmul at b->precision. */
+hrm_status bench_matmul(bench *b, const hrm_matmul_args *a);
+/* Sets b->precision from b->precision_asked for the device just opened in b->ctx. */
+void bench_settle_precision(bench *b);
 
 /* Times fn (finish() after each call when on_device): one warm-up call, then calls until at least
  * min_reps calls and b->min_time seconds have passed, or b->max_time bounds them; median, minimum

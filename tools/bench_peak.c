@@ -59,7 +59,7 @@ static void set_rates(bench_result *r, const timing *t, double work, double unit
 
 /* ---- compute roof ------------------------------------------------------------------------------ */
 
-static hrm_status run_matmul(bench *b, const void *arg) { return b->f->matmul(b->ctx.dev, arg); }
+static hrm_status run_matmul(bench *b, const void *arg) { return bench_matmul(b, arg); }
 
 /* Fresh buffers for an n^3 GEMM, random inputs (constant ones would let some devices draw less
  * power and clock higher than they do on real data). Returns 0 when they could not be made. */
@@ -82,7 +82,7 @@ static double gemm_call_time(bench *b, const hrm_matmul_args *a) {
     double t0 = 0;
     for (int i = 0; i < 2 && b->status == HRM_OK; i++) {
         t0 = cli_now();
-        bench_fail(b, b->f->matmul(b->ctx.dev, a), "matmul");
+        bench_fail(b, bench_matmul(b, a), "matmul");
         bench_fail(b, b->f->finish(b->ctx.dev), "finish");
     }
     return cli_now() - t0;
@@ -122,7 +122,7 @@ static int time_gemm(bench *b, const bench_run *run, hrm_matmul_args *a, int n, 
 }
 
 void bench_peak_gemm(bench *b, bench_run *run) {
-    bench_result *r = bench_run_add(run, "peak", "GFLOP/s", "peak gemm fp32");
+    bench_result *r = bench_run_add(run, "peak", "GFLOP/s", "peak gemm %s", hrm_precision_format(b->precision));
     hrm_matmul_args a;
     if (!r) return;
     run->gemm_n = gemm_size(b, &a, &run->gemm_largest);

@@ -132,6 +132,7 @@ typedef struct model_result {
     model_flops flops;
     timing train, eval;
     double qkv_gflops;        /* cblas_sgemm at this model's qkv shape, for reference */
+    hrm_matmul_precision precision; /* what the products ran in */
     uint64_t mem_run;         /* backend memory_usage peak after the timed steps; 0 = not reported */
     uint64_t mem_peak[2];     /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
     int mem_cycles[2];
@@ -141,6 +142,7 @@ typedef struct run_opts {
     const char *backend;
     int device, batch, steps, no_memory;
     double min_time;
+    hrm_matmul_precision precision;
 } run_opts;
 
 /* What one model needs on one opened device. */
@@ -184,6 +186,7 @@ static int session_open(session *s, const bench_model_opts *o, const hrm_config 
         snprintf(s->err, sizeof s->err, "%s", err);
         return 0;
     }
+    hrm_model_set_matmul_precision(s->model, o->precision);
     if (hrm_model_init_params(s->model, 0) != HRM_OK) {
         snprintf(s->err, sizeof s->err, "model init: %s", hrm_model_error(s->model));
         return 0;
@@ -282,6 +285,7 @@ int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench
         b->status = HRM_OK;
         b->min_time = o->min_time;
         r->params = hrm_params_count(hrm_model_params_table(s.model));
+        r->precision = hrm_model_matmul_precision(s.model);
         if (o->prog)
             fprintf(stderr, "%s: %s: %lld parameters, batch %d: training steps ...\n", o->prog, sp->name,
                     (long long)r->params, r->batch);
@@ -312,7 +316,7 @@ int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench
 
 static int run_model(bench *b, const char *prog, const run_opts *o, const model_spec *sp, model_result *r) {
     bench_model_opts mo = {.backend = o->backend, .device = o->device, .batch = o->batch, .min_reps = o->steps,
-                           .min_time = o->min_time, .qkv_reference = 1, .prog = prog};
+                           .min_time = o->min_time, .qkv_reference = 1, .prog = prog, .precision = o->precision};
     bench_model_result m;
     char err[640];
     int model = (int)(sp - specs);
@@ -329,6 +333,7 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
     r->train = m.train;
     r->eval = m.eval;
     r->qkv_gflops = m.qkv_gflops;
+    r->precision = m.precision;
     r->mem_run = r->mem_peak[0] = m.mem_peak;
     r->mem_cycles[0] = 2;
     if (o->no_memory) return 1;
@@ -349,6 +354,8 @@ typedef struct device_peak {
     double before, after; /* the medians of the probes before and after the models */
     hrm_device_info info;
     char backend[64];  /* the plugin's name */
+    hrm_matmul_precision asked, precision; /* --matmul-precision, and what the device runs */
+    char supported[64];                    /* the device's precisions, e.g. "highest, medium" */
     char plugin[4200]; /* "name (path)" */
 } device_peak;
 
@@ -364,6 +371,8 @@ static int peak_open(bench *b, const char *prog, const run_opts *o) {
     b->min_time = PEAK_MIN_TIME;
     b->min_reps = PEAK_MIN_REPS;
     b->max_time = PEAK_MAX_TIME;
+    b->precision_asked = o->precision;
+    bench_settle_precision(b);
     return 1;
 }
 
@@ -386,7 +395,11 @@ static int peak_before(bench *b, const char *prog, const run_opts *o, device_pea
     snprintf(p->plugin, sizeof p->plugin, "%s (%s)", ctx->plugin.name, ctx->plugin.path);
     p->run.results = &p->result;
     p->run.cap = 1;
-    fprintf(stderr, "%s: %s: peak fp32 GEMM of %s ...\n", prog, p->backend, p->info.name);
+    p->precision = b->precision;
+    p->asked = o->precision;
+    cli_precision_list(hrm_ctx_matmul_precisions(ctx), p->supported, sizeof p->supported);
+    fprintf(stderr, "%s: %s: peak %s GEMM of %s ...\n", prog, p->backend, hrm_precision_format(p->precision),
+            p->info.name);
     bench_peak_gemm(b, &p->run);
     peak_close(b);
     p->before = p->run.peak_gflops;
@@ -400,7 +413,7 @@ static int peak_before(bench *b, const char *prog, const run_opts *o, device_pea
 static int peak_after(bench *b, const char *prog, const run_opts *o, device_peak *p) {
     bench_result again;
     if (!peak_open(b, prog, o)) return 0;
-    fprintf(stderr, "%s: %s: peak fp32 GEMM again ...\n", prog, p->backend);
+    fprintf(stderr, "%s: %s: peak %s GEMM again ...\n", prog, p->backend, hrm_precision_format(p->precision));
     int ok = bench_peak_gemm_again(b, &p->run, &again);
     peak_close(b);
     if (!ok) {
@@ -423,11 +436,15 @@ static void print_report(const model_result *rs, int n, const device_peak *p) {
     double peak = p->run.peak_gflops;
     printf("hrm bench train: backend %s\n", p->plugin);
     printf("device: %s | %s | %d compute units\n", p->info.name, p->info.driver, p->info.compute_units);
-    printf("peak: fp32 GEMM of this device through the %s backend, as `hrm bench` measures it: %.1f GFLOP/s "
+    printf("matmul precision: %s (%s operands, fp32 accumulation)", hrm_precision_name(p->precision),
+           hrm_precision_format(p->precision));
+    if (p->asked != p->precision)
+        printf("; %s asked, which this device has no unit for (it runs: %s)", hrm_precision_name(p->asked), p->supported);
+    printf("\npeak: %s GEMM of this device through the %s backend, as `hrm bench` measures it: %.1f GFLOP/s "
            "(%s; the better median of the probes before, %.1f, and after the models, %.1f)\n",
-           p->backend, peak, p->result.detail, p->before, p->after);
+           hrm_precision_format(p->precision), p->backend, peak, p->result.detail, p->before, p->after);
     printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
-           "rates from the median step; MFU = model FLOP/s / the device's GEMM peak\n\n");
+           "rates from the median step; MFU = model FLOP/s / the device's GEMM peak at that precision\n\n");
     printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch",
            "train smp/s", "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn",
            "MFU eval", "mem 2x2", "mem 8x8");
@@ -483,6 +500,7 @@ static json_t *result_json(const model_result *r, double peak) {
     json_object_set_new(o, "mfu_train", number(gflops(r->flops.train_step, &r->train) / peak));
     json_object_set_new(o, "mfu_eval", number(gflops(r->flops.eval_segment, &r->eval) / peak));
     json_object_set_new(o, "sgemm_qkv_shape_gflops", number(r->qkv_gflops));
+    json_object_set_new(o, "matmul_precision", json_string(hrm_precision_name(r->precision)));
     if (r->mem_run) json_object_set_new(o, "memory_peak_bytes", json_integer((json_int_t)r->mem_run));
     if (r->mem_cycles[1]) {
         json_object_set_new(o, "memory_peak_bytes_2x2", json_integer((json_int_t)r->mem_peak[0]));
@@ -494,10 +512,12 @@ static json_t *result_json(const model_result *r, double peak) {
 
 /* "peak" says which peak the MFU is against; n and gflops are where older readers found them. */
 static json_t *peak_json(const device_peak *p) {
-    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:s}", "kind", "backend_gemm", "backend", p->backend,
-                     "device", p->info.name, "n", p->run.gemm_n, "largest_n", p->run.gemm_largest, "gflops",
-                     number(p->run.peak_gflops), "gflops_before", number(p->before), "gflops_after",
-                     number(p->after), "detail", p->result.detail);
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "kind", "backend_gemm",
+                     "backend", p->backend, "device", p->info.name, "n", p->run.gemm_n, "largest_n",
+                     p->run.gemm_largest, "gflops", number(p->run.peak_gflops), "gflops_before", number(p->before),
+                     "gflops_after", number(p->after), "detail", p->result.detail, "matmul_precision",
+                     hrm_precision_name(p->precision), "matmul_precision_asked", hrm_precision_name(p->asked),
+                     "operands", hrm_precision_format(p->precision), "device_precisions", p->supported);
 }
 
 static int write_json(const char *prog, const char *path, const model_result *rs, int n, const device_peak *p) {
@@ -515,7 +535,7 @@ static int write_json(const char *prog, const char *path, const model_result *rs
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
-enum { OPT_BACKEND, OPT_DEVICE, OPT_MODEL, OPT_BATCH, OPT_STEPS, OPT_JSON, OPT_NO_MEMORY, NUM_OPTS };
+enum { OPT_BACKEND, OPT_DEVICE, OPT_MODEL, OPT_BATCH, OPT_STEPS, OPT_JSON, OPT_NO_MEMORY, OPT_PRECISION, NUM_OPTS };
 static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
     [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
@@ -524,6 +544,8 @@ static const cli_opt options[NUM_OPTS] = {
     [OPT_STEPS] = {"--steps", "K", "timed training steps and eval segments: exactly K (default: >= 5 and >= 2 s)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
     [OPT_NO_MEMORY] = {"--no-memory", NULL, "skip the 2x2 vs 8x8 cycles memory check"},
+    [OPT_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
+                                                   "the models' products and of the peak probe"},
 };
 
 static const char *about =
@@ -531,7 +553,8 @@ static const char *about =
     "synthetic tokens): 'small' (hidden 128, 2+2 layers, batch 32) and 'sudoku' (the published\n"
     "27M model, batch 8), H_cycles = L_cycles = 2. A training step is hrm_act_train_step (TRAIN\n"
     "forward, Q-target forward, losses, backward, SignSGD + AdamATan2); evaluation times segments.\n"
-    "Reports samples/s, model FLOPs per sample, MFU against the fp32 GEMM peak of the device it ran\n"
+    "Reports samples/s, model FLOPs per sample, MFU against the GEMM peak of the device it ran\n"
+    "on at the same --matmul-precision\n"
     "on (as `hrm bench` measures it: a square matmul through the same backend, sized to the device,\n"
     "probed before and after the models, the better median; bounded to seconds on slow devices),\n"
     "and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow). --json FILE names\n"
@@ -544,7 +567,7 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
     if (r == CLI_HELP) {
         cli_usage(stdout, prog,
                   "[--backend B] [--device N] [--model small|sudoku|both] [--batch N] [--steps K] [--json FILE] "
-                  "[--no-memory]",
+                  "[--no-memory] [--matmul-precision P]",
                   about, options, NUM_OPTS);
         return CLI_EXIT_OK;
     }
@@ -553,6 +576,7 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
                   .no_memory = v[OPT_NO_MEMORY] != NULL};
     if (!cli_device(prog, v[OPT_BACKEND], v[OPT_DEVICE], &o.device)) return CLI_EXIT_USAGE;
     if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, 4096, &o.batch)) return CLI_EXIT_USAGE;
+    if (!cli_precision(prog, "--matmul-precision", v[OPT_PRECISION], &o.precision)) return CLI_EXIT_USAGE;
     if (v[OPT_STEPS]) {
         if (!cli_int(prog, "--steps", v[OPT_STEPS], 1, BENCH_MAX_REPS, &o.steps)) return CLI_EXIT_USAGE;
         o.min_time = 0;

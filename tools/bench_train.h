@@ -27,6 +27,7 @@ typedef struct bench_model_opts {
     double min_time;   /* seconds of timed calls, at least (b->max_time bounds both) */
     int qkv_reference; /* also time cblas_sgemm at the model's qkv shape, into qkv_gflops */
     const char *prog;  /* progress lines on stderr, prefixed by it; NULL: none */
+    hrm_matmul_precision precision; /* of the model's products (the device may run a higher one) */
 } bench_model_opts;
 
 typedef struct bench_model_result {
@@ -36,6 +37,7 @@ typedef struct bench_model_result {
     timing train, eval;
     uint64_t mem_peak; /* the backend's peak memory after the timed steps and segments */
     double qkv_gflops;
+    hrm_matmul_precision precision; /* what the model's products ran in */
     char error[640]; /* set when it returns 0 */
 } bench_model_result;
 

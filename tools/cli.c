@@ -124,3 +124,34 @@ int cli_device(const char *prog, const char *backend, const char *text, int *ind
     hrm_ctx_close(&ctx);
     return 1;
 }
+
+int cli_precision(const char *prog, const char *opt, const char *text, hrm_matmul_precision *out) {
+    *out = HRM_PRECISION_HIGHEST;
+    if (!text || hrm_precision_parse(text, out)) return 1;
+    cli_error(prog, "%s: '%s' is not highest, high or medium (fp32, tf32, bf16)", opt, text);
+    return 0;
+}
+
+void cli_precision_list(uint32_t bits, char *out, size_t size) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (int p = 0; p < HRM_PRECISION_COUNT; p++) {
+        if (!(bits & HRM_PRECISION_BIT(p)) || used >= size) continue;
+        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", hrm_precision_name((hrm_matmul_precision)p));
+        if (n > 0) used += (size_t)n;
+    }
+}
+
+void cli_print_precision(FILE *out, const char *what, hrm_matmul_precision asked, hrm_matmul_precision runs,
+                         const hrm_ctx *ctx) {
+    if (asked == runs) {
+        fprintf(out, "%s: %s (%s operands, fp32 accumulation)\n", what, hrm_precision_name(runs),
+                hrm_precision_format(runs));
+        return;
+    }
+    char list[64];
+    cli_precision_list(hrm_ctx_matmul_precisions(ctx), list, sizeof list);
+    fprintf(out, "%s: %s asked, running %s (%s operands): backend %s has no %s path on this device (it runs: %s)\n",
+            what, hrm_precision_name(asked), hrm_precision_name(runs), hrm_precision_format(runs), ctx->plugin.name,
+            hrm_precision_format(asked), list);
+}

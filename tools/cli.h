@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include "hrm/hrm.h"
+
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
 /* A subcommand: argv[0] is its own name, argv[1..argc) its arguments; returns the exit code. */
@@ -44,6 +46,16 @@ int cli_int(const char *prog, const char *opt, const char *text, long min, long 
  * platform's name, as hrm_ctx_open_device takes it); NULL text is device 0. On error prints one
  * line and returns 0. */
 int cli_device(const char *prog, const char *backend, const char *text, int *index);
+
+/* Parses a --matmul-precision value (highest, high, medium, or fp32, tf32, bf16); NULL text is
+ * highest. On error prints one line and returns 0. */
+int cli_precision(const char *prog, const char *opt, const char *text, hrm_matmul_precision *out);
+/* Lists the precisions in `bits` (HRM_PRECISION_BIT), e.g. "highest, medium". */
+void cli_precision_list(uint32_t bits, char *out, size_t size);
+/* One line: "WHAT: medium (bf16 operands, fp32 accumulation)", or, where the device runs a higher
+ * precision than asked, which one and what the device supports. */
+void cli_print_precision(FILE *out, const char *what, hrm_matmul_precision asked, hrm_matmul_precision runs,
+                         const hrm_ctx *ctx);
 
 /* "prog: message" on stderr, one line. */
 void cli_error(const char *prog, const char *fmt, ...)

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, O_TASK, NOPTS };
+enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, O_TASK, O_PRECISION, NOPTS };
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config), e.g. RUN/step_K.safetensors"},
@@ -31,6 +31,8 @@ static const cli_opt opts[NOPTS] = {
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [O_BATCH] = {"--batch", "N", "examples per batch (default 256)"},
+    [O_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of the\n"
+                                                 "matrix products; a device without that unit runs the next higher one"},
     [O_TASK] = {"--task", "NAME", "task plugin whose verifier scores the predictions (default: the one matching "
                                   "seq_len and vocab; 'none' to skip)"},
 };
@@ -45,6 +47,7 @@ typedef struct eval_run {
     hrm_act *act;
     int batch;             /* the model's and the ACT state's */
     hrm_train_settings ts; /* the ACT state's: only the loss type matters */
+    hrm_matmul_precision precision, runs; /* asked and run */
     hrm_eval_dump dump;
     hrm_npy_writer logits, predictions; /* the streamed dump files */
     char logits_path[4200], predictions_path[4200];
@@ -189,6 +192,7 @@ static void print_report(const eval_run *r, const hrm_eval_report *e, const char
                           (json_int_t)e->count, "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy,
                           "q_halt_accuracy", e->q_halt_accuracy, "steps", e->steps, "lm_loss", e->lm_loss,
                           "q_halt_loss", e->q_halt_loss, "loss", e->loss);
+    if (o) json_object_set_new(o, "matmul_precision", json_string(hrm_precision_name(r->runs)));
     if (o) add_task_fields(r, o);
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
     if (text) printf("%s\n", text);
@@ -203,6 +207,7 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
     hrm_status st = hrm_model_create(ctx, &r->ck.cfg, r->batch, &r->model, err, err_size);
     if (!st && (st = hrm_model_set_params(r->model, r->ck.params, r->ck.table.total)))
         snprintf(err, err_size, "%s", hrm_model_error(r->model));
+    if (!st) r->runs = hrm_model_set_matmul_precision(r->model, r->precision);
     if (!st) st = hrm_act_create(ctx, r->model, r->batch, &r->ts, false, &r->act, err, err_size);
     if (st) {
         hrm_act_free(r->act);
@@ -217,7 +222,8 @@ static int run_eval(eval_run *r, const char **v) {
     char err[1024];
     int M = 0, batch = 256;
     if ((v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) ||
-        (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)))
+        (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)) ||
+        !cli_precision(r->prog, "--matmul-precision", v[O_PRECISION], &r->precision))
         return CLI_EXIT_USAGE;
     if (!v[O_CHECKPOINT] || !v[O_DATA])
         return cli_error(r->prog, "%s is required (try '%s --help')", v[O_CHECKPOINT] ? "--data" : "--checkpoint",
@@ -235,6 +241,8 @@ static int run_eval(eval_run *r, const char **v) {
                                       sizeof err);
     r->ctx_open = st == HRM_OK;
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (r->runs != HRM_PRECISION_HIGHEST || r->precision != r->runs)
+        cli_print_precision(stderr, "hrm eval: matmul precision", r->precision, r->runs, &r->ctx);
     if (v[O_DUMP] && !open_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     if (!open_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
     hrm_eval_report e;

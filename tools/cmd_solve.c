@@ -25,7 +25,7 @@
 
 enum { EXIT_REJECTED = 3 };
 
-enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_PUZZLE_ID, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, NOPTS };
+enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_PUZZLE_ID, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, O_PRECISION, NOPTS };
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config)"},
@@ -39,6 +39,7 @@ static const cli_opt opts[NOPTS] = {
     [O_ALL] = {"--all-segments", NULL, "run all M segments instead of stopping when the model halts"},
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
+    [O_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) matrix products"},
     [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
 };
 
@@ -209,9 +210,14 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     if (v[O_COLOR] && strcmp(v[O_COLOR], "auto") && strcmp(v[O_COLOR], "always") && strcmp(v[O_COLOR], "never"))
         return cli_error(r->prog, "--color: expected auto, always or never"), CLI_EXIT_USAGE;
     if (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) return CLI_EXIT_USAGE;
+    hrm_matmul_precision asked, runs;
+    if (!cli_precision(r->prog, "--matmul-precision", v[O_PRECISION], &asked)) return CLI_EXIT_USAGE;
     /* the weights go to the device first: the checkpoint's format says which task parses the puzzle */
     if (hrm_solver_open(v[O_CHECKPOINT], v[O_BACKEND], v[O_DEVICE], 1, &r->solver, err, sizeof err))
         return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    hrm_solver_set_matmul_precision(r->solver, asked, &runs);
+    if (asked != HRM_PRECISION_HIGHEST)
+        cli_print_precision(stderr, "hrm solve: matmul precision", asked, runs, hrm_solver_ctx(r->solver));
     hrm_solver_info(r->solver, &r->cfg.seq_len, &r->cfg.vocab_size, &r->cfg.halt_max_steps,
                     &r->cfg.num_puzzle_identifiers);
     if (!pick_task(r, v[O_TASK])) return CLI_EXIT_FAIL;

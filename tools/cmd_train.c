@@ -33,7 +33,7 @@
 
 /* ---- the override table ------------------------------------------------------------------- */
 
-typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_ONLY, V_EMPTY_LIST } value_type;
+typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_ONLY, V_EMPTY_LIST, V_PRECISION } value_type;
 
 typedef enum {
     K_SHAPE, /* arch key that fixes the parameter shapes: from the checkpoint when there is one */
@@ -71,6 +71,8 @@ static const train_key keys[] = {
     {"checkpoint_every_eval", V_BOOL, K_SAVED, 0, 0, "true",
      "checkpoint after every evaluation; false: only the final step (and on SIGINT)"},
     {"arch.loss.loss_type", V_LOSS, K_SAVED, 0, 0, "stablemax_cross_entropy", "or softmax_cross_entropy"},
+    {"matmul_precision", V_PRECISION, K_SAVED, 0, 0, "highest",
+     "matrix products: highest (fp32), high (tf32), medium (bf16) operands; fp32 accumulation"},
     {"checkpoint_path", V_STRING, K_RUN, 0, 0, NULL,
      "run folder (default checkpoints/PROJECT/RUN); resumes from its latest step_K"},
     {"project_name", V_STRING, K_RUN, 0, 0, NULL, "default: '<Data_path basename> ACT-torch'"},
@@ -157,6 +159,13 @@ static int parse_value(const char *prog, train_args *a, int i, const char *text)
                              k->key, text),
                    0;
         return 1;
+    case V_PRECISION: {
+        hrm_matmul_precision p;
+        if (!hrm_precision_parse(text, &p))
+            return cli_error(prog, "%s: '%s' is not highest, high or medium", k->key, text), 0;
+        a->num[i] = p;
+        return 1;
+    }
     case V_LOSS:
         if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
             return cli_error(prog, "%s: '%s' is not stablemax_cross_entropy or softmax_cross_entropy", k->key, text), 0;
@@ -504,6 +513,7 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
                        : hrm_model_init_params(r->model, r->ts.seed);
         if (st) snprintf(err, err_size, "parameters: %s", hrm_model_error(r->model));
     }
+    if (!st) hrm_model_set_matmul_precision(r->model, (hrm_matmul_precision)num(r, "matmul_precision"));
     char why[1024];
     if (!st && ((st = hrm_act_create(ctx, r->model, B, &r->ts, true, &r->act, why, sizeof why)) ||
                 (st = hrm_act_create(ctx, r->model, B, &r->ts, false, &r->eval, why, sizeof why))))
@@ -702,6 +712,8 @@ static void header(run *r, int64_t resume_step) {
         printf(" (activations in %d buffers: its largest buffer is %.1f MiB)", pieces,
                hrm_ctx_max_buffer_bytes(&r->ctx) / 1048576.0);
     putchar('\n');
+    cli_print_precision(stdout, "matmul precision", (hrm_matmul_precision)num(r, "matmul_precision"),
+                        hrm_model_matmul_precision(r->model), &r->ctx);
     printf("data %s: %d train / %d test examples; global_batch_size %d, total_steps %lld, stopping at %lld, "
            "evaluating every %lld steps\n",
            text(r, "data_path"), r->train.num_examples, r->test.num_examples, r->ts.global_batch_size,

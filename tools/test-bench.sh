@@ -268,7 +268,7 @@ if "$hrm" backends 2>/dev/null | grep -q '^opencl  *usable'; then
 else
     echo "skip: bench train --backend opencl: no usable OpenCL device"
 fi
-grep -q "MFU against the fp32 GEMM peak of the device" <("$hrm" bench train --help) ||
+grep -q "MFU against the GEMM peak of the device" <("$hrm" bench train --help) ||
     fail "bench train --help does not say what the MFU is against"
 # --batch up to 4096 for every model (the published Sudoku batch is 768): parsed, then the backend
 # is what fails here

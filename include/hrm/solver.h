@@ -37,6 +37,13 @@ typedef struct hrm_solver hrm_solver; /* opaque */
 hrm_status hrm_solver_open(const char *checkpoint, const char *backend, const char *device, int max_batch,
                            hrm_solver **out, char *err, size_t err_size);
 
+/* The precision of the model's matrix products (hrm_matmul_precision, hrm/backend.h; a new
+ * solver runs HRM_PRECISION_HIGHEST). Where the device has no unit for `asked` the next higher
+ * precision it has runs; *runs (may be NULL) says which. Never fails on a valid precision. */
+hrm_status hrm_solver_set_matmul_precision(hrm_solver *s, hrm_matmul_precision asked, hrm_matmul_precision *runs);
+/* The backend context the solver runs on (its plugin, device), e.g. for messages. */
+const hrm_ctx *hrm_solver_ctx(const hrm_solver *s);
+
 /* The model's format, from its hrm.config: tokens per puzzle, the vocabulary (tokens lie in
  * [0, vocab_size)), the default segment limit, and the puzzle identifiers (in
  * [0, num_puzzle_identifiers); 0 is the blank identifier of a puzzle not seen in training).
