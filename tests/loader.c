@@ -251,6 +251,69 @@ START_TEST(test_max_buffer_slot) {
 }
 END_TEST
 
+/* The matmul precision slots (ABI 1.2) through hrm_ctx_matmul_precisions and hrm_ctx_matmul:
+ * asked of a table that reaches both, never of an ABI 1.1 one (struct_size ending at
+ * max_buffer_bytes) even with the slots filled in memory; HIGHEST is always there and is plain
+ * matmul; a precision the device does not report is refused without calling the plugin; and the
+ * fallback goes to the next higher precision the device has. */
+static int precision_calls, reduced_calls;
+static uint32_t fake_precisions(hrm_device *dev) {
+    (void)dev;
+    precision_calls++;
+    return HRM_PRECISION_BIT(HRM_PRECISION_MEDIUM) | 0x80u; /* an unknown bit is masked off */
+}
+static hrm_status fake_reduced(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p) {
+    (void)dev;
+    (void)a;
+    reduced_calls++;
+    return p == HRM_PRECISION_MEDIUM ? HRM_OK : HRM_ERR_INVALID_ARG;
+}
+
+START_TEST(test_precision_slots) {
+    char err[512] = "";
+    hrm_status s = hrm_ctx_open("cpu", 0, hrm_default_host(), &ctx, err, sizeof err);
+    ck_assert_msg(s == HRM_OK, "hrm_ctx_open(cpu): %s", err);
+    hrm_backend_iface table = *ctx.f;
+    const hrm_backend_iface *real = ctx.f;
+    table.matmul_precisions = fake_precisions;
+    table.matmul_precision = fake_reduced;
+    ctx.f = &table;
+    precision_calls = reduced_calls = 0;
+    const uint32_t hi = HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST), med = HRM_PRECISION_BIT(HRM_PRECISION_MEDIUM);
+    ck_assert_uint_eq(hrm_ctx_matmul_precisions(&ctx), hi | med);
+    ck_assert_int_eq(precision_calls, 1);
+    hrm_matmul_args a = {0};
+    ck_assert_int_eq(hrm_ctx_matmul(&ctx, &a, HRM_PRECISION_MEDIUM), HRM_OK);
+    ck_assert_int_eq(reduced_calls, 1);
+    ck_assert_int_eq(hrm_ctx_matmul(&ctx, &a, HRM_PRECISION_HIGH), HRM_ERR_UNSUPPORTED);
+    ck_assert_int_eq(reduced_calls, 1);
+    table.struct_size = (uint32_t)HRM_IFACE_END(max_buffer_bytes); /* an ABI 1.1 plugin */
+    precision_calls = 0;
+    ck_assert_uint_eq(hrm_ctx_matmul_precisions(&ctx), hi);
+    ck_assert_int_eq(hrm_ctx_matmul(&ctx, &a, HRM_PRECISION_MEDIUM), HRM_ERR_UNSUPPORTED);
+    ck_assert_int_eq(precision_calls + reduced_calls, 1);
+    table.struct_size = (uint32_t)sizeof table;
+    table.matmul_precision = NULL; /* reports without the op: fp32 only */
+    ck_assert_uint_eq(hrm_ctx_matmul_precisions(&ctx), hi);
+    ctx.f = real;
+
+    /* the fallback: asked when there, else the next higher one */
+    ck_assert_int_eq(hrm_precision_effective(hi, HRM_PRECISION_MEDIUM), HRM_PRECISION_HIGHEST);
+    ck_assert_int_eq(hrm_precision_effective(hi | med, HRM_PRECISION_MEDIUM), HRM_PRECISION_MEDIUM);
+    ck_assert_int_eq(hrm_precision_effective(hi | med, HRM_PRECISION_HIGH), HRM_PRECISION_HIGHEST);
+    ck_assert_int_eq(hrm_precision_effective(hi | HRM_PRECISION_BIT(HRM_PRECISION_HIGH), HRM_PRECISION_MEDIUM),
+                     HRM_PRECISION_HIGH);
+    ck_assert_int_eq(hrm_precision_effective(hi, HRM_PRECISION_HIGHEST), HRM_PRECISION_HIGHEST);
+    /* names */
+    hrm_matmul_precision p;
+    ck_assert(hrm_precision_parse("medium", &p) && p == HRM_PRECISION_MEDIUM);
+    ck_assert(hrm_precision_parse("tf32", &p) && p == HRM_PRECISION_HIGH);
+    ck_assert(!hrm_precision_parse("fp16", &p) && !hrm_precision_parse("", &p) && !hrm_precision_parse(NULL, &p));
+    ck_assert_str_eq(hrm_precision_name(HRM_PRECISION_HIGHEST), "highest");
+    ck_assert_str_eq(hrm_precision_format(HRM_PRECISION_MEDIUM), "bf16");
+}
+END_TEST
+
 /* auto passes over the refused and declined test plugins to a real one: cpu, unless another
  * usable backend (an OpenCL build, say) scores higher. */
 START_TEST(test_open_auto) {
@@ -384,6 +447,7 @@ int main(void) {
     tcase_add_test(tc, test_open_missing);
     tcase_add_test(tc, test_open_cpu);
     tcase_add_test(tc, test_max_buffer_slot);
+    tcase_add_test(tc, test_precision_slots);
     tcase_add_test(tc, test_open_auto);
     tcase_add_test(tc, test_open_from_env);
     tcase_add_test(tc, test_status_str);
