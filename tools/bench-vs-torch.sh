@@ -10,9 +10,12 @@
 #   TORCH_DEVICE  torch's device: cpu (default), cuda, or another torch offers (mps, xpu, ...)
 #   CONFIGS       model[:batch] entries (default "small sudoku": small, hidden 128, batch 32; the
 #                 published 27M sudoku model, batch 8); e.g. "small:32 sudoku:8 sudoku:768"
-#   DTYPES        torch's dtypes (default fp32): fp32, tf32, bf16 (autocast). fp32 always runs:
-#                 the ratio is always ours (fp32) against torch fp32 on the same device; tf32 and
-#                 bf16 columns are for information
+#   DTYPES        dtypes (default fp32): fp32, tf32, bf16. Torch runs fp32, tf32
+#                 (allow_tf32) or bf16 autocast; ours runs `hrm bench train --matmul-precision`
+#                 highest, high or medium (tf32 / bf16 operands, fp32 accumulation; a device without
+#                 that unit runs the next higher one and the table says which ran). fp32 always
+#                 runs: the main table is ours fp32 against torch fp32; the dtype table sets each
+#                 dtype beside torch's at the same dtype
 #   PYTHON        the interpreter with torch (default: /usr/bin/python3 if it imports torch, else
 #                 python3 on PATH)
 #   ROUNDS        rounds (default 3); STEPS: exactly this many timed steps and segments per
@@ -80,20 +83,26 @@ export HRM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# $1: config (model[:batch]), $2: round. Ours, fp32 on BACKEND; the memory check in round 1.
+# $1: config (model[:batch]), $2: round, $3: dtype (default fp32). Ours on BACKEND; the memory
+# check in round 1 at fp32.
 run_ours() {
-    m=${1%%:*} out=$tmp/c_$(echo "$1" | tr : _)_$2
+    dtype=${3:-fp32}
+    tag=c prec=highest
+    case $dtype in tf32) tag=c_tf32 prec=high ;; bf16) tag=c_bf16 prec=medium ;; esac
+    m=${1%%:*} out=$tmp/${tag}_$(echo "$1" | tr : _)_$2
     batch=
     case $1 in *:*) batch="--batch ${1#*:}" ;; esac
     mem=--no-memory
-    [ "$2" -eq 1 ] && mem=
-    echo "round $2/$rounds: $1: ours ($backend) ..." >&2
+    [ "$2" -eq 1 ] && [ "$dtype" = fp32 ] && mem=
+    echo "round $2/$rounds: $1: ours ($backend, $prec) ..." >&2
     # shellcheck disable=SC2086
-    if ! "$hrm" bench train --backend "$backend" --model "$m" $batch $c_steps $mem --json "$out.json" \
+    if ! "$hrm" bench train --backend "$backend" --model "$m" $batch $c_steps $mem --matmul-precision "$prec" \
+        --json "$out.json" \
         >"$out.txt" 2>"$out.err"; then
         [ -z "$mem" ] && echo "round $2/$rounds: $1: ours failed with the memory check; again without it" >&2 &&
             cp "$out.err" "$out.memerr" &&
-            "$hrm" bench train --backend "$backend" --model "$m" $batch $c_steps --no-memory --json "$out.json" \
+            "$hrm" bench train --backend "$backend" --model "$m" $batch $c_steps --no-memory --matmul-precision "$prec" \
+                --json "$out.json" \
                 >"$out.txt" 2>"$out.err" && return 0
         rm -f "$out.json"
         tail -n 3 "$out.err" >&2
@@ -122,6 +131,7 @@ while [ "$r" -le "$rounds" ]; do
     for cfg in $configs; do
         run_ours "$cfg" "$r"
         for d in $dtypes; do
+            [ "$d" = fp32 ] || run_ours "$cfg" "$r" "$d"
             if [ "$torch_device" = cpu ]; then
                 [ "$d" = fp32 ] && run_torch "$cfg" "$r" fp32 t_fp32
                 run_torch "$cfg" "$r" "$d" "p_$d" OMP_WAIT_POLICY=PASSIVE
@@ -194,6 +204,12 @@ for cfg in configs:
         d["c_error"] = why("c", cfg)
     tags = {dt: f"p_{dt}" if on_cpu else f"t_{dt}" for dt in dtypes}
     d["torch"] = {dt: torch_side(cfg, tag) for dt, tag in tags.items()}
+    d["ours"] = {}
+    for dt in dtypes:
+        o = [x["models"][0] for x in runs("c" if dt == "fp32" else f"c_{dt}", cfg)]
+        d["ours"][dt] = {"train": med(x["train_samples_per_s"] for x in o), "eval": med(x["eval_samples_per_s"] for x in o),
+                         "mfu_train": med(x["mfu_train"] for x in o), "ran": o[0].get("matmul_precision", "highest"),
+                         "runs": len(o)} if o else None
     if on_cpu:
         d["torch_default_fp32"] = torch_side(cfg, "t_fp32")
         for setting, t in (("default", d["torch_default_fp32"]), ("passive", d["torch"]["fp32"])):
@@ -242,15 +258,19 @@ for cfg, d in report["models"].items():
           f"GFLOP/s | {mib(d['mem'])} | {mib(d['torch_mem'])} | {mib(d['mem_2x2'])} | {mib(d['mem_8x8'])} |")
 
 if len(dtypes) > 1:
-    print(f"\ntorch by dtype on {torch_device} (information; train/s, eval/s, peak memory):")
-    hdr = ["config"] + [f"torch {dt}" for dt in dtypes] + ["ours fp32"]
+    print(f"\nby dtype (train samples/s, ours / torch on {torch_device}; ours ran the precision in brackets,"
+          " MFU against our peak at that precision):")
+    hdr = ["config"] + [f"{dt}: ours / torch" for dt in dtypes]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "|".join("---" for _ in hdr) + "|")
+    def cell(o, t):
+        if not o or not t:
+            return "failed" if not o and not t else ("ours failed" if not o else "torch failed")
+        return (f"{o['train']:.2f} ({o['ran']}, MFU {100 * o['mfu_train']:.0f}%) / {t['train']:.2f} = "
+                f"{o['train'] / t['train']:.2f}x")
     for cfg, d in report["models"].items():
-        cells = [f"{num(t['train'])}, {num(t['eval'])}, {mib(t['memory_peak_bytes'])}" if t else "failed"
-                 for t in (d["torch"][dt] for dt in dtypes)]
-        ours = f"{d['c_train']:.2f}, {d['c_eval']:.2f}, {mib(d['mem'])}" if "c_train" in d else "failed"
-        print(f"| {cfg.split(':')[0]} (batch {d['batch']}) | " + " | ".join(cells) + f" | {ours} |")
+        cells = [cell(d["ours"][dt], d["torch"][dt]) for dt in dtypes]
+        print(f"| {cfg.split(':')[0]} (batch {d['batch']}) | " + " | ".join(cells) + " |")
 if on_cpu:
     print("\ntorch fp32 by setting (train/s, eval/s): " + "; ".join(
         f"{cfg}: default {num((d.get('torch_default_fp32') or {}).get('train'))}, "

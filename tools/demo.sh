@@ -8,8 +8,9 @@
 # Sizes (environment, defaults in brackets): DEMO_PUZZLES [4000] generated puzzles, DEMO_GIVENS
 # [75] givens per puzzle (81 - givens cells to fill), DEMO_HOLDOUT [500] of them held out for
 # evaluation, DEMO_EPOCHS [12] passes over the training puzzles in batches of DEMO_BATCH [64],
-# evaluated every DEMO_EPOCHS/6 epochs. The defaults train for about 8 minutes on 2 cores;
-# README.md says what they reach.
+# evaluated every DEMO_EPOCHS/6 epochs; DEMO_PRECISION [highest] is the matmul_precision of the
+# training and the evaluation (highest, high or medium). The defaults train for about 8 minutes
+# on 2 cores; README.md says what they reach.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-demo-run}
@@ -18,6 +19,7 @@ givens=${DEMO_GIVENS:-75}
 holdout=${DEMO_HOLDOUT:-500}
 epochs=${DEMO_EPOCHS:-12}
 batch=${DEMO_BATCH:-64}
+precision=${DEMO_PRECISION:-highest}
 every=$(( epochs / 6 > 0 ? epochs / 6 : 1 ))
 epochs=$(( epochs / every * every )) # the published trainer wants epochs to be a multiple of eval_interval
 
@@ -41,11 +43,12 @@ $hrm train data_path="$run/data" checkpoint_path="$run/train" \
   arch.halt_max_steps=4 arch.puzzle_emb_ndim=0 \
   global_batch_size="$batch" lr=2e-3 lr_warmup_steps=50 lr_min_ratio=0.1 weight_decay=0.1 \
   arch.loss.loss_type=softmax_cross_entropy \
-  epochs="$epochs" eval_interval="$every" seed=0 log_interval=50 checkpoint_every_eval=false
+  epochs="$epochs" eval_interval="$every" seed=0 log_interval=50 checkpoint_every_eval=false \
+  matmul_precision="$precision"
 ckpt=$(ls -v "$run"/train/step_*.safetensors | tail -n 1)
 
 say "evaluation on the $holdout held-out puzzles ($ckpt)"
-$hrm eval --checkpoint "$ckpt" --data "$run/data" | tee "$run/eval.json"
+$hrm eval --checkpoint "$ckpt" --data "$run/data" --matmul-precision "$precision" | tee "$run/eval.json"
 
 say "a held-out puzzle it solves (the first of the first 50 whose answer the verifier accepts)"
 for i in $(seq 0 49); do
