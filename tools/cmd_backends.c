@@ -22,17 +22,25 @@ static const char *validated_name(int v) {
     return v > 0 ? "validated" : v == 0 ? "FAILED validation" : "not validated";
 }
 
-/* Opens device index (running its start-up checks) and closes it; prints why when it fails. */
-static void validate_device(const hrm_backend_iface *f, hrm_backend *be, int index) {
+/* Opens device index (running its start-up checks) and closes it; prints why when it fails.
+ * Returns the matmul precisions the opened device runs (HRM_PRECISION_BIT; ABI 1.2), 0 when it
+ * did not open. */
+static uint32_t validate_device(const hrm_backend_iface *f, hrm_backend *be, int index) {
     hrm_device *dev = NULL;
     hrm_status s = f->device_open(be, index, &dev);
-    if (s == HRM_OK) f->device_close(dev);
-    else printf("      cannot open: %s: %s\n", hrm_status_str(s), f->last_error(be));
+    if (s != HRM_OK) {
+        printf("      cannot open: %s: %s\n", hrm_status_str(s), f->last_error(be));
+        return 0;
+    }
+    hrm_ctx ctx = {.f = f, .be = be, .dev = dev, .device_index = index};
+    uint32_t bits = hrm_ctx_matmul_precisions(&ctx);
+    f->device_close(dev);
+    return bits;
 }
 
 static void print_device(const hrm_backend_iface *f, hrm_backend *be, int index, bool validate) {
     hrm_device_info info = {0};
-    if (validate) validate_device(f, be, index);
+    uint32_t precisions = validate ? validate_device(f, be, index) : 0;
     hrm_status s = f->device_info(be, index, &info);
     if (s != HRM_OK) {
         printf("    device %d: no info: %s\n", index, f->last_error(be));
@@ -45,6 +53,11 @@ static void print_device(const hrm_backend_iface *f, hrm_backend *be, int index,
     else
         printf("      memory -, %d compute units\n", info.compute_units);
     printf("      %s%s%s\n", validated_name(info.validated), info.note[0] ? ": " : "", info.note);
+    if (precisions) {
+        char list[64];
+        cli_precision_list(precisions, list, sizeof list);
+        printf("      matmul precisions: %s\n", list);
+    }
 }
 
 /* Creates the backend and lists its devices; returns 1 when it initialised. */
