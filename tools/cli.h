@@ -70,6 +70,7 @@ double cli_now(void); /* monotonic seconds */
 int cmd_backends(const char *prog, int argc, char **argv);
 int cmd_bench(const char *prog, int argc, char **argv);
 int cmd_bench_ops(const char *prog, int argc, char **argv);
+int cmd_bench_gemm(const char *prog, int argc, char **argv);
 int cmd_bench_train(const char *prog, int argc, char **argv);
 int cmd_convert(const char *prog, int argc, char **argv);
 int cmd_data(const char *prog, int argc, char **argv);

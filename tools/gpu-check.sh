@@ -6,6 +6,7 @@
 #   tests            the OpenCL suite, conformance and golden tests, read from
 #                    BUILD_DIR/meson-info/intro-tests.json and run directly (no meson needed)
 #   bench            hrm bench --backend opencl (the cross-vendor suite) on the device
+#   gemm             hrm bench gemm: a 4096^3 GEMM at each matmul precision the device runs
 #   vs-torch         tools/bench-vs-torch.sh beside PyTorch on CUDA (skipped when python3's torch
 #                    sees no GPU)
 #   bench-train      hrm bench train --model both (small batch 32, Sudoku 27M batch 8)
@@ -19,7 +20,7 @@ set -o pipefail
 
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 root=$(dirname "$(dirname "$self")")
-steps=(devices tests bench vs-torch bench-train bench-train-768 train)
+steps=(devices tests bench gemm vs-torch bench-train bench-train-768 train)
 
 usage() {
     cat <<EOF
@@ -35,6 +36,8 @@ steps (in this order; a failed or timed-out step is reported and the next one st
   tests            tests of suite 'opencl' and the conformance and golden tests, each run directly
                    with its meson environment and timeout; tests/NAME.log, tests.json
   bench            hrm bench --backend opencl --device D --json bench.json
+  gemm             hrm bench gemm --n 4096 (quick: 256): GFLOP/s at fp32, tf32 and bf16 operands,
+                   those the device runs (gemm.json)
   vs-torch         tools/bench-vs-torch.sh, C on OpenCL beside PyTorch on CUDA (vs-torch.json);
                    skipped unless python3's torch sees a GPU
   bench-train      hrm bench train --model both (bench-train.json)
@@ -51,8 +54,9 @@ options:
   --only S1,S2       run only these steps (or GPU_CHECK_ONLY); the others are SKIP
   --skip S1,S2       skip these steps (or GPU_CHECK_SKIP)
   --timeout STEP=S   time limit of a step in seconds (repeatable; or GPU_CHECK_TIMEOUTS="STEP=S ...");
-                     defaults: devices 300, tests 2400, bench 1200, vs-torch 2400, bench-train 900,
-                     bench-train-768 900, train 1200 (quick: 120, 300, 300, 600, 180, -, 300)
+                     defaults: devices 300, tests 2400, bench 1200, gemm 300, vs-torch 2400,
+                     bench-train 900, bench-train-768 900, train 1200 (quick: 120, 300, 300, 120,
+                     600, 180, -, 300)
   --tests REGEX      run only the tests whose name matches (or GPU_CHECK_TESTS; the rest are listed
                      as not selected); each test keeps its own meson timeout
   --help             show this help
@@ -297,8 +301,12 @@ def torch_result(v):
         r = {"train_ratio": d.get("train_ratio"), "eval_ratio": d.get("eval_ratio"), "ours_train": d.get("c_train"),
              "mfu_train": d.get("mfu_train"), "errors": [d[k] for k in ("c_error", "torch_error") if d.get(k)]}
         for dt, t in (d.get("torch") or {}).items():
-            if t and t.get("train") and d.get("c_train"):
-                r[f"train_ratio_{dt}"] = d["c_train"] / t["train"]
+            o = (d.get("ours") or {}).get(dt)  # ours at the same dtype (bench-vs-torch.sh since issue 12)
+            ours = o["train"] if o else d.get("c_train") if dt == "fp32" else None
+            if t and t.get("train") and ours:
+                r[f"train_ratio_{dt}"] = ours / t["train"]
+            if o:
+                r[f"ours_ran_{dt}"] = o.get("ran")
         res["configs"][cfg] = r
     return res
 
@@ -366,6 +374,10 @@ def step_line(s):
         if r["failed_entries"]:
             t += f"; failed: {', '.join(r['failed_entries'])}"
         return t
+    if n == "gemm" and r:
+        return f"{r['n']}^3: " + ", ".join(
+            f"{x['operands']} {fmt(x['gflops'] / 1e3, '.1f')} TFLOP/s" if x.get("gflops") else
+            f"{x['operands']} {'not run' if not x.get('ran') else 'FAILED'}" for x in r["rows"] or [])
     if n == "vs-torch" and r:
         if "configs" not in r:
             rs = r.get("ratios") or {}
@@ -421,6 +433,9 @@ def cmd_summary(out, meta_path, final="1"):
                                 "tests": ts}
         elif n == "bench":
             s["results"] = bench_result(out)
+        elif n == "gemm":
+            g = load_json(os.path.join(out, "gemm.json"))
+            s["results"] = {"n": g.get("n"), "rows": g.get("results")} if g else None
         elif n == "vs-torch":
             v = load_json(os.path.join(out, "vs-torch.json"))
             s["results"] = torch_result(v) if v is not None else None
@@ -530,6 +545,12 @@ step_bench() {
     local q=()
     [ "$quick" = 1 ] && q=(--quick)
     "$hrm" bench --backend opencl --device "$device" --json "$out/bench.json" "${q[@]}"
+}
+
+step_gemm() {
+    local n=4096
+    [ "$quick" = 1 ] && n=256
+    "$hrm" bench gemm --backend opencl --device "$device" --n "$n" --json "$out/gemm.json"
 }
 
 step_vs_torch() {
@@ -649,9 +670,9 @@ hrm=$build/tools/hrm
 mkdir -p "${pos[0]}" || bad_usage "cannot create ${pos[0]}"
 out=$(cd "${pos[0]}" && pwd)
 
-declare -A limit=([devices]=300 [tests]=2400 [bench]=1200 [vs-torch]=2400 [bench-train]=900
+declare -A limit=([devices]=300 [tests]=2400 [bench]=1200 [gemm]=300 [vs-torch]=2400 [bench-train]=900
     [bench-train-768]=900 [train]=1200)
-[ "$quick" = 1 ] && limit=([devices]=120 [tests]=300 [bench]=300 [vs-torch]=600 [bench-train]=180
+[ "$quick" = 1 ] && limit=([devices]=120 [tests]=300 [bench]=300 [gemm]=120 [vs-torch]=600 [bench-train]=180
     [bench-train-768]=900 [train]=300)
 is_step() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 for kv in $timeouts; do
@@ -671,7 +692,7 @@ fi
 
 # ---- the machine and the device ----------------------------------------------------------------
 rm -f "$out"/steps.tsv "$out"/summary.txt "$out"/summary.json "$out"/devices*.txt "$out"/tests.json \
-    "$out"/bench*.json "$out"/vs-torch.json "$out"/eval.json "$out"/*.log
+    "$out"/bench*.json "$out"/gemm.json "$out"/vs-torch.json "$out"/eval.json "$out"/*.log
 rm -rf "$out/tests" "$out/train"
 timeout 120 "$hrm" backends >"$out/devices.txt" 2>&1
 chosen_by=option

@@ -30,6 +30,7 @@ int cmd_bench_plot(const char *prog, int argc, char **argv);
 static const cli_command bench_commands[] = {
     {"ops", cmd_bench_ops, "time every backend op at HRM's shapes, as a fraction of its roofline"},
     {"train", cmd_bench_train, "training and evaluation samples/s of whole models, MFU, memory vs cycles"},
+    {"gemm", cmd_bench_gemm, "one square GEMM at each matmul precision the device runs: GFLOP/s, ratio to fp32"},
     {"plot", cmd_bench_plot, "grouped bar chart (SVG) of several 'hrm bench --json' files side by side"},
 };
 static const int num_bench_commands = (int)(sizeof bench_commands / sizeof bench_commands[0]);

@@ -2,7 +2,7 @@
 # tools/test-gpu-check.sh BUILD_DIR - checks tools/gpu-check.sh end to end on the OpenCL device
 # there is here (PoCL's CPU device): one --quick run in which the bench step is made to fail by a
 # 1-second time limit, so that it must be reported FAIL ("timed out"), killed at once, and every
-# later step must still run: summary.json and summary.txt list all seven steps in order with the
+# later step must still run: summary.json and summary.txt list all eight steps in order with the
 # right statuses (vs-torch SKIP without a GPU torch, bench-train-768 SKIP in quick mode) and the
 # key numbers (tests passed, training samples/s, MFU and GEMM peak, accuracy, training time), and
 # the exit status is 1. Then a run of the devices step alone exits 0, and bad usage exits 2 with
@@ -38,10 +38,10 @@ assert ocl and ocl[0]["validation"] == "validated" and ocl[0]["type"] in ("CPU",
 dev = s["device"]
 assert dev["option"] == str(dev["index"]) and dev["name"] == ocl[dev["index"]]["name"] and dev["chosen_by"], dev
 
-names = ["devices", "tests", "bench", "vs-torch", "bench-train", "bench-train-768", "train"]
+names = ["devices", "tests", "bench", "gemm", "vs-torch", "bench-train", "bench-train-768", "train"]
 st = {x["name"]: x for x in s["steps"]}
 assert [x["name"] for x in s["steps"]] == names, [x["name"] for x in s["steps"]]
-want = {"devices": "PASS", "tests": "PASS", "bench": "FAIL", "vs-torch": "SKIP", "bench-train": "PASS",
+want = {"devices": "PASS", "tests": "PASS", "bench": "FAIL", "gemm": "PASS", "vs-torch": "SKIP", "bench-train": "PASS",
         "bench-train-768": "SKIP", "train": "PASS"}
 got = {n: st[n]["status"] for n in names}
 assert got == want, got
@@ -63,6 +63,9 @@ for x in t["tests"]:
         assert os.path.getsize(os.path.join(out, x["log"])) > 0 and x["seconds"] > 0, x
 assert {"golden", "opencl-faults"} <= {x["name"] for x in t["tests"] if x["status"] == "PASS"}, t["tests"]
 assert not any("gpu-check" in x["name"] for x in t["tests"]), "the tests step runs gpu-check's own test"
+g = st["gemm"]["results"]
+assert g["n"] == 256 and g["rows"][0]["operands"] == "fp32" and g["rows"][0]["gflops"] > 0, g
+assert len(g["rows"]) == 3 and all(x["ran"] == ("gflops" in x) for x in g["rows"]), g
 bt = st["bench-train"]["results"]
 assert bt["peak_gflops"] > 0 and len(bt["models"]) == 1, bt
 m = bt["models"][0]
@@ -72,7 +75,7 @@ assert 0 <= tr["exact_accuracy"] <= 1 and 0 < tr["token_accuracy"] <= 1 and tr["
 assert tr["train_seconds"] > 0 and tr["steps"] > 0 and tr["train_samples_per_s_median"] > 0, tr
 for f in ("devices.txt", "devices-validate.txt", "tests.json", "bench-train.json", "eval.json"):
     assert os.path.getsize(os.path.join(out, f)) > 0, f
-print("ok: summary.json: 7 steps in order, bench FAIL (timed out, killed in %.1f s), later steps ran and passed, "
+print("ok: summary.json: 8 steps in order, bench FAIL (timed out, killed in %.1f s), later steps ran and passed, "
       "the numbers present" % b["seconds"])
 PY
 
@@ -84,7 +87,8 @@ grep -Eq '^train +PASS .*exact [0-9.]+%, token [0-9.]+% on 50 held-out; [0-9]+ s
     fail "summary.txt: no train row with the accuracy and training time"
 grep -Eq '^bench-train-768 +SKIP +- +quick mode' "$a/summary.txt" || fail "summary.txt: bench-train-768 is not SKIP (quick mode)"
 grep -q '^device under test: opencl --device [0-9]' "$a/summary.txt" || fail "summary.txt: no device under test"
-grep -q '^result: 4 passed, 1 failed (bench), 2 skipped; exit status 1$' "$a/summary.txt" ||
+grep -Eq '^gemm +PASS .*256\^3: fp32 [0-9.]+ TFLOP/s' "$a/summary.txt" || fail "summary.txt: no gemm row with the fp32 rate"
+grep -q '^result: 5 passed, 1 failed (bench), 2 skipped; exit status 1$' "$a/summary.txt" ||
     fail "summary.txt: result line: $(grep '^result' "$a/summary.txt")"
 [ "$fails" -eq 0 ] && ok "summary.txt rows"
 
@@ -99,7 +103,7 @@ st = [(x["name"], x["status"], x["reason"]) for x in s["steps"]]
 assert st[0][:2] == ("devices", "PASS") and all(x[1:] == ("SKIP", "not selected (--only)") for x in st[1:]), st
 assert s["exit_status"] == 0 and s["quick"] is False, s
 PY
-ok "--only devices: exit 0, the other six steps SKIP"
+ok "--only devices: exit 0, the other seven steps SKIP"
 
 # ---- bad usage ----------------------------------------------------------------------------------
 expect_exit "gpu-check.sh --bogus" 2 "$check" --bogus "$tmp/c"

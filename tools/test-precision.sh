@@ -125,5 +125,24 @@ else
     fail "bench train at medium: $(cat "$tmp/err")"
 fi
 
+mark
+# hrm bench gemm: each precision the device runs, timed; the others listed as not run
+if $hrm bench gemm --n 96 --min-time 0 --json "$tmp/g0.json" >"$tmp/g0.txt" 2>"$tmp/err" &&
+    HRM_CPU_PRECISION=emulate $hrm bench gemm --n 96 --min-time 0 --json "$tmp/g1.json" >"$tmp/g1.txt" 2>"$tmp/err"; then
+    python3 - "$tmp/g0.json" "$tmp/g1.json" <<'PY' || fail "bench gemm JSON"
+import json, sys
+g0, g1 = (json.load(open(p)) for p in sys.argv[1:])
+r0 = {r["matmul_precision"]: r for r in g0["results"]}
+assert r0["highest"]["ran"] and r0["highest"]["gflops"] > 0 and r0["highest"]["vs_fp32"] == 1.0, r0
+assert not r0["high"]["ran"] and "gflops" not in r0["high"], r0   # no tf32 path on a CPU
+r1 = {r["matmul_precision"]: r for r in g1["results"]}
+assert all(r1[p]["ran"] and r1[p]["gflops"] > 0 for p in ("highest", "high", "medium")), r1
+PY
+    grep -q "^high      tf32  not run: this device has no tf32 path" "$tmp/g0.txt" || fail "bench gemm: high not listed as not run"
+    ok_if "bench gemm: the precisions the device runs, timed; the others listed as not run"
+else
+    fail "bench gemm: $(cat "$tmp/err")"
+fi
+
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all precision checks passed"
