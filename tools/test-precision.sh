@@ -9,7 +9,7 @@
 #     high follow the fp32 run: every step's train/loss within BAND (relative) of fp32's, and not
 #     bit-identical to it (the rounding really happened);
 #   - hrm eval --matmul-precision medium reports what ran ("matmul_precision" in its JSON) and
-#     metrics near fp32's; hrm solve takes the option; hrm bench train's JSON names the precision
+#     metrics near fp32's (hrm solve's option: tools/test-tasks.sh); hrm bench train's JSON names the precision
 #     of the models and of the peak its MFU is against.
 set -u
 hrm=$1
@@ -18,10 +18,10 @@ data=$2
 
 export HRM_THREADS=2 HRM_BACKEND=cpu
 unset HRM_CPU_PRECISION
-# Loss band: the largest relative step-loss difference measured between medium and highest over
-# these 12 steps was BAND_MEASURED (see the closing note of issue 12); bf16 operands carry a
-# relative error of 2^-8 each, and the band is about 10x what was measured.
-BAND=${HRM_TEST_PRECISION_BAND:-0.02}
+# Loss band: on the 2-core development VM the largest relative step-loss difference to highest
+# over these 12 steps was 0.0143 at medium (bf16 operands, relative error 2^-8 each; it grows
+# with the steps as halting decisions drift apart) and 0.0017 at high; the band is 3.5x that.
+BAND=${HRM_TEST_PRECISION_BAND:-0.05}
 arch="arch.hidden_size=32 arch.num_heads=2 arch.H_layers=1 arch.L_layers=1 arch.halt_max_steps=4"
 base="data_path=$data $arch global_batch_size=6 lr=1e-2 lr_warmup_steps=2 lr_min_ratio=0.1 epochs=20 data_shuffle=false"
 
@@ -87,7 +87,7 @@ PY
 fi
 
 mark
-# ---- eval, solve, bench train at an emulated precision ------------------------------------------
+# ---- eval and bench train at an emulated precision ----------------------------------------------
 ck="$tmp/p0/step_12.safetensors"
 if [ -f "$ck" ]; then
     $hrm eval --checkpoint "$ck" --data "$data" >"$tmp/e0.json" 2>"$tmp/err" || fail "eval: $(cat "$tmp/err")"
@@ -100,13 +100,7 @@ assert a["matmul_precision"] == "highest" and b["matmul_precision"] == "medium",
 assert abs(a["lm_loss"] - b["lm_loss"]) <= 0.02 * abs(a["lm_loss"]), (a["lm_loss"], b["lm_loss"])
 assert a["lm_loss"] != b["lm_loss"], "identical lm_loss: nothing was rounded"
 PY
-    # exit 0: solved, 3: the verifier rejects the prediction (a 12-step model); either ran
-    HRM_CPU_PRECISION=emulate $hrm solve --checkpoint "$ck" --data "$data" --index 0 --matmul-precision medium \
-        >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "solve at medium: exit $rc: $(cat "$tmp/err")"
-    grep -q "matmul precision: medium (bf16 operands" "$tmp/err" || fail "solve at medium: did not run bf16: $(cat "$tmp/err")"
-    ok_if "eval and solve at medium"
+    ok_if "eval at medium: what ran, in the JSON; metrics near fp32's"
 fi
 mark
 if HRM_CPU_PRECISION=emulate $hrm bench train --model small --batch 2 --steps 1 --no-memory --matmul-precision medium \

@@ -78,6 +78,12 @@ if [ -n "$ck" ]; then
     grep -q "^segments: 2 of 2" "$tmp/solve2" || fail "solve --all-segments: $(grep segments "$tmp/solve2")"
     "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 3 >"$tmp/solve3" 2>&1
     grep -q "^matches the dataset's answer: " "$tmp/solve3" || fail "solve --data shows no comparison with the label"
+    # the solver at bf16 operands (the CPU backend's emulation, issue 12): the same puzzle, said once
+    HRM_CPU_PRECISION=emulate "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 3 --backend cpu \
+        --matmul-precision medium >"$tmp/solve4" 2>"$tmp/err4"
+    grep -q "^matches the dataset's answer: " "$tmp/solve4" || fail "solve at medium: $(cat "$tmp/err4")"
+    [ "$(cat "$tmp/err4")" = "hrm solve: matmul precision: medium (bf16 operands, fp32 accumulation)" ] ||
+        fail "solve at medium: stderr is not the one precision line: $(cat "$tmp/err4")"
     expect_exit "solve a malformed puzzle" 1 "$hrm" solve --checkpoint "$ck" "12345"
     expect_exit "solve with two puzzles" 2 "$hrm" solve --checkpoint "$ck" "$puzzle" "$puzzle"
     expect_exit "solve --index out of range" 1 "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 99
