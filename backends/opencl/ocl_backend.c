@@ -1,5 +1,6 @@
 /* ocl_backend.c - the OpenCL backend's plugin table: probe, instance, device enumeration over
- * every platform, device open (context, one in-order queue, kernel program, GEMM validation),
+ * every platform, device open (context, one in-order queue, kernel program, GEMM validation, the
+ * reduced-precision matmul kernels of ocl_mma.c),
  * buffers with an optional allocation cap, and the error and bounds-check helpers.
  *
  * Environment (read at probe, create or device_open):
@@ -25,6 +26,14 @@
  *   HRM_OPENCL_TEST_CORRUPT_GEMM=1  test hook: the GEMM validation sees one wrong element in each
  *                                device result, as on a GPU where CLBlast 1.5.3 computes wrong
  *                                results; device_open then refuses the device.
+ *   HRM_OPENCL_MMA=auto|portable|ptx|off  the kernel behind matmul precisions high (tf32) and
+ *                                medium (bf16) (ocl_mma.c): auto = PTX mma.sync on NVIDIA compute
+ *                                capability >= 8.0, none elsewhere; portable = plain OpenCL C on any
+ *                                device (slow: tests); off = fp32 (CLBlast) only.
+ *   HRM_OPENCL_TEST_CORRUPT_MMA=high|medium|tf32|bf16|all  test hook: that precision's validation
+ *                                sees a wrong element; it is then not offered (the device stays).
+ *   HRM_OPENCL_TEST_MMA_UNVALIDATED=1  test hook: offer both without that validation (Oclgrind).
+ *   HRM_OPENCL_MMA_DUMP=FILE     writes the mma program's binary (PTX on NVIDIA) to FILE.
  *   XDG_CACHE_HOME, HOME         where kernel binaries are cached (ocl_program.c). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -362,6 +371,7 @@ static uint64_t max_buffer_of(cl_device_id id)
 static void release_device(hrm_device *dev)
 {
     if (dev->profile) ocl_profile_close(dev);
+    ocl_mma_release(dev);
     ocl_program_release(dev);
     if (dev->fault) clReleaseMemObject(dev->fault);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
@@ -419,9 +429,10 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
         release_device(dev);
         return s;
     }
-    char note[128] = "";
+    char note[sizeof di->info.note] = "";
     s = ocl_validate_gemm(dev, note, sizeof note);
     di->validated = di->info.validated = s == HRM_OK ? 1 : 0;
+    if (s == HRM_OK) ocl_mma_init(dev, note, sizeof note);
     snprintf(di->info.note, sizeof di->info.note, "%s; %s", di->where, note);
     if (s != HRM_OK) {
         release_device(dev);
@@ -595,7 +606,7 @@ static const hrm_backend_iface ocl_iface = {
     .abi_version = HRM_BACKEND_ABI_VERSION,
     .struct_size = sizeof(hrm_backend_iface),
     .name = OCL_BACKEND_NAME,
-    .description = "OpenCL 1.2: CLBlast sgemm, own kernels for the rest",
+    .description = "OpenCL 1.2: CLBlast sgemm, own tf32/bf16 mma kernel, own kernels for the rest",
     .probe = ocl_probe,
     .create = ocl_create,
     .destroy = ocl_destroy,
@@ -629,6 +640,10 @@ static const hrm_backend_iface ocl_iface = {
     .adam_atan2 = ocl_adam_atan2,
     .signsgd_rows = ocl_signsgd_rows,
     .max_buffer_bytes = ocl_max_buffer_bytes,
+    .matmul_precisions = ocl_matmul_precisions,
+    .matmul_precision = ocl_matmul_precision,
 };
+/* struct_size is sizeof(hrm_backend_iface) of ABI 1.2: the table reaches the precision slots. */
+_Static_assert(sizeof(hrm_backend_iface) >= HRM_IFACE_END(matmul_precision), "ABI 1.2 table");
 
 HRM_BACKEND_EXPORT const hrm_backend_iface *hrm_backend_entry(void) { return &ocl_iface; }

@@ -106,6 +106,14 @@ struct hrm_device {
     int fault_armed;                  /* a kernel that may record a fault ran since the last read */
     struct ocl_profile *profile;      /* HRM_OPENCL_PROFILE (ocl_profile.c); NULL when off */
     cl_event profile_ev;              /* the event of the command just enqueued, while profiling */
+    /* matmul at reduced precision (ocl_mma.c, kernels/mma.cl) */
+    cl_program mma_program;           /* NULL when no reduced precision is offered */
+    ocl_kernel mma[2];                /* [OCL_MMA_TF32], [OCL_MMA_BF16] */
+    int mma_variant;                  /* ocl_mma_variant */
+    int mma_bm;                       /* the kernel's square tile of C: 128 or 64 */
+    size_t mma_wg;                    /* its work-group size: 256 or 128 */
+    int mma_vec;                      /* buffers start on 16 bytes: float4 loads where offsets allow */
+    uint32_t precisions;              /* HRM_PRECISION_BIT of what matmul_precision runs; HIGHEST always */
 };
 
 struct hrm_buffer {
@@ -189,11 +197,35 @@ void ocl_profile_close(hrm_device *dev);
 /* Builds (or loads from the disk cache) the embedded program and creates every kernel. */
 hrm_status ocl_program_init(hrm_device *dev);
 void ocl_program_release(hrm_device *dev);
+/* Builds src (src_size bytes with its NUL) with options, through the disk cache. On failure logs the
+ * build log at `level`, copies its first error line into first[], sets *created = 0 when not even
+ * the program object was made, and returns the OpenCL error. */
+cl_int ocl_program_build(hrm_device *dev, const char *src, size_t src_size, const char *options, hrm_log_level level,
+                         cl_program *out, int *created, char *first, size_t first_size);
+/* Fills k->wg, multiple and local_fixed from the device and kernel k->k. */
+void ocl_kernel_limits(hrm_device *dev, ocl_kernel *k);
 
 /* ---- matmul and its start-up validation (ocl_matmul.c) ------------------------------------ */
 hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a);
 /* Runs the GEMM checks against a host computation; VALIDATION with a message on a mismatch. */
 hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size);
+/* C = beta * C over a matmul's C (k = 0, or the clearing before a beta = 0 CLBlast call). */
+hrm_status ocl_matmul_scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta);
+
+/* ---- matmul at reduced precision (ocl_mma.c) ------------------------------------------------ */
+typedef enum ocl_mma_variant {
+    OCL_MMA_NONE = 0,     /* fp32 only: CLBlast */
+    OCL_MMA_PORTABLE = 1, /* kernels/mma.cl in plain OpenCL C: any device, slow */
+    OCL_MMA_PTX = 2,      /* kernels/mma.cl with mma.sync as inline PTX: NVIDIA, compute capability >= 8.0 */
+} ocl_mma_variant;
+enum { OCL_MMA_TF32 = 0, OCL_MMA_BF16 = 1 };
+/* At device_open, after the GEMM validation: picks the variant (HRM_OPENCL_MMA), builds and
+ * validates the mma kernels, sets dev->precisions and appends the precisions to note. Never fails
+ * the device: what does not build or validate is not offered, with one line in the log. */
+void ocl_mma_init(hrm_device *dev, char *note, size_t note_size);
+void ocl_mma_release(hrm_device *dev);
+uint32_t ocl_matmul_precisions(hrm_device *dev);
+hrm_status ocl_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p);
 
 /* ---- ops (ocl_ops.c) ------------------------------------------------------------------------ */
 hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a);

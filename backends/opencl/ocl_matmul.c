@@ -1,7 +1,8 @@
 /* ocl_matmul.c - row-major strided-batched SGEMM through CLBlast, and the GEMM validation that
  * device_open runs against a host computation (Debian's CLBlast 1.5.3 computes wrong results on
  * some GPUs; 1.6.3 fixed it). k = 0 is a scaling of C by beta, done by our own kernel; so is the
- * clearing of C before a beta = 0 GEMM on devices where CLBlast lets NaN in C through. */
+ * clearing of C before a beta = 0 GEMM on devices where CLBlast lets NaN in C through. This is
+ * matmul precision "highest"; "high" and "medium" (tf32 and bf16 operands) are ocl_mma.c's. */
 #include <clblast_c.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ static hrm_status check_matmul(hrm_device *dev, const hrm_matmul_args *a)
     return hrm_check_matmul_tensors(&ocl_checker, dev, a);
 }
 
-static hrm_status scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta)
+hrm_status ocl_matmul_scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta)
 {
     ocl_kernel *k = &dev->scale_matrix;
     ocl_args g = ocl_args_begin(dev, k);
@@ -88,8 +89,8 @@ hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_matmul(dev, a));
     if (a->m == 0 || a->n == 0) return HRM_OK;
-    if (a->k == 0) return scale_c(dev, a, a->beta);
-    if (a->beta == 0.0f && dev->beta0_needs_clear) OCL_TRY(scale_c(dev, a, 0.0f));
+    if (a->k == 0) return ocl_matmul_scale_c(dev, a, a->beta);
+    if (a->beta == 0.0f && dev->beta0_needs_clear) OCL_TRY(ocl_matmul_scale_c(dev, a, 0.0f));
     CLBlastTranspose ta = a->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;

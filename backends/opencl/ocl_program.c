@@ -1,8 +1,10 @@
-/* ocl_program.c - the embedded kernel program: built once per device at device_open, its binary
+/* ocl_program.c - the embedded kernel programs: built once per device at device_open, their binaries
  * cached on disk ($XDG_CACHE_HOME/hrm/opencl or ~/.cache/hrm/opencl) under a name made from a
  * hash of the device name, driver version, build options and source, so a driver update or a
- * kernel change never loads a stale binary. A build failure logs the compiler's build log and
- * returns HRM_ERR_BUILD. The cache is best effort: any failure there falls back to a build. */
+ * kernel change never loads a stale binary. A build failure of the main program logs the
+ * compiler's build log and returns HRM_ERR_BUILD; the mma program (ocl_mma.c) goes through the same
+ * build with its own source, options and log level. The cache is best effort: any failure there
+ * falls back to a build. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,8 @@ static int mkdirs(char *path) /* mkdir -p; path is modified and restored */
 }
 
 /* The cache file for this device and source, or 0 when there is no cache directory. */
-static int cache_path(hrm_device *dev, char *out, size_t size, char *dir, size_t dir_size)
+static int cache_path(hrm_device *dev, const char *src, size_t src_size, const char *options, char *out, size_t size,
+                      char *dir, size_t dir_size)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && xdg[0])
@@ -60,13 +63,13 @@ static int cache_path(hrm_device *dev, char *out, size_t size, char *dir, size_t
     h = fnv1a(h, info->name, strlen(info->name) + 1);
     h = fnv1a(h, info->vendor, strlen(info->vendor) + 1);
     h = fnv1a(h, info->driver, strlen(info->driver) + 1);
-    h = fnv1a(h, dev->build_options, strlen(dev->build_options) + 1);
-    h = fnv1a(h, ocl_kernel_source, sizeof ocl_kernel_source);
+    h = fnv1a(h, options, strlen(options) + 1);
+    h = fnv1a(h, src, src_size);
     snprintf(out, size, "%s/%016llx.bin", dir, (unsigned long long)h);
     return 1;
 }
 
-static cl_program load_cached(hrm_device *dev, const char *path)
+static cl_program load_cached(hrm_device *dev, const char *path, const char *options)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -80,7 +83,7 @@ static cl_program load_cached(hrm_device *dev, const char *path)
         cl_int status, err;
         prog = clCreateProgramWithBinary(dev->ctx, 1, &dev->id, &len, bins, &status, &err);
         if (prog && (err != CL_SUCCESS || status != CL_SUCCESS ||
-                     clBuildProgram(prog, 1, &dev->id, dev->build_options, NULL, NULL) != CL_SUCCESS)) {
+                     clBuildProgram(prog, 1, &dev->id, options, NULL, NULL) != CL_SUCCESS)) {
             clReleaseProgram(prog);
             prog = NULL;
         }
@@ -116,7 +119,7 @@ static void store_cached(hrm_device *dev, cl_program prog, const char *path, cha
  * LOG_LINES of them, and copies the first line that names an error (else the first non-empty
  * line) into first[]: it goes into the one-line error. */
 #define LOG_LINES 200
-static void report_build_log(hrm_backend *be, char *log, char *first, size_t first_size)
+static void report_build_log(hrm_backend *be, hrm_log_level level, char *log, char *first, size_t first_size)
 {
     int lines = 0, total = 0;
     first[0] = '\0';
@@ -126,38 +129,54 @@ static void report_build_log(hrm_backend *be, char *log, char *first, size_t fir
         if (!line[strspn(line, " \t\r")]) continue;
         total++;
         if (lines < LOG_LINES) {
-            ocl_log(be, HRM_LOG_ERROR, "build log: %s", line);
+            ocl_log(be, level, "build log: %s", line);
             lines++;
         }
         if (!first[0] || (strstr(line, "error") && !strstr(first, "error"))) snprintf(first, first_size, "%s", line);
     }
-    if (total > lines) ocl_log(be, HRM_LOG_ERROR, "build log: ... %d more lines", total - lines);
+    if (total > lines) ocl_log(be, level, "build log: ... %d more lines", total - lines);
 }
 
-static hrm_status build_from_source(hrm_device *dev)
+/* Builds src with options into *out; on failure logs the build log at `level`, leaves the first
+ * line naming an error in first[] and returns the OpenCL error (*created = 0 when already the
+ * program object could not be made). */
+static cl_int build_from_source(hrm_device *dev, const char *src, const char *options, hrm_log_level level,
+                                cl_program *out, int *created, char *first, size_t first_size)
 {
-    hrm_backend *be = dev->be;
     cl_int err;
-    const char *src = ocl_kernel_source;
-    dev->program = clCreateProgramWithSource(dev->ctx, 1, &src, NULL, &err);
-    if (!dev->program) return ocl_cl_fail(be, err, "device_open", "clCreateProgramWithSource");
-    err = clBuildProgram(dev->program, 1, &dev->id, dev->build_options, NULL, NULL);
-    if (err == CL_SUCCESS) return HRM_OK;
+    first[0] = '\0';
+    *out = clCreateProgramWithSource(dev->ctx, 1, &src, NULL, &err);
+    *created = *out != NULL;
+    if (!*out) return err;
+    err = clBuildProgram(*out, 1, &dev->id, options, NULL, NULL);
+    if (err == CL_SUCCESS) return CL_SUCCESS;
     size_t n = 0;
-    clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
-    char *log = malloc(n + 1), first[256] = "";
+    clGetProgramBuildInfo(*out, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+    char *log = malloc(n + 1);
     if (log) {
         log[0] = '\0';
-        clGetProgramBuildInfo(dev->program, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        clGetProgramBuildInfo(*out, dev->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = '\0';
-        report_build_log(be, log, first, sizeof first);
+        report_build_log(dev->be, level, log, first, first_size);
     }
     free(log);
-    clReleaseProgram(dev->program);
-    dev->program = NULL;
-    return ocl_fail(be, HRM_ERR_BUILD, "kernel build failed on %s (options \"%s\"): %s: %s",
-                    be->devs[dev->index].info.name, dev->build_options, ocl_err_name(err),
-                    first[0] ? first : "no build log");
+    clReleaseProgram(*out);
+    *out = NULL;
+    return err;
+}
+
+cl_int ocl_program_build(hrm_device *dev, const char *src, size_t src_size, const char *options, hrm_log_level level,
+                         cl_program *out, int *created, char *first, size_t first_size)
+{
+    char path[4096], dir[4000];
+    first[0] = '\0';
+    *created = 1;
+    int cached = cache_path(dev, src, src_size, options, path, sizeof path, dir, sizeof dir);
+    *out = cached ? load_cached(dev, path, options) : NULL;
+    if (*out) return CL_SUCCESS;
+    cl_int err = build_from_source(dev, src, options, level, out, created, first, first_size);
+    if (err == CL_SUCCESS && cached) store_cached(dev, *out, path, dir);
+    return err;
 }
 
 /* Work-group size: the largest power of two within the kernel's and the device's limits. */
@@ -193,23 +212,30 @@ static size_t local_fixed(hrm_device *dev, cl_kernel k)
     return (size_t)used;
 }
 
+void ocl_kernel_limits(hrm_device *dev, ocl_kernel *k)
+{
+    k->wg = pick_wg(dev, k->k);
+    k->multiple = pick_multiple(dev, k->k);
+    k->local_fixed = local_fixed(dev, k->k);
+}
+
 hrm_status ocl_program_init(hrm_device *dev)
 {
-    char path[4096], dir[4000];
     set_build_options(dev);
-    int cached = cache_path(dev, path, sizeof path, dir, sizeof dir);
-    if (cached) dev->program = load_cached(dev, path);
-    if (!dev->program) {
-        OCL_TRY(build_from_source(dev));
-        if (cached) store_cached(dev, dev->program, path, dir);
+    char first[256];
+    int created;
+    cl_int err = ocl_program_build(dev, ocl_kernel_source, sizeof ocl_kernel_source, dev->build_options, HRM_LOG_ERROR,
+                                   &dev->program, &created, first, sizeof first);
+    if (err != CL_SUCCESS) {
+        if (!created) return ocl_cl_fail(dev->be, err, "device_open", "clCreateProgramWithSource");
+        return ocl_fail(dev->be, HRM_ERR_BUILD, "kernel build failed on %s (options \"%s\"): %s: %s",
+                        dev->be->devs[dev->index].info.name, dev->build_options, ocl_err_name(err),
+                        first[0] ? first : "no build log");
     }
-    cl_int err;
 #define MAKE_KERNEL(name, str)                                                                     \
     dev->name.k = clCreateKernel(dev->program, str, &err);                                         \
     if (!dev->name.k) return ocl_cl_fail(dev->be, err, "device_open", "clCreateKernel(" str ")");  \
-    dev->name.wg = pick_wg(dev, dev->name.k);                                                      \
-    dev->name.multiple = pick_multiple(dev, dev->name.k);                                          \
-    dev->name.local_fixed = local_fixed(dev, dev->name.k);
+    ocl_kernel_limits(dev, &dev->name);
     OCL_KERNELS(MAKE_KERNEL)
 #undef MAKE_KERNEL
     return HRM_OK;
