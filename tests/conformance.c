@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops_precision.h"
 #include "suites.h"
 #include "test_util.h"
 
@@ -469,6 +470,7 @@ int main(void) {
     Suite *s = suite_create("conformance");
     add_buffer_tests(s, n);
     add_dense_tests(s, n);
+    add_precision_tests(s, n);
     add_elem_tests(s, n);
     add_optim_tests(s, n);
     add_gradcheck_tests(s, n);

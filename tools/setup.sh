@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 
-packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev check libjansson-dev
+packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libdnnl-dev check libjansson-dev
           ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd)
 missing=()
 for p in "${packages[@]}"; do

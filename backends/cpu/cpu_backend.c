@@ -1,7 +1,8 @@
 /* cpu_backend.c - the CPU reference backend's plugin table, instance, device and buffers, plus
  * the error and bounds-check helpers every op uses. The one device is the host: buffers are
  * 64-byte aligned host memory, and every access is checked against the buffer's size so that a
- * core bug shows up as an INVALID_ARG with a message instead of memory corruption. */
+ * core bug shows up as an INVALID_ARG with a message instead of memory corruption. Matrix products
+ * are oneDNN's or OpenBLAS's (cpu_matmul.c, cpu_dnnl.c), in the precisions of cpu_precision.c. */
 #include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,12 +97,15 @@ static hrm_status cpu_create(const hrm_host *host, hrm_backend **out)
     /* OpenBLAS's own threads (the same count as the pool) serve HRM_CPU_GEMM=openblas and
      * products too narrow to slice; see cpu_matmul.c */
     openblas_set_num_threads(be->threads);
-    const char *gemm = getenv("HRM_CPU_GEMM");
-    be->slice_gemm = !gemm || strcmp(gemm, "openblas");
-    if (gemm && strcmp(gemm, "openblas") && strcmp(gemm, "slices"))
-        cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: expected slices or openblas; using slices", gemm);
-    cpu_log(be, HRM_LOG_INFO, "%d threads, sgemm in %s, %s", be->threads,
-            be->slice_gemm ? "slices over the pool" : "OpenBLAS's threads", openblas_get_config());
+    char why[160] = "";
+    if (!cpu_dnnl_init(be, why, sizeof why) && why[0]) cpu_log(be, HRM_LOG_WARN, "%s; using OpenBLAS alone", why);
+    cpu_gemm_select(be);
+    cpu_precision_setup(be);
+    char no_medium[200] = "";
+    if (be->precision_why[0]) snprintf(no_medium, sizeof no_medium, " (medium not reported: %s)", be->precision_why);
+    cpu_log(be, HRM_LOG_INFO, "%d threads; sgemm: %s%s; matmul precisions: %s%s; %s", be->threads, be->gemm_note,
+            be->gemm == CPU_GEMM_SLICES || be->gemm == CPU_GEMM_ONEDNN ? " in slices over the pool" : "",
+            be->precision_note, no_medium, openblas_get_config());
     *out = be;
     return HRM_OK;
 }
@@ -110,6 +114,7 @@ static void cpu_destroy(hrm_backend *be)
 {
     if (!be) return;
     cpu_pool_destroy(be->pool);
+    cpu_dnnl_fini(be);
     free(be);
 }
 
@@ -158,12 +163,20 @@ static hrm_status cpu_device_info(hrm_backend *be, int index, hrm_device_info *o
         snprintf(out->name, sizeof out->name, "host CPU");
     if (!proc_field("/proc/cpuinfo", "vendor_id", out->vendor, sizeof out->vendor))
         snprintf(out->vendor, sizeof out->vendor, "unknown");
-    snprintf(out->driver, sizeof out->driver, "%s", openblas_get_config());
+    if (be->gemm == CPU_GEMM_ONEDNN || be->gemm == CPU_GEMM_ONEDNN_OMP)
+        snprintf(out->driver, sizeof out->driver, "%s", be->gemm_note);
+    else
+        snprintf(out->driver, sizeof out->driver, "%s", openblas_get_config());
     out->memory_bytes = total_memory();
     out->compute_units = be->threads;
     out->validated = 1;
-    snprintf(out->note, sizeof out->note, "reference backend: %d threads, OpenBLAS core %s", be->threads,
-             openblas_get_corename());
+    /* e.g. "2 threads; sgemm: oneDNN 2.6.3 (avx2); matmul precisions: highest" (cut to 127 bytes) */
+    char note[256];
+    snprintf(note, sizeof note, "%d threads; sgemm: %s; matmul precisions: %s", be->threads, be->gemm_note,
+             be->precision_note);
+    size_t len = strlen(note) < sizeof out->note - 1 ? strlen(note) : sizeof out->note - 1;
+    memcpy(out->note, note, len);
+    out->note[len] = '\0';
     return HRM_OK;
 }
 
@@ -175,6 +188,12 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
     hrm_device *dev = calloc(1, sizeof *dev);
     if (!dev) return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
     dev->be = be;
+    /* oneDNN's per-thread streams and primitive cache, where it computes anything */
+    bool dnnl_used = be->gemm == CPU_GEMM_ONEDNN || be->gemm == CPU_GEMM_ONEDNN_OMP || be->medium_native;
+    if (be->dnnl_engine && dnnl_used && !(dev->dnnl = cpu_dnnl_open(be))) {
+        free(dev);
+        return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: cannot set up oneDNN's streams");
+    }
     hrm_memcount_init(&dev->mem);
     /* Test cap: a device whose buffers are limited (an OpenCL device's allocation limit) makes the
      * core split its activations; with it the ASan build checks that split on the host. */
@@ -191,6 +210,8 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
 static void cpu_device_close(hrm_device *dev)
 {
     if (!dev) return;
+    cpu_dnnl_close(dev->dnnl);
+    cpu_precision_scratch_free(dev);
     hrm_memcount_destroy(&dev->mem);
     free(dev);
 }
@@ -337,7 +358,7 @@ static const hrm_backend_iface cpu_iface = {
     .abi_version = HRM_BACKEND_ABI_VERSION,
     .struct_size = sizeof(hrm_backend_iface),
     .name = CPU_BACKEND_NAME,
-    .description = "reference backend: host threads, OpenBLAS sgemm",
+    .description = "reference backend: host threads, oneDNN or OpenBLAS sgemm",
     .probe = cpu_probe,
     .create = cpu_create,
     .destroy = cpu_destroy,
@@ -371,6 +392,10 @@ static const hrm_backend_iface cpu_iface = {
     .adam_atan2 = cpu_adam_atan2,
     .signsgd_rows = cpu_signsgd_rows,
     .max_buffer_bytes = cpu_max_buffer_bytes,
+    .matmul_precisions = cpu_matmul_precisions,
+    .matmul_precision = cpu_matmul_precision,
 };
+/* struct_size is sizeof(hrm_backend_iface) of ABI 1.2: the table reaches the precision slots. */
+_Static_assert(sizeof(hrm_backend_iface) >= HRM_IFACE_END(matmul_precision), "ABI 1.2 table");
 
 HRM_BACKEND_EXPORT const hrm_backend_iface *hrm_backend_entry(void) { return &cpu_iface; }
