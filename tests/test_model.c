@@ -255,12 +255,26 @@ static const float *ref_block_w(const ref_model *r, char lv, int layer, const ch
     return ref_w(r, name);
 }
 
+/* Set: ref_linear rounds both operands to bf16 as matmul_precision=medium does (the values an
+ * fp32 engine holds, rounded to nearest even; hrm_matmul_precision in hrm/backend.h). */
+static int ref_round_bf16;
+
+static double ref_operand(double v) {
+    if (!ref_round_bf16) return v;
+    float x = (float)v;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u; /* finite values only here */
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 /* y [rows, out] = x [rows, in] W^T */
 static void ref_linear(const double *x, int rows, int in, const float *w, int out, double *y) {
     for (int i = 0; i < rows; i++)
         for (int o = 0; o < out; o++) {
             double s = 0;
-            for (int k = 0; k < in; k++) s += x[i * in + k] * w[o * in + k];
+            for (int k = 0; k < in; k++) s += ref_operand(x[i * in + k]) * ref_operand(w[o * in + k]);
             y[i * out + o] = s;
         }
 }
@@ -347,7 +361,10 @@ static void ref_segment(const ref_model *r, const int32_t *tokens, int pid, doub
         ref_level(r, 'H', c->H_layers, zH, zL, NULL);
     }
     ref_linear(zH + r->P * D, c->seq_len, D, ref_w(r, "model.inner.lm_head.weight"), c->vocab_size, logits);
+    int rounding = ref_round_bf16;
+    ref_round_bf16 = 0; /* the Q head's products stay fp32 at every precision */
     ref_linear(zH, 1, D, ref_w(r, "model.inner.q_head.weight"), 2, q);
+    ref_round_bf16 = rounding;
     for (int k = 0; k < 2; k++) q[k] += ref_w(r, "model.inner.q_head.bias")[k];
     free(x);
 }
@@ -384,6 +401,60 @@ static void forward_check(hrm_config cfg) {
     free(logits), free(carry), free(zH), free(zL);
     fixture_close(&f);
 }
+
+/* matmul_precision=medium on the CPU backend's emulation (HRM_CPU_PRECISION=emulate: operands
+ * rounded, products in fp32): every block linear and the LM head take bf16 operands, the Q head
+ * fp32. The carry after a segment (which no head touches) and the logits must follow the
+ * reference that rounds every linear's operands and stand clearly apart from the unrounded one:
+ * a model that rounded only some products (the LM head, say) or none fails. */
+START_TEST(test_forward_medium_rounds_every_linear) {
+    setenv("HRM_CPU_PRECISION", "emulate", 1);
+    fixture f;
+    hrm_config cfg = tiny_config(16, HRM_POS_ROPE, 2, 2);
+    fixture_open(&f, cfg, 81);
+    unsetenv("HRM_CPU_PRECISION");
+    ck_assert_int_eq(hrm_model_set_matmul_precision(f.m, HRM_PRECISION_MEDIUM), HRM_PRECISION_MEDIUM);
+    CK(f.m, hrm_model_set_params(f.m, f.params, hrm_model_params_table(f.m)->total));
+    reset_carry(&f, f.carry0);
+    size_t nlog = (size_t)BATCH * SEQ * VOCAB, SD = (size_t)f.S * f.D;
+    float *logits = malloc(nlog * sizeof(float)), *carry = malloc(2 * f.carry_n * sizeof(float));
+    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_EVAL, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, NULL, NULL));
+    download(&f, hrm_model_logits(f.m), logits, nlog);
+    download(&f, f.carry.zH, carry, f.carry_n);
+    download(&f, f.carry.zL, carry + f.carry_n, f.carry_n);
+    int32_t tokens[BATCH * SEQ];
+    download(&f, f.tokens, tokens, BATCH * SEQ);
+    ref_model r = {&f.cfg, hrm_model_params_table(f.m), f.params, f.D, cfg.num_heads, f.D / cfg.num_heads,
+                   hrm_config_intermediate(&cfg), hrm_config_prefix(&cfg), f.S};
+    double *zH = malloc(SD * sizeof(double)), *zL = malloc(SD * sizeof(double)), lg[SEQ * VOCAB], q[2];
+    double err[2][2] = {{0}}; /* [unrounded, rounded reference][carry, logits] */
+    for (int rounded = 0; rounded < 2; rounded++) {
+        ref_round_bf16 = rounded;
+        for (int b = 0; b < BATCH; b++) {
+            for (size_t i = 0; i < SD; i++) zH[i] = f.carry0[b * SD + i], zL[i] = f.carry0[f.carry_n + b * SD + i];
+            ref_segment(&r, tokens + b * SEQ, f.pid[b], zH, zL, lg, q);
+            for (size_t i = 0; i < SD; i++) {
+                err[rounded][0] = fmax(err[rounded][0], fabs(carry[b * SD + i] - zH[i]));
+                err[rounded][0] = fmax(err[rounded][0], fabs(carry[f.carry_n + b * SD + i] - zL[i]));
+            }
+            for (int i = 0; i < SEQ * VOCAB; i++)
+                err[rounded][1] = fmax(err[rounded][1], fabs(logits[b * SEQ * VOCAB + i] - lg[i]));
+        }
+    }
+    ref_round_bf16 = 0;
+    for (int k = 0; k < 2; k++) {
+        const char *what = k ? "logits" : "carry";
+        fprintf(stderr, "medium forward, %s: %.3g from the bf16-operand reference, %.3g from the unrounded one\n", what,
+                err[1][k], err[0][k]);
+        ck_assert_msg(err[1][k] < 1e-3, "%s: %.3g from the bf16-operand reference", what, err[1][k]);
+        ck_assert_msg(err[0][k] > 20 * err[1][k],
+                      "%s: %.3g from the unrounded reference, %.3g from the rounded one: not every product was rounded",
+                      what, err[0][k], err[1][k]);
+    }
+    free(logits), free(carry), free(zH), free(zL);
+    fixture_close(&f);
+}
+END_TEST
 
 START_TEST(test_forward_rope) { forward_check(tiny_config(16, HRM_POS_ROPE, 2, 2)); }
 END_TEST
@@ -684,6 +755,7 @@ static Suite *model_suite(void) {
     TCase *fwd = tcase_create("forward");
     tcase_set_timeout(fwd, 120);
     tcase_add_test(fwd, test_forward_rope);
+    tcase_add_test(fwd, test_forward_medium_rounds_every_linear);
     tcase_add_test(fwd, test_forward_learned_two_prefix_rows);
     suite_add_tcase(s, fwd);
     TCase *grad = tcase_create("gradients");
