@@ -1,7 +1,8 @@
 #!/bin/sh
 # gpu-mma-check.sh [BUILD [OUT]] - the checks of the tf32/bf16 mma kernel (kernels/mma.cl,
 # ocl_mma.c) that need an NVIDIA GPU of compute capability 8.0 or later; run from the repository
-# root on that machine. BUILD (default build-gpu) is set up and built if missing; every step's
+# root on that machine. BUILD (default build-gpu) is set up and built if missing (a carried tree
+# without ninja there is used as built: pass BUILD=build after on-device.sh); every step's
 # output goes to OUT (default $OUT, else build-gpu/mma-check) and a summary to stdout.
 #   1. auto picks the PTX variant, it builds and passes its start-up validation (the info line),
 #      with ptxas' register and spill report (-cl-nv-verbose) and the PTX kept (mma.ptx);
@@ -20,10 +21,16 @@ cache=$(mktemp -d) # a fresh kernel cache: the build log (registers) is only the
 export XDG_CACHE_HOME="$cache"
 trap 'rm -rf "$cache"' EXIT
 step() { echo "== $*"; }
-if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" --buildtype=release >"$out/setup.log" 2>&1 || { tail -20 "$out/setup.log"; exit 1; }
+# A tree carried to the GPU machine by ../shared/device/pack.sh arrives built, where meson and
+# ninja may be missing or another version: then it is used as it is.
+if [ -x "$build/tools/hrm" ] && ! command -v ninja >/dev/null 2>&1; then
+    echo "gpu-mma-check: no ninja here; using $build as built"
+else
+    if [ ! -f "$build/build.ninja" ]; then
+        meson setup "$build" --buildtype=release >"$out/setup.log" 2>&1 || { tail -20 "$out/setup.log"; exit 1; }
+    fi
+    ninja -C "$build" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 fi
-ninja -C "$build" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 plugin="$PWD/$build/backends/opencl/hrm-backend-opencl.so"
 
 step "1. variant, build, validation (mma.ptx, validate.log; registers: nv-verbose.log)"
