@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "convert.h"
 
@@ -119,6 +120,14 @@ int cmd_convert(const char *prog, int argc, char **argv) {
         a.num_settings += n;
     }
 
+    /* OUT must not be IN (the atomic write would replace the checkpoint being read): the same
+     * name, or another name of the same file (a link, a path through other folders) */
+    struct stat si, so;
+    if (!strcmp(a.in, a.out) ||
+        (stat(a.in, &si) == 0 && stat(a.out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)) {
+        cli_error(prog, "%s: the output is the input checkpoint; give another OUT", a.out);
+        return CLI_EXIT_USAGE;
+    }
     hrm_torch_file f;
     hrm_config c;
     hrm_convert_summary summary;

@@ -145,5 +145,14 @@ assert m["memory_peak_bytes_8x8"] == m["memory_peak_bytes_2x2"] > 0, m
 PY
 fi
 
+# hrm convert onto its own input (issue 13): refused before anything is read or written, by name and
+# through a symbolic link; the input stays as it was
+golden="$(dirname "$0")/../tests/golden"
+cp "$golden/torch_ckpt.pt" "$tmp/in.pt"
+ln -s in.pt "$tmp/link.pt"
+expect_exit "convert onto its input" 2 "$hrm" convert "$tmp/in.pt" "$tmp/in.pt"
+expect_exit "convert onto a link to its input" 2 "$hrm" convert "$tmp/in.pt" "$tmp/link.pt"
+cmp -s "$golden/torch_ckpt.pt" "$tmp/in.pt" || fail "convert onto its input changed the input"
+
 [ "$fails" -eq 0 ] && echo "all hrm CLI checks passed"
 exit "$fails"

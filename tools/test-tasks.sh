@@ -58,6 +58,20 @@ expect_exit "build onto an existing folder" 1 "$hrm" data build sudoku --train "
 [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] || fail "a refused build changed the existing dataset"
 expect_exit "unknown task" 2 "$hrm" data build nosuchtask --out "$s/x"
 expect_exit "build without --out" 2 "$hrm" data build sudoku --train "$s/p.csv"
+# Regressions from issue 13's mutation campaign. A CSV whose first line is empty: the reader stored
+# the line's terminator before it had a buffer (SIGSEGV in the release build).
+printf '\nsource,question,answer,rating\n' >"$s/empty-first.csv"
+expect_exit "verify a CSV whose first line is empty" 1 "$hrm" data verify sudoku --csv "$s/empty-first.csv"
+grep -q "empty-first.csv:1: header is ''" "$tmp/err" || fail "empty first line: the error does not name line 1"
+expect_exit "build sudoku from a CSV whose first line is empty" 1 "$hrm" data build sudoku --train "$s/empty-first.csv" --out "$s/e1"
+expect_exit "build maze from a CSV whose first line is empty" 1 "$hrm" data build maze --train "$s/empty-first.csv" --out "$s/e2"
+# An ARC folder without *.json: qsort was handed a NULL array (UBSan in the ASan build stops on it).
+mkdir -p "$s/no-json"
+"$hrm" data build arc --train-dirs "$s/no-json" --out "$s/e3" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "no usable ARC task files" "$tmp/err" && ! grep -q "runtime error" "$tmp/err" &&
+    [ ! -e "$s/e3" ] && ok "build arc from a folder without tasks -> one error, exit 1" ||
+    fail "build arc from a folder without tasks: exit $rc: $(cat "$tmp/err")"
 
 tiny_train "$s/data" "$s/run" || fail "training on the sudoku dataset"
 ck=$(ls -v "$s"/run/step_*.safetensors 2>/dev/null | tail -n 1)

@@ -258,7 +258,8 @@ static int by_path(const void *a, const void *b) {
 static hrm_status collect_dir(build_ctx *b, const char *dir, bool eval) {
     int first = b->n_files;
     TRY(walk(b, dir, eval, 0));
-    qsort(b->files + first, (size_t)(b->n_files - first), sizeof *b->files, by_path);
+    if (b->n_files > first) /* b->files may still be NULL: qsort's array must not be */
+        qsort(b->files + first, (size_t)(b->n_files - first), sizeof *b->files, by_path);
     while (b->max_tasks > 0 && b->n_files - first > b->max_tasks) free(b->files[--b->n_files].path);
     if (b->n_files == first) build_log(b, HRM_LOG_WARN, "%s: no *.json task files", dir);
     return HRM_OK;

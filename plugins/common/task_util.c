@@ -185,6 +185,14 @@ static long read_line(task_csv *c, bool *too_long)
         return -2;
     }
     if (!any) return -1;
+    if (!c->buf) { /* an empty line before any byte was stored: the buffer does not exist yet */
+        if (!(c->buf = malloc(4096))) {
+            snprintf(c->reason, sizeof c->reason, "out of memory");
+            c->failure = HRM_ERR_OUT_OF_MEMORY;
+            return -2;
+        }
+        c->cap = 4096;
+    }
     if (n > 0 && c->buf[n - 1] == '\r') n--;
     c->buf[n] = '\0';
     c->line++;
