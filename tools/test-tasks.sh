@@ -130,6 +130,14 @@ a=$tmp/arc
 expect_exit "build arc --aug x" 2 "$hrm" data build arc --train-dirs "$arc_data/training" --aug x --out "$tmp/arc-x"
 expect_exit "build arc without folders" 2 "$hrm" data build arc --out "$tmp/arc-x"
 expect_exit "build arc from a missing folder" 1 "$hrm" data build arc --train-dirs "$tmp/no-such" --out "$tmp/arc-x"
+# a symbolic link back up the tree (issue 13): one line naming the link, instead of a walk to the
+# depth limit with hundreds of "already read" warnings and a build that succeeded
+mkdir -p "$tmp/loop/tasks"
+cp "$arc_data"/training/*.json "$tmp/loop/tasks/"
+ln -s .. "$tmp/loop/tasks/back"
+expect_exit "build arc through a symbolic-link loop" 1 "$hrm" data build arc --train-dirs "$tmp/loop" --out "$tmp/arc-loop"
+grep -q "tasks/back: a symbolic-link loop" "$tmp/err" || fail "the loop error does not name the link"
+[ -e "$tmp/arc-loop" ] && fail "a build refused for a loop left its output"
 [ -e "$tmp/arc-x" ] || [ -e "$tmp/arc-x.partial" ] && fail "a refused arc build left files behind"
 tiny_train "$a" "$a-run" || fail "training on the arc dataset"
 ck=$(ls -v "$a"-run/step_*.safetensors 2>/dev/null | tail -n 1)

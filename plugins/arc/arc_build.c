@@ -220,8 +220,25 @@ static bool is_json_name(const char *name) {
     return n > 5 && !strcmp(name + n - 5, ".json");
 }
 
-/* Adds every *.json file below dir (hidden entries skipped). */
-static hrm_status walk(build_ctx *b, const char *dir, bool eval, int depth) {
+/* The folders on the path from a given folder down to the one being read, by device and inode:
+ * a folder that is its own ancestor (a symbolic link back up the tree) is a loop. */
+typedef struct walk_path {
+    dev_t dev[MAX_DEPTH + 1];
+    ino_t ino[MAX_DEPTH + 1];
+} walk_path;
+
+/* Adds every *.json file below dir (hidden entries skipped); refuses a symbolic-link loop. */
+static hrm_status walk(build_ctx *b, const char *dir, bool eval, int depth, walk_path *up) {
+    struct stat self;
+    if (stat(dir, &self) == 0) {
+        for (int i = 0; i < depth; i++)
+            if (up->dev[i] == self.st_dev && up->ino[i] == self.st_ino)
+                return build_fail(b, HRM_ERR_INVALID_ARG, "%s: a symbolic-link loop (it is a folder above it again)",
+                                  dir);
+        up->dev[depth] = self.st_dev, up->ino[depth] = self.st_ino;
+    } else {
+        up->dev[depth] = 0, up->ino[depth] = 0; /* opendir below says why */
+    }
     DIR *d = opendir(dir);
     if (!d) {
         if (depth == 0) return build_fail(b, HRM_ERR_INVALID_ARG, "cannot open folder %s: %s", dir, strerror(errno));
@@ -241,7 +258,7 @@ static hrm_status walk(build_ctx *b, const char *dir, bool eval, int depth) {
         snprintf(path, len, "%s/%s", dir, e->d_name);
         bool known = stat(path, &sb) == 0;
         if (known && S_ISDIR(sb.st_mode) && depth < MAX_DEPTH)
-            st = walk(b, path, eval, depth + 1);
+            st = walk(b, path, eval, depth + 1, up);
         else if (known && S_ISREG(sb.st_mode) && is_json_name(e->d_name))
             st = add_file(b, path, eval);
         free(path);
@@ -257,7 +274,8 @@ static int by_path(const void *a, const void *b) {
 /* One folder's files, sorted by path (byte order, the same in every locale) and cut to --max-tasks. */
 static hrm_status collect_dir(build_ctx *b, const char *dir, bool eval) {
     int first = b->n_files;
-    TRY(walk(b, dir, eval, 0));
+    walk_path up;
+    TRY(walk(b, dir, eval, 0, &up));
     if (b->n_files > first) /* b->files may still be NULL: qsort's array must not be */
         qsort(b->files + first, (size_t)(b->n_files - first), sizeof *b->files, by_path);
     while (b->max_tasks > 0 && b->n_files - first > b->max_tasks) free(b->files[--b->n_files].path);
