@@ -18,25 +18,6 @@
  * catches a wrong transpose, stride or beta (all >= 1e-2). */
 #define TOL_MATMUL 1e-9
 
-/* One operand: `batch` matrices [rows, cols] with leading dimension ld, stride apart, at off. */
-typedef struct strided {
-    size_t off;
-    int batch, rows, cols;
-    int64_t ld, stride;
-} strided;
-
-/* Elements the operand spans: the last row ends at its last column, not at ld. */
-static size_t strided_extent(const strided *s) {
-    return s->off + (size_t)((s->batch - 1) * s->stride + (s->rows - 1) * s->ld + s->cols);
-}
-
-static int strided_has(const strided *s, size_t idx) {
-    if (idx < s->off) return 0;
-    idx -= s->off;
-    size_t bi = s->stride ? idx / (size_t)s->stride : 0, rem = s->stride ? idx % (size_t)s->stride : idx;
-    return bi < (size_t)s->batch && rem / (size_t)s->ld < (size_t)s->rows && rem % (size_t)s->ld < (size_t)s->cols;
-}
-
 typedef struct mm_case {
     int ta, tb, m, n, k, batch;
     float alpha, beta;

@@ -72,27 +72,7 @@ static float round_to(int p, float x) {
     return x;
 }
 
-/* ---- operands laid out as in ops_dense.c: `batch` matrices [rows, cols], ld, stride, at off ---- */
-
-typedef struct strided {
-    size_t off;
-    int batch, rows, cols;
-    int64_t ld, stride;
-} strided;
-
-static size_t extent(const strided *s) {
-    if (s->rows == 0 || s->cols == 0) return s->off; /* an empty operand (k = 0) spans nothing */
-    return s->off + (size_t)((s->batch - 1) * s->stride + (int64_t)(s->rows - 1) * s->ld + s->cols);
-}
-
-static int has(const strided *s, size_t idx) {
-    if (idx < s->off) return 0;
-    idx -= s->off;
-    size_t rem = s->stride ? idx % (size_t)s->stride : idx;
-    size_t bi = s->stride ? idx / (size_t)s->stride : 0;
-    return bi < (size_t)(s->stride ? s->batch : 1) && rem / (size_t)s->ld < (size_t)s->rows &&
-           rem % (size_t)s->ld < (size_t)s->cols;
-}
+/* ---- operands: strided (test_util.h), as in ops_dense.c ---- */
 
 typedef struct pcase {
     int ta, tb, m, n, k, batch;
@@ -154,10 +134,10 @@ static layout make_layout(const pcase *c) {
 /* Random values in [lo, hi] where the operand lives, NaN in its gaps (never to be read). With
  * round_p >= 0 the values are made exactly representable in that precision's format. */
 static float *operand(rng *r, const strided *s, float lo, float hi, int nan_everywhere, int round_p) {
-    size_t n = extent(s);
+    size_t n = strided_extent(s);
     float *x = fbuf(n);
     for (size_t i = 0; i < n; i++) {
-        float v = has(s, i) && !nan_everywhere ? rng_range(r, lo, hi) : NAN;
+        float v = strided_has(s, i) && !nan_everywhere ? rng_range(r, lo, hi) : NAN;
         x[i] = round_p >= 0 ? round_to(round_p, v) : v;
     }
     return x;
@@ -176,7 +156,7 @@ static hrm_status call_at(hrm_ctx *c, int p, const hrm_matmul_args *a) {
 static void run_at(int p, int use_matmul, const layout *L, const float *a, const float *b, float *cio) {
     hrm_ctx *c = &T.dut;
     hrm_matmul_args args = L->p;
-    dten ta = dt_f(c, a, extent(&L->sa)), tb = dt_f(c, b, extent(&L->sb)), tc = dt_f(c, cio, extent(&L->sc));
+    dten ta = dt_f(c, a, strided_extent(&L->sa)), tb = dt_f(c, b, strided_extent(&L->sb)), tc = dt_f(c, cio, strided_extent(&L->sc));
     args.a = P_at(ta, L->sa.off), args.b = P_at(tb, L->sb.off), args.c = P_at(tc, L->sc.off);
     char what[64];
     snprintf(what, sizeof what, "%s at %s", use_matmul ? "matmul" : "matmul_precision", PNAME[p]);
@@ -224,14 +204,14 @@ static void check_case(int p, int index, const pcase *pc) {
     snprintf(what, sizeof what, "%s, case %d (trans %d%d, %dx%dx%d, batch %d%s%s, alpha %g, beta %g, pad %d, off %d)",
              PNAME[p], index, pc->ta, pc->tb, pc->m, pc->n, pc->k, pc->batch, pc->zero_a ? ", A shared" : "",
              pc->zero_b ? ", B shared" : "", pc->alpha, pc->beta, pc->pad, pc->off);
-    size_t nc = extent(&L.sc);
+    size_t nc = strided_extent(&L.sc);
     float *a = operand(&r, &L.sa, -1, 1, 0, -1), *b = operand(&r, &L.sb, -1, 1, 0, -1);
     float *c0 = operand(&r, &L.sc, -1, 1, pc->nan_c, -1), *got = fbuf(nc);
     memcpy(got, c0, nc * sizeof *got);
     run_at(p, 0, &L, a, b, got);
     double u = unit_roundoff(p), alpha = pc->alpha, beta = pc->beta;
     for (size_t idx = 0; idx < nc; idx++)
-        if (!has(&L.sc, idx))
+        if (!strided_has(&L.sc, idx))
             ck_assert_msg(!memcmp(&got[idx], &c0[idx], 4), "%s: %s: C element %zu outside the matrices was written",
                           T.name, what, idx);
     for (int i = 0; i < pc->batch; i++)
@@ -298,8 +278,8 @@ START_TEST(test_precision_report) {
     layout L = make_layout(&cases[1]);
     rng r = {99};
     float *a = operand(&r, &L.sa, -1, 1, 0, -1), *b = operand(&r, &L.sb, -1, 1, 0, -1);
-    float *c0 = operand(&r, &L.sc, -1, 1, 0, -1), *got = fbuf(extent(&L.sc));
-    dten ta = dt_f(c, a, extent(&L.sa)), tb = dt_f(c, b, extent(&L.sb)), tc = dt_f(c, c0, extent(&L.sc));
+    float *c0 = operand(&r, &L.sc, -1, 1, 0, -1), *got = fbuf(strided_extent(&L.sc));
+    dten ta = dt_f(c, a, strided_extent(&L.sa)), tb = dt_f(c, b, strided_extent(&L.sb)), tc = dt_f(c, c0, strided_extent(&L.sc));
     hrm_matmul_args args = L.p;
     args.a = P_at(ta, L.sa.off), args.b = P_at(tb, L.sb.off), args.c = P_at(tc, L.sc.off);
     for (int p = HRM_PRECISION_HIGH; p < HRM_PRECISION_COUNT; p++) {
@@ -313,7 +293,7 @@ START_TEST(test_precision_report) {
         ck_assert_msg(hrm_ctx_matmul(c, &args, (hrm_matmul_precision)p) == HRM_ERR_UNSUPPORTED,
                       "%s: hrm_ctx_matmul at %s, not reported, did not refuse", T.name, PNAME[p]);
         dt_get(tc, got);
-        expect_same_bits(got, c0, extent(&L.sc), "C after a refused precision");
+        expect_same_bits(got, c0, strided_extent(&L.sc), "C after a refused precision");
     }
     ck_assert_msg(f->matmul_precision(c->dev, &args, (hrm_matmul_precision)HRM_PRECISION_COUNT) != HRM_OK,
                   "%s: matmul_precision with precision %d succeeded", T.name, HRM_PRECISION_COUNT);
@@ -329,7 +309,7 @@ START_TEST(test_precision_highest_is_matmul) {
         const pcase *pc = &cases[ci];
         layout L = make_layout(pc);
         rng r = {8000u + (uint64_t)ci};
-        size_t nc = extent(&L.sc);
+        size_t nc = strided_extent(&L.sc);
         float *a = operand(&r, &L.sa, -1, 1, 0, -1), *b = operand(&r, &L.sb, -1, 1, 0, -1);
         float *c0 = operand(&r, &L.sc, -1, 1, pc->nan_c, -1), *x = fbuf(nc), *y = fbuf(nc);
         memcpy(x, c0, nc * 4), memcpy(y, c0, nc * 4);
@@ -457,10 +437,10 @@ START_TEST(test_precision_ties) {
     for (int p = 0; p < HRM_PRECISION_COUNT; p++) {
         if (!(bits_reported & HRM_PRECISION_BIT(p))) continue;
         layout L = make_layout(&pc);
-        float *a = fbuf(extent(&L.sa)), *b = fbuf(extent(&L.sb)), *got = fbuf(extent(&L.sc));
+        float *a = fbuf(strided_extent(&L.sa)), *b = fbuf(strided_extent(&L.sb)), *got = fbuf(strided_extent(&L.sc));
         for (int r = 0; r < M; r++) a[r] = from_bits(av[r]);
         for (int c = 0; c < N; c++) b[c] = bv[c];
-        for (size_t i = 0; i < extent(&L.sc); i++) got[i] = NAN;
+        for (size_t i = 0; i < strided_extent(&L.sc); i++) got[i] = NAN;
         run_at(p, 0, &L, a, b, got);
         for (int r = 0; r < M; r++)
             for (int c = 0; c < N; c++) {

@@ -236,3 +236,18 @@ void expect_same_bits(const float *got, const float *want, size_t n, const char 
         ck_assert_msg(!memcmp(&got[i], &want[i], sizeof(float)), "%s: %s: element %zu changed (%.9g, was %.9g)",
                       T.name, what, i, got[i], want[i]);
 }
+
+/* ---- matmul operands ---------------------------------------------------------------------- */
+
+size_t strided_extent(const strided *s) {
+    if (s->rows == 0 || s->cols == 0) return s->off;
+    return s->off + (size_t)((s->batch - 1) * s->stride + (int64_t)(s->rows - 1) * s->ld + s->cols);
+}
+
+int strided_has(const strided *s, size_t idx) {
+    if (idx < s->off) return 0;
+    idx -= s->off;
+    size_t bi = s->stride ? idx / (size_t)s->stride : 0, rem = s->stride ? idx % (size_t)s->stride : idx;
+    return bi < (size_t)(s->stride ? s->batch : 1) && rem / (size_t)s->ld < (size_t)s->rows &&
+           rem % (size_t)s->ld < (size_t)s->cols;
+}

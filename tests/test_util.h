@@ -71,6 +71,22 @@ extern const hrm_ptr NO_PTR;
                       hrm_status_str(s_), (ctx)->f->last_error((ctx)->be));                         \
     } while (0)
 
+/* ---- matmul operands ---------------------------------------------------------------------- */
+
+/* One operand: `batch` matrices [rows, cols] with leading dimension ld, stride apart (0: every
+ * item uses the same matrix), at element off. */
+typedef struct strided {
+    size_t off;
+    int batch, rows, cols;
+    int64_t ld, stride;
+} strided;
+
+/* Elements the operand spans: the last row ends at its last column, not at ld; an empty operand
+ * (k = 0) spans nothing past off. */
+size_t strided_extent(const strided *s);
+/* Whether element idx of the tensor belongs to the operand (not padding, gap or guard). */
+int strided_has(const strided *s, size_t idx);
+
 /* ---- PRNG: splitmix64 -------------------------------------------------------------------- */
 typedef struct rng {
     uint64_t s;
