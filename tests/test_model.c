@@ -369,23 +369,40 @@ static void ref_segment(const ref_model *r, const int32_t *tokens, int pid, doub
     free(x);
 }
 
+/* One segment of the fixture's batch from its initial carry, and what the checks read back: the
+ * logits [BATCH, SEQ, VOCAB], the new carry (zH then zL, carry_n each), the tokens, and the naive
+ * reference over the same parameters. */
+typedef struct forward_out {
+    float *logits, *carry;
+    int32_t tokens[BATCH * SEQ];
+    ref_model r;
+} forward_out;
+
+static void forward_run(fixture *f, hrm_forward_mode mode, float *q_halt, float *q_continue, forward_out *o) {
+    CK(f->m, hrm_model_set_params(f->m, f->params, hrm_model_params_table(f->m)->total));
+    reset_carry(f, f->carry0);
+    size_t nlog = (size_t)BATCH * SEQ * VOCAB;
+    o->logits = malloc(nlog * sizeof(float));
+    o->carry = malloc(2 * f->carry_n * sizeof(float));
+    CK(f->m, hrm_model_forward(f->m, mode, BATCH, f->tokens, f->puzzle_ids, f->carry, f->carry, q_halt, q_continue));
+    download(f, hrm_model_logits(f->m), o->logits, nlog);
+    download(f, f->carry.zH, o->carry, f->carry_n);
+    download(f, f->carry.zL, o->carry + f->carry_n, f->carry_n);
+    download(f, f->tokens, o->tokens, BATCH * SEQ);
+    o->r = (ref_model){&f->cfg, hrm_model_params_table(f->m), f->params, f->D, f->cfg.num_heads,
+                       f->D / f->cfg.num_heads, hrm_config_intermediate(&f->cfg), hrm_config_prefix(&f->cfg), f->S};
+}
+
 static void forward_check(hrm_config cfg) {
     fixture f;
     fixture_open(&f, cfg, 81);
-    CK(f.m, hrm_model_set_params(f.m, f.params, hrm_model_params_table(f.m)->total));
-    reset_carry(&f, f.carry0);
     float q_halt[BATCH], q_continue[BATCH];
-    size_t nlog = (size_t)BATCH * SEQ * VOCAB, SD = (size_t)f.S * f.D;
-    float *logits = malloc(nlog * sizeof(float)), *carry = malloc(2 * f.carry_n * sizeof(float));
-    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_TRAIN, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q_halt,
-                              q_continue));
-    download(&f, hrm_model_logits(f.m), logits, nlog);
-    download(&f, f.carry.zH, carry, f.carry_n);
-    download(&f, f.carry.zL, carry + f.carry_n, f.carry_n);
-    int32_t tokens[BATCH * SEQ];
-    download(&f, f.tokens, tokens, BATCH * SEQ);
-    ref_model r = {&f.cfg, hrm_model_params_table(f.m), f.params, f.D, cfg.num_heads, f.D / cfg.num_heads,
-                   hrm_config_intermediate(&cfg), hrm_config_prefix(&cfg), f.S};
+    forward_out o;
+    forward_run(&f, HRM_FORWARD_TRAIN, q_halt, q_continue, &o);
+    float *logits = o.logits, *carry = o.carry;
+    const int32_t *tokens = o.tokens;
+    ref_model r = o.r;
+    size_t SD = (size_t)f.S * f.D;
     double *zH = malloc(SD * sizeof(double)), *zL = malloc(SD * sizeof(double)), lg[SEQ * VOCAB], q[2];
     for (int b = 0; b < BATCH; b++) {
         for (size_t i = 0; i < SD; i++) zH[i] = f.carry0[b * SD + i], zL[i] = f.carry0[f.carry_n + b * SD + i];
@@ -410,22 +427,15 @@ static void forward_check(hrm_config cfg) {
 START_TEST(test_forward_medium_rounds_every_linear) {
     setenv("HRM_CPU_PRECISION", "emulate", 1);
     fixture f;
-    hrm_config cfg = tiny_config(16, HRM_POS_ROPE, 2, 2);
-    fixture_open(&f, cfg, 81);
+    fixture_open(&f, tiny_config(16, HRM_POS_ROPE, 2, 2), 81);
     unsetenv("HRM_CPU_PRECISION");
     ck_assert_int_eq(hrm_model_set_matmul_precision(f.m, HRM_PRECISION_MEDIUM), HRM_PRECISION_MEDIUM);
-    CK(f.m, hrm_model_set_params(f.m, f.params, hrm_model_params_table(f.m)->total));
-    reset_carry(&f, f.carry0);
-    size_t nlog = (size_t)BATCH * SEQ * VOCAB, SD = (size_t)f.S * f.D;
-    float *logits = malloc(nlog * sizeof(float)), *carry = malloc(2 * f.carry_n * sizeof(float));
-    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_EVAL, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, NULL, NULL));
-    download(&f, hrm_model_logits(f.m), logits, nlog);
-    download(&f, f.carry.zH, carry, f.carry_n);
-    download(&f, f.carry.zL, carry + f.carry_n, f.carry_n);
-    int32_t tokens[BATCH * SEQ];
-    download(&f, f.tokens, tokens, BATCH * SEQ);
-    ref_model r = {&f.cfg, hrm_model_params_table(f.m), f.params, f.D, cfg.num_heads, f.D / cfg.num_heads,
-                   hrm_config_intermediate(&cfg), hrm_config_prefix(&cfg), f.S};
+    forward_out o;
+    forward_run(&f, HRM_FORWARD_EVAL, NULL, NULL, &o);
+    float *logits = o.logits, *carry = o.carry;
+    const int32_t *tokens = o.tokens;
+    ref_model r = o.r;
+    size_t SD = (size_t)f.S * f.D;
     double *zH = malloc(SD * sizeof(double)), *zL = malloc(SD * sizeof(double)), lg[SEQ * VOCAB], q[2];
     double err[2][2] = {{0}}; /* [unrounded, rounded reference][carry, logits] */
     for (int rounded = 0; rounded < 2; rounded++) {
