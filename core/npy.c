@@ -2,7 +2,10 @@
  *
  * Layout: "\x93NUMPY", major, minor, the header length (2 bytes little-endian in version 1.0,
  * 4 bytes in 2.0 and 3.0), the header (a Python dict literal padded with spaces and ending in a
- * newline, so that the data starts at a multiple of 64 bytes), then the raw data. */
+ * newline, so that the data starts at a multiple of 64 bytes), then the raw data. The reader
+ * follows numpy's (numpy/lib/format.py: read_magic, _check_version, _read_array_header,
+ * read_array): it refuses what numpy refuses, and parses only the subset of Python literals that
+ * writers produce. */
 #include "npy.h"
 
 #include <ctype.h>
@@ -13,7 +16,7 @@
 #include "io_util.h"
 
 #define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAX_HEADER (1u << 20) /* numpy itself refuses headers over 10000 bytes by default */
+#define NPY_MAX_HEADER 10000u /* numpy's _MAX_HEADER_SIZE: np.load refuses longer headers */
 #define NPY_ALIGN 64
 
 size_t hrm_npy_dtype_size(hrm_npy_dtype t) {
@@ -48,6 +51,7 @@ typedef struct npy_header {
 
 typedef struct cursor {
     const char *p, *end;
+    int longs; /* Python 2 longs ("3L") allowed: format versions 1.0 and 2.0, as in numpy */
 } cursor;
 
 static void skip_ws(cursor *c) {
@@ -63,30 +67,35 @@ static int eat(cursor *c, char ch) {
     return 0;
 }
 
-/* A quoted string without escapes ('...' or "..."), at most size-1 characters. */
+/* A quoted string without escapes ('...' or "..."), at most size-1 characters. A NUL byte is
+ * refused, as numpy (Python's parser) refuses it: it would cut "descr\0" to "descr" here. */
 static int parse_str(cursor *c, char *out, size_t size) {
     skip_ws(c);
     if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return 0;
     char q = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != q) {
-        if (*c->p == '\\' || n + 1 >= size) return 0;
+        if (*c->p == '\\' || *c->p == '\0' || n + 1 >= size) return 0;
         out[n++] = *c->p++;
     }
     out[n] = 0;
     return c->p < c->end && *c->p++ == q;
 }
 
+/* A decimal integer as Python 3 spells it: no leading zeros ("03" is a SyntaxError, "00" is
+ * 0); "3L" only where c->longs. */
 static int parse_int(cursor *c, int64_t *v) {
     skip_ws(c);
     if (c->p >= c->end || !isdigit((unsigned char)*c->p)) return 0;
     int64_t x = 0;
+    int leading_zero = *c->p == '0';
     while (c->p < c->end && isdigit((unsigned char)*c->p)) {
         int d = *c->p++ - '0';
         if (x > (INT64_MAX - d) / 10) return 0;
         x = x * 10 + d;
     }
-    if (c->p < c->end && *c->p == 'L') c->p++; /* Python 2 longs in old files */
+    if (leading_zero && x) return 0;
+    if (c->longs && c->p < c->end && *c->p == 'L') c->p++;
     *v = x;
     return 1;
 }
@@ -105,7 +114,8 @@ static const char *parse_shape(cursor *c, npy_header *h) {
     h->ndim = 0;
     while (!eat(c, ')')) {
         if (h->ndim == HRM_NPY_MAX_DIMS) return "'shape' has more than 8 dimensions";
-        if (!parse_int(c, &h->shape[h->ndim])) return "'shape' holds something other than non-negative integers";
+        if (!parse_int(c, &h->shape[h->ndim]))
+            return "'shape' holds something other than non-negative decimal integers (without leading zeros)";
         h->ndim++;
         if (!eat(c, ',')) {
             if (!eat(c, ')')) return "'shape' tuple is malformed";
@@ -139,8 +149,13 @@ static const char *parse_value(cursor *c, const char *key, npy_header *h, unsign
     return "unexpected or repeated key in the header dict";
 }
 
-static const char *parse_header(const char *text, size_t len, npy_header *h) {
-    cursor c = {text, text + len};
+/* The header dict of format version major.0. As numpy: whitespace may come before and after the
+ * dict, and neither the 64-byte alignment nor the final newline that writers produce is
+ * required. Stricter than numpy, on purpose: a repeated key (Python would keep the last value,
+ * so two readers could disagree) and any Python syntax beyond what writers produce (comments,
+ * "+3", "0x10", escapes) are refused. */
+static const char *parse_header(const char *text, size_t len, int major, npy_header *h) {
+    cursor c = {text, text + len, major <= 2};
     unsigned seen = 0;
     char key[32];
     memset(h, 0, sizeof *h);
@@ -209,9 +224,10 @@ static size_t to_int32(const unsigned char *src, const src_type *t, size_t count
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-/* Reads the preamble; sets *header_len and *prefix (bytes before the header). */
-static hrm_status read_preamble(FILE *f, const char *path, uint64_t size, uint32_t *header_len, size_t *prefix,
-                                char *err, size_t n) {
+/* Reads the preamble; sets *major (the format version), *header_len and *prefix (bytes before the
+ * header). */
+static hrm_status read_preamble(FILE *f, const char *path, uint64_t size, int *major, uint32_t *header_len,
+                                size_t *prefix, char *err, size_t n) {
     unsigned char pre[12];
     if (size < 10)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
@@ -220,13 +236,15 @@ static hrm_status read_preamble(FILE *f, const char *path, uint64_t size, uint32
     if (s) return s;
     if (memcmp(pre, NPY_MAGIC, 6))
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "not a .npy file (bad magic, expected \\x93NUMPY)");
+    if (pre[6] < 1 || pre[6] > 3 || pre[7] != 0) /* numpy's _check_version */
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
+                           "unsupported .npy format version %d.%d (1.0, 2.0 or 3.0 expected)", pre[6], pre[7]);
+    *major = pre[6];
     if (pre[6] == 1) {
         *header_len = hrm_le16(pre + 8);
         *prefix = 10;
         return HRM_OK;
     }
-    if (pre[6] != 2 && pre[6] != 3)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "unsupported .npy format version %d.%d", pre[6], pre[7]);
     if (size < 12)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
                            "truncated: %" PRIu64 " bytes, too short for a .npy preamble", size);
@@ -240,10 +258,11 @@ static hrm_status read_header(FILE *f, const char *path, uint64_t size, npy_head
                               size_t n) {
     uint32_t hlen = 0;
     size_t prefix = 0;
-    hrm_status s = read_preamble(f, path, size, &hlen, &prefix, err, n);
+    int major = 0;
+    hrm_status s = read_preamble(f, path, size, &major, &hlen, &prefix, err, n);
     if (s) return s;
     if (hlen > NPY_MAX_HEADER)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "header length %u is absurd (limit %u)", hlen,
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "header length %u is too large (limit %u bytes)", hlen,
                            NPY_MAX_HEADER);
     if (prefix + hlen > size)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
@@ -251,7 +270,7 @@ static hrm_status read_header(FILE *f, const char *path, uint64_t size, npy_head
     char *text = malloc(hlen + 1u);
     if (!text) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, path, "out of memory");
     s = hrm_file_read(f, path, text, hlen, "the header", err, n);
-    const char *e = s ? NULL : parse_header(text, hlen, h);
+    const char *e = s ? NULL : parse_header(text, hlen, major, h);
     free(text);
     if (e) return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "bad header: %s", e);
     *data_bytes = size - prefix - hlen;
@@ -264,7 +283,9 @@ static const char *type_name(const src_type *t, char *buf, size_t size) {
     return buf;
 }
 
-/* Checks the header against the file: dtype, order, and the exact data size. */
+/* Checks the header against the file: dtype, order, and the exact data size. numpy reads
+ * Fortran-order arrays and ignores bytes after the data; we refuse both on purpose (we would
+ * have to transpose, and bytes the shape does not account for mean a wrong shape or dtype). */
 static hrm_status check_header(const char *path, const npy_header *h, uint64_t data_bytes, src_type *t, size_t *count,
                                char *err, size_t n) {
     char shape[128], type[16];

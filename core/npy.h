@@ -1,12 +1,24 @@
 /* core/npy.h - NumPy .npy files (format versions 1.0, 2.0 and 3.0): the dataset arrays and the
  * dumps of `hrm eval`.
  *
- * Reading is strict: the magic, the version, a header dict with exactly the keys 'descr',
- * 'fortran_order' (False only) and 'shape', and a data section of exactly the size the header
- * says. Little-endian dtypes come back as one of three kinds: |u1 as uint8, <f4 as float32, and
- * every other integer type (|i1, <i2, <u2, <i4, <u4, <i8, <u8) as int32, with a range check,
- * since some dataset builders write int64. Anything else (<f8, >i4, ...) is refused with one
- * line naming the file. Writing (|u1, <i4, <f4) is atomic: FILE.tmp, fsync, rename. */
+ * Reading refuses, with one line naming the file, what numpy's reader refuses (numpy/lib/format.py,
+ * read_magic, _check_version, _read_array_header, read_array):
+ *   - a magic other than "\x93NUMPY"; a version other than 1.0, 2.0 or 3.0 (1.1 too);
+ *   - a header length over 10000 bytes (numpy's max_header_size, refused before anything is
+ *     allocated) or running past the end of the file;
+ *   - a header that is not a Python dict literal with exactly the keys 'descr', 'fortran_order'
+ *     (True or False) and 'shape' (a tuple of non-negative decimal integers, without leading
+ *     zeros; the Python 2 suffix "L" only in versions 1.0 and 2.0); a NUL byte anywhere in it;
+ *   - a descr that is not a dtype; less data than the header says.
+ * Like numpy it accepts whitespace before and after the dict, and does not require the 64-byte
+ * alignment or the final newline that writers produce. It is stricter than numpy, on purpose:
+ * fortran_order True is refused ("Fortran-order arrays are not supported"), as are bytes after
+ * the data, a repeated key, Python syntax that writers do not produce (comments, "+3", escapes),
+ * more than 8 dimensions, and every dtype but these: little-endian dtypes come back as one of
+ * three kinds, |u1 as uint8, <f4 as float32, and every other integer type (|i1, <i2, <u2, <i4,
+ * <u4, <i8, <u8) as int32, with a range check, since some dataset builders write int64 (<f8,
+ * >i4, ... are refused). Writing (|u1, <i4, <f4, version 1.0, numpy's spelling and padding) is
+ * atomic: FILE.tmp, fsync, rename. */
 #ifndef HRM_CORE_NPY_H
 #define HRM_CORE_NPY_H
 

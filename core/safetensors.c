@@ -1,8 +1,9 @@
-/* core/safetensors.c - reads and writes safetensors files (see safetensors.h).
+/* core/safetensors.c - reads and writes safetensors files (see safetensors.h for the rules).
  *
- * The header is parsed with jansson (duplicate keys refused). Tensor data is read straight into
- * one arena of 4-byte values, tensor by tensor, so a checkpoint costs its float32 size in memory
- * once. */
+ * The header is parsed with jansson, which also refuses invalid UTF-8 anywhere in it (as the
+ * reference's str::from_utf8 does) and duplicate keys (JSON_REJECT_DUPLICATES). Tensor data is
+ * read straight into one arena of 4-byte values, tensor by tensor, so a checkpoint costs its
+ * float32 size in memory once. */
 #include "safetensors.h"
 
 #include <inttypes.h>
@@ -12,10 +13,10 @@
 
 #include "io_util.h"
 
-#define ST_MAX_HEADER (100u << 20) /* the limit of the reference implementation */
+#define ST_MAX_HEADER 100000000u /* MAX_HEADER_SIZE of the reference (safetensors/src/tensor.rs) */
 #define ST_META_KEY "__metadata__"
 
-/* Where one tensor's bytes lie in the data section, for the overlap check and the reads. */
+/* Where one tensor's bytes lie in the data section, for the tiling check and the reads. */
 typedef struct st_span {
     uint64_t begin, end;
     int index;
@@ -166,19 +167,39 @@ static hrm_status parse_header(const char *path, json_t *root, int mixed, uint64
     return HRM_OK;
 }
 
-static int by_begin(const void *a, const void *b) {
+/* (begin, end) in order, as the reference sorts its (begin, end) pairs. */
+static int by_offsets(const void *a, const void *b) {
     const st_span *x = a, *y = b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
-/* Sorts the spans by offset and refuses any two that share a byte. */
-static hrm_status check_overlaps(const char *path, const hrm_st_file *f, st_span *spans, char *err, size_t n) {
-    qsort(spans, (size_t)f->count, sizeof *spans, by_begin);
-    for (int i = 1; i < f->count; i++)
-        if (spans[i].begin < spans[i - 1].end && spans[i].begin < spans[i].end)
-            return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensors '%s' and '%s' overlap in the data section",
-                               f->tensors[spans[i - 1].index].name, f->tensors[spans[i].index].name);
+/* Sorts the spans by offsets and checks that they tile the data section, as the reference's
+ * Metadata::validate and read_metadata do: the first begins at 0, each begins where the one before
+ * ends (no gap, no overlap, not even of an empty tensor), the last ends at the end of the section. */
+static hrm_status check_tiling(const char *path, const hrm_st_file *f, st_span *spans, uint64_t data_len, char *err,
+                               size_t n) {
+    uint64_t at = 0;
+    qsort(spans, (size_t)f->count, sizeof *spans, by_offsets);
+    for (int i = 0; i < f->count; at = spans[i++].end) {
+        const char *name = f->tensors[spans[i].index].name;
+        if (spans[i].begin > at)
+            return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
+                               "gap in the data section: bytes [%" PRIu64 ", %" PRIu64
+                               ") before tensor '%s' belong to no tensor",
+                               at, spans[i].begin, name);
+        if (spans[i].begin < at)
+            return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
+                               "tensors '%s' [%" PRIu64 ", %" PRIu64 ") and '%s' [%" PRIu64 ", %" PRIu64
+                               ") overlap in the data section",
+                               f->tensors[spans[i - 1].index].name, spans[i - 1].begin, spans[i - 1].end, name,
+                               spans[i].begin, spans[i].end);
+    }
+    if (at != data_len) /* each end lies inside the section (parse_offsets), so at < data_len */
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
+                           "trailing bytes: the tensors end at byte %" PRIu64 " of the %" PRIu64
+                           "-byte data section",
+                           at, data_len);
     return HRM_OK;
 }
 
@@ -228,7 +249,7 @@ static hrm_status read_json(FILE *fp, const char *path, uint64_t size, json_t **
     uint64_t hlen = hrm_le64(len8);
     if (s) return s;
     if (hlen > ST_MAX_HEADER)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "header length %" PRIu64 " is absurd (limit %u bytes)",
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "header length %" PRIu64 " is too large (limit %u bytes)",
                            hlen, ST_MAX_HEADER);
     if (8 + hlen > size)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
@@ -254,7 +275,7 @@ static hrm_status read_file(FILE *fp, const char *path, uint64_t size, int mixed
     uint64_t data_len;
     hrm_status s = read_json(fp, path, size, &root, &data_len, err, n);
     if (!s) s = parse_header(path, root, mixed, data_len, out, &spans, err, n);
-    if (!s) s = check_overlaps(path, out, spans, err, n);
+    if (!s) s = check_tiling(path, out, spans, data_len, err, n);
     if (!s) s = alloc_arena(path, out, err, n);
     for (int i = 0; !s && i < out->count; i++)
         s = read_tensor(fp, path, size - data_len, &spans[i], &out->tensors[spans[i].index], err, n);

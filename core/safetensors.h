@@ -1,12 +1,24 @@
 /* core/safetensors.h - safetensors files: the checkpoint format (DESIGN.md "Contracts").
  *
- * A file is an 8-byte little-endian header length, a JSON header (tensor name -> {"dtype",
- * "shape", "data_offsets": [begin, end)} relative to the data section, plus an optional
- * "__metadata__" map of string to string), then the data section. Reading accepts F32 and BF16
- * tensors and returns every tensor as float32 (hrm_st_read_mixed also accepts I32 tensors and
- * returns them as int32); it checks the header length, the JSON, each tensor's dtype, shape and
- * byte size, and that the offsets lie inside the data section and do not overlap. Writing
- * produces F32 tensors with the header padded with spaces to a multiple of 8 bytes, atomically
+ * A file is an 8-byte little-endian header length N, N bytes of JSON header (tensor name ->
+ * {"dtype", "shape", "data_offsets": [begin, end)} relative to the data section, plus an optional
+ * "__metadata__" map of string to string), then the data section: the rest of the file. Reading
+ * accepts F32 and BF16 tensors and returns every tensor as float32 (hrm_st_read_mixed also accepts
+ * I32 tensors and returns them as int32). It refuses, with one line naming the file, what the
+ * reference reader (the Rust crate, SafeTensors::read_metadata and Metadata::validate) refuses:
+ *   - a file under 8 bytes; N over 100,000,000 (refused before anything is allocated); N running
+ *     past the end of the file;
+ *   - a header that is not valid UTF-8 or not one JSON object (JSON whitespace before and after
+ *     the object is accepted, as by the reference: writers pad with it);
+ *   - a dtype, shape or data_offsets of the wrong type; end < begin; end - begin other than the
+ *     shape's element count times the dtype size (a shape with a 0 takes no bytes: [x, x]);
+ *   - data offsets that do not tile the data section: sorted by (begin, end) - the order of the
+ *     tensors in the JSON does not matter - the first begins at 0, each begins where the one
+ *     before ends (no gap, no overlap) and the last ends where the file ends (no trailing bytes;
+ *     a file without tensors has an empty data section).
+ * It also refuses, on purpose, other dtypes, more than 8 dimensions, repeated JSON keys and
+ * \u0000 escapes (jansson's default). Writing produces F32 tensors in the order given, tiling the
+ * data section, with the header padded with spaces to a multiple of 8 bytes, atomically
  * (FILE.tmp, fsync, rename). */
 #ifndef HRM_CORE_SAFETENSORS_H
 #define HRM_CORE_SAFETENSORS_H

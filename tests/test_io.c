@@ -235,6 +235,112 @@ START_TEST(test_npy_absurd_sizes) {
 }
 END_TEST
 
+/* A .npy file with exactly these header bytes (no padding, no newline added) and version. */
+static void npy_exact(const char *path, int major, int minor, const char *header, size_t hlen, const void *data,
+                      size_t bytes) {
+    size_t prefix = major == 1 ? 10 : 12;
+    unsigned char *buf = calloc(1, prefix + hlen + bytes + 1);
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major;
+    buf[7] = (unsigned char)minor;
+    for (size_t i = 0; i < prefix - 8; i++) buf[8 + i] = (unsigned char)(hlen >> (8 * i));
+    memcpy(buf + prefix, header, hlen);
+    if (bytes) memcpy(buf + prefix + hlen, data, bytes);
+    fx_write(path, buf, prefix + hlen + bytes);
+    free(buf);
+}
+
+#define NPY_GOOD "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }"
+static const int32_t NPY_GOOD_DATA[2] = {1, 2};
+
+/* Expects path to read as NPY_GOOD. */
+static void expect_npy_good(const char *path) {
+    hrm_npy_array a;
+    ck_assert_msg(hrm_npy_read(path, &a, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(a.dtype == HRM_NPY_I32 && a.ndim == 1 && a.shape[0] == 2);
+    ck_assert(((int32_t *)a.data)[0] == 1 && ((int32_t *)a.data)[1] == 2);
+    hrm_npy_free(&a);
+}
+
+/* What numpy's reader accepts although writers never produce it: no 64-byte alignment, no final
+ * newline, whitespace before the dict, "3L" in versions 1.0 and 2.0, a shape of "00". */
+START_TEST(test_npy_loose_layout) {
+    const char *path = fx_path("l.npy");
+    hrm_npy_array a;
+    npy_exact(path, 1, 0, NPY_GOOD, strlen(NPY_GOOD), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    expect_npy_good(path);
+    npy_exact(path, 3, 0, " \n\t" NPY_GOOD "\r\n", strlen(NPY_GOOD) + 5, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    expect_npy_good(path);
+    static const char longs[] = "{'descr': '<i4', 'fortran_order': False, 'shape': (2L,), }";
+    npy_exact(path, 1, 0, longs, strlen(longs), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    expect_npy_good(path);
+    npy_exact(path, 2, 0, longs, strlen(longs), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    expect_npy_good(path);
+    fx_npy_raw(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (00, 2), }", "", 0);
+    ck_assert_msg(hrm_npy_read(path, &a, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(a.count == 0 && a.shape[0] == 0);
+    hrm_npy_free(&a);
+}
+END_TEST
+
+/* numpy's _check_version: only 1.0, 2.0 and 3.0; the good file with another minor version. */
+START_TEST(test_npy_minor_version) {
+    const char *path = fx_path("minor.npy");
+    hrm_npy_array a;
+    npy_exact(path, 1, 1, NPY_GOOD, strlen(NPY_GOOD), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "minor.npy", "version 1.1");
+    npy_exact(path, 3, 1, NPY_GOOD, strlen(NPY_GOOD), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "minor.npy", "version 3.1");
+    ck_assert_ptr_null(a.data);
+}
+END_TEST
+
+/* numpy's max_header_size: a header of 10000 bytes is read, one of 10001 is not (the good
+ * header padded with spaces). */
+START_TEST(test_npy_header_limit) {
+    const char *path = fx_path("hl.npy");
+    char *header = malloc(10001);
+    hrm_npy_array a;
+    memset(header, ' ', 10001);
+    memcpy(header, NPY_GOOD, strlen(NPY_GOOD));
+    npy_exact(path, 1, 0, header, 10000, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    expect_npy_good(path);
+    npy_exact(path, 1, 0, header, 10001, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "hl.npy", "header length 10001 is too large");
+    npy_exact(path, 2, 0, header, 10001, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "hl.npy", "header length 10001 is too large");
+    free(header);
+}
+END_TEST
+
+/* Integers as Python 3 reads them: "02" is a SyntaxError, and in version 3.0 (read without
+ * numpy's Python 2 filter) so is "2L". The good header with the shape spelled so. */
+START_TEST(test_npy_python3_ints) {
+    static const char zero[] = "{'descr': '<i4', 'fortran_order': False, 'shape': (02,), }";
+    static const char longs[] = "{'descr': '<i4', 'fortran_order': False, 'shape': (2L,), }";
+    const char *path = fx_path("int.npy");
+    hrm_npy_array a;
+    npy_exact(path, 1, 0, zero, strlen(zero), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "int.npy", "leading zeros");
+    npy_exact(path, 3, 0, longs, strlen(longs), NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "int.npy", "bad header");
+}
+END_TEST
+
+/* Python refuses a NUL byte in the header; here it would cut the string before it. The good
+ * header with a NUL after '<i4' and after 'shape'. */
+START_TEST(test_npy_nul_in_header) {
+    static const char descr[] = "{'descr': '<i4\0', 'fortran_order': False, 'shape': (2,), }";
+    static const char key[] = "{'descr': '<i4', 'fortran_order': False, 'shape\0': (2,), }";
+    const char *path = fx_path("nul.npy");
+    hrm_npy_array a;
+    npy_exact(path, 1, 0, descr, sizeof descr - 1, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "nul.npy", "'descr' is not");
+    npy_exact(path, 1, 0, key, sizeof key - 1, NPY_GOOD_DATA, sizeof NPY_GOOD_DATA);
+    FX_EXPECT_ERROR(hrm_npy_read(path, &a, err, sizeof err), err, "nul.npy", "bad header");
+}
+END_TEST
+
 /* ---- atomic replacement ------------------------------------------------------------------- */
 
 START_TEST(test_atomic_replace) {
@@ -458,6 +564,111 @@ START_TEST(test_st_truncated) {
 }
 END_TEST
 
+/* The data offsets must tile the data section, as the reference's Metadata::validate and its
+ * MetadataIncompleteBuffer check require. The good file has its tensors out of order in the
+ * JSON, empty tensors at the start (two at one offset), in the middle and at the end, a
+ * non-ASCII metadata value, and JSON whitespace before and after the object; each bad file is
+ * the good one with one change. */
+static const char ST_TILE_GOOD[] = " \n{\"v\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
+                                   "\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,16]},"
+                                   "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                   "\"e\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[8,8]},"
+                                   "\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+                                   "\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+                                   "\"__metadata__\":{\"k\":\"caf\xc3\xa9\"}}  \t";
+
+typedef struct st_change {
+    const char *from, *to; /* one replacement in ST_TILE_GOOD; NULL: none */
+    size_t data_bytes;
+    const char *problem;
+} st_change;
+
+static const st_change ST_TILE_BAD[] = {
+    {"[8,16]", "[12,20]", 20, "gap in the data section: bytes [8, 12) before tensor 'v'"},
+    {"\"shape\":[2],\"data_offsets\":[0,8]", "\"shape\":[1],\"data_offsets\":[4,8]", 16,
+     "gap in the data section: bytes [0, 4) before tensor 'w'"},
+    {"[8,16]", "[4,12]", 16, "tensors 'w' [0, 8) and 'v' [4, 12) overlap"},
+    {"\"shape\":[3,0],\"data_offsets\":[8,8]", "\"shape\":[3,0],\"data_offsets\":[4,4]", 16,
+     "tensors 'w' [0, 8) and 'e' [4, 4) overlap"},
+    {NULL, NULL, 20, "trailing bytes: the tensors end at byte 16 of the 20-byte data section"},
+    {"caf\xc3\xa9", "caf\xc3\x28", 16, "invalid JSON header: unable to decode byte 0xc3"},
+};
+
+/* path: ST_TILE_GOOD with c's change, and c->data_bytes bytes of data (1, 2, 3, ...). */
+static void write_tile(const char *path, const st_change *c) {
+    char header[sizeof ST_TILE_GOOD + 64];
+    float data[8];
+    const char *at = c->from ? strstr(ST_TILE_GOOD, c->from) : NULL;
+    ck_assert(!c->from || at);
+    if (at)
+        snprintf(header, sizeof header, "%.*s%s%s", (int)(at - ST_TILE_GOOD), ST_TILE_GOOD, c->to,
+                 at + strlen(c->from));
+    else
+        snprintf(header, sizeof header, "%s", ST_TILE_GOOD);
+    for (int i = 0; i < 8; i++) data[i] = (float)(i + 1);
+    ck_assert(c->data_bytes <= sizeof data);
+    fx_st_raw(path, header, data, c->data_bytes);
+}
+
+START_TEST(test_st_tiling_good) {
+    const st_change none = {NULL, NULL, 16, NULL};
+    hrm_st_file f;
+    write_tile(fx_path("good.safetensors"), &none);
+    ck_assert_msg(hrm_st_read(fx_path("good.safetensors"), &f, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_int_eq(f.count, 6);
+    const hrm_st_tensor *w = hrm_st_find(&f, "w"), *v = hrm_st_find(&f, "v"), *e = hrm_st_find(&f, "e");
+    ck_assert(w && v && e && w->data[0] == 1 && w->data[1] == 2 && v->data[0] == 3 && v->data[1] == 4);
+    ck_assert(e->count == 0 && e->ndim == 2 && hrm_st_find(&f, "z")->count == 0);
+    ck_assert_str_eq(hrm_st_meta(&f, "k"), "caf\xc3\xa9");
+    hrm_st_free(&f);
+    /* no tensors: the data section is empty */
+    fx_st_raw(fx_path("empty.safetensors"), "{}", "", 0);
+    ck_assert_msg(hrm_st_read(fx_path("empty.safetensors"), &f, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_int_eq(f.count, 0);
+    hrm_st_free(&f);
+    fx_st_raw(fx_path("empty.safetensors"), "{\"__metadata__\":{}}", "abcd", 4);
+    FX_EXPECT_ERROR(hrm_st_read(fx_path("empty.safetensors"), &f, err, sizeof err), err, "empty.safetensors",
+                    "trailing bytes: the tensors end at byte 0 of the 4-byte data section");
+}
+END_TEST
+
+START_TEST(test_st_tiling_bad) {
+    hrm_st_file f;
+    write_tile(fx_path("tile.safetensors"), &ST_TILE_BAD[_i]);
+    FX_EXPECT_ERROR(hrm_st_read(fx_path("tile.safetensors"), &f, err, sizeof err), err, "tile.safetensors",
+                    ST_TILE_BAD[_i].problem);
+    ck_assert_int_eq(f.count, 0);
+    FX_EXPECT_ERROR(hrm_st_read_mixed(fx_path("tile.safetensors"), &f, err, sizeof err), err, "tile.safetensors",
+                    ST_TILE_BAD[_i].problem);
+}
+END_TEST
+
+/* The reference's MAX_HEADER_SIZE: a header length over 100,000,000 is refused before anything
+ * is allocated or read, however long the file is; 100,000,000 itself is read (and here found
+ * not to be JSON, the good header being followed by NUL bytes). The files are a good one with
+ * its length field raised and a sparse tail. */
+START_TEST(test_st_header_limit) {
+    float w[2] = {1, 2};
+    int64_t shape = 2;
+    hrm_st_entry t = {"w", 1, &shape, w};
+    hrm_st_file f;
+    size_t n;
+    const char *path = fx_path("big.safetensors");
+    ck_assert_int_eq(hrm_st_write(path, &t, 1, NULL, NULL, 0, err, sizeof err), HRM_OK);
+    unsigned char *good = fx_read(path, &n);
+    hrm_put_le64(good, 100000001u);
+    fx_write(path, good, n);
+    ck_assert_int_eq(truncate(path, 8 + 100000001 + 64), 0);
+    FX_EXPECT_ERROR(hrm_st_read(path, &f, err, sizeof err), err, "big.safetensors",
+                    "header length 100000001 is too large (limit 100000000 bytes)");
+    hrm_put_le64(good, 100000000u);
+    fx_write(path, good, n);
+    ck_assert_int_eq(truncate(path, 8 + 100000000 + 64), 0);
+    FX_EXPECT_ERROR(hrm_st_read(path, &f, err, sizeof err), err, "big.safetensors", "invalid JSON header");
+    free(good);
+}
+END_TEST
+
 START_TEST(test_st_write_refuses) {
     float w[2] = {1, 2};
     int64_t shape = 2, neg = -1;
@@ -569,6 +780,11 @@ static Suite *io_suite(void) {
     tcase_add_test(npy, test_npy_fortran_order);
     tcase_add_test(npy, test_npy_bad_headers);
     tcase_add_test(npy, test_npy_absurd_sizes);
+    tcase_add_test(npy, test_npy_loose_layout);
+    tcase_add_test(npy, test_npy_minor_version);
+    tcase_add_test(npy, test_npy_header_limit);
+    tcase_add_test(npy, test_npy_python3_ints);
+    tcase_add_test(npy, test_npy_nul_in_header);
     tcase_add_test(atomic, test_atomic_replace);
     tcase_add_test(atomic, test_atomic_write_failure);
     tcase_add_test(st, test_st_roundtrip);
@@ -578,6 +794,9 @@ static Suite *io_suite(void) {
     tcase_add_loop_test(st, test_st_bad_header_mixed, 0, N_ST_BAD + N_ST_BAD_I32);
     tcase_add_test(st, test_st_truncated);
     tcase_add_test(st, test_st_write_refuses);
+    tcase_add_test(st, test_st_tiling_good);
+    tcase_add_loop_test(st, test_st_tiling_bad, 0, (int)(sizeof ST_TILE_BAD / sizeof *ST_TILE_BAD));
+    tcase_add_test(st, test_st_header_limit);
     TCase *fuzz = tcase_create("fuzz");
     tcase_set_timeout(fuzz, 120); /* check's default of 4 s is too short on a loaded 2-core machine */
     tcase_add_checked_fixture(fuzz, fx_setup, fx_teardown);
