@@ -55,6 +55,10 @@ static void cpu_model(char *out, size_t size) {
     if (f) fclose(f);
 }
 
+void bench_run_label(const bench_run *run, char *out, size_t size) {
+    snprintf(out, size, "%s/%s", run->backend, run->device);
+}
+
 void bench_report_init(bench_report *rep, int quick) {
     struct utsname u;
     time_t now = time(NULL);

@@ -94,10 +94,6 @@ void bench_result_set_reason(bench_result *r, bench_status status, const char *f
         if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
 }
 
-void bench_run_label(const bench_run *run, char *out, size_t size) {
-    snprintf(out, size, "%s/%s", run->backend, run->device);
-}
-
 /* A result always exists: the spare slot absorbs an overflow rather than lose the caller's writes. */
 static bench_result *add(suite *S, const char *group, const char *unit, const char *name) {
     bench_result *r = bench_run_add(S->run, group, unit, "%s", name);

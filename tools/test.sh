@@ -2,8 +2,9 @@
 # tools/test.sh - does all set-up, then runs the whole test suite twice: in the release build
 # (CPU and OpenCL backends; OpenCL runs on PoCL's CPU device) and in an AddressSanitizer +
 # UndefinedBehaviorSanitizer build of the CPU backend (leaks are errors there; LeakSanitizer's
-# tracer crashes on PoCL's threads, so that build leaves OpenCL out). Ends with one line
-# "N passed, N failed" counting the tests of both runs.
+# tracer crashes on PoCL's threads, so that build leaves OpenCL out), then runs every fuzz
+# harness for a bounded time (tools/fuzz.sh). Ends with one line "N passed, N failed" counting
+# the tests of both runs and the fuzz harnesses.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh build || exit 1
@@ -24,12 +25,24 @@ status=0
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 meson test -C build --print-errorlogs --num-processes 1 || status=1
 meson test -C build-asan --print-errorlogs --num-processes 1 || status=1
+# Fuzzing (fuzz/README.md): each libFuzzer harness replays its committed crash regressions, then
+# runs HRM_FUZZ_TIME seconds (default 12) on top of its seed corpus; clang is installed if missing.
+rm -f build-fuzz/logs/*.result
+bash tools/fuzz.sh --time "${HRM_FUZZ_TIME:-12}" || status=1
 
 # One closing line. A check-based test counts its test cases (from check's "Checks: N, Failures:
-# F, Errors: E" lines); any other test counts as one. meson needs python3, so it is here.
+# F, Errors: E" lines); any other test counts as one, and so does each fuzz harness. meson needs
+# python3, so it is here.
 /usr/bin/env python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY' || status=1
-import json, re, sys
+import glob, json, re, sys
 passed = failed = skipped = 0
+fuzz = glob.glob("build-fuzz/logs/*.result")
+for path in fuzz:
+    ok = open(path).read().startswith("PASS")
+    passed += ok
+    failed += not ok
+if not fuzz:
+    failed += 1  # the fuzz step did not run at all
 for path in sys.argv[1:]:
     try:
         lines = open(path).read().splitlines()
