@@ -14,7 +14,7 @@ c=fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$c"
-mkdir -p "$c"/{npy,safetensors,checkpoint,torch,dataset,bench,plot,sudoku-csv,maze-csv,sudoku-puzzle,maze-puzzle,arc-puzzle,arc-task}
+mkdir -p "$c"/{npy,safetensors,checkpoint,torch,dataset,bench,plot,config,sudoku-csv,maze-csv,sudoku-puzzle,maze-puzzle,arc-puzzle,arc-task}
 
 # A tiny model trained for two steps: its weights, its training state and its metrics.
 HRM_LOG=error "$hrm" train data_path=tests/golden/data checkpoint_path="$tmp/run" global_batch_size=4 \
@@ -26,6 +26,18 @@ cp "$ck" "$c/checkpoint/tiny.safetensors"
 cp "$ck" "$c/safetensors/checkpoint.safetensors"
 cp "$st" "$c/safetensors/train.state"
 cp "$tmp/run/metrics.jsonl" "$c/plot/tiny-run.jsonl"
+# Its hrm.config and hrm.sampler metadata, and convert's settings as JSON.
+/usr/bin/python3 - "$ck" "$st" "$c/config" <<'PY'
+import json, struct, sys
+def meta(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n])["__metadata__"]
+out = sys.argv[3]
+open(f"{out}/tiny-hrm.config", "w").write(meta(sys.argv[1])["hrm.config"])
+open(f"{out}/tiny-hrm.sampler", "w").write(meta(sys.argv[2])["hrm.sampler"])
+open(f"{out}/convert-settings", "w").write('{"num_heads": 2, "seq_len": 16}')
+PY
 
 # safetensors and npy files of each dtype our readers take, and the edge cases they must refuse
 # or accept (empty shapes, BF16, I32, format versions 2.0 and 3.0, int64).

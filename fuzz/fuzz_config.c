@@ -1,0 +1,61 @@
+/* fuzz/fuzz_config.c - the small text formats inside checkpoints: hrm_config_parse (a stored
+ * "hrm.config", as every reader of a checkpoint parses it), hrm_config_apply_json (the lenient form
+ * `hrm convert` layers on the published defaults) and hrm_sampler_state_parse (the "hrm.sampler"
+ * line of a training state). What parses must survive the round trip through its writer
+ * (hrm_config_to_json, hrm_sampler_state_format) unchanged. */
+#include "fuzz_util.h"
+#include "params.h"
+#include "sampler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int same_config(const hrm_config *a, const hrm_config *b) {
+    return a->hidden_size == b->hidden_size && a->num_heads == b->num_heads && a->H_layers == b->H_layers &&
+           a->L_layers == b->L_layers && a->H_cycles == b->H_cycles && a->L_cycles == b->L_cycles &&
+           a->expansion == b->expansion && a->puzzle_emb_ndim == b->puzzle_emb_ndim &&
+           a->pos_encodings == b->pos_encodings && a->rope_theta == b->rope_theta &&
+           a->rms_norm_eps == b->rms_norm_eps && a->halt_max_steps == b->halt_max_steps &&
+           a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
+           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
+}
+
+static void config_round_trip(const hrm_config *c) {
+    char err[512];
+    char *json = hrm_config_to_json(c);
+    if (!json) return; /* out of memory */
+    hrm_config again;
+    memset(&again, 0, sizeof again);
+    if (!hrm_config_parse(json, &again, err, sizeof err) || !same_config(c, &again)) {
+        fprintf(stderr, "fuzz_config: a config we parsed does not write and parse back: %s\n%s\n", err, json);
+        abort();
+    }
+    free(json);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *text = malloc(size + 1);
+    if (!text) return 0;
+    memcpy(text, data, size);
+    text[size] = 0;
+    char err[512];
+    hrm_config c;
+    memset(&c, 0, sizeof c);
+    if (hrm_config_parse(text, &c, err, sizeof err) && hrm_config_validate(&c, err, sizeof err)) config_round_trip(&c);
+    c = hrm_config_default();
+    if (hrm_config_apply_json(text, &c, err, sizeof err) && hrm_config_validate(&c, err, sizeof err))
+        config_round_trip(&c);
+    hrm_sampler_state st, again;
+    if (!hrm_sampler_state_parse(text, &st, err, sizeof err)) {
+        char line[512];
+        int n = hrm_sampler_state_format(&st, line, sizeof line);
+        if (n < 0 || (size_t)n >= sizeof line || hrm_sampler_state_parse(line, &again, err, sizeof err) ||
+            memcmp(&st, &again, sizeof st)) {
+            fprintf(stderr, "fuzz_config: a sampler state we parsed does not format and parse back: %s\n", line);
+            abort();
+        }
+    }
+    free(text);
+    return 0;
+}
