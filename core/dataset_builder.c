@@ -5,12 +5,14 @@
 #include "dataset_builder.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,7 +38,8 @@ typedef struct split_state {
 } split_state;
 
 struct hrm_dataset_builder {
-    char out[PATH_MAX], partial[PATH_MAX];
+    char out[PATH_MAX], partial[PATH_MAX], lock_path[PATH_MAX]; /* OUT, OUT.partial, OUT.partial.lock */
+    int lock_fd; /* holds the flock() on lock_path; -1 before it is taken */
     hrm_task_format fmt;
     bool replace;
     split_state split[2];
@@ -232,6 +235,65 @@ static hrm_status open_split(hrm_dataset_builder *b, int i) {
     return HRM_OK;
 }
 
+/* ---- the lock ------------------------------------------------------------------------------
+ * A build of OUT holds an exclusive flock() on OUT.partial.lock from open to commit or abort, and
+ * only the holder creates or removes OUT.partial. The kernel drops the lock when its process ends
+ * in any way (SIGKILL, a crash), so an OUT.partial found while holding the lock was left by a build
+ * that died. The file holds the holder's pid, for the message to a second build of OUT. */
+
+/* The pid written in a lock file held by another build; 0 when not (yet) written. */
+static long holder_pid(int fd) {
+    char text[32];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    if (n <= 0) return 0;
+    text[n] = 0;
+    long pid = strtol(text, NULL, 10);
+    return pid > 0 ? pid : 0;
+}
+
+/* Over a stale pid of any length: the reader stops at the newline. The pid only names this build
+ * in another's message, so a failure to write it is not the build's. */
+static void write_pid(int fd) {
+    char text[32];
+    int n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    ssize_t written = pwrite(fd, text, (size_t)n, 0);
+    (void)written;
+}
+
+static hrm_status take_lock(hrm_dataset_builder *b) {
+    for (int tries = 0; tries < 16; tries++) {
+        int fd = open(b->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", b->lock_path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB)) {
+            int e = errno;
+            long pid = e == EWOULDBLOCK ? holder_pid(fd) : 0;
+            close(fd);
+            if (e != EWOULDBLOCK) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot lock: %s", b->lock_path, strerror(e));
+            if (!pid) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: another `hrm data build` is writing %s", b->partial, b->out);
+            return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: another `hrm data build` is writing %s (pid %ld)", b->partial,
+                        b->out, pid);
+        }
+        /* A build that ended between our open and flock unlinked the file we locked: lock the new one. */
+        struct stat held, named;
+        if (!fstat(fd, &held) && !stat(b->lock_path, &named) && held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+            write_pid(fd);
+            b->lock_fd = fd;
+            return HRM_OK;
+        }
+        close(fd);
+    }
+    return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot lock: the file keeps being replaced", b->lock_path);
+}
+
+/* Unlinks the lock file while still holding it, so that a build which opened it meanwhile finds it
+ * unlinked once it gets the lock (take_lock) rather than sharing a removed file with a third. */
+static void drop_lock(hrm_dataset_builder *b) {
+    if (b->lock_fd < 0) return;
+    unlink(b->lock_path);
+    close(b->lock_fd);
+    b->lock_fd = -1;
+}
+
 static void free_builder(hrm_dataset_builder *b) {
     for (int i = 0; i < 2; i++) {
         split_state *s = &b->split[i];
@@ -239,6 +301,7 @@ static void free_builder(hrm_dataset_builder *b) {
         if (s->labels) fclose(s->labels);
         free(s->ids.v), free(s->puzzles.v), free(s->groups.v);
     }
+    drop_lock(b);
     for (int i = 0; i < b->num_names; i++) free(b->names[i]);
     free(b->names), free(b->table), free(b);
 }
@@ -250,15 +313,54 @@ void hrm_dsb_abort(hrm_dataset_builder *b) {
         if (b->split[i].labels) fclose(b->split[i].labels);
         b->split[i].inputs = b->split[i].labels = NULL;
     }
-    remove_tree(b->partial);
+    if (b->lock_fd >= 0) remove_tree(b->partial); /* without the lock it is another build's */
     free_builder(b);
 }
 
+/* Appends one warning to warn ("; " between two). */
+static void add_warning(char *warn, size_t warn_size, const char *fmt, const char *path) {
+    size_t n = warn_size ? strlen(warn) : 0;
+    if (n + 3 < warn_size) {
+        if (n) n += (size_t)snprintf(warn + n, warn_size - n, "; ");
+        snprintf(warn + n, warn_size - n, fmt, path);
+    }
+}
+
+/* Cleans up after a build that died (we hold the lock: no live build writes these): its
+ * OUT.partial goes; and its OUT.partial.old (move_into_place's copy of the OUT it replaces) comes
+ * back as OUT when the build died between its two renames, leaving no OUT, or goes when it died
+ * after them. Names that start with OUT.partial are the builder's; OUT.old could be the user's. */
+static hrm_status remove_stale(hrm_dataset_builder *b, char *warn, size_t warn_size) {
+    struct stat st;
+    char old[PATH_MAX + 16];
+    if (!lstat(b->partial, &st)) {
+        remove_tree(b->partial);
+        if (!lstat(b->partial, &st))
+            return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: left by an interrupted build and cannot be removed", b->partial);
+        add_warning(warn, warn_size, "removed %s left by an interrupted build", b->partial);
+    }
+    snprintf(old, sizeof old, "%s.old", b->partial);
+    if (lstat(old, &st)) return HRM_OK;
+    if (lstat(b->out, &st)) {
+        if (rename(old, b->out))
+            return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot restore it from %s: %s", b->out, old, strerror(errno));
+        add_warning(warn, warn_size, "restored %s from the copy an interrupted replacing build left", b->out);
+        return HRM_OK;
+    }
+    remove_tree(old);
+    if (!lstat(old, &st))
+        return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: left by an interrupted build and cannot be removed", old);
+    add_warning(warn, warn_size, "removed %s left by an interrupted build", old);
+    return HRM_OK;
+}
+
 hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **bp,
-                        char *err, size_t err_size) {
+                        char *warn, size_t warn_size, char *err, size_t err_size) {
     struct stat st;
     hrm_dataset_builder *b = calloc(1, sizeof *b);
     *bp = NULL;
+    if (warn_size) warn[0] = 0;
+    if (b) b->lock_fd = -1;
     if (!b || !table_grow(b) || !add_name(b, "<blank>")) {
         if (b) free_builder(b);
         snprintf(err, err_size, "out of memory");
@@ -267,19 +369,18 @@ hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replac
     b->fmt = *fmt;
     b->replace = replace;
     if (snprintf(b->out, sizeof b->out, "%s", out) >= (int)sizeof b->out ||
-        snprintf(b->partial, sizeof b->partial, "%s.partial", out) >= (int)sizeof b->partial) {
+        snprintf(b->partial, sizeof b->partial, "%s.partial", out) >= (int)sizeof b->partial ||
+        snprintf(b->lock_path, sizeof b->lock_path, "%s.partial.lock", out) >= (int)sizeof b->lock_path) {
         free_builder(b);
         snprintf(err, err_size, "%s: path too long", out);
         return HRM_ERR_INVALID_ARG;
     }
-    if (!replace && !stat(out, &st)) {
-        free_builder(b);
-        snprintf(err, err_size, "%s: already exists (choose another --out, or --force to replace it)", out);
-        return HRM_ERR_INVALID_ARG;
-    }
-    remove_tree(b->partial); /* left by an interrupted build */
-    hrm_status s = HRM_OK;
-    if (mkdir(b->partial, 0777)) s = fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", b->partial, strerror(errno));
+    hrm_status s = take_lock(b);
+    if (!s) s = remove_stale(b, warn, warn_size); /* also when OUT exists: the next step refuses */
+    if (!s && !replace && !stat(out, &st))
+        s = fail(b, HRM_ERR_INVALID_ARG, "%s: already exists (choose another --out, or --force to replace it)", out);
+    if (!s && mkdir(b->partial, 0777))
+        s = fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", b->partial, strerror(errno));
     for (int i = 0; !s && i < 2; i++) s = open_split(b, i);
     if (s) {
         snprintf(err, err_size, "%s", b->err);
@@ -348,7 +449,7 @@ static hrm_status move_into_place(hrm_dataset_builder *b, char *err, size_t err_
     char old[PATH_MAX + 16];
     struct stat st;
     bool had = !stat(b->out, &st);
-    snprintf(old, sizeof old, "%s.old", b->out);
+    snprintf(old, sizeof old, "%s.old", b->partial); /* OUT.partial.old: see remove_stale */
     if (had) {
         remove_tree(old);
         if (rename(b->out, old)) return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, b->out, "cannot replace: %s", strerror(errno));

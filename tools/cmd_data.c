@@ -9,7 +9,9 @@
  * the host's. A task reports bad options as HRM_ERR_USAGE (exit 2, like the host's own bad usage)
  * and bad sources or data as any other status (exit 1). A build streams examples into DIR.partial
  * and renames it onto DIR only when both splits are complete and valid (core/dataset_builder.h),
- * so Ctrl-C or a bad row never leaves a half-written dataset where a good one was. */
+ * so Ctrl-C or a bad row never leaves a half-written dataset where a good one was. A lock
+ * (DIR.partial.lock) refuses a second build of DIR while one runs; a DIR.partial left by a build
+ * that died is removed, with a warning, by the next. */
 #include "cli.h"
 
 #include "dataset_builder.h"
@@ -222,7 +224,8 @@ static void build_usage(FILE *f, const char *prog, const hrm_task_iface *t) {
     fprintf(f,
             "usage: %s %s [OPTIONS] --out DIR [--force]\n\n"
             "Builds a dataset in the published HRM layout (DIR/{train,test}, DIR/identifiers.json).\n\n"
-            "  --out DIR    output folder (written as DIR.partial, renamed when complete)\n"
+            "  --out DIR    output folder (written as DIR.partial, renamed when complete; one build\n"
+            "               of DIR at a time; a DIR.partial left by an interrupted build is removed)\n"
             "  --force      replace DIR if it exists\n\n%s options:\n%s\n",
             prog, t->name, t->name, t->build_usage ? t->build_usage : "  (none)");
 }
@@ -258,7 +261,9 @@ static int cmd_data_build(const char *prog, int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     hrm_dataset_builder *b;
-    if (hrm_dsb_open(o.out, &t->format, o.force, &b, err, sizeof err)) {
+    hrm_status opened = hrm_dsb_open(o.out, &t->format, o.force, &b, warn, sizeof warn, err, sizeof err);
+    if (warn[0]) cli_error(prog, "warning: %s", warn);
+    if (opened) {
         cli_error(prog, "%s", err);
         return CLI_EXIT_FAIL;
     }

@@ -7,7 +7,7 @@
 # committed); a crashing input is saved as DIR/artifacts/NAME/crash-* and fails the run. Any crash,
 # leak, timeout (one input over 10 s), allocation over 2 GiB or sanitizer report is a failure.
 # Prints one line per harness (runs, runs/s, coverage) and ends with "fuzz: N harnesses, N
-# passed, N failed"; exit status 1 when any failed. fuzz/README.md says how to fuzz longer.
+# passed, N failed (S s)"; exit status 1 when any failed. fuzz/README.md says how to fuzz longer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 time=12 jobs=$(nproc 2>/dev/null || echo 2) build=build-fuzz
@@ -111,5 +111,5 @@ for n in "${names[@]}"; do
        grep -m3 -E 'ERROR: |runtime error|SUMMARY' "$logs/$n.log" | sed 's/^/fuzz:   /' ;;
   esac
 done
-echo "fuzz: ${#names[@]} harnesses, $passed passed, $failed failed"
+echo "fuzz: ${#names[@]} harnesses, $passed passed, $failed failed ($SECONDS s, set-up and build included)"
 [ $failed -eq 0 ]

@@ -56,6 +56,27 @@ grep -q "bad.csv:5" "$tmp/err" || fail "--strict error does not name bad.csv:5"
 before=$(md5sum <"$s/data/train/all__inputs.npy")
 expect_exit "build onto an existing folder" 1 "$hrm" data build sudoku --train "$s/p.csv" --holdout 12 --out "$s/data"
 [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] || fail "a refused build changed the existing dataset"
+# A DIR.partial left by a build that died (issue 13: no live build holds DIR.partial.lock) is
+# removed by the next build, even one refused because DIR exists; one that a live build holds the
+# lock of is refused with one line, and its DIR.partial left alone, --force or not.
+mkdir -p "$s/data.partial/train" && : >"$s/data.partial/train/inputs.raw"
+"$hrm" data build sudoku --train "$s/p.csv" --holdout 12 --out "$s/data" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "warning: removed .*/data.partial left by an interrupted build" "$tmp/err" &&
+    grep -q "already exists" "$tmp/err" && [ ! -e "$s/data.partial" ] && [ ! -e "$s/data.partial.lock" ] &&
+    [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] && ok "a stale data.partial is removed -> $(tr '\n' ' ' <"$tmp/err")" ||
+    fail "stale data.partial: exit $rc: $(cat "$tmp/err")"
+if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$s/data.partial"
+    exec 9>"$s/data.partial.lock"
+    flock -n 9 || fail "cannot lock data.partial.lock for the test"
+    expect_exit "build while another build holds the lock" 1 "$hrm" data build sudoku --train "$s/p.csv" --force --out "$s/data"
+    grep -q 'another `hrm data build` is writing' "$tmp/err" || fail "a concurrent build: $(cat "$tmp/err")"
+    [ -d "$s/data.partial" ] && [ "$(md5sum <"$s/data/train/all__inputs.npy")" = "$before" ] ||
+        fail "a build refused for a concurrent one touched data.partial or data"
+    exec 9>&-
+    rm -rf "$s/data.partial" "$s/data.partial.lock"
+fi
 expect_exit "unknown task" 2 "$hrm" data build nosuchtask --out "$s/x"
 expect_exit "build without --out" 2 "$hrm" data build sudoku --train "$s/p.csv"
 # Regressions from issue 13's mutation campaign. A CSV whose first line is empty: the reader stored
