@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int same_config(const hrm_config *a, const hrm_config *b) {
-    return a->hidden_size == b->hidden_size && a->num_heads == b->num_heads && a->H_layers == b->H_layers &&
-           a->L_layers == b->L_layers && a->H_cycles == b->H_cycles && a->L_cycles == b->L_cycles &&
-           a->expansion == b->expansion && a->puzzle_emb_ndim == b->puzzle_emb_ndim &&
-           a->pos_encodings == b->pos_encodings && a->rope_theta == b->rope_theta &&
-           a->rms_norm_eps == b->rms_norm_eps && a->halt_max_steps == b->halt_max_steps &&
-           a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
-           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hrm_checkpoint ck, again;
     char err[512];
@@ -29,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fprintf(stderr, "fuzz_checkpoint: a checkpoint we read does not write and read back: %s\n", err);
         abort();
     }
-    if (again.table.total != ck.table.total || !same_config(&again.cfg, &ck.cfg) ||
+    if (again.table.total != ck.table.total || !fuzz_same_config(&again.cfg, &ck.cfg) ||
         (ck.table.total && memcmp(again.params, ck.params, ck.table.total * sizeof *ck.params)) ||
         !again.train_json != !ck.train_json || (ck.train_json && strcmp(again.train_json, ck.train_json)))
         abort();

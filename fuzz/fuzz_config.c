@@ -11,23 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int same_config(const hrm_config *a, const hrm_config *b) {
-    return a->hidden_size == b->hidden_size && a->num_heads == b->num_heads && a->H_layers == b->H_layers &&
-           a->L_layers == b->L_layers && a->H_cycles == b->H_cycles && a->L_cycles == b->L_cycles &&
-           a->expansion == b->expansion && a->puzzle_emb_ndim == b->puzzle_emb_ndim &&
-           a->pos_encodings == b->pos_encodings && a->rope_theta == b->rope_theta &&
-           a->rms_norm_eps == b->rms_norm_eps && a->halt_max_steps == b->halt_max_steps &&
-           a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
-           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
-}
-
 static void config_round_trip(const hrm_config *c) {
     char err[512];
     char *json = hrm_config_to_json(c);
     if (!json) return; /* out of memory */
     hrm_config again;
     memset(&again, 0, sizeof again);
-    if (!hrm_config_parse(json, &again, err, sizeof err) || !same_config(c, &again)) {
+    if (!hrm_config_parse(json, &again, err, sizeof err) || !fuzz_same_config(c, &again)) {
         fprintf(stderr, "fuzz_config: a config we parsed does not write and parse back: %s\n%s\n", err, json);
         abort();
     }

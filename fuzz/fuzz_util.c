@@ -84,3 +84,13 @@ int fuzz_split(const uint8_t *data, size_t size, int max, size_t *off, size_t *l
     off[n] = start, len[n] = size - start;
     return n + 1;
 }
+
+int fuzz_same_config(const hrm_config *a, const hrm_config *b) {
+    return a->hidden_size == b->hidden_size && a->num_heads == b->num_heads && a->H_layers == b->H_layers &&
+           a->L_layers == b->L_layers && a->H_cycles == b->H_cycles && a->L_cycles == b->L_cycles &&
+           a->expansion == b->expansion && a->puzzle_emb_ndim == b->puzzle_emb_ndim &&
+           a->pos_encodings == b->pos_encodings && a->rope_theta == b->rope_theta &&
+           a->rms_norm_eps == b->rms_norm_eps && a->halt_max_steps == b->halt_max_steps &&
+           a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
+           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "params.h"
+
 /* Between the parts of a multi-file input; a line of its own, so that text parts stay text. */
 #define FUZZ_SEPARATOR "\n--8<-- fuzz part --8<--\n"
 
@@ -25,5 +27,8 @@ void fuzz_remove(const char *name);
  * Returns the number of parts (at least 1). Text past the last allowed separator stays in the
  * last part. */
 int fuzz_split(const uint8_t *data, size_t size, int max, size_t *off, size_t *len);
+
+/* Every field of a and b equal (a memcmp would also compare the struct's padding). */
+int fuzz_same_config(const hrm_config *a, const hrm_config *b);
 
 #endif /* HRM_FUZZ_UTIL_H */
