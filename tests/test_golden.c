@@ -6,7 +6,11 @@
  *   training in reproducible mode with the ACT carry: K steps: batches and the slots' examples,
  *     logits, Q values and targets, halted / steps / seq_correct, losses and their parts, metric
  *     sums, learning rates; every gradient of step 1 (AdamATan2 tensors and the per-slot puzzle
- *     rows); the parameters after K optimizer steps.
+ *     rows); the parameters after K optimizer steps;
+ *   hrm_evaluate (what `hrm eval` reports) over both splits in padded batches, for 1..M+1
+ *     segments: every number of its report recomputed here with the published formulas from the
+ *     logits, predictions and q_halt it dumped and, for the test split, from the reference's
+ *     logits and q_halt of the same segment (and its own sums at M).
  * Float tensors: error = max|got - want| / max|want| over the tensor (the fixtures' measure), under
  * the bound of its group (the table below, the one make_fixtures.py states; the test also checks
  * that the file's hrm.tolerances says the same). Integer tensors: exactly equal. Missing fixtures
@@ -21,6 +25,7 @@
 #include "act.h"
 #include "dataset.h"
 #include "discover.h"
+#include "evaluate.h"
 #include "model.h"
 #include "safetensors.h"
 #include "sampler.h"
@@ -609,6 +614,225 @@ static void run_resume(int plugin) {
     engine_close(&e);
 }
 
+/* ---- hrm_evaluate: the reported numbers recomputed --------------------------------------------- */
+
+/* What hrm_evaluate hands its dump after each batch, kept for the whole split: logits [N, L, V]
+ * and predictions [N, L] of the last segment. */
+typedef struct eval_seen {
+    size_t L, V;
+    float *logits;
+    uint8_t *preds;
+    int64_t rows;
+} eval_seen;
+
+static hrm_status seen_rows(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
+                            char *err, size_t err_size) {
+    eval_seen *s = user;
+    if (first != s->rows) {
+        snprintf(err, err_size, "rows from %lld after %lld", (long long)first, (long long)s->rows);
+        return HRM_ERR_INVALID_ARG;
+    }
+    memcpy(s->logits + (size_t)first * s->L * s->V, logits, (size_t)valid * s->L * s->V * sizeof *logits);
+    memcpy(s->preds + (size_t)first * s->L, predictions, (size_t)valid * s->L);
+    s->rows += valid;
+    return HRM_OK;
+}
+
+/* The published evaluation's sums (losses.py ACTLossHead after the last segment, added up by
+ * pretrain.py evaluate(), which then divides everything by count). */
+typedef struct eval_sums {
+    int64_t count;
+    double accuracy, exact, q_halt_acc, steps, lm, q_halt_loss;
+} eval_sums;
+
+/* Cross-entropy of one position in double: stablemax (losses.py: s(x) = x + 1 for x >= 0,
+ * 1 / (1 - x) below) or softmax. */
+static double position_ce(const float *x, int V, int label, hrm_loss_kind kind) {
+    double sum = 0, mx = -INFINITY;
+    if (kind == HRM_LOSS_STABLEMAX) {
+        for (int v = 0; v < V; v++) sum += x[v] >= 0 ? x[v] + 1.0 : 1.0 / (1.0 - x[v]);
+        double s = x[label] >= 0 ? x[label] + 1.0 : 1.0 / (1.0 - x[label]);
+        return -log(s / sum);
+    }
+    for (int v = 0; v < V; v++) mx = fmax(mx, x[v]);
+    for (int v = 0; v < V; v++) sum += exp(x[v] - mx);
+    return mx + log(sum) - x[label];
+}
+
+/* Adds example `row` seen through its logits [L, V] and q_halt after M segments, against the
+ * dataset's own labels: a position counts when its label is not ignore_label_id; correct when
+ * the first maximum of its logits is the label; seq_correct when every counted position is;
+ * lm = the counted positions' CE / max(count, 1); q_halt_loss = BCE with logits(q_halt,
+ * seq_correct). An example with no counted position adds to the losses only. preds [L] (may be
+ * NULL): the predictions the evaluation reported, which must be those argmaxes. */
+static void add_example(golden *g, eval_sums *s, const hrm_dataset *ds, int row, const float *logits, float q_halt,
+                        int M, hrm_loss_kind kind, const uint8_t *preds) {
+    int L = ds->meta.seq_len, V = ds->meta.vocab_size, count = 0, correct = 0;
+    double lm = 0;
+    for (int t = 0; t < L; t++) {
+        const float *x = logits + (size_t)t * V;
+        int best = 0;
+        for (int v = 1; v < V; v++) best = x[v] > x[best] ? v : best;
+        if (preds && preds[t] != best) {
+            mismatch(g, "%s: the dumped prediction %g is not the logits' argmax %g", "evaluate", preds[t], best);
+            preds = NULL;
+        }
+        int y = hrm_dataset_label(ds, row, t);
+        if (ds->meta.has_ignore_label && y == ds->meta.ignore_label_id) continue;
+        count++;
+        correct += best == y;
+        lm += position_ce(x, V, y, kind);
+    }
+    bool seq_correct = correct == count;
+    s->lm += lm / (count > 0 ? count : 1);
+    s->q_halt_loss += fmax(q_halt, 0.0) - q_halt * seq_correct + log1p(exp(-fabs((double)q_halt)));
+    if (count == 0) return;
+    s->count++;
+    s->accuracy += (double)correct / count;
+    s->exact += seq_correct;
+    s->q_halt_acc += (q_halt >= 0) == seq_correct;
+    s->steps += M;
+}
+
+/* The report against sums: count exactly, the fractions to 1e-12, the losses to rel_loss. */
+static void expect_report(golden *g, const char *what, const hrm_eval_report *r, const eval_sums *s,
+                          int64_t examples, int M, double rel_loss) {
+    char name[160];
+    double n = (double)(s->count > 0 ? s->count : 1), loss = (s->lm + 0.5 * s->q_halt_loss) / n;
+    struct {
+        const char *key;
+        double got, want, tol;
+    } v[] = {{"examples", (double)r->examples, (double)examples, 0},
+             {"segments", r->segments, M, 0},
+             {"count", (double)r->count, (double)s->count, 0},
+             {"accuracy", r->accuracy, s->accuracy / n, 1e-12},
+             {"exact_accuracy", r->exact_accuracy, s->exact / n, 1e-12},
+             {"q_halt_accuracy", r->q_halt_accuracy, s->q_halt_acc / n, 1e-12},
+             {"steps", r->steps, s->steps / n, 1e-12},
+             {"lm_loss", r->lm_loss, s->lm / n, rel_loss * fabs(s->lm / n)},
+             {"q_halt_loss", r->q_halt_loss, s->q_halt_loss / n, rel_loss * fabs(s->q_halt_loss / n)},
+             {"loss", r->loss, loss, rel_loss * fabs(loss)}};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        snprintf(name, sizeof name, "%s %s", what, v[i].key);
+        if (!(fabs(v[i].got - v[i].want) <= v[i].tol))
+            mismatch(g, "%s: reported %.9g, recomputed %.9g", name, v[i].got, v[i].want);
+    }
+    printf("golden[%s] %-8s %-62s count %lld, exact %.6f, lm_loss %.6f\n", g->backend, g->fixture, what,
+           (long long)r->count, r->exact_accuracy, r->lm_loss);
+}
+
+/* The fixture's own sums after its M segments (the reference's losses.py): the recomputation
+ * from its logits must give them, which checks this file's formulas against PyTorch. */
+static void expect_reference_sums(golden *g, const eval_sums *s, int M) {
+    const char *keys[] = {"eval.metrics.count", "eval.metrics.accuracy", "eval.metrics.exact_accuracy",
+                          "eval.metrics.q_halt_accuracy", "eval.metrics.steps", "eval.lm_loss", "eval.q_halt_loss"};
+    double got[] = {(double)s->count, s->accuracy, s->exact, s->q_halt_acc, s->steps, s->lm, s->q_halt_loss};
+    for (int i = 0; i < 7; i++) {
+        const float *want = expected_get(&g->exp, keys[i], false, (size_t)M)->data + M - 1;
+        double err = fabs(got[i] - *want) / fmax(fabs(*want), 1e-30);
+        if (!(err <= bound_of(keys[i])))
+            mismatch(g, "%s: recomputed from the reference's logits %.9g, the reference says %.9g", keys[i], got[i],
+                     *want);
+    }
+}
+
+/* The untrained model gets no example wholly right, so exact_accuracy would be 0 throughout:
+ * the test examples of these batch positions get the reference's predictions after its M
+ * segments as labels (where a label is counted), which makes them exact at M segments. */
+static const int RIGHT_ROWS[] = {1, 4};
+
+static void label_right_rows(golden *g, hrm_dataset *ds, int Bref) {
+    const int32_t *idx = expected_get(&g->exp, "eval.example_index", true, (size_t)Bref)->ints;
+    const int32_t *pred = expected_get(&g->exp, "eval.predictions", true, (size_t)Bref * ds->meta.seq_len)->ints;
+    ck_assert_msg(ds->labels.dtype == HRM_NPY_U8, "golden labels are not uint8");
+    uint8_t *labels = ds->labels.data;
+    for (size_t k = 0; k < sizeof RIGHT_ROWS / sizeof *RIGHT_ROWS; k++)
+        for (int t = 0; t < ds->meta.seq_len; t++) {
+            size_t at = (size_t)idx[RIGHT_ROWS[k]] * ds->meta.seq_len + t;
+            if (labels[at] != ds->meta.ignore_label_id)
+                labels[at] = (uint8_t)pred[RIGHT_ROWS[k] * ds->meta.seq_len + t];
+        }
+}
+
+/* hrm_evaluate over a split in batches of 4 (the last padded) for 1..M+1 segments; its report
+ * against (a) the published formulas applied here to the logits, predictions and q_halt it
+ * dumped, to float rounding, and for the test split and m <= M (b) the same formulas applied to
+ * the reference's logits and q_halt of segment m, within the fixture's bound for eval losses
+ * (at m = M also the reference's own sums, unless right_rows changed the labels). The train
+ * split has an example with no valid label (count 13 of 14). */
+static void check_evaluate(golden *g, const char *plugin_path, const char *init_path, const char *dir,
+                           const char *split, const run_settings *rs, bool right_rows) {
+    const int B = 4, M_ref = rs->eval_segments;
+    engine e;
+    engine_open(&e, plugin_path, init_path, B, -1);
+    hrm_dataset ds;
+    load_split(dir, split, &ds);
+    int N = ds.num_examples;
+    size_t L = (size_t)e.L, V = (size_t)e.V;
+    bool reference = !strcmp(split, "test");
+    if (right_rows) label_right_rows(g, &ds, rs->ts.global_batch_size);
+    hrm_train_settings ts = hrm_train_settings_default();
+    ts.loss_type = rs->ts.loss_type;
+    hrm_act *a;
+    char err[512], what[96];
+    ck_assert_msg(hrm_act_create(&e.ctx, e.model, B, &ts, false, &a, err, sizeof err) == HRM_OK, "%s", err);
+    eval_seen seen = {.L = L, .V = V, .logits = malloc((size_t)N * L * V * 4), .preds = malloc((size_t)N * L)};
+    float *qh = malloc((size_t)(M_ref + 1) * N * 4), *qc = malloc((size_t)(M_ref + 1) * N * 4);
+    ck_assert(seen.logits && seen.preds && qh && qc);
+    const hrm_st_tensor *ref_idx =
+        reference ? expected_get(&g->exp, "eval.example_index", true, (size_t)rs->ts.global_batch_size) : NULL;
+    for (int m = 1; m <= M_ref + 1; m++) {
+        seen.rows = 0;
+        hrm_eval_dump dump = {.q_halt = qh, .q_continue = qc, .rows = seen_rows, .user = &seen};
+        hrm_eval_report r;
+        ck_assert_msg(hrm_evaluate(a, &ds, m, &dump, &r, err, sizeof err) == HRM_OK, "%s", err);
+        ck_assert_int_eq(seen.rows, N);
+        eval_sums mine = {0};
+        for (int i = 0; i < N; i++)
+            add_example(g, &mine, &ds, i, seen.logits + (size_t)i * L * V, qh[(size_t)(m - 1) * N + i], m,
+                        ts.loss_type, seen.preds + (size_t)i * L);
+        snprintf(what, sizeof what, "evaluate %s%s, %d segments, B %d", split, right_rows ? " (2 rows right)" : "", m,
+                 B);
+        expect_report(g, what, &r, &mine, N, m, 1e-6);
+        if (right_rows && m == M_ref)
+            ck_assert_msg(mine.exact == 2, "%s: %g exact rows, the labels were set for 2", what, mine.exact);
+        if (!reference || m > M_ref) continue;
+        /* the reference's values of segment m, for its batch of the first Bref test examples */
+        int Bref = rs->ts.global_batch_size;
+        ck_assert_msg(Bref == N, "the fixture's eval batch (%d) is not the test split (%d)", Bref, N);
+        const float *lg = expected_get(&g->exp, "eval.logits", false, (size_t)M_ref * Bref * L * V)->data;
+        const float *rq = expected_get(&g->exp, "eval.q_halt", false, (size_t)M_ref * Bref)->data;
+        eval_sums ref = {0};
+        for (int b = 0; b < Bref; b++)
+            add_example(g, &ref, &ds, ref_idx->ints[b], lg + ((size_t)(m - 1) * Bref + b) * L * V,
+                        rq[(size_t)(m - 1) * Bref + b], m, ts.loss_type, NULL);
+        snprintf(what, sizeof what, "evaluate test, %d segments, vs the reference", m);
+        expect_report(g, what, &r, &ref, N, m, bound_of("eval.lm_loss"));
+        if (m == M_ref && !right_rows) expect_reference_sums(g, &ref, M_ref);
+    }
+    hrm_act_free(a);
+    free(seen.logits), free(seen.preds), free(qh), free(qc);
+    hrm_dataset_free(&ds);
+    engine_close(&e);
+}
+
+static void run_evaluate(int plugin, const char *fixture, const char *init_file, const char *expected_file) {
+    const char *dir = getenv("HRM_GOLDEN_DIR");
+    ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
+    char init_path[4096], exp_path[4096];
+    snprintf(init_path, sizeof init_path, "%s/%s", dir, init_file);
+    snprintf(exp_path, sizeof exp_path, "%s/%s", dir, expected_file);
+    golden g = {.backend = plugins[plugin].name, .fixture = fixture};
+    expected_read(exp_path, &g.exp);
+    run_settings rs = read_run(&g.exp);
+    check_evaluate(&g, plugins[plugin].path, init_path, dir, "test", &rs, false);
+    check_evaluate(&g, plugins[plugin].path, init_path, dir, "test", &rs, true);
+    check_evaluate(&g, plugins[plugin].path, init_path, dir, "train", &rs, false);
+    hrm_st_free(&g.exp);
+    ck_assert_msg(g.failures == 0, "golden[%s] %s evaluate: %d mismatches; first: %s", g.backend, fixture, g.failures,
+                  g.first);
+}
+
 /* ---- the test cases: fixture x plugin ------------------------------------------------------ */
 
 static void run_fixture(int plugin, const char *fixture, const char *init_file, const char *expected_file) {
@@ -639,6 +863,14 @@ END_TEST
 START_TEST(golden_resume) { run_resume(_i); }
 END_TEST
 
+START_TEST(golden_evaluate_main) { run_evaluate(_i, "main", "init.safetensors", "expected.safetensors"); }
+END_TEST
+
+START_TEST(golden_evaluate_learned) {
+    run_evaluate(_i, "learned", "init_learned.safetensors", "expected_learned.safetensors");
+}
+END_TEST
+
 int main(void) {
     plugin_count = discover_plugins(hrm_default_host(), "golden", plugins, MAX_PLUGINS);
     if (plugin_count == 0) return EXIT_FAILURE;
@@ -648,6 +880,8 @@ int main(void) {
     tcase_add_loop_test(tc, golden_main, 0, plugin_count);
     tcase_add_loop_test(tc, golden_learned, 0, plugin_count);
     tcase_add_loop_test(tc, golden_resume, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_evaluate_main, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_evaluate_learned, 0, plugin_count);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
