@@ -10,8 +10,26 @@
  * int(epochs * total_groups * mean_puzzle_examples / global_batch_size) or max_steps; evaluation
  * of the test split every eval_interval epochs' worth of steps and at the end, each followed by a
  * checkpoint step_K.safetensors + step_K.state (with checkpoint_every_eval=false, only the last
- * one); SIGINT / SIGTERM finish the current step, save a checkpoint and exit with 128 + the signal
- * number (130, 143). */
+ * one).
+ *
+ * Interrupts (pretrain.py has none; this is our contract): the first SIGINT or SIGTERM lets the
+ * step in progress run to its end (a step is never cut: its batch is drawn and applied whole), stops
+ * the loop and saves the last completed step K, unless the loop saved it already; step_K.* are then
+ * byte for byte those of the same command with max_steps=K, and resume like any checkpoint. The
+ * exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM (what schedulers expect
+ * of a process ended by SIGTERM), with one line on stderr. A signal before any step of this
+ * invocation completed saves nothing. A further signal while a checkpoint is being written, or
+ * after the loop stopped, is held until both files are in place (the save is never left half done;
+ * the exit status stays the first signal's); a further signal at any other moment (the rest of the
+ * step, an evaluation) ends the process at once with 128 + its number and one line, without saving
+ * the step in progress. Either way the run folder's earlier
+ * checkpoints are untouched, and each file is written as FILE.tmp and renamed (core/io_util.h), the
+ * state before the weights, so that a process killed outright (SIGKILL) never leaves a weights
+ * file without its state nor a partial file under a checkpoint's name.
+ *
+ * Test hook: HRM_TEST_PAUSE_MS=N sleeps N ms in each step between drawing the batch and applying
+ * it, and in each save between the state file and the weights file, so that tools/test-interrupt.sh
+ * can signal at those moments; a signal does not shorten the pause. Nothing else reads it. */
 #include "cli.h"
 
 #include "checkpoint.h"
@@ -29,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the override table ------------------------------------------------------------------- */
@@ -221,7 +240,11 @@ static void usage(FILE *out, const char *prog) {
             "to checkpoint_path/step_K.safetensors (weights, hrm.config, hrm.train) and step_K.state\n"
             "(optimizer, ACT carry, sampler, RNG); metrics to checkpoint_path/metrics.jsonl. If\n"
             "checkpoint_path already holds a checkpoint, training resumes from the latest one and continues\n"
-            "exactly as an uninterrupted run. SIGINT/SIGTERM: finish the step, save, exit 130/143.\n\n"
+            "exactly as an uninterrupted run.\n\n"
+            "SIGINT / SIGTERM: the step in progress runs to its end, step K (the last completed step) is saved\n"
+            "exactly as max_steps=K would save it, and the exit status is 130 / 143. A further signal during\n"
+            "that save is held until the save ends; one before it stops at once without saving (exit 128 + its\n"
+            "number).\n\n"
             "keys (default):\n",
             prog);
     for (int i = 0; i < NKEYS; i++) {
@@ -376,8 +399,47 @@ static void ckpt_paths(const char *dir, int64_t step, char *weights, char *state
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
+/* The interrupt contract of the header comment. stop_signal: the first signal, which the loop
+ * reads between steps; holding: a checkpoint is being written, or the loop has stopped and only the
+ * save and the exit remain; held_signal: a further signal that came then. Anything else the
+ * handler does must be async-signal-safe: write and _exit. */
+static volatile sig_atomic_t stop_signal, holding, held_signal;
+static char second_signal_line[4400]; /* prog and the run folder (<= 4096) */
+
+static void on_signal(int sig) {
+    if (!stop_signal) {
+        stop_signal = sig;
+    } else if (holding) {
+        held_signal = sig;
+    } else {
+        (void)!write(2, second_signal_line, strlen(second_signal_line));
+        _exit(128 + sig);
+    }
+}
+
+static void catch_signals(const char *prog, const char *dir) {
+    snprintf(second_signal_line, sizeof second_signal_line,
+             "%s: second signal: stopped at once without saving the step in progress; %s keeps its last "
+             "checkpoint\n", prog, dir);
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time: the second sees the first's stop_signal */
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The test hook HRM_TEST_PAUSE_MS (header comment). */
+static void test_pause(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *t = getenv("HRM_TEST_PAUSE_MS");
+        ms = t && atol(t) > 0 ? atol(t) : 0;
+    }
+    struct timespec left = {ms / 1000, ms % 1000 * 1000000L};
+    while (ms && nanosleep(&left, &left) && errno == EINTR) {
+    }
+}
 
 typedef struct run {
     const char *prog;
@@ -586,8 +648,12 @@ static int save(run *r) {
     ckpt_paths(r->dir, step, weights, state, sizeof weights);
     if (hrm_model_get_params(r->model, r->params, t->total)) return fail_status(r, "checkpoint", hrm_model_error(r->model));
     char *json = train_json(&r->args, step, r->ts.total_steps);
+    sig_atomic_t was_holding = holding;
+    holding = 1;
     hrm_status st = json ? hrm_train_state_save(state, r->act, &r->sampler, err, sizeof err) : HRM_ERR_OUT_OF_MEMORY;
+    if (!st) test_pause();
     if (!st) st = hrm_checkpoint_write(weights, &r->cfg, t, r->params, json, err, sizeof err);
+    holding = was_holding;
     free(json);
     if (st) return cli_error(r->prog, "%s", json ? err : "out of host memory"), 0;
     return 1;
@@ -673,6 +739,7 @@ static int loop(run *r) {
         hrm_act_metrics m;
         if (hrm_sampler_next(&r->sampler, &r->batch, err, sizeof err)) return cli_error(r->prog, "%s", err), 1;
         hrm_batch_gather(&r->train, &r->batch, HRM_IGNORE_LABEL, r->inputs, r->labels);
+        test_pause();
         hrm_act_batch ab = {r->inputs, r->labels, r->batch.identifier};
         if (hrm_act_train_step(r->act, &ab, &m)) return cli_error(r->prog, "training: %s", hrm_act_error(r->act)), 1;
         log_step(r, &m, cli_now() - ts);
@@ -689,11 +756,20 @@ static int loop(run *r) {
             if (!evaluate(r) || (saves_at(r, step) && !save(r))) return 1;
         }
     }
+    holding = 1; /* only the save and the exit remain */
     if (tty && stop_signal) fputc('\n', stderr); /* else an evaluation line ended the progress line */
     if (!stop_signal || r->act->step >= r->stop) return 0;
-    if (r->act->step != start && !saves_at(r, r->act->step) && !save(r)) return 1;
-    cli_error(r->prog, "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors; run the same command to resume",
-              (int)stop_signal, (long long)r->act->step, r->dir, (long long)r->act->step);
+    long long k = (long long)r->act->step;
+    if (r->act->step == start) {
+        cli_error(r->prog, "stopped by signal %d before step %lld completed: nothing new to save%s", (int)stop_signal,
+                  k + 1, start ? "; run the same command to resume" : "");
+        return 128 + stop_signal;
+    }
+    if (!saves_at(r, r->act->step) && !save(r)) return 1;
+    char held[96] = "";
+    if (held_signal) snprintf(held, sizeof held, " (signal %d came during the save: held until it ended)", (int)held_signal);
+    cli_error(r->prog, "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors%s; run the same command to resume",
+              (int)stop_signal, k, r->dir, k, held);
     return 128 + stop_signal;
 }
 
@@ -742,9 +818,7 @@ int cmd_train(const char *prog, int argc, char **argv) {
             rc = CLI_EXIT_OK;
         } else {
             header(&r, resume_step);
-            struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
-            sigaction(SIGINT, &sa, NULL);
-            sigaction(SIGTERM, &sa, NULL);
+            catch_signals(prog, r.dir);
             rc = loop(&r);
         }
     } else if (resume_step == SETTLE_USAGE) {

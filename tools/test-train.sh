@@ -1,10 +1,9 @@
-#!/bin/sh
+#!/bin/bash
 # tools/test-train.sh HRM DATA - `hrm train` and `hrm eval` end to end on the tiny dataset DATA
 # (tests/golden/data) with a tiny architecture:
 #   - a run writes step_K.safetensors + step_K.state and metrics.jsonl lines that parse;
 #   - 6 steps straight and 3 + resume 3 give byte-identical checkpoints (weights, optimizer,
 #     carry, sampler, RNG), in reproducible mode and in shuffled mode with halting exploration;
-#   - SIGINT finishes the step, saves, exits 130, and the run resumes from there;
 #   - the published arch.rope_theta / arch.rms_norm_eps reach hrm.config; arch.name and
 #     checkpoint_every_eval=false (final checkpoint only) are accepted;
 #   - `hrm eval --dump` writes .npy files of the contract's dtypes and shapes, streamed batch by
@@ -12,7 +11,8 @@
 #   - bad input (unknown key, bad value, no data_path, broken datasets, truncated or corrupt
 #     checkpoints and state, a checkpoint that disagrees with the dataset) gives one line on
 #     stderr naming the key or file, a non-zero exit, and leaves existing checkpoints untouched.
-set -u
+# Interrupts (SIGINT, SIGTERM, a second signal, SIGKILL during a save): tools/test-interrupt.sh.
+set -uo pipefail
 hrm=$1
 data=$2
 . "$(dirname "$0")/test-lib.sh"
@@ -131,21 +131,6 @@ cfg = json.loads(json.loads(b[8:8 + n])["__metadata__"]["hrm.config"])
 assert cfg["halt_exploration_prob"] == 0, cfg
 PY
 
-# ---- SIGINT: finish the step, save, exit 130, resume ---------------------------------------
-$hrm train data_path="$data" $common checkpoint_path="$tmp/sig" epochs=100000 >/dev/null 2>"$tmp/sigerr" &
-pid=$!
-sleep 2
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" -eq 130 ] || fail "SIGINT: exit $rc, want 130: $(tail -1 "$tmp/sigerr")"
-tail -1 "$tmp/sigerr" | grep -q "run the same command to resume" || fail "SIGINT: no resume hint"
-k=$(ls "$tmp/sig" | sed -n 's/^step_\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
-[ -n "$k" ] && [ -s "$tmp/sig/step_$k.state" ] || fail "SIGINT: no checkpoint saved"
-echo "ok: SIGINT -> exit $rc, saved step $k"
-$hrm train checkpoint_path="$tmp/sig" max_steps=$((k + 1)) >"$tmp/out" 2>"$tmp/err" || fail "resume after SIGINT: $(cat "$tmp/err")"
-[ -s "$tmp/sig/step_$((k + 1)).safetensors" ] || fail "resume after SIGINT did not reach step $((k + 1))"
-
 # ---- eval and its dumps -----------------------------------------------------------------------
 ck=$tmp/run/step_4.safetensors
 if $hrm eval --checkpoint "$ck" --data "$data" --segments 5 --batch 4 --dump "$tmp/dump" >"$tmp/eval.json" 2>"$tmp/err"; then
@@ -178,7 +163,7 @@ for f in ("logits.npy", "q_halt.npy", "q_continue.npy"):
     worst = max(abs(u - v) / max(1.0, abs(v)) for u, v in zip(x, y))
     assert worst <= 1e-5, f"{f}: differs by {worst}"
 PY
-        ls "$tmp/dump" "$tmp/dump64" | grep -q '\.tmp$' && fail "--dump left .tmp files"
+        ! ls "$tmp/dump" "$tmp/dump64" | grep '\.tmp$' || fail "--dump left .tmp files"
         echo "ok: hrm eval --dump: --batch 4 (streamed in 2 batches) == --batch 64"
     else
         fail "hrm eval --batch 64: $(cat "$tmp/err")"
@@ -205,16 +190,16 @@ expect_error "not key=value" "max_steps" 2 $hrm train $base max_steps checkpoint
 expect_error "missing data_path" "data_path" 2 $hrm train $arch checkpoint_path="$tmp/x"
 expect_error "eval without --data" "--data" 2 $hrm eval --checkpoint "$ck"
 
-cp -r "$data" "$tmp/badtype"
-python3 - "$tmp/badtype/train/all__inputs.npy" <<'PY'
+cp -r "$data" "$tmp/badtype" || fail "setup: cp $data"
+python3 - "$tmp/badtype/train/all__inputs.npy" <<'PY' || fail "setup: badtype"
 import sys
 h = "{'descr': '<f8', 'fortran_order': False, 'shape': (14, 16), }"
 h += " " * (127 - 10 - len(h)) + "\n"
 open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + bytes(14 * 16 * 8))
 PY
 expect_error "dataset with a wrong dtype" "all__inputs.npy" 1 $hrm train $common epochs=20 data_path="$tmp/badtype" checkpoint_path="$tmp/x"
-cp -r "$data" "$tmp/badidx"
-python3 - "$tmp/badidx/train/all__puzzle_indices.npy" <<'PY'
+cp -r "$data" "$tmp/badidx" || fail "setup: cp $data"
+python3 - "$tmp/badidx/train/all__puzzle_indices.npy" <<'PY' || fail "setup: badidx"
 import sys
 b = bytearray(open(sys.argv[1], "rb").read())
 b[-4:] = (99).to_bytes(4, "little")
@@ -223,23 +208,23 @@ PY
 expect_error "inconsistent puzzle_indices" "all__puzzle_indices.npy" 1 $hrm train $common epochs=20 data_path="$tmp/badidx" checkpoint_path="$tmp/x"
 [ -e "$tmp/x" ] && fail "a failed start created $tmp/x"
 
-head -c 2000 "$ck" >"$tmp/trunc.safetensors"
+head -c 2000 "$ck" >"$tmp/trunc.safetensors" || fail "setup: trunc.safetensors"
 expect_error "eval: truncated checkpoint" "trunc.safetensors" 1 $hrm eval --checkpoint "$tmp/trunc.safetensors" --data "$data"
 expect_error "train: truncated init_checkpoint" "trunc.safetensors" 1 $hrm train $base init_checkpoint="$tmp/trunc.safetensors" checkpoint_path="$tmp/x"
-cp "$ck" "$tmp/corrupt.safetensors"
-printf 'XXXXXXXXXXXX' | dd of="$tmp/corrupt.safetensors" bs=1 seek=8 conv=notrunc 2>/dev/null
+cp "$ck" "$tmp/corrupt.safetensors" || fail "setup: cp $ck"
+printf 'XXXXXXXXXXXX' | dd of="$tmp/corrupt.safetensors" bs=1 seek=8 conv=notrunc status=none || fail "setup: corrupt.safetensors"
 expect_error "eval: corrupt checkpoint" "corrupt.safetensors" 1 $hrm eval --checkpoint "$tmp/corrupt.safetensors" --data "$data"
 expect_error "train: corrupt init_checkpoint" "corrupt.safetensors" 1 $hrm train $base init_checkpoint="$tmp/corrupt.safetensors" checkpoint_path="$tmp/x"
 [ -e "$tmp/x" ] && fail "a failed start created $tmp/x"
 
-cp -r "$data" "$tmp/vocab12"
-sed -i 's/"vocab_size": 11/"vocab_size": 12/' "$tmp/vocab12/train/dataset.json" "$tmp/vocab12/test/dataset.json"
+cp -r "$data" "$tmp/vocab12" || fail "setup: cp $data"
+sed -i 's/"vocab_size": 11/"vocab_size": 12/' "$tmp/vocab12/train/dataset.json" "$tmp/vocab12/test/dataset.json" || fail "setup: vocab12"
 expect_error "eval: checkpoint vs dataset" "vocab12/test/dataset.json" 1 $hrm eval --checkpoint "$ck" --data "$tmp/vocab12"
 expect_error "init_checkpoint vs dataset" "vocab12/train/dataset.json" 1 $hrm train $common epochs=20 data_path="$tmp/vocab12" init_checkpoint="$ck" checkpoint_path="$tmp/x"
 expect_error "resume vs dataset" "step_4.safetensors" 1 $hrm train data_path="$tmp/vocab12" checkpoint_path="$tmp/run" max_steps=8
 expect_error "resume with another architecture" "arch.hidden_size" 2 $hrm train checkpoint_path="$tmp/run" arch.hidden_size=32 max_steps=8
-cp -r "$tmp/run" "$tmp/badstate"
-head -c 5000 "$tmp/run/step_4.state" >"$tmp/badstate/step_4.state"
+cp -r "$tmp/run" "$tmp/badstate" || fail "setup: cp $tmp/run"
+head -c 5000 "$tmp/run/step_4.state" >"$tmp/badstate/step_4.state" || fail "setup: badstate"
 expect_error "resume from a truncated state" "step_4.state" 1 $hrm train checkpoint_path="$tmp/badstate" max_steps=8
 [ "$(cat "$tmp/run"/step_4.* | cksum)" = "$sum_before" ] || fail "a failed command changed step_4 of the run"
 [ -e "$tmp/run/step_8.safetensors" ] && fail "a failed resume wrote step_8"
@@ -249,5 +234,8 @@ $hrm train data_path="$data" init_checkpoint="$ck" global_batch_size=6 epochs=20
     fail "init_checkpoint run: $(cat "$tmp/err")"
 grep -q "hidden 16" "$tmp/out" || fail "init_checkpoint did not take the architecture from the file"
 
-[ "$fails" -eq 0 ] && echo "all hrm train/eval checks passed"
-exit "$fails"
+if [ "$fails" -ne 0 ]; then
+    echo "$fails check(s) failed"
+    exit 1
+fi
+echo "all hrm train/eval checks passed"
