@@ -176,7 +176,7 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     state_arrays sa;
     int64_t shapes[N_STATE_TENSORS][3];
     hrm_st_entry e[N_STATE_TENSORS];
-    char sampler[256];
+    char sampler[HRM_SAMPLER_STATE_MAX];
     if (!state_alloc(&sa, a)) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
     hrm_status st = hrm_act_get_optimizer(a, sa.m, sa.v, NULL);
     if (!st) st = hrm_act_get_carry(a, sa.zH, sa.zL);

@@ -12,7 +12,8 @@
  *                         slots.puzzle_ids [B]              (every value is below 2^24)
  *                       and the metadata "hrm.state" = {"format": "hrm-train-state", "version": 1,
  *                       "step": optimizer steps, "batch": B, "seq_len": L, "rng": [4 hex words]}
- *                       and "hrm.sampler" (hrm_sampler_state_format's line).
+ *                       and "hrm.sampler" (hrm_sampler_state_format's line, hrm-sampler-v2, shorter
+ *                       than HRM_SAMPLER_STATE_MAX; a shuffled v1 line is refused on resume).
  * Both are written atomically (FILE.tmp, fsync, rename); reading checks every name, shape and
  * the version, and fails with one line naming the file. */
 #ifndef HRM_CORE_CHECKPOINT_H

@@ -395,7 +395,7 @@ static void check_train(golden *g, engine *e, const char *dir, const run_setting
     hrm_sampler smp;
     hrm_batch batch;
     char err[512];
-    ck_assert_msg(hrm_sampler_init(&smp, &ds, B, false, rs->ts.seed, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_msg(hrm_sampler_init(&smp, &ds, B, false, 1, rs->ts.seed, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert(hrm_batch_alloc(&batch, B) == HRM_OK);
     hrm_act *a;
     ck_assert_msg(hrm_act_create(&e->ctx, e->model, B, &rs->ts, true, &a, err, sizeof err) == HRM_OK, "%s", err);
@@ -542,7 +542,7 @@ static hrm_act_metrics train_steps(engine *e, hrm_act *a, const hrm_dataset *ds,
     char err[512];
     hrm_sampler smp;
     hrm_batch batch;
-    ck_assert(hrm_sampler_init(&smp, ds, e->B, false, 0, err, sizeof err) == HRM_OK);
+    ck_assert(hrm_sampler_init(&smp, ds, e->B, false, 1, 0, err, sizeof err) == HRM_OK);
     if (from > 0) ck_assert_msg(hrm_sampler_restore(&smp, smp_state, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert(hrm_batch_alloc(&batch, e->B) == HRM_OK);
     int32_t *inputs = malloc((size_t)e->B * e->L * 4), *labels = malloc((size_t)e->B * e->L * 4);

@@ -7,9 +7,15 @@
  * hrm.config; the published defaults.
  *
  * The loop: one segment and one optimizer step per batch (hrm_act_train_step) until total_steps =
- * int(epochs * total_groups * mean_puzzle_examples / global_batch_size) or max_steps; evaluation
- * of the test split every eval_interval epochs' worth of steps and at the end, each followed by a
- * checkpoint step_K.safetensors + step_K.state (with checkpoint_every_eval=false, only the last
+ * int(epochs * total_groups * mean_puzzle_examples / global_batch_size) or max_steps. The batches
+ * come from the sampler's iterations of eval_interval epochs (epochs without it), pretrain.py's
+ * train_epochs_per_iter (core/sampler.h): an endless stream that the step count ends (pretrain.py
+ * stops after epochs / eval_interval iterations, which can be up to that many steps short of
+ * total_steps; here those steps come from the next iteration). Evaluation of the test split
+ * every int(eval_interval * total_groups * mean_puzzle_examples / global_batch_size) steps and at
+ * the end (where every puzzle has one example, as in Sudoku and Maze, that is exactly one
+ * iteration's batches, so evaluations fall at the iterations' ends as published), each followed by
+ * a checkpoint step_K.safetensors + step_K.state (with checkpoint_every_eval=false, only the last
  * one).
  *
  * Interrupts (pretrain.py has none; this is our contract): the first SIGINT or SIGTERM lets the
@@ -614,7 +620,9 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     const hrm_param_table *t = hrm_model_params_table(r->model);
     if (!r->params && !(r->params = malloc((size_t)t->total * sizeof(float))))
         return fail_status(r, "parameters", "out of host memory");
-    if (hrm_sampler_init(&r->sampler, &r->train, B, num(r, "data_shuffle") != 0, r->ts.seed, err, sizeof err))
+    /* pretrain.py's train_epochs_per_iter: the sampler's iterations are eval_interval epochs */
+    if (hrm_sampler_init(&r->sampler, &r->train, B, num(r, "data_shuffle") != 0, (uint64_t)interval, r->ts.seed, err,
+                         sizeof err))
         return cli_error(r->prog, "%s", err), 0;
     if (resume_step > 0 && hrm_train_state_load(resume_state, r->act, &r->sampler, err, sizeof err))
         return cli_error(r->prog, "%s", err), 0;

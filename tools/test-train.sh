@@ -147,9 +147,11 @@ PY
     expect_npy "$tmp/dump/predictions.npy" "|u1" "(6, 16)"
     echo "ok: hrm eval --dump shapes"
     # the dump is streamed batch by batch: rows 4 + 2 (the last batch padded) must land where one
-    # batch of 6 puts them. The CPU backend's sums depend on the batch size at the 1e-6 level, so
-    # the floats are compared to 1e-5 (a misplaced row would be off by far more); the .npy headers,
-    # the file sizes and the predictions must match exactly.
+    # batch of 6 puts them. The CPU backend's sums depend on the batch size at the 1e-7 level, and
+    # 5 segments of recurrence amplify that in the logits: over seeds 0-40 of this run the worst
+    # relative difference was 1.9e-4 (logits), 3e-7 (Q values). So the floats are compared to 1e-3
+    # (a misplaced row would be off by far more); the .npy headers, the file sizes and the
+    # predictions must match exactly.
     if $hrm eval --checkpoint "$ck" --data "$data" --segments 5 --batch 64 --dump "$tmp/dump64" >/dev/null 2>"$tmp/err"; then
         cmp -s "$tmp/dump/predictions.npy" "$tmp/dump64/predictions.npy" || fail "--dump predictions.npy differs between --batch 4 and --batch 64"
         python3 - "$tmp/dump" "$tmp/dump64" <<'PY' || fail "--dump differs between --batch 4 and --batch 64"
@@ -161,7 +163,7 @@ for f in ("logits.npy", "q_halt.npy", "q_continue.npy"):
     x, y = array.array("f"), array.array("f")
     x.frombytes(a[off:]), y.frombytes(b[off:])
     worst = max(abs(u - v) / max(1.0, abs(v)) for u, v in zip(x, y))
-    assert worst <= 1e-5, f"{f}: differs by {worst}"
+    assert worst <= 1e-3, f"{f}: differs by {worst}"
 PY
         ! ls "$tmp/dump" "$tmp/dump64" | grep '\.tmp$' || fail "--dump left .tmp files"
         echo "ok: hrm eval --dump: --batch 4 (streamed in 2 batches) == --batch 64"
