@@ -155,4 +155,4 @@ expect_exit "convert onto a link to its input" 2 "$hrm" convert "$tmp/in.pt" "$t
 cmp -s "$golden/torch_ckpt.pt" "$tmp/in.pt" || fail "convert onto its input changed the input"
 
 [ "$fails" -eq 0 ] && echo "all hrm CLI checks passed"
-exit "$fails"
+finish

@@ -1,11 +1,17 @@
 # tools/test-lib.sh - what the shell tests share (sourced): a scratch folder $tmp removed on exit,
-# fail and ok (one line each; fail counts in $fails) and expect_exit.
+# fail and ok (one line each; fail counts in $fails), expect_exit, and finish (the exit status).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
+# The end of a test: exit 1 when any check failed (not the count: 256 failures would exit 0, and 77
+# would read as "skipped").
+finish() {
+    [ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
+    exit 0
+}
 
 # $1: description; $2: the exit code wanted, or "nz" for any non-zero one; the rest: the command,
 # which must print exactly one line on stderr and nothing on stdout. Leaves its status in $rc.

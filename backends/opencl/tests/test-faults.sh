@@ -158,4 +158,4 @@ run "$hrm" $train backend=opencl checkpoint_path="$tmp/run-ok"
 grep -q '^backend opencl, device 0' "$tmp/out" || fail "train backend=opencl did not run on opencl"
 
 [ "$fails" -eq 0 ] && echo "all OpenCL fault checks passed"
-exit "$fails"
+finish

@@ -57,4 +57,4 @@ grep -q "HRM_OPENCL_PROFILE: cannot write /nonexistent-dir/prof.txt" "$tmp/err" 
     fail "no warning for an unwritable profile file: $(cat "$tmp/err")"
 
 [ "$fails" -eq 0 ] && echo "opencl profile: all passed"
-exit "$fails"
+finish

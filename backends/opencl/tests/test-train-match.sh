@@ -86,4 +86,4 @@ TOL=1e-2 TRAIN_ONLY=1 HRM_CPU_PRECISION=emulate HRM_OPENCL_MMA=portable compare 
 grep -q "^matmul precision: medium (bf16 operands" "$tmp/out" || fail "medium: the OpenCL run did not run bf16"
 
 [ "$fails" -eq 0 ] && echo "opencl training matches cpu"
-exit "$fails"
+finish
