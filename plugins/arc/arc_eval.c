@@ -8,6 +8,14 @@
  * - a pair is solved at K when one of its top K candidates equals the original output; a task
  *   scores the fraction of its test pairs solved and pass@K is the mean over tasks. (With one test
  *   pair per task, as in most of ARC, this is the fraction of test pairs.)
+ * Denominators as published when every test row reaches eval_add (as `hrm eval` does): a task's
+ * test pairs are the rows of its original puzzle (named by the task alone), the published
+ * len(puzzle["test"]) of test_puzzles.json, so two test pairs with the same input are scored from
+ * the same votes and count twice; an input that only variants gave counts once. Each pair is
+ * scored against the label of its first row. What stays different: a task none of whose rows is
+ * added is not counted (the published divides by every task of test_puzzles.json, but
+ * identifiers.json names the train split's tasks too, so eval_begin cannot tell the test tasks),
+ * nor is a test pair no puzzle of its task gave a row for.
  * Rows of the blank identifier 0 are batch padding and are skipped, as published. Grids are
  * compared by 64-bit hashes as the published code compares SHA-256 digests. Unlike the Python,
  * grids are read from where the label's grid starts, so translated (train split) rows score too;
@@ -32,11 +40,13 @@ typedef struct test_pair {
     uint64_t input_hash, label_hash;
     candidate *cands;
     int n_cands, cap_cands;
+    int orig_rows; /* rows of the task's original puzzle with this input: published test pairs */
 } test_pair;
 
 typedef struct ident {
     const char *task; /* NULL: not an ARC puzzle name */
     arc_aug aug;
+    bool original; /* the task's own puzzle (a name without the separator) */
 } ident;
 
 struct hrm_task_eval {
@@ -84,6 +94,7 @@ static bool set_ident(hrm_task_eval *e, int i, const char *name) {
         prev = e->task_names[e->n_task_names++];
     }
     e->ids[i].task = prev;
+    e->ids[i].original = !strstr(name, ARC_NAME_SEP);
     return true;
 }
 
@@ -207,6 +218,7 @@ hrm_status arc_eval_add(hrm_task_eval *e, int32_t puzzle_identifier, const uint8
     test_pair *p = find_pair(e, id->task, original_hash(input, row, col, &id->aug, NULL), label_hash);
     if (!p || !vote(p, original_hash(prediction, row, col, &id->aug, NULL), q))
         return add_fail(e, HRM_ERR_OUT_OF_MEMORY, "out of memory at identifier %d", (int)puzzle_identifier);
+    if (id->original) p->orig_rows++;
     return HRM_OK;
 }
 
@@ -235,23 +247,26 @@ static int by_task(const void *a, const void *b) {
     return strcmp((*(const test_pair *const *)a)->task, (*(const test_pair *const *)b)->task);
 }
 
-/* pass[k] = mean over tasks of the fraction of the task's pairs solved at k + 1. */
-static bool score(const hrm_task_eval *e, double pass[2], int *tasks) {
+/* pass[k] = mean over tasks of the fraction of the task's pairs solved at k + 1; *pairs = the
+ * test pairs of all tasks. */
+static bool score(const hrm_task_eval *e, double pass[2], int *tasks, long *pairs) {
     const test_pair **order = malloc((size_t)e->n_pairs * sizeof *order + 1);
     if (!order) return false;
     for (int i = 0; i < e->n_pairs; i++) order[i] = &e->pairs[i];
     qsort(order, (size_t)e->n_pairs, sizeof *order, by_task);
     pass[0] = pass[1] = 0;
-    *tasks = 0;
+    *tasks = 0, *pairs = 0;
     for (int i = 0, j; i < e->n_pairs; i = j) {
-        int solved[2] = {0, 0};
+        long solved[2] = {0, 0}, n_test = 0;
         for (j = i; j < e->n_pairs && !strcmp(order[j]->task, order[i]->task); j++) {
             bool s[2];
+            int copies = order[j]->orig_rows ? order[j]->orig_rows : 1;
             score_pair(order[j], s);
-            solved[0] += s[0], solved[1] += s[1];
+            solved[0] += s[0] * copies, solved[1] += s[1] * copies;
+            n_test += copies;
         }
-        for (int k = 0; k < 2; k++) pass[k] += (double)solved[k] / (j - i);
-        ++*tasks;
+        for (int k = 0; k < 2; k++) pass[k] += (double)solved[k] / (double)n_test;
+        ++*tasks, *pairs += n_test;
     }
     for (int k = 0; *tasks && k < 2; k++) pass[k] /= *tasks;
     free(order);
@@ -268,17 +283,18 @@ hrm_status arc_eval_end(hrm_task_eval *e, hrm_task_metric *metrics, int max, int
                         size_t err_size) {
     double pass[2];
     int tasks, n = 0;
+    long pairs;
     if (count) *count = 0;
     if (!e) return eval_fail(err, err_size, "eval_end: no evaluation");
     hrm_status st = e->status;
     if (st != HRM_OK)
         eval_fail(err, err_size, "%s", e->error);
-    else if (!score(e, pass, &tasks))
+    else if (!score(e, pass, &tasks, &pairs))
         st = HRM_ERR_OUT_OF_MEMORY, eval_fail(err, err_size, "out of memory scoring %d test pairs", e->n_pairs);
     else if (metrics && count) {
         put_metric(metrics, max, &n, "arc_pass@1", pass[0]);
         put_metric(metrics, max, &n, "arc_pass@2", pass[1]);
-        put_metric(metrics, max, &n, "arc_test_pairs", e->n_pairs);
+        put_metric(metrics, max, &n, "arc_test_pairs", (double)pairs);
         put_metric(metrics, max, &n, "arc_tasks", tasks);
         *count = n;
     }

@@ -219,7 +219,9 @@ static void wrong_in_frame(const char *name, const example *ex, int k, uint8_t *
  * mode 0: W, W, right         -> the wrong W wins the vote: pass@1 fails, pass@2 holds
  * mode 1: W (q 5), right (q -5), W2 (q 0) -> all one vote, confidence ranks W, W2: both fail
  * mode 2: W (q -5), right (q 5), W2 (q 0) -> the right one has the best confidence
- * mode 3: garbage tokens, all PAD, right -> both malformed read as the empty grid (2 votes) */
+ * mode 3: garbage tokens, all PAD, right -> both malformed read as the empty grid (2 votes)
+ * mode 4: W, right, W2, all q 0 -> a full tie: first appearance ranks W, right (published stable sort)
+ * mode 5: right, W, W2, all q 0 -> the right one appeared first */
 static void predict_vote(predictor *self, const char *name, const example *ex, uint8_t *pred, float *q) {
     char task[ARC_NAME_MAX];
     arc_aug a;
@@ -229,6 +231,12 @@ static void predict_vote(predictor *self, const char *name, const example *ex, u
     int k = self->seen++;
     static const float conf[3][3] = {{0, 0, 0}, {5, -5, 0}, {-5, 5, 0}};
     *q = self->mode < 3 ? conf[self->mode][k] : 0;
+    if (self->mode >= 4) {
+        int wrong_at = self->mode == 4 ? 0 : 1;
+        if (k == wrong_at) wrong_in_frame(name, ex, 0, pred);
+        if (k == 2) wrong_in_frame(name, ex, 1, pred);
+        return;
+    }
     if (self->mode == 3 && k < 2) memset(pred, k == 0 ? 0xff : ARC_PAD, ARC_SEQ_LEN);
     if (self->mode < 3 && k == 0) wrong_in_frame(name, ex, 0, pred);
     if (self->mode == 0 && k == 1) wrong_in_frame(name, ex, 0, pred);
@@ -469,8 +477,9 @@ START_TEST(test_eval_votes) {
     recorder train = {0}, test = {0};
     build_fixtures(&train, &test);
     /* pass@K is the mean over the 3 tasks; only 66e6c45b (one test pair) is at stake */
-    static const double want[4][2] = {{2.0 / 3, 1.0}, {2.0 / 3, 2.0 / 3}, {1.0, 1.0}, {2.0 / 3, 1.0}};
-    for (int mode = 0; mode < 4; mode++) {
+    static const double want[6][2] = {{2.0 / 3, 1.0}, {2.0 / 3, 2.0 / 3}, {1.0, 1.0},
+                                      {2.0 / 3, 1.0}, {2.0 / 3, 1.0},     {1.0, 1.0}};
+    for (int mode = 0; mode < 6; mode++) {
         predictor pr = {.fn = predict_vote, .target = "66e6c45b", .mode = mode};
         scores s = evaluate(&train, &test, &pr);
         ck_assert_int_eq(pr.seen, 3);
@@ -524,6 +533,46 @@ START_TEST(test_eval_bad_identifiers) {
     ck_assert_str_eq(m[0].name, "arc_pass@1");
     ck_assert_double_eq(m[0].value, 1.0);
     ck_assert_str_eq(m[1].name, "arc_pass@2");
+}
+END_TEST
+
+/* A 1x1 grid of colour c, top-left. */
+static void cell_tokens(int c, uint8_t *tok) {
+    arc_grid g = {.h = 1, .w = 1, .c = {(uint8_t)c}};
+    arc_encode(&g, 0, 0, tok);
+}
+
+/* The published denominators (evaluators/arc.py, ARC.result): a task scores
+ * sum(pairs solved) / len(puzzle["test"]), its original puzzle's test pairs, and two test pairs
+ * with the same input are scored (and counted) separately from the same votes. Here task "dup"
+ * has 3 test pairs A, A, B (A twice, same output: its original puzzle's rows) with A right and B
+ * wrong, and its variant votes right on A; task "one" has one pair, right:
+ *   pass@K = (2/3 + 1) / 2 = 5/6, over 3 + 1 = 4 test pairs.
+ * Counting the distinct inputs seen instead: dup 1/2 -> (1/2 + 1) / 2 = 3/4 over 3 pairs.
+ * (A task or test pair no row reaches eval_add for cannot be shown here: the published would
+ * count it as failed, from test_puzzles.json, which the task iface does not receive.) */
+START_TEST(test_eval_published_denominators) {
+    const char *names[] = {"<blank>", "dup", "one", "dup|||t0|||0123456789"};
+    uint8_t a[ARC_SEQ_LEN], b[ARC_SEQ_LEN], out_a[ARC_SEQ_LEN], out_b[ARC_SEQ_LEN], bad[ARC_SEQ_LEN];
+    cell_tokens(1, a), cell_tokens(2, b), cell_tokens(3, out_a), cell_tokens(4, out_b), cell_tokens(5, bad);
+    hrm_task_eval *e;
+    hrm_task_metric m[4];
+    int n = -1;
+    char err[256];
+    ck_assert_int_eq(arc()->eval_begin(names, 4, &e, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(arc()->eval_add(e, 1, a, out_a, out_a, 0), HRM_OK);
+    ck_assert_int_eq(arc()->eval_add(e, 1, a, out_a, out_a, 0), HRM_OK);
+    ck_assert_int_eq(arc()->eval_add(e, 1, b, out_b, bad, 0), HRM_OK);
+    ck_assert_int_eq(arc()->eval_add(e, 3, a, out_a, out_a, 0), HRM_OK);
+    ck_assert_int_eq(arc()->eval_add(e, 2, a, out_a, out_a, 0), HRM_OK);
+    ck_assert_int_eq(arc()->eval_end(e, m, 4, &n, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(n, 4);
+    ck_assert_msg(fabs(metric(m, n, "arc_pass@1") - 5.0 / 6) < 1e-12, "pass@1 %.6f, want 5/6 (published)",
+                  metric(m, n, "arc_pass@1"));
+    ck_assert_msg(fabs(metric(m, n, "arc_pass@2") - 5.0 / 6) < 1e-12, "pass@2 %.6f, want 5/6 (published)",
+                  metric(m, n, "arc_pass@2"));
+    ck_assert_double_eq(metric(m, n, "arc_test_pairs"), 4);
+    ck_assert_double_eq(metric(m, n, "arc_tasks"), 2);
 }
 END_TEST
 
@@ -818,6 +867,7 @@ static Suite *arc_suite(void) {
     tcase_add_test(evals, test_eval_labels_and_wrong);
     tcase_add_test(evals, test_eval_votes);
     tcase_add_test(evals, test_eval_bad_identifiers);
+    tcase_add_test(evals, test_eval_published_denominators);
     tcase_add_test(slots, test_verify);
     tcase_add_test(slots, test_render);
     tcase_add_test(slots, test_parse_puzzle_errors);
