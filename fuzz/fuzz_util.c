@@ -94,3 +94,12 @@ int fuzz_same_config(const hrm_config *a, const hrm_config *b) {
            a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
            a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
 }
+
+void fuzz_quiet(int (*cmd)(const char *prog, int argc, char **argv), const char *prog, int argc, char **argv) {
+    int saved = dup(2);
+    if (!freopen("/dev/null", "w", stderr)) die("cannot open", "/dev/null");
+    (void)cmd(prog, argc, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}

@@ -28,6 +28,9 @@ void fuzz_remove(const char *name);
  * last part. */
 int fuzz_split(const uint8_t *data, size_t size, int max, size_t *off, size_t *len);
 
+/* Runs an `hrm` subcommand (prog, argc, argv) with stderr sent to /dev/null, then restores it. */
+void fuzz_quiet(int (*cmd)(const char *prog, int argc, char **argv), const char *prog, int argc, char **argv);
+
 /* Every field of a and b equal (a memcmp would also compare the struct's padding). */
 int fuzz_same_config(const hrm_config *a, const hrm_config *b);
 
