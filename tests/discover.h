@@ -22,4 +22,14 @@ typedef struct found_plugin {
  * stderr, when there is none or the child failed. Call it before any thread is started. */
 int discover_plugins(const hrm_host *host, const char *who, found_plugin *out, int max);
 
+/* The exit status meson reads as "skipped". */
+#define DISCOVER_SKIP 77
+
+/* For a test program that needs one backend, called first in main(): 0 when the backend NAME (or
+ * the plugin file $HRM_TEST_PLUGIN, when that is set) is usable here. When its plugin loads but
+ * its probe declines (no device: no OpenCL platform, say), says "skipped" and why, and returns
+ * DISCOVER_SKIP; when the plugin is missing or refused (dlopen, ABI), or the discovery fails, says
+ * why and returns 1: a broken build is a failure, not a skip. Probes in a child, as above. */
+int discover_require(const hrm_host *host, const char *who, const char *name);
+
 #endif /* HRM_TESTS_DISCOVER_H */

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tests/test-buffer-limit.sh HRM DATA BACKEND... - training and evaluation on a device whose
 # buffers are limited in size. A real device limits one buffer (OpenCL's
 # CL_DEVICE_MAX_MEM_ALLOC_SIZE, and CLBlast's 32-bit offsets: below 2^31 floats, 8 GiB); the
@@ -12,11 +12,12 @@
 #     the device and which batch fits, a non-zero exit, no checkpoint;
 #   - 64 KiB, below the parameters: the backend's buffer_alloc refuses them in one line.
 # Under the AddressSanitizer build (CPU backend) a tensor carved across a buffer's end is caught.
-set -u
+set -uo pipefail
 hrm=$1
 data=$2
 shift 2
 . "$(dirname "$0")/../tools/test-lib.sh"
+for b in "$@"; do need_backend "$hrm" "$b"; done
 
 export HRM_THREADS=2
 unset HRM_BACKEND HRM_OPENCL_MAX_ALLOC_MB HRM_CPU_MAX_BUFFER_KB HRM_OPENCL_MAX_BUFFER_KB

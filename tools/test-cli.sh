@@ -1,10 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tools/test-cli.sh HRM - checks the `hrm` program end to end against the backends of the build
 # tree: `hrm backends` lists cpu; `hrm bench ops --quick --json` writes a JSON report with
 # entries; `hrm bench train` runs the small model once and its memory does not grow with the
 # cycles; an unknown command or option gives exactly one line on stderr and a non-zero exit;
 # `hrm data` subcommands print their usage for --help and exit 2 on bad usage.
-set -u
+set -uo pipefail
 hrm=$1
 
 . "$(dirname "$0")/test-lib.sh"

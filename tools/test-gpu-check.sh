@@ -12,6 +12,7 @@ export LC_ALL=C
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/test-lib.sh"
+need_backend "$build/tools/hrm" opencl
 check=$here/gpu-check.sh
 
 # ---- one quick run, the bench step failing ------------------------------------------------------

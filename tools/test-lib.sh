@@ -30,3 +30,21 @@ expect_exit() {
     [ -s "$tmp/out" ] && fail "$what: wrote to stdout"
     echo "ok: $what -> $(cat "$tmp/err")"
 }
+
+# need_backend HRM NAME: for a test that needs the backend NAME. Returns when `HRM backends` lists
+# it usable. When its plugin loads but declines (no device: no OpenCL platform, say), says
+# "skipped" and why in one line and exits 77, meson's "skipped"; when it is missing or refused (a
+# broken build), exits 1.
+need_backend() {
+    "$1" backends >"$tmp/backends" 2>&1
+    state=$(sed -n "s/^$2  *\([a-z]*\) .*/\1/p" "$tmp/backends")
+    case $state in
+    usable) return 0 ;;
+    declined)
+        echo "skipped: the $2 backend finds no device here: $(sed -n "/^$2 /,\$s/^ *reason: //p" "$tmp/backends" | head -n 1)"
+        exit 77 ;;
+    *)
+        echo "FAIL: the $2 backend is ${state:-missing} (hrm backends: $(grep -v '^ ' "$tmp/backends" | tr -s ' \n' ' '))"
+        exit 1 ;;
+    esac
+}

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tools/test-precision.sh HRM DATA - matmul_precision end to end on the CPU backend, with the tiny
 # dataset DATA (tests/golden/data) and a tiny architecture:
 #   - bad values of matmul_precision / --matmul-precision give one line and exit 2;
@@ -11,7 +11,7 @@
 #   - hrm eval --matmul-precision medium reports what ran ("matmul_precision" in its JSON) and
 #     metrics near fp32's (hrm solve's option: tools/test-tasks.sh); hrm bench train's JSON names the precision
 #     of the models and of the peak its MFU is against.
-set -u
+set -uo pipefail
 hrm=$1
 data=$2
 . "$(dirname "$0")/test-lib.sh"

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # tools/test-tasks.sh HRM ARC_TESTDATA - the task plugins end to end through the `hrm` program:
 # `hrm data tasks` finds sudoku, maze and arc; generated Sudoku puzzles and mazes pass
 # `hrm data verify` and build into datasets that `hrm train` trains on for a few steps; `hrm eval`
@@ -7,7 +7,7 @@
 # with its task's identifier, --puzzle-id); and bad input (an
 # existing output folder, a corrupt CSV row, an unknown task, a malformed puzzle) gives one line
 # and a non-zero exit without touching what was written before.
-set -u
+set -uo pipefail
 hrm=$1
 arc_data=$2
 export HRM_THREADS=2

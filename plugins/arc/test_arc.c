@@ -2,8 +2,8 @@
  * the grid arithmetic, its internals: the token encoding, the dihedral transforms and colour maps
  * and their inverses, variant names, dataset builds into a recording sink (splits, identifiers,
  * de-duplication, determinism, malformed files), evaluation by voting, verify, render and
- * parse_puzzle. Fixtures are in testdata/ (see its README); with ../shared/data/arc present, a
- * small ARC-AGI-1 build is checked as well. */
+ * parse_puzzle. Fixtures are in testdata/ (see its README). With --shared-data, a small ARC-AGI-1
+ * build from ../shared/data/arc (the meson test task-arc-shared-data; skipped where it is absent). */
 #include <check.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "arc.h"
+#include "task_test_main.h"
 
 const hrm_task_iface *hrm_task_entry(void);
 
@@ -804,10 +805,7 @@ static bool have_dir(const char *path) {
 
 START_TEST(test_arc_agi_1) {
     const char *tr = ARC_SHARED_DATA "/arc-agi-1/data/training", *ev = ARC_SHARED_DATA "/arc-agi-1/data/evaluation";
-    if (!have_dir(tr) || !have_dir(ev)) {
-        fprintf(stderr, "test_arc_agi_1: %s not found, skipped\n", ARC_SHARED_DATA);
-        return;
-    }
+    ck_assert_msg(have_dir(tr) && have_dir(ev), "%s: no training and evaluation folders", ARC_SHARED_DATA);
     recorder train = {0}, test = {0};
     logbuf *log = calloc(1, sizeof *log);
     char err[512];
@@ -852,7 +850,7 @@ END_TEST
 static Suite *arc_suite(void) {
     Suite *s = suite_create("task-arc");
     TCase *grids = tcase_create("grids"), *builds = tcase_create("build"), *evals = tcase_create("eval"),
-          *slots = tcase_create("slots"), *real = tcase_create("real-data");
+          *slots = tcase_create("slots");
     tcase_add_test(grids, test_table);
     tcase_add_test(grids, test_encode_known_grid);
     tcase_add_test(grids, test_dihedral_known);
@@ -871,19 +869,23 @@ static Suite *arc_suite(void) {
     tcase_add_test(slots, test_verify);
     tcase_add_test(slots, test_render);
     tcase_add_test(slots, test_parse_puzzle_errors);
-    tcase_add_test(real, test_arc_agi_1);
     tcase_set_timeout(builds, 60);
     tcase_set_timeout(evals, 60);
-    tcase_set_timeout(real, 240);
-    TCase *all[] = {grids, builds, evals, slots, real};
-    for (int i = 0; i < 5; i++) suite_add_tcase(s, all[i]);
+    TCase *all[] = {grids, builds, evals, slots};
+    for (int i = 0; i < 4; i++) suite_add_tcase(s, all[i]);
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(arc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+/* The cases on the benchmark data: their own meson test (task_test_main.h). */
+static Suite *shared_suite(void) {
+    Suite *s = suite_create("task-arc-shared-data");
+    TCase *real = tcase_create("real-data");
+    tcase_add_test(real, test_arc_agi_1);
+    tcase_set_timeout(real, 240);
+    suite_add_tcase(s, real);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    return task_test_main(argc, argv, arc_suite, shared_suite, ARC_SHARED_DATA "/arc-agi-1/data/training");
 }

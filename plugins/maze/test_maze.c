@@ -28,6 +28,7 @@ static long fix_rating[3];
 
 #define TR_TASK "maze"
 #include "task_test_rec.h"
+#include "task_test_main.h"
 
 static void read_fixture(void)
 {
@@ -438,15 +439,20 @@ START_TEST(test_verify_file)
 }
 END_TEST
 
+/* The benchmark file these cases read, under $HRM_SHARED_DATA (../shared/data); NULL when unset. */
+static const char *shared_data_file(void)
+{
+    static char path[1024];
+    const char *dir = getenv("HRM_SHARED_DATA");
+    if (!dir) return NULL;
+    snprintf(path, sizeof path, "%s/maze/maze30_hard_train_1k.csv", dir);
+    return path;
+}
+
 START_TEST(test_shared_data)
 {
-    const char *dir = getenv("HRM_SHARED_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/maze/maze30_hard_train_1k.csv", dir ? dir : "");
-    if (!dir || access(path, R_OK) != 0) {
-        fprintf(stderr, "test_shared_data: %s not found, skipped\n", path);
-        return;
-    }
+    const char *path = shared_data_file();
+    ck_assert_ptr_nonnull(path); /* main() checked it */
     long ok = -1, rejected = -1;
     char err[256];
     ck_assert_int_eq(T->verify_file(&host, path, &ok, &rejected, err, sizeof err), HRM_OK);
@@ -651,7 +657,6 @@ static Suite *maze_suite(void)
     tcase_add_test(tc, test_verify_routes);
     tcase_add_test(tc, test_verify_edges);
     tcase_add_test(tc, test_verify_file);
-    tcase_add_test(tc, test_shared_data);
     tcase_add_test(tc, test_render_parse);
     tcase_add_test(tc, test_parse);
     tcase_add_test(tc, test_generate);
@@ -662,11 +667,19 @@ static Suite *maze_suite(void)
     return s;
 }
 
-int main(void)
+/* The cases on the benchmark data: their own meson test (task_test_main.h). */
+static Suite *shared_suite(void)
 {
-    SRunner *sr = srunner_create(maze_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    Suite *s = suite_create("task-maze-shared-data");
+    TCase *tc = tcase_create("shared-data");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 100);
+    tcase_add_test(tc, test_shared_data);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return task_test_main(argc, argv, maze_suite, shared_suite, shared_data_file());
 }

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # backends/opencl/tests/test-faults.sh HRM DATA - provokes the faults of the OpenCL backend through
 # the `hrm` program and checks that each gives one clear line and a non-zero exit, or, under
 # backend auto, a fall back to the CPU backend with a warning:
@@ -12,7 +12,7 @@
 # Under PoCL the OpenCL platform scores below the CPU backend, so `auto` picks cpu by itself;
 # the auto cases set HRM_OPENCL_SCORE=20 (what a GPU platform scores) so that auto tries OpenCL
 # first and the fall back is really exercised.
-set -u
+set -uo pipefail
 hrm=$1
 data=$2
 . "$(dirname "$0")/../../../tools/test-lib.sh"

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # test-mma-ptx.sh MMA_CL - compiles kernels/mma.cl's PTX variant (-DHRM_MMA_PTX=1) with clang's
 # OpenCL front end for NVIDIA (-target nvptx64-nvidia-nvcl, sm_80), the nearest this machine has to
 # NVIDIA's own OpenCL compiler: the inline PTX must pass clang's asm constraint checks, and the PTX
@@ -11,7 +11,7 @@
 # clang wants __asm__ where NVIDIA's compiler takes asm (the host retries with it too). What this
 # cannot check: ptxas (register count, spills), NVIDIA's front end, and of course the results.
 # Skips (77) without a clang that targets nvptx.
-set -u
+set -uo pipefail
 src="$1"
 cc=""
 for c in clang clang-15 clang-14 clang-16 clang-17 clang-18; do

@@ -1,10 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # test-mma-races.sh EXE - runs test_mma_races (the portable mma kernel at tf32 and bf16, checked
 # against the host) under Oclgrind's data-race detector, twice: at the H200's limits (work-groups of
 # 256, 48 KiB of local memory: tiles of 128 x 128, 8 warps) and at smaller ones (128, 32 KiB: tiles
 # of 64 x 64, 4 warps). Fails when a result is wrong, Oclgrind reports any race or error, or the
 # tiles are not the ones those limits call for; skips (77) without Oclgrind (Debian: oclgrind).
-set -u
+set -uo pipefail
 exe="$1"
 command -v oclgrind >/dev/null 2>&1 || { echo "oclgrind not installed: skipped"; exit 77; }
 log="${TMPDIR:-/tmp}/hrm-mma-races.$$.log"

@@ -1,13 +1,14 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # backends/opencl/tests/test-profile.sh HRM DATA - HRM_OPENCL_PROFILE=FILE: a short `hrm train` on
 # the OpenCL backend appends one table per device it opened, and the table holds what a GPU owner
 # reads it for: our kernels by op and kernel name with counts, every matmul by shape with its
 # GFLOP/s, the buffer transfers, and shares of the device's span that stay within 100%. Without
 # the variable nothing is written; an unwritable FILE costs a warning, never the run.
-set -u
+set -uo pipefail
 hrm=$1
 data=$2
 . "$(dirname "$0")/../../../tools/test-lib.sh"
+need_backend "$hrm" opencl
 
 export HRM_THREADS=2
 unset HRM_BACKEND HRM_OPENCL_MAX_ALLOC_MB HRM_OPENCL_MAX_BUFFER_KB HRM_OPENCL_PROFILE

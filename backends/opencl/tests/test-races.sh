@@ -1,10 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # test-races.sh ORACLE_EXE - runs test_races (the kernels that share local memory, checked against
 # the CPU backend) under Oclgrind's data-race detector, twice: with GPU-like limits (work-groups of
 # 256, 32 KiB of local memory) and with small ones (64 work-items, 16 KiB: more, smaller tiles).
 # Fails when a result is wrong or Oclgrind reports any race or error; skips (77) without Oclgrind,
 # which is the Debian package oclgrind.
-set -u
+set -uo pipefail
 exe="$1"
 command -v oclgrind >/dev/null 2>&1 || { echo "oclgrind not installed: skipped"; exit 77; }
 log="${TMPDIR:-/tmp}/hrm-races.$$.log"

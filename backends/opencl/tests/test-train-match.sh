@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # backends/opencl/tests/test-train-match.sh HRM DATA - `hrm train` in the reproducible mode
 # (data_shuffle=false, arch.halt_exploration_prob=0, same seed) on backend=opencl gives the same
 # metrics.jsonl as on backend=cpu, step by step, for 12 optimizer steps and one evaluation, on the
@@ -16,10 +16,11 @@
 # the conformance suite checks each op's values.
 # Counts (train/count, train/steps) must be equal: they come from argmax and halting decisions,
 # which agree unless a logit pair is within ~1e-6 of a tie.
-set -u
+set -uo pipefail
 hrm=$1
 data=$2
 . "$(dirname "$0")/../../../tools/test-lib.sh"
+need_backend "$hrm" opencl
 
 export HRM_THREADS=2
 unset HRM_BACKEND HRM_OPENCL_MAX_ALLOC_MB HRM_OPENCL_BUILD_OPTIONS HRM_OPENCL_SCORE HRM_OPENCL_TEST_CORRUPT_GEMM

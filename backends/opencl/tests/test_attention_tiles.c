@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discover.h"
 #include "hrm/hrm.h"
 #include "nmse.h"
 
@@ -257,6 +258,8 @@ START_TEST(test_backward_gpu_local_memory) {
 END_TEST
 
 int main(void) {
+    int need = discover_require(hrm_default_host(), "opencl-attention-tiles", "opencl");
+    if (need) return need;
     Suite *s = suite_create("attention_tiles");
     TCase *tc = tcase_create("tiles");
     tcase_set_timeout(tc, 600);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discover.h"
 #include "hrm/hrm.h"
 #include "nmse.h"
 
@@ -211,6 +212,8 @@ START_TEST(test_token_table_gradient) {
 END_TEST
 
 int main(void) {
+    int need = discover_require(hrm_default_host(), "opencl-loss-embedding", "opencl");
+    if (need) return need;
     Suite *s = suite_create("loss_embedding");
     TCase *tc = tcase_create("loss_embedding");
     tcase_set_timeout(tc, 300);

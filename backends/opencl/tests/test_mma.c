@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "discover.h"
 #include "hrm/hrm.h"
 #include "mma_ref.h"
 
@@ -519,6 +520,8 @@ START_TEST(test_profile_label) {
 END_TEST
 
 int main(void) {
+    int need = discover_require(hrm_default_host(), "opencl-mma", "opencl");
+    if (need) return need;
     Suite *s = suite_create("mma");
     TCase *tc = tcase_create("mma");
     tcase_set_timeout(tc, 300);
