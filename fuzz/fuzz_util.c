@@ -2,6 +2,9 @@
 #include "fuzz_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sanitizer/common_interface_defs.h>
+#include <stdint.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -96,10 +99,17 @@ int fuzz_same_config(const hrm_config *a, const hrm_config *b) {
 }
 
 void fuzz_quiet(int (*cmd)(const char *prog, int argc, char **argv), const char *prog, int argc, char **argv) {
-    int saved = dup(2);
-    if (!freopen("/dev/null", "w", stderr)) die("cannot open", "/dev/null");
-    (void)cmd(prog, argc, argv);
+    fflush(stdout);
     fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    int null = open("/dev/null", O_WRONLY), out = dup(1), err = dup(2);
+    if (null < 0 || out < 0 || err < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) die("cannot silence", "stdout");
+    /* a sanitizer report in the command still reaches the real stderr */
+    __sanitizer_set_report_fd((void *)(intptr_t)err);
+    (void)cmd(prog, argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    __sanitizer_set_report_fd((void *)(intptr_t)2);
+    dup2(out, 1);
+    dup2(err, 2);
+    close(null), close(out), close(err);
 }

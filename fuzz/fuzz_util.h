@@ -28,7 +28,9 @@ void fuzz_remove(const char *name);
  * last part. */
 int fuzz_split(const uint8_t *data, size_t size, int max, size_t *off, size_t *len);
 
-/* Runs an `hrm` subcommand (prog, argc, argv) with stderr sent to /dev/null, then restores it. */
+/* Runs an `hrm` subcommand (prog, argc, argv) with stdout and stderr sent to /dev/null (its
+ * warnings and "wrote F" lines would flood the log), then restores them; sanitizer reports still
+ * go to the real stderr. */
 void fuzz_quiet(int (*cmd)(const char *prog, int argc, char **argv), const char *prog, int argc, char **argv);
 
 /* Every field of a and b equal (a memcmp would also compare the struct's padding). */
