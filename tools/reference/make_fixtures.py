@@ -36,15 +36,12 @@ MAIN = dict(
 # The variant: learned positions, softmax CE, hidden 24 (not a multiple of 8), a two-row
 # zero-padded puzzle prefix (puzzle_emb_ndim 40 > hidden 24: P = 2, 8 padding values),
 # H_cycles = 1 (no H update outside the gradient step), L_cycles = 3, halt_max_steps 2 so that
-# training step 2 reaches the last step (target = sigmoid(q_halt')). Only the tensors that are
-# new in this variant are stored after its steps, to stay within the size budget.
+# training step 2 reaches the last step (target = sigmoid(q_halt')).
 LEARNED = dict(
     arch=dict(hidden_size=24, num_heads=2, H_layers=1, L_layers=1, H_cycles=1, L_cycles=3,
               expansion=2.0, puzzle_emb_ndim=40, pos_encodings="learned", rope_theta=10000.0,
               rms_norm_eps=1e-5, halt_max_steps=2, halt_exploration_prob=0.0, loss_type="softmax"),
-    seed=2, q_bias=(-0.465, 0.465), eval_segments=2, train_steps=2,
-    step_params=(R.PREFIX + "embed_pos.embedding_weight", R.PUZZLE_EMB, R.PREFIX + "q_head.weight",
-                 R.PREFIX + "q_head.bias"),
+    seed=2, q_bias=(-0.465, 0.465), eval_segments=2, train_steps=2, step_params="all",
     init="init_learned.safetensors", expected="expected_learned.safetensors")
 
 RUN = dict(global_batch_size=6, lr=1e-2, lr_min_ratio=0.1, lr_warmup_steps=2, weight_decay=0.5,
@@ -173,12 +170,13 @@ def run(p: R.Params, cfg: R.HRMConfig, data_dir: str, model: dict, dtype) -> dic
         steps.append(r)
         margins["q"].append((r["out"].q_halt - r["out"].q_continue).abs().min().item())
         margins["logit"].append(top2_gap(r["out"].logits, r["carry"].data["labels"]))
-        if k == 0:
-            for n, g in r["grads"].items():
-                out["grad." + n] = f32(g)
-            if r["puzzle_grad"] is not None:
-                out["grad." + R.PREFIX + "puzzle_emb.rows"] = f32(r["puzzle_grad"])
-                out["grad." + R.PREFIX + "puzzle_emb.ids"] = r["carry"].data["puzzle_identifiers"].clone()
+        # the gradients of every step (grad1. = step 1), each from the parameters the earlier
+        # steps left
+        for n, g in r["grads"].items():
+            out[f"grad{k + 1}." + n] = f32(g)
+        if r["puzzle_grad"] is not None:
+            out[f"grad{k + 1}." + R.PREFIX + "puzzle_emb.rows"] = f32(r["puzzle_grad"])
+            out[f"grad{k + 1}." + R.PREFIX + "puzzle_emb.ids"] = r["carry"].data["puzzle_identifiers"].clone()
     T = lambda key: torch.stack([key(r) for r in steps])  # noqa: E731
     out["train.batch_index"] = T(lambda r: torch.from_numpy(r["batch_index"].astype(np.int32)))
     out["train.example_index"] = T(lambda r: torch.from_numpy(r["example_index"].astype(np.int32)))
@@ -228,7 +226,9 @@ TOLERANCES = (  # (group, tensor-name test, bound)
     ("train losses", lambda n: n.startswith("train.") and n.endswith("loss"), 2e-5),
     ("metric sums", lambda n: ".metrics." in n, 1e-5),
     ("learning rates", lambda n: n in ("train.lr", "train.puzzle_emb_lr"), 1e-6),
-    ("gradients at step 1", lambda n: n.startswith("grad."), 2e-5),
+    ("gradients at step 1", lambda n: n.startswith("grad1."), 2e-5),
+    # taken at parameters that already carry the optimizer's fp32 error (the next group's)
+    ("gradients at later steps", lambda n: n.startswith("grad"), 1e-4),
     ("parameters after the steps", lambda n: n.startswith("step"), 1e-4),
 )
 
@@ -362,7 +362,7 @@ def write_readme(out, results):
     text = README.format(
         sizes="\n".join(sizes), main_cfg=fmt_cfg(mcfg), lrn_cfg=fmt_cfg(lcfg), run=json.dumps(RUN),
         total_steps=mr["total_steps"], m_seg=m["eval_segments"], m_steps=m["train_steps"],
-        l_seg=l["eval_segments"], l_steps=l["train_steps"], l_keep=", ".join(l["step_params"]),
+        l_seg=l["eval_segments"], l_steps=l["train_steps"],
         tables="\n\n".join(tables), q_bias_main=m["q_bias"], q_bias_lrn=l["q_bias"])
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(text)
@@ -439,11 +439,11 @@ The ACT carry is kept across the steps; one segment and one optimizer step per t
 - `train.lr`, `train.puzzle_emb_lr` [K]: the learning rates used. The first optimizer step is
   schedule step 1 (pretrain.py increments its step counter first): with lr_warmup_steps 2 it gets
   lr/2, step 2 the full lr, step 3 the cosine at progress 1/2 of total_steps - warmup = 2.
-- `grad.<parameter name>`: the gradient of every AdamATan2 parameter at step 1.
-  `grad.model.inner.puzzle_emb.rows` [B, puzzle_emb_ndim]: the per-slot puzzle-embedding
-  gradients (before summing repeated ids); `grad.model.inner.puzzle_emb.ids` [B] their ids.
-- `step{{K}}.<parameter name>`: the tensors after K optimizer steps: every checkpoint tensor for
-  the main model; for the variant only {l_keep}.
+- `grad{{k}}.<parameter name>`: the gradient of every AdamATan2 parameter at training step k
+  (1..K), taken at the parameters the earlier steps left. `grad{{k}}.model.inner.puzzle_emb.rows`
+  [B, puzzle_emb_ndim]: the per-slot puzzle-embedding gradients (before summing repeated ids);
+  `grad{{k}}.model.inner.puzzle_emb.ids` [B] their ids.
+- `step{{K}}.<parameter name>`: every checkpoint tensor after the K optimizer steps.
   AdamATan2 is the adam-atan2 CUDA kernel's formula (see include/hrm/backend.h); SignSGD updates
   the puzzle rows present in the batch; H_init and L_init never change.
 
@@ -463,7 +463,7 @@ Notes for the C test:
 - AdamATan2 is scale-free: its first step moves every element by lr * pi/4 * sign(g) whatever the
   size of g, so an element whose gradient is tiny is as sensitive as any other. No element here
   is near zero in a way that flips a sign (the parameter errors above stay far below lr); if one
-  element fails after the steps, look at its step-1 gradient before suspecting the optimizer.
+  element fails after the steps, look at its gradients before suspecting the optimizer.
 """
 
 
