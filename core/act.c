@@ -11,13 +11,6 @@
 
 #include "status.h"
 
-hrm_train_settings hrm_train_settings_default(void) {
-    return (hrm_train_settings){.global_batch_size = 0, .lr = 1e-4, .lr_min_ratio = 1.0, .lr_warmup_steps = 2000,
-                                .total_steps = 0, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95,
-                                .puzzle_emb_lr = 1e-2, .puzzle_emb_weight_decay = 0.1,
-                                .loss_type = HRM_LOSS_STABLEMAX, .seed = 0};
-}
-
 double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio) {
     if (step < warmup_steps) return base_lr * (double)step / (double)(warmup_steps > 1 ? warmup_steps : 1);
     int64_t span = total_steps - warmup_steps;

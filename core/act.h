@@ -55,9 +55,9 @@ typedef struct hrm_train_settings {
     uint64_t seed;           /* halting exploration */
 } hrm_train_settings;
 
-/* The published defaults (lr 1e-4, lr_min_ratio 1.0, warmup 2000, weight_decay 0.1, betas
- * (0.9, 0.95), puzzle_emb_lr 1e-2, puzzle_emb_weight_decay 0.1, stablemax, seed 0); the caller
- * sets global_batch_size and total_steps. */
+/* The published defaults, from the key table (config_keys.c): global_batch_size 768, lr 1e-4,
+ * lr_min_ratio 1.0, warmup 2000, weight_decay 0.1, betas (0.9, 0.95), puzzle_emb_lr 1e-2,
+ * puzzle_emb_weight_decay 0.1, stablemax, seed 0; total_steps 0: the caller sets it. */
 hrm_train_settings hrm_train_settings_default(void);
 
 /* pretrain.py's cosine_schedule_with_warmup_lr_lambda at `step` (>= 1 for the first optimizer

@@ -1,19 +1,15 @@
-/* core/params.c - the HRM config (defaults, derived sizes, validation, hrm.config JSON) and the
- * table that carves the flat parameter buffer into the published checkpoint tensors. */
+/* core/params.c - the HRM config (derived sizes, validation, the hrm.config JSON of the keys in
+ * config_keys.c, which also holds the defaults) and the table that carves the flat parameter
+ * buffer into the published checkpoint tensors. */
 #include "params.h"
+
+#include "config_keys.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-hrm_config hrm_config_default(void) {
-    return (hrm_config){.hidden_size = 512, .num_heads = 8, .H_layers = 4, .L_layers = 4, .H_cycles = 2,
-                        .L_cycles = 2, .expansion = 4.0, .puzzle_emb_ndim = 512, .pos_encodings = HRM_POS_ROPE,
-                        .rope_theta = 10000.0, .rms_norm_eps = 1e-5, .halt_max_steps = 16,
-                        .halt_exploration_prob = 0.1};
-}
 
 int hrm_config_head_dim(const hrm_config *c) { return c->hidden_size / c->num_heads; }
 
@@ -56,39 +52,19 @@ int hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
     return 1;
 }
 
-/* ---- hrm.config JSON -------------------------------------------------------------------- */
-
-typedef enum { KEY_INT, KEY_REAL, KEY_POS } key_kind;
-
-typedef struct config_key {
-    const char *name;
-    key_kind kind;
-    size_t offset;
-} config_key;
-
-#define KEY(field, kind) {#field, kind, offsetof(hrm_config, field)}
-static const config_key config_keys[] = {
-    KEY(hidden_size, KEY_INT),     KEY(num_heads, KEY_INT),         KEY(H_layers, KEY_INT),
-    KEY(L_layers, KEY_INT),        KEY(H_cycles, KEY_INT),          KEY(L_cycles, KEY_INT),
-    KEY(expansion, KEY_REAL),      KEY(puzzle_emb_ndim, KEY_INT),   KEY(pos_encodings, KEY_POS),
-    KEY(rope_theta, KEY_REAL),     KEY(rms_norm_eps, KEY_REAL),     KEY(halt_max_steps, KEY_INT),
-    KEY(halt_exploration_prob, KEY_REAL), KEY(vocab_size, KEY_INT), KEY(seq_len, KEY_INT),
-    KEY(num_puzzle_identifiers, KEY_INT),
-};
-#undef KEY
-#define NUM_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
-
-static const char *pos_names[] = {"rope", "learned"};
+/* ---- hrm.config JSON: the keys of config_keys.c with a config_order --------------------------- */
 
 char *hrm_config_to_json(const hrm_config *c) {
+    int n;
+    const hrm_key *const *keys = hrm_config_keys(&n);
     json_t *o = json_object();
-    for (size_t i = 0; o && i < NUM_CONFIG_KEYS; i++) {
-        const config_key *k = &config_keys[i];
-        const char *field = (const char *)c + k->offset;
-        json_t *v = k->kind == KEY_INT    ? json_integer(*(const int *)field)
-                    : k->kind == KEY_REAL ? json_real(*(const double *)field)
-                                          : json_string(pos_names[*(const hrm_pos_encoding *)field]);
-        json_object_set_new(o, k->name, v);
+    for (int i = 0; o && i < n; i++) {
+        const hrm_key *k = keys[i];
+        double v = hrm_key_get(k, c);
+        json_t *x = k->field == HRM_FIELD_INT      ? json_integer((json_int_t)v)
+                    : k->field == HRM_FIELD_DOUBLE ? json_real(v)
+                                                   : json_string(v == HRM_POS_ROPE ? "rope" : "learned");
+        json_object_set_new(o, hrm_key_config_name(k), x);
     }
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
@@ -97,19 +73,19 @@ char *hrm_config_to_json(const hrm_config *c) {
 
 /* Stores one JSON value into its field; returns 0 with err set on a wrong type or value. The
  * caller names the source (a checkpoint's "hrm.config", convert's "settings"), so err does not. */
-static int set_key(const config_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
-    char *field = (char *)c + k->offset;
-    if (k->kind == KEY_INT) {
+static int set_key(const hrm_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
+    const char *name = hrm_key_config_name(k);
+    if (k->field == HRM_FIELD_INT) {
         CHECK(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 1 << 30,
-              "%s must be a non-negative integer", k->name);
-        *(int *)field = (int)json_integer_value(v);
-    } else if (k->kind == KEY_REAL) {
-        CHECK(json_is_number(v), "%s must be a number", k->name);
-        *(double *)field = json_number_value(v);
+              "%s must be a non-negative integer", name);
+        hrm_key_set(k, c, (double)json_integer_value(v));
+    } else if (k->field == HRM_FIELD_DOUBLE) {
+        CHECK(json_is_number(v), "%s must be a number", name);
+        hrm_key_set(k, c, json_number_value(v));
     } else {
         const char *s = json_string_value(v);
         CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "pos_encodings must be \"rope\" or \"learned\"");
-        *(hrm_pos_encoding *)field = strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE;
+        hrm_key_set(k, c, strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE);
     }
     return 1;
 }
@@ -125,12 +101,13 @@ static int parse_config(const char *json, int require_all, hrm_config *c, char *
         json_decref(o);
         return 0;
     }
-    int ok = 1;
-    for (size_t i = 0; ok && i < NUM_CONFIG_KEYS; i++) {
-        json_t *v = json_object_get(o, config_keys[i].name);
-        if (v) ok = set_key(&config_keys[i], v, c, err, err_size);
+    int n, ok = 1;
+    const hrm_key *const *keys = hrm_config_keys(&n);
+    for (int i = 0; ok && i < n; i++) {
+        json_t *v = json_object_get(o, hrm_key_config_name(keys[i]));
+        if (v) ok = set_key(keys[i], v, c, err, err_size);
         else if (require_all) {
-            snprintf(err, err_size, "missing key %s", config_keys[i].name);
+            snprintf(err, err_size, "missing key %s", hrm_key_config_name(keys[i]));
             ok = 0;
         }
     }

@@ -25,7 +25,8 @@ typedef struct hrm_config {
     int vocab_size, seq_len, num_puzzle_identifiers;
 } hrm_config;
 
-/* The published defaults (HRM_SPEC.md "Configuration"); the dataset fields are left 0. */
+/* The published defaults (HRM_SPEC.md "Configuration"), from the key table (config_keys.c); the
+ * dataset fields are left 0. */
 hrm_config hrm_config_default(void);
 
 /* Derived sizes. */

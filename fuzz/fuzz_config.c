@@ -1,8 +1,11 @@
 /* fuzz/fuzz_config.c - the small text formats inside checkpoints: hrm_config_parse (a stored
  * "hrm.config", as every reader of a checkpoint parses it), hrm_config_apply_json (the lenient form
- * `hrm convert` layers on the published defaults) and hrm_sampler_state_parse (the "hrm.sampler"
- * line of a training state). What parses must survive the round trip through its writer
- * (hrm_config_to_json, hrm_sampler_state_format) unchanged. */
+ * `hrm convert` layers on the published defaults), hrm_train_json_restore (a checkpoint's
+ * "hrm.train", as `hrm train` reads it on resume and `hrm eval` for the loss type) and
+ * hrm_sampler_state_parse (the "hrm.sampler" line of a training state). What parses must survive
+ * the round trip through its writer (hrm_config_to_json, hrm_train_json, hrm_sampler_state_format)
+ * unchanged. */
+#include "config_keys.h"
 #include "fuzz_util.h"
 #include "params.h"
 #include "sampler.h"
@@ -24,6 +27,32 @@ static void config_round_trip(const hrm_config *c) {
     free(json);
 }
 
+/* hrm.train: what restores must write and restore to the same values. */
+static void train_round_trip(const char *text) {
+    char err[512];
+    hrm_key_values v, again;
+    if (!hrm_key_values_init(&v, err, sizeof err)) abort();
+    if (hrm_train_json_restore(&v, text, err, sizeof err)) {
+        char *json = hrm_train_json(&v, 1, 2);
+        if (!hrm_key_values_init(&again, err, sizeof err)) abort();
+        int n, ok = json && hrm_train_json_restore(&again, json, err, sizeof err);
+        const hrm_key *keys = hrm_keys(&n);
+        for (int i = 0; ok && i < n; i++) {
+            if (keys[i].store != HRM_STORE_TRAIN) continue;
+            bool same_text = (!v.text[i] && !again.text[i]) || (v.text[i] && again.text[i] &&
+                                                                 (keys[i].type != HRM_KEY_STRING || !strcmp(v.text[i], again.text[i])));
+            ok = same_text && v.num[i] == again.num[i];
+        }
+        if (json && !ok) {
+            fprintf(stderr, "fuzz_config: an hrm.train we restored does not write and restore back: %s\n%s\n", err, json);
+            abort();
+        }
+        free(json);
+        hrm_key_values_free(&again);
+    }
+    hrm_key_values_free(&v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     if (!text) return 0;
@@ -36,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c = hrm_config_default();
     if (hrm_config_apply_json(text, &c, err, sizeof err) && hrm_config_validate(&c, err, sizeof err))
         config_round_trip(&c);
+    train_round_trip(text);
     hrm_sampler_state st, again;
     if (!hrm_sampler_state_parse(text, &st, err, sizeof err)) {
         char line[512];

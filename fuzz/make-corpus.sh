@@ -26,7 +26,7 @@ cp "$ck" "$c/checkpoint/tiny.safetensors"
 cp "$ck" "$c/safetensors/checkpoint.safetensors"
 cp "$st" "$c/safetensors/train.state"
 cp "$tmp/run/metrics.jsonl" "$c/plot/tiny-run.jsonl"
-# Its hrm.config and hrm.sampler metadata, and convert's settings as JSON.
+# Its hrm.config, hrm.train and hrm.sampler metadata, and convert's settings as JSON.
 /usr/bin/python3 - "$ck" "$st" "$c/config" <<'PY'
 import json, struct, sys
 def meta(path):
@@ -35,6 +35,7 @@ def meta(path):
     return json.loads(b[8:8 + n])["__metadata__"]
 out = sys.argv[3]
 open(f"{out}/tiny-hrm.config", "w").write(meta(sys.argv[1])["hrm.config"])
+open(f"{out}/tiny-hrm.train", "w").write(meta(sys.argv[1])["hrm.train"])
 open(f"{out}/tiny-hrm.sampler", "w").write(meta(sys.argv[2])["hrm.sampler"])
 open(f"{out}/convert-settings", "w").write('{"num_heads": 2, "seq_len": 16}')
 PY

@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "checkpoint.h"
+#include "config_keys.h"
 #include "evaluate.h"
 #include "hrm/hrm.h"
 #include "npy.h"
@@ -60,16 +61,6 @@ typedef struct eval_run {
     hrm_task_metric metrics[16];
     int num_metrics;
 } eval_run;
-
-/* The loss type the checkpoint was trained with (hrm.train), stablemax otherwise. */
-static hrm_loss_kind loss_of(const hrm_checkpoint *ck) {
-    json_error_t je;
-    json_t *o = ck->train_json ? json_loads(ck->train_json, 0, &je) : NULL;
-    const char *t = json_string_value(json_object_get(o, "arch.loss.loss_type"));
-    hrm_loss_kind k = t && !strcmp(t, "softmax_cross_entropy") ? HRM_LOSS_SOFTMAX : HRM_LOSS_STABLEMAX;
-    json_decref(o);
-    return k;
-}
 
 /* hrm_eval_dump.rows: appends a batch's real rows to logits.npy and predictions.npy. */
 static hrm_status put_rows(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
@@ -235,8 +226,10 @@ static int run_eval(eval_run *r, const char **v) {
     if (M <= 0) M = r->ck.cfg.halt_max_steps;
     if (batch > r->ds.num_examples) batch = r->ds.num_examples > 0 ? r->ds.num_examples : 1;
     r->batch = batch;
-    r->ts = hrm_train_settings_default();
-    r->ts.loss_type = loss_of(&r->ck);
+    /* the settings the checkpoint was trained with (hrm.train; the defaults without one): the loss
+     * type is the one that matters here */
+    if (!hrm_train_json_settings(r->ck.train_json, &r->ts, err, sizeof err))
+        return cli_error(r->prog, "%s: %s", v[O_CHECKPOINT], err), CLI_EXIT_FAIL;
     hrm_status st = hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err,
                                       sizeof err);
     r->ctx_open = st == HRM_OK;

@@ -39,6 +39,7 @@
 #include "cli.h"
 
 #include "checkpoint.h"
+#include "config_keys.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "hrm/hrm.h"
@@ -56,169 +57,21 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the override table ------------------------------------------------------------------- */
+/* ---- the keys: core/config_keys.h's table ----------------------------------------------------- */
 
-typedef enum { V_INT, V_DOUBLE, V_POSITIVE, V_BOOL, V_STRING, V_POS, V_LOSS, V_ONLY, V_EMPTY_LIST, V_PRECISION } value_type;
-
-typedef enum {
-    K_SHAPE, /* arch key that fixes the parameter shapes: from the checkpoint when there is one */
-    K_ARCH,  /* arch key that init_checkpoint's may be overridden by (no shape depends on it) */
-    K_SAVED, /* training setting, kept in hrm.train and restored on resume */
-    K_RUN,   /* this invocation only */
-} key_kind;
-
-typedef struct train_key {
-    const char *key;
-    value_type type;
-    key_kind kind;
-    double lo, hi; /* numeric range */
-    const char *def; /* NULL: none */
-    const char *help;
-} train_key;
-
-#define BIG 1e15
-static const train_key keys[] = {
-    {"data_path", V_STRING, K_SAVED, 0, 0, NULL, "dataset folder in the published layout (required)"},
-    {"global_batch_size", V_INT, K_SAVED, 1, 1 << 20, "768", "examples per optimizer step"},
-    {"epochs", V_INT, K_SAVED, 1, BIG, "100000", "passes over the groups; sets total_steps"},
-    {"eval_interval", V_INT, K_SAVED, 1, BIG, NULL, "evaluate + checkpoint every N epochs (default: at the end)"},
-    {"lr", V_DOUBLE, K_SAVED, 0, 1e3, "1e-4", "AdamATan2 learning rate"},
-    {"lr_min_ratio", V_DOUBLE, K_SAVED, 0, 1, "1.0", "cosine floor as a fraction of lr (1: constant)"},
-    {"lr_warmup_steps", V_INT, K_SAVED, 0, BIG, "2000", "linear warmup steps"},
-    {"weight_decay", V_DOUBLE, K_SAVED, 0, 1e3, "0.1", "AdamATan2 decoupled weight decay"},
-    {"puzzle_emb_lr", V_DOUBLE, K_SAVED, 0, 1e3, "1e-2", "SignSGD learning rate of the puzzle embeddings"},
-    {"puzzle_emb_weight_decay", V_DOUBLE, K_SAVED, 0, 1e3, "0.1", "SignSGD weight decay"},
-    {"beta1", V_DOUBLE, K_SAVED, 0, 0.999999, "0.9", "AdamATan2 beta1, in [0, 1)"},
-    {"beta2", V_DOUBLE, K_SAVED, 0, 0.999999, "0.95", "AdamATan2 beta2, in [0, 1)"},
-    {"seed", V_INT, K_SAVED, 0, BIG, "0", "initialisation, data order and halting exploration"},
-    {"data_shuffle", V_BOOL, K_SAVED, 0, 0, "true",
-     "false: reproducible mode (file-order batches; halt_exploration_prob 0 unless given)"},
-    {"checkpoint_every_eval", V_BOOL, K_SAVED, 0, 0, "true",
-     "checkpoint after every evaluation; false: only the final step (and on SIGINT)"},
-    {"arch.loss.loss_type", V_LOSS, K_SAVED, 0, 0, "stablemax_cross_entropy", "or softmax_cross_entropy"},
-    {"matmul_precision", V_PRECISION, K_SAVED, 0, 0, "highest",
-     "matrix products: highest (fp32), high (tf32), medium (bf16) operands; fp32 accumulation"},
-    {"checkpoint_path", V_STRING, K_RUN, 0, 0, NULL,
-     "run folder (default checkpoints/PROJECT/RUN); resumes from its latest step_K"},
-    {"project_name", V_STRING, K_RUN, 0, 0, NULL, "default: '<Data_path basename> ACT-torch'"},
-    {"run_name", V_STRING, K_RUN, 0, 0, "HierarchicalReasoningModel_ACTV1", "names the default checkpoint_path"},
-    {"init_checkpoint", V_STRING, K_RUN, 0, 0, NULL, "start from these weights (architecture from its metadata)"},
-    {"max_steps", V_INT, K_RUN, 0, BIG, "0", "stop after K optimizer steps in all (0: total_steps)"},
-    {"log_interval", V_INT, K_RUN, 1, BIG, "100", "steps per progress line when stderr is not a terminal"},
-    {"backend", V_STRING, K_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
-    {"device", V_STRING, K_RUN, 0, 0, "0",
-     "device index, or a part of its name or platform name ('hrm backends' lists them)"},
-    {"arch.name", V_ONLY, K_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
-     "or HierarchicalReasoningModel_ACTV1 (the only model)"},
-    /* published keys with one possible value here, accepted so that pretrain.py command lines run */
-    {"arch", V_ONLY, K_RUN, 0, 0, "hrm_v1", "the published config group (the only one)"},
-    {"arch.loss.name", V_ONLY, K_RUN, 0, 0, "losses@ACTLossHead", "or ACTLossHead (the only loss head)"},
-    {"eval_save_outputs", V_EMPTY_LIST, K_RUN, 0, 0, "[]", "only []: `hrm eval --dump DIR` saves outputs"},
-    {"arch.hidden_size", V_INT, K_SHAPE, 1, 1 << 16, "512", ""},
-    {"arch.num_heads", V_INT, K_SHAPE, 1, 1 << 12, "8", ""},
-    {"arch.H_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
-    {"arch.L_layers", V_INT, K_SHAPE, 1, 1024, "4", ""},
-    {"arch.expansion", V_DOUBLE, K_SHAPE, 0.01, 1024, "4", ""},
-    {"arch.puzzle_emb_ndim", V_INT, K_SHAPE, 0, 1 << 20, NULL, "default: hidden_size"},
-    {"arch.pos_encodings", V_POS, K_SHAPE, 0, 0, "rope", "or learned"},
-    {"arch.H_cycles", V_INT, K_ARCH, 1, 1024, "2", ""},
-    {"arch.L_cycles", V_INT, K_ARCH, 1, 1024, "2", ""},
-    {"arch.halt_max_steps", V_INT, K_ARCH, 1, 1 << 16, "16", ""},
-    {"arch.halt_exploration_prob", V_DOUBLE, K_ARCH, 0, 1, "0.1", ""},
-    {"arch.rope_theta", V_POSITIVE, K_ARCH, 0, BIG, "10000", "RoPE base, > 0"},
-    {"arch.rms_norm_eps", V_POSITIVE, K_ARCH, 0, BIG, "1e-05", "RMSNorm epsilon, > 0"},
-};
-enum { NKEYS = (int)(sizeof keys / sizeof keys[0]) };
-
-/* The value of each key: text from the command line, a checkpoint or the default; parsed. */
-typedef struct train_args {
-    const char *text[NKEYS];
-    char *owned[NKEYS]; /* texts made from hrm.train */
-    bool given[NKEYS];  /* on the command line */
-    double num[NKEYS];  /* V_INT, V_DOUBLE, V_POSITIVE, V_BOOL (0/1), V_POS and V_LOSS (enum value) */
-} train_args;
-
-static int key_index(const char *key) {
-    for (int i = 0; i < NKEYS; i++)
-        if (!strcmp(keys[i].key, key)) return i;
-    return -1;
+static const hrm_key *key_of(const char *name) {
+    const hrm_key *k = hrm_key_find(name);
+    if (!k) abort(); /* a name this file spells wrong */
+    return k;
 }
 
-static int parse_bool(const char *t, double *out) {
-    static const char *yes[] = {"true", "True", "1", "yes"}, *no[] = {"false", "False", "0", "no"};
-    for (int i = 0; i < 4; i++) {
-        if (!strcmp(t, yes[i])) return *out = 1, 1;
-        if (!strcmp(t, no[i])) return *out = 0, 1;
-    }
-    return 0;
-}
-
-/* Parses text as key i's value into a->num[i]; on error prints one line naming the key. */
-static int parse_value(const char *prog, train_args *a, int i, const char *text) {
-    const train_key *k = &keys[i];
-    char *end;
-    double v = 0;
-    errno = 0;
-    switch (k->type) {
-    case V_STRING:
-        if (!text[0]) return cli_error(prog, "%s: empty value", k->key), 0;
-        return 1;
-    case V_BOOL:
-        if (!parse_bool(text, &a->num[i])) return cli_error(prog, "%s: '%s' is not true or false", k->key, text), 0;
-        return 1;
-    case V_POS:
-        if (strcmp(text, "rope") && strcmp(text, "learned"))
-            return cli_error(prog, "%s: '%s' is not rope or learned", k->key, text), 0;
-        a->num[i] = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
-        return 1;
-    case V_ONLY: { /* the default, or its part after '@' (pretrain.py's "module@Class" names) */
-        const char *at = strchr(k->def, '@');
-        if (strcmp(text, k->def) && !(at && !strcmp(text, at + 1)))
-            return cli_error(prog, "%s: '%s' is not %s (the only one this engine has)", k->key, text, at ? at + 1 : k->def),
-                   0;
-        return 1;
-    }
-    case V_EMPTY_LIST:
-        if (strcmp(text, "[]"))
-            return cli_error(prog, "%s=%s: outputs are not saved during training; use `hrm eval --dump DIR` on a checkpoint",
-                             k->key, text),
-                   0;
-        return 1;
-    case V_PRECISION: {
-        hrm_matmul_precision p;
-        if (!hrm_precision_parse(text, &p))
-            return cli_error(prog, "%s: '%s' is not highest, high or medium", k->key, text), 0;
-        a->num[i] = p;
-        return 1;
-    }
-    case V_LOSS:
-        if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
-            return cli_error(prog, "%s: '%s' is not stablemax_cross_entropy or softmax_cross_entropy", k->key, text), 0;
-        a->num[i] = !strcmp(text, "stablemax_cross_entropy") ? HRM_LOSS_STABLEMAX : HRM_LOSS_SOFTMAX;
-        return 1;
-    case V_INT:
-        v = strtod(text, &end);
-        if (errno || end == text || *end || v != floor(v) || v < k->lo || v > k->hi)
-            return cli_error(prog, "%s: '%s' is not an integer in [%.0f, %.0f]", k->key, text, k->lo, k->hi), 0;
-        break;
-    case V_DOUBLE:
-        v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v) || v < k->lo || v > k->hi)
-            return cli_error(prog, "%s: '%s' is not a number in [%g, %g]", k->key, text, k->lo, k->hi), 0;
-        break;
-    case V_POSITIVE:
-        v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v) || v <= k->lo || v > k->hi)
-            return cli_error(prog, "%s: '%s' is not a number > %g and <= %g", k->key, text, k->lo, k->hi), 0;
-        break;
-    }
-    a->num[i] = v;
-    return 1;
-}
+/* A key `hrm train` takes on its command line: every one but the dataset's. */
+static bool is_cli_key(const hrm_key *k) { return k && k->store != HRM_STORE_DATA; }
 
 /* Reads key=value arguments. Returns CLI_PARSED, CLI_HELP or CLI_BAD (after one line). */
-static int read_args(const char *prog, int argc, char **argv, train_args *a) {
-    for (int i = 0; i < NKEYS; i++) a->text[i] = keys[i].def;
+static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a) {
+    char err[1024];
+    if (!hrm_key_values_init(a, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     for (int n = 1; n < argc; n++) {
         const char *arg = argv[n];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_HELP;
@@ -227,15 +80,11 @@ static int read_args(const char *prog, int argc, char **argv, train_args *a) {
         if (!eq) return cli_error(prog, "expected key=value, got '%s' (try '%s --help')", argv[n], prog), CLI_BAD;
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
-        int i = key_index(key);
-        if (i < 0) return cli_error(prog, "unknown key '%s' (try '%s --help')", key, prog), CLI_BAD;
-        if (a->given[i]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
-        if (!parse_value(prog, a, i, eq + 1)) return CLI_BAD;
-        a->text[i] = eq + 1;
-        a->given[i] = true;
+        const hrm_key *k = hrm_key_find(key);
+        if (!is_cli_key(k)) return cli_error(prog, "unknown key '%s' (try '%s --help')", key, prog), CLI_BAD;
+        if (a->given[hrm_key_index(k)]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
+        if (!hrm_key_values_give(a, k, eq + 1, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     }
-    for (int i = 0; i < NKEYS; i++)
-        if (!a->given[i] && a->text[i] && !parse_value(prog, a, i, a->text[i])) return CLI_BAD;
     return CLI_PARSED;
 }
 
@@ -253,9 +102,12 @@ static void usage(FILE *out, const char *prog) {
             "number).\n\n"
             "keys (default):\n",
             prog);
-    for (int i = 0; i < NKEYS; i++) {
+    int n;
+    const hrm_key *keys = hrm_keys(&n);
+    for (int i = 0; i < n; i++) {
+        if (!is_cli_key(&keys[i])) continue;
         char left[64];
-        snprintf(left, sizeof left, "%s (%s)", keys[i].key, keys[i].def ? keys[i].def : "-");
+        snprintf(left, sizeof left, "%s (%s)", keys[i].name, keys[i].def ? keys[i].def : "-");
         fprintf(out, "  %-40s %s\n", left, keys[i].help);
     }
     fprintf(out, "\nThe arch.* keys are the published model settings; a resumed run keeps its architecture.\n");
@@ -263,110 +115,42 @@ static void usage(FILE *out, const char *prog) {
 
 /* ---- settings from a checkpoint ----------------------------------------------------------- */
 
-static double arch_get(const hrm_config *c, const char *key) {
-    const char *k = key + 5; /* after "arch." */
-    if (!strcmp(k, "hidden_size")) return c->hidden_size;
-    if (!strcmp(k, "num_heads")) return c->num_heads;
-    if (!strcmp(k, "H_layers")) return c->H_layers;
-    if (!strcmp(k, "L_layers")) return c->L_layers;
-    if (!strcmp(k, "expansion")) return c->expansion;
-    if (!strcmp(k, "puzzle_emb_ndim")) return c->puzzle_emb_ndim;
-    if (!strcmp(k, "pos_encodings")) return c->pos_encodings;
-    if (!strcmp(k, "H_cycles")) return c->H_cycles;
-    if (!strcmp(k, "L_cycles")) return c->L_cycles;
-    if (!strcmp(k, "halt_max_steps")) return c->halt_max_steps;
-    if (!strcmp(k, "rope_theta")) return c->rope_theta;
-    if (!strcmp(k, "rms_norm_eps")) return c->rms_norm_eps;
-    return c->halt_exploration_prob;
-}
-
-static void arch_set(hrm_config *c, const char *key, double v) {
-    const char *k = key + 5;
-    if (!strcmp(k, "hidden_size")) c->hidden_size = (int)v;
-    else if (!strcmp(k, "num_heads")) c->num_heads = (int)v;
-    else if (!strcmp(k, "H_layers")) c->H_layers = (int)v;
-    else if (!strcmp(k, "L_layers")) c->L_layers = (int)v;
-    else if (!strcmp(k, "expansion")) c->expansion = v;
-    else if (!strcmp(k, "puzzle_emb_ndim")) c->puzzle_emb_ndim = (int)v;
-    else if (!strcmp(k, "pos_encodings")) c->pos_encodings = (hrm_pos_encoding)v;
-    else if (!strcmp(k, "H_cycles")) c->H_cycles = (int)v;
-    else if (!strcmp(k, "L_cycles")) c->L_cycles = (int)v;
-    else if (!strcmp(k, "halt_max_steps")) c->halt_max_steps = (int)v;
-    else if (!strcmp(k, "rope_theta")) c->rope_theta = v;
-    else if (!strcmp(k, "rms_norm_eps")) c->rms_norm_eps = v;
-    else c->halt_exploration_prob = v;
-}
-
-static int is_arch(int i) { return keys[i].kind == K_SHAPE || keys[i].kind == K_ARCH; }
+static bool is_arch(const hrm_key *k) { return k->store == HRM_STORE_SHAPE || k->store == HRM_STORE_ARCH; }
 
 /* The architecture: defaults + overrides, or the checkpoint's where `base` is given. A given key
  * that `fixed` forbids to change (resume: every arch key; init_checkpoint: the shape keys) and
  * differs is an error naming the key and the file. */
-static int build_config(const char *prog, const train_args *a, const hrm_config *base, const char *base_path,
+static int build_config(const char *prog, const hrm_key_values *a, const hrm_config *base, const char *base_path,
                         bool all_fixed, hrm_config *cfg) {
+    int n;
+    const hrm_key *keys = hrm_keys(&n);
     *cfg = base ? *base : hrm_config_default();
-    for (int i = 0; i < NKEYS; i++) {
-        if (!is_arch(i)) continue;
-        if (!a->given[i]) continue;
-        bool fixed = base && (all_fixed || keys[i].kind == K_SHAPE);
-        if (fixed && arch_get(cfg, keys[i].key) != a->num[i]) {
-            cli_error(prog, "%s=%s disagrees with %s (%s %g)%s", keys[i].key, a->text[i], base_path, keys[i].key + 5,
-                      arch_get(cfg, keys[i].key), all_fixed ? ": a resumed run keeps its architecture" : "");
+    for (int i = 0; i < n; i++) {
+        const hrm_key *k = &keys[i];
+        if (!is_arch(k) || !a->given[i]) continue;
+        bool fixed = base && (all_fixed || k->store == HRM_STORE_SHAPE);
+        if (fixed && hrm_key_get(k, cfg) != a->num[i]) {
+            cli_error(prog, "%s=%s disagrees with %s (%s %g)%s", k->name, a->text[i], base_path, hrm_key_config_name(k),
+                      hrm_key_get(k, cfg), all_fixed ? ": a resumed run keeps its architecture" : "");
             return 0;
         }
-        arch_set(cfg, keys[i].key, a->num[i]);
+        hrm_key_set(k, cfg, a->num[i]);
     }
-    if (!base && !a->given[key_index("arch.puzzle_emb_ndim")]) cfg->puzzle_emb_ndim = cfg->hidden_size;
+    /* the published default puzzle_emb_ndim is hidden_size, whatever hidden_size was given */
+    if (!base && !a->given[hrm_key_index(key_of("arch.puzzle_emb_ndim"))]) cfg->puzzle_emb_ndim = cfg->hidden_size;
     /* the reproducible mode (DESIGN.md): no shuffling and no halting exploration; a resumed run
      * keeps what its first part used */
-    if (!all_fixed && a->num[key_index("data_shuffle")] == 0 && !a->given[key_index("arch.halt_exploration_prob")])
+    if (!all_fixed && a->num[hrm_key_index(key_of("data_shuffle"))] == 0 &&
+        !a->given[hrm_key_index(key_of("arch.halt_exploration_prob"))])
         cfg->halt_exploration_prob = 0;
     return 1;
 }
 
-/* Takes every K_SAVED key not given on the command line from hrm.train. */
-static int restore_saved(const char *prog, train_args *a, const char *json, const char *path) {
-    json_error_t je;
-    json_t *o = json ? json_loads(json, 0, &je) : NULL;
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return cli_error(prog, "%s: no valid hrm.train metadata (not written by hrm train)", path), 0;
-    }
-    int ok = 1;
-    for (int i = 0; ok && i < NKEYS; i++) {
-        json_t *v = json_object_get(o, keys[i].key);
-        if (keys[i].kind != K_SAVED || a->given[i] || !v || json_is_null(v)) continue;
-        char buf[64];
-        if (json_is_string(v)) a->owned[i] = strdup(json_string_value(v));
-        else if (json_is_boolean(v)) a->owned[i] = strdup(json_is_true(v) ? "true" : "false");
-        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), a->owned[i] = strdup(buf);
-        else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.17g", json_real_value(v)), a->owned[i] = strdup(buf);
-        else ok = 0;
-        if (ok && !a->owned[i]) ok = 0;
-        if (ok) ok = parse_value(prog, a, i, a->owned[i]);
-        if (ok) a->text[i] = a->owned[i];
-        else cli_error(prog, "%s: hrm.train has a bad %s", path, keys[i].key);
-    }
-    json_decref(o);
-    return ok;
-}
-
-/* hrm.train: the K_SAVED settings with their types, plus step and total_steps. */
-static char *train_json(const train_args *a, int64_t step, int64_t total_steps) {
-    json_t *o = json_object();
-    for (int i = 0; o && i < NKEYS; i++) {
-        if (keys[i].kind != K_SAVED || !a->text[i]) continue;
-        json_t *v = keys[i].type == V_INT ? json_integer((json_int_t)a->num[i])
-                  : keys[i].type == V_DOUBLE || keys[i].type == V_POSITIVE ? json_real(a->num[i])
-                  : keys[i].type == V_BOOL ? json_boolean(a->num[i] != 0)
-                  : json_string(a->text[i]);
-        json_object_set_new(o, keys[i].key, v);
-    }
-    json_object_set_new(o, "step", json_integer((json_int_t)step));
-    json_object_set_new(o, "total_steps", json_integer((json_int_t)total_steps));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
+/* Takes every training setting not given on the command line from hrm.train. */
+static int restore_saved(const char *prog, hrm_key_values *a, const char *json, const char *path) {
+    char err[1024];
+    if (!hrm_train_json_restore(a, json, err, sizeof err)) return cli_error(prog, "%s: %s", path, err), 0;
+    return 1;
 }
 
 /* ---- the run folder ------------------------------------------------------------------------ */
@@ -449,7 +233,7 @@ static void test_pause(void) {
 
 typedef struct run {
     const char *prog;
-    train_args args;
+    hrm_key_values args;
     char dir[4096];
     hrm_config cfg;
     hrm_train_settings ts;
@@ -468,24 +252,8 @@ typedef struct run {
     double groups_examples; /* total_groups * mean_puzzle_examples */
 } run;
 
-static double num(const run *r, const char *key) { return r->args.num[key_index(key)]; }
-static const char *text(const run *r, const char *key) { return r->args.text[key_index(key)]; }
-
-static hrm_train_settings settings_of(const run *r) {
-    hrm_train_settings s = hrm_train_settings_default();
-    s.global_batch_size = (int)num(r, "global_batch_size");
-    s.lr = num(r, "lr");
-    s.lr_min_ratio = num(r, "lr_min_ratio");
-    s.lr_warmup_steps = (int64_t)num(r, "lr_warmup_steps");
-    s.weight_decay = num(r, "weight_decay");
-    s.beta1 = num(r, "beta1");
-    s.beta2 = num(r, "beta2");
-    s.puzzle_emb_lr = num(r, "puzzle_emb_lr");
-    s.puzzle_emb_weight_decay = num(r, "puzzle_emb_weight_decay");
-    s.loss_type = (hrm_loss_kind)num(r, "arch.loss.loss_type");
-    s.seed = (uint64_t)num(r, "seed");
-    return s;
-}
+static double num(const run *r, const char *key) { return r->args.num[hrm_key_index(key_of(key))]; }
+static const char *text(const run *r, const char *key) { return r->args.text[hrm_key_index(key_of(key))]; }
 
 /* checkpoint_path, or checkpoints/PROJECT/RUN as pretrain.py names it. */
 static void run_dir(run *r) {
@@ -523,7 +291,7 @@ enum { SETTLE_FAILED = -1, SETTLE_USAGE = -2 };
  * fresh initialisation). Returns the step of the checkpoint resumed from, 0 for none, or
  * SETTLE_FAILED / SETTLE_USAGE after one line. */
 static int64_t settle(run *r, char *resume_state, size_t size) {
-    train_args *a = &r->args;
+    hrm_key_values *a = &r->args;
     hrm_checkpoint ck;
     char err[1024], weights[4200];
     int64_t latest = -1;
@@ -600,7 +368,7 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
 static int build(run *r, int64_t resume_step, const char *resume_state) {
     char err[1024];
     const char *backend = text(r, "backend");
-    r->ts = settings_of(r);
+    r->ts = hrm_key_values_settings(&r->args);
     r->groups_examples = r->train.meta.total_groups * r->train.meta.mean_puzzle_examples;
     r->ts.total_steps = (int64_t)(num(r, "epochs") * r->groups_examples / r->ts.global_batch_size);
     if (r->ts.total_steps < 1)
@@ -645,7 +413,7 @@ static void teardown(run *r) {
     free(r->params);
     hrm_dataset_free(&r->train);
     hrm_dataset_free(&r->test);
-    for (int i = 0; i < NKEYS; i++) free(r->args.owned[i]);
+    hrm_key_values_free(&r->args);
 }
 
 /* step_K.state, then step_K.safetensors: a weights file always has its state beside it. */
@@ -655,7 +423,7 @@ static int save(run *r) {
     const hrm_param_table *t = hrm_model_params_table(r->model);
     ckpt_paths(r->dir, step, weights, state, sizeof weights);
     if (hrm_model_get_params(r->model, r->params, t->total)) return fail_status(r, "checkpoint", hrm_model_error(r->model));
-    char *json = train_json(&r->args, step, r->ts.total_steps);
+    char *json = hrm_train_json(&r->args, step, r->ts.total_steps);
     sig_atomic_t was_holding = holding;
     holding = 1;
     hrm_status st = json ? hrm_train_state_save(state, r->act, &r->sampler, err, sizeof err) : HRM_ERR_OUT_OF_MEMORY;
