@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "hrm/backend.h"
+#include "hrm/status.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the core's file formats are little-endian and are read with memcpy: big-endian hosts are not supported"

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hrm/backend.h"
+#include "hrm/status.h"
 #include "io_util.h"
 
 #define HRM_NPY_MAX_DIMS 8

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hrm/backend.h"
+#include "hrm/status.h"
 
 #define HRM_ST_MAX_DIMS 8
 

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hrm/backend.h"
+#include "hrm/status.h"
 
 #define HRM_TORCH_MAX_DIMS 8
 

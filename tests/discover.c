@@ -145,8 +145,8 @@ int discover_plugins(const hrm_host *host, const char *who, found_plugin *out, i
 /* ---- one needed backend ---------------------------------------------------------------------- */
 
 typedef struct plugin_verdict {
-    int state;        /* hrm_plugin_state, or -1: no plugin of that name */
-    char reason[512];
+    int state;         /* hrm_plugin_state, or -1: no plugin of that name */
+    char reason[4700]; /* a path (PATH_MAX) and the plugin's reason (512) */
 } plugin_verdict;
 
 /* Sends the verdict on the plugin file $HRM_TEST_PLUGIN when set, else on the scanned plugin

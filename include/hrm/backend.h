@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hrm/status.h" /* hrm_status, hrm_log_level, HRM_ABI_MAJOR_OF, HRM_EXPORT */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,39 +40,12 @@ extern "C" {
 #define HRM_BACKEND_ABI_MAJOR 1
 #define HRM_BACKEND_ABI_MINOR 2
 #define HRM_BACKEND_ABI_VERSION ((uint32_t)((HRM_BACKEND_ABI_MAJOR << 16) | HRM_BACKEND_ABI_MINOR))
-#define HRM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
-#define HRM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
 
 /* The one exported symbol; its type is hrm_backend_entry_fn. */
 #define HRM_BACKEND_ENTRY_SYMBOL "hrm_backend_entry"
 
-#if defined(_WIN32)
-#define HRM_BACKEND_EXPORT __declspec(dllexport)
-#else
-#define HRM_BACKEND_EXPORT __attribute__((visibility("default")))
-#endif
-
-typedef enum hrm_status {
-    HRM_OK = 0,
-    HRM_ERR_INVALID_ARG = 1,   /* bad shape, NULL where required, out-of-range index */
-    HRM_ERR_OUT_OF_MEMORY = 2, /* host or device allocation failed */
-    HRM_ERR_UNSUPPORTED = 3,   /* op or parameter not implemented by this backend */
-    HRM_ERR_DEVICE = 4,        /* driver or runtime failure */
-    HRM_ERR_BUILD = 5,         /* kernel compilation failed (the log carries the build log) */
-    HRM_ERR_VALIDATION = 6,    /* device computed a wrong result in a start-up check */
-    HRM_ERR_NOT_AVAILABLE = 7, /* no driver, platform or device here */
-    /* Bad options or arguments given by the user (a task's build/generate option parser; see
-     * hrm/task.h); hosts report it as bad usage. Appended after 1.0: a host that does not know it
-     * treats it as any other failure. Backends do not return it. */
-    HRM_ERR_USAGE = 8,
-} hrm_status;
-
-typedef enum hrm_log_level {
-    HRM_LOG_ERROR = 0,
-    HRM_LOG_WARN = 1,
-    HRM_LOG_INFO = 2,
-    HRM_LOG_DEBUG = 3,
-} hrm_log_level;
+/* The entry symbol's export macro (hrm/status.h's HRM_EXPORT). */
+#define HRM_BACKEND_EXPORT HRM_EXPORT
 
 /* What the host gives a backend. Read only fields below struct_size. */
 typedef struct hrm_host {

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hrm/backend.h" /* hrm_status, hrm_log_level, HRM_ABI_MAJOR_OF */
+#include "hrm/status.h" /* hrm_status, hrm_log_level, HRM_ABI_MAJOR_OF, HRM_EXPORT */
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,7 +49,7 @@ extern "C" {
 
 /* The one exported symbol; its type is hrm_task_entry_fn. */
 #define HRM_TASK_ENTRY_SYMBOL "hrm_task_entry"
-#define HRM_TASK_EXPORT HRM_BACKEND_EXPORT
+#define HRM_TASK_EXPORT HRM_EXPORT
 
 /* The dataset format of a task: the fields of the published dataset.json that the task fixes. */
 typedef struct hrm_task_format {
