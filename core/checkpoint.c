@@ -59,9 +59,9 @@ hrm_status hrm_checkpoint_read(const char *path, hrm_checkpoint *out, char *err,
     const char *json = hrm_st_meta(&f, "hrm.config"), *train = hrm_st_meta(&f, "hrm.train");
     if (!json)
         s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "no hrm.config in the metadata (not an HRM checkpoint)");
-    else if (!hrm_config_parse(json, &out->cfg, why, sizeof why) || !hrm_config_validate(&out->cfg, why, sizeof why))
+    else if (hrm_config_parse(json, &out->cfg, why, sizeof why) || hrm_config_validate(&out->cfg, why, sizeof why))
         s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "hrm.config: %s", why);
-    else if (!hrm_params_build(&out->cfg, &out->table) ||
+    else if (hrm_params_build(&out->cfg, &out->table) ||
              !(out->params = calloc((size_t)out->table.total, sizeof(float))) ||
              (train && !(out->train_json = strdup(train))))
         s = hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");

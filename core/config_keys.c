@@ -125,12 +125,12 @@ const hrm_key *const *hrm_config_keys(int *count) {
 
 /* ---- values ----------------------------------------------------------------------------------- */
 
-static int fail(char *err, size_t err_size, const char *fmt, const char *name, const char *text) {
+static hrm_status fail(char *err, size_t err_size, const char *fmt, const char *name, const char *text) {
     snprintf(err, err_size, fmt, name, text);
-    return 0;
+    return HRM_ERR_INVALID_ARG;
 }
 
-static int parse_bool(const char *t, double *out) {
+static bool parse_bool(const char *t, double *out) {
     static const char *yes[] = {"true", "True", "1", "yes"}, *no[] = {"false", "False", "0", "no"};
     for (int i = 0; i < 4; i++) {
         if (!strcmp(t, yes[i])) return *out = 1, 1;
@@ -139,7 +139,7 @@ static int parse_bool(const char *t, double *out) {
     return 0;
 }
 
-int hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, size_t err_size) {
+hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, size_t err_size) {
     char *end;
     double v = 0;
     errno = 0;
@@ -147,27 +147,27 @@ int hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, si
     case HRM_KEY_STRING:
         if (!text[0]) {
             snprintf(err, err_size, "%s: empty value", k->name);
-            return 0;
+            return HRM_ERR_INVALID_ARG;
         }
         *num = 0;
-        return 1;
+        return HRM_OK;
     case HRM_KEY_BOOL:
         if (!parse_bool(text, num)) return fail(err, err_size, "%s: '%s' is not true or false", k->name, text);
-        return 1;
+        return HRM_OK;
     case HRM_KEY_POS:
         if (strcmp(text, "rope") && strcmp(text, "learned"))
             return fail(err, err_size, "%s: '%s' is not rope or learned", k->name, text);
         *num = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
-        return 1;
+        return HRM_OK;
     case HRM_KEY_ONLY: { /* the default, or its part after '@' (pretrain.py's "module@Class" names) */
         const char *at = strchr(k->def, '@');
         if (strcmp(text, k->def) && !(at && !strcmp(text, at + 1))) {
             snprintf(err, err_size, "%s: '%s' is not %s (the only one this engine has)", k->name, text,
                      at ? at + 1 : k->def);
-            return 0;
+            return HRM_ERR_INVALID_ARG;
         }
         *num = 0;
-        return 1;
+        return HRM_OK;
     }
     case HRM_KEY_EMPTY_LIST:
         if (strcmp(text, "[]"))
@@ -175,44 +175,44 @@ int hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, si
                         "%s=%s: outputs are not saved during training; use `hrm eval --dump DIR` on a checkpoint",
                         k->name, text);
         *num = 0;
-        return 1;
+        return HRM_OK;
     case HRM_KEY_PRECISION: {
         hrm_matmul_precision p;
         if (!hrm_precision_parse(text, &p))
             return fail(err, err_size, "%s: '%s' is not highest, high or medium", k->name, text);
         *num = p;
-        return 1;
+        return HRM_OK;
     }
     case HRM_KEY_LOSS:
         if (strcmp(text, "stablemax_cross_entropy") && strcmp(text, "softmax_cross_entropy"))
             return fail(err, err_size, "%s: '%s' is not stablemax_cross_entropy or softmax_cross_entropy", k->name,
                         text);
         *num = !strcmp(text, "stablemax_cross_entropy") ? HRM_LOSS_STABLEMAX : HRM_LOSS_SOFTMAX;
-        return 1;
+        return HRM_OK;
     case HRM_KEY_INT:
         v = strtod(text, &end);
         if (errno || end == text || *end || v != floor(v) || v < k->lo || v > k->hi) {
             snprintf(err, err_size, "%s: '%s' is not an integer in [%.0f, %.0f]", k->name, text, k->lo, k->hi);
-            return 0;
+            return HRM_ERR_INVALID_ARG;
         }
         break;
     case HRM_KEY_REAL:
         v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v) || v < k->lo || v > k->hi) {
             snprintf(err, err_size, "%s: '%s' is not a number in [%g, %g]", k->name, text, k->lo, k->hi);
-            return 0;
+            return HRM_ERR_INVALID_ARG;
         }
         break;
     case HRM_KEY_POSITIVE:
         v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v) || v <= k->lo || v > k->hi) {
             snprintf(err, err_size, "%s: '%s' is not a number > %g and <= %g", k->name, text, k->lo, k->hi);
-            return 0;
+            return HRM_ERR_INVALID_ARG;
         }
         break;
     }
     *num = v;
-    return 1;
+    return HRM_OK;
 }
 
 double hrm_key_get(const hrm_key *k, const void *obj) {
@@ -248,7 +248,7 @@ void hrm_key_set(const hrm_key *k, void *obj, double v) {
 static double default_of(const hrm_key *k) {
     double v = 0;
     char err[256];
-    if (k->def && !hrm_key_parse(k, k->def, &v, err, sizeof err)) abort(); /* the table's own default: a bug */
+    if (k->def && hrm_key_parse(k, k->def, &v, err, sizeof err)) abort(); /* the table's own default: a bug */
     return v;
 }
 
@@ -271,25 +271,27 @@ hrm_train_settings hrm_train_settings_default(void) {
 
 /* ---- one invocation's values ----------------------------------------------------------------- */
 
-int hrm_key_values_init(hrm_key_values *v, char *err, size_t err_size) {
+hrm_status hrm_key_values_init(hrm_key_values *v, char *err, size_t err_size) {
     memset(v, 0, sizeof *v);
     for (int i = 0; i < NKEYS; i++) {
         v->text[i] = table[i].def;
-        if (v->text[i] && !hrm_key_parse(&table[i], v->text[i], &v->num[i], err, err_size)) return 0;
+        hrm_status st = v->text[i] ? hrm_key_parse(&table[i], v->text[i], &v->num[i], err, err_size) : HRM_OK;
+        if (st) return st;
     }
-    return 1;
+    return HRM_OK;
 }
 
 void hrm_key_values_free(hrm_key_values *v) {
     for (int i = 0; i < NKEYS; i++) free(v->owned[i]), v->owned[i] = NULL;
 }
 
-int hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err, size_t err_size) {
+hrm_status hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err, size_t err_size) {
     int i = hrm_key_index(k);
-    if (!hrm_key_parse(k, text, &v->num[i], err, err_size)) return 0;
+    hrm_status st = hrm_key_parse(k, text, &v->num[i], err, err_size);
+    if (st) return st;
     v->text[i] = text;
     v->given[i] = true;
-    return 1;
+    return HRM_OK;
 }
 
 char *hrm_train_json(const hrm_key_values *v, int64_t step, int64_t total_steps) {
@@ -310,15 +312,15 @@ char *hrm_train_json(const hrm_key_values *v, int64_t step, int64_t total_steps)
     return text;
 }
 
-int hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_t err_size) {
+hrm_status hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_t err_size) {
     json_error_t je;
     json_t *o = json ? json_loads(json, 0, &je) : NULL;
     if (!o || !json_is_object(o)) {
         json_decref(o);
         snprintf(err, err_size, "no valid hrm.train metadata (not written by hrm train)");
-        return 0;
+        return HRM_ERR_INVALID_ARG;
     }
-    int ok = 1;
+    bool ok = true;
     for (int i = 0; ok && i < NKEYS; i++) {
         const hrm_key *k = &table[i];
         json_t *x = json_object_get(o, k->name);
@@ -329,7 +331,7 @@ int hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_
         else if (json_is_boolean(x)) text = strdup(json_is_true(x) ? "true" : "false");
         else if (json_is_integer(x)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(x)), text = strdup(buf);
         else if (json_is_real(x)) snprintf(buf, sizeof buf, "%.17g", json_real_value(x)), text = strdup(buf);
-        ok = text && hrm_key_parse(k, text, &v->num[i], why, sizeof why);
+        ok = text && !hrm_key_parse(k, text, &v->num[i], why, sizeof why);
         if (ok) {
             free(v->owned[i]);
             v->owned[i] = text;
@@ -340,7 +342,7 @@ int hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_
         }
     }
     json_decref(o);
-    return ok;
+    return ok ? HRM_OK : HRM_ERR_INVALID_ARG;
 }
 
 hrm_train_settings hrm_key_values_settings(const hrm_key_values *v) {
@@ -350,12 +352,13 @@ hrm_train_settings hrm_key_values_settings(const hrm_key_values *v) {
     return s;
 }
 
-int hrm_train_json_settings(const char *json, hrm_train_settings *out, char *err, size_t err_size) {
+hrm_status hrm_train_json_settings(const char *json, hrm_train_settings *out, char *err, size_t err_size) {
     hrm_key_values v;
     *out = hrm_train_settings_default();
-    if (!json) return 1;
-    int ok = hrm_key_values_init(&v, err, err_size) && hrm_train_json_restore(&v, json, err, err_size);
-    if (ok) *out = hrm_key_values_settings(&v);
+    if (!json) return HRM_OK;
+    hrm_status st = hrm_key_values_init(&v, err, err_size);
+    if (!st) st = hrm_train_json_restore(&v, json, err, err_size);
+    if (!st) *out = hrm_key_values_settings(&v);
     hrm_key_values_free(&v);
-    return ok;
+    return st;
 }

@@ -108,7 +108,7 @@ static hrm_status apply_settings(const char *const *settings, int count, hrm_con
     char *text = s ? NULL : json_dumps(given, JSON_COMPACT);
     char msg[256];
     if (!s && !text) s = hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, "settings", "out of memory");
-    if (!s && !hrm_config_apply_json(text, cfg, msg, sizeof msg)) s = setting_fail(err, n, "%s%s", msg, "");
+    if (!s && hrm_config_apply_json(text, cfg, msg, sizeof msg)) s = setting_fail(err, n, "%s%s", msg, "");
     free(text);
     return s;
 }
@@ -246,7 +246,7 @@ hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const c
     if (!s) s = infer_positions(&in);
     if (!s) s = infer_expansion(&in);
     char msg[256];
-    if (!s && !hrm_config_validate(out, msg, sizeof msg))
+    if (!s && hrm_config_validate(out, msg, sizeof msg))
         s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "the architecture is not valid: %s", msg);
     free(in.ix.items);
     json_decref(in.given);
@@ -324,9 +324,9 @@ hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const
     const hrm_torch_tensor **src = NULL;
     char msg[256];
     memset(summary, 0, sizeof *summary);
-    if (!hrm_config_validate(c, msg, sizeof msg))
+    if (hrm_config_validate(c, msg, sizeof msg))
         return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, in_path, "the architecture is not valid: %s", msg);
-    hrm_status s = hrm_params_build(c, &table) ? HRM_OK : hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory");
+    hrm_status s = hrm_params_build(c, &table) ? hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory") : HRM_OK;
     if (!s) s = index_state_dict(f, in_path, &ix, err, err_size);
     if (!s && !(src = calloc((size_t)table.count, sizeof *src)))
         s = hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory");

@@ -59,10 +59,10 @@ float hrm_f16_to_f32(uint16_t h) {
     return x;
 }
 
-int hrm_mul_size(size_t a, size_t b, size_t *out) {
-    if (a && b > SIZE_MAX / a) return 0;
+bool hrm_mul_size(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return false;
     *out = a * b;
-    return 1;
+    return true;
 }
 
 const char *hrm_shape_str(char *buf, size_t size, int ndim, const int64_t *shape) {

@@ -10,6 +10,7 @@
 #ifndef HRM_CORE_IO_UTIL_H
 #define HRM_CORE_IO_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -32,8 +33,8 @@ void hrm_put_le64(unsigned char *p, uint64_t v);
 float hrm_f16_to_f32(uint16_t h);
 float hrm_bf16_to_f32(uint16_t b);
 
-/* *out = a * b; returns 0 when the product overflows size_t. */
-int hrm_mul_size(size_t a, size_t b, size_t *out);
+/* *out = a * b; false when the product overflows size_t (a predicate, not an error status). */
+bool hrm_mul_size(size_t a, size_t b, size_t *out);
 
 /* Formats a shape as "1000 x 81" ("scalar" for ndim 0) into buf. */
 const char *hrm_shape_str(char *buf, size_t size, int ndim, const int64_t *shape);

@@ -302,7 +302,7 @@ static hrm_status model_setup(hrm_model *m) {
     if ((int64_t)m->max_batch * m->S * 3 * (m->D > m->I ? m->D : m->I) > INT_MAX)
         return model_failf(m, HRM_ERR_INVALID_ARG, "model: max batch %d x sequence %d is too large for one matmul",
                            m->max_batch, m->S);
-    if (!hrm_params_build(c, &m->table) || !level_init(&m->H_level, &m->table, 'H', c->H_layers) ||
+    if (hrm_params_build(c, &m->table) || !level_init(&m->H_level, &m->table, 'H', c->H_layers) ||
         !level_init(&m->L_level, &m->table, 'L', c->L_layers))
         return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
     resolve_offsets(m);
@@ -318,7 +318,7 @@ hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, 
                             size_t err_size) {
     *out = NULL;
     char why[256];
-    if (!hrm_config_validate(cfg, why, sizeof why)) {
+    if (hrm_config_validate(cfg, why, sizeof why)) {
         snprintf(err, err_size, "model: bad config: %s", why);
         return HRM_ERR_INVALID_ARG;
     }

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,11 @@ int hrm_config_full_seq(const hrm_config *c) { return hrm_config_prefix(c) + c->
     do {                                            \
         if (!(cond)) {                              \
             snprintf(err, err_size, __VA_ARGS__);   \
-            return 0;                               \
+            return HRM_ERR_INVALID_ARG;             \
         }                                           \
     } while (0)
 
-int hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
+hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
     CHECK(c->hidden_size >= 1 && c->num_heads >= 1, "hidden_size and num_heads must be >= 1");
     CHECK(c->hidden_size % c->num_heads == 0, "hidden_size %d is not a multiple of num_heads %d", c->hidden_size,
           c->num_heads);
@@ -49,7 +50,7 @@ int hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
     CHECK(c->vocab_size >= 2, "vocab_size %d < 2", c->vocab_size);
     CHECK(c->seq_len >= 1, "seq_len %d < 1", c->seq_len);
     CHECK(c->num_puzzle_identifiers >= 1, "num_puzzle_identifiers %d < 1", c->num_puzzle_identifiers);
-    return 1;
+    return HRM_OK;
 }
 
 /* ---- hrm.config JSON: the keys of config_keys.c with a config_order --------------------------- */
@@ -73,7 +74,7 @@ char *hrm_config_to_json(const hrm_config *c) {
 
 /* Stores one JSON value into its field; returns 0 with err set on a wrong type or value. The
  * caller names the source (a checkpoint's "hrm.config", convert's "settings"), so err does not. */
-static int set_key(const hrm_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
+static hrm_status set_key(const hrm_key *k, json_t *v, hrm_config *c, char *err, size_t err_size) {
     const char *name = hrm_key_config_name(k);
     if (k->field == HRM_FIELD_INT) {
         CHECK(json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 1 << 30,
@@ -87,39 +88,40 @@ static int set_key(const hrm_key *k, json_t *v, hrm_config *c, char *err, size_t
         CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "pos_encodings must be \"rope\" or \"learned\"");
         hrm_key_set(k, c, strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE);
     }
-    return 1;
+    return HRM_OK;
 }
 
 /* Keys this version does not know are ignored, so that newer writers stay readable. With
  * require_all, a missing key is an error: a stored config must say everything, or a truncated
  * or crafted one would run with defaults nobody chose. */
-static int parse_config(const char *json, int require_all, hrm_config *c, char *err, size_t err_size) {
+static hrm_status parse_config(const char *json, int require_all, hrm_config *c, char *err, size_t err_size) {
     json_error_t jerr;
     json_t *o = json_loads(json, 0, &jerr);
     if (!json_is_object(o)) {
         snprintf(err, err_size, "not a JSON object (%s)", o ? "wrong type" : jerr.text);
         json_decref(o);
-        return 0;
+        return HRM_ERR_INVALID_ARG;
     }
-    int n, ok = 1;
+    int n;
+    hrm_status st = HRM_OK;
     const hrm_key *const *keys = hrm_config_keys(&n);
-    for (int i = 0; ok && i < n; i++) {
+    for (int i = 0; !st && i < n; i++) {
         json_t *v = json_object_get(o, hrm_key_config_name(keys[i]));
-        if (v) ok = set_key(keys[i], v, c, err, err_size);
+        if (v) st = set_key(keys[i], v, c, err, err_size);
         else if (require_all) {
             snprintf(err, err_size, "missing key %s", hrm_key_config_name(keys[i]));
-            ok = 0;
+            st = HRM_ERR_INVALID_ARG;
         }
     }
     json_decref(o);
-    return ok;
+    return st;
 }
 
-int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size) {
+hrm_status hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size) {
     return parse_config(json, 1, c, err, err_size);
 }
 
-int hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size) {
+hrm_status hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size) {
     return parse_config(json, 0, c, err, err_size);
 }
 
@@ -131,13 +133,13 @@ typedef struct table_builder {
 } table_builder;
 
 /* Appends one tensor: [rows, cols], or [rows] when cols is 0. */
-static int add_param(table_builder *b, hrm_param_role role, hrm_param_init init, double value, int64_t rows,
+static bool add_param(table_builder *b, hrm_param_role role, hrm_param_init init, double value, int64_t rows,
                      int64_t cols, const char *name) {
     hrm_param_table *t = b->t;
     if (t->count == b->cap) {
         int cap = b->cap ? 2 * b->cap : 64;
         hrm_param *p = realloc(t->params, (size_t)cap * sizeof *p);
-        if (!p) return 0;
+        if (!p) return false;
         t->params = p;
         b->cap = cap;
     }
@@ -154,11 +156,11 @@ static int add_param(table_builder *b, hrm_param_role role, hrm_param_init init,
     p->init_value = value;
     t->total += p->numel;
     if (role == HRM_PARAM_ADAM) t->adam_total = t->total;
-    return 1;
+    return true;
 }
 
 /* One block of a level: attention and SwiGLU weights, [out, in], std 1/sqrt(in). */
-static int add_block(table_builder *b, const hrm_config *c, char level, int layer) {
+static bool add_block(table_builder *b, const hrm_config *c, char level, int layer) {
     const int64_t D = c->hidden_size, I = hrm_config_intermediate(c);
     const double std_d = 1 / sqrt((double)D), std_i = 1 / sqrt((double)I);
     char name[4][96];
@@ -172,11 +174,11 @@ static int add_block(table_builder *b, const hrm_config *c, char level, int laye
            add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_i, D, I, name[3]);
 }
 
-int hrm_params_build(const hrm_config *c, hrm_param_table *t) {
+hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t) {
     const int64_t D = c->hidden_size, V = c->vocab_size, S = hrm_config_full_seq(c);
     const double std_d = 1 / sqrt((double)D);
     table_builder b = {t, 0};
-    int ok;
+    bool ok;
     memset(t, 0, sizeof *t);
     ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.embed_tokens.embedding_weight") &&
          add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.lm_head.weight") &&
@@ -192,7 +194,7 @@ int hrm_params_build(const hrm_config *c, hrm_param_table *t) {
     ok = ok && add_param(&b, HRM_PARAM_FIXED, HRM_INIT_TRUNC_NORMAL, 1, D, 0, "model.inner.H_init") &&
          add_param(&b, HRM_PARAM_FIXED, HRM_INIT_TRUNC_NORMAL, 1, D, 0, "model.inner.L_init");
     if (!ok) hrm_params_free(t);
-    return ok;
+    return ok ? HRM_OK : HRM_ERR_OUT_OF_MEMORY;
 }
 
 void hrm_params_free(hrm_param_table *t) {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hrm/status.h"
+
 typedef enum hrm_pos_encoding { HRM_POS_ROPE = 0, HRM_POS_LEARNED = 1 } hrm_pos_encoding;
 
 /* The architecture, with the published config names (DESIGN.md "Contracts"). */
@@ -35,8 +37,8 @@ int hrm_config_intermediate(const hrm_config *c);  /* I of the SwiGLU */
 int hrm_config_prefix(const hrm_config *c);        /* P = ceil(puzzle_emb_ndim / hidden_size) */
 int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
 
-/* Checks ranges and divisibility; on failure writes one line and returns 0. */
-int hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
+/* Checks ranges and divisibility; on failure writes one line and returns HRM_ERR_INVALID_ARG. */
+hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
 
 /* Serialises to the JSON object stored under hrm.config (caller frees). */
 char *hrm_config_to_json(const hrm_config *c);
@@ -44,13 +46,13 @@ char *hrm_config_to_json(const hrm_config *c);
 /* Parses a stored hrm.config (a checkpoint's): every one of the 16 published keys is required.
  * Keys this version does not know are ignored (newer writers stay readable). On a missing key, a
  * wrong type or value, writes one line naming the key, without an "hrm.config:" prefix (the
- * caller names the file and the source), and returns 0. */
-int hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);
+ * caller names the file and the source), and returns HRM_ERR_INVALID_ARG. */
+hrm_status hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);
 
 /* The lenient form, for settings layered on defaults (hrm convert's key=value list, where the
  * user gives only what differs from the published config): keys present override *c, missing
  * keys keep the value already in *c. Never for a stored config: use hrm_config_parse. */
-int hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size);
+hrm_status hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size);
 
 typedef enum hrm_param_role {
     HRM_PARAM_ADAM = 0,   /* trained by AdamATan2 */
@@ -80,8 +82,8 @@ typedef struct hrm_param_table {
     int64_t adam_total;  /* floats in [0, adam_total): the AdamATan2 range */
 } hrm_param_table;
 
-/* Builds the table of a validated config; returns 0 on allocation failure. */
-int hrm_params_build(const hrm_config *c, hrm_param_table *t);
+/* Builds the table of a validated config; HRM_ERR_OUT_OF_MEMORY on allocation failure. */
+hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t);
 void hrm_params_free(hrm_param_table *t);
 const hrm_param *hrm_params_find(const hrm_param_table *t, const char *name);
 

@@ -1,5 +1,9 @@
 /* core/status.h - status propagation shared by the core's files (act.c and the model files).
- * Not installed. */
+ * Not installed.
+ *
+ * The core's one error convention: a function that can fail returns hrm_status (HRM_OK = 0, so
+ * `if (call(...))` means "failed") and, where it takes err/err_size, writes one line saying why;
+ * a predicate returns bool (hrm_mul_size: "fits"); a count or index is an int. */
 #ifndef HRM_CORE_STATUS_H
 #define HRM_CORE_STATUS_H
 

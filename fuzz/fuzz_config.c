@@ -20,7 +20,7 @@ static void config_round_trip(const hrm_config *c) {
     if (!json) return; /* out of memory */
     hrm_config again;
     memset(&again, 0, sizeof again);
-    if (!hrm_config_parse(json, &again, err, sizeof err) || !fuzz_same_config(c, &again)) {
+    if (hrm_config_parse(json, &again, err, sizeof err) || !fuzz_same_config(c, &again)) {
         fprintf(stderr, "fuzz_config: a config we parsed does not write and parse back: %s\n%s\n", err, json);
         abort();
     }
@@ -31,11 +31,11 @@ static void config_round_trip(const hrm_config *c) {
 static void train_round_trip(const char *text) {
     char err[512];
     hrm_key_values v, again;
-    if (!hrm_key_values_init(&v, err, sizeof err)) abort();
-    if (hrm_train_json_restore(&v, text, err, sizeof err)) {
+    if (hrm_key_values_init(&v, err, sizeof err)) abort();
+    if (!hrm_train_json_restore(&v, text, err, sizeof err)) {
         char *json = hrm_train_json(&v, 1, 2);
-        if (!hrm_key_values_init(&again, err, sizeof err)) abort();
-        int n, ok = json && hrm_train_json_restore(&again, json, err, sizeof err);
+        if (hrm_key_values_init(&again, err, sizeof err)) abort();
+        int n, ok = json && !hrm_train_json_restore(&again, json, err, sizeof err);
         const hrm_key *keys = hrm_keys(&n);
         for (int i = 0; ok && i < n; i++) {
             if (keys[i].store != HRM_STORE_TRAIN) continue;
@@ -61,9 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     hrm_config c;
     memset(&c, 0, sizeof c);
-    if (hrm_config_parse(text, &c, err, sizeof err) && hrm_config_validate(&c, err, sizeof err)) config_round_trip(&c);
+    if (!hrm_config_parse(text, &c, err, sizeof err) && !hrm_config_validate(&c, err, sizeof err)) config_round_trip(&c);
     c = hrm_config_default();
-    if (hrm_config_apply_json(text, &c, err, sizeof err) && hrm_config_validate(&c, err, sizeof err))
+    if (!hrm_config_apply_json(text, &c, err, sizeof err) && !hrm_config_validate(&c, err, sizeof err))
         config_round_trip(&c);
     train_round_trip(text);
     hrm_sampler_state st, again;

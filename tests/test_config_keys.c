@@ -176,7 +176,7 @@ START_TEST(test_parse) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char err[256] = "";
         double num = -1;
-        int ok = hrm_key_parse(key(cases[i].key), cases[i].text, &num, err, sizeof err);
+        int ok = hrm_key_parse(key(cases[i].key), cases[i].text, &num, err, sizeof err) == HRM_OK;
         if (!cases[i].err) {
             ck_assert_msg(ok, "%s=%s refused: %s", cases[i].key, cases[i].text, err);
             ck_assert_msg(num == cases[i].num, "%s=%s gave %g", cases[i].key, cases[i].text, num);
@@ -191,13 +191,13 @@ END_TEST
 START_TEST(test_train_json) {
     char err[512];
     hrm_key_values a, b;
-    ck_assert(hrm_key_values_init(&a, err, sizeof err));
-    ck_assert(hrm_key_values_give(&a, key("data_path"), "data/sudoku", err, sizeof err));
-    ck_assert(hrm_key_values_give(&a, key("lr"), "7e-5", err, sizeof err));
-    ck_assert(hrm_key_values_give(&a, key("data_shuffle"), "false", err, sizeof err));
-    ck_assert(hrm_key_values_give(&a, key("arch.loss.loss_type"), "softmax_cross_entropy", err, sizeof err));
-    ck_assert(hrm_key_values_give(&a, key("max_steps"), "9", err, sizeof err)); /* not stored */
-    ck_assert(!hrm_key_values_give(&a, key("beta1"), "1", err, sizeof err));
+    ck_assert(hrm_key_values_init(&a, err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&a, key("data_path"), "data/sudoku", err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&a, key("lr"), "7e-5", err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&a, key("data_shuffle"), "false", err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&a, key("arch.loss.loss_type"), "softmax_cross_entropy", err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&a, key("max_steps"), "9", err, sizeof err) == HRM_OK); /* not stored */
+    ck_assert(hrm_key_values_give(&a, key("beta1"), "1", err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_str_eq(err, "beta1: '1' is not a number in [0, 0.999999]");
     char *json = hrm_train_json(&a, 12, 40);
     ck_assert_str_eq(json, "{\"data_path\":\"data/sudoku\",\"global_batch_size\":768,\"epochs\":100000,\"lr\":6.9999999999999994e-5,"
@@ -207,18 +207,18 @@ START_TEST(test_train_json) {
                            "\"arch.loss.loss_type\":\"softmax_cross_entropy\",\"matmul_precision\":\"highest\",\"step\":12,"
                            "\"total_steps\":40}");
     /* read back: what was not given comes from the file; what was given wins */
-    ck_assert(hrm_key_values_init(&b, err, sizeof err));
-    ck_assert(hrm_key_values_give(&b, key("lr"), "1e-3", err, sizeof err));
-    ck_assert_msg(hrm_train_json_restore(&b, json, err, sizeof err), "%s", err);
+    ck_assert(hrm_key_values_init(&b, err, sizeof err) == HRM_OK);
+    ck_assert(hrm_key_values_give(&b, key("lr"), "1e-3", err, sizeof err) == HRM_OK);
+    ck_assert_msg(hrm_train_json_restore(&b, json, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert(b.num[hrm_key_index(key("lr"))] == 1e-3);
     ck_assert_str_eq(b.text[hrm_key_index(key("data_path"))], "data/sudoku");
     ck_assert(b.num[hrm_key_index(key("data_shuffle"))] == 0);
     hrm_train_settings s = hrm_key_values_settings(&b);
     ck_assert(s.loss_type == HRM_LOSS_SOFTMAX && s.lr == 1e-3 && s.global_batch_size == 768);
     hrm_key_values_free(&b);
-    ck_assert(hrm_train_json_settings(json, &s, err, sizeof err));
+    ck_assert(hrm_train_json_settings(json, &s, err, sizeof err) == HRM_OK);
     ck_assert(s.loss_type == HRM_LOSS_SOFTMAX && s.lr == 7e-5);
-    ck_assert(hrm_train_json_settings(NULL, &s, err, sizeof err));
+    ck_assert(hrm_train_json_settings(NULL, &s, err, sizeof err) == HRM_OK);
     ck_assert(s.loss_type == HRM_LOSS_STABLEMAX && s.lr == 1e-4);
     free(json);
     hrm_key_values_free(&a);
@@ -236,14 +236,14 @@ START_TEST(test_train_json) {
                                        "integer in [1, 1048576])"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        ck_assert(hrm_key_values_init(&b, err, sizeof err));
-        ck_assert_msg(!hrm_train_json_restore(&b, bad[i].json, err, sizeof err), "%s accepted", bad[i].json);
+        ck_assert(hrm_key_values_init(&b, err, sizeof err) == HRM_OK);
+        ck_assert_msg(hrm_train_json_restore(&b, bad[i].json, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted", bad[i].json);
         ck_assert_str_eq(err, bad[i].err);
         hrm_key_values_free(&b);
-        ck_assert(!hrm_train_json_settings(bad[i].json, &s, err, sizeof err));
+        ck_assert(hrm_train_json_settings(bad[i].json, &s, err, sizeof err) == HRM_ERR_INVALID_ARG);
     }
     /* keys it does not know (a newer writer's) are ignored, null means "not recorded" */
-    ck_assert(hrm_train_json_settings("{\"future_key\": 1, \"lr\": null}", &s, err, sizeof err));
+    ck_assert(hrm_train_json_settings("{\"future_key\": 1, \"lr\": null}", &s, err, sizeof err) == HRM_OK);
     ck_assert(s.lr == 1e-4);
 }
 END_TEST

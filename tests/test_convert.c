@@ -265,7 +265,7 @@ START_TEST(test_convert_fixture) {
 
     ck_assert_msg(hrm_st_read(golden("init.safetensors"), &want, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert_msg(hrm_st_read(out, &got, err, sizeof err) == HRM_OK, "%s", err);
-    ck_assert(hrm_config_parse(hrm_st_meta(&want, "hrm.config"), &golden_cfg, err, sizeof err));
+    ck_assert(hrm_config_parse(hrm_st_meta(&want, "hrm.config"), &golden_cfg, err, sizeof err) == HRM_OK);
     char *a = hrm_config_to_json(&golden_cfg), *b = hrm_config_to_json(&c);
     ck_assert_str_eq(a, b);
     ck_assert_str_eq(hrm_st_meta(&got, "hrm.config"), b);

@@ -208,7 +208,7 @@ static void engine_open(engine *e, const char *plugin_path, const char *init_pat
     const char *json = hrm_st_meta(&init, "hrm.config");
     ck_assert_msg(json != NULL, "%s: no hrm.config", init_path);
     e->cfg = hrm_config_default();
-    ck_assert_msg(hrm_config_parse(json, &e->cfg, err, sizeof err), "%s: %s", init_path, err);
+    ck_assert_msg(hrm_config_parse(json, &e->cfg, err, sizeof err) == HRM_OK, "%s: %s", init_path, err);
     if (explore >= 0) e->cfg.halt_exploration_prob = explore;
     ck_assert_msg(hrm_model_create(&e->ctx, &e->cfg, B, &e->model, err, sizeof err) == HRM_OK, "%s", err);
     const hrm_param_table *t = hrm_model_params_table(e->model);

@@ -187,7 +187,7 @@ START_TEST(test_init_params) {
     hrm_config cfg = tiny_config(16, HRM_POS_LEARNED, 2, 2);
     cfg.hidden_size = 64;
     hrm_param_table t;
-    ck_assert(hrm_params_build(&cfg, &t));
+    ck_assert(hrm_params_build(&cfg, &t) == HRM_OK);
     float *a = malloc((size_t)t.total * sizeof *a), *b = malloc((size_t)t.total * sizeof *b);
     hrm_init_params(&t, a, 1);
     hrm_init_params(&t, b, 1);

@@ -237,9 +237,9 @@ static void write_model(const char *path) {
     c.vocab_size = VOCAB;
     c.seq_len = CELLS;
     c.num_puzzle_identifiers = 1;
-    ck_assert_msg(hrm_config_validate(&c, err, sizeof err), "%s", err);
+    ck_assert_msg(hrm_config_validate(&c, err, sizeof err) == HRM_OK, "%s", err);
     hrm_param_table t;
-    ck_assert(hrm_params_build(&c, &t));
+    ck_assert(hrm_params_build(&c, &t) == HRM_OK);
     float *w = calloc((size_t)t.total, sizeof *w);
     ck_assert(w != NULL);
     const hrm_param *tok = hrm_params_find(&t, "model.inner.embed_tokens.embedding_weight"),

@@ -24,8 +24,8 @@ START_TEST(test_sudoku_count) {
     hrm_config c = sudoku_config();
     hrm_param_table t;
     char err[256];
-    ck_assert_msg(hrm_config_validate(&c, err, sizeof err), "%s", err);
-    ck_assert(hrm_params_build(&c, &t));
+    ck_assert_msg(hrm_config_validate(&c, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(hrm_params_build(&c, &t) == HRM_OK);
     ck_assert_int_eq(hrm_params_count(&t), 27275266); /* HRM_SPEC.md */
     ck_assert_int_eq(hrm_config_intermediate(&c), 1536);
     ck_assert_int_eq(hrm_config_prefix(&c), 1);
@@ -40,7 +40,7 @@ END_TEST
 START_TEST(test_layout) {
     hrm_config c = sudoku_config();
     hrm_param_table t;
-    ck_assert(hrm_params_build(&c, &t));
+    ck_assert(hrm_params_build(&c, &t) == HRM_OK);
     int64_t next = 0;
     int seen_non_adam = 0;
     for (int i = 0; i < t.count; i++) {
@@ -71,14 +71,14 @@ END_TEST
 START_TEST(test_learned_positions_and_no_puzzle) {
     hrm_config c = sudoku_config();
     hrm_param_table rope, learned;
-    ck_assert(hrm_params_build(&c, &rope));
+    ck_assert(hrm_params_build(&c, &rope) == HRM_OK);
     c.pos_encodings = HRM_POS_LEARNED;
-    ck_assert(hrm_params_build(&c, &learned));
+    ck_assert(hrm_params_build(&c, &learned) == HRM_OK);
     ck_assert_int_eq(hrm_params_count(&learned) - hrm_params_count(&rope), 82 * 512);
     hrm_params_free(&learned);
     c.puzzle_emb_ndim = 0;
     ck_assert_int_eq(hrm_config_prefix(&c), 0);
-    ck_assert(hrm_params_build(&c, &learned));
+    ck_assert(hrm_params_build(&c, &learned) == HRM_OK);
     ck_assert_ptr_null(hrm_params_find(&learned, "model.inner.puzzle_emb.weights"));
     ck_assert_int_eq(hrm_params_find(&learned, "model.inner.embed_pos.embedding_weight")->shape[0], 81);
     hrm_params_free(&learned);
@@ -103,15 +103,15 @@ START_TEST(test_validate) {
     char err[256];
     hrm_config c = sudoku_config();
     c.num_heads = 7;
-    ck_assert(!hrm_config_validate(&c, err, sizeof err));
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "num_heads"));
     c = sudoku_config();
     c.vocab_size = 0;
-    ck_assert(!hrm_config_validate(&c, err, sizeof err));
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "vocab_size"));
     c = sudoku_config();
     c.halt_exploration_prob = 1.5;
-    ck_assert(!hrm_config_validate(&c, err, sizeof err));
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "halt_exploration_prob"));
 }
 END_TEST
@@ -125,7 +125,7 @@ START_TEST(test_json_round_trip) {
     char *json = hrm_config_to_json(&c);
     ck_assert_ptr_nonnull(json);
     ck_assert_ptr_nonnull(strstr(json, "\"pos_encodings\":\"learned\""));
-    ck_assert_msg(hrm_config_parse(json, &back, err, sizeof err), "%s", err);
+    ck_assert_msg(hrm_config_parse(json, &back, err, sizeof err) == HRM_OK, "%s", err);
     char *again = hrm_config_to_json(&back); /* every field, without struct padding */
     ck_assert_str_eq(json, again);
     ck_assert(back.pos_encodings == HRM_POS_LEARNED && back.H_cycles == 3 && back.rms_norm_eps == 1e-6);
@@ -133,7 +133,7 @@ START_TEST(test_json_round_trip) {
     free(json);
     /* the lenient form (settings over defaults): unknown keys are ignored; missing keys keep their value */
     back = sudoku_config();
-    ck_assert(hrm_config_apply_json("{\"hidden_size\": 64, \"name\": \"hrm_v1\"}", &back, err, sizeof err));
+    ck_assert(hrm_config_apply_json("{\"hidden_size\": 64, \"name\": \"hrm_v1\"}", &back, err, sizeof err) == HRM_OK);
     ck_assert_int_eq(back.hidden_size, 64);
     ck_assert_int_eq(back.seq_len, 81);
 }
@@ -168,18 +168,18 @@ START_TEST(test_json_missing_keys) {
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char *cut = without_key(json, keys[i]);
         back = sudoku_config();
-        ck_assert_msg(!hrm_config_parse(cut, &back, err, sizeof err), "%s accepted without %s", cut, keys[i]);
+        ck_assert_msg(hrm_config_parse(cut, &back, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted without %s", cut, keys[i]);
         snprintf(want, sizeof want, "missing key %s", keys[i]);
         ck_assert_str_eq(err, want);
         back = sudoku_config();
-        ck_assert_msg(hrm_config_apply_json(cut, &back, err, sizeof err), "lenient form without %s: %s", keys[i], err);
+        ck_assert_msg(hrm_config_apply_json(cut, &back, err, sizeof err) == HRM_OK, "lenient form without %s: %s", keys[i], err);
         free(cut);
     }
     size_t n = strlen(json);
     char *more = malloc(n + 32);
     ck_assert_ptr_nonnull(more);
     snprintf(more, n + 32, "%.*s,\"name\":\"hrm_v2\"}", (int)(n - 1), json);
-    ck_assert_msg(hrm_config_parse(more, &back, err, sizeof err), "%s: %s", more, err);
+    ck_assert_msg(hrm_config_parse(more, &back, err, sizeof err) == HRM_OK, "%s: %s", more, err);
     free(more);
     free(json);
 }
@@ -188,14 +188,14 @@ END_TEST
 START_TEST(test_json_errors) {
     char err[256];
     hrm_config c = sudoku_config();
-    ck_assert(!hrm_config_apply_json("{\"hidden_size\": \"big\"}", &c, err, sizeof err));
+    ck_assert(hrm_config_apply_json("{\"hidden_size\": \"big\"}", &c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_str_eq(err, "hidden_size must be a non-negative integer"); /* the caller adds the source */
-    ck_assert(!hrm_config_apply_json("{\"pos_encodings\": \"sinusoidal\"}", &c, err, sizeof err));
+    ck_assert(hrm_config_apply_json("{\"pos_encodings\": \"sinusoidal\"}", &c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "pos_encodings"));
-    ck_assert(!hrm_config_apply_json("{\"seq_len\": -3}", &c, err, sizeof err));
+    ck_assert(hrm_config_apply_json("{\"seq_len\": -3}", &c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "seq_len"));
-    ck_assert(!hrm_config_parse("[1, 2]", &c, err, sizeof err));
-    ck_assert(!hrm_config_apply_json("{\"hidden_size\": 5", &c, err, sizeof err));
+    ck_assert(hrm_config_parse("[1, 2]", &c, err, sizeof err) == HRM_ERR_INVALID_ARG);
+    ck_assert(hrm_config_apply_json("{\"hidden_size\": 5", &c, err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
 }
 END_TEST
@@ -231,7 +231,7 @@ static void write_weights(const char *path, const char *json) {
     hrm_config c = tiny_config();
     hrm_param_table t;
     char err[512];
-    ck_assert(hrm_params_build(&c, &t));
+    ck_assert(hrm_params_build(&c, &t) == HRM_OK);
     float *zeros = calloc((size_t)t.total, sizeof *zeros);
     hrm_st_entry *e = calloc((size_t)t.count, sizeof *e);
     ck_assert(zeros && e);

@@ -228,7 +228,7 @@ static int run_eval(eval_run *r, const char **v) {
     r->batch = batch;
     /* the settings the checkpoint was trained with (hrm.train; the defaults without one): the loss
      * type is the one that matters here */
-    if (!hrm_train_json_settings(r->ck.train_json, &r->ts, err, sizeof err))
+    if (hrm_train_json_settings(r->ck.train_json, &r->ts, err, sizeof err))
         return cli_error(r->prog, "%s: %s", v[O_CHECKPOINT], err), CLI_EXIT_FAIL;
     hrm_status st = hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err,
                                       sizeof err);

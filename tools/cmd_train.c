@@ -71,7 +71,7 @@ static bool is_cli_key(const hrm_key *k) { return k && k->store != HRM_STORE_DAT
 /* Reads key=value arguments. Returns CLI_PARSED, CLI_HELP or CLI_BAD (after one line). */
 static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a) {
     char err[1024];
-    if (!hrm_key_values_init(a, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
+    if (hrm_key_values_init(a, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     for (int n = 1; n < argc; n++) {
         const char *arg = argv[n];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_HELP;
@@ -83,7 +83,7 @@ static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a)
         const hrm_key *k = hrm_key_find(key);
         if (!is_cli_key(k)) return cli_error(prog, "unknown key '%s' (try '%s --help')", key, prog), CLI_BAD;
         if (a->given[hrm_key_index(k)]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
-        if (!hrm_key_values_give(a, k, eq + 1, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
+        if (hrm_key_values_give(a, k, eq + 1, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     }
     return CLI_PARSED;
 }
@@ -149,7 +149,7 @@ static int build_config(const char *prog, const hrm_key_values *a, const hrm_con
 /* Takes every training setting not given on the command line from hrm.train. */
 static int restore_saved(const char *prog, hrm_key_values *a, const char *json, const char *path) {
     char err[1024];
-    if (!hrm_train_json_restore(a, json, err, sizeof err)) return cli_error(prog, "%s: %s", path, err), 0;
+    if (hrm_train_json_restore(a, json, err, sizeof err)) return cli_error(prog, "%s: %s", path, err), 0;
     return 1;
 }
 
@@ -325,7 +325,7 @@ static int64_t settle(run *r, char *resume_state, size_t size) {
         r->cfg.seq_len = r->train.meta.seq_len;
         r->cfg.num_puzzle_identifiers = r->train.meta.num_puzzle_identifiers;
     }
-    if (!hrm_config_validate(&r->cfg, err, sizeof err)) return cli_error(r->prog, "arch: %s", err), SETTLE_USAGE;
+    if (hrm_config_validate(&r->cfg, err, sizeof err)) return cli_error(r->prog, "arch: %s", err), SETTLE_USAGE;
     return latest > 0 ? latest : 0;
 }
 
