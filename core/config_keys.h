@@ -14,6 +14,7 @@
 #ifndef HRM_CORE_CONFIG_KEYS_H
 #define HRM_CORE_CONFIG_KEYS_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,16 +67,16 @@ typedef struct hrm_key {
 } hrm_key;
 
 /* The table, in `hrm train --help` order (hrm.train's keys come in this order too). */
-const hrm_key *hrm_keys(int *count);
+HRM_INTERNAL const hrm_key *hrm_keys(int *count);
 
 /* The key named `name`, or NULL. */
-const hrm_key *hrm_key_find(const char *name);
+HRM_INTERNAL const hrm_key *hrm_key_find(const char *name);
 
 /* The index of k in the table. */
-int hrm_key_index(const hrm_key *k);
+HRM_INTERNAL int hrm_key_index(const hrm_key *k);
 
 /* The name a hrm.config key has in the JSON: name without "arch.". */
-const char *hrm_key_config_name(const hrm_key *k);
+HRM_INTERNAL const char *hrm_key_config_name(const hrm_key *k);
 
 /* The hrm.config keys in JSON order: out[i] for i < *count (16). */
 const hrm_key *const *hrm_config_keys(int *count);
@@ -84,12 +85,12 @@ const hrm_key *const *hrm_config_keys(int *count);
  * the loss and the precision as their enum values; other types 0). On failure writes one line
  * that starts with the key's name ("lr: 'x' is not a number in [0, 1000]") and returns
  * HRM_ERR_INVALID_ARG. */
-hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, size_t err_size);
 
 /* A key's field in obj (an hrm_config for SHAPE, ARCH and DATA keys, an hrm_train_settings for
  * TRAIN keys with a field), as a double, and its setter. Keys without a field: NAN / no-op. */
-double hrm_key_get(const hrm_key *k, const void *obj);
-void hrm_key_set(const hrm_key *k, void *obj, double v);
+HRM_INTERNAL double hrm_key_get(const hrm_key *k, const void *obj);
+HRM_INTERNAL void hrm_key_set(const hrm_key *k, void *obj, double v);
 
 /* Every key's value for one invocation: the text (the command line's, a checkpoint's hrm.train,
  * or the default) and its parsed number, indexed as the table. */
@@ -103,28 +104,28 @@ typedef struct hrm_key_values {
 
 /* Every key at its default (a key without one has text NULL). Fails only if a default does not
  * parse (a bug in the table), with err set. */
-hrm_status hrm_key_values_init(hrm_key_values *v, char *err, size_t err_size);
-void hrm_key_values_free(hrm_key_values *v);
+HRM_INTERNAL hrm_status hrm_key_values_init(hrm_key_values *v, char *err, size_t err_size);
+HRM_INTERNAL void hrm_key_values_free(hrm_key_values *v);
 
 /* Gives key k the value text (not copied: it must outlive v). HRM_ERR_INVALID_ARG with one line
  * in err when it does not parse; a second value for the same key is the caller's to refuse. */
-hrm_status hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err, size_t err_size);
 
 /* hrm.train: the HRM_STORE_TRAIN keys that have a value, with their JSON types, in table order,
  * then "step" and "total_steps". Caller frees; NULL when out of memory. */
-char *hrm_train_json(const hrm_key_values *v, int64_t step, int64_t total_steps);
+HRM_INTERNAL char *hrm_train_json(const hrm_key_values *v, int64_t step, int64_t total_steps);
 
 /* Takes every HRM_STORE_TRAIN key not given from the hrm.train text json. HRM_ERR_INVALID_ARG
  * with one line in err ("no valid hrm.train metadata ...", "hrm.train has a bad KEY (...)") when
  * json is NULL, not an object, or holds a value that does not parse. */
-hrm_status hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_train_json_restore(hrm_key_values *v, const char *json, char *err, size_t err_size);
 
 /* The training settings of v (every TRAIN key with a field; global_batch_size included);
  * total_steps is left 0 for the caller. */
-hrm_train_settings hrm_key_values_settings(const hrm_key_values *v);
+HRM_INTERNAL hrm_train_settings hrm_key_values_settings(const hrm_key_values *v);
 
 /* The training settings a checkpoint's hrm.train records (json NULL: the defaults), for `hrm
  * eval`. HRM_ERR_INVALID_ARG with one line in err when it is there but broken. */
-hrm_status hrm_train_json_settings(const char *json, hrm_train_settings *out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_train_json_settings(const char *json, hrm_train_settings *out, char *err, size_t err_size);
 
 #endif /* HRM_CORE_CONFIG_KEYS_H */

@@ -9,6 +9,7 @@
 #ifndef HRM_CORE_CONVERT_H
 #define HRM_CORE_CONVERT_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +19,7 @@
 /* Infers the config of the state dict f read from path. settings[n] are "key=value" with the
  * published config names, optionally as "arch.key" (arch.name and arch.loss.* are accepted and
  * ignored: training settings); a key given twice is an error. On failure writes one line. */
-hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings, int n,
+HRM_INTERNAL hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings, int n,
                               hrm_config *out, char *err, size_t err_size);
 
 typedef struct hrm_convert_summary {
@@ -32,10 +33,10 @@ typedef struct hrm_convert_summary {
 /* Checks that f holds exactly the tensors of c's parameter table with their shapes (known
  * non-parameter buffers aside) and writes them as float32 with hrm.config metadata to out_path,
  * atomically. Errors name in_path (or out_path for a failed write) and the tensor. */
-hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const hrm_config *c, const char *out_path,
+HRM_INTERNAL hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const hrm_config *c, const char *out_path,
                              hrm_convert_summary *summary, char *err, size_t err_size);
 
 /* The state-dict name without its leading `_orig_mod.` prefixes. */
-const char *hrm_convert_strip(const char *name);
+HRM_INTERNAL const char *hrm_convert_strip(const char *name);
 
 #endif /* HRM_CORE_CONVERT_H */

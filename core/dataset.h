@@ -19,6 +19,7 @@
 #ifndef HRM_CORE_DATASET_H
 #define HRM_CORE_DATASET_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,20 +54,20 @@ typedef struct hrm_dataset {
 
 /* Loads and checks DIR/split (split is "train" or "test") and DIR/identifiers.json. On failure
  * *out holds nothing to free. */
-hrm_status hrm_dataset_load(const char *dir, const char *split, hrm_dataset *out, char *err, size_t err_size);
-void hrm_dataset_free(hrm_dataset *ds);
+HRM_INTERNAL hrm_status hrm_dataset_load(const char *dir, const char *split, hrm_dataset *out, char *err, size_t err_size);
+HRM_INTERNAL void hrm_dataset_free(hrm_dataset *ds);
 /* Loads only DIR/identifiers.json into out->identifiers / num_identifiers (the rest zero), for a
  * caller that needs the names of a dataset's puzzles, not its examples. Free with
  * hrm_dataset_free; on failure *out holds nothing to free. */
-hrm_status hrm_dataset_load_identifiers(const char *dir, hrm_dataset *out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_load_identifiers(const char *dir, hrm_dataset *out, char *err, size_t err_size);
 
 /* The checks of hrm_dataset_load on a dataset in memory; errors name the file that would hold
  * the offending array under DIR/split. */
-hrm_status hrm_dataset_validate(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_validate(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
 
 /* Checks ds, then writes DIR/split (creating DIR and DIR/split) and, when ds->identifiers is
  * set, DIR/identifiers.json. Each file is replaced atomically. */
-hrm_status hrm_dataset_write(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_write(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
 
 /* Token at example row, position col. */
 static inline int32_t hrm_dataset_input(const hrm_dataset *ds, int row, int col) {
@@ -77,6 +78,6 @@ static inline int32_t hrm_dataset_label(const hrm_dataset *ds, int row, int col)
 }
 
 /* The puzzle that example row belongs to (binary search in puzzle_indices). */
-int hrm_dataset_puzzle_of(const hrm_dataset *ds, int row);
+HRM_INTERNAL int hrm_dataset_puzzle_of(const hrm_dataset *ds, int row);
 
 #endif /* HRM_CORE_DATASET_H */

@@ -20,6 +20,7 @@
 #ifndef HRM_CORE_DATASET_BUILDER_H
 #define HRM_CORE_DATASET_BUILDER_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,27 +36,27 @@ enum { HRM_SPLIT_TRAIN = 0, HRM_SPLIT_TEST = 1 };
  * created. warn gets one line ("removed OUT.partial left by an interrupted build", "restored OUT
  * from the copy an interrupted replacing build left", joined by "; ") when it cleaned up after an
  * interrupted build, also when the open then fails; "" otherwise. */
-hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **b,
+HRM_INTERNAL hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **b,
                         char *warn, size_t warn_size, char *err, size_t err_size);
 
 /* The sink of one split (HRM_SPLIT_TRAIN or HRM_SPLIT_TEST). A sink call that fails leaves one line
  * that hrm_dsb_error returns. */
-hrm_task_sink hrm_dsb_sink(hrm_dataset_builder *b, int split);
-const char *hrm_dsb_error(const hrm_dataset_builder *b);
+HRM_INTERNAL hrm_task_sink hrm_dsb_sink(hrm_dataset_builder *b, int split);
+HRM_INTERNAL const char *hrm_dsb_error(const hrm_dataset_builder *b);
 
 /* Counts so far, for the closing summary. */
 typedef struct hrm_dsb_counts {
     int64_t examples, puzzles, groups;
 } hrm_dsb_counts;
-hrm_dsb_counts hrm_dsb_counts_of(const hrm_dataset_builder *b, int split);
-int hrm_dsb_identifiers(const hrm_dataset_builder *b);
+HRM_INTERNAL hrm_dsb_counts hrm_dsb_counts_of(const hrm_dataset_builder *b, int split);
+HRM_INTERNAL int hrm_dsb_identifiers(const hrm_dataset_builder *b);
 
 /* Writes both splits (a split without examples is left out, with a warning line in warn), checks
  * them, and renames OUT.partial onto OUT. Frees b and releases the lock, also on failure (which
  * removes OUT.partial). */
-hrm_status hrm_dsb_commit(hrm_dataset_builder *b, char *warn, size_t warn_size, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dsb_commit(hrm_dataset_builder *b, char *warn, size_t warn_size, char *err, size_t err_size);
 
 /* Drops a build: removes OUT.partial and the lock, frees b. Safe with NULL. */
-void hrm_dsb_abort(hrm_dataset_builder *b);
+HRM_INTERNAL void hrm_dsb_abort(hrm_dataset_builder *b);
 
 #endif /* HRM_CORE_DATASET_BUILDER_H */

@@ -9,6 +9,7 @@
 #ifndef HRM_CORE_EVALUATE_H
 #define HRM_CORE_EVALUATE_H
 
+#include "internal.h"
 #include <stdint.h>
 
 #include "act.h"
@@ -47,7 +48,7 @@ typedef struct hrm_eval_report {
 
 /* a: an evaluation state (training false) on the model; M <= 0 means halt_max_steps. On failure
  * writes one line (the act's or the model's error). */
-hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out,
+HRM_INTERNAL hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out,
                         char *err, size_t err_size);
 
 #endif /* HRM_CORE_EVALUATE_H */

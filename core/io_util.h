@@ -10,6 +10,7 @@
 #ifndef HRM_CORE_IO_UTIL_H
 #define HRM_CORE_IO_UTIL_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,29 +22,29 @@
 #endif
 
 /* Writes "file: <formatted message>" into err (newlines replaced by spaces); returns status. */
-hrm_status hrm_io_fail(char *err, size_t err_size, hrm_status status, const char *file, const char *fmt, ...)
+HRM_INTERNAL hrm_status hrm_io_fail(char *err, size_t err_size, hrm_status status, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-uint16_t hrm_le16(const unsigned char *p);
-uint32_t hrm_le32(const unsigned char *p);
-uint64_t hrm_le64(const unsigned char *p);
-void hrm_put_le64(unsigned char *p, uint64_t v);
+HRM_INTERNAL uint16_t hrm_le16(const unsigned char *p);
+HRM_INTERNAL uint32_t hrm_le32(const unsigned char *p);
+HRM_INTERNAL uint64_t hrm_le64(const unsigned char *p);
+HRM_INTERNAL void hrm_put_le64(unsigned char *p, uint64_t v);
 
 /* IEEE half and bfloat16 bit patterns to float. */
-float hrm_f16_to_f32(uint16_t h);
-float hrm_bf16_to_f32(uint16_t b);
+HRM_INTERNAL float hrm_f16_to_f32(uint16_t h);
+HRM_INTERNAL float hrm_bf16_to_f32(uint16_t b);
 
 /* *out = a * b; false when the product overflows size_t (a predicate, not an error status). */
-bool hrm_mul_size(size_t a, size_t b, size_t *out);
+HRM_INTERNAL bool hrm_mul_size(size_t a, size_t b, size_t *out);
 
 /* Formats a shape as "1000 x 81" ("scalar" for ndim 0) into buf. */
-const char *hrm_shape_str(char *buf, size_t size, int ndim, const int64_t *shape);
+HRM_INTERNAL const char *hrm_shape_str(char *buf, size_t size, int ndim, const int64_t *shape);
 
 /* Opens path for reading and gets its size; on failure writes the error line. */
-hrm_status hrm_file_open_read(const char *path, FILE **f, uint64_t *size, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_file_open_read(const char *path, FILE **f, uint64_t *size, char *err, size_t err_size);
 
 /* Reads exactly `bytes` at the current position; on a short read writes "truncated" with `what`. */
-hrm_status hrm_file_read(FILE *f, const char *path, void *dst, size_t bytes, const char *what, char *err,
+HRM_INTERNAL hrm_status hrm_file_read(FILE *f, const char *path, void *dst, size_t bytes, const char *what, char *err,
                          size_t err_size);
 
 /* ---- atomic replacement ------------------------------------------------------------------- */
@@ -55,15 +56,15 @@ typedef struct hrm_atomic_file {
 } hrm_atomic_file;
 
 /* Creates path.tmp; nothing happens to path until hrm_atomic_commit. */
-hrm_status hrm_atomic_open(hrm_atomic_file *af, const char *path, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_open(hrm_atomic_file *af, const char *path, char *err, size_t err_size);
 /* Appends bytes; on failure aborts the write (removes path.tmp) and writes the error line. */
-hrm_status hrm_atomic_write(hrm_atomic_file *af, const void *data, size_t bytes, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_write(hrm_atomic_file *af, const void *data, size_t bytes, char *err, size_t err_size);
 /* Flushes, fsyncs and renames path.tmp onto path; on failure removes path.tmp, path untouched. */
-hrm_status hrm_atomic_commit(hrm_atomic_file *af, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_commit(hrm_atomic_file *af, char *err, size_t err_size);
 /* Drops a write in progress (removes path.tmp). Safe to call twice or after commit. */
-void hrm_atomic_abort(hrm_atomic_file *af);
+HRM_INTERNAL void hrm_atomic_abort(hrm_atomic_file *af);
 
 /* Writes a whole file atomically from one buffer. */
-hrm_status hrm_atomic_write_file(const char *path, const void *data, size_t bytes, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_write_file(const char *path, const void *data, size_t bytes, char *err, size_t err_size);
 
 #endif /* HRM_CORE_IO_UTIL_H */

@@ -22,6 +22,7 @@
 #ifndef HRM_CORE_NPY_H
 #define HRM_CORE_NPY_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,18 +42,18 @@ typedef struct hrm_npy_array {
     void *data; /* count elements of dtype, C order; malloc'ed, freed by hrm_npy_free */
 } hrm_npy_array;
 
-size_t hrm_npy_dtype_size(hrm_npy_dtype t); /* 1 or 4 */
-const char *hrm_npy_dtype_name(hrm_npy_dtype t); /* "uint8", "int32", "float32" */
+HRM_INTERNAL size_t hrm_npy_dtype_size(hrm_npy_dtype t); /* 1 or 4 */
+HRM_INTERNAL const char *hrm_npy_dtype_name(hrm_npy_dtype t); /* "uint8", "int32", "float32" */
 
 /* Reads path into *out (zeroed first). On failure *out holds nothing to free. */
-hrm_status hrm_npy_read(const char *path, hrm_npy_array *out, char *err, size_t err_size);
-void hrm_npy_free(hrm_npy_array *a);
+HRM_INTERNAL hrm_status hrm_npy_read(const char *path, hrm_npy_array *out, char *err, size_t err_size);
+HRM_INTERNAL void hrm_npy_free(hrm_npy_array *a);
 
 /* Element i of an integer array (uint8 or int32) as an int. */
-int32_t hrm_npy_int_at(const hrm_npy_array *a, size_t i);
+HRM_INTERNAL int32_t hrm_npy_int_at(const hrm_npy_array *a, size_t i);
 
 /* Writes data (the product of shape elements of dtype, C order) to path atomically. */
-hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+HRM_INTERNAL hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
                          char *err, size_t err_size);
 
 /* The same file written in pieces, for arrays too large to hold: open writes the header for the
@@ -65,10 +66,10 @@ typedef struct hrm_npy_writer {
     size_t remaining; /* data bytes still to come */
 } hrm_npy_writer;
 
-hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
+HRM_INTERNAL hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
                                const int64_t *shape, char *err, size_t err_size);
-hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size);
-hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size);
-void hrm_npy_writer_abort(hrm_npy_writer *w);
+HRM_INTERNAL hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size);
+HRM_INTERNAL void hrm_npy_writer_abort(hrm_npy_writer *w);
 
 #endif /* HRM_CORE_NPY_H */

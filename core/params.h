@@ -8,6 +8,7 @@
 #ifndef HRM_CORE_PARAMS_H
 #define HRM_CORE_PARAMS_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,30 +30,30 @@ typedef struct hrm_config {
 
 /* The published defaults (HRM_SPEC.md "Configuration"), from the key table (config_keys.c); the
  * dataset fields are left 0. */
-hrm_config hrm_config_default(void);
+HRM_INTERNAL hrm_config hrm_config_default(void);
 
 /* Derived sizes. */
-int hrm_config_head_dim(const hrm_config *c);      /* hidden_size / num_heads */
-int hrm_config_intermediate(const hrm_config *c);  /* I of the SwiGLU */
-int hrm_config_prefix(const hrm_config *c);        /* P = ceil(puzzle_emb_ndim / hidden_size) */
-int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
+HRM_INTERNAL int hrm_config_head_dim(const hrm_config *c);      /* hidden_size / num_heads */
+HRM_INTERNAL int hrm_config_intermediate(const hrm_config *c);  /* I of the SwiGLU */
+HRM_INTERNAL int hrm_config_prefix(const hrm_config *c);        /* P = ceil(puzzle_emb_ndim / hidden_size) */
+HRM_INTERNAL int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
 
 /* Checks ranges and divisibility; on failure writes one line and returns HRM_ERR_INVALID_ARG. */
-hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
 
 /* Serialises to the JSON object stored under hrm.config (caller frees). */
-char *hrm_config_to_json(const hrm_config *c);
+HRM_INTERNAL char *hrm_config_to_json(const hrm_config *c);
 
 /* Parses a stored hrm.config (a checkpoint's): every one of the 16 published keys is required.
  * Keys this version does not know are ignored (newer writers stay readable). On a missing key, a
  * wrong type or value, writes one line naming the key, without an "hrm.config:" prefix (the
  * caller names the file and the source), and returns HRM_ERR_INVALID_ARG. */
-hrm_status hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);
 
 /* The lenient form, for settings layered on defaults (hrm convert's key=value list, where the
  * user gives only what differs from the published config): keys present override *c, missing
  * keys keep the value already in *c. Never for a stored config: use hrm_config_parse. */
-hrm_status hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_config_apply_json(const char *json, hrm_config *c, char *err, size_t err_size);
 
 typedef enum hrm_param_role {
     HRM_PARAM_ADAM = 0,   /* trained by AdamATan2 */
@@ -83,12 +84,12 @@ typedef struct hrm_param_table {
 } hrm_param_table;
 
 /* Builds the table of a validated config; HRM_ERR_OUT_OF_MEMORY on allocation failure. */
-hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t);
-void hrm_params_free(hrm_param_table *t);
-const hrm_param *hrm_params_find(const hrm_param_table *t, const char *name);
+HRM_INTERNAL hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t);
+HRM_INTERNAL void hrm_params_free(hrm_param_table *t);
+HRM_INTERNAL const hrm_param *hrm_params_find(const hrm_param_table *t, const char *name);
 
 /* The published model's parameter count: its nn.Parameters, i.e. the AdamATan2 range (the
  * puzzle embedding and H_init/L_init are buffers there). 27,275,266 for the Sudoku model. */
-int64_t hrm_params_count(const hrm_param_table *t);
+HRM_INTERNAL int64_t hrm_params_count(const hrm_param_table *t);
 
 #endif /* HRM_CORE_PARAMS_H */

@@ -13,6 +13,8 @@
 #ifndef HRM_CORE_PLUGIN_DIRS_H
 #define HRM_CORE_PLUGIN_DIRS_H
 
+#include "internal.h"
+
 typedef struct hrm_plugin_dirs {
     char **dirs;
     int count, cap;
@@ -20,7 +22,7 @@ typedef struct hrm_plugin_dirs {
 
 /* Fills *d (which the caller zeroes) in the order above; a folder that cannot be added for lack of
  * memory is skipped. tree: "backends"; lib_sub: "hrm/backends"; install_dir: HRM_PLUGIN_DIR. */
-void hrm_plugin_dirs_find(hrm_plugin_dirs *d, const char *tree, const char *lib_sub, const char *install_dir);
-void hrm_plugin_dirs_free(hrm_plugin_dirs *d);
+HRM_INTERNAL void hrm_plugin_dirs_find(hrm_plugin_dirs *d, const char *tree, const char *lib_sub, const char *install_dir);
+HRM_INTERNAL void hrm_plugin_dirs_free(hrm_plugin_dirs *d);
 
 #endif /* HRM_CORE_PLUGIN_DIRS_H */

@@ -23,6 +23,7 @@
 #ifndef HRM_CORE_SAFETENSORS_H
 #define HRM_CORE_SAFETENSORS_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,13 +53,13 @@ typedef struct hrm_st_file {
 } hrm_st_file;
 
 /* Reads and checks path; on failure *out holds nothing to free. */
-hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *err, size_t err_size);
 /* hrm_st_read that also accepts I32 tensors (for files that hold more than parameters, such as
  * the test fixtures); callers look at each tensor's dtype. */
-hrm_status hrm_st_read_mixed(const char *path, hrm_st_file *out, char *err, size_t err_size);
-const hrm_st_tensor *hrm_st_find(const hrm_st_file *f, const char *name); /* NULL when absent */
-const char *hrm_st_meta(const hrm_st_file *f, const char *key); /* NULL when absent */
-void hrm_st_free(hrm_st_file *f);
+HRM_INTERNAL hrm_status hrm_st_read_mixed(const char *path, hrm_st_file *out, char *err, size_t err_size);
+HRM_INTERNAL const hrm_st_tensor *hrm_st_find(const hrm_st_file *f, const char *name); /* NULL when absent */
+HRM_INTERNAL const char *hrm_st_meta(const hrm_st_file *f, const char *key); /* NULL when absent */
+HRM_INTERNAL void hrm_st_free(hrm_st_file *f);
 
 /* One tensor to write: data holds the product of shape floats (row-major). */
 typedef struct hrm_st_entry {
@@ -70,7 +71,7 @@ typedef struct hrm_st_entry {
 
 /* Writes the tensors (F32, in the order given, names unique) and the metadata pairs
  * meta_keys[i] -> meta_values[i] to path atomically. */
-hrm_status hrm_st_write(const char *path, const hrm_st_entry *tensors, int count, const char *const *meta_keys,
+HRM_INTERNAL hrm_status hrm_st_write(const char *path, const hrm_st_entry *tensors, int count, const char *const *meta_keys,
                         const char *const *meta_values, int meta_count, char *err, size_t err_size);
 
 #endif /* HRM_CORE_SAFETENSORS_H */

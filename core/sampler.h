@@ -37,6 +37,7 @@
 #ifndef HRM_CORE_SAMPLER_H
 #define HRM_CORE_SAMPLER_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,13 +53,13 @@ typedef struct hrm_batch {
     int32_t *identifier; /* (B,) puzzle identifier; blank_identifier_id in a padding slot */
 } hrm_batch;
 
-hrm_status hrm_batch_alloc(hrm_batch *b, int size);
-void hrm_batch_free(hrm_batch *b);
+HRM_INTERNAL hrm_status hrm_batch_alloc(hrm_batch *b, int size);
+HRM_INTERNAL void hrm_batch_free(hrm_batch *b);
 
 /* The model's inputs and labels of a batch, as the published collate builds them: labels equal
  * to ignore_label_id become ignore_label; padding slots get pad_id inputs and ignore_label labels.
  * inputs is (B, seq_len), labels is (B, seq_len). */
-void hrm_batch_gather(const hrm_dataset *ds, const hrm_batch *b, int32_t ignore_label, int32_t *inputs,
+HRM_INTERNAL void hrm_batch_gather(const hrm_dataset *ds, const hrm_batch *b, int32_t ignore_label, int32_t *inputs,
                       int32_t *labels);
 
 /* ---- the training sampler ----------------------------------------------------------------- */
@@ -86,17 +87,17 @@ typedef struct hrm_sampler {
 /* epochs_per_iter: E, the epochs of one iteration (pretrain.py: eval_interval, or epochs).
  * Errors (one line, naming global_batch_size, eval_interval or the dataset) when one iteration
  * of the dataset cannot fill one batch of batch_size, or E x G does not fit 62 bits. */
-hrm_status hrm_sampler_init(hrm_sampler *s, const hrm_dataset *ds, int batch_size, bool shuffle,
+HRM_INTERNAL hrm_status hrm_sampler_init(hrm_sampler *s, const hrm_dataset *ds, int batch_size, bool shuffle,
                             uint64_t epochs_per_iter, uint64_t seed, char *err, size_t err_size);
-void hrm_sampler_free(hrm_sampler *s);
+HRM_INTERNAL void hrm_sampler_free(hrm_sampler *s);
 
 /* Fills all b->size (== batch_size) slots with the next batch; b->valid = b->size. */
-hrm_status hrm_sampler_next(hrm_sampler *s, hrm_batch *b, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_sampler_next(hrm_sampler *s, hrm_batch *b, char *err, size_t err_size);
 
 /* The state to save; restoring it into a sampler over the same dataset, mode, batch size and (when
  * shuffling) epochs_per_iter continues the stream exactly where it was saved. */
-hrm_sampler_state hrm_sampler_save(const hrm_sampler *s);
-hrm_status hrm_sampler_restore(hrm_sampler *s, const hrm_sampler_state *st, char *err, size_t err_size);
+HRM_INTERNAL hrm_sampler_state hrm_sampler_save(const hrm_sampler *s);
+HRM_INTERNAL hrm_status hrm_sampler_restore(hrm_sampler *s, const hrm_sampler_state *st, char *err, size_t err_size);
 
 /* One-line text form of a state (for checkpoint metadata), "hrm-sampler-v2 shuffle=.. batch_size=..
  * epochs_per_iter=.. seed=.. iteration=.. position=.. rng=4 hex words", and its parser. format
@@ -105,8 +106,8 @@ hrm_status hrm_sampler_restore(hrm_sampler *s, const hrm_sampler_state *st, char
  * reproducible order, whose stream is unchanged (epoch -> iteration, epochs_per_iter 1), and
  * refuses a shuffled v1 line, whose order no longer exists, with one line saying so. */
 #define HRM_SAMPLER_STATE_MAX 256
-int hrm_sampler_state_format(const hrm_sampler_state *st, char *buf, size_t size);
-hrm_status hrm_sampler_state_parse(const char *text, hrm_sampler_state *st, char *err, size_t err_size);
+HRM_INTERNAL int hrm_sampler_state_format(const hrm_sampler_state *st, char *buf, size_t size);
+HRM_INTERNAL hrm_status hrm_sampler_state_parse(const char *text, hrm_sampler_state *st, char *err, size_t err_size);
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 typedef struct hrm_eval_iter {
@@ -114,8 +115,8 @@ typedef struct hrm_eval_iter {
     int next; /* first example of the next batch */
 } hrm_eval_iter;
 
-void hrm_eval_iter_init(hrm_eval_iter *it, const hrm_dataset *ds);
+HRM_INTERNAL void hrm_eval_iter_init(hrm_eval_iter *it, const hrm_dataset *ds);
 /* Fills b with the next b->size examples (padding at the end); false when all were given. */
-bool hrm_eval_iter_next(hrm_eval_iter *it, hrm_batch *b);
+HRM_INTERNAL bool hrm_eval_iter_next(hrm_eval_iter *it, hrm_batch *b);
 
 #endif /* HRM_CORE_SAMPLER_H */

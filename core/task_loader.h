@@ -10,6 +10,7 @@
 #ifndef HRM_CORE_TASK_LOADER_H
 #define HRM_CORE_TASK_LOADER_H
 
+#include "internal.h"
 #include <stdbool.h>
 
 #include "hrm/task.h"
@@ -28,16 +29,16 @@ typedef struct hrm_task_list {
 } hrm_task_list;
 
 /* Every task plugin in the search path, sorted by name. */
-hrm_status hrm_task_scan(hrm_task_list *out);
-void hrm_task_list_free(hrm_task_list *list);
+HRM_INTERNAL hrm_status hrm_task_scan(hrm_task_list *out);
+HRM_INTERNAL void hrm_task_list_free(hrm_task_list *list);
 
 /* The usable task named `spec` (or the file `spec` when it contains '/' or ends in ".so"). On
  * failure one line in err (listing the tasks found when the name is unknown). */
-hrm_status hrm_task_find(const char *spec, const hrm_task_iface **out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_task_find(const char *spec, const hrm_task_iface **out, char *err, size_t err_size);
 
 /* The usable task whose format has this seq_len and vocab_size (how `hrm eval` and `hrm solve`
  * recognise a dataset's or a checkpoint's task). HRM_ERR_NOT_AVAILABLE with a line when none or
  * more than one matches. */
-hrm_status hrm_task_match(int seq_len, int vocab_size, const hrm_task_iface **out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_task_match(int seq_len, int vocab_size, const hrm_task_iface **out, char *err, size_t err_size);
 
 #endif /* HRM_CORE_TASK_LOADER_H */

@@ -17,6 +17,7 @@
 #ifndef HRM_CORE_TORCH_CKPT_H
 #define HRM_CORE_TORCH_CKPT_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,9 +49,9 @@ typedef struct hrm_torch_file {
 
 /* Reads and checks a torch.save'd state dict; on failure writes one line "path: problem" and
  * *out holds nothing to free. */
-hrm_status hrm_torch_read(const char *path, hrm_torch_file *out, char *err, size_t err_size);
-const hrm_torch_tensor *hrm_torch_find(const hrm_torch_file *f, const char *name); /* NULL when absent */
-void hrm_torch_free(hrm_torch_file *f);
+HRM_INTERNAL hrm_status hrm_torch_read(const char *path, hrm_torch_file *out, char *err, size_t err_size);
+HRM_INTERNAL const hrm_torch_tensor *hrm_torch_find(const hrm_torch_file *f, const char *name); /* NULL when absent */
+HRM_INTERNAL void hrm_torch_free(hrm_torch_file *f);
 
 /* ---- the ZIP layer, also for tests that take an archive apart -------------------------- */
 
@@ -58,16 +59,16 @@ typedef struct hrm_zip hrm_zip;
 
 /* Opens a ZIP archive (ZIP64 included) and checks its central directory: every entry STORED,
  * inside the file, names unique. */
-hrm_status hrm_zip_open(const char *path, hrm_zip **out, char *err, size_t err_size);
-int hrm_zip_count(const hrm_zip *z);
-const char *hrm_zip_name(const hrm_zip *z, int i);
-uint64_t hrm_zip_size(const hrm_zip *z, int i);
-int hrm_zip_find(const hrm_zip *z, const char *name); /* index, or -1 */
+HRM_INTERNAL hrm_status hrm_zip_open(const char *path, hrm_zip **out, char *err, size_t err_size);
+HRM_INTERNAL int hrm_zip_count(const hrm_zip *z);
+HRM_INTERNAL const char *hrm_zip_name(const hrm_zip *z, int i);
+HRM_INTERNAL uint64_t hrm_zip_size(const hrm_zip *z, int i);
+HRM_INTERNAL int hrm_zip_find(const hrm_zip *z, const char *name); /* index, or -1 */
 /* Reads entry i (hrm_zip_size bytes) into dst and checks its CRC-32. */
-hrm_status hrm_zip_read(hrm_zip *z, int i, void *dst, char *err, size_t err_size);
-void hrm_zip_close(hrm_zip *z);
+HRM_INTERNAL hrm_status hrm_zip_read(hrm_zip *z, int i, void *dst, char *err, size_t err_size);
+HRM_INTERNAL void hrm_zip_close(hrm_zip *z);
 
 /* The CRC-32 of ZIP (polynomial 0xEDB88320): start with crc = 0, chain over pieces. */
-uint32_t hrm_crc32(uint32_t crc, const void *data, size_t bytes);
+HRM_INTERNAL uint32_t hrm_crc32(uint32_t crc, const void *data, size_t bytes);
 
 #endif /* HRM_CORE_TORCH_CKPT_H */

@@ -43,15 +43,15 @@ typedef struct hrm_plugin_list {
 
 /* A host with a stderr logger; its level comes from $HRM_LOG (error|warn|info|debug, default
  * warn) and its thread count from $HRM_THREADS (default 0 = all cores). */
-const hrm_host *hrm_default_host(void);
+HRM_API const hrm_host *hrm_default_host(void);
 
 /* Loads one plugin file and fills *out (state, reason, iface). Returns HRM_OK when the plugin is
  * usable, else an error status with out->reason set. Never aborts. */
-hrm_status hrm_plugin_load(const char *path, const hrm_host *host, hrm_plugin *out);
+HRM_API hrm_status hrm_plugin_load(const char *path, const hrm_host *host, hrm_plugin *out);
 
 /* Every plugin in the search path (usable, declined and refused), sorted by name. */
-hrm_status hrm_plugin_scan(const hrm_host *host, hrm_plugin_list *out);
-void hrm_plugin_list_free(hrm_plugin_list *list);
+HRM_API hrm_status hrm_plugin_scan(const hrm_host *host, hrm_plugin_list *out);
+HRM_API void hrm_plugin_list_free(hrm_plugin_list *list);
 
 /* An opened backend instance and one of its devices. */
 typedef struct hrm_ctx {
@@ -70,13 +70,13 @@ typedef struct hrm_ctx {
  *   a name ("cpu")    -> the plugin of that name in the search path;
  *   a path (contains '/' or ends in ".so") -> that file.
  * On failure writes one line into err and returns the status. */
-hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
+HRM_API hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
                         size_t err_size);
 
 /* hrm_ctx_open with the device named by a device spec (hrm_device_match): an index ("1") or a
  * name substring ("radeon", "pocl"). NULL or "" is device 0. Under "auto", a backend with no
  * device matching the spec is skipped like one that fails to open. */
-hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
+HRM_API hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
                                size_t err_size);
 
 /* What a caller makes on a freshly opened context before it counts as open: its model, optimizer
@@ -91,7 +91,7 @@ typedef hrm_status (*hrm_ctx_setup_fn)(hrm_ctx *ctx, void *user, char *err, size
  * by score is tried; any other setup failure stops the search. With a named backend or a path a
  * failing setup closes the context. On failure *out is closed and err holds one line: the last
  * setup's own line, or the open failure's. On success the things setup made live on *out. */
-hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_host *host, hrm_ctx_setup_fn setup,
+HRM_API hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_host *host, hrm_ctx_setup_fn setup,
                              void *user, hrm_ctx *out, char *err, size_t err_size);
 
 /* Picks the device that `device` names among the n devices described by info[]:
@@ -101,32 +101,32 @@ hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_hos
  *                                 names the platform in the note, so a platform name selects too).
  * Returns the index, or -1 with one line in err naming the problem (no match, or several) and
  * listing the devices as "N 'name'". */
-int hrm_device_match(const char *device, const hrm_device_info *info, int n, char *err, size_t err_size);
+HRM_API int hrm_device_match(const char *device, const hrm_device_info *info, int n, char *err, size_t err_size);
 
-void hrm_ctx_close(hrm_ctx *ctx);
+HRM_API void hrm_ctx_close(hrm_ctx *ctx);
 
 /* The largest single buffer the opened device takes, in bytes (the backend's max_buffer_bytes,
  * ABI 1.1); 0 when the backend states no limit (an ABI 1.0 plugin, or none below its memory). */
-uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx);
+HRM_API uint64_t hrm_ctx_max_buffer_bytes(const hrm_ctx *ctx);
 
 /* ---- matmul precision (ABI 1.2; see hrm_matmul_precision in hrm/backend.h) ---------------- */
 
 /* "highest", "high", "medium": torch.set_float32_matmul_precision's words. */
-const char *hrm_precision_name(hrm_matmul_precision p);
+HRM_API const char *hrm_precision_name(hrm_matmul_precision p);
 /* The precision's operand format: "fp32", "tf32", "bf16". */
-const char *hrm_precision_format(hrm_matmul_precision p);
+HRM_API const char *hrm_precision_format(hrm_matmul_precision p);
 /* Parses a name above (or its format, e.g. "bf16"); 1 on success, 0 otherwise. */
-int hrm_precision_parse(const char *text, hrm_matmul_precision *out);
+HRM_API int hrm_precision_parse(const char *text, hrm_matmul_precision *out);
 /* The precisions the opened device runs natively, as HRM_PRECISION_BIT bits; HIGHEST always set
  * (an ABI 1.0/1.1 plugin, or one without the slot, is fp32 only). */
-uint32_t hrm_ctx_matmul_precisions(const hrm_ctx *ctx);
+HRM_API uint32_t hrm_ctx_matmul_precisions(const hrm_ctx *ctx);
 /* The precision a device with that bit set runs `asked` in: asked when supported, else the next
  * higher one that is (medium -> high -> highest). */
-hrm_matmul_precision hrm_precision_effective(uint32_t supported, hrm_matmul_precision asked);
+HRM_API hrm_matmul_precision hrm_precision_effective(uint32_t supported, hrm_matmul_precision asked);
 /* A matmul at precision p (which must be in hrm_ctx_matmul_precisions, or HIGHEST). */
-hrm_status hrm_ctx_matmul(const hrm_ctx *ctx, const hrm_matmul_args *a, hrm_matmul_precision p);
+HRM_API hrm_status hrm_ctx_matmul(const hrm_ctx *ctx, const hrm_matmul_args *a, hrm_matmul_precision p);
 
-const char *hrm_status_str(hrm_status s);
+HRM_API const char *hrm_status_str(hrm_status s);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,11 @@ extern "C" {
 #define HRM_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* The library's public functions (hrm/hrm.h, hrm/solver.h). libhrm is built with every other
+ * symbol hidden, except the core's internal functions that the hrm program and the tests call
+ * (core/internal.h's HRM_INTERNAL): those are no API. */
+#define HRM_API HRM_EXPORT
+
 typedef enum hrm_status {
     HRM_OK = 0,
     HRM_ERR_INVALID_ARG = 1,   /* bad shape, NULL where required, out-of-range index */
