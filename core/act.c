@@ -1,6 +1,7 @@
-/* core/act.c - ACT training steps, evaluation and the optimizers (act.h), following the published
- * hrm_act_v1.py (the carry and halting), losses.py (ACTLossHead) and pretrain.py (one optimizer
- * step per segment, the learning-rate schedule), as tools/reference/hrm_ref.py restates them. */
+/* core/act.c - ACT training steps and evaluation (act.h), following the published hrm_act_v1.py
+ * (the carry and halting), losses.py (ACTLossHead) and pretrain.py (one optimizer step per
+ * segment; the optimizers and their schedule are optim.c's), as tools/reference/hrm_ref.py
+ * restates them. */
 #include "act.h"
 
 #include <math.h>
@@ -9,14 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optim.h"
 #include "status.h"
-
-double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio) {
-    if (step < warmup_steps) return base_lr * (double)step / (double)(warmup_steps > 1 ? warmup_steps : 1);
-    int64_t span = total_steps - warmup_steps;
-    double progress = (double)(step - warmup_steps) / (double)(span > 1 ? span : 1);
-    return base_lr * (min_ratio + fmax(0.0, (1.0 - min_ratio) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress))));
-}
 
 /* ---- errors and device helpers ----------------------------------------------------------------- */
 
@@ -271,28 +266,8 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
 
 hrm_status hrm_act_optimizer_step(hrm_act *a) {
     if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer_step on an evaluation-only state");
-    const hrm_train_settings *s = &a->settings;
-    const hrm_config *c = hrm_model_config(a->model);
-    const hrm_param_table *t = hrm_model_params_table(a->model);
-    a->step++;
-    a->last_lr = hrm_lr_schedule(s->lr, a->step, s->lr_warmup_steps, s->total_steps, s->lr_min_ratio);
-    a->last_puzzle_emb_lr = hrm_lr_schedule(s->puzzle_emb_lr, a->step, s->lr_warmup_steps, s->total_steps,
-                                            s->lr_min_ratio);
-    if (c->puzzle_emb_ndim > 0) {
-        const hrm_param *pe = hrm_params_find(t, "model.inner.puzzle_emb.weights");
-        hrm_ptr w = hrm_model_params(a->model);
-        w.off += (size_t)pe->offset;
-        hrm_signsgd_args sg = {.batch = a->B, .width = c->puzzle_emb_ndim, .num_rows = c->num_puzzle_identifiers,
-                               .lr = (float)a->last_puzzle_emb_lr, .weight_decay = (float)s->puzzle_emb_weight_decay,
-                               .ids = a->d_puzzle_ids, .grads = hrm_model_puzzle_grads(a->model), .weights = w};
-        BACKEND(a, "act: signsgd_rows", a->ctx->f->signsgd_rows(a->ctx->dev, &sg));
-    }
-    size_t an = adam_floats(a);
-    hrm_adam_args ad = {.n = (int64_t)an, .step = a->step, .lr = (float)a->last_lr,
-                        .weight_decay = (float)s->weight_decay, .beta1 = (float)s->beta1, .beta2 = (float)s->beta2,
-                        .param = hrm_model_params(a->model), .grad = hrm_model_grads(a->model),
-                        .m = {a->adam, 0}, .v = {a->adam, an}};
-    BACKEND(a, "act: adam_atan2", a->ctx->f->adam_atan2(a->ctx->dev, &ad));
+    const char *what = "act: optimizer step";
+    BACKEND(a, what, hrm_optim_step(a, &what));
     return HRM_OK;
 }
 

@@ -1,7 +1,7 @@
 /* core/act.h - adaptive computation time (HRM_SPEC.md "ACT", "Loss", "Optimizers"): the state of
  * a batch of B slots across segments, one training step (one segment + one optimizer step, as the
- * published pretrain.py runs it), the evaluation of a batch over M segments, and the optimizers
- * with the published learning-rate schedule.
+ * published pretrain.py runs it) and the evaluation of a batch over M segments. The optimizers and
+ * the published learning-rate schedule are optim.h's; the optimizer's state lives here.
  *
  * A training step (hrm_act_train_step = hrm_act_train_segment + hrm_act_optimizer_step):
  *   1. halted slots take the new batch's example at their position, restart from H_init /
@@ -15,7 +15,8 @@
  *   4. LM loss (per sequence) -> seq_correct; the metric sums over slots halted now with count > 0;
  *   5. gradients of (lm + 0.5 (q_halt BCE + q_continue BCE)) / global_batch_size;
  *   6. SignSGD on the slots' puzzle-embedding rows and AdamATan2 on [0, adam_total), both at
- *      schedule(step) with the step counter incremented first (the first step uses step 1).
+ *      schedule(step) with the step counter incremented first (the first step uses step 1)
+ *      (optim.h).
  * With halt_max_steps == 1 there is no target and no q_continue loss (the published code).
  *
  * Evaluation (hrm_act_eval_segment / hrm_act_eval_batch): every slot restarts, then M segments of
@@ -59,11 +60,6 @@ typedef struct hrm_train_settings {
  * lr_min_ratio 1.0, warmup 2000, weight_decay 0.1, betas (0.9, 0.95), puzzle_emb_lr 1e-2,
  * puzzle_emb_weight_decay 0.1, stablemax, seed 0; total_steps 0: the caller sets it. */
 hrm_train_settings hrm_train_settings_default(void);
-
-/* pretrain.py's cosine_schedule_with_warmup_lr_lambda at `step` (>= 1 for the first optimizer
- * step): base * step / max(1, W) for step < W, then base * (r + max(0, (1-r) * 0.5 * (1 + cos(pi *
- * progress)))) with progress = (step - W) / max(1, total - W). */
-double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio);
 
 /* The published metric sums of one segment (pretrain.py logs the losses / global_batch_size and
  * the others / max(count, 1)). count, accuracy, exact_accuracy, q_halt_accuracy and steps are
@@ -131,7 +127,8 @@ const char *hrm_act_error(const hrm_act *a);
 /* Steps 1-5 above: after it, the model's grads and puzzle grads hold the step's gradients, the
  * model's logits the TRAIN forward's, and the per-slot fields this segment's values. */
 hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
-/* Step 6: SignSGD on the current slots' puzzle rows and AdamATan2, at schedule(++step). */
+/* Step 6: SignSGD on the current slots' puzzle rows and AdamATan2, at schedule(++step)
+ * (hrm_optim_step, optim.h). */
 hrm_status hrm_act_optimizer_step(hrm_act *a);
 /* Both. */
 hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);

@@ -1,8 +1,11 @@
-/* core/model.c - creating an hrm_model: the parameter offsets it runs on, the device allocations
- * for every activation carved by a layout function (run twice: once to size them, once to carve;
- * one buffer, or several where the backend limits a buffer's size),
- * the RoPE tables, parameter upload/download, carry resets, and the small helpers (linear layers,
- * copies, error lines) that the forward and backward files share. */
+/* core/model.c - an hrm_model: creating it (the parameter offsets it runs on, the device
+ * allocations for every activation carved by a layout function, run twice: once to size them,
+ * once to carve; one buffer, or several where the backend limits a buffer's size), the RoPE
+ * tables, parameter upload/download, carry resets, the small helpers (copies, error lines) that
+ * the layer files share, and one segment's forward and backward in the order of HRM_SPEC.md
+ * "Forward pass of one segment": the input embedding (model_embedding.c), the N x T schedule of
+ * L and H updates (a level of transformer blocks: model_block.c) and the heads (model_heads.c);
+ * the losses are model_loss.c's. */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -52,24 +55,6 @@ hrm_ptr hrm_model_logits(const hrm_model *m) { return m->logits; }
 hrm_ptr hrm_model_d_logits(const hrm_model *m) { return m->d_logits; }
 
 /* ---- shared helpers ----------------------------------------------------------------------- */
-
-hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out, float beta) {
-    hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
-                         .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
-    OP(m, "linear forward (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
-    return HRM_OK;
-}
-
-hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w, int64_t rows,
-                           int in, int out) {
-    hrm_matmul_args dw = {.trans_a = 1, .m = out, .n = in, .k = (int)rows, .alpha = 1, .beta = 1,
-                          .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
-    hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
-                           .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
-    OP(m, "linear backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
-    OP(m, "linear backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dxa, m->prec));
-    return HRM_OK;
-}
 
 hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n) {
     OP(m, "buffer_copy", m->ctx->f->buffer_copy(dst.buf, dst.off * 4, src.buf, src.off * 4, n * 4));
@@ -417,4 +402,90 @@ hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uin
         b += n;
     }
     return HRM_OK;
+}
+
+/* ---- one segment: forward ------------------------------------------------------------------ */
+
+typedef enum schedule_part {
+    RUN_PREFIX,  /* every update but the last L and the last H */
+    RUN_NO_SAVE, /* every update, nothing saved */
+    RUN_TRAIN,   /* every update, the last L and the last H saved for the backward */
+} schedule_part;
+
+/* The N x T schedule from carry `in` to carry `out`. The current zH, zL are read from `in` until
+ * an update first writes `out`. */
+static hrm_status run_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out, schedule_part part) {
+    const int N = m->cfg.H_cycles, T = m->cfg.L_cycles;
+    hrm_ptr zH = in.zH, zL = in.zL;
+    for (int n = 0; n < N; n++) {
+        for (int t = 0; t < T; t++) {
+            int last = n == N - 1 && t == T - 1;
+            if (last && part == RUN_PREFIX) break;
+            TRY(level_forward(m, &m->L_level, B, zL, zH, m->x, out.zL, last && part == RUN_TRAIN));
+            zL = out.zL;
+        }
+        if (n == N - 1 && part == RUN_PREFIX) break;
+        TRY(level_forward(m, &m->H_level, B, zH, zL, (hrm_ptr){0}, out.zH, n == N - 1 && part == RUN_TRAIN));
+        zH = out.zH;
+    }
+    /* a short prefix may leave part of the carry untouched */
+    size_t n = (size_t)B * m->S * m->D;
+    if (!ptr_eq(zH, out.zH)) TRY(copy_floats(m, out.zH, zH, n));
+    if (!ptr_eq(zL, out.zL)) TRY(copy_floats(m, out.zL, zL, n));
+    return HRM_OK;
+}
+
+static hrm_status check_carry(hrm_model *m, hrm_carry c, const char *what) {
+    if (!c.zH.buf || !c.zL.buf) return model_failf(m, HRM_ERR_INVALID_ARG, "%s: carry tensor is NULL", what);
+    if (ptr_eq(c.zH, c.zL)) return model_failf(m, HRM_ERR_INVALID_ARG, "%s: zH and zL are the same tensor", what);
+    return HRM_OK;
+}
+
+hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr tokens, hrm_ptr puzzle_ids,
+                             hrm_carry in, hrm_carry out, float *q_halt, float *q_continue) {
+    TRY(model_check_batch(m, B, "forward"));
+    if (!out.zH.buf) out = (hrm_carry){m->spare_zH, m->spare_zL};
+    TRY(check_carry(m, in, "forward"));
+    TRY(check_carry(m, out, "forward"));
+    if (mode == HRM_FORWARD_TRAIN) m->train_batch = 0; /* the saves are being overwritten */
+    TRY(embed_forward(m, B, tokens, puzzle_ids));
+    TRY(run_schedule(m, B, in, out, mode == HRM_FORWARD_TRAIN ? RUN_TRAIN : RUN_NO_SAVE));
+    if (mode != HRM_FORWARD_Q_ONLY) {
+        TRY(lm_head_forward(m, B, out.zH));
+        m->logits_batch = B;
+    }
+    TRY(q_head_forward(m, B, out.zH, q_halt, q_continue));
+    if (mode == HRM_FORWARD_TRAIN) {
+        m->train_batch = B;
+        m->train_tokens = tokens;
+        m->train_puzzle_ids = puzzle_ids;
+    }
+    return HRM_OK;
+}
+
+hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids, hrm_carry in,
+                                    hrm_carry out) {
+    TRY(model_check_batch(m, B, "forward_prefix"));
+    TRY(check_carry(m, in, "forward_prefix"));
+    TRY(check_carry(m, out, "forward_prefix"));
+    TRY(embed_forward(m, B, tokens, puzzle_ids));
+    return run_schedule(m, B, in, out, RUN_PREFIX);
+}
+
+/* ---- one segment: backward ----------------------------------------------------------------- */
+
+/* The one-step-gradient backward of a TRAIN forward: output heads -> the last H update -> the
+ * last L update -> the input embedding (HRM_SPEC.md: the carry going into those updates is
+ * detached, so nothing flows further back). */
+hrm_status hrm_model_backward(hrm_model *m, const float *d_q) {
+    int B = m->train_batch;
+    if (B == 0) return model_failf(m, HRM_ERR_INVALID_ARG, "backward: no TRAIN forward to differentiate");
+    hrm_ptr zH = m->H_level.hidden[m->H_level.layers];
+    TRY(lm_head_backward(m, B, zH));
+    if (d_q) TRY(q_head_backward(m, B, zH, d_q));
+    /* d(zH_prev + zL): zH_prev is detached, so this is the gradient of the new zL */
+    TRY(level_backward(m, &m->H_level, B));
+    /* d(zL_prev + zH_prev + x): only x is not detached */
+    TRY(level_backward(m, &m->L_level, B));
+    return embed_backward(m, B);
 }

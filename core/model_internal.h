@@ -1,5 +1,6 @@
-/* core/model_internal.h - the hrm_model struct and the helpers its files share (model.c: creation
- * and memory; model_forward.c; model_backward.c; model_loss.c). Not installed. */
+/* core/model_internal.h - the hrm_model struct and what its files share (model.c: creation,
+ * memory and one segment's forward and backward; the layers, each forward next to its backward:
+ * model_embedding.c, model_block.c, model_heads.c; model_loss.c). Not installed. */
 #ifndef HRM_CORE_MODEL_INTERNAL_H
 #define HRM_CORE_MODEL_INTERNAL_H
 
@@ -102,18 +103,32 @@ hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...);
 /* Fails unless 1 <= B <= max_batch. */
 hrm_status model_check_batch(hrm_model *m, int B, const char *what);
 
-/* y [rows, out] = x [rows, in] W^T + beta y, W [out, in] at params offset w. */
-hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out, float beta);
-/* dW += dy^T x (accumulates into grads), then dx = dy W + beta_dx dx; dx may be x (with beta_dx
- * 0), since the weight gradient has read x by then. */
-hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w, int64_t rows,
-                           int in, int out);
 /* n floats from src to dst, on the device. */
 hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n);
 
-/* Argument sets the forward and the backward share (model_forward.c). */
-hrm_embedding_args embedding_args(const hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids);
-hrm_attention_args attention_args(const hrm_model *m, int B, const block_acts *s);
-hrm_rope_args rope_args(const hrm_model *m, int B, hrm_ptr qkv);
+/* ---- the layers, each forward next to its backward in its file; model.c runs them ---------- */
+
+/* model_embedding.c: x [R, D] = the input embedding of tokens and puzzle ids; its backward takes
+ * d_h (the gradient of x) into the embedding tables' gradients and d_puzzle_rows, for the tokens
+ * and puzzle ids of the last TRAIN forward. */
+hrm_status embed_forward(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids);
+hrm_status embed_backward(hrm_model *m, int B);
+
+/* model_block.c: out = Level(z, inj_a + inj_b) (inj_b optional). Saving, the level works in
+ * level->hidden and copies its output to out at the end; otherwise it runs in place on out. out
+ * may equal z. The backward takes d_h from d(the saved level output) to d(level input) =
+ * d(z + injection). */
+hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out,
+                         int save);
+hrm_status level_backward(hrm_model *m, level *l, int B);
+
+/* model_heads.c: logits = the LM head of zH (each slot's rows past the prefix); q = the Q head of
+ * zH's first row (q_halt, q_continue copied to the host where not NULL). The backwards add the
+ * heads' weight gradients and write d_h, the gradient of zH: the LM head's sets it (zero on the
+ * prefix rows), the Q head's adds to row 0 of each slot. */
+hrm_status lm_head_forward(hrm_model *m, int B, hrm_ptr zH);
+hrm_status lm_head_backward(hrm_model *m, int B, hrm_ptr zH);
+hrm_status q_head_forward(hrm_model *m, int B, hrm_ptr zH, float *q_halt, float *q_continue);
+hrm_status q_head_backward(hrm_model *m, int B, hrm_ptr zH, const float *d_q);
 
 #endif /* HRM_CORE_MODEL_INTERNAL_H */

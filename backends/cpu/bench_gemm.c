@@ -3,7 +3,7 @@
  * vocabulary 11; 81 cells + 1 puzzle-embedding position = 82 rows per puzzle). Each linear layer
  * y = x W^T gives three products per training step: forward (B transposed), weight gradient
  * (A transposed, beta 1) and input gradient (no transposes); the LM head is batched per puzzle
- * as core/model_forward.c does it.
+ * as core/model_heads.c does it.
  *
  * One backend instance per engine (HRM_CPU_GEMM=onednn, slices, openblas, onednn-omp), plus the
  * medium precision emulated (HRM_CPU_PRECISION=emulate) and, where oneDNN has a bf16 unit, native
@@ -74,7 +74,7 @@ static int shapes_for(int batch, shape *out) {
         out[n++] = (shape){names[3 * l + 2], 0, 0, rows, in, o, 1, 0.0f, o, in, in, 0, 0, 0};
     }
     (void)I;
-    /* lm_head as core/model_forward.c and model_backward.c run it */
+    /* lm_head as core/model_heads.c runs it, forward and backward */
     out[n++] = (shape){"lm_head fwd", 0, 1, L, V, D, batch, 0.0f, D, D, V, (int64_t)S * D, 0, (int64_t)L * V};
     out[n++] = (shape){"lm_head wgrad", 1, 0, V, D, batch * L, 1, 1.0f, V, D, D, 0, 0, 0};
     out[n++] = (shape){"lm_head dgrad", 0, 0, L, D, V, batch, 0.0f, V, D, D, (int64_t)L * V, 0, (int64_t)S * D};

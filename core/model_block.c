@@ -1,0 +1,182 @@
+/* core/model_block.c - the transformer block of both levels and the levels built from it
+ * (HRM_SPEC.md "Forward pass of one segment"), each piece's forward next to its backward: the
+ * linear layer, the residual add + RMSNorm, the self-attention and SwiGLU sub-layers, the
+ * post-norm block, and a level (input injection, then its blocks). R = B*S rows throughout.
+ *
+ * Two ways to run a level forward. No-save: the level runs in place on the carry and every block
+ * writes the same scratch activations, so any number of cycles costs no memory. Save: the level
+ * keeps its input, every block's output and what each block's backward needs (level.hidden,
+ * level.saved); only the last L update and the last H update run this way, as the one-step
+ * gradient needs nothing else.
+ *
+ * Backward: weight gradients accumulate into grads (matmuls with beta 1). One gradient tensor d_h
+ * [R, D] carries the gradient of the current block's output backward and leaves it as the gradient
+ * of the block's input; the no-save scratch activations serve as the gradients of the wider
+ * tensors (dqkv, d_o, d_gu, dm), since the forward is over. */
+#include <math.h>
+
+#include "model_internal.h"
+
+/* ---- linear layer ---------------------------------------------------------------------------- */
+
+/* y [rows, out] = x [rows, in] W^T + beta y, W [out, in] at params offset w. */
+static hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out,
+                                 float beta) {
+    hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
+                         .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
+    OP(m, "linear forward (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
+    return HRM_OK;
+}
+
+/* dW += dy^T x (accumulates into grads), then dx = dy W + beta_dx dx; dx may be x (with beta_dx
+ * 0), since the weight gradient has read x by then. */
+static hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w,
+                                  int64_t rows, int in, int out) {
+    hrm_matmul_args dw = {.trans_a = 1, .m = out, .n = in, .k = (int)rows, .alpha = 1, .beta = 1,
+                          .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
+    hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
+                           .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
+    OP(m, "linear backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
+    OP(m, "linear backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dxa, m->prec));
+    return HRM_OK;
+}
+
+/* ---- residual add + RMSNorm ------------------------------------------------------------------ */
+
+/* y = rmsnorm(x + r), saving rstd. */
+static hrm_status add_rmsnorm(hrm_model *m, int64_t rows, hrm_ptr x, hrm_ptr r, hrm_ptr y, hrm_ptr rstd) {
+    hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .x = x, .r = r, .y = y,
+                          .rstd = rstd};
+    OP(m, "rmsnorm_forward", m->ctx->f->rmsnorm_forward(m->ctx->dev, &a));
+    return HRM_OK;
+}
+
+/* d(x + r) = rmsnorm_backward(dy) from the saved output y and rstd; in place on dh. */
+static hrm_status rmsnorm_backward(hrm_model *m, int64_t rows, hrm_ptr y, hrm_ptr rstd, hrm_ptr dh) {
+    hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .y = y, .rstd = rstd,
+                          .dy = dh, .dh = dh};
+    OP(m, "rmsnorm_backward", m->ctx->f->rmsnorm_backward(m->ctx->dev, &a));
+    return HRM_OK;
+}
+
+/* ---- self-attention sub-layer ---------------------------------------------------------------- */
+
+/* q, k, v are the three thirds of each packed qkv row [3D]. */
+static hrm_attention_args attention_args(const hrm_model *m, int B, const block_acts *s) {
+    return (hrm_attention_args){.batch = B, .seq = m->S, .heads = m->heads, .head_dim = m->head_dim,
+                                .scale = 1.0f / sqrtf((float)m->head_dim), .q = s->qkv, .k = ptr_at(s->qkv, m->D),
+                                .v = ptr_at(s->qkv, 2 * m->D), .qkv_row_stride = 3 * m->D, .o = s->o,
+                                .o_row_stride = m->D, .lse = s->lse};
+}
+
+/* RoPE rotates the Q and K heads of a packed qkv [R, 3D] in place: 2*heads heads per row. */
+static hrm_rope_args rope_args(const hrm_model *m, int B, hrm_ptr qkv) {
+    return (hrm_rope_args){.batch = B, .seq = m->S, .heads = 2 * m->heads, .head_dim = m->head_dim,
+                           .row_stride = 3 * m->D, .x = qkv, .out = qkv, .cos = m->rope_cos, .sin = m->rope_sin};
+}
+
+/* scratch_a [R, D] = o_proj(Attn(h)), saving s->qkv (after RoPE), s->o (before o_proj), s->lse. */
+static hrm_status attention_forward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h) {
+    int64_t R = (int64_t)B * m->S;
+    TRY(linear_forward(m, s->qkv, h, w->qkv, R, m->D, 3 * m->D, 0));
+    if (m->cfg.pos_encodings == HRM_POS_ROPE) {
+        hrm_rope_args r = rope_args(m, B, s->qkv);
+        OP(m, "rope_forward", m->ctx->f->rope_forward(m->ctx->dev, &r));
+    }
+    hrm_attention_args a = attention_args(m, B, s);
+    OP(m, "attention_forward", m->ctx->f->attention_forward(m->ctx->dev, &a));
+    return linear_forward(m, m->scratch_a, s->o, w->o, R, m->D, m->D, 0);
+}
+
+/* On entry dh = d(h + attn); on exit dh = d(h), both paths. */
+static hrm_status attention_backward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h,
+                                     hrm_ptr dh) {
+    int64_t R = (int64_t)B * m->S;
+    int D = m->D;
+    hrm_ptr d_o = m->scratch.o, dqkv = m->scratch.qkv;
+    TRY(linear_backward(m, d_o, 0, dh, s->o, w->o, R, D, D));
+    hrm_attention_args a = attention_args(m, B, s);
+    a.d_o = d_o;
+    a.dq = dqkv;
+    a.dk = ptr_at(dqkv, D);
+    a.dv = ptr_at(dqkv, 2 * D);
+    a.dqkv_row_stride = 3 * D;
+    OP(m, "attention_backward", m->ctx->f->attention_backward(m->ctx->dev, &a));
+    if (m->cfg.pos_encodings == HRM_POS_ROPE) {
+        hrm_rope_args r = rope_args(m, B, dqkv);
+        OP(m, "rope_backward", m->ctx->f->rope_backward(m->ctx->dev, &r));
+    }
+    return linear_backward(m, dh, 1, dqkv, h, w->qkv, R, D, 3 * D);
+}
+
+/* ---- SwiGLU sub-layer ------------------------------------------------------------------------ */
+
+/* scratch_a [R, D] = down(silu(gate) * up) of gate_up(h1), saving s->gu. */
+static hrm_status mlp_forward(hrm_model *m, int B, const block_weights *w, const block_acts *s) {
+    int64_t R = (int64_t)B * m->S;
+    int D = m->D, I = m->I;
+    TRY(linear_forward(m, s->gu, s->h1, w->gate_up, R, D, 2 * I, 0));
+    hrm_swiglu_args sw = {.rows = R, .inter = I, .gu = s->gu, .out = m->scratch_m};
+    OP(m, "swiglu_forward", m->ctx->f->swiglu_forward(m->ctx->dev, &sw));
+    return linear_forward(m, m->scratch_a, m->scratch_m, w->down, R, I, D, 0);
+}
+
+/* On entry dh = d(h1 + mlp); on exit dh = d(h1), both paths. */
+static hrm_status mlp_backward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr dh) {
+    int64_t R = (int64_t)B * m->S;
+    int D = m->D, I = m->I;
+    hrm_ptr mid = m->scratch_m, d_gu = m->scratch.gu;
+    /* recomputing silu(g)*u costs one pass over gu; saving it would cost [R, I] per block */
+    hrm_swiglu_args sw = {.rows = R, .inter = I, .gu = s->gu, .out = mid};
+    OP(m, "swiglu_forward (recompute)", m->ctx->f->swiglu_forward(m->ctx->dev, &sw));
+    TRY(linear_backward(m, mid, 0, dh, mid, w->down, R, I, D));
+    sw.d_out = mid;
+    sw.d_gu = d_gu;
+    OP(m, "swiglu_backward", m->ctx->f->swiglu_backward(m->ctx->dev, &sw));
+    return linear_backward(m, dh, 1, d_gu, s->h1, w->gate_up, R, D, 2 * I);
+}
+
+/* ---- one block ------------------------------------------------------------------------------- */
+
+/* Post-norm block: h1 = rmsnorm(h + Attn(h)); out = rmsnorm(h1 + SwiGLU(h1)). out may equal h:
+ * h is last read by the first rmsnorm. */
+static hrm_status block_forward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h,
+                                hrm_ptr out) {
+    int64_t R = (int64_t)B * m->S;
+    TRY(attention_forward(m, B, w, s, h));
+    TRY(add_rmsnorm(m, R, h, m->scratch_a, s->h1, s->rstd1));
+    TRY(mlp_forward(m, B, w, s));
+    return add_rmsnorm(m, R, s->h1, m->scratch_a, out, s->rstd2);
+}
+
+/* dh goes from d(out) to d(h). */
+static hrm_status block_backward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h,
+                                 hrm_ptr out, hrm_ptr dh) {
+    int64_t R = (int64_t)B * m->S;
+    TRY(rmsnorm_backward(m, R, out, s->rstd2, dh));
+    TRY(mlp_backward(m, B, w, s, dh));
+    TRY(rmsnorm_backward(m, R, s->h1, s->rstd1, dh));
+    return attention_backward(m, B, w, s, h, dh);
+}
+
+/* ---- one level ------------------------------------------------------------------------------- */
+
+hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out,
+                         int save) {
+    int64_t n = (int64_t)B * m->S * m->D;
+    hrm_add_args in = {.n = n, .out = save ? l->hidden[0] : out, .a = z, .b = inj_a, .c = inj_b};
+    OP(m, "input injection (add)", m->ctx->f->add(m->ctx->dev, &in));
+    for (int i = 0; i < l->layers; i++) {
+        if (save)
+            TRY(block_forward(m, B, &l->w[i], &l->saved[i], l->hidden[i], l->hidden[i + 1]));
+        else
+            TRY(block_forward(m, B, &l->w[i], &m->scratch, out, out));
+    }
+    return save ? copy_floats(m, out, l->hidden[l->layers], (size_t)n) : HRM_OK;
+}
+
+hrm_status level_backward(hrm_model *m, level *l, int B) {
+    for (int i = l->layers - 1; i >= 0; i--)
+        TRY(block_backward(m, B, &l->w[i], &l->saved[i], l->hidden[i], l->hidden[i + 1], m->d_h));
+    return HRM_OK;
+}
