@@ -35,6 +35,7 @@
 #ifndef HRM_CORE_ACT_H
 #define HRM_CORE_ACT_H
 
+#include "internal.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,7 +60,7 @@ typedef struct hrm_train_settings {
 /* The published defaults, from the key table (config_keys.c): global_batch_size 768, lr 1e-4,
  * lr_min_ratio 1.0, warmup 2000, weight_decay 0.1, betas (0.9, 0.95), puzzle_emb_lr 1e-2,
  * puzzle_emb_weight_decay 0.1, stablemax, seed 0; total_steps 0: the caller sets it. */
-hrm_train_settings hrm_train_settings_default(void);
+HRM_INTERNAL hrm_train_settings hrm_train_settings_default(void);
 
 /* The published metric sums of one segment (pretrain.py logs the losses / global_batch_size and
  * the others / max(count, 1)). count, accuracy, exact_accuracy, q_halt_accuracy and steps are
@@ -117,41 +118,41 @@ typedef struct hrm_act {
 /* ctx: the context the model was created on. B <= the model's max batch. settings NULL: the
  * defaults (evaluation reads only loss_type). training false: evaluation only, no optimizer
  * memory. The Adam moments start at zero, every slot halted. */
-hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings, bool training,
+HRM_INTERNAL hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings, bool training,
                           hrm_act **out, char *err, size_t err_size);
-void hrm_act_free(hrm_act *a);
-const char *hrm_act_error(const hrm_act *a);
+HRM_INTERNAL void hrm_act_free(hrm_act *a);
+HRM_INTERNAL const char *hrm_act_error(const hrm_act *a);
 
 /* ---- training ------------------------------------------------------------------------------ */
 
 /* Steps 1-5 above: after it, the model's grads and puzzle grads hold the step's gradients, the
  * model's logits the TRAIN forward's, and the per-slot fields this segment's values. */
-hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
+HRM_INTERNAL hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
 /* Step 6: SignSGD on the current slots' puzzle rows and AdamATan2, at schedule(++step)
  * (hrm_optim_step, optim.h). */
-hrm_status hrm_act_optimizer_step(hrm_act *a);
+HRM_INTERNAL hrm_status hrm_act_optimizer_step(hrm_act *a);
 /* Both. */
-hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
+HRM_INTERNAL hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics);
 
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 /* Segment `segment` (0-based) of M: segment 0 restarts every slot and takes the batch; later ones
  * continue. Writes the per-slot fields (q_halt, q_continue, seq_correct, ...), preds [B, seq_len]
  * (argmax, may be NULL) and the segment's metrics, with halted = steps >= M. */
-hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segment, int M, int32_t *preds,
+HRM_INTERNAL hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segment, int M, int32_t *preds,
                                 hrm_act_metrics *metrics);
 /* M segments (M <= 0: halt_max_steps). q_halt, q_continue [M, B] (may be NULL) per segment;
  * preds [B, seq_len] and metrics of the final segment; the model's logits are the final ones. */
-hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt, float *q_continue,
+HRM_INTERNAL hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt, float *q_continue,
                               int32_t *preds, hrm_act_metrics *metrics);
 
 /* ---- state for checkpoints ------------------------------------------------------------------ */
 
 /* Adam m, v [adam_total] each and the step count (get: any may be NULL; set: m, v required). */
-hrm_status hrm_act_get_optimizer(hrm_act *a, float *m, float *v, int64_t *step);
-hrm_status hrm_act_set_optimizer(hrm_act *a, const float *m, const float *v, int64_t step);
+HRM_INTERNAL hrm_status hrm_act_get_optimizer(hrm_act *a, float *m, float *v, int64_t *step);
+HRM_INTERNAL hrm_status hrm_act_set_optimizer(hrm_act *a, const float *m, const float *v, int64_t step);
 /* The carry zH, zL [B, S, D] each. */
-hrm_status hrm_act_get_carry(hrm_act *a, float *zH, float *zL);
-hrm_status hrm_act_set_carry(hrm_act *a, const float *zH, const float *zL);
+HRM_INTERNAL hrm_status hrm_act_get_carry(hrm_act *a, float *zH, float *zL);
+HRM_INTERNAL hrm_status hrm_act_set_carry(hrm_act *a, const float *zH, const float *zL);
 
 #endif /* HRM_CORE_ACT_H */

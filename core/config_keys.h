@@ -79,7 +79,7 @@ HRM_INTERNAL int hrm_key_index(const hrm_key *k);
 HRM_INTERNAL const char *hrm_key_config_name(const hrm_key *k);
 
 /* The hrm.config keys in JSON order: out[i] for i < *count (16). */
-const hrm_key *const *hrm_config_keys(int *count);
+HRM_INTERNAL const hrm_key *const *hrm_config_keys(int *count);
 
 /* Parses text as k's value into *num (integers and reals as they are; bool 0/1; rope/learned,
  * the loss and the precision as their enum values; other types 0). On failure writes one line

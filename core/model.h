@@ -24,6 +24,7 @@
 #ifndef HRM_CORE_MODEL_H
 #define HRM_CORE_MODEL_H
 
+#include "internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,47 +51,47 @@ typedef enum hrm_forward_mode {
 /* Validates the config, builds the parameter table and allocates everything for batches of up
  * to max_batch on ctx's device (ctx must outlive the model). Parameters start as zeros: call
  * hrm_model_init_params or hrm_model_set_params. On failure writes one line into err. */
-hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, hrm_model **out, char *err,
+HRM_INTERNAL hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, hrm_model **out, char *err,
                             size_t err_size);
-void hrm_model_free(hrm_model *m);
+HRM_INTERNAL void hrm_model_free(hrm_model *m);
 
-const char *hrm_model_error(const hrm_model *m); /* the last failure, one line */
-const hrm_config *hrm_model_config(const hrm_model *m);
-const hrm_param_table *hrm_model_params_table(const hrm_model *m);
-int hrm_model_max_batch(const hrm_model *m);
+HRM_INTERNAL const char *hrm_model_error(const hrm_model *m); /* the last failure, one line */
+HRM_INTERNAL const hrm_config *hrm_model_config(const hrm_model *m);
+HRM_INTERNAL const hrm_param_table *hrm_model_params_table(const hrm_model *m);
+HRM_INTERNAL int hrm_model_max_batch(const hrm_model *m);
 /* Device buffers holding the activations: 1, or more where the backend limits a buffer's size. */
-int hrm_model_activation_buffers(const hrm_model *m);
+HRM_INTERNAL int hrm_model_activation_buffers(const hrm_model *m);
 /* Sets the precision of the model's matrix products (the linear layers and the LM head, forward
  * and backward) and returns the one the device runs: `asked` where the backend reports it, else
  * the next higher one it does (hrm_precision_effective). New models run HRM_PRECISION_HIGHEST. */
-hrm_matmul_precision hrm_model_set_matmul_precision(hrm_model *m, hrm_matmul_precision asked);
-hrm_matmul_precision hrm_model_matmul_precision(const hrm_model *m);
+HRM_INTERNAL hrm_matmul_precision hrm_model_set_matmul_precision(hrm_model *m, hrm_matmul_precision asked);
+HRM_INTERNAL hrm_matmul_precision hrm_model_matmul_precision(const hrm_model *m);
 
 /* ---- parameters ------------------------------------------------------------------------------ */
 
 /* Initialises every tensor on the host per HRM_SPEC.md (init.h) and uploads it. */
-hrm_status hrm_model_init_params(hrm_model *m, uint64_t seed);
+HRM_INTERNAL hrm_status hrm_model_init_params(hrm_model *m, uint64_t seed);
 /* Upload / download the whole flat buffer: n must be the table's total. */
-hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n);
-hrm_status hrm_model_get_params(hrm_model *m, float *host, int64_t n);
+HRM_INTERNAL hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n);
+HRM_INTERNAL hrm_status hrm_model_get_params(hrm_model *m, float *host, int64_t n);
 
 /* Device tensors for the optimizers and checkpoints: params [total] at offset 0, grads
  * [adam_total] at offset 0, d_puzzle_rows [B, puzzle_emb_ndim] (buf NULL without a puzzle
  * embedding), logits and d_logits [B, seq_len, vocab] of the last forward that wrote logits. */
-hrm_ptr hrm_model_params(const hrm_model *m);
-hrm_ptr hrm_model_grads(const hrm_model *m);
-hrm_ptr hrm_model_puzzle_grads(const hrm_model *m);
-hrm_ptr hrm_model_logits(const hrm_model *m);
-hrm_ptr hrm_model_d_logits(const hrm_model *m);
+HRM_INTERNAL hrm_ptr hrm_model_params(const hrm_model *m);
+HRM_INTERNAL hrm_ptr hrm_model_grads(const hrm_model *m);
+HRM_INTERNAL hrm_ptr hrm_model_puzzle_grads(const hrm_model *m);
+HRM_INTERNAL hrm_ptr hrm_model_logits(const hrm_model *m);
+HRM_INTERNAL hrm_ptr hrm_model_d_logits(const hrm_model *m);
 
 /* grads = 0 (d_puzzle_rows is written, not accumulated, by the backward). */
-hrm_status hrm_model_zero_grads(hrm_model *m);
+HRM_INTERNAL hrm_status hrm_model_zero_grads(hrm_model *m);
 
 /* ---- carry -------------------------------------------------------------------------------- */
 
 /* For every slot b < B with reset[b] != 0: zH[b] = H_init and zL[b] = L_init broadcast over
  * its S positions (HRM_SPEC.md "ACT", step 1). reset NULL resets every slot. */
-hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uint8_t *reset);
+HRM_INTERNAL hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uint8_t *reset);
 
 /* ---- one segment ------------------------------------------------------------------------ */
 
@@ -100,19 +101,19 @@ hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uin
  * alias each other. out.zH.buf == NULL discards the new carry (the model's scratch takes it):
  * what a Q_ONLY forward wants. q_halt, q_continue [B] on the host receive the Q head's logits
  * (either may be NULL); they are the only values read back. */
-hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr tokens, hrm_ptr puzzle_ids,
+HRM_INTERNAL hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr tokens, hrm_ptr puzzle_ids,
                              hrm_carry in, hrm_carry out, float *q_halt, float *q_continue);
 
 /* The one-step-gradient backward of the last TRAIN forward: reads d_logits (hrm_model_d_logits,
  * e.g. from hrm_model_lm_loss_backward) and d_q [B, 2] on the host (column 0 halt, 1 continue;
  * NULL = 0) and accumulates into grads; writes d_puzzle_rows. */
-hrm_status hrm_model_backward(hrm_model *m, const float *d_q);
+HRM_INTERNAL hrm_status hrm_model_backward(hrm_model *m, const float *d_q);
 
 /* Runs only the part of a TRAIN forward that no gradient flows through: every L and H update
  * but the last L and the last H update, from `in` to `out` (same rules as above). A TRAIN
  * forward of a 1 x 1 model (same weights) from the result computes exactly what the last two
  * updates of this model compute: the tests check the one-step gradient this way. */
-hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids, hrm_carry in,
+HRM_INTERNAL hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids, hrm_carry in,
                                     hrm_carry out);
 
 /* ---- losses ------------------------------------------------------------------------------- */
@@ -121,10 +122,10 @@ hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr
  * op in double precision: labels int32 [B, seq_len] on the device; positions whose label is
  * ignore_label do not count. Writes on the host (each may be NULL): loss [B] = lm_b, count [B]
  * valid positions, correct [B] valid positions predicted right, preds [B, seq_len] argmax. */
-hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
+HRM_INTERNAL hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
                                      float *loss, int32_t *count, int32_t *correct, int32_t *preds);
 /* d_logits = grad_scale * d(sum_b lm_b)/d(logits), into the model's d_logits. */
-hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
+HRM_INTERNAL hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
                                       float grad_scale);
 
 /* The Q losses on the host, in double: BCE with logits of q_halt against target_halt (the
@@ -132,7 +133,7 @@ hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels, hrm_loss_kin
  * target, i.e. outside training: no loss, no gradient). Returns the two sums in *halt_loss and
  * *continue_loss and writes d_q [B, 2] = grad_scale * 0.5 * dBCE/dq, the gradient of
  * grad_scale * 0.5 * (halt_loss + continue_loss) as HRM_SPEC.md weighs them. */
-void hrm_q_loss(int B, const float *q_halt, const float *q_continue, const float *target_halt,
+HRM_INTERNAL void hrm_q_loss(int B, const float *q_halt, const float *q_continue, const float *target_halt,
                 const float *target_continue, float grad_scale, double *halt_loss, double *continue_loss, float *d_q);
 
 #endif /* HRM_CORE_MODEL_H */

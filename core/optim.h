@@ -8,6 +8,7 @@
 #ifndef HRM_CORE_OPTIM_H
 #define HRM_CORE_OPTIM_H
 
+#include "internal.h"
 #include <stdint.h>
 
 #include "act.h"
@@ -15,7 +16,7 @@
 /* pretrain.py's cosine_schedule_with_warmup_lr_lambda at `step` (>= 1 for the first optimizer
  * step): base * step / max(1, W) for step < W, then base * (r + max(0, (1-r) * 0.5 * (1 + cos(pi *
  * progress)))) with progress = (step - W) / max(1, total - W). */
-double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio);
+HRM_INTERNAL double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio);
 
 /* Step 6 of a training step (act.h) on the optimizer fields of a training state: a->step += 1
  * (the first step is 1, as pretrain.py increments its counter before the update); a->last_lr and
@@ -23,6 +24,6 @@ double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64
  * slots' puzzle ids (when the model has a puzzle embedding); AdamATan2 on [0, adam_total) with the
  * moments m = a->adam[0, adam_total), v = a->adam[adam_total, 2 adam_total). On a backend failure
  * returns its status with *what naming the call, for the caller's error line. */
-hrm_status hrm_optim_step(hrm_act *a, const char **what);
+HRM_INTERNAL hrm_status hrm_optim_step(hrm_act *a, const char **what);
 
 #endif /* HRM_CORE_OPTIM_H */
