@@ -1,4 +1,4 @@
-/* core/act.h - adaptive computation time (HRM_SPEC.md "ACT", "Loss", "Optimizers"): the state of
+/* core/act.h - adaptive computation time (docs/MODEL.md "ACT halting", "Losses", "Deep supervision"): the state of
  * a batch of B slots across segments, one training step (one segment + one optimizer step, as the
  * published pretrain.py runs it) and the evaluation of a batch over M segments. The optimizers and
  * the published learning-rate schedule are optim.h's; the optimizer's state lives here.

@@ -1,4 +1,4 @@
-/* core/checkpoint.h - the files of a training run (DESIGN.md "Contracts"):
+/* core/checkpoint.h - the files of a training run (docs/ARCHITECTURE.md "Checkpoint weights", "Training state"):
  *
  *   step_K.safetensors  the weights: every tensor of the parameter table under its published
  *                       name, float32; __metadata__ "hrm.config" (the architecture, params.h JSON)

@@ -1,5 +1,5 @@
 /* core/convert.h - a published PyTorch HRM state dict (core/torch_ckpt.h) to our checkpoint
- * (safetensors, DESIGN.md "Contracts"): what `hrm convert` does, here so tests can reach it.
+ * (safetensors, docs/ARCHITECTURE.md "Checkpoint weights"): what `hrm convert` does, here so tests can reach it.
  *
  * Names lose their `_orig_mod.` prefix (torch.compile'd models). The architecture comes from the
  * tensors where their shapes tell it (hidden_size, vocab_size, H_layers, L_layers,

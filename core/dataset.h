@@ -1,4 +1,4 @@
-/* core/dataset.h - puzzle datasets in the published HRM layout (DESIGN.md "Contracts").
+/* core/dataset.h - puzzle datasets in the published HRM layout (docs/ARCHITECTURE.md "Dataset layout").
  *
  *   DIR/identifiers.json              ["<blank>", "name1", ...]: one name per puzzle identifier
  *   DIR/SPLIT/dataset.json            pad_id, ignore_label_id (or null), blank_identifier_id,

@@ -1,4 +1,4 @@
-/* core/init.h - parameter initialisation as the published model does it (HRM_SPEC.md
+/* core/init.h - parameter initialisation as the published model does it (docs/MODEL.md
  * "Parameters"): JAX-style truncated normals whose real standard deviation is the requested one,
  * and constants. Runs on the host; the model uploads the result. */
 #ifndef HRM_CORE_INIT_H

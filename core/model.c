@@ -2,7 +2,7 @@
  * allocations for every activation carved by a layout function, run twice: once to size them,
  * once to carve; one buffer, or several where the backend limits a buffer's size), the RoPE
  * tables, parameter upload/download, carry resets, the small helpers (copies, error lines) that
- * the layer files share, and one segment's forward and backward in the order of HRM_SPEC.md
+ * the layer files share, and one segment's forward and backward in the order of docs/MODEL.md "Segment schedule"
  * "Forward pass of one segment": the input embedding (model_embedding.c), the N x T schedule of
  * L and H updates (a level of transformer blocks: model_block.c) and the heads (model_heads.c);
  * the losses are model_loss.c's. */
@@ -475,7 +475,7 @@ hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr
 /* ---- one segment: backward ----------------------------------------------------------------- */
 
 /* The one-step-gradient backward of a TRAIN forward: output heads -> the last H update -> the
- * last L update -> the input embedding (HRM_SPEC.md: the carry going into those updates is
+ * last L update -> the input embedding (docs/MODEL.md "One-step gradient": the carry going into those updates is
  * detached, so nothing flows further back). */
 hrm_status hrm_model_backward(hrm_model *m, const float *d_q) {
     int B = m->train_batch;

@@ -1,5 +1,5 @@
 /* core/model.h - the HRM network on a compute backend: one segment's forward pass (the N x T
- * recurrence of HRM_SPEC.md, the LM and Q heads) and its one-step-gradient backward, plus the
+ * recurrence of docs/MODEL.md "Segment schedule", the LM and Q heads) and its one-step-gradient backward, plus the
  * loss helpers a training step needs.
  *
  * The model owns its device memory, all allocated at creation for a maximum batch:
@@ -69,7 +69,7 @@ HRM_INTERNAL hrm_matmul_precision hrm_model_matmul_precision(const hrm_model *m)
 
 /* ---- parameters ------------------------------------------------------------------------------ */
 
-/* Initialises every tensor on the host per HRM_SPEC.md (init.h) and uploads it. */
+/* Initialises every tensor on the host per docs/MODEL.md "Parameters" (init.h) and uploads it. */
 HRM_INTERNAL hrm_status hrm_model_init_params(hrm_model *m, uint64_t seed);
 /* Upload / download the whole flat buffer: n must be the table's total. */
 HRM_INTERNAL hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n);
@@ -90,7 +90,7 @@ HRM_INTERNAL hrm_status hrm_model_zero_grads(hrm_model *m);
 /* ---- carry -------------------------------------------------------------------------------- */
 
 /* For every slot b < B with reset[b] != 0: zH[b] = H_init and zL[b] = L_init broadcast over
- * its S positions (HRM_SPEC.md "ACT", step 1). reset NULL resets every slot. */
+ * its S positions (docs/MODEL.md "ACT carry"). reset NULL resets every slot. */
 HRM_INTERNAL hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uint8_t *reset);
 
 /* ---- one segment ------------------------------------------------------------------------ */
@@ -118,7 +118,7 @@ HRM_INTERNAL hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr to
 
 /* ---- losses ------------------------------------------------------------------------------- */
 
-/* Per-sequence cross-entropy of the last logits (HRM_SPEC.md "Loss"), through the backend's xent
+/* Per-sequence cross-entropy of the last logits (docs/MODEL.md "Losses"), through the backend's xent
  * op in double precision: labels int32 [B, seq_len] on the device; positions whose label is
  * ignore_label do not count. Writes on the host (each may be NULL): loss [B] = lm_b, count [B]
  * valid positions, correct [B] valid positions predicted right, preds [B, seq_len] argmax. */
@@ -132,7 +132,7 @@ HRM_INTERNAL hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels,
  * slots' seq_correct, 0 or 1) and of q_continue against target_continue (NULL when there is no
  * target, i.e. outside training: no loss, no gradient). Returns the two sums in *halt_loss and
  * *continue_loss and writes d_q [B, 2] = grad_scale * 0.5 * dBCE/dq, the gradient of
- * grad_scale * 0.5 * (halt_loss + continue_loss) as HRM_SPEC.md weighs them. */
+ * grad_scale * 0.5 * (halt_loss + continue_loss) as docs/MODEL.md "Losses" weighs them. */
 HRM_INTERNAL void hrm_q_loss(int B, const float *q_halt, const float *q_continue, const float *target_halt,
                 const float *target_continue, float grad_scale, double *halt_loss, double *continue_loss, float *d_q);
 

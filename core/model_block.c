@@ -1,5 +1,5 @@
 /* core/model_block.c - the transformer block of both levels and the levels built from it
- * (HRM_SPEC.md "Forward pass of one segment"), each piece's forward next to its backward: the
+ * (docs/MODEL.md "Transformer block", "H and L modules"), each piece's forward next to its backward: the
  * linear layer, the residual add + RMSNorm, the self-attention and SwiGLU sub-layers, the
  * post-norm block, and a level (input injection, then its blocks). R = B*S rows throughout.
  *

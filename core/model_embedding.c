@@ -1,4 +1,4 @@
-/* core/model_embedding.c - the input embedding of a segment (HRM_SPEC.md "Forward pass of one
+/* core/model_embedding.c - the input embedding of a segment (docs/MODEL.md "Embeddings"; the
  * segment"), forward and backward: token embedding, the puzzle-embedding prefix rows and the
  * learned positions where the config has them, scaled as the published model scales them. */
 #include "model_internal.h"

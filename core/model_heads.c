@@ -1,4 +1,4 @@
-/* core/model_heads.c - the output heads of a segment (HRM_SPEC.md "Forward pass of one segment"),
+/* core/model_heads.c - the output heads of a segment (docs/MODEL.md "Output heads"),
  * each forward next to its backward: the LM head (logits of the sequence positions) and the Q head
  * (q_halt, q_continue from the first position), both reading the new zH. */
 #include "model_internal.h"

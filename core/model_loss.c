@@ -1,4 +1,4 @@
-/* core/model_loss.c - the losses of a segment (HRM_SPEC.md "Loss"): per-sequence cross-entropy of
+/* core/model_loss.c - the losses of a segment (docs/MODEL.md "Losses"): per-sequence cross-entropy of
  * the logits through the backend's xent op (double precision there), and the Q-head BCE losses on
  * the host, where the B pairs of Q logits already are. */
 #include <math.h>

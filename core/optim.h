@@ -1,5 +1,5 @@
 /* core/optim.h - the optimizers of a training step and their learning-rate schedule
- * (HRM_SPEC.md "Optimizers"), as the published pretrain.py runs them: SignSGD
+ * (docs/MODEL.md "Optimizers", "Learning-rate schedule"), as the published pretrain.py runs them: SignSGD
  * (CastedSparseEmbeddingSignSGD_Distributed) on the puzzle-embedding rows of the batch's slots and
  * AdamATan2 (the adam-atan2 package) on every other learned tensor, both at the
  * cosine-with-warmup schedule of the step. The update formulas themselves are the backend ops'

@@ -1,7 +1,7 @@
 /* core/params.h - the HRM architecture (hrm.config) and its parameter table.
  *
  * Every tensor of the model lives in one flat float buffer, carved by a table of named slices
- * with the published checkpoint names and shapes (HRM_SPEC.md "Parameters"). The order is
+ * with the published checkpoint names and shapes (docs/MODEL.md "Parameters"). The order is
  * chosen for the optimizers: first every AdamATan2 parameter (one contiguous range, so one
  * adam_atan2 call updates them all), then the puzzle embedding (SignSGD rows), then H_init and
  * L_init (fixed, never trained). */
@@ -16,7 +16,7 @@
 
 typedef enum hrm_pos_encoding { HRM_POS_ROPE = 0, HRM_POS_LEARNED = 1 } hrm_pos_encoding;
 
-/* The architecture, with the published config names (DESIGN.md "Contracts"). */
+/* The architecture, with the published config names (docs/MODEL.md "Configuration"; stored as docs/ARCHITECTURE.md "Checkpoint weights" says). */
 typedef struct hrm_config {
     int hidden_size, num_heads, H_layers, L_layers, H_cycles, L_cycles;
     double expansion;
@@ -28,7 +28,7 @@ typedef struct hrm_config {
     int vocab_size, seq_len, num_puzzle_identifiers;
 } hrm_config;
 
-/* The published defaults (HRM_SPEC.md "Configuration"), from the key table (config_keys.c); the
+/* The published defaults (docs/MODEL.md "Configuration"), from the key table (config_keys.c); the
  * dataset fields are left 0. */
 HRM_INTERNAL hrm_config hrm_config_default(void);
 

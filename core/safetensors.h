@@ -1,4 +1,4 @@
-/* core/safetensors.h - safetensors files: the checkpoint format (DESIGN.md "Contracts").
+/* core/safetensors.h - safetensors files: the checkpoint format (docs/ARCHITECTURE.md "Checkpoint weights").
  *
  * A file is an 8-byte little-endian header length N, N bytes of JSON header (tensor name ->
  * {"dtype", "shape", "data_offsets": [begin, end)} relative to the data section, plus an optional

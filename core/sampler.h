@@ -1,4 +1,4 @@
-/* core/sampler.h - the order in which examples are trained and evaluated (HRM_SPEC.md "Training
+/* core/sampler.h - the order in which examples are trained and evaluated (docs/MODEL.md "Training
  * data order").
  *
  * Training, shuffled (data_shuffle=true), as the published puzzle_dataset.py (_iter_train,

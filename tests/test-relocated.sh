@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test-relocated.sh BUILD_ROOT PREFIX LIBDIR BINDIR - an install finds its own plugins
-# wherever it lies (DESIGN.md: "a default search path next to the installed library"): installs
+# wherever it lies (docs/ARCHITECTURE.md "Plugin discovery and loading": a search path next to the installed library): installs
 # the build into a temporary DESTDIR, then moves the whole tree elsewhere, and each time runs the
 # installed `hrm` on the installed libhrm with no $HRM_PLUGIN_PATH: `hrm backends` must list the
 # CPU plugin and `hrm data tasks` the Sudoku task from <libdir>/hrm/{backends,tasks} beside that

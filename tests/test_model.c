@@ -234,7 +234,7 @@ END_TEST
 
 /* ---- forward against a naive host forward ------------------------------------------------ */
 
-/* HRM_SPEC.md written out in double on the host, one slot at a time, independent of the backend
+/* docs/MODEL.md ("Embeddings" to "Output heads") written out in double on the host, one slot at a time, independent of the backend
  * ops: it pins the forward's semantics (scales, RoPE layout, post-norm, the schedule, heads). */
 typedef struct ref_model {
     const hrm_config *c;

@@ -26,7 +26,7 @@ START_TEST(test_sudoku_count) {
     char err[256];
     ck_assert_msg(hrm_config_validate(&c, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert(hrm_params_build(&c, &t) == HRM_OK);
-    ck_assert_int_eq(hrm_params_count(&t), 27275266); /* HRM_SPEC.md */
+    ck_assert_int_eq(hrm_params_count(&t), 27275266); /* published; docs/MODEL.md "Parameters" */
     ck_assert_int_eq(hrm_config_intermediate(&c), 1536);
     ck_assert_int_eq(hrm_config_prefix(&c), 1);
     ck_assert_int_eq(hrm_config_full_seq(&c), 82);

@@ -1,5 +1,5 @@
 /* backends/cpu/bench_gemm.c - the CPU backend's matrix products side by side, at the shapes of the
- * 27M-parameter Sudoku HRM (HRM_SPEC.md: hidden 512, 8 heads, expansion 4 -> intermediate 1536,
+ * 27M-parameter Sudoku HRM (docs/MODEL.md "Configuration": hidden 512, 8 heads, expansion 4 -> intermediate 1536,
  * vocabulary 11; 81 cells + 1 puzzle-embedding position = 82 rows per puzzle). Each linear layer
  * y = x W^T gives three products per training step: forward (B transposed), weight gradient
  * (A transposed, beta 1) and input gradient (no transposes); the LM head is batched per puzzle

@@ -252,8 +252,8 @@ typedef struct hrm_xent_args {
  * backend in double and m, v updated as lerps:
  *   p *= 1 - lr*weight_decay;  m += (1-b1) (g - m);  v += (1-b2) (g^2 - v);
  *   p -= lr * atan2(m / (1 - b1^t), sqrt(v) / sqrt(1 - b2^t)).
- * HRM_SPEC.md writes the step as lr/(1 - b1^t) * atan2(m, ...); the package's form above is
- * what the published model ran, so it is the contract. */
+ * (Divided through by the bias correction of m the step is not the same: the form above, the
+ * kernel's, is what the published model ran, so it is the contract.) */
 typedef struct hrm_adam_args {
     int64_t n;
     int64_t step;

@@ -1,7 +1,7 @@
 /* hrm/solver.h - the libhrm inference API: run puzzles through a trained HRM from any program.
  *
  * A solver holds one checkpoint's weights on one backend device, ready for batches of up to
- * max_batch puzzles. A run goes segment after segment (HRM_SPEC.md "ACT") and stops early once
+ * max_batch puzzles. A run goes segment after segment (the ACT halting of the HRM project's docs/MODEL.md) and stops early once
  * every puzzle's learned halting says stop (q_halt > q_continue), as `hrm solve` does:
  *
  *     hrm_solver *s;
