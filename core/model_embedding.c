@@ -1,5 +1,5 @@
-/* core/model_embedding.c - the input embedding of a segment (docs/MODEL.md "Embeddings"; the
- * segment"), forward and backward: token embedding, the puzzle-embedding prefix rows and the
+/* core/model_embedding.c - the input embedding of a segment (docs/MODEL.md "Embeddings"),
+ * forward and backward: token embedding, the puzzle-embedding prefix rows and the
  * learned positions where the config has them, scaled as the published model scales them. */
 #include "model_internal.h"
 
