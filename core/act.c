@@ -1,6 +1,6 @@
 /* core/act.c - ACT training steps, evaluation and the optimizers (act.h), following the published
  * hrm_act_v1.py (the carry and halting), losses.py (ACTLossHead) and pretrain.py (one optimizer
- * step per segment, the learning-rate schedule), as tools/reference/hrm_ref.py restates them. */
+ * step per segment, the learning-rate schedule), as reference/hrm_ref.py restates them. */
 #include "act.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tools/bench-vs-torch.sh - this engine beside the PyTorch reference on the same device, interleaved
-# in one run: `hrm bench train` and `tools/reference/hrm_ref.py --bench` for each configuration,
+# in one run: `hrm bench train` and `reference/hrm_ref.py --bench` for each configuration,
 # ROUNDS times in the order ours, torch, ours, torch; the tables show medians over the rounds.
 #
 #   tools/bench-vs-torch.sh [BUILD_DIR]          (default: build)
@@ -35,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${1:-$root/build}
 hrm=$build/tools/hrm
-ref=$here/reference/hrm_ref.py
+ref=$root/reference/hrm_ref.py
 rounds=${ROUNDS:-3}
 backend=${BACKEND:-cpu}
 torch_device=${TORCH_DEVICE:-cpu}
@@ -77,7 +77,7 @@ done
 try:
     hrm_ref.bench_device(sys.argv[2])
 except ValueError as e:
-    sys.exit(f"bench-vs-torch.sh: TORCH_DEVICE: {e}")' "$here/reference" "$torch_device"
+    sys.exit(f"bench-vs-torch.sh: TORCH_DEVICE: {e}")' "$root/reference" "$torch_device"
 
 export HRM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
 tmp=$(mktemp -d)

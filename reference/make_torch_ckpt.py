@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_torch_ckpt.py - the torch.save fixtures of `hrm convert` (tests/test_convert.c).
 
-    /usr/bin/python3 tools/reference/make_torch_ckpt.py [--golden tests/golden]
+    /usr/bin/python3 reference/make_torch_ckpt.py [--golden tests/golden]
 
 Writes, from tests/golden/init.safetensors (the main golden model, made by make_fixtures.py):
 - torch_ckpt.pt: its state dict as the published pretrain.py saves it, torch.save(
@@ -29,7 +29,7 @@ import sys
 
 import torch
 
-sys.dont_write_bytecode = True  # keep tools/reference free of __pycache__
+sys.dont_write_bytecode = True  # keep reference/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hrm_ref as R  # noqa: E402
 
@@ -78,7 +78,7 @@ def misc_state_dict():
 README_HEADING = "## torch.save fixtures: `hrm convert`"
 README_SECTION = README_HEADING + """
 
-Made by `/usr/bin/python3 tools/reference/make_torch_ckpt.py` (after make_fixtures.py, which
+Made by `/usr/bin/python3 reference/make_torch_ckpt.py` (after make_fixtures.py, which
 rewrites this README and init.safetensors), read by tests/test_convert.c:
 
 | file | bytes | what |
@@ -112,7 +112,7 @@ def write_readme_section(golden):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--golden", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+    ap.add_argument("--golden", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                      "tests", "golden"))
     args = ap.parse_args(argv)
     args.golden = os.path.normpath(args.golden)

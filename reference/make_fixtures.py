@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_fixtures.py - regenerate every golden fixture of tests/golden from fixed seeds.
 
-    /usr/bin/python3 tools/reference/make_fixtures.py [--out tests/golden]
+    /usr/bin/python3 reference/make_fixtures.py [--out tests/golden]
 
 Writes a tiny synthetic dataset in the published layout (data/), two tiny models (init.safetensors:
 RoPE + stablemax; init_learned.safetensors: learned positions + softmax) and what the reference
@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 
-sys.dont_write_bytecode = True  # keep tools/reference free of __pycache__
+sys.dont_write_bytecode = True  # keep reference/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hrm_ref as R  # noqa: E402
 
@@ -310,7 +310,7 @@ def check_coverage(r: dict, name: str):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Regenerate tests/golden.")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "..", "tests", "golden"))
+                                                  "..", "tests", "golden"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -376,10 +376,10 @@ README = """# Golden fixtures: the C engine against the PyTorch reference
 
 Made by one command from the repository root (Debian's python3-torch and python3-numpy):
 
-    /usr/bin/python3 tools/reference/make_fixtures.py [--out tests/golden]
+    /usr/bin/python3 reference/make_fixtures.py [--out tests/golden]
 
-It runs tools/reference/hrm_ref.py, the fp32 PyTorch reference of the published HRM ACT v1
-(`/usr/bin/python3 tools/reference/hrm_ref.py --selftest` checks the reference itself). The
+It runs reference/hrm_ref.py, the fp32 PyTorch reference of the published HRM ACT v1
+(`/usr/bin/python3 reference/hrm_ref.py --selftest` checks the reference itself). The
 command rewrites every file here, this README included, byte for byte; do not edit them by hand.
 
 ## Files

@@ -5,7 +5,7 @@ Intent: compute, in plain fp32 PyTorch on the CPU, exactly the function that the
 implementation (github.com/sapientinc/HRM: models/hrm/hrm_act_v1.py, models/layers.py,
 models/losses.py, models/sparse_embedding.py, pretrain.py, puzzle_dataset.py) computes, so that
 the C engine can be checked against it (tests/golden, made by make_fixtures.py beside this file).
-Written from ../../../shared/HRM_SPEC.md and the published code; where they differ this file
+Written from ../../shared/HRM_SPEC.md and the published code; where they differ this file
 follows the published code, and the comment marked "published:" says why.
 
 Everything is functional: the parameters are one dict of tensors keyed by their checkpoint names
