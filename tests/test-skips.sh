@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test-skips.sh HRM TEST_CONFORMANCE TEST_SUDOKU [OPENCL_PLUGIN] - a test that cannot run
-# here says "skipped" with exit status 77 (meson's SKIP, counted apart by tools/test.sh), and a
+# here says "skipped" with exit status 77 (meson's SKIP, counted apart by scripts/test.sh), and a
 # broken build is still a failure:
 #   - the benchmark-data cases (TEST_SUDOKU --shared-data) where ../shared/data is absent: 77, one
 #     line naming the file; with a data folder that has the file, they run and pass;

@@ -559,7 +559,7 @@ static const char *about =
     "probed before and after the models, the better median; bounded to seconds on slow devices),\n"
     "and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow). --json FILE names\n"
     "the peak: \"peak\": {\"kind\": \"backend_gemm\", \"backend\", \"device\", \"n\", \"gflops\", ...}.\n"
-    "tools/bench-vs-torch.sh runs it beside the PyTorch reference (CPU or GPU).";
+    "scripts/bench-vs-torch.sh runs it beside the PyTorch reference (CPU or GPU).";
 
 int cmd_bench_train(const char *prog, int argc, char **argv) {
     const char *v[NUM_OPTS];

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-gpu-check.sh BUILD_DIR - checks tools/gpu-check.sh end to end on the OpenCL device
+# tools/test-gpu-check.sh BUILD_DIR - checks scripts/gpu-check.sh end to end on the OpenCL device
 # there is here (PoCL's CPU device): one --quick run in which the bench step is made to fail by a
 # 1-second time limit, so that it must be reported FAIL ("timed out"), killed at once, and every
 # later step must still run: summary.json and summary.txt list all eight steps in order with the
@@ -13,7 +13,7 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/test-lib.sh"
 need_backend "$build/tools/hrm" opencl
-check=$here/gpu-check.sh
+check=$here/../scripts/gpu-check.sh
 
 # ---- one quick run, the bench step failing ------------------------------------------------------
 a=$tmp/a
@@ -113,7 +113,7 @@ expect_exit "gpu-check.sh --timeout bench=0" 2 "$check" --timeout bench=0 "$tmp/
 expect_exit "gpu-check.sh without OUTDIR" 2 "$check"
 expect_exit "gpu-check.sh with a build folder without hrm" 2 "$check" "$tmp/c" "$tmp"
 "$check" --help >"$tmp/help" || fail "--help exited non-zero"
-grep -q '^usage: tools/gpu-check.sh' "$tmp/help" || fail "--help prints no usage line"
+grep -q '^usage: scripts/gpu-check.sh' "$tmp/help" || fail "--help prints no usage line"
 
 if [ "$fails" -ne 0 ]; then
     echo "test-gpu-check: $fails check(s) failed"

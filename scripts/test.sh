@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# tools/test.sh - does all set-up, then runs the whole test suite twice: in the release build
+# scripts/test.sh - does all set-up, then runs the whole test suite twice: in the release build
 # (CPU and OpenCL backends; OpenCL runs on PoCL's CPU device) and in an AddressSanitizer +
 # UndefinedBehaviorSanitizer build of the CPU backend (leaks are errors there; LeakSanitizer's
 # tracer crashes on PoCL's threads, so that build leaves OpenCL out), then runs every fuzz
-# harness for a bounded time (tools/fuzz.sh). Ends with one line "N passed, N failed" counting
+# harness for a bounded time (scripts/fuzz.sh). Ends with one line "N passed, N failed" counting
 # the tests of both runs and the fuzz harnesses.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh build || exit 1
+bash scripts/setup.sh build || exit 1
 # Oclgrind (test only): the opencl-races test runs the attention kernels under its race detector
 # with GPU-like work-group and local-memory limits; it skips where Oclgrind is missing.
 if ! command -v oclgrind >/dev/null; then
@@ -28,7 +28,7 @@ meson test -C build-asan --print-errorlogs --num-processes 1 || status=1
 # Fuzzing (fuzz/README.md): each libFuzzer harness replays its committed crash regressions, then
 # runs HRM_FUZZ_TIME seconds (default 12) on top of its seed corpus; clang is installed if missing.
 rm -f build-fuzz/logs/*.result
-bash tools/fuzz.sh --time "${HRM_FUZZ_TIME:-12}" || status=1
+bash scripts/fuzz.sh --time "${HRM_FUZZ_TIME:-12}" || status=1
 
 # One closing line. A check-based test counts its test cases (from check's "Checks: N, Failures:
 # F, Errors: E" lines); any other test counts as one, and so does each fuzz harness. meson needs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/gpu-check.sh - one command for anyone with a GPU: from a built tree, check and measure the
+# scripts/gpu-check.sh - one command for anyone with a GPU: from a built tree, check and measure the
 # OpenCL backend on one device and write a report to attach to a bug report. Steps, each with its
 # own time limit and log, each run whatever became of the ones before:
 #   devices          hrm backends, then hrm backends --validate (every device opened, GEMM checked)
@@ -7,13 +7,13 @@
 #                    BUILD_DIR/meson-info/intro-tests.json and run directly (no meson needed)
 #   bench            hrm bench --backend opencl (the cross-vendor suite) on the device
 #   gemm             hrm bench gemm: a 4096^3 GEMM at each matmul precision the device runs
-#   vs-torch         tools/bench-vs-torch.sh beside PyTorch on CUDA (skipped when python3's torch
+#   vs-torch         scripts/bench-vs-torch.sh beside PyTorch on CUDA (skipped when python3's torch
 #                    sees no GPU)
 #   bench-train      hrm bench train --model both (small batch 32, Sudoku 27M batch 8)
 #   bench-train-768  hrm bench train --model sudoku --batch 768 (the published batch size)
 #   train            a short real run: generate and build a Sudoku dataset, hrm train, hrm eval
 # and then OUTDIR/summary.txt and OUTDIR/summary.json. Exit 0 when every step that ran passed,
-# 1 otherwise, 2 for bad usage. `tools/gpu-check.sh --help` for the options.
+# 1 otherwise, 2 for bad usage. `scripts/gpu-check.sh --help` for the options.
 # shellcheck disable=SC2317 # the step_* functions are called by name ("step_${name//-/_}")
 set -u
 set -o pipefail
@@ -24,7 +24,7 @@ steps=(devices tests bench gemm vs-torch bench-train bench-train-768 train)
 
 usage() {
     cat <<EOF
-usage: tools/gpu-check.sh [OPTIONS] OUTDIR [BUILD_DIR]
+usage: scripts/gpu-check.sh [OPTIONS] OUTDIR [BUILD_DIR]
 
 Checks and measures the OpenCL backend of a built tree (BUILD_DIR, default $root/build) on one
 device and writes every result under OUTDIR (created; files of an earlier run are replaced): one
@@ -38,7 +38,7 @@ steps (in this order; a failed or timed-out step is reported and the next one st
   bench            hrm bench --backend opencl --device D --json bench.json
   gemm             hrm bench gemm --n 4096 (quick: 256): GFLOP/s at fp32, tf32 and bf16 operands,
                    those the device runs (gemm.json)
-  vs-torch         tools/bench-vs-torch.sh, C on OpenCL beside PyTorch on CUDA (vs-torch.json);
+  vs-torch         scripts/bench-vs-torch.sh, C on OpenCL beside PyTorch on CUDA (vs-torch.json);
                    skipped unless python3's torch sees a GPU
   bench-train      hrm bench train --model both (bench-train.json)
   bench-train-768  hrm bench train --model sudoku --batch 768 (bench-train-768.json)
@@ -565,7 +565,7 @@ step_vs_torch() {
     local configs="small:32 sudoku:8 sudoku:768" dtypes="fp32 tf32 bf16"
     [ "$quick" = 1 ] && configs="small:32" dtypes="fp32"
     PYTHON=$(command -v python3) BACKEND=opencl TORCH_DEVICE=cuda CONFIGS=$configs \
-        DTYPES=$dtypes ROUNDS=1 JSON_OUT="$out/vs-torch.json" "$root/tools/bench-vs-torch.sh" "$build"
+        DTYPES=$dtypes ROUNDS=1 JSON_OUT="$out/vs-torch.json" "$root/scripts/bench-vs-torch.sh" "$build"
 }
 
 step_bench_train() {
@@ -579,7 +579,7 @@ step_bench_train_768() {
         --json "$out/bench-train-768.json"
 }
 
-# The demo's recipe (tools/demo.sh), smaller: the demo's model (hidden 128, 2+2 layers, 2x2
+# The demo's recipe (scripts/demo.sh), smaller: the demo's model (hidden 128, 2+2 layers, 2x2
 # cycles, 4 segments) on fewer puzzles for fewer epochs; quick: a hidden-32 model of 1+1 layers.
 step_train() {
     local dir=$out/train puzzles holdout epochs batch warmup arch start end steps ckpt
@@ -638,7 +638,7 @@ tests_re=${GPU_CHECK_TESTS:-}
 timeouts=${GPU_CHECK_TIMEOUTS:-}
 pos=()
 bad_usage() {
-    echo "gpu-check: $*; tools/gpu-check.sh --help for usage" >&2
+    echo "gpu-check: $*; scripts/gpu-check.sh --help for usage" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# tools/demo.sh - the main job, one command on a fresh machine: set up and build, make a Sudoku
+# scripts/demo.sh - the main job, one command on a fresh machine: set up and build, make a Sudoku
 # dataset with the generator, train a small HRM on the fastest backend found, evaluate it on
 # held-out puzzles, solve one, and plot the training curves.
 #
-#   bash tools/demo.sh [RUN_DIR]          (default demo-run/; re-running resumes or reuses it)
+#   bash scripts/demo.sh [RUN_DIR]          (default demo-run/; re-running resumes or reuses it)
 #
 # Sizes (environment, defaults in brackets): DEMO_PUZZLES [4000] generated puzzles, DEMO_GIVENS
 # [75] givens per puzzle (81 - givens cells to fill), DEMO_HOLDOUT [500] of them held out for
@@ -23,7 +23,7 @@ precision=${DEMO_PRECISION:-highest}
 every=$(( epochs / 6 > 0 ? epochs / 6 : 1 ))
 epochs=$(( epochs / every * every )) # the published trainer wants epochs to be a multiple of eval_interval
 
-bash tools/setup.sh
+bash scripts/setup.sh
 hrm=build/tools/hrm
 mkdir -p "$run"
 say() { printf '\n== %s\n' "$*"; }

@@ -1,9 +1,9 @@
 #!/bin/sh
-# tools/bench-vs-torch.sh - this engine beside the PyTorch reference on the same device, interleaved
+# scripts/bench-vs-torch.sh - this engine beside the PyTorch reference on the same device, interleaved
 # in one run: `hrm bench train` and `reference/hrm_ref.py --bench` for each configuration,
 # ROUNDS times in the order ours, torch, ours, torch; the tables show medians over the rounds.
 #
-#   tools/bench-vs-torch.sh [BUILD_DIR]          (default: build)
+#   scripts/bench-vs-torch.sh [BUILD_DIR]          (default: build)
 #
 # Environment:
 #   BACKEND       our backend: cpu (default) or opencl (a GPU)

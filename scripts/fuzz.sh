@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/fuzz.sh [--time S] [--jobs N] [--build DIR] [HARNESS...] - builds the libFuzzer harnesses
+# scripts/fuzz.sh [--time S] [--jobs N] [--build DIR] [HARNESS...] - builds the libFuzzer harnesses
 # of fuzz/ (clang, AddressSanitizer + UndefinedBehaviorSanitizer, into build-fuzz/) and runs each
 # for S seconds (default 12) on top of its committed seed corpus, N harnesses at a time (default:
 # the CPU count). Before fuzzing, every committed crash regression (fuzz/regressions/NAME/) is

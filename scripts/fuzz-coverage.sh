@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/fuzz-coverage.sh [--with-found] - the line coverage of each parser by the committed seed
+# scripts/fuzz-coverage.sh [--with-found] - the line coverage of each parser by the committed seed
 # corpus (fuzz/corpus/NAME/): builds the harnesses with clang's source-based coverage into
 # build-fuzz-cov/, runs each once over its corpus (and, with --with-found, over the inputs the
 # fuzzer found too, build-fuzz/corpus/NAME/), and prints per harness the lines of the files it
