@@ -11,7 +11,7 @@
 #     a backend no plugin provides.
 set -uo pipefail
 hrm=$1 conformance=$2 sudoku=$3 opencl=${4:-}
-. "$(dirname "$0")/../tools/test-lib.sh"
+. "$(dirname "$0")/cli/test-lib.sh"
 export HRM_THREADS=2
 
 # $1: description; $2: exit status wanted; $3: text the output must hold; the rest: the command.
@@ -44,7 +44,7 @@ expect "benchmark data present (here a stand-in of 0 rows)" 1 "Checks: 1, Failur
 expect "HRM_TEST_PLUGIN names no file" 1 "not usable" env HRM_TEST_PLUGIN="$tmp/none.so" "$conformance"
 mkdir -p "$tmp/icd" # an empty vendors folder: the ICD loader finds no platform
 shell_test() {
-    . "$(dirname "$0")/../tools/test-lib.sh"
+    . "$(dirname "$0")/cli/test-lib.sh"
     need_backend "$hrm" "$1"
     echo "ran"
     exit 0

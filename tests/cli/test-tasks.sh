@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/test-tasks.sh HRM ARC_TESTDATA - the task plugins end to end through the `hrm` program:
+# tests/cli/test-tasks.sh HRM ARC_TESTDATA - the task plugins end to end through the `hrm` program:
 # `hrm data tasks` finds sudoku, maze and arc; generated Sudoku puzzles and mazes pass
 # `hrm data verify` and build into datasets that `hrm train` trains on for a few steps; `hrm eval`
 # adds the task's verdicts (and ARC's pass@K) to its report; `hrm solve` prints the grids, the

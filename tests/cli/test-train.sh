@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-train.sh HRM DATA - `hrm train` and `hrm eval` end to end on the tiny dataset DATA
+# tests/cli/test-train.sh HRM DATA - `hrm train` and `hrm eval` end to end on the tiny dataset DATA
 # (tests/golden/data) with a tiny architecture:
 #   - a run writes step_K.safetensors + step_K.state and metrics.jsonl lines that parse;
 #   - 6 steps straight and 3 + resume 3 give byte-identical checkpoints (weights, optimizer,
@@ -11,7 +11,7 @@
 #   - bad input (unknown key, bad value, no data_path, broken datasets, truncated or corrupt
 #     checkpoints and state, a checkpoint that disagrees with the dataset) gives one line on
 #     stderr naming the key or file, a non-zero exit, and leaves existing checkpoints untouched.
-# Interrupts (SIGINT, SIGTERM, a second signal, SIGKILL during a save): tools/test-interrupt.sh.
+# Interrupts (SIGINT, SIGTERM, a second signal, SIGKILL during a save): tests/cli/test-interrupt.sh.
 set -uo pipefail
 hrm=$1
 data=$2

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-interrupt.sh HRM DATA - the interrupt contract of `hrm train` (tools/cmd_train.c's
+# tests/cli/test-interrupt.sh HRM DATA - the interrupt contract of `hrm train` (tools/cmd_train.c's
 # header comment) on the tiny dataset DATA (tests/golden/data) with a tiny architecture. Every run
 # evaluates and saves at steps 3, 6, ...; the test hook HRM_TEST_PAUSE_MS=1000 pauses each step
 # after its batch is drawn and each save between its state and weights files. A first signal is

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-plot.sh HRM - checks `hrm plot` end to end on synthetic metrics.jsonl files written in
+# tests/cli/test-plot.sh HRM - checks `hrm plot` end to end on synthetic metrics.jsonl files written in
 # the exact format of `hrm train` (cmd_train.c put_metrics: compact JSON, 9 significant digits, a
 # train line every step, an eval line every 10 steps, accuracies written as 0 on steps where no
 # example halted, a resumed run appending again from its checkpoint's step): the SVG parses as

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-gpu-check.sh BUILD_DIR - checks scripts/gpu-check.sh end to end on the OpenCL device
+# tests/cli/test-gpu-check.sh BUILD_DIR - checks scripts/gpu-check.sh end to end on the OpenCL device
 # there is here (PoCL's CPU device): one --quick run in which the bench step is made to fail by a
 # 1-second time limit, so that it must be reported FAIL ("timed out"), killed at once, and every
 # later step must still run: summary.json and summary.txt list all eight steps in order with the
@@ -13,7 +13,7 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/test-lib.sh"
 need_backend "$build/tools/hrm" opencl
-check=$here/../scripts/gpu-check.sh
+check=$here/../../scripts/gpu-check.sh
 
 # ---- one quick run, the bench step failing ------------------------------------------------------
 a=$tmp/a

@@ -1,4 +1,4 @@
-# tools/test-lib.sh - what the shell tests share (sourced): a scratch folder $tmp removed on exit,
+# tests/cli/test-lib.sh - what the shell tests share (sourced): a scratch folder $tmp removed on exit,
 # fail and ok (one line each; fail counts in $fails), expect_exit, and finish (the exit status).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

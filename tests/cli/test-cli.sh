@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/test-cli.sh HRM - checks the `hrm` program end to end against the backends of the build
+# tests/cli/test-cli.sh HRM - checks the `hrm` program end to end against the backends of the build
 # tree: `hrm backends` lists cpu; `hrm bench ops --quick --json` writes a JSON report with
 # entries; `hrm bench train` runs the small model once and its memory does not grow with the
 # cycles; an unknown command or option gives exactly one line on stderr and a non-zero exit;
@@ -147,7 +147,7 @@ fi
 
 # hrm convert onto its own input (issue 13): refused before anything is read or written, by name and
 # through a symbolic link; the input stays as it was
-golden="$(dirname "$0")/../tests/golden"
+golden="$(dirname "$0")/../golden"
 cp "$golden/torch_ckpt.pt" "$tmp/in.pt"
 ln -s in.pt "$tmp/link.pt"
 expect_exit "convert onto its input" 2 "$hrm" convert "$tmp/in.pt" "$tmp/in.pt"

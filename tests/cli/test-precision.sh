@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/test-precision.sh HRM DATA - matmul_precision end to end on the CPU backend, with the tiny
+# tests/cli/test-precision.sh HRM DATA - matmul_precision end to end on the CPU backend, with the tiny
 # dataset DATA (tests/golden/data) and a tiny architecture:
 #   - bad values of matmul_precision / --matmul-precision give one line and exit 2;
 #   - on a device without the asked unit, training runs the next higher precision and says so,
@@ -9,7 +9,7 @@
 #     high follow the fp32 run: every step's train/loss within BAND (relative) of fp32's, and not
 #     bit-identical to it (the rounding really happened);
 #   - hrm eval --matmul-precision medium reports what ran ("matmul_precision" in its JSON) and
-#     metrics near fp32's (hrm solve's option: tools/test-tasks.sh); hrm bench train's JSON names the precision
+#     metrics near fp32's (hrm solve's option: tests/cli/test-tasks.sh); hrm bench train's JSON names the precision
 #     of the models and of the peak its MFU is against.
 set -uo pipefail
 hrm=$1

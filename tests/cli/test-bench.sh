@@ -1,5 +1,5 @@
 #!/bin/bash
-# tools/test-bench.sh HRM - checks the `hrm bench` suite end to end on the CPU backend: one quick
+# tests/cli/test-bench.sh HRM - checks the `hrm bench` suite end to end on the CPU backend: one quick
 # run whose JSON results must hold every measurement with valid fields; --compare of a stored run
 # against itself (ratios exactly 1) and against a base with halved rates (ratios 2: this/base,
 # not the other way round); `hrm bench plot` of two files gives an SVG that parses as XML with
