@@ -906,7 +906,7 @@ def selftest() -> int:
     return 0 if ok else 1
 
 
-# The configurations of `hrm bench train` (tools/bench_train.c): (a) of issue 3 and the published
+# The configurations of `hrm bench train` (bench/bench_train.c): (a) of issue 3 and the published
 # Sudoku model. Both: expansion 4, vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden,
 # RoPE, halt_max_steps 16, exploration 0.1, H_cycles = L_cycles = 2.
 BENCH_MODELS = {

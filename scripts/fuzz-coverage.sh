@@ -37,7 +37,7 @@ files_of() {
     torch) echo core/torch_zip.c core/torch_ckpt.c core/convert.c ;;
     dataset) echo core/dataset.c ;;
     config) echo core/params.c core/sampler.c ;;
-    bench) echo tools/bench_json.c tools/bench_plot.c ;;
+    bench) echo bench/bench_json.c bench/bench_plot.c ;;
     plot) echo tools/cmd_plot.c ;;
     sudoku-csv) echo plugins/sudoku/sudoku_task.c plugins/common/task_util.c ;;
     maze-csv) echo plugins/maze/maze_task.c plugins/common/task_util.c ;;

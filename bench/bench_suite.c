@@ -1,4 +1,4 @@
-/* tools/bench_suite.c - `hrm bench`: the cross-vendor benchmark. On every usable backend and each
+/* bench/bench_suite.c - `hrm bench`: the cross-vendor benchmark. On every usable backend and each
  * of its devices (or the ones named), in one bounded run:
  *   1. the device's peak through the backend ABI (bench_peak.c): fp32 GEMM rate, memory bandwidth,
  *      activation-sized bandwidth;

@@ -1,4 +1,4 @@
-/* tools/bench_json.c - the `hrm bench` results file: written atomically, read back with every
+/* bench/bench_json.c - the `hrm bench` results file: written atomically, read back with every
  * field checked, so that --compare and `hrm bench plot` fail with one line naming the file rather
  * than compare garbage.
  *

@@ -1,4 +1,4 @@
-/* tools/bench_ops.h - the parts of `hrm bench ops`: bench_ops.c measures (timing loop, scratch
+/* bench/bench_ops.h - the parts of `hrm bench ops`: bench_ops.c measures (timing loop, scratch
  * buffers, rooflines, report, JSON); bench_cases.c says what to measure (HRM's ops and shapes).
  *
  * Every entry is a rate beside its roofline measured in the same run, so that the fraction means
@@ -7,8 +7,8 @@
  *   attention   GFLOP/s   vs this backend's matmul at 512->1536 forward    ("% of GEMM rate")
  *   elementwise GB/s      vs this backend's buffer_copy of the same bytes  ("% of copy")
  *   update      GB/s      the same, for loss and optimizer ops */
-#ifndef HRM_TOOLS_BENCH_OPS_H
-#define HRM_TOOLS_BENCH_OPS_H
+#ifndef HRM_BENCH_OPS_H
+#define HRM_BENCH_OPS_H
 
 #include "hrm/hrm.h"
 
@@ -143,4 +143,4 @@ void measure_bytes(bench *b, bench_entry *e, bench_fn fn, const void *arg, doubl
 /* bench_cases.c */
 void bench_all_cases(bench *b);
 
-#endif /* HRM_TOOLS_BENCH_OPS_H */
+#endif /* HRM_BENCH_OPS_H */

@@ -1,4 +1,4 @@
-/* tools/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
+/* bench/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
  * models on one backend, with the model-FLOPs utilisation against the fp32 GEMM peak of the device
  * they ran on, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8. Its model
  * measurements (bench_train.h) also serve the `hrm bench` suite.

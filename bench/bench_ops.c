@@ -1,4 +1,4 @@
-/* tools/bench_ops.c - `hrm bench ops`: the driver. Opens one backend, runs the cases of
+/* bench/bench_ops.c - `hrm bench ops`: the driver. Opens one backend, runs the cases of
  * bench_cases.c, and reports each op's rate beside a roofline measured in the same run (see
  * bench_ops.h), as a table on stdout, one progress line per op on stderr, and optionally JSON.
  *

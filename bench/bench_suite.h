@@ -1,4 +1,4 @@
-/* tools/bench_suite.h - the `hrm bench` suite's results and the files that share them:
+/* bench/bench_suite.h - the `hrm bench` suite's results and the files that share them:
  * bench_suite.c measures (peak probe, HRM ops, models, memory check) and prints; bench_peak.c
  * probes the device's peak through the backend ABI; bench_json.c writes and reads the JSON
  * results (format "hrm-bench", version BENCH_FORMAT_VERSION); bench_plot.c draws several result
@@ -9,8 +9,8 @@
  * time go in `detail`). A measurement that could not be made is still a result: status
  * "unsupported" (the backend lacks the op, or the time bound skipped it) or "failed", with the
  * reason. */
-#ifndef HRM_TOOLS_BENCH_SUITE_H
-#define HRM_TOOLS_BENCH_SUITE_H
+#ifndef HRM_BENCH_SUITE_H
+#define HRM_BENCH_SUITE_H
 
 #include "bench_ops.h"
 
@@ -112,4 +112,4 @@ int bench_report_read(const char *path, bench_report *rep, char *err, size_t err
 /* bench_plot.c */
 int cmd_bench_plot(const char *prog, int argc, char **argv);
 
-#endif /* HRM_TOOLS_BENCH_SUITE_H */
+#endif /* HRM_BENCH_SUITE_H */

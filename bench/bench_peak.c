@@ -1,4 +1,4 @@
-/* tools/bench_peak.c - the device's peak, probed through the backend ABI: the denominators of the
+/* bench/bench_peak.c - the device's peak, probed through the backend ABI: the denominators of the
  * `hrm bench` suite's fractions (ops against it, models' MFU against its GEMM rate).
  *
  * The method follows clpeak (github.com/krrishnarraj/clpeak: a compute roof and a global-memory

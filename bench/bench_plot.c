@@ -1,4 +1,4 @@
-/* tools/bench_plot.c - `hrm bench plot A.json B.json ... --out chart.svg`: the cross-vendor
+/* bench/bench_plot.c - `hrm bench plot A.json B.json ... --out chart.svg`: the cross-vendor
  * picture. One grouped bar chart (svg.h): a group per measurement, a bar per device (each run of
  * each file: "backend/device"), for one metric:
  *   samples_per_s     the models' training and evaluation rates (entries in samples/s);

@@ -1,8 +1,8 @@
-/* tools/bench_train.h - whole-model measurements of bench_train.c, shared by `hrm bench train` and
+/* bench/bench_train.h - whole-model measurements of bench_train.c, shared by `hrm bench train` and
  * the `hrm bench` suite: the models ("small" and the published "sudoku"), their FLOPs, training
  * and evaluation throughput on one device, and the peak memory at a given H_cycles x L_cycles. */
-#ifndef HRM_TOOLS_BENCH_TRAIN_H
-#define HRM_TOOLS_BENCH_TRAIN_H
+#ifndef HRM_BENCH_TRAIN_H
+#define HRM_BENCH_TRAIN_H
 
 #include "bench_ops.h"
 
@@ -52,4 +52,4 @@ int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench
 int bench_model_memory(const bench_model_opts *o, int model, int batch, int cycles, uint64_t *peak, char *err,
                        size_t err_size);
 
-#endif /* HRM_TOOLS_BENCH_TRAIN_H */
+#endif /* HRM_BENCH_TRAIN_H */

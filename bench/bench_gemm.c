@@ -1,4 +1,4 @@
-/* tools/bench_gemm.c - `hrm bench gemm`: one square GEMM C = A B (n x n x n, random operands in
+/* bench/bench_gemm.c - `hrm bench gemm`: one square GEMM C = A B (n x n x n, random operands in
  * [-1, 1]) through the backend's matmul at every matmul precision the device runs (or the one
  * asked), side by side in one run: GFLOP/s from the median call, and each precision's rate as a
  * multiple of the fp32 one. The numbers behind issue 12's GEMM targets (at 4096^3 on a GPU: bf16
