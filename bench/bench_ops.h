@@ -1,5 +1,6 @@
-/* bench/bench_ops.h - the parts of `hrm bench ops`: bench_ops.c measures (timing loop, scratch
- * buffers, rooflines, report, JSON); bench_cases.c says what to measure (HRM's ops and shapes).
+/* bench/bench_ops.h - the parts of `hrm bench ops`: bench_measure.c measures (timing loop, scratch
+ * buffers, rooflines); bench_cases.c says what to measure (HRM's ops and shapes); bench_ops.c is
+ * the command (report, JSON). Calls go one way: bench_ops.c -> bench_cases.c -> bench_measure.c.
  *
  * Every entry is a rate beside its roofline measured in the same run, so that the fraction means
  * something on a shared, noisy machine:
@@ -98,7 +99,7 @@ typedef struct bench {
 /* Enqueues one call of an op; `arg` is its argument struct. */
 typedef hrm_status (*bench_fn)(bench *b, const void *arg);
 
-/* bench_fns shared by the ops (bench_ops.c, bench_cases.c) and the peak probe (bench_peak.c):
+/* bench_fns shared by the ops (bench_measure.c, bench_cases.c) and the peak probe (bench_peak.c):
  * buffer_copy of a bench_copy (bytes from src to dst) and add of an hrm_add_args. */
 typedef struct bench_copy {
     hrm_buffer *dst, *src;
@@ -107,7 +108,7 @@ typedef struct bench_copy {
 hrm_status bench_call_copy(bench *b, const void *arg);
 hrm_status bench_call_add(bench *b, const void *arg);
 
-/* bench_ops.c. A case: e = bench_begin(); take and fill buffers; measure_*(); bench_end();
+/* bench_measure.c. A case: e = bench_begin(); take and fill buffers; measure_*(); bench_end();
  * bench_release(). Failures in between are sticky and end up in e->error. */
 bench_entry *bench_begin(bench *b, op_kind kind, const char *op, const char *shape_fmt, ...)
 #if defined(__GNUC__)
@@ -139,6 +140,9 @@ double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops);
 void measure_gemm(bench *b, bench_entry *e, const hrm_matmul_args *a);
 void measure_flops(bench *b, bench_entry *e, bench_fn fn, const void *arg, double flops);
 void measure_bytes(bench *b, bench_entry *e, bench_fn fn, const void *arg, double bytes);
+/* By op_kind: the unit of its rate and the name of its per-shape roofline (progress line, table). */
+extern const char *const bench_kind_unit[4];     /* "GFLOP/s", "GB/s" */
+extern const char *const bench_roofline_name[4]; /* "OpenBLAS", "GEMM rate", "copy" */
 
 /* bench_cases.c */
 void bench_all_cases(bench *b);

@@ -13,8 +13,8 @@
  * is one sequence through one segment: a training step (hrm_act_train_step: the TRAIN forward,
  * the Q-target forward, the losses, the one-step-gradient backward, SignSGD and AdamATan2) moves B
  * samples, an evaluation segment (hrm_act_eval_segment, cycling through halt_max_steps segments)
- * moves B samples. Each is timed with bench_ops.c's loop (one warm-up call, then at least --steps
- * calls and, without --steps, at least 2 s), and the rates come from the median call.
+ * moves B samples. Each is timed with bench_measure.c's loop (one warm-up call, then at least
+ * --steps calls and, without --steps, at least 2 s), and the rates come from the median call.
  *
  * The memory check opens a fresh device for each of 2x2 and 8x8 (the peak is a high-water mark
  * since device_open), builds the model and a training and an evaluation state at the same batch,
