@@ -1,8 +1,8 @@
 /* bench/bench_suite.h - the `hrm bench` suite's results and the files that share them:
- * bench_suite.c measures (peak probe, HRM ops, models, memory check) and prints; bench_peak.c
- * probes the device's peak through the backend ABI; bench_json.c writes and reads the JSON
- * results (format "hrm-bench", version BENCH_FORMAT_VERSION); bench_plot.c draws several result
- * files side by side.
+ * bench_suite.c measures (peak probe, HRM ops, models, memory check) and prints; bench_result.c
+ * adds results to a run; bench_peak.c probes the device's peak through the backend ABI;
+ * bench_json.c writes and reads the JSON results (format "hrm-bench", version
+ * BENCH_FORMAT_VERSION); bench_plot.c draws several result files side by side.
  *
  * A result is one measurement on one device. Its name is the key that --compare and plot match
  * across files, so it never contains what varies between devices or runs (sizes chosen at run
@@ -73,7 +73,9 @@ typedef struct bench_report {
 
 /* bench_suite.c */
 int cmd_bench_suite(const char *prog, int argc, char **argv);
-/* Appends a result (zeroed, fraction NAN, status ok) to run; NULL when host memory ran out. */
+
+/* bench_result.c (shared by bench_suite.c and bench_peak.c). Appends a result (zeroed, fraction
+ * NAN, status ok) to run; NULL when host memory ran out. */
 bench_result *bench_run_add(bench_run *run, const char *group, const char *unit, const char *name_fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
