@@ -1,7 +1,7 @@
 /* core/act.c - ACT training steps and evaluation (act.h), following the published hrm_act_v1.py
  * (the carry and halting), losses.py (ACTLossHead) and pretrain.py (one optimizer step per
- * segment; the optimizers and their schedule are optim.c's), as tools/reference/hrm_ref.py
- * restates them. */
+ * segment; the optimizers and their schedule are optim.c's), as reference/hrm_ref.py restates
+ * them. */
 #include "act.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /* core/optim.c - the optimizers of a training step and the learning-rate schedule (optim.h),
  * following the published pretrain.py (the schedule, one optimizer step per segment, the step
- * counter incremented before the update), as tools/reference/hrm_ref.py restates it (lr_at,
+ * counter incremented before the update), as reference/hrm_ref.py restates it (lr_at,
  * Trainer.train_step). */
 #include "optim.h"
 

@@ -3,7 +3,7 @@
 # the test fixtures, small real files (../shared/data, when present) and files our own tools
 # write (a tiny training run and a quick bench, with BUILD's `hrm`). The seeds are committed; run
 # this only to refresh them, then commit what changed. Inputs the fuzzer finds are not seeds:
-# they stay in the work corpus (tools/fuzz.sh) unless one crashed, which goes to
+# they stay in the work corpus (scripts/fuzz.sh) unless one crashed, which goes to
 # fuzz/regressions/NAME/ by hand, with the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."

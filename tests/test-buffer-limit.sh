@@ -16,7 +16,7 @@ set -uo pipefail
 hrm=$1
 data=$2
 shift 2
-. "$(dirname "$0")/../tools/test-lib.sh"
+. "$(dirname "$0")/cli/test-lib.sh"
 for b in "$@"; do need_backend "$hrm" "$b"; done
 
 export HRM_THREADS=2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test-skips.sh HRM TEST_CONFORMANCE TEST_SUDOKU [OPENCL_PLUGIN] - a test that cannot run
-# here says "skipped" with exit status 77 (meson's SKIP, counted apart by tools/test.sh), and a
+# here says "skipped" with exit status 77 (meson's SKIP, counted apart by scripts/test.sh), and a
 # broken build is still a failure:
 #   - the benchmark-data cases (TEST_SUDOKU --shared-data) where ../shared/data is absent: 77, one
 #     line naming the file; with a data folder that has the file, they run and pass;
@@ -11,7 +11,7 @@
 #     a backend no plugin provides.
 set -uo pipefail
 hrm=$1 conformance=$2 sudoku=$3 opencl=${4:-}
-. "$(dirname "$0")/../tools/test-lib.sh"
+. "$(dirname "$0")/cli/test-lib.sh"
 export HRM_THREADS=2
 
 # $1: description; $2: exit status wanted; $3: text the output must hold; the rest: the command.
@@ -35,7 +35,7 @@ expect "HRM_SHARED_DATA unset" 77 "skipped" env -u HRM_SHARED_DATA "$sudoku" --s
 expect "an unknown argument" 2 "usage:" "$sudoku" --shared
 # a data folder with the file: the case runs (1000 rows: a generated file that is not the benchmark
 # fails it, which shows it ran). The line matched is check's failure line, not its "Checks: N,
-# Failures: N" summary, which tools/test.sh would count as a failure of this test.
+# Failures: N" summary, which scripts/test.sh would count as a failure of this test.
 mkdir -p "$tmp/data/sudoku"
 printf 'source,q,a,rating\n' >"$tmp/data/sudoku/hard_train_1k.csv"
 expect "benchmark data present (here a stand-in of 0 rows)" 1 ":F:shared-data:test_shared_data:" \
@@ -45,7 +45,7 @@ expect "benchmark data present (here a stand-in of 0 rows)" 1 ":F:shared-data:te
 expect "HRM_TEST_PLUGIN names no file" 1 "not usable" env HRM_TEST_PLUGIN="$tmp/none.so" "$conformance"
 mkdir -p "$tmp/icd" # an empty vendors folder: the ICD loader finds no platform
 shell_test() {
-    . "$(dirname "$0")/../tools/test-lib.sh"
+    . "$(dirname "$0")/cli/test-lib.sh"
     need_backend "$hrm" "$1"
     echo "ran"
     exit 0

@@ -1,6 +1,6 @@
 /* tests/test_convert.c - `hrm convert`: the torch.save reader (core/torch_ckpt.h) and the mapping
  * to our checkpoint (core/convert.h) on fixtures written by real torch
- * (tools/reference/make_torch_ckpt.py, tests/golden/README.md), archives taken apart and rebuilt
+ * (reference/make_torch_ckpt.py, tests/golden/README.md), archives taken apart and rebuilt
  * with one defect each, a little fuzzing, and the command line.
  *
  * HRM_GOLDEN_DIR names tests/golden; HRM_EXE the hrm program (the command-line case is skipped

@@ -1,5 +1,5 @@
 /* tests/test_golden.c - the engine against the PyTorch reference (tests/golden, made by
- * tools/reference/make_fixtures.py), on every usable backend plugin ($HRM_TEST_PLUGIN: that file
+ * reference/make_fixtures.py), on every usable backend plugin ($HRM_TEST_PLUGIN: that file
  * only). For each fixture (init*.safetensors -> expected*.safetensors, see tests/golden/README.md):
  *   evaluation: M segments from a fresh carry: logits and Q values per segment, halted flags,
  *     predictions, losses and metric sums;

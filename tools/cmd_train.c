@@ -34,8 +34,9 @@
  * file without its state nor a partial file under a checkpoint's name.
  *
  * Test hook: HRM_TEST_PAUSE_MS=N sleeps N ms in each step between drawing the batch and applying
- * it, and in each save between the state file and the weights file, so that tools/test-interrupt.sh
- * can signal at those moments; a signal does not shorten the pause. Nothing else reads it. */
+ * it, and in each save between the state file and the weights file, so that
+ * tests/cli/test-interrupt.sh can signal at those moments; a signal does not shorten the pause.
+ * Nothing else reads it. */
 #include "cli.h"
 
 #include "checkpoint.h"

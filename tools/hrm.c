@@ -22,8 +22,8 @@ static const cli_command commands[] = {
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
 
-/* `hrm bench [OPTIONS]` runs the suite (tools/bench_suite.c); `hrm bench plot` draws its results
- * (tools/bench_plot.c). Both are declared in tools/bench_suite.h too. */
+/* `hrm bench [OPTIONS]` runs the suite (bench/bench_suite.c); `hrm bench plot` draws its results
+ * (bench/bench_plot.c). Both are declared in bench/bench_suite.h too. */
 int cmd_bench_suite(const char *prog, int argc, char **argv);
 int cmd_bench_plot(const char *prog, int argc, char **argv);
 

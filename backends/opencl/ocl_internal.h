@@ -122,7 +122,7 @@ struct hrm_buffer {
     cl_mem mem;
 };
 
-/* ---- errors (ocl_backend.c) --------------------------------------------------------------- */
+/* ---- errors (ocl_error.c) ----------------------------------------------------------------- */
 const char *ocl_err_name(cl_int err);
 hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

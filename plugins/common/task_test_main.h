@@ -2,7 +2,7 @@
  * benchmark data (../shared/data, which CI may not have) are a meson test of their own: run with
  * no argument, the program runs its suite without them; run with --shared-data, it runs them
  * alone, or, where their file is absent, says "skipped" and why in one line and exits 77, which
- * meson (and tools/test.sh's closing line) counts as skipped rather than passed. */
+ * meson (and scripts/test.sh's closing line) counts as skipped rather than passed. */
 #ifndef HRM_PLUGINS_TASK_TEST_MAIN_H
 #define HRM_PLUGINS_TASK_TEST_MAIN_H
 

@@ -15,7 +15,7 @@
 set -uo pipefail
 hrm=$1
 data=$2
-. "$(dirname "$0")/../../../tools/test-lib.sh"
+. "$(dirname "$0")/../../../tests/cli/test-lib.sh"
 
 export HRM_THREADS=2
 unset HRM_BACKEND HRM_OPENCL_MAX_ALLOC_MB HRM_OPENCL_BUILD_OPTIONS HRM_OPENCL_SCORE HRM_OPENCL_TEST_CORRUPT_GEMM

@@ -19,7 +19,7 @@
 set -uo pipefail
 hrm=$1
 data=$2
-. "$(dirname "$0")/../../../tools/test-lib.sh"
+. "$(dirname "$0")/../../../tests/cli/test-lib.sh"
 need_backend "$hrm" opencl
 
 export HRM_THREADS=2
