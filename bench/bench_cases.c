@@ -1,5 +1,5 @@
 /* bench/bench_cases.c - what `hrm bench ops` measures: each backend op at the shapes one HRM
- * training step uses (HRM_SPEC.md, Sudoku: B=32, S=82, D=512, 8 heads of 64, I=1536, V=11), and
+ * training step uses (docs/MODEL.md "Configuration", Sudoku: B=32, S=82, D=512, 8 heads of 64, I=1536, V=11), and
  * the work each call does: FLOPs for matmul and attention, the minimal bytes read + written for
  * everything else. The backend's matmul at the qkv forward shape is measured first: it is the
  * roofline of attention. */

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* HRM's Sudoku shapes (HRM_SPEC.md): S = 1 puzzle prefix + 81 cells. */
+/* HRM's Sudoku shapes (docs/MODEL.md "Configuration"): S = 1 puzzle prefix + 81 cells. */
 enum {
     BENCH_SEQ = 82,
     BENCH_SEQ_LONG = 901, /* Maze 30x30 + prefix: the long-sequence attention case */

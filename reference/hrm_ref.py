@@ -5,7 +5,7 @@ Intent: compute, in plain fp32 PyTorch on the CPU, exactly the function that the
 implementation (github.com/sapientinc/HRM: models/hrm/hrm_act_v1.py, models/layers.py,
 models/losses.py, models/sparse_embedding.py, pretrain.py, puzzle_dataset.py) computes, so that
 the C engine can be checked against it (tests/golden, made by make_fixtures.py beside this file).
-Written from ../../shared/HRM_SPEC.md and the published code; where they differ this file
+Written from the published code (docs/MODEL.md states the model); where they differ this file
 follows the published code, and the comment marked "published:" says why.
 
 Everything is functional: the parameters are one dict of tensors keyed by their checkpoint names
@@ -14,7 +14,7 @@ the loss head, the optimizers and the learning-rate schedule are plain functions
 same code runs in float64 (cast the dict) to measure what fp32 rounding costs.
 
 Also here: a small safetensors reader/writer (F32, I32 and F64 written; BF16 read) with the
-checkpoint contract of DESIGN.md (`__metadata__["hrm.config"]`), the reader of the published
+checkpoint contract of docs/ARCHITECTURE.md (`__metadata__["hrm.config"]`), the reader of the published
 dataset layout, and the reproducible sampler (data_shuffle=false).
 
 Run with Debian's interpreter, which has torch: /usr/bin/python3 hrm_ref.py --selftest
@@ -41,7 +41,7 @@ Params = Dict[str, torch.Tensor]
 # The published loader maps labels equal to dataset.json's ignore_label_id to this value.
 IGNORE_LABEL_ID = -100
 
-# Keys of the `hrm.config` checkpoint metadata (DESIGN.md), the published config names.
+# Keys of the `hrm.config` checkpoint metadata (docs/ARCHITECTURE.md "Checkpoint weights"), the published config names.
 CONFIG_KEYS = ("hidden_size", "num_heads", "H_layers", "L_layers", "H_cycles", "L_cycles",
                "expansion", "puzzle_emb_ndim", "pos_encodings", "rope_theta", "rms_norm_eps",
                "halt_max_steps", "halt_exploration_prob", "vocab_size", "seq_len",

@@ -402,7 +402,7 @@ command rewrites every file here, this README included, byte for byte; do not ed
   because the published init makes parts of the model trivial: q_head.weight is LeCun
   truncated-normal and q_head.bias is {q_bias_main} (variant: {q_bias_lrn}) instead of 0 and -5
   (with which no slot ever halts early), and puzzle_emb.weights is truncnormal(1/sqrt(hidden))
-  instead of 0. Metadata: `hrm.config` = the 16 published config keys of DESIGN.md (the loss
+  instead of 0. Metadata: `hrm.config` = the 16 published config keys of docs/ARCHITECTURE.md "Checkpoint weights" (the loss
   type is a training setting and lives in the expected files' `hrm.run`).
 - `expected.safetensors`, `expected_learned.safetensors`: what the reference computes.
   Metadata: `hrm.config` (as the init); `hrm.run`: {run} plus loss_type, total_steps

@@ -1,5 +1,5 @@
 /* tools/cmd_eval.c - `hrm eval --checkpoint F --data DIR [--segments M] [--dump OUTDIR]`
- * (DESIGN.md "Contracts"): evaluates DIR/test with the weights and architecture of F and prints the
+ * (docs/ARCHITECTURE.md "Evaluation output"): evaluates DIR/test with the weights and architecture of F and prints the
  * metrics as one JSON object on stdout (core/evaluate.h says how they are normalised). With
  * --dump, OUTDIR receives logits.npy (float32 [N, seq_len, V], after the last segment),
  * q_halt.npy and q_continue.npy (float32 [M, N]) and predictions.npy (uint8 [N, seq_len]); padding

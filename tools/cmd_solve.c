@@ -3,7 +3,7 @@
  * used and the task verifier's verdict.
  *
  * The task comes from --task or is recognised by the checkpoint's seq_len and vocab_size. The
- * model runs segment after segment, as evaluation does (HRM_SPEC.md "ACT"), and stops at the
+ * model runs segment after segment, as evaluation does (docs/MODEL.md "ACT halting"), and stops at the
  * first segment where its learned halting says stop (q_halt > q_continue) or after M segments
  * (--segments, default halt_max_steps); --all-segments runs all M. It runs on the public
  * inference API (include/hrm/solver.h), as any program embedding libhrm would. A puzzle typed by the user has

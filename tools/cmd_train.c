@@ -1,5 +1,5 @@
 /* tools/cmd_train.c - `hrm train key=value ...`: trains an HRM as the published pretrain.py does,
- * with its override names (DESIGN.md "Contracts"), checkpoints and resume (core/checkpoint.h).
+ * with its override names (docs/ARCHITECTURE.md "Command-line contracts"), checkpoints and resume (core/checkpoint.h).
  *
  * Settings come from, in order of precedence: the command line; when checkpoint_path holds a
  * checkpoint (resume), its hrm.config (the architecture, which a resumed run cannot change) and
@@ -139,7 +139,7 @@ static int build_config(const char *prog, const hrm_key_values *a, const hrm_con
     }
     /* the published default puzzle_emb_ndim is hidden_size, whatever hidden_size was given */
     if (!base && !a->given[hrm_key_index(key_of("arch.puzzle_emb_ndim"))]) cfg->puzzle_emb_ndim = cfg->hidden_size;
-    /* the reproducible mode (DESIGN.md): no shuffling and no halting exploration; a resumed run
+    /* the reproducible mode (docs/MODEL.md "Training data order"): no shuffling and no halting exploration; a resumed run
      * keeps what its first part used */
     if (!all_fixed && a->num[hrm_key_index(key_of("data_shuffle"))] == 0 &&
         !a->given[hrm_key_index(key_of("arch.halt_exploration_prob"))])

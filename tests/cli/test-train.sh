@@ -112,7 +112,7 @@ for mode in "data_shuffle=false arch.halt_exploration_prob=0" "data_shuffle=true
 done
 
 # ---- the reproducible mode: data_shuffle=false alone also turns halting exploration off (as
-# DESIGN.md defines the mode); pretrain.py's single-valued keys are accepted on the way
+# docs/MODEL.md "Training data order" defines the mode); pretrain.py's single-valued keys are accepted on the way
 rm -rf "$tmp/r0" "$tmp/r1"
 $hrm train $base data_shuffle=false checkpoint_path="$tmp/r0" max_steps=3 arch=hrm_v1 arch.loss.name=losses@ACTLossHead \
     eval_save_outputs=[] >/dev/null 2>"$tmp/err" || fail "data_shuffle=false with published keys: $(cat "$tmp/err")"
