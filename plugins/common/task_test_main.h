@@ -39,4 +39,46 @@ static int task_test_main(int argc, char **argv, Suite *(*all)(void), Suite *(*s
     return task_test_run(shared());
 }
 
+/* The benchmark-data case of a CSV task (Sudoku, Maze), whose test defines TR_SHARED_CSV (the file
+ * under $HRM_SHARED_DATA) before including task_test_rec.h and this file: every one of its 1000
+ * rows verifies. Its main() is task_csv_test_main(argc, argv, all, setup). */
+#ifdef TR_SHARED_CSV
+/* $HRM_SHARED_DATA/TR_SHARED_CSV; NULL when the variable is unset. */
+static const char *shared_data_file(void) {
+    static char path[1024];
+    const char *dir = getenv("HRM_SHARED_DATA");
+    if (!dir) return NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, TR_SHARED_CSV);
+    return path;
+}
+
+START_TEST(test_shared_data) {
+    const char *path = shared_data_file();
+    ck_assert_ptr_nonnull(path); /* task_test_main checked it */
+    long ok = -1, rejected = -1;
+    char err[256];
+    ck_assert_int_eq(T->verify_file(&host, path, &ok, &rejected, err, sizeof err), HRM_OK);
+    ck_assert_int_eq(ok, 1000);
+    ck_assert_int_eq(rejected, 0);
+}
+END_TEST
+
+static void (*csv_setup)(void); /* the test's setup, which loads the task */
+
+static Suite *csv_shared_suite(void) {
+    Suite *s = suite_create("task-" TR_TASK "-shared-data");
+    TCase *tc = tcase_create("shared-data");
+    tcase_add_checked_fixture(tc, csv_setup, teardown);
+    tcase_set_timeout(tc, 100);
+    tcase_add_test(tc, test_shared_data);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+static int task_csv_test_main(int argc, char **argv, Suite *(*all)(void), void (*setup)(void)) {
+    csv_setup = setup;
+    return task_test_main(argc, argv, all, csv_shared_suite, shared_data_file());
+}
+#endif
+
 #endif /* HRM_PLUGINS_TASK_TEST_MAIN_H */

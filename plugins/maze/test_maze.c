@@ -27,6 +27,7 @@ static char fix_q[3][N + 1], fix_a[3][N + 1];
 static long fix_rating[3];
 
 #define TR_TASK "maze"
+#define TR_SHARED_CSV "maze/maze30_hard_train_1k.csv" /* under $HRM_SHARED_DATA: task_test_main.h */
 #include "task_test_rec.h"
 #include "task_test_main.h"
 
@@ -439,28 +440,6 @@ START_TEST(test_verify_file)
 }
 END_TEST
 
-/* The benchmark file these cases read, under $HRM_SHARED_DATA (../shared/data); NULL when unset. */
-static const char *shared_data_file(void)
-{
-    static char path[1024];
-    const char *dir = getenv("HRM_SHARED_DATA");
-    if (!dir) return NULL;
-    snprintf(path, sizeof path, "%s/maze/maze30_hard_train_1k.csv", dir);
-    return path;
-}
-
-START_TEST(test_shared_data)
-{
-    const char *path = shared_data_file();
-    ck_assert_ptr_nonnull(path); /* main() checked it */
-    long ok = -1, rejected = -1;
-    char err[256];
-    ck_assert_int_eq(T->verify_file(&host, path, &ok, &rejected, err, sizeof err), HRM_OK);
-    ck_assert_int_eq(ok, 1000);
-    ck_assert_int_eq(rejected, 0);
-}
-END_TEST
-
 /* ---- render and parse ------------------------------------------------------------------------- */
 
 START_TEST(test_render_parse)
@@ -667,19 +646,7 @@ static Suite *maze_suite(void)
     return s;
 }
 
-/* The cases on the benchmark data: their own meson test (task_test_main.h). */
-static Suite *shared_suite(void)
-{
-    Suite *s = suite_create("task-maze-shared-data");
-    TCase *tc = tcase_create("shared-data");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 100);
-    tcase_add_test(tc, test_shared_data);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(int argc, char **argv)
 {
-    return task_test_main(argc, argv, maze_suite, shared_suite, shared_data_file());
+    return task_csv_test_main(argc, argv, maze_suite, setup);
 }
