@@ -25,28 +25,17 @@ static hrm_status act_failf(hrm_act *a, hrm_status st, const char *fmt, ...) {
 
 const char *hrm_act_error(const hrm_act *a) { return a->err; }
 
-/* A model call; on failure the model's error line becomes ours. */
-#define MODEL(a, call)                                                                    \
-    do {                                                                                  \
-        hrm_status st_ = (call);                                                          \
-        if (st_ != HRM_OK) return act_failf((a), st_, "%s", hrm_model_error((a)->model)); \
-    } while (0)
-
-/* A backend call. */
-#define BACKEND(a, what, call)                                                                                \
-    do {                                                                                                      \
-        hrm_status st_ = (call);                                                                              \
-        if (st_ != HRM_OK) return act_failf((a), st_, "%s: %s", (what), (a)->ctx->f->last_error((a)->ctx->be)); \
-    } while (0)
+/* A model call's status; on failure the model's error line becomes ours. */
+static hrm_status model_call(hrm_act *a, hrm_status st) {
+    return st == HRM_OK ? st : act_failf(a, st, "%s", hrm_model_error(a->model));
+}
 
 static hrm_status upload(hrm_act *a, hrm_ptr dst, const void *src, size_t n) {
-    BACKEND(a, "act: uploading", a->ctx->f->buffer_write(dst.buf, dst.off * 4, src, n * 4));
-    return HRM_OK;
+    return op_write(&a->ops, dst, src, n, "act: uploading");
 }
 
 static hrm_status download(hrm_act *a, hrm_ptr src, void *dst, size_t n) {
-    BACKEND(a, "act: downloading", a->ctx->f->buffer_read(src.buf, src.off * 4, dst, n * 4));
-    return HRM_OK;
+    return op_read(&a->ops, src, dst, n, "act: downloading");
 }
 
 static int seq_len(const hrm_act *a) { return hrm_model_config(a->model)->seq_len; }
@@ -85,20 +74,19 @@ static hrm_status alloc_host(hrm_act *a) {
 
 /* One device buffer: zH, zL [B, S, D], inputs, labels [B, L], puzzle ids [B]; and Adam m, v. */
 static hrm_status alloc_device(hrm_act *a) {
-    const hrm_backend_iface *f = a->ctx->f;
     size_t cn = carry_floats(a), BL = (size_t)a->B * (size_t)seq_len(a), n = 2 * cn + 2 * BL + (size_t)a->B;
-    BACKEND(a, "act: allocating the carry", f->buffer_alloc(a->ctx->dev, n * 4, &a->buf));
+    TRY(op_alloc(&a->ops, n, &a->buf, "act: allocating the carry"));
     a->carry.zH = (hrm_ptr){a->buf, 0};
     a->carry.zL = (hrm_ptr){a->buf, cn};
     a->d_inputs = (hrm_ptr){a->buf, 2 * cn};
     a->d_labels = (hrm_ptr){a->buf, 2 * cn + BL};
     a->d_puzzle_ids = (hrm_ptr){a->buf, 2 * cn + 2 * BL};
     /* every slot restarts at its first segment; zeros only keep the contents defined */
-    BACKEND(a, "act: clearing the carry", f->buffer_fill(a->buf, 0, n, 0.0f));
+    TRY(op_fill(&a->ops, (hrm_ptr){a->buf, 0}, n, 0.0f, "act: clearing the carry"));
     if (!a->training) return HRM_OK;
     size_t an = adam_floats(a);
-    BACKEND(a, "act: allocating the AdamATan2 moments", f->buffer_alloc(a->ctx->dev, 2 * an * 4, &a->adam));
-    BACKEND(a, "act: clearing the AdamATan2 moments", f->buffer_fill(a->adam, 0, 2 * an, 0.0f));
+    TRY(op_alloc(&a->ops, 2 * an, &a->adam, "act: allocating the AdamATan2 moments"));
+    TRY(op_fill(&a->ops, (hrm_ptr){a->adam, 0}, 2 * an, 0.0f, "act: clearing the AdamATan2 moments"));
     return HRM_OK;
 }
 
@@ -120,6 +108,7 @@ hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train
         return HRM_ERR_OUT_OF_MEMORY;
     }
     a->ctx = ctx;
+    a->ops = (hrm_ops){ctx, a->err, sizeof a->err};
     a->model = model;
     a->B = B;
     a->training = training;
@@ -143,8 +132,8 @@ hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train
 
 void hrm_act_free(hrm_act *a) {
     if (!a) return;
-    if (a->buf) a->ctx->f->buffer_free(a->buf);
-    if (a->adam) a->ctx->f->buffer_free(a->adam);
+    op_free(&a->ops, a->buf);
+    op_free(&a->ops, a->adam);
     free(a->steps);
     free(a->halted);
     free(a->inputs);
@@ -175,7 +164,7 @@ static hrm_status take_examples(hrm_act *a, const hrm_act_batch *batch, const ui
         a->puzzle_ids[b] = batch->puzzle_ids[b];
         a->steps[b] = 0;
     }
-    MODEL(a, hrm_model_reset_slots(a->model, a->B, a->carry, reset));
+    TRY(model_call(a, hrm_model_reset_slots(a->model, a->B, a->carry, reset)));
     TRY(upload(a, a->d_inputs, a->inputs, (size_t)a->B * L));
     TRY(upload(a, a->d_labels, a->labels, (size_t)a->B * L));
     return upload(a, a->d_puzzle_ids, a->puzzle_ids, (size_t)a->B);
@@ -202,8 +191,8 @@ static void training_halt(hrm_act *a, uint8_t *is_last) {
 static hrm_status q_target(hrm_act *a, const uint8_t *is_last) {
     float *nh = a->target_q_continue, *nc = a->work; /* nh becomes the target below */
     hrm_carry discard = {{0}, {0}};
-    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_Q_ONLY, a->B, a->d_inputs, a->d_puzzle_ids, a->carry, discard,
-                               nh, nc));
+    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_Q_ONLY, a->B, a->d_inputs, a->d_puzzle_ids, a->carry, discard,
+                               nh, nc)));
     for (int b = 0; b < a->B; b++) {
         float x = is_last[b] ? nh[b] : fmaxf(nh[b], nc[b]);
         nh[b] = (float)(1.0 / (1.0 + exp(-(double)x)));
@@ -217,8 +206,8 @@ static hrm_status segment_loss(hrm_act *a, bool with_target, int32_t *preds, flo
                                hrm_act_metrics *out) {
     int B = a->B;
     hrm_loss_kind kind = a->settings.loss_type;
-    MODEL(a, hrm_model_lm_loss_forward(a->model, a->d_labels, kind, HRM_IGNORE_LABEL, a->lm_loss, a->count,
-                                       a->correct, preds));
+    TRY(model_call(a, hrm_model_lm_loss_forward(a->model, a->d_labels, kind, HRM_IGNORE_LABEL, a->lm_loss, a->count,
+                                       a->correct, preds)));
     float *target_halt = a->work + B;
     hrm_act_metrics mt = {0};
     for (int b = 0; b < B; b++) {
@@ -249,9 +238,9 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
     memcpy(reset, a->halted, (size_t)B);
     TRY(take_examples(a, batch, reset));
 
-    MODEL(a, hrm_model_zero_grads(a->model));
-    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_TRAIN, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
-                               a->q_halt, a->q_continue));
+    TRY(model_call(a, hrm_model_zero_grads(a->model)));
+    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_TRAIN, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
+                               a->q_halt, a->q_continue)));
     for (int b = 0; b < B; b++) a->steps[b]++;
     training_halt(a, is_last);
     bool with_target = c->halt_max_steps > 1;
@@ -259,16 +248,14 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
 
     float grad_scale = (float)(1.0 / a->settings.global_batch_size), *d_q = a->work + 2 * B;
     TRY(segment_loss(a, with_target, NULL, grad_scale, d_q, metrics));
-    MODEL(a, hrm_model_lm_loss_backward(a->model, a->d_labels, a->settings.loss_type, HRM_IGNORE_LABEL, grad_scale));
-    MODEL(a, hrm_model_backward(a->model, d_q));
+    TRY(model_call(a, hrm_model_lm_loss_backward(a->model, a->d_labels, a->settings.loss_type, HRM_IGNORE_LABEL, grad_scale)));
+    TRY(model_call(a, hrm_model_backward(a->model, d_q)));
     return HRM_OK;
 }
 
 hrm_status hrm_act_optimizer_step(hrm_act *a) {
     if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer_step on an evaluation-only state");
-    const char *what = "act: optimizer step";
-    BACKEND(a, what, hrm_optim_step(a, &what));
-    return HRM_OK;
+    return hrm_optim_step(a);
 }
 
 hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics) {
@@ -287,8 +274,8 @@ hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segm
         memset(a->work_flags, 1, (size_t)B);
         TRY(take_examples(a, batch, a->work_flags));
     }
-    MODEL(a, hrm_model_forward(a->model, HRM_FORWARD_EVAL, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
-                               a->q_halt, a->q_continue));
+    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_EVAL, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
+                               a->q_halt, a->q_continue)));
     for (int b = 0; b < B; b++) {
         a->steps[b]++;
         a->halted[b] = a->steps[b] >= M;

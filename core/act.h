@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "ops.h"
 #include "rng.h"
 
 /* The published loader's label for ignored positions. */
@@ -82,6 +83,7 @@ typedef struct hrm_act_batch {
  * the device tensors are reached through the functions below. */
 typedef struct hrm_act {
     hrm_ctx *ctx;     /* borrowed: the model's backend */
+    hrm_ops ops;      /* ctx, failures recorded in err */
     hrm_model *model; /* borrowed */
     int B;
     bool training; /* has an optimizer */

@@ -2,6 +2,7 @@
 #include "evaluate.h"
 
 #include "sampler.h"
+#include "status.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -46,11 +47,8 @@ static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int v
         if (st || !d->rows) return st;
     }
     hrm_ptr p = hrm_model_logits(a->model);
-    hrm_status st = a->ctx->f->buffer_read(p.buf, p.off * 4, lg, (size_t)valid * L * V * sizeof(float));
-    if (st) {
-        snprintf(err, err_size, "reading the logits: %s", a->ctx->f->last_error(a->ctx->be));
-        return st;
-    }
+    hrm_ops ops = {a->ctx, err, err_size};
+    TRY(op_read(&ops, p, lg, (size_t)valid * L * V, "reading the logits"));
     return d->rows(d->user, first, valid, lg, pred8, err, err_size);
 }
 

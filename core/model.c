@@ -18,11 +18,6 @@
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-hrm_status model_fail(hrm_model *m, hrm_status st, const char *what) {
-    snprintf(m->err, sizeof m->err, "%s: %s", what, m->ctx->f->last_error(m->ctx->be));
-    return st;
-}
-
 hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -53,13 +48,6 @@ hrm_ptr hrm_model_grads(const hrm_model *m) { return (hrm_ptr){m->grads, 0}; }
 hrm_ptr hrm_model_puzzle_grads(const hrm_model *m) { return m->d_puzzle_rows; }
 hrm_ptr hrm_model_logits(const hrm_model *m) { return m->logits; }
 hrm_ptr hrm_model_d_logits(const hrm_model *m) { return m->d_logits; }
-
-/* ---- shared helpers ----------------------------------------------------------------------- */
-
-hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n) {
-    OP(m, "buffer_copy", m->ctx->f->buffer_copy(dst.buf, dst.off * 4, src.buf, src.off * 4, n * 4));
-    return HRM_OK;
-}
 
 /* ---- parameter offsets -------------------------------------------------------------------- */
 
@@ -199,32 +187,27 @@ static hrm_status upload_rope(hrm_model *m) {
             cs[n + (size_t)s * half + i] = sinf(f);
         }
     }
-    hrm_status st = m->ctx->f->buffer_write(m->rope_cos.buf, m->rope_cos.off * 4, cs, n * 4);
-    if (st == HRM_OK) st = m->ctx->f->buffer_write(m->rope_sin.buf, m->rope_sin.off * 4, cs + n, n * 4);
+    const char *what = "model: uploading the RoPE tables";
+    hrm_status st = op_write(&m->ops, m->rope_cos, cs, n, what);
+    if (st == HRM_OK) st = op_write(&m->ops, m->rope_sin, cs + n, n, what);
     free(cs);
-    if (st != HRM_OK) return model_fail(m, st, "model: uploading the RoPE tables");
-    return HRM_OK;
+    return st;
 }
 
 static hrm_status upload_constants(hrm_model *m) {
     size_t ones = m->max_batch > m->S ? (size_t)m->max_batch : (size_t)m->S;
-    OP(m, "model: filling ones", m->ctx->f->buffer_fill(m->ones.buf, m->ones.off, ones, 1.0f));
-    OP(m, "model: zeroing parameters", m->ctx->f->buffer_fill(m->params, 0, (size_t)m->table.total, 0.0f));
-    OP(m, "model: zeroing gradients", m->ctx->f->buffer_fill(m->grads, 0, (size_t)m->table.adam_total, 0.0f));
+    TRY(op_fill(&m->ops, m->ones, ones, 1.0f, "model: filling ones"));
+    TRY(op_fill(&m->ops, param_at(m, 0), (size_t)m->table.total, 0.0f, "model: zeroing parameters"));
+    TRY(op_fill(&m->ops, grad_at(m, 0), (size_t)m->table.adam_total, 0.0f, "model: zeroing gradients"));
     return upload_rope(m);
 }
 
 /* ---- create / free ------------------------------------------------------------------------- */
 
 static hrm_status alloc_floats(hrm_model *m, size_t n, hrm_buffer **out, const char *what) {
-    hrm_status st = m->ctx->f->buffer_alloc(m->ctx->dev, (n ? n : 1) * 4, out);
-    if (st != HRM_OK) {
-        *out = NULL;
-        char line[128];
-        snprintf(line, sizeof line, "model: allocating %s (%.1f MiB)", what, n * 4.0 / (1 << 20));
-        return model_fail(m, st, line);
-    }
-    return HRM_OK;
+    char line[128];
+    snprintf(line, sizeof line, "model: allocating %s (%.1f MiB)", what, n * 4.0 / (1 << 20));
+    return op_alloc(&m->ops, n, out, line);
 }
 
 /* floats per activation buffer at most: the backend's limit, rounded down to whole tensors' 64 */
@@ -318,6 +301,7 @@ hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, 
     }
     m->cfg = *cfg;
     m->ctx = ctx;
+    m->ops = (hrm_ops){ctx, m->err, sizeof m->err};
     m->max_batch = max_batch;
     hrm_status st = model_setup(m);
     if (st != HRM_OK) {
@@ -331,11 +315,10 @@ hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, 
 
 void hrm_model_free(hrm_model *m) {
     if (!m) return;
-    const hrm_backend_iface *f = m->ctx->f;
-    for (int i = 0; i < m->n_acts; i++) f->buffer_free(m->acts[i]);
+    for (int i = 0; i < m->n_acts; i++) op_free(&m->ops, m->acts[i]);
     free(m->acts);
-    if (m->grads) f->buffer_free(m->grads);
-    if (m->params) f->buffer_free(m->params);
+    op_free(&m->ops, m->grads);
+    op_free(&m->ops, m->params);
     free(m->q_host);
     level_free(&m->H_level);
     level_free(&m->L_level);
@@ -349,7 +332,7 @@ hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n) {
     if (n != m->table.total)
         return model_failf(m, HRM_ERR_INVALID_ARG, "set_params: %lld floats given, the model has %lld", (long long)n,
                            (long long)m->table.total);
-    OP(m, "set_params", m->ctx->f->buffer_write(m->params, 0, host, (size_t)n * 4));
+    TRY(op_write(&m->ops, param_at(m, 0), host, (size_t)n, "set_params"));
     return HRM_OK;
 }
 
@@ -357,7 +340,7 @@ hrm_status hrm_model_get_params(hrm_model *m, float *host, int64_t n) {
     if (n != m->table.total)
         return model_failf(m, HRM_ERR_INVALID_ARG, "get_params: room for %lld floats, the model has %lld",
                            (long long)n, (long long)m->table.total);
-    OP(m, "get_params", m->ctx->f->buffer_read(m->params, 0, host, (size_t)n * 4));
+    TRY(op_read(&m->ops, param_at(m, 0), host, (size_t)n, "get_params"));
     return HRM_OK;
 }
 
@@ -371,7 +354,7 @@ hrm_status hrm_model_init_params(hrm_model *m, uint64_t seed) {
 }
 
 hrm_status hrm_model_zero_grads(hrm_model *m) {
-    OP(m, "zero_grads", m->ctx->f->buffer_fill(m->grads, 0, (size_t)m->table.adam_total, 0.0f));
+    TRY(op_fill(&m->ops, grad_at(m, 0), (size_t)m->table.adam_total, 0.0f, "zero_grads"));
     return HRM_OK;
 }
 
@@ -384,7 +367,7 @@ static hrm_status broadcast_rows(hrm_model *m, hrm_ptr z, int b0, int n, int64_t
     hrm_matmul_args a = {.m = m->S, .n = m->D, .k = 1, .alpha = 1, .beta = 0, .a = m->ones, .lda = 1,
                          .b = param_at(m, init), .ldb = m->D, .c = ptr_at(z, b0 * SD), .ldc = m->D,
                          .stride_c = SD, .batch = n};
-    OP(m, "reset_slots (matmul)", m->ctx->f->matmul(m->ctx->dev, &a));
+    TRY(op_matmul(&m->ops, &a, HRM_PRECISION_HIGHEST, "reset_slots (matmul)"));
     return HRM_OK;
 }
 

@@ -24,7 +24,7 @@ static hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, 
                                  float beta) {
     hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
                          .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
-    OP(m, "linear forward (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
+    TRY(op_matmul(&m->ops, &a, m->prec, "linear forward (matmul)"));
     return HRM_OK;
 }
 
@@ -36,8 +36,8 @@ static hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_p
                           .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
     hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
                            .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
-    OP(m, "linear backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
-    OP(m, "linear backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dxa, m->prec));
+    TRY(op_matmul(&m->ops, &dw, m->prec, "linear backward, weight gradient (matmul)"));
+    TRY(op_matmul(&m->ops, &dxa, m->prec, "linear backward, input gradient (matmul)"));
     return HRM_OK;
 }
 
@@ -47,7 +47,7 @@ static hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_p
 static hrm_status add_rmsnorm(hrm_model *m, int64_t rows, hrm_ptr x, hrm_ptr r, hrm_ptr y, hrm_ptr rstd) {
     hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .x = x, .r = r, .y = y,
                           .rstd = rstd};
-    OP(m, "rmsnorm_forward", m->ctx->f->rmsnorm_forward(m->ctx->dev, &a));
+    TRY(op_rmsnorm_forward(&m->ops, &a, "rmsnorm_forward"));
     return HRM_OK;
 }
 
@@ -55,7 +55,7 @@ static hrm_status add_rmsnorm(hrm_model *m, int64_t rows, hrm_ptr x, hrm_ptr r, 
 static hrm_status rmsnorm_backward(hrm_model *m, int64_t rows, hrm_ptr y, hrm_ptr rstd, hrm_ptr dh) {
     hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .y = y, .rstd = rstd,
                           .dy = dh, .dh = dh};
-    OP(m, "rmsnorm_backward", m->ctx->f->rmsnorm_backward(m->ctx->dev, &a));
+    TRY(op_rmsnorm_backward(&m->ops, &a, "rmsnorm_backward"));
     return HRM_OK;
 }
 
@@ -81,10 +81,10 @@ static hrm_status attention_forward(hrm_model *m, int B, const block_weights *w,
     TRY(linear_forward(m, s->qkv, h, w->qkv, R, m->D, 3 * m->D, 0));
     if (m->cfg.pos_encodings == HRM_POS_ROPE) {
         hrm_rope_args r = rope_args(m, B, s->qkv);
-        OP(m, "rope_forward", m->ctx->f->rope_forward(m->ctx->dev, &r));
+        TRY(op_rope_forward(&m->ops, &r, "rope_forward"));
     }
     hrm_attention_args a = attention_args(m, B, s);
-    OP(m, "attention_forward", m->ctx->f->attention_forward(m->ctx->dev, &a));
+    TRY(op_attention_forward(&m->ops, &a, "attention_forward"));
     return linear_forward(m, m->scratch_a, s->o, w->o, R, m->D, m->D, 0);
 }
 
@@ -101,10 +101,10 @@ static hrm_status attention_backward(hrm_model *m, int B, const block_weights *w
     a.dk = ptr_at(dqkv, D);
     a.dv = ptr_at(dqkv, 2 * D);
     a.dqkv_row_stride = 3 * D;
-    OP(m, "attention_backward", m->ctx->f->attention_backward(m->ctx->dev, &a));
+    TRY(op_attention_backward(&m->ops, &a, "attention_backward"));
     if (m->cfg.pos_encodings == HRM_POS_ROPE) {
         hrm_rope_args r = rope_args(m, B, dqkv);
-        OP(m, "rope_backward", m->ctx->f->rope_backward(m->ctx->dev, &r));
+        TRY(op_rope_backward(&m->ops, &r, "rope_backward"));
     }
     return linear_backward(m, dh, 1, dqkv, h, w->qkv, R, D, 3 * D);
 }
@@ -117,7 +117,7 @@ static hrm_status mlp_forward(hrm_model *m, int B, const block_weights *w, const
     int D = m->D, I = m->I;
     TRY(linear_forward(m, s->gu, s->h1, w->gate_up, R, D, 2 * I, 0));
     hrm_swiglu_args sw = {.rows = R, .inter = I, .gu = s->gu, .out = m->scratch_m};
-    OP(m, "swiglu_forward", m->ctx->f->swiglu_forward(m->ctx->dev, &sw));
+    TRY(op_swiglu_forward(&m->ops, &sw, "swiglu_forward"));
     return linear_forward(m, m->scratch_a, m->scratch_m, w->down, R, I, D, 0);
 }
 
@@ -128,11 +128,11 @@ static hrm_status mlp_backward(hrm_model *m, int B, const block_weights *w, cons
     hrm_ptr mid = m->scratch_m, d_gu = m->scratch.gu;
     /* recomputing silu(g)*u costs one pass over gu; saving it would cost [R, I] per block */
     hrm_swiglu_args sw = {.rows = R, .inter = I, .gu = s->gu, .out = mid};
-    OP(m, "swiglu_forward (recompute)", m->ctx->f->swiglu_forward(m->ctx->dev, &sw));
+    TRY(op_swiglu_forward(&m->ops, &sw, "swiglu_forward (recompute)"));
     TRY(linear_backward(m, mid, 0, dh, mid, w->down, R, I, D));
     sw.d_out = mid;
     sw.d_gu = d_gu;
-    OP(m, "swiglu_backward", m->ctx->f->swiglu_backward(m->ctx->dev, &sw));
+    TRY(op_swiglu_backward(&m->ops, &sw, "swiglu_backward"));
     return linear_backward(m, dh, 1, d_gu, s->h1, w->gate_up, R, D, 2 * I);
 }
 
@@ -165,7 +165,7 @@ hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a
                          int save) {
     int64_t n = (int64_t)B * m->S * m->D;
     hrm_add_args in = {.n = n, .out = save ? l->hidden[0] : out, .a = z, .b = inj_a, .c = inj_b};
-    OP(m, "input injection (add)", m->ctx->f->add(m->ctx->dev, &in));
+    TRY(op_add(&m->ops, &in, "input injection (add)"));
     for (int i = 0; i < l->layers; i++) {
         if (save)
             TRY(block_forward(m, B, &l->w[i], &l->saved[i], l->hidden[i], l->hidden[i + 1]));

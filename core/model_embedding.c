@@ -15,7 +15,7 @@ static hrm_embedding_args embedding_args(const hrm_model *m, int B, hrm_ptr toke
 hrm_status embed_forward(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids) {
     hrm_embedding_args a = embedding_args(m, B, tokens, puzzle_ids);
     a.out = m->x;
-    OP(m, "embedding_forward", m->ctx->f->embedding_forward(m->ctx->dev, &a));
+    TRY(op_embedding_forward(&m->ops, &a, "embedding_forward"));
     return HRM_OK;
 }
 
@@ -25,6 +25,6 @@ hrm_status embed_backward(hrm_model *m, int B) {
     a.d_token_table = grad_at(m, m->off_embed);
     a.d_puzzle_rows = m->d_puzzle_rows;
     a.d_pos = m->off_pos >= 0 ? grad_at(m, m->off_pos) : (hrm_ptr){0};
-    OP(m, "embedding_backward", m->ctx->f->embedding_backward(m->ctx->dev, &a));
+    TRY(op_embedding_backward(&m->ops, &a, "embedding_backward"));
     return HRM_OK;
 }

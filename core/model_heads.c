@@ -12,7 +12,7 @@ hrm_status lm_head_forward(hrm_model *m, int B, hrm_ptr zH) {
                          .a = ptr_at(zH, (int64_t)m->P * m->D), .lda = m->D, .stride_a = (int64_t)m->S * m->D,
                          .b = param_at(m, m->off_lm), .ldb = m->D, .c = m->logits, .ldc = m->V,
                          .stride_c = (int64_t)m->seq_len * m->V, .batch = B};
-    OP(m, "lm_head (matmul)", hrm_ctx_matmul(m->ctx, &a, m->prec));
+    TRY(op_matmul(&m->ops, &a, m->prec, "lm_head (matmul)"));
     return HRM_OK;
 }
 
@@ -25,7 +25,7 @@ hrm_status lm_head_backward(hrm_model *m, int B, hrm_ptr zH) {
     if (m->P > 0) {
         rows = m->scratch_a;
         for (int b = 0; b < B; b++) TRY(copy_floats(m, ptr_at(rows, b * LD), ptr_at(zH, b * SD + PD), (size_t)LD));
-        OP(m, "zeroing d_h", m->ctx->f->buffer_fill(m->d_h.buf, m->d_h.off, (size_t)(B * SD), 0.0f));
+        TRY(op_fill(&m->ops, m->d_h, (size_t)(B * SD), 0.0f, "zeroing d_h"));
     }
     hrm_matmul_args dw = {.trans_a = 1, .m = m->V, .n = m->D, .k = B * m->seq_len, .alpha = 1, .beta = 1,
                           .a = m->d_logits, .lda = m->V, .b = rows, .ldb = m->D, .c = grad_at(m, m->off_lm),
@@ -33,8 +33,8 @@ hrm_status lm_head_backward(hrm_model *m, int B, hrm_ptr zH) {
     hrm_matmul_args dx = {.m = m->seq_len, .n = m->D, .k = m->V, .alpha = 1, .beta = 0, .a = m->d_logits,
                           .lda = m->V, .stride_a = (int64_t)m->seq_len * m->V, .b = param_at(m, m->off_lm),
                           .ldb = m->D, .c = ptr_at(m->d_h, PD), .ldc = m->D, .stride_c = SD, .batch = B};
-    OP(m, "lm_head backward, weight gradient (matmul)", hrm_ctx_matmul(m->ctx, &dw, m->prec));
-    OP(m, "lm_head backward, input gradient (matmul)", hrm_ctx_matmul(m->ctx, &dx, m->prec));
+    TRY(op_matmul(&m->ops, &dw, m->prec, "lm_head backward, weight gradient (matmul)"));
+    TRY(op_matmul(&m->ops, &dx, m->prec, "lm_head backward, input gradient (matmul)"));
     return HRM_OK;
 }
 
@@ -48,10 +48,10 @@ hrm_status q_head_forward(hrm_model *m, int B, hrm_ptr zH, float *q_halt, float 
     hrm_matmul_args head = {.trans_b = 1, .m = B, .n = 2, .k = m->D, .alpha = 1, .beta = 1, .a = zH,
                             .lda = (int64_t)m->S * m->D, .b = param_at(m, m->off_q_w), .ldb = m->D, .c = m->q,
                             .ldc = 2, .batch = 1};
-    OP(m, "q_head bias (matmul)", m->ctx->f->matmul(m->ctx->dev, &bias));
-    OP(m, "q_head (matmul)", m->ctx->f->matmul(m->ctx->dev, &head));
+    TRY(op_matmul(&m->ops, &bias, HRM_PRECISION_HIGHEST, "q_head bias (matmul)"));
+    TRY(op_matmul(&m->ops, &head, HRM_PRECISION_HIGHEST, "q_head (matmul)"));
     if (!q_halt && !q_continue) return HRM_OK;
-    OP(m, "reading q", m->ctx->f->buffer_read(m->q.buf, m->q.off * 4, m->q_host, (size_t)B * 2 * 4));
+    TRY(op_read(&m->ops, m->q, m->q_host, (size_t)B * 2, "reading q"));
     for (int b = 0; b < B; b++) {
         if (q_halt) q_halt[b] = m->q_host[2 * b];
         if (q_continue) q_continue[b] = m->q_host[2 * b + 1];
@@ -63,15 +63,15 @@ hrm_status q_head_forward(hrm_model *m, int B, hrm_ptr zH, float *q_halt, float 
  * d_h[:, 0] += d_q Wq. */
 hrm_status q_head_backward(hrm_model *m, int B, hrm_ptr zH, const float *d_q) {
     int64_t SD = (int64_t)m->S * m->D;
-    OP(m, "uploading d_q", m->ctx->f->buffer_write(m->d_q.buf, m->d_q.off * 4, d_q, (size_t)B * 2 * 4));
+    TRY(op_write(&m->ops, m->d_q, d_q, (size_t)B * 2, "uploading d_q"));
     hrm_matmul_args dw = {.trans_a = 1, .m = 2, .n = m->D, .k = B, .alpha = 1, .beta = 1, .a = m->d_q, .lda = 2,
                           .b = zH, .ldb = SD, .c = grad_at(m, m->off_q_w), .ldc = m->D, .batch = 1};
     hrm_matmul_args db = {.trans_a = 1, .m = 2, .n = 1, .k = B, .alpha = 1, .beta = 1, .a = m->d_q, .lda = 2,
                           .b = m->ones, .ldb = 1, .c = grad_at(m, m->off_q_b), .ldc = 1, .batch = 1};
     hrm_matmul_args dx = {.m = B, .n = m->D, .k = 2, .alpha = 1, .beta = 1, .a = m->d_q, .lda = 2,
                           .b = param_at(m, m->off_q_w), .ldb = m->D, .c = m->d_h, .ldc = SD, .batch = 1};
-    OP(m, "q_head backward, weight gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dw));
-    OP(m, "q_head backward, bias gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &db));
-    OP(m, "q_head backward, input gradient (matmul)", m->ctx->f->matmul(m->ctx->dev, &dx));
+    TRY(op_matmul(&m->ops, &dw, HRM_PRECISION_HIGHEST, "q_head backward, weight gradient (matmul)"));
+    TRY(op_matmul(&m->ops, &db, HRM_PRECISION_HIGHEST, "q_head backward, bias gradient (matmul)"));
+    TRY(op_matmul(&m->ops, &dx, HRM_PRECISION_HIGHEST, "q_head backward, input gradient (matmul)"));
     return HRM_OK;
 }

@@ -5,6 +5,7 @@
 #define HRM_CORE_MODEL_INTERNAL_H
 
 #include "model.h"
+#include "ops.h"
 #include "status.h"
 
 /* Where one block's weights start in the flat buffer; the same offsets index grads. */
@@ -40,6 +41,7 @@ struct hrm_model {
     hrm_config cfg;
     hrm_param_table table;
     hrm_ctx *ctx;
+    hrm_ops ops; /* the backend, failures recorded in err */
     int max_batch;
     /* sizes: hidden, heads, head_dim, SwiGLU inter, prefix P, full sequence S, seq_len, vocab */
     int D, heads, head_dim, I, P, S, seq_len, V;
@@ -88,23 +90,16 @@ static inline hrm_ptr param_at(const hrm_model *m, int64_t off) { return (hrm_pt
 static inline hrm_ptr grad_at(const hrm_model *m, int64_t off) { return (hrm_ptr){m->grads, (size_t)off}; }
 static inline int ptr_eq(hrm_ptr a, hrm_ptr b) { return a.buf == b.buf && a.off == b.off; }
 
-/* Records "what: <backend's last error>" and returns st. */
-hrm_status model_fail(hrm_model *m, hrm_status st, const char *what);
 /* Records a formatted message and returns st. */
 hrm_status model_failf(hrm_model *m, hrm_status st, const char *fmt, ...);
-
-/* Runs one backend call; on failure records which op failed and why, and returns. */
-#define OP(m, name, call)                                        \
-    do {                                                         \
-        hrm_status op_st_ = (call);                              \
-        if (op_st_ != HRM_OK) return model_fail((m), op_st_, (name)); \
-    } while (0)
 
 /* Fails unless 1 <= B <= max_batch. */
 hrm_status model_check_batch(hrm_model *m, int B, const char *what);
 
 /* n floats from src to dst, on the device. */
-hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n);
+static inline hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, size_t n) {
+    return op_copy(&m->ops, dst, src, n, "buffer_copy");
+}
 
 /* ---- the layers, each forward next to its backward in its file; model.c runs them ---------- */
 

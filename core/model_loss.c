@@ -12,7 +12,7 @@ static hrm_xent_args xent_args(const hrm_model *m, hrm_ptr labels, hrm_loss_kind
 
 static hrm_status read_back(hrm_model *m, hrm_ptr src, void *dst, size_t n) {
     if (!dst) return HRM_OK;
-    OP(m, "reading the loss", m->ctx->f->buffer_read(src.buf, src.off * 4, dst, n * 4));
+    TRY(op_read(&m->ops, src, dst, n, "reading the loss"));
     return HRM_OK;
 }
 
@@ -25,7 +25,7 @@ hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind
     a.count = m->count;
     a.correct = m->correct;
     a.preds = preds ? m->preds : (hrm_ptr){0};
-    OP(m, "xent_forward", m->ctx->f->xent_forward(m->ctx->dev, &a));
+    TRY(op_xent_forward(&m->ops, &a, "xent_forward"));
     TRY(read_back(m, m->loss, loss, (size_t)B));
     TRY(read_back(m, m->count, count, (size_t)B));
     TRY(read_back(m, m->correct, correct, (size_t)B));
@@ -39,7 +39,7 @@ hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels, hrm_loss_kin
     hrm_xent_args a = xent_args(m, labels, kind, ignore_label);
     a.grad_scale = grad_scale;
     a.d_logits = m->d_logits;
-    OP(m, "xent_backward", m->ctx->f->xent_backward(m->ctx->dev, &a));
+    TRY(op_xent_backward(&m->ops, &a, "xent_backward"));
     return HRM_OK;
 }
 

@@ -6,6 +6,8 @@
 
 #include <math.h>
 
+#include "status.h"
+
 /* pretrain.py's cosine_schedule_with_warmup_lr_lambda (hrm_ref.py lr_at): linear warmup from 0,
  * then a half cosine from base down to base * min_ratio at total_steps. */
 double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio) {
@@ -20,7 +22,7 @@ double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64
  * backend ops hold the formulas: SignSGD (the published models/sparse_embedding.py) sums the rows
  * of repeated ids, then w = w (1 - lr wd) - lr sign(g); AdamATan2 (adam-atan2's
  * csrc/adam_atan2.cu) takes the step for its bias corrections 1 - beta^step. */
-hrm_status hrm_optim_step(hrm_act *a, const char **what) {
+hrm_status hrm_optim_step(hrm_act *a) {
     const hrm_train_settings *s = &a->settings;
     const hrm_config *c = hrm_model_config(a->model);
     const hrm_param_table *t = hrm_model_params_table(a->model);
@@ -28,7 +30,6 @@ hrm_status hrm_optim_step(hrm_act *a, const char **what) {
     a->last_lr = hrm_lr_schedule(s->lr, a->step, s->lr_warmup_steps, s->total_steps, s->lr_min_ratio);
     a->last_puzzle_emb_lr = hrm_lr_schedule(s->puzzle_emb_lr, a->step, s->lr_warmup_steps, s->total_steps,
                                             s->lr_min_ratio);
-    hrm_status st;
     if (c->puzzle_emb_ndim > 0) {
         const hrm_param *pe = hrm_params_find(t, "model.inner.puzzle_emb.weights");
         hrm_ptr w = hrm_model_params(a->model);
@@ -36,14 +37,12 @@ hrm_status hrm_optim_step(hrm_act *a, const char **what) {
         hrm_signsgd_args sg = {.batch = a->B, .width = c->puzzle_emb_ndim, .num_rows = c->num_puzzle_identifiers,
                                .lr = (float)a->last_puzzle_emb_lr, .weight_decay = (float)s->puzzle_emb_weight_decay,
                                .ids = a->d_puzzle_ids, .grads = hrm_model_puzzle_grads(a->model), .weights = w};
-        *what = "act: signsgd_rows";
-        if ((st = a->ctx->f->signsgd_rows(a->ctx->dev, &sg)) != HRM_OK) return st;
+        TRY(op_signsgd_rows(&a->ops, &sg, "act: signsgd_rows"));
     }
     size_t an = (size_t)t->adam_total;
     hrm_adam_args ad = {.n = (int64_t)an, .step = a->step, .lr = (float)a->last_lr,
                         .weight_decay = (float)s->weight_decay, .beta1 = (float)s->beta1, .beta2 = (float)s->beta2,
                         .param = hrm_model_params(a->model), .grad = hrm_model_grads(a->model),
                         .m = {a->adam, 0}, .v = {a->adam, an}};
-    *what = "act: adam_atan2";
-    return a->ctx->f->adam_atan2(a->ctx->dev, &ad);
+    return op_adam_atan2(&a->ops, &ad, "act: adam_atan2");
 }

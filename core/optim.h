@@ -23,7 +23,7 @@ HRM_INTERNAL double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup
  * a->last_puzzle_emb_lr = the schedule at that step; SignSGD on the puzzle-embedding rows of the
  * slots' puzzle ids (when the model has a puzzle embedding); AdamATan2 on [0, adam_total) with the
  * moments m = a->adam[0, adam_total), v = a->adam[adam_total, 2 adam_total). On a backend failure
- * returns its status with *what naming the call, for the caller's error line. */
-HRM_INTERNAL hrm_status hrm_optim_step(hrm_act *a, const char **what);
+ * returns its status with a->err naming the call ("act: adam_atan2: <the backend's error>"). */
+HRM_INTERNAL hrm_status hrm_optim_step(hrm_act *a);
 
 #endif /* HRM_CORE_OPTIM_H */
