@@ -4,6 +4,7 @@
  * multiple of the fp32 one. The numbers behind issue 12's GEMM targets (at 4096^3 on a GPU: bf16
  * >= 200 TFLOP/s, tf32 >= 100) and behind `hrm bench train`'s MFU at a reduced precision.
  * A precision the device does not run is listed as such, never timed as another. */
+#include "bench.h"
 #include "bench_ops.h"
 #include "cli.h"
 

@@ -2,6 +2,7 @@
  * bench_cases.c, measured by bench_measure.c, and reports each op's rate beside a roofline
  * measured in the same run (see bench_ops.h), as a table on stdout, one progress line per op on
  * stderr, and optionally JSON, with PASS/MISS against the targets. */
+#include "bench.h"
 #include "bench_ops.h"
 #include "cli.h"
 

@@ -6,6 +6,7 @@
  *                     percent, which compares devices of very different sizes on one axis.
  * A measurement missing from a file, or not "ok" there, is an "n/a" marker, never a silent gap.
  * Every file is read and checked before anything is drawn; a bad one is one line and exit 1. */
+#include "bench.h"
 #include "bench_suite.h"
 #include "cli.h"
 #include "svg.h"

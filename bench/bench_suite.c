@@ -15,6 +15,7 @@
  * model's measured rate, would take longer than the mode allows is skipped with an entry saying
  * so. A readable table goes to stdout per device, one progress line per measurement to stderr,
  * and the results to a JSON file (bench_json.c) that --compare and `hrm bench plot` read back. */
+#include "bench.h"
 #include "bench_suite.h"
 #include "bench_train.h"
 #include "cli.h"

@@ -71,9 +71,6 @@ typedef struct bench_report {
     int num_skipped;
 } bench_report;
 
-/* bench_suite.c */
-int cmd_bench_suite(const char *prog, int argc, char **argv);
-
 /* bench_result.c (shared by bench_suite.c and bench_peak.c). Appends a result (zeroed, fraction
  * NAN, status ok) to run; NULL when host memory ran out. */
 bench_result *bench_run_add(bench_run *run, const char *group, const char *unit, const char *name_fmt, ...)
@@ -110,8 +107,5 @@ void bench_report_free(bench_report *rep);
 int bench_report_write(const bench_report *rep, const char *path, char *err, size_t err_size);
 /* Reads and checks a results file. Returns 1, or 0 with one line "PATH: problem" in err. */
 int bench_report_read(const char *path, bench_report *rep, char *err, size_t err_size);
-
-/* bench_plot.c */
-int cmd_bench_plot(const char *prog, int argc, char **argv);
 
 #endif /* HRM_BENCH_SUITE_H */

@@ -19,6 +19,7 @@
  * The memory check opens a fresh device for each of 2x2 and 8x8 (the peak is a high-water mark
  * since device_open), builds the model and a training and an evaluation state at the same batch,
  * runs one training step and one evaluation segment, and reads memory_usage's peak. */
+#include "bench.h"
 #include "bench_train.h"
 #include "bench_suite.h"
 #include "cli.h"

@@ -1,6 +1,7 @@
 /* fuzz/fuzz_bench.c - a `hrm bench` results file, as `hrm bench --compare` and `hrm bench plot`
  * read it: bench_report_read, then, for an accepted one, the round trip (bench_report_write and
  * reading that back must succeed) and cmd_bench_plot drawing it. */
+#include "bench.h"
 #include "bench_suite.h"
 #include "fuzz_util.h"
 

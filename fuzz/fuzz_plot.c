@@ -1,6 +1,6 @@
 /* fuzz/fuzz_plot.c - `hrm plot RUN/metrics.jsonl --out F.svg`: cmd_plot reads a training run's
  * metrics (one JSON object a line; bad lines are skipped with a count) and draws them. */
-#include "cli.h"
+#include "commands.h"
 #include "fuzz_util.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* tests/test_svg.c - the SVG writer (tools/svg.c) against hostile input: NaN, infinities, values
+/* tests/test_svg.c - the SVG writer (common/svg.c) against hostile input: NaN, infinities, values
  * near DBL_MAX and below DBL_MIN, negative values on log axes, empty and all-missing data, names
  * with XML specials, control characters and invalid UTF-8, one point, 10k points, many series,
  * bad arguments, and 200 rounds of random doubles (any bit pattern) with random byte strings as

@@ -4,6 +4,7 @@
  * backend's start-up checks (the OpenCL backend's GEMM validation), and the verdict is shown.
  * Exit 0 when at least one backend is usable and initialises. */
 #include "cli.h"
+#include "commands.h"
 
 #include "hrm/hrm.h"
 

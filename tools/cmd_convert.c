@@ -4,6 +4,7 @@
  * parses the command line and takes seq_len (and checks vocab_size, num_puzzle_identifiers)
  * from the dataset the model was trained on. */
 #include "cli.h"
+#include "commands.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -13,6 +13,7 @@
  * (DIR.partial.lock) refuses a second build of DIR while one runs; a DIR.partial left by a build
  * that died is removed, with a warning, by the next. */
 #include "cli.h"
+#include "commands.h"
 
 #include "dataset_builder.h"
 #include "hrm/hrm.h"

@@ -7,6 +7,7 @@
  * streamed to OUTDIR batch by batch (each as FILE.tmp, renamed when complete), so --dump needs no
  * more memory than the Q values. */
 #include "cli.h"
+#include "commands.h"
 
 #include "checkpoint.h"
 #include "config_keys.h"

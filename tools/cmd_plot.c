@@ -12,6 +12,7 @@
  * step at or below the last one of a curve replaces what followed it. A line that is not such a
  * record is skipped and counted (one warning at the end, naming FILE:LINE). */
 #include "cli.h"
+#include "commands.h"
 #include "svg.h"
 
 #include <errno.h>

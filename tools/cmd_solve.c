@@ -13,6 +13,7 @@
  * its label is shown in the verdict. Exit status 0 when the answer is accepted,
  * 3 when it is rejected, 1 on errors, 2 on bad usage. */
 #include "cli.h"
+#include "commands.h"
 
 #include "checkpoint.h"
 #include "dataset.h"

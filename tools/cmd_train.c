@@ -38,6 +38,7 @@
  * tests/cli/test-interrupt.sh can signal at those moments; a signal does not shorten the pause.
  * Nothing else reads it. */
 #include "cli.h"
+#include "commands.h"
 
 #include "checkpoint.h"
 #include "config_keys.h"

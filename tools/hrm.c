@@ -4,7 +4,9 @@
  *
  * A new subcommand is one row in `commands` (or in a nested table such as `bench_commands`) and
  * a function `int cmd_x(const char *prog, int argc, char **argv)` in its own file. */
+#include "bench.h"
 #include "cli.h"
+#include "commands.h"
 
 #include "hrm/hrm.h"
 
@@ -22,11 +24,7 @@ static const cli_command commands[] = {
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
 
-/* `hrm bench [OPTIONS]` runs the suite (bench/bench_suite.c); `hrm bench plot` draws its results
- * (bench/bench_plot.c). Both are declared in bench/bench_suite.h too. */
-int cmd_bench_suite(const char *prog, int argc, char **argv);
-int cmd_bench_plot(const char *prog, int argc, char **argv);
-
+/* `hrm bench`'s parts: bench/'s (bench/bench.h), as is the suite that `hrm bench` runs. */
 static const cli_command bench_commands[] = {
     {"ops", cmd_bench_ops, "time every backend op at HRM's shapes, as a fraction of its roofline"},
     {"train", cmd_bench_train, "training and evaluation samples/s of whole models, MFU, memory vs cycles"},

@@ -1,4 +1,4 @@
-/* tools/cli.c - the helpers of cli.h: subcommand dispatch, option parsing, errors, clock.
+/* common/cli.c - the helpers of cli.h: subcommand dispatch, option parsing, errors, clock.
  * Every message is one line on stderr, prefixed by the command path ("hrm bench ops: ..."). */
 #include "cli.h"
 

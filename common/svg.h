@@ -1,16 +1,16 @@
-/* tools/svg.h - a small SVG chart writer for the tools' plots (training curves, benchmark bars):
- * line charts in panels stacked vertically and grouped bar charts, with "nice" axis ticks
- * (1/2/5 x 10^k, decades on log axes), axis labels, a legend and up to 10 distinct colours
- * (dash patterns beyond). No library: the file is written here, carefully, because its texts come
- * from users and JSON files and its numbers from training runs.
+/* common/svg.h - a small SVG chart writer for the plots of `hrm plot` (training curves) and `hrm
+ * bench plot` (benchmark bars): line charts in panels stacked vertically and grouped bar charts,
+ * with "nice" axis ticks (1/2/5 x 10^k, decades on log axes), axis labels, a legend and up to 10
+ * distinct colours (dash patterns beyond). No library: the file is written here, carefully,
+ * because its texts come from users and JSON files and its numbers from training runs.
  *
  * What the output guarantees, whatever the input: well-formed XML (every text escaped, control
  * characters dropped, invalid UTF-8 replaced by U+FFFD, valid non-ASCII kept), no "nan" or "inf"
  * anywhere (non-finite values are gaps or "n/a"; coordinates are clamped), numbers written the same
  * in every locale, and a "no data" note instead of an empty or broken chart. The file is replaced
  * atomically (PATH.tmp + rename): a failed write leaves PATH as it was. */
-#ifndef HRM_TOOLS_SVG_H
-#define HRM_TOOLS_SVG_H
+#ifndef HRM_COMMON_SVG_H
+#define HRM_COMMON_SVG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,4 +43,4 @@ int svg_write_bars(const char *path, const char *title, const char *ylabel, cons
                    int num_groups, const char *const *series, int num_series, const double *values, bool y_log,
                    char *err, size_t err_size);
 
-#endif /* HRM_TOOLS_SVG_H */
+#endif /* HRM_COMMON_SVG_H */

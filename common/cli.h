@@ -1,9 +1,11 @@
-/* tools/cli.h - what the `hrm` subcommands share: the command signature, a small table-driven
- * option parser (--name VALUE, --name=VALUE, flags, --help), one-line errors and a clock.
+/* common/cli.h - what the `hrm` subcommands (tools/) and the benchmark's (bench/) share: the
+ * command signature and dispatch over a table, a small table-driven option parser (--name VALUE,
+ * --name=VALUE, flags, --help), one-line errors and a clock. The subcommands themselves are
+ * declared by their folders: tools/commands.h and bench/bench.h.
  *
  * Exit codes of every subcommand: 0 success, 1 failure, 2 bad usage (one line on stderr). */
-#ifndef HRM_TOOLS_CLI_H
-#define HRM_TOOLS_CLI_H
+#ifndef HRM_COMMON_CLI_H
+#define HRM_COMMON_CLI_H
 
 #include <stdio.h>
 
@@ -66,17 +68,4 @@ void cli_error(const char *prog, const char *fmt, ...)
 
 double cli_now(void); /* monotonic seconds */
 
-/* The subcommands. */
-int cmd_backends(const char *prog, int argc, char **argv);
-int cmd_bench(const char *prog, int argc, char **argv);
-int cmd_bench_ops(const char *prog, int argc, char **argv);
-int cmd_bench_gemm(const char *prog, int argc, char **argv);
-int cmd_bench_train(const char *prog, int argc, char **argv);
-int cmd_convert(const char *prog, int argc, char **argv);
-int cmd_data(const char *prog, int argc, char **argv);
-int cmd_solve(const char *prog, int argc, char **argv);
-int cmd_eval(const char *prog, int argc, char **argv);
-int cmd_plot(const char *prog, int argc, char **argv);
-int cmd_train(const char *prog, int argc, char **argv);
-
-#endif /* HRM_TOOLS_CLI_H */
+#endif /* HRM_COMMON_CLI_H */

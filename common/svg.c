@@ -1,4 +1,4 @@
-/* tools/svg.c - the SVG writer of svg.h. The file is built in memory (a growing buffer), then
+/* common/svg.c - the SVG writer of svg.h. The file is built in memory (a growing buffer), then
  * written with hrm_atomic_write_file. Three rules keep it valid whatever the data:
  *  - every text goes through put_text (XML escaping, UTF-8 checked, control characters dropped);
  *  - every number goes through put_coord or fmt_sig, which use integer arithmetic only: no
