@@ -20,7 +20,7 @@
 #include "bench_suite.h"
 #include "bench_commit.h"
 
-#include "io_util.h"
+#include "hrm_internal.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -24,8 +24,7 @@
 #include "bench_suite.h"
 #include "cli.h"
 
-#include "act.h"
-#include "model.h"
+#include "hrm_internal.h"
 
 #include <cblas.h>
 #include <jansson.h>

@@ -9,7 +9,7 @@
  * left and below, the legend to the right, names cut at NAME_CHARS characters. */
 #include "svg.h"
 
-#include "io_util.h"
+#include "hrm_internal.h"
 
 #include <float.h>
 #include <math.h>

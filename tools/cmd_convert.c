@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "convert.h"
+#include "hrm_internal.h"
 
 #define MAX_SETTINGS 64
 

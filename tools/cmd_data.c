@@ -15,10 +15,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "dataset_builder.h"
 #include "hrm/hrm.h"
-#include "io_util.h"
-#include "task_loader.h"
+#include "hrm_internal.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

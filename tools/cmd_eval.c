@@ -9,13 +9,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "checkpoint.h"
-#include "config_keys.h"
-#include "evaluate.h"
 #include "hrm/hrm.h"
-#include "npy.h"
-#include "status.h"
-#include "task_loader.h"
+#include "hrm_internal.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -15,10 +15,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "checkpoint.h"
-#include "dataset.h"
 #include "hrm/solver.h"
-#include "task_loader.h"
+#include "hrm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -40,12 +40,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#include "checkpoint.h"
-#include "config_keys.h"
-#include "dataset.h"
-#include "evaluate.h"
 #include "hrm/hrm.h"
-#include "sampler.h"
+#include "hrm_internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
