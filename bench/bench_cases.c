@@ -94,9 +94,14 @@ static void bench_attention(bench *b, int batch, int seq) {
     const int H = BENCH_HEADS, hd = BENCH_HEAD_DIM;
     const size_t tokens = (size_t)batch * seq, qkv = tokens * 3 * H * hd, o = tokens * H * hd;
     const double work = (double)batch * H * seq * (double)seq * hd;
-    hrm_attention_args a = {.batch = batch, .seq = seq, .heads = H, .head_dim = hd,
-                            .scale = 1.0f / sqrtf((float)hd), .qkv_row_stride = 3 * H * hd,
-                            .o_row_stride = H * hd, .dqkv_row_stride = 3 * H * hd};
+    hrm_attention_args a = {.batch = batch,
+                            .seq = seq,
+                            .heads = H,
+                            .head_dim = hd,
+                            .scale = 1.0f / sqrtf((float)hd),
+                            .qkv_row_stride = 3 * H * hd,
+                            .o_row_stride = H * hd,
+                            .dqkv_row_stride = 3 * H * hd};
 
     bench_entry *e = bench_begin(b, KIND_ATTENTION, "attention fwd", "B=%d S=%d H=%d hd=%d", batch, seq, H, hd);
     e->seq = seq;
@@ -153,8 +158,13 @@ static void bench_rmsnorm(bench *b, int backward) {
     const int64_t rows = rows_of(b), n = rows * BENCH_DIM;
     bench_entry *e = bench_begin(b, KIND_ELEMENTWISE, backward ? "rmsnorm bwd" : "rmsnorm fwd", "%lldx%d",
                                  (long long)rows, BENCH_DIM);
-    hrm_rmsnorm_args a = {.rows = rows, .dim = BENCH_DIM, .eps = 1e-5f, .x = bench_take(b, n),
-                          .r = bench_take(b, n), .y = bench_take(b, n), .rstd = bench_take(b, rows)};
+    hrm_rmsnorm_args a = {.rows = rows,
+                          .dim = BENCH_DIM,
+                          .eps = 1e-5f,
+                          .x = bench_take(b, n),
+                          .r = bench_take(b, n),
+                          .y = bench_take(b, n),
+                          .rstd = bench_take(b, rows)};
     bench_random(b, a.x, n, -1, 1);
     bench_random(b, a.r, n, -1, 1);
     if (backward) {
@@ -205,9 +215,14 @@ static void bench_rope(bench *b, int backward) {
     const int64_t rows = rows_of(b), rotated = rows * heads * hd;
     bench_entry *e = bench_begin(b, KIND_ELEMENTWISE, backward ? "rope bwd" : "rope fwd", "%lldx%dx%d in qkv",
                                  (long long)rows, heads, hd);
-    hrm_rope_args a = {.batch = b->batch, .seq = BENCH_SEQ, .heads = heads, .head_dim = hd,
-                       .row_stride = 3 * BENCH_HEADS * hd, .x = bench_take(b, (size_t)rows * 3 * BENCH_HEADS * hd),
-                       .cos = bench_take(b, half), .sin = bench_take(b, half)};
+    hrm_rope_args a = {.batch = b->batch,
+                       .seq = BENCH_SEQ,
+                       .heads = heads,
+                       .head_dim = hd,
+                       .row_stride = 3 * BENCH_HEADS * hd,
+                       .x = bench_take(b, (size_t)rows * 3 * BENCH_HEADS * hd),
+                       .cos = bench_take(b, half),
+                       .sin = bench_take(b, half)};
     a.out = a.x;
     bench_random(b, a.x, (size_t)rows * 3 * BENCH_HEADS * hd, -1, 1);
     upload_rope_tables(b, a.cos, a.sin);
@@ -218,11 +233,18 @@ static void bench_rope(bench *b, int backward) {
  * prefix*dim = 512, no padding) and the token table. */
 static void bench_embedding(bench *b) {
     const int B = b->batch, L = BENCH_LABELS, D = BENCH_DIM;
-    bench_entry *e = bench_begin(b, KIND_ELEMENTWISE, "embedding fwd", "B=%d S=%d D=%d V=%d", B, BENCH_SEQ, D,
-                                 BENCH_VOCAB);
-    hrm_embedding_args a = {.batch = B, .seq_len = L, .prefix = 1, .dim = D, .vocab = BENCH_VOCAB,
-                            .num_puzzle_ids = BENCH_PUZZLE_ROWS, .puzzle_width = D, .scale = sqrtf((float)D),
-                            .tokens = bench_take(b, (size_t)B * L), .puzzle_ids = bench_take(b, B),
+    bench_entry *e =
+        bench_begin(b, KIND_ELEMENTWISE, "embedding fwd", "B=%d S=%d D=%d V=%d", B, BENCH_SEQ, D, BENCH_VOCAB);
+    hrm_embedding_args a = {.batch = B,
+                            .seq_len = L,
+                            .prefix = 1,
+                            .dim = D,
+                            .vocab = BENCH_VOCAB,
+                            .num_puzzle_ids = BENCH_PUZZLE_ROWS,
+                            .puzzle_width = D,
+                            .scale = sqrtf((float)D),
+                            .tokens = bench_take(b, (size_t)B * L),
+                            .puzzle_ids = bench_take(b, B),
                             .token_table = bench_take(b, (size_t)BENCH_VOCAB * D),
                             .puzzle_table = bench_take(b, (size_t)BENCH_PUZZLE_ROWS * D),
                             .out = bench_take(b, (size_t)B * BENCH_SEQ * D)};
@@ -246,8 +268,14 @@ static void bench_xent(bench *b, int backward) {
     const int B = b->batch, L = BENCH_LABELS, V = BENCH_VOCAB;
     const size_t cells = (size_t)B * L;
     bench_entry *e = bench_begin(b, KIND_UPDATE, backward ? "xent bwd" : "xent fwd", "B=%d L=%d V=%d", B, L, V);
-    hrm_xent_args a = {.batch = B, .seq_len = L, .vocab = V, .kind = HRM_LOSS_STABLEMAX, .ignore_label = 0,
-                       .logits = bench_take(b, cells * V), .labels = bench_take(b, cells), .grad_scale = 1.0f / B};
+    hrm_xent_args a = {.batch = B,
+                       .seq_len = L,
+                       .vocab = V,
+                       .kind = HRM_LOSS_STABLEMAX,
+                       .ignore_label = 0,
+                       .logits = bench_take(b, cells * V),
+                       .labels = bench_take(b, cells),
+                       .grad_scale = 1.0f / B};
     int32_t *labels = malloc(sizeof *labels * cells);
     if (!labels) bench_fail(b, HRM_ERR_OUT_OF_MEMORY, "bench: host memory");
     for (size_t i = 0; labels && i < cells; i++) labels[i] = 1 + (int32_t)(i * 7 % (size_t)(V - 1));
@@ -270,8 +298,15 @@ static void bench_xent(bench *b, int backward) {
 static void bench_adam(bench *b) {
     const int64_t n = b->adam_params;
     bench_entry *e = bench_begin(b, KIND_UPDATE, "adam_atan2", "%lld params", (long long)n);
-    hrm_adam_args a = {.n = n, .step = 10, .lr = 1e-4f, .weight_decay = 1.0f, .beta1 = 0.9f, .beta2 = 0.95f,
-                       .param = bench_take(b, n), .grad = bench_take(b, n), .m = bench_take(b, n),
+    hrm_adam_args a = {.n = n,
+                       .step = 10,
+                       .lr = 1e-4f,
+                       .weight_decay = 1.0f,
+                       .beta1 = 0.9f,
+                       .beta2 = 0.95f,
+                       .param = bench_take(b, n),
+                       .grad = bench_take(b, n),
+                       .m = bench_take(b, n),
                        .v = bench_take(b, n)};
     bench_random(b, a.param, n, -0.05f, 0.05f);
     bench_random(b, a.grad, n, -1e-3f, 1e-3f);
@@ -283,10 +318,14 @@ static void bench_adam(bench *b) {
 /* Puzzle-embedding rows: reads ids [B] and grads [B, 512], reads and writes B distinct rows. */
 static void bench_signsgd(bench *b) {
     const int B = b->batch, W = BENCH_DIM;
-    bench_entry *e = bench_begin(b, KIND_UPDATE, "signsgd_rows", "B=%d width=%d rows=%d", B, W,
-                                 BENCH_PUZZLE_ROWS);
-    hrm_signsgd_args a = {.batch = B, .width = W, .num_rows = BENCH_PUZZLE_ROWS, .lr = 1e-4f, .weight_decay = 1.0f,
-                          .ids = bench_take(b, B), .grads = bench_take(b, (size_t)B * W),
+    bench_entry *e = bench_begin(b, KIND_UPDATE, "signsgd_rows", "B=%d width=%d rows=%d", B, W, BENCH_PUZZLE_ROWS);
+    hrm_signsgd_args a = {.batch = B,
+                          .width = W,
+                          .num_rows = BENCH_PUZZLE_ROWS,
+                          .lr = 1e-4f,
+                          .weight_decay = 1.0f,
+                          .ids = bench_take(b, B),
+                          .grads = bench_take(b, (size_t)B * W),
                           .weights = bench_take(b, (size_t)BENCH_PUZZLE_ROWS * W)};
     int32_t *ids = malloc(sizeof *ids * (size_t)B);
     if (!ids) bench_fail(b, HRM_ERR_OUT_OF_MEMORY, "bench: host memory");

@@ -17,7 +17,7 @@ static hrm_status run_matmul(bench *b, const void *arg) { return bench_matmul(b,
 
 typedef struct gemm_row {
     hrm_matmul_precision p;
-    int ran;         /* the device runs p: timed (or failed) */
+    int ran; /* the device runs p: timed (or failed) */
     timing t;
     double gflops;   /* from the median; 0 when not timed */
     char error[320]; /* a failure, one line */
@@ -41,7 +41,8 @@ static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
     [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [OPT_N] = {"--n", "N", "m = n = k (default 4096)"},
-    [OPT_PRECISION] = {"--matmul-precision", "P", "only this one: highest, high or medium (default: each the device runs)"},
+    [OPT_PRECISION] = {"--matmul-precision", "P",
+                       "only this one: highest, high or medium (default: each the device runs)"},
     [OPT_MIN_TIME] = {"--min-time", "S", "seconds of timed calls per precision, at least (default 1; >= 3 calls)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
 };
@@ -70,8 +71,9 @@ int cmd_bench_gemm(const char *prog, int argc, char **argv) {
     const char *v[NUM_OPTS];
     int r = cli_parse(prog, options, NUM_OPTS, argc, argv, v);
     if (r == CLI_HELP) {
-        cli_usage(stdout, prog, "[--backend B] [--device D] [--n N] [--matmul-precision P] [--min-time S] [--json FILE]",
-                  about, options, NUM_OPTS);
+        cli_usage(stdout, prog,
+                  "[--backend B] [--device D] [--n N] [--matmul-precision P] [--min-time S] [--json FILE]", about,
+                  options, NUM_OPTS);
         return CLI_EXIT_OK;
     }
     if (r == CLI_BAD) return CLI_EXIT_USAGE;

@@ -69,8 +69,7 @@ void bench_report_init(bench_report *rep, int quick) {
     if (gmtime_r(&now, &tm)) strftime(rep->date, sizeof rep->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     rep->quick = quick;
     if (gethostname(rep->hostname, sizeof rep->hostname - 1)) snprintf(rep->hostname, sizeof rep->hostname, "unknown");
-    if (!uname(&u))
-        snprintf(rep->os, sizeof rep->os, "%.40s %.60s %.20s", u.sysname, u.release, u.machine);
+    if (!uname(&u)) snprintf(rep->os, sizeof rep->os, "%.40s %.60s %.20s", u.sysname, u.release, u.machine);
     cpu_model(rep->cpu, sizeof rep->cpu);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     rep->host_cores = cores > 0 ? (int)cores : 0;
@@ -88,8 +87,8 @@ void bench_report_free(bench_report *rep) {
 static json_t *number(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
 static json_t *result_json(const bench_result *r) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "name", r->name, "group", r->group, "unit", r->unit, "detail",
-                          r->detail);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s}", "name", r->name, "group", r->group, "unit", r->unit, "detail", r->detail);
     int ok = r->status == BENCH_OK;
     json_object_set_new(o, "median", ok ? number(r->median) : json_null());
     json_object_set_new(o, "min", ok ? number(r->min) : json_null());
@@ -122,13 +121,12 @@ static json_t *report_json(const bench_report *rep) {
     json_t *runs = json_array(), *skipped = json_array();
     for (int i = 0; i < rep->num_runs; i++) json_array_append_new(runs, run_json(&rep->runs[i]));
     for (int i = 0; i < rep->num_skipped; i++)
-        json_array_append_new(skipped, json_pack("{s:s, s:s}", "backend", rep->skipped[i].backend, "reason",
-                                                 rep->skipped[i].reason));
+        json_array_append_new(
+            skipped, json_pack("{s:s, s:s}", "backend", rep->skipped[i].backend, "reason", rep->skipped[i].reason));
     return json_pack("{s:s, s:i, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s, s:i}, s:o, s:o}", "format", BENCH_FORMAT,
                      "format_version", BENCH_FORMAT_VERSION, "hrm_version", rep->hrm_version, "git_commit",
-                     rep->git_commit, "date", rep->date, "quick", rep->quick, "host", "hostname", rep->hostname,
-                     "os", rep->os, "cpu", rep->cpu, "cores", rep->host_cores, "skipped_backends", skipped,
-                     "runs", runs);
+                     rep->git_commit, "date", rep->date, "quick", rep->quick, "host", "hostname", rep->hostname, "os",
+                     rep->os, "cpu", rep->cpu, "cores", rep->host_cores, "skipped_backends", skipped, "runs", runs);
 }
 
 int bench_report_write(const bench_report *rep, const char *path, char *err, size_t err_size) {
@@ -232,8 +230,8 @@ static int read_run(reader *rd, json_t *o, bench_run *run) {
         !get_string(rd, o, "driver", run->driver, sizeof run->driver, 0) ||
         !get_int(rd, o, "device_index", &run->device_index, 0) ||
         !get_int(rd, o, "compute_units", &run->compute_units, 0) ||
-        !get_number(rd, o, "memory_gib", &run->memory_gib) ||
-        !get_number(rd, o, "peak_gflops", &run->peak_gflops) || !get_number(rd, o, "peak_gbps", &run->peak_gbps) ||
+        !get_number(rd, o, "memory_gib", &run->memory_gib) || !get_number(rd, o, "peak_gflops", &run->peak_gflops) ||
+        !get_number(rd, o, "peak_gbps", &run->peak_gbps) ||
         !get_number(rd, o, "peak_gbps_resident", &run->peak_gbps_resident) ||
         !get_number(rd, o, "wall_s", &run->wall_s))
         return 0;

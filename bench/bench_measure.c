@@ -110,15 +110,13 @@ static int over_budget(const bench *b, double total, int reps) {
     return total >= b->max_time || (reps >= 2 && total + total / reps > b->max_time);
 }
 
-int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
-                     timing *t) {
+int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what, timing *t) {
     if (b->status != HRM_OK) return 0;
     hrm_status s = call_once(b, fn, arg, on_device); /* warm-up */
     double total = 0;
     int reps = 0;
     if (min_reps > MAX_REPS) min_reps = MAX_REPS;
-    while (s == HRM_OK && reps < MAX_REPS && (reps < min_reps || total < b->min_time) &&
-           !over_budget(b, total, reps)) {
+    while (s == HRM_OK && reps < MAX_REPS && (reps < min_reps || total < b->min_time) && !over_budget(b, total, reps)) {
         double t0 = cli_now();
         s = call_once(b, fn, arg, on_device);
         b->times[reps] = cli_now() - t0;
@@ -148,8 +146,8 @@ typedef struct host_gemm {
 static hrm_status run_cblas(bench *b, const void *arg) {
     const host_gemm *g = arg;
     (void)b;
-    cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, (int)g->lda, g->b, (int)g->ldb, 0.0f,
-                g->c, (int)g->ldc);
+    cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, (int)g->lda, g->b, (int)g->ldb, 0.0f, g->c,
+                (int)g->ldc);
     return HRM_OK;
 }
 
@@ -167,9 +165,17 @@ static size_t stored_b(const hrm_matmul_args *a) { return (size_t)(a->trans_b ? 
 static size_t stored_c(const hrm_matmul_args *a) { return (size_t)a->m * (size_t)a->ldc; }
 
 double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops) {
-    host_gemm g = {a->trans_a ? CblasTrans : CblasNoTrans, a->trans_b ? CblasTrans : CblasNoTrans, a->m, a->n,
-                   a->k, malloc(stored_a(a) * 4), malloc(stored_b(a) * 4), malloc(stored_c(a) * 4),
-                   a->lda, a->ldb, a->ldc};
+    host_gemm g = {a->trans_a ? CblasTrans : CblasNoTrans,
+                   a->trans_b ? CblasTrans : CblasNoTrans,
+                   a->m,
+                   a->n,
+                   a->k,
+                   malloc(stored_a(a) * 4),
+                   malloc(stored_b(a) * 4),
+                   malloc(stored_c(a) * 4),
+                   a->lda,
+                   a->ldb,
+                   a->ldc};
     timing t;
     double rate = 0;
     if (g.a && g.b && g.c) {
@@ -212,7 +218,8 @@ static double copy_rate(bench *b, double bytes) {
     timing t;
     double rate = 0;
     bench_fill(b, src, half / 4, 1.0f);
-    if (time_calls(b, bench_call_copy, &c, 1, "buffer_copy (roofline)", &t)) rate = 2.0 * (double)half / t.median_s * 1e-9;
+    if (time_calls(b, bench_call_copy, &c, 1, "buffer_copy (roofline)", &t))
+        rate = 2.0 * (double)half / t.median_s * 1e-9;
     release_to(b, mark);
     return rate;
 }

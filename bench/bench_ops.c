@@ -95,8 +95,8 @@ static void print_table(const bench *b) {
     printf("device %d: %s | %s | %s\n", b->ctx.device_index, b->info.name, b->info.vendor, b->info.driver);
     printf("batch %d at S=%d (%d rows), batch %d at S=%d; >= %.2f s and 3 calls per measurement%s\n\n", b->batch,
            BENCH_SEQ, b->batch * BENCH_SEQ, b->batch_long, BENCH_SEQ_LONG, b->min_time, b->quick ? " (quick)" : "");
-    printf("%-20s %-30s %9s %-7s %9s %-20s %10s %10s %5s %8s\n", "op", "shape", "rate", "", "roofline",
-           "  fraction", "median ms", "min ms", "reps", "memcpy GB/s");
+    printf("%-20s %-30s %9s %-7s %9s %-20s %10s %10s %5s %8s\n", "op", "shape", "rate", "", "roofline", "  fraction",
+           "median ms", "min ms", "reps", "memcpy GB/s");
     for (int i = 0; i < b->count; i++) print_row(&b->entries[i]);
     printf("\nrooflines, measured in this run: OpenBLAS = cblas_sgemm on host memory at the same shape;\n"
            "GEMM rate = this backend's matmul qkv fwd; copy = this backend's buffer_copy moving the same\n"
@@ -132,8 +132,7 @@ static json_t *targets_json(const bench *b) {
     for (int i = 0; i < NUM_TARGETS; i++) {
         target_result r = evaluate(b, &targets[i]);
         json_t *o = json_pack("{s:s, s:f, s:b, s:i, s:i}", "target", targets[i].label, "threshold",
-                              targets[i].threshold, "pass", target_pass(&r), "ops", r.ops, "below",
-                              r.below);
+                              targets[i].threshold, "pass", target_pass(&r), "ops", r.ops, "below", r.below);
         if (r.worst) json_object_set_new(o, "worst_op", json_sprintf("%s %s", r.worst->op, r.worst->shape));
         if (r.worst && score_of(r.worst) >= 0) json_object_set_new(o, "worst_fraction", number(r.worst->fraction));
         json_array_append_new(list, o);
@@ -150,8 +149,8 @@ static json_t *report_json(const bench *b) {
                      "format_version", 1, "hrm_version", HRM_VERSION, "backend", b->ctx.plugin.name, "backend_path",
                      b->ctx.plugin.path, "device", "index", b->ctx.device_index, "name", d->name, "vendor", d->vendor,
                      "driver", d->driver, "memory_bytes", (json_int_t)d->memory_bytes, "compute_units",
-                     d->compute_units, "validated", d->validated, "note", d->note, "config", "batch", b->batch,
-                     "seq", BENCH_SEQ, "batch_long", b->batch_long, "seq_long", BENCH_SEQ_LONG, "adam_params",
+                     d->compute_units, "validated", d->validated, "note", d->note, "config", "batch", b->batch, "seq",
+                     BENCH_SEQ, "batch_long", b->batch_long, "seq_long", BENCH_SEQ_LONG, "adam_params",
                      (json_int_t)b->adam_params, "min_time_s", b->min_time, "quick", b->quick, "entries", entries,
                      "targets", targets_json(b), "matmul_precision", hrm_precision_name(b->precision),
                      "matmul_precision_asked", hrm_precision_name(b->precision_asked));
@@ -177,17 +176,17 @@ static const cli_opt options[NUM_OPTS] = {
     [OPT_BATCH] = {"--batch", "N", "batch at S=82 (default 32, quick 4); S=901 uses max(1, N/8)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
     [OPT_QUICK] = {"--quick", NULL, "small batch, 1/8 of the Adam parameters, 0.05 s per measurement (~20 s)"},
-    [OPT_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
-                                                   "every matmul; a device without that unit runs the next higher one"},
+    [OPT_PRECISION] = {"--matmul-precision", "P",
+                       "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
+                       "every matmul; a device without that unit runs the next higher one"},
 };
 
-static const char *about =
-    "Times every backend op at the shapes HRM uses (Sudoku S=82, Maze S=901) and prints each\n"
-    "beside a roofline measured in the same run: matmul vs cblas_sgemm called directly ('% of\n"
-    "OpenBLAS'); attention vs the backend's own matmul at 512->1536 ('% of GEMM rate');\n"
-    "elementwise and row ops vs the backend's buffer_copy of the same bytes ('% of copy', host\n"
-    "memcpy shown for reference). Ends with PASS/MISS against the targets: GEMM >= 90%,\n"
-    "attention at S=901 >= 40%, elementwise >= 50%. Exits 1 when an op failed.";
+static const char *about = "Times every backend op at the shapes HRM uses (Sudoku S=82, Maze S=901) and prints each\n"
+                           "beside a roofline measured in the same run: matmul vs cblas_sgemm called directly ('% of\n"
+                           "OpenBLAS'); attention vs the backend's own matmul at 512->1536 ('% of GEMM rate');\n"
+                           "elementwise and row ops vs the backend's buffer_copy of the same bytes ('% of copy', host\n"
+                           "memcpy shown for reference). Ends with PASS/MISS against the targets: GEMM >= 90%,\n"
+                           "attention at S=901 >= 40%, elementwise >= 50%. Exits 1 when an op failed.";
 
 /* Fills the run's settings from the parsed options; returns 0 after a usage error. */
 static int configure(bench *b, const char *prog, const char **v) {
@@ -236,8 +235,7 @@ int cmd_bench_ops(const char *prog, int argc, char **argv) {
     int r = cli_parse(prog, options, NUM_OPTS, argc, argv, v);
     if (r == CLI_HELP) {
         cli_usage(stdout, prog, "[--backend B] [--device N] [--batch N] [--json FILE] [--quick] [--matmul-precision P]",
-                  about, options,
-                  NUM_OPTS);
+                  about, options, NUM_OPTS);
         return CLI_EXIT_OK;
     }
     if (r == CLI_BAD || !configure(&b, prog, v)) return CLI_EXIT_USAGE;

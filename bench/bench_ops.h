@@ -115,13 +115,13 @@ bench_entry *bench_begin(bench *b, op_kind kind, const char *op, const char *sha
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-void bench_end(bench *b, bench_entry *e);  /* records the outcome, prints the progress line */
+void bench_end(bench *b, bench_entry *e);   /* records the outcome, prints the progress line */
 void bench_release(bench *b);               /* frees the scratch buffers */
-hrm_ptr bench_take(bench *b, size_t count);                         /* count 4-byte elements */
+hrm_ptr bench_take(bench *b, size_t count); /* count 4-byte elements */
 void bench_random(bench *b, hrm_ptr p, size_t count, float lo, float hi);
 void bench_fill(bench *b, hrm_ptr p, size_t count, float value);
 void bench_upload(bench *b, hrm_ptr p, const void *values, size_t count); /* count 4-byte values */
-void bench_fail(bench *b, hrm_status s, const char *what); /* records s unless HRM_OK */
+void bench_fail(bench *b, hrm_status s, const char *what);                /* records s unless HRM_OK */
 /* The matmul every measurement makes: hrm_ctx_matmul at b->precision. */
 hrm_status bench_matmul(bench *b, const hrm_matmul_args *a);
 /* Sets b->precision from b->precision_asked for the device just opened in b->ctx. */
@@ -131,8 +131,7 @@ void bench_settle_precision(bench *b);
  * min_reps calls and b->min_time seconds have passed, or b->max_time bounds them; median, minimum
  * and maximum into *t. Returns 1, or 0
  * after recording the failure (named `what`) in b. b->times holds the samples. */
-int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what,
-                     timing *t);
+int bench_time_calls(bench *b, bench_fn fn, const void *arg, int on_device, int min_reps, const char *what, timing *t);
 /* cblas_sgemm called directly on host memory at a's shape (batch ignored; `flops` is the work of
  * one timed call): GFLOP/s, or 0 when host memory ran out. */
 double bench_openblas_rate(bench *b, const hrm_matmul_args *a, double flops);

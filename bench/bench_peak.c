@@ -67,8 +67,8 @@ static int gemm_setup(bench *b, hrm_matmul_args *a, int n) {
     size_t nn = (size_t)n * (size_t)n;
     bench_release(b);
     b->status = HRM_OK;
-    *a = (hrm_matmul_args){.m = n, .n = n, .k = n, .alpha = 1.0f, .beta = 0.0f, .lda = n, .ldb = n, .ldc = n,
-                           .batch = 1};
+    *a = (hrm_matmul_args){
+        .m = n, .n = n, .k = n, .alpha = 1.0f, .beta = 0.0f, .lda = n, .ldb = n, .ldc = n, .batch = 1};
     a->a = bench_take(b, nn);
     a->b = bench_take(b, nn);
     a->c = bench_take(b, nn);
@@ -219,8 +219,7 @@ void bench_peak_probe(bench *b, bench_run *run) {
     /* the DRAM roof: the better of copy and add above */
     for (int i = 0; i < run->count; i++) {
         const bench_result *r = &run->results[i];
-        if (!strcmp(r->unit, "GB/s") && r->status == BENCH_OK && r->median > run->peak_gbps)
-            run->peak_gbps = r->median;
+        if (!strcmp(r->unit, "GB/s") && r->status == BENCH_OK && r->median > run->peak_gbps) run->peak_gbps = r->median;
     }
     const bench_result *r = probe_add_resident(b, run);
     if (r && r->status == BENCH_OK) run->peak_gbps_resident = r->median;

@@ -60,9 +60,9 @@ typedef struct suite {
     const mode *m;
     bench *b;
     bench_report rep;
-    bench_run *run;      /* the one being measured */
-    double t0;           /* when it started */
-    bench_result spare;  /* where results go past BENCH_MAX_RESULTS (never with today's list) */
+    bench_run *run;     /* the one being measured */
+    double t0;          /* when it started */
+    bench_result spare; /* where results go past BENCH_MAX_RESULTS (never with today's list) */
     target *targets;
     int num_targets;
 } suite;
@@ -111,21 +111,20 @@ static const char *fmt_value(char *buf, size_t size, double v) {
 
 static void progress(const suite *S, const bench_result *r) {
     char v[32];
-    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s ", S->prog, S->run->backend, S->run->device_index,
-            cli_now() - S->t0, NAME_W, r->name);
+    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s ", S->prog, S->run->backend, S->run->device_index, cli_now() - S->t0,
+            NAME_W, r->name);
     if (r->status != BENCH_OK)
         fprintf(stderr, "%s: %s\n", bench_status_name[r->status], r->reason);
     else if (isfinite(r->fraction))
-        fprintf(stderr, "%s %s (%.1f%% of %s peak)\n", fmt_value(v, sizeof v, r->median), r->unit,
-                100 * r->fraction, r->peak);
+        fprintf(stderr, "%s %s (%.1f%% of %s peak)\n", fmt_value(v, sizeof v, r->median), r->unit, 100 * r->fraction,
+                r->peak);
     else
         fprintf(stderr, "%s %s\n", fmt_value(v, sizeof v, r->median), r->unit);
 }
 
 static void print_header(const bench_report *rep) {
-    printf("hrm bench: hrm %s, commit %s, %s; host %s: %s, %d cores, %s; %s run\n", rep->hrm_version,
-           rep->git_commit, rep->date, rep->hostname, rep->cpu, rep->host_cores, rep->os,
-           rep->quick ? "quick" : "full");
+    printf("hrm bench: hrm %s, commit %s, %s; host %s: %s, %d cores, %s; %s run\n", rep->hrm_version, rep->git_commit,
+           rep->date, rep->hostname, rep->cpu, rep->host_cores, rep->os, rep->quick ? "quick" : "full");
     for (int i = 0; i < rep->num_skipped; i++)
         printf("skipped backend %s: %s\n", rep->skipped[i].backend, rep->skipped[i].reason);
 }
@@ -303,8 +302,8 @@ static void run_model(suite *S, const target *t, int model, double predicted_s, 
     r[2] = add(S, "model", "MiB", label);
     snprintf(r[0]->detail, sizeof r[0]->detail, "%s; batch %d, 2x2 cycles, %.2f GFLOP/sample; MFU as of peak",
              bench_model_about(model), batch, train_flops / batch * 1e-9);
-    snprintf(r[1]->detail, sizeof r[1]->detail, "batch %d, one ACT segment, %.2f GFLOP/sample; MFU as of peak",
-             batch, eval_flops / batch * 1e-9);
+    snprintf(r[1]->detail, sizeof r[1]->detail, "batch %d, one ACT segment, %.2f GFLOP/sample; MFU as of peak", batch,
+             eval_flops / batch * 1e-9);
     snprintf(r[2]->detail, sizeof r[2]->detail, "backend high-water mark after the timed steps and segments");
     snprintf(r[0]->peak, sizeof r[0]->peak, "gemm");
     snprintf(r[1]->peak, sizeof r[1]->peak, "gemm");
@@ -317,11 +316,13 @@ static void run_model(suite *S, const target *t, int model, double predicted_s, 
                  predicted_s, S->m->skip_s, S->m->name);
         fail_all(r, 3, BENCH_UNSUPPORTED, reason);
     } else {
-        bench_model_opts o = {.backend = t->spec, .device = t->device, .min_reps = S->m->models.min_reps,
+        bench_model_opts o = {.backend = t->spec,
+                              .device = t->device,
+                              .min_reps = S->m->models.min_reps,
                               .min_time = S->m->models.min_time};
         bench_model_result m;
-        fprintf(stderr, "%s: %s/%d [%4.0fs] %s model: building, then timing training steps and segments ...\n",
-                S->prog, S->run->backend, S->run->device_index, cli_now() - S->t0, name);
+        fprintf(stderr, "%s: %s/%d [%4.0fs] %s model: building, then timing training steps and segments ...\n", S->prog,
+                S->run->backend, S->run->device_index, cli_now() - S->t0, name);
         set_phase(S->b, &S->m->models);
         if (!bench_model_throughput(S->b, &o, model, &m)) {
             fail_all(r, 3, BENCH_FAILED, m.error);
@@ -378,11 +379,11 @@ static void run_memory_check(suite *S, const target *t) {
     }
     snprintf(label, sizeof label, "memory growth %dx%d/2x2 %s", MEMORY_CYCLES, MEMORY_CYCLES, name);
     bench_result *g = add(S, "memory", "ratio", label);
-    snprintf(g->detail, sizeof g->detail, "peak training memory at %dx%d over 2x2 cycles; must be 1",
-             MEMORY_CYCLES, MEMORY_CYCLES);
+    snprintf(g->detail, sizeof g->detail, "peak training memory at %dx%d over 2x2 cycles; must be 1", MEMORY_CYCLES,
+             MEMORY_CYCLES);
     if (!ok[0] || !ok[1] || !peak[0]) {
-        bench_result_set_reason(g, BENCH_FAILED, "%s", !ok[0] || !ok[1] ? "a memory measurement failed"
-                                                                         : "the backend reports no memory use");
+        bench_result_set_reason(g, BENCH_FAILED, "%s",
+                                !ok[0] || !ok[1] ? "a memory measurement failed" : "the backend reports no memory use");
     } else {
         set_single(g, (double)peak[1] / (double)peak[0]);
         if (peak[1] > peak[0])
@@ -413,9 +414,9 @@ static void recheck_gemm_peak(suite *S, const target *t) {
     memset(&b->ctx, 0, sizeof b->ctx);
     b->f = NULL;
     if (!ok) return;
-    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s %.2f GFLOP/s (first probe %.2f; the better one is the peak)\n",
-            S->prog, S->run->backend, S->run->device_index, cli_now() - S->t0, NAME_W, "peak gemm fp32, again",
-            again.median, first->median);
+    fprintf(stderr, "%s: %s/%d [%4.0fs] %-*s %.2f GFLOP/s (first probe %.2f; the better one is the peak)\n", S->prog,
+            S->run->backend, S->run->device_index, cli_now() - S->t0, NAME_W, "peak gemm fp32, again", again.median,
+            first->median);
     size_t len = strlen(first->detail);
     snprintf(first->detail + len, sizeof first->detail - len, "; better of 2 probes (first, last)");
     if (again.median <= first->median) return;

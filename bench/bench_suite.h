@@ -28,10 +28,10 @@ typedef enum bench_status { BENCH_OK = 0, BENCH_UNSUPPORTED = 1, BENCH_FAILED = 
 extern const char *const bench_status_name[3]; /* "ok", "unsupported", "failed" */
 
 typedef struct bench_result {
-    char name[64];    /* "peak gemm fp32", "op matmul qkv fwd", "train step sudoku", ... */
-    char group[16];   /* peak, op, model, memory */
-    char unit[16];    /* GFLOP/s, GB/s, samples/s, MiB, ratio */
-    char detail[128]; /* the shape, size or batch measured */
+    char name[64];           /* "peak gemm fp32", "op matmul qkv fwd", "train step sudoku", ... */
+    char group[16];          /* peak, op, model, memory */
+    char unit[16];           /* GFLOP/s, GB/s, samples/s, MiB, ratio */
+    char detail[128];        /* the shape, size or batch measured */
     double median, min, max; /* in unit; the rate of the median, slowest and fastest call */
     int repeats;             /* timed calls (after the warm-up) */
     double fraction;         /* of the device peak named by `peak`; NAN when not meaningful */

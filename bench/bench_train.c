@@ -131,10 +131,10 @@ typedef struct model_result {
     int64_t params;
     model_flops flops;
     timing train, eval;
-    double qkv_gflops;        /* cblas_sgemm at this model's qkv shape, for reference */
+    double qkv_gflops;              /* cblas_sgemm at this model's qkv shape, for reference */
     hrm_matmul_precision precision; /* what the products ran in */
-    uint64_t mem_run;         /* backend memory_usage peak after the timed steps; 0 = not reported */
-    uint64_t mem_peak[2];     /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
+    uint64_t mem_run;               /* backend memory_usage peak after the timed steps; 0 = not reported */
+    uint64_t mem_peak[2];           /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
     int mem_cycles[2];
 } model_result;
 
@@ -264,8 +264,8 @@ int bench_model_memory(const bench_model_opts *o, int model, int B, int cycles, 
 /* cblas_sgemm at the qkv projection's shape: [B*S, D] x [3D, D]^T. */
 static double qkv_rate(bench *b, const hrm_config *c, int B) {
     int R = B * hrm_config_full_seq(c), D = c->hidden_size;
-    hrm_matmul_args a = {.trans_b = 1, .m = R, .n = 3 * D, .k = D, .alpha = 1, .lda = D, .ldb = D,
-                         .ldc = 3 * D, .batch = 1};
+    hrm_matmul_args a = {
+        .trans_b = 1, .m = R, .n = 3 * D, .k = D, .alpha = 1, .lda = D, .ldb = D, .ldc = 3 * D, .batch = 1};
     return bench_openblas_rate(b, &a, 2.0 * R * 3.0 * D * D);
 }
 
@@ -315,8 +315,14 @@ int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench
 }
 
 static int run_model(bench *b, const char *prog, const run_opts *o, const model_spec *sp, model_result *r) {
-    bench_model_opts mo = {.backend = o->backend, .device = o->device, .batch = o->batch, .min_reps = o->steps,
-                           .min_time = o->min_time, .qkv_reference = 1, .prog = prog, .precision = o->precision};
+    bench_model_opts mo = {.backend = o->backend,
+                           .device = o->device,
+                           .batch = o->batch,
+                           .min_reps = o->steps,
+                           .min_time = o->min_time,
+                           .qkv_reference = 1,
+                           .prog = prog,
+                           .precision = o->precision};
     bench_model_result m;
     char err[640];
     int model = (int)(sp - specs);
@@ -349,14 +355,14 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
 
 /* The MFU denominator: the GEMM probe of `hrm bench` on the device the models run on. */
 typedef struct device_peak {
-    bench_run run;       /* gemm_n, gemm_largest, peak_gflops (the better of the two probes) */
-    bench_result result; /* run's one slot: "peak gemm fp32" of the first probe */
+    bench_run run;        /* gemm_n, gemm_largest, peak_gflops (the better of the two probes) */
+    bench_result result;  /* run's one slot: "peak gemm fp32" of the first probe */
     double before, after; /* the medians of the probes before and after the models */
     hrm_device_info info;
-    char backend[64];  /* the plugin's name */
+    char backend[64];                      /* the plugin's name */
     hrm_matmul_precision asked, precision; /* --matmul-precision, and what the device runs */
     char supported[64];                    /* the device's precisions, e.g. "highest, medium" */
-    char plugin[4200]; /* "name (path)" */
+    char plugin[4200];                     /* "name (path)" */
 } device_peak;
 
 /* Opens the device for a probe, with the probe's time bounds. */
@@ -439,15 +445,16 @@ static void print_report(const model_result *rs, int n, const device_peak *p) {
     printf("matmul precision: %s (%s operands, fp32 accumulation)", hrm_precision_name(p->precision),
            hrm_precision_format(p->precision));
     if (p->asked != p->precision)
-        printf("; %s asked, which this device has no unit for (it runs: %s)", hrm_precision_name(p->asked), p->supported);
+        printf("; %s asked, which this device has no unit for (it runs: %s)", hrm_precision_name(p->asked),
+               p->supported);
     printf("\npeak: %s GEMM of this device through the %s backend, as `hrm bench` measures it: %.1f GFLOP/s "
            "(%s; the better median of the probes before, %.1f, and after the models, %.1f)\n",
            hrm_precision_format(p->precision), p->backend, peak, p->result.detail, p->before, p->after);
     printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
            "rates from the median step; MFU = model FLOP/s / the device's GEMM peak at that precision\n\n");
-    printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch",
-           "train smp/s", "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn",
-           "MFU eval", "mem 2x2", "mem 8x8");
+    printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch", "train smp/s",
+           "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn", "MFU eval", "mem 2x2",
+           "mem 8x8");
     for (int i = 0; i < n; i++) {
         const model_result *r = &rs[i];
         printf("%-7s %10lld %5d %11.2f %11.1f %11.2f %11.1f %10.2f %10.1f %7.1f%% %7.1f%% ", r->spec->name,
@@ -466,8 +473,8 @@ static void print_report(const model_result *rs, int n, const device_peak *p) {
                "evaluation %d segments (median %.1f ms, min %.1f ms); eval GFLOP/sample %.2f; cblas_sgemm at "
                "the qkv shape %.1f GFLOP/s",
                r->spec->name, r->spec->about, hrm_config_prefix(&r->cfg), r->batch, r->train.reps,
-               1e3 * r->train.median_s, 1e3 * r->train.min_s, r->eval.reps, 1e3 * r->eval.median_s,
-               1e3 * r->eval.min_s, r->flops.eval_segment / r->batch * 1e-9, r->qkv_gflops);
+               1e3 * r->train.median_s, 1e3 * r->train.min_s, r->eval.reps, 1e3 * r->eval.median_s, 1e3 * r->eval.min_s,
+               r->flops.eval_segment / r->batch * 1e-9, r->qkv_gflops);
         if (r->mem_run) printf("; backend peak memory of the timed run %llu bytes", (unsigned long long)r->mem_run);
         if (r->mem_cycles[1])
             printf("; backend peak memory %llu bytes at 2x2, %llu at %dx%d: %s", (unsigned long long)r->mem_peak[0],
@@ -481,10 +488,10 @@ static json_t *number(double x) { return isfinite(x) ? json_real(x) : json_null(
 
 static json_t *result_json(const model_result *r, double peak) {
     const hrm_config *c = &r->cfg;
-    json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model", r->spec->name,
-                          "params", (json_int_t)r->params, "batch", r->batch, "hidden", c->hidden_size, "heads",
-                          c->num_heads, "H_layers", c->H_layers, "L_layers", c->L_layers, "H_cycles", c->H_cycles,
-                          "L_cycles", c->L_cycles, "seq_len", c->seq_len, "full_seq", hrm_config_full_seq(c));
+    json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model", r->spec->name, "params",
+                          (json_int_t)r->params, "batch", r->batch, "hidden", c->hidden_size, "heads", c->num_heads,
+                          "H_layers", c->H_layers, "L_layers", c->L_layers, "H_cycles", c->H_cycles, "L_cycles",
+                          c->L_cycles, "seq_len", c->seq_len, "full_seq", hrm_config_full_seq(c));
     json_object_set_new(o, "train_samples_per_s", number(sps(r, &r->train)));
     json_object_set_new(o, "eval_samples_per_s", number(sps(r, &r->eval)));
     json_object_set_new(o, "train_step_median_s", number(r->train.median_s));
@@ -544,8 +551,9 @@ static const cli_opt options[NUM_OPTS] = {
     [OPT_STEPS] = {"--steps", "K", "timed training steps and eval segments: exactly K (default: >= 5 and >= 2 s)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
     [OPT_NO_MEMORY] = {"--no-memory", NULL, "skip the 2x2 vs 8x8 cycles memory check"},
-    [OPT_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
-                                                   "the models' products and of the peak probe"},
+    [OPT_PRECISION] = {"--matmul-precision", "P",
+                       "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
+                       "the models' products and of the peak probe"},
 };
 
 static const char *about =
@@ -572,7 +580,9 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (r == CLI_BAD) return CLI_EXIT_USAGE;
-    run_opts o = {.backend = v[OPT_BACKEND], .steps = DEFAULT_STEPS, .min_time = DEFAULT_MIN_TIME,
+    run_opts o = {.backend = v[OPT_BACKEND],
+                  .steps = DEFAULT_STEPS,
+                  .min_time = DEFAULT_MIN_TIME,
                   .no_memory = v[OPT_NO_MEMORY] != NULL};
     if (!cli_device(prog, v[OPT_BACKEND], v[OPT_DEVICE], &o.device)) return CLI_EXIT_USAGE;
     if (v[OPT_BATCH] && !cli_int(prog, "--batch", v[OPT_BATCH], 1, 4096, &o.batch)) return CLI_EXIT_USAGE;

@@ -22,11 +22,11 @@ void bench_model_flops(int model, int batch, int cycles, double *train_step, dou
 typedef struct bench_model_opts {
     const char *backend; /* hrm_ctx_open's spec */
     int device;
-    int batch;         /* 0: the model's default */
-    int min_reps;      /* timed steps and segments, at least */
-    double min_time;   /* seconds of timed calls, at least (b->max_time bounds both) */
-    int qkv_reference; /* also time cblas_sgemm at the model's qkv shape, into qkv_gflops */
-    const char *prog;  /* progress lines on stderr, prefixed by it; NULL: none */
+    int batch;                      /* 0: the model's default */
+    int min_reps;                   /* timed steps and segments, at least */
+    double min_time;                /* seconds of timed calls, at least (b->max_time bounds both) */
+    int qkv_reference;              /* also time cblas_sgemm at the model's qkv shape, into qkv_gflops */
+    const char *prog;               /* progress lines on stderr, prefixed by it; NULL: none */
     hrm_matmul_precision precision; /* of the model's products (the device may run a higher one) */
 } bench_model_opts;
 
@@ -38,7 +38,7 @@ typedef struct bench_model_result {
     uint64_t mem_peak; /* the backend's peak memory after the timed steps and segments */
     double qkv_gflops;
     hrm_matmul_precision precision; /* what the model's products ran in */
-    char error[640]; /* set when it returns 0 */
+    char error[640];                /* set when it returns 0 */
 } bench_model_result;
 
 /* Builds the model at 2x2 cycles on a freshly opened device and times training steps and

@@ -62,8 +62,8 @@ int cli_parse(const char *prog, const cli_opt *opts, int n, int argc, char **arg
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_HELP;
         int o = arg[0] == '-' ? find_opt(opts, n, arg) : -1;
         if (o < 0) {
-            cli_error(prog, "%s '%s' (try '%s --help')", arg[0] == '-' ? "unknown option" : "unexpected argument",
-                      arg, prog);
+            cli_error(prog, "%s '%s' (try '%s --help')", arg[0] == '-' ? "unknown option" : "unexpected argument", arg,
+                      prog);
             return CLI_BAD;
         }
         const char *eq = strchr(arg, '=');
@@ -85,8 +85,7 @@ int cli_parse(const char *prog, const cli_opt *opts, int n, int argc, char **arg
     return CLI_PARSED;
 }
 
-void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts,
-               int n) {
+void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts, int n) {
     fprintf(out, "usage: %s%s%s\n\n%s\n", prog, synopsis[0] ? " " : "", synopsis, about);
     if (n) fprintf(out, "\noptions:\n");
     for (int i = 0; i < n; i++) {
@@ -137,7 +136,8 @@ void cli_precision_list(uint32_t bits, char *out, size_t size) {
     out[0] = '\0';
     for (int p = 0; p < HRM_PRECISION_COUNT; p++) {
         if (!(bits & HRM_PRECISION_BIT(p)) || used >= size) continue;
-        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", hrm_precision_name((hrm_matmul_precision)p));
+        int n =
+            snprintf(out + used, size - used, "%s%s", used ? ", " : "", hrm_precision_name((hrm_matmul_precision)p));
         if (n > 0) used += (size_t)n;
     }
 }

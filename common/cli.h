@@ -38,8 +38,7 @@ enum { CLI_PARSED = 0, CLI_HELP = 1, CLI_BAD = 2 };
  * that was given) and stays NULL otherwise. Positional arguments are refused. Returns
  * CLI_PARSED, CLI_HELP (--help or -h seen), or CLI_BAD after one line on stderr. */
 int cli_parse(const char *prog, const cli_opt *opts, int n, int argc, char **argv, const char **values);
-void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts,
-               int n);
+void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *about, const cli_opt *opts, int n);
 
 /* Parses an integer option value in [min, max]; on error prints one line and returns 0. */
 int cli_int(const char *prog, const char *opt, const char *text, long min, long max, int *out);

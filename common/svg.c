@@ -19,8 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LEFT = 72, PLOT_W = 560, PLOT_H = 220, BAR_PLOT_H = 300, TOP = 44, PANEL_HEAD = 30, PANEL_FOOT = 50,
-       ROW_H = 16, NAME_CHARS = 48, MAX_TICKS = 24 };
+enum {
+    LEFT = 72,
+    PLOT_W = 560,
+    PLOT_H = 220,
+    BAR_PLOT_H = 300,
+    TOP = 44,
+    PANEL_HEAD = 30,
+    PANEL_FOOT = 50,
+    ROW_H = 16,
+    NAME_CHARS = 48,
+    MAX_TICKS = 24
+};
 static const double CHAR_W = 6.5; /* a rough width of one character at font-size 11-12 */
 
 static const char *const palette[10] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -54,9 +64,7 @@ static void put_bytes(out *o, const char *s, size_t n) {
     o->p[o->len] = 0;
 }
 
-static void put(out *o, const char *s) {
-    put_bytes(o, s, strlen(s));
-}
+static void put(out *o, const char *s) { put_bytes(o, s, strlen(s)); }
 
 /* Only for integers and trusted constant strings (never user text, never floating point). */
 __attribute__((format(printf, 2, 3))) static void putf(out *o, const char *fmt, ...) {
@@ -73,9 +81,12 @@ static void put_coord(out *o, double v) {
     if (!(v > -1e6)) v = -1e6;
     if (v > 1e6) v = 1e6;
     long long q = llround(v * 100), a = q < 0 ? -q : q;
-    if (a % 100 == 0) putf(o, "%s%lld", q < 0 ? "-" : "", a / 100);
-    else if (a % 10 == 0) putf(o, "%s%lld.%lld", q < 0 ? "-" : "", a / 100, a % 100 / 10);
-    else putf(o, "%s%lld.%02lld", q < 0 ? "-" : "", a / 100, a % 100);
+    if (a % 100 == 0)
+        putf(o, "%s%lld", q < 0 ? "-" : "", a / 100);
+    else if (a % 10 == 0)
+        putf(o, "%s%lld.%lld", q < 0 ? "-" : "", a / 100, a % 100 / 10);
+    else
+        putf(o, "%s%lld.%02lld", q < 0 ? "-" : "", a / 100, a % 100);
 }
 
 /* name="coordinate" with a leading space. */
@@ -105,9 +116,7 @@ static int utf8_decode(const unsigned char *s, uint32_t *cp) {
 }
 
 /* Characters XML 1.0 forbids, and the control characters we drop although XML allows them. */
-static bool dropped(uint32_t cp) {
-    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xFFFE || cp == 0xFFFF;
-}
+static bool dropped(uint32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xFFFE || cp == 0xFFFF; }
 
 static const char *xml_entity(uint32_t cp) {
     switch (cp) {
@@ -137,8 +146,10 @@ static void put_text(out *o, const char *s, int max_chars) {
             return;
         }
         const char *entity = xml_entity(cp);
-        if (entity) put(o, entity);
-        else put_bytes(o, bytes, nbytes);
+        if (entity)
+            put(o, entity);
+        else
+            put_bytes(o, bytes, nbytes);
     }
 }
 
@@ -170,9 +181,21 @@ static void put_label(out *o, double x, double y, int angle, const char *anchor,
 
 /* ---- numbers as text ----------------------------------------------------------------------- */
 
-static const long long pow10_ll[16] = {1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL,
-                                       100000000LL, 1000000000LL, 10000000000LL, 100000000000LL,
-                                       1000000000000LL, 10000000000000LL, 100000000000000LL,
+static const long long pow10_ll[16] = {1LL,
+                                       10LL,
+                                       100LL,
+                                       1000LL,
+                                       10000LL,
+                                       100000LL,
+                                       1000000LL,
+                                       10000000LL,
+                                       100000000LL,
+                                       1000000000LL,
+                                       10000000000LL,
+                                       100000000000LL,
+                                       1000000000000LL,
+                                       10000000000000LL,
+                                       100000000000000LL,
                                        1000000000000000LL};
 
 /* |v| = m * 10^e with 1 <= m < 10, for any finite v != 0 (subnormals included). */
@@ -238,9 +261,7 @@ static double axis_t(const axis *a, double v) {
     return (0.5 * v - 0.5 * a->lo) / (0.5 * a->hi - 0.5 * a->lo);
 }
 
-static double clamp_finite(double v) {
-    return v < -DBL_MAX ? -DBL_MAX : v > DBL_MAX ? DBL_MAX : v;
-}
+static double clamp_finite(double v) { return v < -DBL_MAX ? -DBL_MAX : v > DBL_MAX ? DBL_MAX : v; }
 
 /* The least 1, 2 or 5 x 10^k at or above raw > 0. */
 static double nice_step(double raw) {
@@ -277,8 +298,10 @@ static void axis_linear(axis *a, double min, double max) {
 }
 
 static void decade_label(char *buf, size_t size, int mult, int e) {
-    if (e >= -4 && e < 6) fmt_sig(buf, size, mult * pow(10, e), 1);
-    else snprintf(buf, size, "%de%d", mult, e);
+    if (e >= -4 && e < 6)
+        fmt_sig(buf, size, mult * pow(10, e), 1);
+    else
+        snprintf(buf, size, "%de%d", mult, e);
 }
 
 /* Fits [min, max] (0 < min <= max, finite) out to whole decades; ticks at decades (every few when
@@ -311,7 +334,8 @@ static void put_header(out *o, int width, int height, const char *title) {
          "font-family=\"sans-serif\" font-size=\"12\">\n"
          "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
          width, height, width, height, width, height);
-    if (title && title[0]) put_label(o, width / 2.0, 26, 0, "middle", " font-size=\"16\" font-weight=\"bold\"", title, 0);
+    if (title && title[0])
+        put_label(o, width / 2.0, 26, 0, "middle", " font-size=\"16\" font-weight=\"bold\"", title, 0);
 }
 
 static void put_line(out *o, double x1, double y1, double x2, double y2, const char *attrs) {
@@ -337,9 +361,7 @@ static void put_tooltip(out *o, const char *tag, const char *name, const char *g
     putf(o, "</title></%s>\n", tag);
 }
 
-static void put_frame(out *o, box b) {
-    open_rect(o, b, " fill=\"none\" stroke=\"#888\""), put(o, "/>\n");
-}
+static void put_frame(out *o, box b) { open_rect(o, b, " fill=\"none\" stroke=\"#888\""), put(o, "/>\n"); }
 
 static void put_no_data(out *o, box b) {
     put_label(o, b.x + b.w / 2, b.y + b.h / 2, 0, "middle", " fill=\"#888\" font-size=\"14\"", "no data", 0);
@@ -374,8 +396,8 @@ static const char *style(char *buf, size_t size, int i, bool bar) {
         snprintf(buf, size, " fill=\"%s\" stroke=\"%s\"%s%s%s", colour, colour, cycle ? " fill-opacity=\"" : "",
                  cycle ? fill_opacity[cycle] : "", cycle ? "\"" : "");
     else
-        snprintf(buf, size, " fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-linejoin=\"round\"%s%s%s",
-                 colour, cycle ? " stroke-dasharray=\"" : "", cycle ? dashes[cycle] : "", cycle ? "\"" : "");
+        snprintf(buf, size, " fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-linejoin=\"round\"%s%s%s", colour,
+                 cycle ? " stroke-dasharray=\"" : "", cycle ? dashes[cycle] : "", cycle ? "\"" : "");
     return buf;
 }
 
@@ -398,15 +420,15 @@ static void put_legend_row(out *o, double x, double y, int i, const char *name, 
     put(o, "</text>\n");
 }
 
-static double legend_width(int max_chars) {
-    return 40 + CHAR_W * (max_chars < 8 ? 8 : max_chars);
-}
+static double legend_width(int max_chars) { return 40 + CHAR_W * (max_chars < 8 ? 8 : max_chars); }
 
 static int finish(out *o, const char *path, char *err, size_t err_size) {
     put(o, "</svg>\n");
     int rc = 0;
-    if (o->oom) rc = -1, hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory for the SVG");
-    else if (hrm_atomic_write_file(path, o->p, o->len, err, err_size)) rc = -1;
+    if (o->oom)
+        rc = -1, hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory for the SVG");
+    else if (hrm_atomic_write_file(path, o->p, o->len, err, err_size))
+        rc = -1;
     free(o->p);
     return rc;
 }
@@ -432,9 +454,7 @@ static bool panel_extent(const svg_panel *p, double *x0, double *x1, double *y0,
     return any;
 }
 
-static bool same_text(const char *a, const char *b) {
-    return !strcmp(a ? a : "", b ? b : "");
-}
+static bool same_text(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
 
 /* Widens [x0, x1] to the points of every panel with the same x label: stacked panels of one
  * quantity line up. */
@@ -466,7 +486,8 @@ static bool put_series(out *o, box b, const axis *ax, const axis *ay, const svg_
         put(o, prev ? "L" : "M");
         put_point(o, b, ax, ay, s->x[i], s->y[i]);
     }
-    if (path) put(o, "\""), put(o, style(attrs, sizeof attrs, index, false)), put_tooltip(o, "path", s->name, NULL, NULL);
+    if (path)
+        put(o, "\""), put(o, style(attrs, sizeof attrs, index, false)), put_tooltip(o, "path", s->name, NULL, NULL);
     for (int i = 0; dots && i < s->n; i++) {
         if (!drawable(s, i, y_log) || (i > 0 && drawable(s, i - 1, y_log)) ||
             (i + 1 < s->n && drawable(s, i + 1, y_log)))
@@ -491,8 +512,7 @@ static void put_panel(out *o, const svg_panel *panels, int num_panels, const svg
     bool any = panel_extent(p, &x0, &x1, &y0, &y1);
     if (any) share_x(panels, num_panels, p, &x0, &x1);
     put_label(o, b.x, top + 20, 0, "start", " font-size=\"13\" font-weight=\"bold\"", p->title, 0);
-    if (p->xlabel && p->xlabel[0])
-        put_label(o, b.x + b.w / 2, b.y + b.h + 36, 0, "middle", "", p->xlabel, NAME_CHARS);
+    if (p->xlabel && p->xlabel[0]) put_label(o, b.x + b.w / 2, b.y + b.h + 36, 0, "middle", "", p->xlabel, NAME_CHARS);
     put_ylabel(o, b, p->ylabel);
     bool *drawn = calloc((size_t)(p->num_series > 0 ? p->num_series : 1), sizeof *drawn);
     if (!drawn) {
@@ -502,8 +522,10 @@ static void put_panel(out *o, const svg_panel *panels, int num_panels, const svg
     if (any) {
         axis ax, ay;
         axis_linear(&ax, x0, x1);
-        if (p->y_log) axis_log(&ay, y0, y1);
-        else axis_linear(&ay, y0, y1);
+        if (p->y_log)
+            axis_log(&ay, y0, y1);
+        else
+            axis_linear(&ay, y0, y1);
         put_y_ticks(o, b, &ay), put_x_ticks(o, b, &ax);
         for (int s = 0; s < p->num_series; s++) drawn[s] = put_series(o, b, &ax, &ay, &p->series[s], s, p->y_log);
     } else {
@@ -549,7 +571,8 @@ int svg_write_lines(const char *path, const char *title, const svg_panel *panels
     put_header(&o, width, height, title);
     if (!num_panels) put_no_data(&o, (box){LEFT, TOP, PLOT_W, PLOT_H});
     double top = TOP;
-    for (int p = 0; p < num_panels; p++) put_panel(&o, panels, num_panels, &panels[p], top), top += panel_height(&panels[p]);
+    for (int p = 0; p < num_panels; p++)
+        put_panel(&o, panels, num_panels, &panels[p], top), top += panel_height(&panels[p]);
     return finish(&o, path, err, err_size);
 }
 
@@ -565,9 +588,7 @@ typedef struct bars {
     bool rotate_groups, rotate_values;
 } bars;
 
-static bool bar_drawable(const bars *c, double v) {
-    return isfinite(v) && (!c->y_log || v > 0);
-}
+static bool bar_drawable(const bars *c, double v) { return isfinite(v) && (!c->y_log || v > 0); }
 
 /* Fits the value axis (linear: always including 0); false when no value is drawable. */
 static bool bars_axis(const bars *c, axis *a) {
@@ -580,18 +601,16 @@ static bool bars_axis(const bars *c, axis *a) {
         lo = fmin(lo, v), hi = fmax(hi, v), any = true;
     }
     if (!any) return false;
-    if (c->y_log) axis_log(a, lo, hi);
-    else axis_linear(a, lo, lo == hi ? 1 : hi);
+    if (c->y_log)
+        axis_log(a, lo, hi);
+    else
+        axis_linear(a, lo, lo == hi ? 1 : hi);
     return true;
 }
 
-static const char *group_name(const bars *c, int g) {
-    return c->groups && c->groups[g] ? c->groups[g] : "";
-}
+static const char *group_name(const bars *c, int g) { return c->groups && c->groups[g] ? c->groups[g] : ""; }
 
-static const char *series_name(const bars *c, int s) {
-    return c->series && c->series[s] ? c->series[s] : "";
-}
+static const char *series_name(const bars *c, int s) { return c->series && c->series[s] ? c->series[s] : ""; }
 
 /* Plot area width, bar width, and whether labels must turn to fit. */
 static void bars_layout(bars *c, int *bottom) {
@@ -638,8 +657,10 @@ static void put_bar(out *o, const bars *c, const axis *a, int g, int s) {
 static void put_group_labels(out *o, const bars *c) {
     for (int g = 0; g < c->num_groups; g++) {
         double x = c->b.x + (g + 0.5) * c->group_w, y = c->b.y + c->b.h + 16;
-        if (c->rotate_groups) put_label(o, x, y, -30, "end", " font-size=\"11\"", group_name(c, g), NAME_CHARS);
-        else put_label(o, x, y, 0, "middle", " font-size=\"11\"", group_name(c, g), NAME_CHARS);
+        if (c->rotate_groups)
+            put_label(o, x, y, -30, "end", " font-size=\"11\"", group_name(c, g), NAME_CHARS);
+        else
+            put_label(o, x, y, 0, "middle", " font-size=\"11\"", group_name(c, g), NAME_CHARS);
     }
 }
 
@@ -663,16 +684,20 @@ static void put_bars(out *o, const bars *c, const char *ylabel) {
     }
 }
 
-int svg_write_bars(const char *path, const char *title, const char *ylabel, const char *const *groups,
-                   int num_groups, const char *const *series, int num_series, const double *values, bool y_log,
-                   char *err, size_t err_size) {
+int svg_write_bars(const char *path, const char *title, const char *ylabel, const char *const *groups, int num_groups,
+                   const char *const *series, int num_series, const double *values, bool y_log, char *err,
+                   size_t err_size) {
     if (!path) return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, NULL, "no output path for the SVG"), -1;
     if (num_groups < 0 || num_series < 0 || (num_groups > 0 && num_series > 0 && !values))
         return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "no values for %d groups x %d series", num_groups,
                            num_series),
                -1;
-    bars c = {.groups = groups, .series = series, .num_groups = num_groups, .num_series = num_series,
-              .values = values, .y_log = y_log};
+    bars c = {.groups = groups,
+              .series = series,
+              .num_groups = num_groups,
+              .num_series = num_series,
+              .values = values,
+              .y_log = y_log};
     int bottom, chars = 0;
     bars_layout(&c, &bottom);
     for (int s = 0; s < num_series; s++) {

@@ -39,8 +39,8 @@ int svg_write_lines(const char *path, const char *title, const svg_panel *panels
  * values[g * num_series + s]; NAN = missing, drawn as an "n/a" marker rather than a bar (so is
  * an infinite value, and a value <= 0 with y_log). Value labels on bars. Returns 0 or -1 after
  * one line in err. */
-int svg_write_bars(const char *path, const char *title, const char *ylabel, const char *const *groups,
-                   int num_groups, const char *const *series, int num_series, const double *values, bool y_log,
-                   char *err, size_t err_size);
+int svg_write_bars(const char *path, const char *title, const char *ylabel, const char *const *groups, int num_groups,
+                   const char *const *series, int num_series, const double *values, bool y_log, char *err,
+                   size_t err_size);
 
 #endif /* HRM_COMMON_SVG_H */

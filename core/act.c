@@ -65,8 +65,9 @@ static hrm_status alloc_host(hrm_act *a) {
     a->lm_loss = calloc(B, sizeof *a->lm_loss);
     a->work_flags = calloc(2 * B, 1);
     a->work = calloc(4 * B, sizeof *a->work);
-    if (!a->work_flags || !a->work || !a->steps || !a->halted || !a->inputs || !a->labels || !a->puzzle_ids || !a->q_halt || !a->q_continue ||
-        !a->target_q_continue || !a->seq_correct || !a->count || !a->correct || !a->lm_loss)
+    if (!a->work_flags || !a->work || !a->steps || !a->halted || !a->inputs || !a->labels || !a->puzzle_ids ||
+        !a->q_halt || !a->q_continue || !a->target_q_continue || !a->seq_correct || !a->count || !a->correct ||
+        !a->lm_loss)
         return act_failf(a, HRM_ERR_OUT_OF_MEMORY, "act: out of host memory for %d slots", a->B);
     memset(a->halted, 1, B);
     return HRM_OK;
@@ -191,8 +192,8 @@ static void training_halt(hrm_act *a, uint8_t *is_last) {
 static hrm_status q_target(hrm_act *a, const uint8_t *is_last) {
     float *nh = a->target_q_continue, *nc = a->work; /* nh becomes the target below */
     hrm_carry discard = {{0}, {0}};
-    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_Q_ONLY, a->B, a->d_inputs, a->d_puzzle_ids, a->carry, discard,
-                               nh, nc)));
+    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_Q_ONLY, a->B, a->d_inputs, a->d_puzzle_ids, a->carry,
+                                        discard, nh, nc)));
     for (int b = 0; b < a->B; b++) {
         float x = is_last[b] ? nh[b] : fmaxf(nh[b], nc[b]);
         nh[b] = (float)(1.0 / (1.0 + exp(-(double)x)));
@@ -207,7 +208,7 @@ static hrm_status segment_loss(hrm_act *a, bool with_target, int32_t *preds, flo
     int B = a->B;
     hrm_loss_kind kind = a->settings.loss_type;
     TRY(model_call(a, hrm_model_lm_loss_forward(a->model, a->d_labels, kind, HRM_IGNORE_LABEL, a->lm_loss, a->count,
-                                       a->correct, preds)));
+                                                a->correct, preds)));
     float *target_halt = a->work + B;
     hrm_act_metrics mt = {0};
     for (int b = 0; b < B; b++) {
@@ -239,8 +240,8 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
     TRY(take_examples(a, batch, reset));
 
     TRY(model_call(a, hrm_model_zero_grads(a->model)));
-    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_TRAIN, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
-                               a->q_halt, a->q_continue)));
+    TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_TRAIN, B, a->d_inputs, a->d_puzzle_ids, a->carry,
+                                        a->carry, a->q_halt, a->q_continue)));
     for (int b = 0; b < B; b++) a->steps[b]++;
     training_halt(a, is_last);
     bool with_target = c->halt_max_steps > 1;
@@ -248,7 +249,8 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
 
     float grad_scale = (float)(1.0 / a->settings.global_batch_size), *d_q = a->work + 2 * B;
     TRY(segment_loss(a, with_target, NULL, grad_scale, d_q, metrics));
-    TRY(model_call(a, hrm_model_lm_loss_backward(a->model, a->d_labels, a->settings.loss_type, HRM_IGNORE_LABEL, grad_scale)));
+    TRY(model_call(
+        a, hrm_model_lm_loss_backward(a->model, a->d_labels, a->settings.loss_type, HRM_IGNORE_LABEL, grad_scale)));
     TRY(model_call(a, hrm_model_backward(a->model, d_q)));
     return HRM_OK;
 }
@@ -275,7 +277,7 @@ hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segm
         TRY(take_examples(a, batch, a->work_flags));
     }
     TRY(model_call(a, hrm_model_forward(a->model, HRM_FORWARD_EVAL, B, a->d_inputs, a->d_puzzle_ids, a->carry, a->carry,
-                               a->q_halt, a->q_continue)));
+                                        a->q_halt, a->q_continue)));
     for (int b = 0; b < B; b++) {
         a->steps[b]++;
         a->halted[b] = a->steps[b] >= M;

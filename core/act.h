@@ -90,12 +90,12 @@ typedef struct hrm_act {
     hrm_train_settings settings;
 
     /* per slot, host */
-    int32_t *steps;   /* (B,) segments run on the slot's current example */
-    uint8_t *halted;  /* (B,) initially all 1 */
-    int32_t *inputs;  /* (B, seq_len) the slots' current examples */
-    int32_t *labels;  /* (B, seq_len) */
+    int32_t *steps;      /* (B,) segments run on the slot's current example */
+    uint8_t *halted;     /* (B,) initially all 1 */
+    int32_t *inputs;     /* (B, seq_len) the slots' current examples */
+    int32_t *labels;     /* (B, seq_len) */
     int32_t *puzzle_ids; /* (B,) */
-    hrm_rng rng;      /* halting exploration */
+    hrm_rng rng;         /* halting exploration */
 
     /* the last segment's values, host (B,) each */
     float *q_halt, *q_continue, *target_q_continue; /* target: training with halt_max_steps > 1 */
@@ -106,7 +106,7 @@ typedef struct hrm_act {
     float *work;              /* (4B) scratch: q_continue', halt targets, d_q */
 
     /* optimizer */
-    int64_t step;  /* optimizer steps taken; the next uses step + 1 */
+    int64_t step; /* optimizer steps taken; the next uses step + 1 */
     double last_lr, last_puzzle_emb_lr;
 
     /* device */
@@ -120,8 +120,8 @@ typedef struct hrm_act {
 /* ctx: the context the model was created on. B <= the model's max batch. settings NULL: the
  * defaults (evaluation reads only loss_type). training false: evaluation only, no optimizer
  * memory. The Adam moments start at zero, every slot halted. */
-HRM_INTERNAL hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings, bool training,
-                          hrm_act **out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train_settings *settings,
+                                       bool training, hrm_act **out, char *err, size_t err_size);
 HRM_INTERNAL void hrm_act_free(hrm_act *a);
 HRM_INTERNAL const char *hrm_act_error(const hrm_act *a);
 
@@ -142,11 +142,11 @@ HRM_INTERNAL hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batc
  * continue. Writes the per-slot fields (q_halt, q_continue, seq_correct, ...), preds [B, seq_len]
  * (argmax, may be NULL) and the segment's metrics, with halted = steps >= M. */
 HRM_INTERNAL hrm_status hrm_act_eval_segment(hrm_act *a, const hrm_act_batch *batch, int segment, int M, int32_t *preds,
-                                hrm_act_metrics *metrics);
+                                             hrm_act_metrics *metrics);
 /* M segments (M <= 0: halt_max_steps). q_halt, q_continue [M, B] (may be NULL) per segment;
  * preds [B, seq_len] and metrics of the final segment; the model's logits are the final ones. */
-HRM_INTERNAL hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt, float *q_continue,
-                              int32_t *preds, hrm_act_metrics *metrics);
+HRM_INTERNAL hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batch, int M, float *q_halt,
+                                           float *q_continue, int32_t *preds, hrm_act_metrics *metrics);
 
 /* ---- state for checkpoints ------------------------------------------------------------------ */
 

@@ -30,8 +30,7 @@ static int same_shape(const hrm_st_tensor *t, const hrm_param *p) {
 }
 
 /* Copies every tensor of the table out of f; f must hold exactly those. */
-static hrm_status take_params(const char *path, const hrm_st_file *f, hrm_checkpoint *ck, char *err,
-                              size_t err_size) {
+static hrm_status take_params(const char *path, const hrm_st_file *f, hrm_checkpoint *ck, char *err, size_t err_size) {
     char want[64], got[64];
     for (int i = 0; i < ck->table.count; i++) {
         const hrm_param *p = &ck->table.params[i];
@@ -58,7 +57,8 @@ hrm_status hrm_checkpoint_read(const char *path, hrm_checkpoint *out, char *err,
     if (s) return s;
     const char *json = hrm_st_meta(&f, "hrm.config"), *train = hrm_st_meta(&f, "hrm.train");
     if (!json)
-        s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "no hrm.config in the metadata (not an HRM checkpoint)");
+        s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path,
+                        "no hrm.config in the metadata (not an HRM checkpoint)");
     else if (hrm_config_parse(json, &out->cfg, why, sizeof why) || hrm_config_validate(&out->cfg, why, sizeof why))
         s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "hrm.config: %s", why);
     else if (hrm_params_build(&out->cfg, &out->table) ||
@@ -71,8 +71,8 @@ hrm_status hrm_checkpoint_read(const char *path, hrm_checkpoint *out, char *err,
     return s;
 }
 
-hrm_status hrm_checkpoint_write(const char *path, const hrm_config *cfg, const hrm_param_table *t,
-                                const float *params, const char *train_json, char *err, size_t err_size) {
+hrm_status hrm_checkpoint_write(const char *path, const hrm_config *cfg, const hrm_param_table *t, const float *params,
+                                const char *train_json, char *err, size_t err_size) {
     char *json = hrm_config_to_json(cfg);
     hrm_st_entry *e = calloc((size_t)t->count, sizeof *e);
     if (!json || !e) {
@@ -96,8 +96,10 @@ hrm_status hrm_checkpoint_check_dataset(const hrm_config *cfg, const char *ckpt_
         want[3] = {meta->vocab_size, meta->seq_len, meta->num_puzzle_identifiers};
     for (int i = 0; i < 3; i++)
         if (have[i] != want[i]) {
-            snprintf(err, err_size, "%s: hrm.config has %s %d but %s/%s/dataset.json has %d: the checkpoint was not "
-                     "trained on this dataset", ckpt_path, names[i], have[i], dir, split, want[i]);
+            snprintf(err, err_size,
+                     "%s: hrm.config has %s %d but %s/%s/dataset.json has %d: the checkpoint was not "
+                     "trained on this dataset",
+                     ckpt_path, names[i], have[i], dir, split, want[i]);
             return HRM_ERR_INVALID_ARG;
         }
     return HRM_OK;
@@ -108,9 +110,9 @@ hrm_status hrm_checkpoint_check_dataset(const hrm_config *cfg, const char *ckpt_
 /* The state's tensors in host memory, all float32. */
 typedef struct state_arrays {
     int64_t adam_n, carry_n, B, L;
-    float *m, *v, *zH, *zL;       /* [adam_n] x2, [carry_n] x2 */
-    float *steps, *halted, *ids;  /* [B] */
-    float *inputs, *labels;       /* [B, L] */
+    float *m, *v, *zH, *zL;      /* [adam_n] x2, [carry_n] x2 */
+    float *steps, *halted, *ids; /* [B] */
+    float *inputs, *labels;      /* [B, L] */
     float *arena;
 } state_arrays;
 
@@ -143,12 +145,14 @@ static void state_entries(state_arrays *sa, const hrm_act *a, int64_t shapes[N_S
                           hrm_st_entry e[N_STATE_TENSORS]) {
     const hrm_config *c = hrm_model_config(a->model);
     int64_t S = hrm_config_full_seq(c), D = c->hidden_size;
-    const char *names[N_STATE_TENSORS] = {"adam.m", "adam.v", "carry.zH", "carry.zL", "slots.steps",
-                                          "slots.halted", "slots.puzzle_ids", "slots.inputs", "slots.labels"};
-    float *data[N_STATE_TENSORS] = {sa->m, sa->v, sa->zH, sa->zL, sa->steps, sa->halted, sa->ids, sa->inputs, sa->labels};
+    const char *names[N_STATE_TENSORS] = {"adam.m",           "adam.v",       "carry.zH",
+                                          "carry.zL",         "slots.steps",  "slots.halted",
+                                          "slots.puzzle_ids", "slots.inputs", "slots.labels"};
+    float *data[N_STATE_TENSORS] = {sa->m,      sa->v,   sa->zH,     sa->zL,    sa->steps,
+                                    sa->halted, sa->ids, sa->inputs, sa->labels};
     int ndim[N_STATE_TENSORS] = {1, 1, 3, 3, 1, 1, 1, 2, 2};
-    int64_t sh[N_STATE_TENSORS][3] = {{sa->adam_n}, {sa->adam_n}, {sa->B, S, D}, {sa->B, S, D}, {sa->B},
-                                      {sa->B}, {sa->B}, {sa->B, sa->L}, {sa->B, sa->L}};
+    int64_t sh[N_STATE_TENSORS][3] = {{sa->adam_n}, {sa->adam_n}, {sa->B, S, D},  {sa->B, S, D}, {sa->B},
+                                      {sa->B},      {sa->B},      {sa->B, sa->L}, {sa->B, sa->L}};
     memcpy(shapes, sh, sizeof sh);
     for (int i = 0; i < N_STATE_TENSORS; i++) e[i] = (hrm_st_entry){names[i], ndim[i], shapes[i], data[i]};
 }
@@ -186,12 +190,14 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     }
     for (int b = 0; b < a->B; b++) sa.halted[b] = a->halted[b];
     int exact = to_exact_floats(sa.steps, a->steps, sa.B) && to_exact_floats(sa.ids, a->puzzle_ids, sa.B) &&
-                to_exact_floats(sa.inputs, a->inputs, sa.B * sa.L) && to_exact_floats(sa.labels, a->labels, sa.B * sa.L);
+                to_exact_floats(sa.inputs, a->inputs, sa.B * sa.L) &&
+                to_exact_floats(sa.labels, a->labels, sa.B * sa.L);
     hrm_sampler_state ss = hrm_sampler_save(s);
     hrm_sampler_state_format(&ss, sampler, sizeof sampler);
     char *json = state_json(a);
     if (!exact)
-        st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "a slot value does not fit float32 exactly (>= 2^24)");
+        st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path,
+                         "a slot value does not fit float32 exactly (>= 2^24)");
     else if (!json)
         st = hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
     if (!st) {
@@ -214,8 +220,8 @@ static hrm_status parse_state_meta(const char *path, const char *text, const hrm
     hrm_status st = HRM_ERR_INVALID_ARG;
     if (!o)
         hrm_io_fail(err, err_size, st, path, "no valid hrm.state metadata (not an hrm train state file)");
-    else if (json_unpack(o, "{s:s, s:I, s:I, s:I, s:I, s:[ssss]}", "format", &format, "version", &version, "step",
-                         &stp, "batch", &batch, "seq_len", &L, "rng", &w[0], &w[1], &w[2], &w[3]) ||
+    else if (json_unpack(o, "{s:s, s:I, s:I, s:I, s:I, s:[ssss]}", "format", &format, "version", &version, "step", &stp,
+                         "batch", &batch, "seq_len", &L, "rng", &w[0], &w[1], &w[2], &w[3]) ||
              strcmp(format, STATE_FORMAT))
         hrm_io_fail(err, err_size, st, path, "hrm.state is not an %s record", STATE_FORMAT);
     else if (version != HRM_TRAIN_STATE_VERSION)
@@ -229,7 +235,8 @@ static hrm_status parse_state_meta(const char *path, const char *text, const hrm
     for (int i = 0; !st && i < 4; i++) {
         char *end;
         rng->s[i] = strtoull(w[i], &end, 16);
-        if (strlen(w[i]) != 16 || *end) st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "bad rng word '%s'", w[i]);
+        if (strlen(w[i]) != 16 || *end)
+            st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "bad rng word '%s'", w[i]);
     }
     *step = stp;
     json_decref(o);
@@ -245,8 +252,8 @@ static hrm_status check_state_tensors(const char *path, const hrm_st_file *f, co
         int ok = t->ndim == e[i].ndim;
         for (int d = 0; ok && d < e[i].ndim; d++) ok = t->shape[d] == e[i].shape[d];
         if (!ok)
-            return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "tensor %s is %s, this run needs %s", e[i].name,
-                               hrm_shape_str(got, sizeof got, t->ndim, t->shape),
+            return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "tensor %s is %s, this run needs %s",
+                               e[i].name, hrm_shape_str(got, sizeof got, t->ndim, t->shape),
                                hrm_shape_str(want, sizeof want, e[i].ndim, e[i].shape));
     }
     if (f->count != N_STATE_TENSORS)
@@ -306,8 +313,7 @@ hrm_status hrm_train_state_load(const char *path, hrm_act *a, hrm_sampler *s, ch
     if (!st) {
         const char *text = hrm_st_meta(&f, "hrm.sampler");
         if (!text || hrm_sampler_state_parse(text, &ss, why, sizeof why))
-            st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "hrm.sampler: %s",
-                             text ? why : "missing");
+            st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "hrm.sampler: %s", text ? why : "missing");
     }
     for (int i = 0; !st && i < N_STATE_TENSORS; i++)
         memcpy((float *)e[i].data, hrm_st_find(&f, e[i].name)->data, hrm_st_find(&f, e[i].name)->count * sizeof(float));

@@ -45,16 +45,18 @@ HRM_INTERNAL void hrm_checkpoint_free(hrm_checkpoint *ck);
 /* Writes the flat buffer params [t->total] as the table's tensors, with hrm.config and (when
  * train_json is not NULL) hrm.train, atomically. */
 HRM_INTERNAL hrm_status hrm_checkpoint_write(const char *path, const hrm_config *cfg, const hrm_param_table *t,
-                                const float *params, const char *train_json, char *err, size_t err_size);
+                                             const float *params, const char *train_json, char *err, size_t err_size);
 
 /* Checks that the architecture read from ckpt_path fits the dataset DIR/split (vocab_size, seq_len,
  * num_puzzle_identifiers); the error names both files. */
-HRM_INTERNAL hrm_status hrm_checkpoint_check_dataset(const hrm_config *cfg, const char *ckpt_path, const hrm_dataset_meta *meta,
-                                        const char *dir, const char *split, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_checkpoint_check_dataset(const hrm_config *cfg, const char *ckpt_path,
+                                                     const hrm_dataset_meta *meta, const char *dir, const char *split,
+                                                     char *err, size_t err_size);
 
 /* Downloads the training state of a (the optimizer, the carry, the slots, the RNG) and s's state
  * and writes them to path atomically. */
-HRM_INTERNAL hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler *s, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler *s, char *err,
+                                             size_t err_size);
 
 /* Reads path, checks it against a (batch, shapes, value ranges) and restores a and s. A failure
  * while reading or checking changes nothing; one while restoring leaves a and s unusable. */

@@ -18,7 +18,8 @@
 #define SET(kind, f) HRM_FIELD_##kind, offsetof(hrm_train_settings, f)
 
 static const hrm_key table[] = {
-    {"data_path", HRM_KEY_STRING, HRM_STORE_TRAIN, 0, 0, NULL, "dataset folder in the published layout (required)", NONE, -1},
+    {"data_path", HRM_KEY_STRING, HRM_STORE_TRAIN, 0, 0, NULL, "dataset folder in the published layout (required)",
+     NONE, -1},
     {"global_batch_size", HRM_KEY_INT, HRM_STORE_TRAIN, 1, 1 << 20, "768", "examples per optimizer step",
      SET(INT, global_batch_size), -1},
     {"epochs", HRM_KEY_INT, HRM_STORE_TRAIN, 1, BIG, "100000", "passes over the groups; sets total_steps", NONE, -1},
@@ -50,16 +51,16 @@ static const hrm_key table[] = {
     {"checkpoint_path", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL,
      "run folder (default checkpoints/PROJECT/RUN); resumes from its latest step_K", NONE, -1},
     {"project_name", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL, "default: '<Data_path basename> ACT-torch'", NONE, -1},
-    {"run_name", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, "HierarchicalReasoningModel_ACTV1", "names the default checkpoint_path",
-     NONE, -1},
+    {"run_name", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, "HierarchicalReasoningModel_ACTV1",
+     "names the default checkpoint_path", NONE, -1},
     {"init_checkpoint", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL,
      "start from these weights (architecture from its metadata)", NONE, -1},
     {"max_steps", HRM_KEY_INT, HRM_STORE_RUN, 0, BIG, "0", "stop after K optimizer steps in all (0: total_steps)", NONE,
      -1},
     {"log_interval", HRM_KEY_INT, HRM_STORE_RUN, 1, BIG, "100", "steps per progress line when stderr is not a terminal",
      NONE, -1},
-    {"backend", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL, "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)",
-     NONE, -1},
+    {"backend", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL,
+     "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)", NONE, -1},
     {"device", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, "0",
      "device index, or a part of its name or platform name ('hrm backends' lists them)", NONE, -1},
     {"arch.name", HRM_KEY_ONLY, HRM_STORE_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
@@ -82,8 +83,10 @@ static const hrm_key table[] = {
     {"arch.H_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "", CFG(INT, H_cycles), 4},
     {"arch.L_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "", CFG(INT, L_cycles), 5},
     {"arch.halt_max_steps", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1 << 16, "16", "", CFG(INT, halt_max_steps), 11},
-    {"arch.halt_exploration_prob", HRM_KEY_REAL, HRM_STORE_ARCH, 0, 1, "0.1", "", CFG(DOUBLE, halt_exploration_prob), 12},
-    {"arch.rope_theta", HRM_KEY_POSITIVE, HRM_STORE_ARCH, 0, BIG, "10000", "RoPE base, > 0", CFG(DOUBLE, rope_theta), 9},
+    {"arch.halt_exploration_prob", HRM_KEY_REAL, HRM_STORE_ARCH, 0, 1, "0.1", "", CFG(DOUBLE, halt_exploration_prob),
+     12},
+    {"arch.rope_theta", HRM_KEY_POSITIVE, HRM_STORE_ARCH, 0, BIG, "10000", "RoPE base, > 0", CFG(DOUBLE, rope_theta),
+     9},
     {"arch.rms_norm_eps", HRM_KEY_POSITIVE, HRM_STORE_ARCH, 0, BIG, "1e-05", "RMSNorm epsilon, > 0",
      CFG(DOUBLE, rms_norm_eps), 10},
     /* from the dataset's dataset.json */
@@ -110,9 +113,7 @@ const hrm_key *hrm_key_find(const char *name) {
 
 int hrm_key_index(const hrm_key *k) { return (int)(k - table); }
 
-const char *hrm_key_config_name(const hrm_key *k) {
-    return strncmp(k->name, "arch.", 5) ? k->name : k->name + 5;
-}
+const char *hrm_key_config_name(const hrm_key *k) { return strncmp(k->name, "arch.", 5) ? k->name : k->name + 5; }
 
 const hrm_key *const *hrm_config_keys(int *count) {
     static const hrm_key *order[NCONFIG];
@@ -299,7 +300,7 @@ char *hrm_train_json(const hrm_key_values *v, int64_t step, int64_t total_steps)
     for (int i = 0; o && i < NKEYS; i++) {
         const hrm_key *k = &table[i];
         if (k->store != HRM_STORE_TRAIN || !v->text[i]) continue;
-        json_t *x = k->type == HRM_KEY_INT                                  ? json_integer((json_int_t)v->num[i])
+        json_t *x = k->type == HRM_KEY_INT                                   ? json_integer((json_int_t)v->num[i])
                     : k->type == HRM_KEY_REAL || k->type == HRM_KEY_POSITIVE ? json_real(v->num[i])
                     : k->type == HRM_KEY_BOOL                                ? json_boolean(v->num[i] != 0)
                                                                              : json_string(v->text[i]);
@@ -327,10 +328,14 @@ hrm_status hrm_train_json_restore(hrm_key_values *v, const char *json, char *err
         if (k->store != HRM_STORE_TRAIN || v->given[i] || !x || json_is_null(x)) continue;
         char buf[64], why[512] = "not a string, boolean or number";
         char *text = NULL;
-        if (json_is_string(x)) text = strdup(json_string_value(x));
-        else if (json_is_boolean(x)) text = strdup(json_is_true(x) ? "true" : "false");
-        else if (json_is_integer(x)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(x)), text = strdup(buf);
-        else if (json_is_real(x)) snprintf(buf, sizeof buf, "%.17g", json_real_value(x)), text = strdup(buf);
+        if (json_is_string(x))
+            text = strdup(json_string_value(x));
+        else if (json_is_boolean(x))
+            text = strdup(json_is_true(x) ? "true" : "false");
+        else if (json_is_integer(x))
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(x)), text = strdup(buf);
+        else if (json_is_real(x))
+            snprintf(buf, sizeof buf, "%.17g", json_real_value(x)), text = strdup(buf);
         ok = text && !hrm_key_parse(k, text, &v->num[i], why, sizeof why);
         if (ok) {
             free(v->owned[i]);

@@ -55,15 +55,15 @@ typedef enum hrm_field_kind {
 } hrm_field_kind;
 
 typedef struct hrm_key {
-    const char *name;    /* as given on the command line and stored in hrm.train: "lr", "arch.hidden_size" */
+    const char *name; /* as given on the command line and stored in hrm.train: "lr", "arch.hidden_size" */
     hrm_key_type type;
     hrm_key_store store;
-    double lo, hi;       /* numeric range */
-    const char *def;     /* the default as text; NULL: none (see help) */
-    const char *help;    /* one line for --help ("" for the arch keys) */
+    double lo, hi;    /* numeric range */
+    const char *def;  /* the default as text; NULL: none (see help) */
+    const char *help; /* one line for --help ("" for the arch keys) */
     hrm_field_kind field;
-    size_t offset;       /* of the field in hrm_config (SHAPE, ARCH, DATA) or hrm_train_settings (TRAIN) */
-    int config_order;    /* position in the hrm.config JSON; -1 when not there */
+    size_t offset;    /* of the field in hrm_config (SHAPE, ARCH, DATA) or hrm_train_settings (TRAIN) */
+    int config_order; /* position in the hrm.config JSON; -1 when not there */
 } hrm_key;
 
 /* The table, in `hrm train --help` order (hrm.train's keys come in this order too). */
@@ -109,7 +109,8 @@ HRM_INTERNAL void hrm_key_values_free(hrm_key_values *v);
 
 /* Gives key k the value text (not copied: it must outlive v). HRM_ERR_INVALID_ARG with one line
  * in err when it does not parse; a second value for the same key is the caller's to refuse. */
-HRM_INTERNAL hrm_status hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_key_values_give(hrm_key_values *v, const hrm_key *k, const char *text, char *err,
+                                            size_t err_size);
 
 /* hrm.train: the HRM_STORE_TRAIN keys that have a value, with their JSON types, in table order,
  * then "step" and "total_steps". Caller frees; NULL when out of memory. */

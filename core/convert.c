@@ -19,7 +19,10 @@
 /* Buffers of the published model that are not checkpoint parameters: persistent=False in the
  * published code, but a modified or older training script may have saved them. */
 static const char *const non_parameters[] = {
-    P "rotary_emb.cos_cached", P "rotary_emb.sin_cached", P "puzzle_emb.local_weights", P "puzzle_emb.local_ids",
+    P "rotary_emb.cos_cached",
+    P "rotary_emb.sin_cached",
+    P "puzzle_emb.local_weights",
+    P "puzzle_emb.local_ids",
 };
 
 const char *hrm_convert_strip(const char *name) {
@@ -50,8 +53,8 @@ static hrm_status index_state_dict(const hrm_torch_file *f, const char *path, na
     qsort(ix->items, (size_t)ix->n, sizeof *ix->items, by_name);
     for (int i = 1; i < ix->n; i++)
         if (!strcmp(ix->items[i].name, ix->items[i - 1].name))
-            return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "tensor %s appears twice (with and without " ORIG_MOD ")",
-                               ix->items[i].name);
+            return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
+                               "tensor %s appears twice (with and without " ORIG_MOD ")", ix->items[i].name);
     return HRM_OK;
 }
 
@@ -136,19 +139,21 @@ static hrm_status need_tensor(infer *in, const char *name, int ndim, const hrm_t
     *t = tensor(in, name);
     if (!*t) return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "missing tensor %s", name);
     if ((*t)->ndim != ndim)
-        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "tensor %s has shape %s, expected %d dimensions",
-                           name, hrm_shape_str(shape, sizeof shape, (*t)->ndim, (*t)->shape), ndim);
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           "tensor %s has shape %s, expected %d dimensions", name,
+                           hrm_shape_str(shape, sizeof shape, (*t)->ndim, (*t)->shape), ndim);
     for (int d = 0; d < ndim; d++)
         if ((*t)->shape[d] > MAX_INFERRED)
-            return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "tensor %s is implausibly large", name);
+            return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "tensor %s is implausibly large",
+                               name);
     return HRM_OK;
 }
 
 /* Sets an inferred integer field, unless a setting said otherwise. */
 static hrm_status set_inferred(infer *in, const char *key, int64_t value, const char *source, int *field) {
     if (json_object_get(in->given, key) && *field != value)
-        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "%s=%d was given, but %s gives %lld", key,
-                           *field, source, (long long)value);
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "%s=%d was given, but %s gives %lld",
+                           key, *field, source, (long long)value);
     *field = (int)value;
     return HRM_OK;
 }
@@ -167,8 +172,8 @@ static hrm_status infer_layers(infer *in) {
     hrm_config *c = in->cfg;
     int H = count_layers(in, 'H'), L = count_layers(in, 'L');
     if (!H || !L)
-        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "missing tensor " P "%c_level.layers.0.self_attn.qkv_proj.weight",
-                           H ? 'L' : 'H');
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           "missing tensor " P "%c_level.layers.0.self_attn.qkv_proj.weight", H ? 'L' : 'H');
     hrm_status s = set_inferred(in, "H_layers", H, "the H_level.layers.* tensors", &c->H_layers);
     return s ? s : set_inferred(in, "L_layers", L, "the L_level.layers.* tensors", &c->L_layers);
 }
@@ -196,7 +201,8 @@ static hrm_status infer_positions(infer *in) {
     const hrm_torch_tensor *t;
     int learned = tensor(in, P "embed_pos.embedding_weight") != NULL;
     if (json_object_get(in->given, "pos_encodings") && (c->pos_encodings == HRM_POS_LEARNED) != learned)
-        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "pos_encodings=%s was given, but the checkpoint %s " P "embed_pos.embedding_weight",
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           "pos_encodings=%s was given, but the checkpoint %s " P "embed_pos.embedding_weight",
                            learned ? "rope" : "learned", learned ? "has" : "has no");
     c->pos_encodings = learned ? HRM_POS_LEARNED : HRM_POS_ROPE;
     if (!learned) {
@@ -209,9 +215,11 @@ static hrm_status infer_positions(infer *in) {
     if (s) return s;
     int64_t seq_len = t->shape[0] - hrm_config_prefix(c);
     if (seq_len < 1)
-        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path, "tensor " P "embed_pos.embedding_weight has %lld rows, fewer than the puzzle prefix + 1",
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           "tensor " P "embed_pos.embedding_weight has %lld rows, fewer than the puzzle prefix + 1",
                            (long long)t->shape[0]);
-    return set_inferred(in, "seq_len", seq_len, P "embed_pos.embedding_weight (rows minus the puzzle prefix)", &c->seq_len);
+    return set_inferred(in, "seq_len", seq_len, P "embed_pos.embedding_weight (rows minus the puzzle prefix)",
+                        &c->seq_len);
 }
 
 /* The SwiGLU width fixes the expansion up to rounding: a given expansion must produce it; else
@@ -225,14 +233,16 @@ static hrm_status infer_expansion(infer *in) {
     if (hrm_config_intermediate(c) == I) return HRM_OK;
     if (json_object_get(in->given, "expansion"))
         return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
-                           "expansion=%g gives a SwiGLU width of %d, but " P "H_level.layers.0.mlp.down_proj.weight has %lld", c->expansion,
-                           hrm_config_intermediate(c), (long long)I);
+                           "expansion=%g gives a SwiGLU width of %d, but " P
+                           "H_level.layers.0.mlp.down_proj.weight has %lld",
+                           c->expansion, hrm_config_intermediate(c), (long long)I);
     for (int half = 1; half <= 128; half++) {
         c->expansion = half / 2.0;
         if (hrm_config_intermediate(c) == I) return HRM_OK;
     }
     return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
-                       "no expansion gives the SwiGLU width %lld of " P "H_level.layers.0.mlp.down_proj.weight", (long long)I);
+                       "no expansion gives the SwiGLU width %lld of " P "H_level.layers.0.mlp.down_proj.weight",
+                       (long long)I);
 }
 
 hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings, int n,
@@ -296,7 +306,8 @@ static hrm_status check_extras(const hrm_torch_file *f, const hrm_param_table *t
         if (is_non_parameter(name))
             ++*skipped;
         else
-            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "unexpected tensor %s (not a parameter of this HRM)", name);
+            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path, "unexpected tensor %s (not a parameter of this HRM)",
+                            name);
     }
     free(params.items);
     return s;
@@ -326,13 +337,16 @@ hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const
     memset(summary, 0, sizeof *summary);
     if (hrm_config_validate(c, msg, sizeof msg))
         return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, in_path, "the architecture is not valid: %s", msg);
-    hrm_status s = hrm_params_build(c, &table) ? hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory") : HRM_OK;
+    hrm_status s = hrm_params_build(c, &table)
+                       ? hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory")
+                       : HRM_OK;
     if (!s) s = index_state_dict(f, in_path, &ix, err, err_size);
     if (!s && !(src = calloc((size_t)table.count, sizeof *src)))
         s = hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, in_path, "out of memory");
     for (int i = 0; !s && i < table.count; i++) {
         s = match(f, &ix, &table.params[i], in_path, &src[i], err, err_size);
-        if (!s) summary->from_bf16 += src[i]->dtype == HRM_TORCH_BF16, summary->from_f16 += src[i]->dtype == HRM_TORCH_F16;
+        if (!s)
+            summary->from_bf16 += src[i]->dtype == HRM_TORCH_BF16, summary->from_f16 += src[i]->dtype == HRM_TORCH_F16;
     }
     if (!s) s = check_extras(f, &table, in_path, &summary->skipped, err, err_size);
     if (!s) s = write_checkpoint(&table, src, c, out_path, err, err_size);

@@ -19,22 +19,23 @@
 /* Infers the config of the state dict f read from path. settings[n] are "key=value" with the
  * published config names, optionally as "arch.key" (arch.name and arch.loss.* are accepted and
  * ignored: training settings); a key given twice is an error. On failure writes one line. */
-HRM_INTERNAL hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings, int n,
-                              hrm_config *out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings,
+                                           int n, hrm_config *out, char *err, size_t err_size);
 
 typedef struct hrm_convert_summary {
-    int tensors;          /* written */
-    int64_t parameters;   /* hrm_params_count: the published model's parameter count */
-    int64_t values;       /* floats written, buffers included */
-    int skipped;          /* known non-parameters left out (rotary caches, puzzle_emb.local_*) */
+    int tensors;        /* written */
+    int64_t parameters; /* hrm_params_count: the published model's parameter count */
+    int64_t values;     /* floats written, buffers included */
+    int skipped;        /* known non-parameters left out (rotary caches, puzzle_emb.local_*) */
     int from_bf16, from_f16;
 } hrm_convert_summary;
 
 /* Checks that f holds exactly the tensors of c's parameter table with their shapes (known
  * non-parameter buffers aside) and writes them as float32 with hrm.config metadata to out_path,
  * atomically. Errors name in_path (or out_path for a failed write) and the tensor. */
-HRM_INTERNAL hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const hrm_config *c, const char *out_path,
-                             hrm_convert_summary *summary, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_convert_write(const hrm_torch_file *f, const char *in_path, const hrm_config *c,
+                                          const char *out_path, hrm_convert_summary *summary, char *err,
+                                          size_t err_size);
 
 /* The state-dict name without its leading `_orig_mod.` prefixes. */
 HRM_INTERNAL const char *hrm_convert_strip(const char *name);

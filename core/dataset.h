@@ -40,21 +40,22 @@ typedef struct hrm_dataset_meta {
 
 typedef struct hrm_dataset {
     hrm_dataset_meta meta;
-    int num_examples; /* N */
-    int num_puzzles; /* P */
-    int num_groups; /* G */
-    hrm_npy_array inputs; /* (N, seq_len) uint8 or int32 */
-    hrm_npy_array labels; /* (N, seq_len) uint8 or int32 */
+    int num_examples;            /* N */
+    int num_puzzles;             /* P */
+    int num_groups;              /* G */
+    hrm_npy_array inputs;        /* (N, seq_len) uint8 or int32 */
+    hrm_npy_array labels;        /* (N, seq_len) uint8 or int32 */
     int32_t *puzzle_identifiers; /* (P,) */
-    int32_t *puzzle_indices; /* (P+1,) */
-    int32_t *group_indices; /* (G+1,) */
-    char **identifiers; /* (num_identifiers,) from DIR/identifiers.json; may be NULL for writing */
+    int32_t *puzzle_indices;     /* (P+1,) */
+    int32_t *group_indices;      /* (G+1,) */
+    char **identifiers;          /* (num_identifiers,) from DIR/identifiers.json; may be NULL for writing */
     int num_identifiers;
 } hrm_dataset;
 
 /* Loads and checks DIR/split (split is "train" or "test") and DIR/identifiers.json. On failure
  * *out holds nothing to free. */
-HRM_INTERNAL hrm_status hrm_dataset_load(const char *dir, const char *split, hrm_dataset *out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_load(const char *dir, const char *split, hrm_dataset *out, char *err,
+                                         size_t err_size);
 HRM_INTERNAL void hrm_dataset_free(hrm_dataset *ds);
 /* Loads only DIR/identifiers.json into out->identifiers / num_identifiers (the rest zero), for a
  * caller that needs the names of a dataset's puzzles, not its examples. Free with
@@ -63,11 +64,13 @@ HRM_INTERNAL hrm_status hrm_dataset_load_identifiers(const char *dir, hrm_datase
 
 /* The checks of hrm_dataset_load on a dataset in memory; errors name the file that would hold
  * the offending array under DIR/split. */
-HRM_INTERNAL hrm_status hrm_dataset_validate(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_validate(const hrm_dataset *ds, const char *dir, const char *split, char *err,
+                                             size_t err_size);
 
 /* Checks ds, then writes DIR/split (creating DIR and DIR/split) and, when ds->identifiers is
  * set, DIR/identifiers.json. Each file is replaced atomically. */
-HRM_INTERNAL hrm_status hrm_dataset_write(const hrm_dataset *ds, const char *dir, const char *split, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dataset_write(const hrm_dataset *ds, const char *dir, const char *split, char *err,
+                                          size_t err_size);
 
 /* Token at example row, position col. */
 static inline int32_t hrm_dataset_input(const hrm_dataset *ds, int row, int col) {

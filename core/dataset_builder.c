@@ -50,7 +50,8 @@ struct hrm_dataset_builder {
     char err[1024];
 };
 
-static hrm_status fail(hrm_dataset_builder *b, hrm_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static hrm_status fail(hrm_dataset_builder *b, hrm_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static hrm_status fail(hrm_dataset_builder *b, hrm_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -158,7 +159,8 @@ static hrm_status check_tokens(split_state *s, const uint8_t *t, bool label) {
     const hrm_task_format *f = &s->b->fmt;
     for (int i = 0; i < f->seq_len; i++)
         if (t[i] >= f->vocab_size && !(label && f->has_ignore_label && t[i] == f->ignore_label_id))
-            return fail(s->b, HRM_ERR_INVALID_ARG, "task error: %s token %d at position %d is outside the vocabulary (%d)",
+            return fail(s->b, HRM_ERR_INVALID_ARG,
+                        "task error: %s token %d at position %d is outside the vocabulary (%d)",
                         label ? "label" : "input", t[i], i, f->vocab_size);
     return HRM_OK;
 }
@@ -228,7 +230,8 @@ static hrm_status open_split(hrm_dataset_builder *b, int i) {
     if (snprintf(s->inputs_path, sizeof s->inputs_path, "%s/inputs.raw", dir) < 0 ||
         snprintf(s->labels_path, sizeof s->labels_path, "%s/labels.raw", dir) < 0)
         return fail(b, HRM_ERR_INVALID_ARG, "%s: path too long", dir);
-    if (mkdir(dir, 0777) && errno != EEXIST) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", dir, strerror(errno));
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", dir, strerror(errno));
     if (!(s->inputs = fopen(s->inputs_path, "wb")) || !(s->labels = fopen(s->labels_path, "wb")))
         return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot create: %s", dir, strerror(errno));
     if (!vec_push(&s->puzzles, 0) || !vec_push(&s->groups, 0)) return fail(b, HRM_ERR_OUT_OF_MEMORY, "out of memory");
@@ -268,14 +271,17 @@ static hrm_status take_lock(hrm_dataset_builder *b) {
             int e = errno;
             long pid = e == EWOULDBLOCK ? holder_pid(fd) : 0;
             close(fd);
-            if (e != EWOULDBLOCK) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot lock: %s", b->lock_path, strerror(e));
-            if (!pid) return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: another `hrm data build` is writing %s", b->partial, b->out);
+            if (e != EWOULDBLOCK)
+                return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: cannot lock: %s", b->lock_path, strerror(e));
+            if (!pid)
+                return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: another `hrm data build` is writing %s", b->partial, b->out);
             return fail(b, HRM_ERR_NOT_AVAILABLE, "%s: another `hrm data build` is writing %s (pid %ld)", b->partial,
                         b->out, pid);
         }
         /* A build that ended between our open and flock unlinked the file we locked: lock the new one. */
         struct stat held, named;
-        if (!fstat(fd, &held) && !stat(b->lock_path, &named) && held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+        if (!fstat(fd, &held) && !stat(b->lock_path, &named) && held.st_dev == named.st_dev &&
+            held.st_ino == named.st_ino) {
             write_pid(fd);
             b->lock_fd = fd;
             return HRM_OK;
@@ -354,8 +360,8 @@ static hrm_status remove_stale(hrm_dataset_builder *b, char *warn, size_t warn_s
     return HRM_OK;
 }
 
-hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **bp,
-                        char *warn, size_t warn_size, char *err, size_t err_size) {
+hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **bp, char *warn,
+                        size_t warn_size, char *err, size_t err_size) {
     struct stat st;
     hrm_dataset_builder *b = calloc(1, sizeof *b);
     *bp = NULL;
@@ -406,7 +412,8 @@ static hrm_status write_split(hrm_dataset_builder *b, int i, char *err, size_t e
     hrm_dataset ds = {0};
     int closed = fclose(s->inputs) | fclose(s->labels);
     s->inputs = s->labels = NULL;
-    if (closed) return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, s->inputs_path, "cannot write: %s", strerror(errno));
+    if (closed)
+        return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, s->inputs_path, "cannot write: %s", strerror(errno));
     ds.meta = (hrm_dataset_meta){.pad_id = b->fmt.pad_id,
                                  .has_ignore_label = b->fmt.has_ignore_label,
                                  .ignore_label_id = b->fmt.ignore_label_id,
@@ -452,12 +459,14 @@ static hrm_status move_into_place(hrm_dataset_builder *b, char *err, size_t err_
     snprintf(old, sizeof old, "%s.old", b->partial); /* OUT.partial.old: see remove_stale */
     if (had) {
         remove_tree(old);
-        if (rename(b->out, old)) return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, b->out, "cannot replace: %s", strerror(errno));
+        if (rename(b->out, old))
+            return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, b->out, "cannot replace: %s", strerror(errno));
     }
     if (rename(b->partial, b->out)) {
         int e = errno;
         if (had) rename(old, b->out);
-        return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, b->out, "cannot rename %s onto it: %s", b->partial, strerror(e));
+        return hrm_io_fail(err, err_size, HRM_ERR_NOT_AVAILABLE, b->out, "cannot rename %s onto it: %s", b->partial,
+                           strerror(e));
     }
     if (had) remove_tree(old);
     return HRM_OK;

@@ -37,7 +37,7 @@ enum { HRM_SPLIT_TRAIN = 0, HRM_SPLIT_TEST = 1 };
  * from the copy an interrupted replacing build left", joined by "; ") when it cleaned up after an
  * interrupted build, also when the open then fails; "" otherwise. */
 HRM_INTERNAL hrm_status hrm_dsb_open(const char *out, const hrm_task_format *fmt, bool replace, hrm_dataset_builder **b,
-                        char *warn, size_t warn_size, char *err, size_t err_size);
+                                     char *warn, size_t warn_size, char *err, size_t err_size);
 
 /* The sink of one split (HRM_SPLIT_TRAIN or HRM_SPLIT_TEST). A sink call that fails leaves one line
  * that hrm_dsb_error returns. */
@@ -54,7 +54,8 @@ HRM_INTERNAL int hrm_dsb_identifiers(const hrm_dataset_builder *b);
 /* Writes both splits (a split without examples is left out, with a warning line in warn), checks
  * them, and renames OUT.partial onto OUT. Frees b and releases the lock, also on failure (which
  * removes OUT.partial). */
-HRM_INTERNAL hrm_status hrm_dsb_commit(hrm_dataset_builder *b, char *warn, size_t warn_size, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_dsb_commit(hrm_dataset_builder *b, char *warn, size_t warn_size, char *err,
+                                       size_t err_size);
 
 /* Drops a build: removes OUT.partial and the lock, frees b. Safe with NULL. */
 HRM_INTERNAL void hrm_dsb_abort(hrm_dataset_builder *b);

@@ -43,7 +43,8 @@ static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int v
     if (!d->rows && !d->predictions) return HRM_OK;
     for (size_t i = 0; i < (size_t)valid * L; i++) pred8[i] = (uint8_t)preds[i];
     if (d->predictions) {
-        hrm_status st = d->predictions(d->user, first, valid, pred8, qh + (size_t)(M - 1) * (size_t)a->B, err, err_size);
+        hrm_status st =
+            d->predictions(d->user, first, valid, pred8, qh + (size_t)(M - 1) * (size_t)a->B, err, err_size);
         if (st || !d->rows) return st;
     }
     hrm_ptr p = hrm_model_logits(a->model);
@@ -54,15 +55,20 @@ static hrm_status dump_batch(hrm_act *a, const hrm_dataset *ds, int first, int v
 
 static void report(const hrm_eval_sums *s, int M, hrm_eval_report *r) {
     double n = (double)(s->count > 0 ? s->count : 1);
-    *r = (hrm_eval_report){.examples = s->examples, .count = s->count, .segments = M,
-                           .accuracy = s->accuracy / n, .exact_accuracy = s->exact_accuracy / n,
-                           .q_halt_accuracy = s->q_halt_accuracy / n, .steps = s->steps / n,
-                           .lm_loss = s->lm_loss / n, .q_halt_loss = s->q_halt_loss / n};
+    *r = (hrm_eval_report){.examples = s->examples,
+                           .count = s->count,
+                           .segments = M,
+                           .accuracy = s->accuracy / n,
+                           .exact_accuracy = s->exact_accuracy / n,
+                           .q_halt_accuracy = s->q_halt_accuracy / n,
+                           .steps = s->steps / n,
+                           .lm_loss = s->lm_loss / n,
+                           .q_halt_loss = s->q_halt_loss / n};
     r->loss = r->lm_loss + 0.5 * r->q_halt_loss;
 }
 
-hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out,
-                        char *err, size_t err_size) {
+hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out, char *err,
+                        size_t err_size) {
     if (M <= 0) M = hrm_model_config(a->model)->halt_max_steps;
     size_t B = (size_t)a->B, L = (size_t)ds->meta.seq_len;
     bool rows = dump && (dump->rows || dump->predictions);
@@ -77,7 +83,8 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump 
     float *lg = dump && dump->rows ? malloc(B * L * (size_t)ds->meta.vocab_size * sizeof *lg) : NULL;
     uint8_t *pred8 = rows ? malloc(B * L) : NULL;
     hrm_status st = hrm_batch_alloc(&batch, a->B);
-    if (!st && (!inputs || !labels || !preds || !qh || !qc || (rows && !pred8) || (dump && dump->rows && !lg))) st = HRM_ERR_OUT_OF_MEMORY;
+    if (!st && (!inputs || !labels || !preds || !qh || !qc || (rows && !pred8) || (dump && dump->rows && !lg)))
+        st = HRM_ERR_OUT_OF_MEMORY;
     if (st) snprintf(err, err_size, "evaluation: out of host memory");
     hrm_eval_sums sums = {0};
     hrm_eval_iter it;

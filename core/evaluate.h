@@ -19,14 +19,14 @@
  * and predictions of a whole split are large (1.5 GB of logits for the Sudoku test set), so they
  * come batch by batch, in file order, through `rows`; the Q values are small and kept whole. */
 typedef struct hrm_eval_dump {
-    float *q_halt;      /* [M, N] */
-    float *q_continue;  /* [M, N] */
+    float *q_halt;     /* [M, N] */
+    float *q_continue; /* [M, N] */
     /* Called after each batch with its real examples [first, first + valid): logits
      * [valid, seq_len, vocab] after the last segment and predictions [valid, seq_len] (argmax,
      * vocab <= 256). Returns HRM_OK, or an error status after one line in err (which stops the
      * evaluation with that status). */
-    hrm_status (*rows)(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
-                       char *err, size_t err_size);
+    hrm_status (*rows)(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions, char *err,
+                       size_t err_size);
     /* Called after each batch (may be NULL, and costs no logits transfer): predictions
      * [valid, seq_len] and q_halt [valid] of the last segment, for a task's verifier and scoring. */
     hrm_status (*predictions)(void *user, int64_t first, int valid, const uint8_t *predictions, const float *q_halt,
@@ -48,7 +48,7 @@ typedef struct hrm_eval_report {
 
 /* a: an evaluation state (training false) on the model; M <= 0 means halt_max_steps. On failure
  * writes one line (the act's or the model's error). */
-HRM_INTERNAL hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump, hrm_eval_report *out,
-                        char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump,
+                                     hrm_eval_report *out, char *err, size_t err_size);
 
 #endif /* HRM_CORE_EVALUATE_H */

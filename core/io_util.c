@@ -24,17 +24,13 @@ hrm_status hrm_io_fail(char *err, size_t err_size, hrm_status status, const char
     return status;
 }
 
-uint16_t hrm_le16(const unsigned char *p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
+uint16_t hrm_le16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 uint32_t hrm_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-uint64_t hrm_le64(const unsigned char *p) {
-    return (uint64_t)hrm_le32(p) | (uint64_t)hrm_le32(p + 4) << 32;
-}
+uint64_t hrm_le64(const unsigned char *p) { return (uint64_t)hrm_le32(p) | (uint64_t)hrm_le32(p + 4) << 32; }
 
 void hrm_put_le64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));

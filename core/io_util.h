@@ -22,8 +22,8 @@
 #endif
 
 /* Writes "file: <formatted message>" into err (newlines replaced by spaces); returns status. */
-HRM_INTERNAL hrm_status hrm_io_fail(char *err, size_t err_size, hrm_status status, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+HRM_INTERNAL hrm_status hrm_io_fail(char *err, size_t err_size, hrm_status status, const char *file, const char *fmt,
+                                    ...) __attribute__((format(printf, 5, 6)));
 
 HRM_INTERNAL uint16_t hrm_le16(const unsigned char *p);
 HRM_INTERNAL uint32_t hrm_le32(const unsigned char *p);
@@ -45,26 +45,28 @@ HRM_INTERNAL hrm_status hrm_file_open_read(const char *path, FILE **f, uint64_t 
 
 /* Reads exactly `bytes` at the current position; on a short read writes "truncated" with `what`. */
 HRM_INTERNAL hrm_status hrm_file_read(FILE *f, const char *path, void *dst, size_t bytes, const char *what, char *err,
-                         size_t err_size);
+                                      size_t err_size);
 
 /* ---- atomic replacement ------------------------------------------------------------------- */
 
 typedef struct hrm_atomic_file {
     FILE *f;
     const char *path; /* the caller's string, which must outlive the write */
-    char *tmp; /* path + ".tmp" */
+    char *tmp;        /* path + ".tmp" */
 } hrm_atomic_file;
 
 /* Creates path.tmp; nothing happens to path until hrm_atomic_commit. */
 HRM_INTERNAL hrm_status hrm_atomic_open(hrm_atomic_file *af, const char *path, char *err, size_t err_size);
 /* Appends bytes; on failure aborts the write (removes path.tmp) and writes the error line. */
-HRM_INTERNAL hrm_status hrm_atomic_write(hrm_atomic_file *af, const void *data, size_t bytes, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_write(hrm_atomic_file *af, const void *data, size_t bytes, char *err,
+                                         size_t err_size);
 /* Flushes, fsyncs and renames path.tmp onto path; on failure removes path.tmp, path untouched. */
 HRM_INTERNAL hrm_status hrm_atomic_commit(hrm_atomic_file *af, char *err, size_t err_size);
 /* Drops a write in progress (removes path.tmp). Safe to call twice or after commit. */
 HRM_INTERNAL void hrm_atomic_abort(hrm_atomic_file *af);
 
 /* Writes a whole file atomically from one buffer. */
-HRM_INTERNAL hrm_status hrm_atomic_write_file(const char *path, const void *data, size_t bytes, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_atomic_write_file(const char *path, const void *data, size_t bytes, char *err,
+                                              size_t err_size);
 
 #endif /* HRM_CORE_IO_UTIL_H */

@@ -97,6 +97,8 @@ static void name_from_path(const char *path, char *name, size_t size) {
 
 /* Names the first required slot that is NULL, or returns NULL when all are set. */
 static const char *missing_slot(const hrm_backend_iface *f) {
+    /* one macro call per table entry, packed */
+    // clang-format off
 #define REQUIRE(slot) \
     if (!f->slot) return #slot;
     REQUIRE(create) REQUIRE(destroy) REQUIRE(last_error) REQUIRE(device_count) REQUIRE(device_info)
@@ -110,6 +112,7 @@ static const char *missing_slot(const hrm_backend_iface *f) {
 #undef REQUIRE
     if (!f->name || !f->name[0]) return "name";
     return NULL;
+    // clang-format on
 }
 
 /* Checks the table; on refusal writes the reason and returns 0. */
@@ -117,9 +120,8 @@ static int table_acceptable(const char *file, const hrm_backend_iface *f, char *
     const size_t need = HRM_IFACE_END(signsgd_rows);
     const char *slot;
     if (HRM_ABI_MAJOR_OF(f->abi_version) != HRM_BACKEND_ABI_MAJOR) {
-        snprintf(reason, size, "%s: ABI version %u.%u, this host speaks %u.%u", file,
-                 HRM_ABI_MAJOR_OF(f->abi_version), HRM_ABI_MINOR_OF(f->abi_version), HRM_BACKEND_ABI_MAJOR,
-                 HRM_BACKEND_ABI_MINOR);
+        snprintf(reason, size, "%s: ABI version %u.%u, this host speaks %u.%u", file, HRM_ABI_MAJOR_OF(f->abi_version),
+                 HRM_ABI_MINOR_OF(f->abi_version), HRM_BACKEND_ABI_MAJOR, HRM_BACKEND_ABI_MINOR);
         return 0;
     }
     if (f->struct_size < need) {
@@ -389,7 +391,7 @@ static hrm_status open_auto(const char *device, const hrm_host *host, hrm_ctx_se
         if (!setup || (s = setup(ctx, user, why, sizeof why)) == HRM_OK) break;
         snprintf(no_room, sizeof no_room, "%s: %s", ctx->plugin.name, why);
         hrm_ctx_close(ctx);
-        snprintf(err, size, "%s", why); /* the setup's own line, as with a named backend */
+        snprintf(err, size, "%s", why);        /* the setup's own line, as with a named backend */
         if (s != HRM_ERR_OUT_OF_MEMORY) break; /* a bad model or checkpoint fails the same everywhere */
     }
     hrm_plugin_list_free(&list);
@@ -418,8 +420,7 @@ static hrm_status open_named(const char *name, const char *device, const hrm_hos
         else
             s = open_plugin(p, device, host, ctx, err, size);
     }
-    if (!hit)
-        snprintf(err, size, "no backend named '%s' (found: %s)", name, found[0] ? found : "none");
+    if (!hit) snprintf(err, size, "no backend named '%s' (found: %s)", name, found[0] ? found : "none");
     hrm_plugin_list_free(&list);
     return s;
 }

@@ -132,9 +132,13 @@ static hrm_ptr carve(arena *a, size_t n) {
 
 static block_acts carve_block(arena *a, const hrm_model *m) {
     size_t R = (size_t)m->max_batch * m->S, D = m->D, I = m->I;
-    return (block_acts){.qkv = carve(a, R * 3 * D), .o = carve(a, R * D),
-                        .lse = carve(a, (size_t)m->max_batch * m->heads * m->S), .h1 = carve(a, R * D),
-                        .rstd1 = carve(a, R), .gu = carve(a, R * 2 * I), .rstd2 = carve(a, R)};
+    return (block_acts){.qkv = carve(a, R * 3 * D),
+                        .o = carve(a, R * D),
+                        .lse = carve(a, (size_t)m->max_batch * m->heads * m->S),
+                        .h1 = carve(a, R * D),
+                        .rstd1 = carve(a, R),
+                        .gu = carve(a, R * 2 * I),
+                        .rstd2 = carve(a, R)};
 }
 
 static void carve_level(arena *a, const hrm_model *m, level *l) {
@@ -338,8 +342,8 @@ hrm_status hrm_model_set_params(hrm_model *m, const float *host, int64_t n) {
 
 hrm_status hrm_model_get_params(hrm_model *m, float *host, int64_t n) {
     if (n != m->table.total)
-        return model_failf(m, HRM_ERR_INVALID_ARG, "get_params: room for %lld floats, the model has %lld",
-                           (long long)n, (long long)m->table.total);
+        return model_failf(m, HRM_ERR_INVALID_ARG, "get_params: room for %lld floats, the model has %lld", (long long)n,
+                           (long long)m->table.total);
     TRY(op_read(&m->ops, param_at(m, 0), host, (size_t)n, "get_params"));
     return HRM_OK;
 }
@@ -364,9 +368,19 @@ hrm_status hrm_model_zero_grads(hrm_model *m) {
  * reset needs no host data. */
 static hrm_status broadcast_rows(hrm_model *m, hrm_ptr z, int b0, int n, int64_t init) {
     int64_t SD = (int64_t)m->S * m->D;
-    hrm_matmul_args a = {.m = m->S, .n = m->D, .k = 1, .alpha = 1, .beta = 0, .a = m->ones, .lda = 1,
-                         .b = param_at(m, init), .ldb = m->D, .c = ptr_at(z, b0 * SD), .ldc = m->D,
-                         .stride_c = SD, .batch = n};
+    hrm_matmul_args a = {.m = m->S,
+                         .n = m->D,
+                         .k = 1,
+                         .alpha = 1,
+                         .beta = 0,
+                         .a = m->ones,
+                         .lda = 1,
+                         .b = param_at(m, init),
+                         .ldb = m->D,
+                         .c = ptr_at(z, b0 * SD),
+                         .ldc = m->D,
+                         .stride_c = SD,
+                         .batch = n};
     TRY(op_matmul(&m->ops, &a, HRM_PRECISION_HIGHEST, "reset_slots (matmul)"));
     return HRM_OK;
 }

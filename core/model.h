@@ -52,7 +52,7 @@ typedef enum hrm_forward_mode {
  * to max_batch on ctx's device (ctx must outlive the model). Parameters start as zeros: call
  * hrm_model_init_params or hrm_model_set_params. On failure writes one line into err. */
 HRM_INTERNAL hrm_status hrm_model_create(hrm_ctx *ctx, const hrm_config *cfg, int max_batch, hrm_model **out, char *err,
-                            size_t err_size);
+                                         size_t err_size);
 HRM_INTERNAL void hrm_model_free(hrm_model *m);
 
 HRM_INTERNAL const char *hrm_model_error(const hrm_model *m); /* the last failure, one line */
@@ -101,8 +101,9 @@ HRM_INTERNAL hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry car
  * alias each other. out.zH.buf == NULL discards the new carry (the model's scratch takes it):
  * what a Q_ONLY forward wants. q_halt, q_continue [B] on the host receive the Q head's logits
  * (either may be NULL); they are the only values read back. */
-HRM_INTERNAL hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr tokens, hrm_ptr puzzle_ids,
-                             hrm_carry in, hrm_carry out, float *q_halt, float *q_continue);
+HRM_INTERNAL hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr tokens,
+                                          hrm_ptr puzzle_ids, hrm_carry in, hrm_carry out, float *q_halt,
+                                          float *q_continue);
 
 /* The one-step-gradient backward of the last TRAIN forward: reads d_logits (hrm_model_d_logits,
  * e.g. from hrm_model_lm_loss_backward) and d_q [B, 2] on the host (column 0 halt, 1 continue;
@@ -114,7 +115,7 @@ HRM_INTERNAL hrm_status hrm_model_backward(hrm_model *m, const float *d_q);
  * forward of a 1 x 1 model (same weights) from the result computes exactly what the last two
  * updates of this model compute: the tests check the one-step gradient this way. */
 HRM_INTERNAL hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids, hrm_carry in,
-                                    hrm_carry out);
+                                                 hrm_carry out);
 
 /* ---- losses ------------------------------------------------------------------------------- */
 
@@ -123,10 +124,10 @@ HRM_INTERNAL hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr to
  * ignore_label do not count. Writes on the host (each may be NULL): loss [B] = lm_b, count [B]
  * valid positions, correct [B] valid positions predicted right, preds [B, seq_len] argmax. */
 HRM_INTERNAL hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
-                                     float *loss, int32_t *count, int32_t *correct, int32_t *preds);
+                                                  float *loss, int32_t *count, int32_t *correct, int32_t *preds);
 /* d_logits = grad_scale * d(sum_b lm_b)/d(logits), into the model's d_logits. */
 HRM_INTERNAL hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
-                                      float grad_scale);
+                                                   float grad_scale);
 
 /* The Q losses on the host, in double: BCE with logits of q_halt against target_halt (the
  * slots' seq_correct, 0 or 1) and of q_continue against target_continue (NULL when there is no
@@ -134,6 +135,7 @@ HRM_INTERNAL hrm_status hrm_model_lm_loss_backward(hrm_model *m, hrm_ptr labels,
  * *continue_loss and writes d_q [B, 2] = grad_scale * 0.5 * dBCE/dq, the gradient of
  * grad_scale * 0.5 * (halt_loss + continue_loss) as docs/MODEL.md "Losses" weighs them. */
 HRM_INTERNAL void hrm_q_loss(int B, const float *q_halt, const float *q_continue, const float *target_halt,
-                const float *target_continue, float grad_scale, double *halt_loss, double *continue_loss, float *d_q);
+                             const float *target_continue, float grad_scale, double *halt_loss, double *continue_loss,
+                             float *d_q);
 
 #endif /* HRM_CORE_MODEL_H */

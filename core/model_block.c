@@ -22,8 +22,19 @@
 /* y [rows, out] = x [rows, in] W^T + beta y, W [out, in] at params offset w. */
 static hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, int64_t rows, int in, int out,
                                  float beta) {
-    hrm_matmul_args a = {.trans_b = 1, .m = (int)rows, .n = out, .k = in, .alpha = 1, .beta = beta,
-                         .a = x, .lda = in, .b = param_at(m, w), .ldb = in, .c = y, .ldc = out, .batch = 1};
+    hrm_matmul_args a = {.trans_b = 1,
+                         .m = (int)rows,
+                         .n = out,
+                         .k = in,
+                         .alpha = 1,
+                         .beta = beta,
+                         .a = x,
+                         .lda = in,
+                         .b = param_at(m, w),
+                         .ldb = in,
+                         .c = y,
+                         .ldc = out,
+                         .batch = 1};
     TRY(op_matmul(&m->ops, &a, m->prec, "linear forward (matmul)"));
     return HRM_OK;
 }
@@ -32,10 +43,31 @@ static hrm_status linear_forward(hrm_model *m, hrm_ptr y, hrm_ptr x, int64_t w, 
  * 0), since the weight gradient has read x by then. */
 static hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_ptr dy, hrm_ptr x, int64_t w,
                                   int64_t rows, int in, int out) {
-    hrm_matmul_args dw = {.trans_a = 1, .m = out, .n = in, .k = (int)rows, .alpha = 1, .beta = 1,
-                          .a = dy, .lda = out, .b = x, .ldb = in, .c = grad_at(m, w), .ldc = in, .batch = 1};
-    hrm_matmul_args dxa = {.m = (int)rows, .n = in, .k = out, .alpha = 1, .beta = beta_dx,
-                           .a = dy, .lda = out, .b = param_at(m, w), .ldb = in, .c = dx, .ldc = in, .batch = 1};
+    hrm_matmul_args dw = {.trans_a = 1,
+                          .m = out,
+                          .n = in,
+                          .k = (int)rows,
+                          .alpha = 1,
+                          .beta = 1,
+                          .a = dy,
+                          .lda = out,
+                          .b = x,
+                          .ldb = in,
+                          .c = grad_at(m, w),
+                          .ldc = in,
+                          .batch = 1};
+    hrm_matmul_args dxa = {.m = (int)rows,
+                           .n = in,
+                           .k = out,
+                           .alpha = 1,
+                           .beta = beta_dx,
+                           .a = dy,
+                           .lda = out,
+                           .b = param_at(m, w),
+                           .ldb = in,
+                           .c = dx,
+                           .ldc = in,
+                           .batch = 1};
     TRY(op_matmul(&m->ops, &dw, m->prec, "linear backward, weight gradient (matmul)"));
     TRY(op_matmul(&m->ops, &dxa, m->prec, "linear backward, input gradient (matmul)"));
     return HRM_OK;
@@ -45,16 +77,16 @@ static hrm_status linear_backward(hrm_model *m, hrm_ptr dx, float beta_dx, hrm_p
 
 /* y = rmsnorm(x + r), saving rstd. */
 static hrm_status add_rmsnorm(hrm_model *m, int64_t rows, hrm_ptr x, hrm_ptr r, hrm_ptr y, hrm_ptr rstd) {
-    hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .x = x, .r = r, .y = y,
-                          .rstd = rstd};
+    hrm_rmsnorm_args a = {
+        .rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .x = x, .r = r, .y = y, .rstd = rstd};
     TRY(op_rmsnorm_forward(&m->ops, &a, "rmsnorm_forward"));
     return HRM_OK;
 }
 
 /* d(x + r) = rmsnorm_backward(dy) from the saved output y and rstd; in place on dh. */
 static hrm_status rmsnorm_backward(hrm_model *m, int64_t rows, hrm_ptr y, hrm_ptr rstd, hrm_ptr dh) {
-    hrm_rmsnorm_args a = {.rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .y = y, .rstd = rstd,
-                          .dy = dh, .dh = dh};
+    hrm_rmsnorm_args a = {
+        .rows = rows, .dim = m->D, .eps = (float)m->cfg.rms_norm_eps, .y = y, .rstd = rstd, .dy = dh, .dh = dh};
     TRY(op_rmsnorm_backward(&m->ops, &a, "rmsnorm_backward"));
     return HRM_OK;
 }
@@ -63,16 +95,31 @@ static hrm_status rmsnorm_backward(hrm_model *m, int64_t rows, hrm_ptr y, hrm_pt
 
 /* q, k, v are the three thirds of each packed qkv row [3D]. */
 static hrm_attention_args attention_args(const hrm_model *m, int B, const block_acts *s) {
-    return (hrm_attention_args){.batch = B, .seq = m->S, .heads = m->heads, .head_dim = m->head_dim,
-                                .scale = 1.0f / sqrtf((float)m->head_dim), .q = s->qkv, .k = ptr_at(s->qkv, m->D),
-                                .v = ptr_at(s->qkv, 2 * m->D), .qkv_row_stride = 3 * m->D, .o = s->o,
-                                .o_row_stride = m->D, .lse = s->lse};
+    return (hrm_attention_args){.batch = B,
+                                .seq = m->S,
+                                .heads = m->heads,
+                                .head_dim = m->head_dim,
+                                .scale = 1.0f / sqrtf((float)m->head_dim),
+                                .q = s->qkv,
+                                .k = ptr_at(s->qkv, m->D),
+                                .v = ptr_at(s->qkv, 2 * m->D),
+                                .qkv_row_stride = 3 * m->D,
+                                .o = s->o,
+                                .o_row_stride = m->D,
+                                .lse = s->lse};
 }
 
 /* RoPE rotates the Q and K heads of a packed qkv [R, 3D] in place: 2*heads heads per row. */
 static hrm_rope_args rope_args(const hrm_model *m, int B, hrm_ptr qkv) {
-    return (hrm_rope_args){.batch = B, .seq = m->S, .heads = 2 * m->heads, .head_dim = m->head_dim,
-                           .row_stride = 3 * m->D, .x = qkv, .out = qkv, .cos = m->rope_cos, .sin = m->rope_sin};
+    return (hrm_rope_args){.batch = B,
+                           .seq = m->S,
+                           .heads = 2 * m->heads,
+                           .head_dim = m->head_dim,
+                           .row_stride = 3 * m->D,
+                           .x = qkv,
+                           .out = qkv,
+                           .cos = m->rope_cos,
+                           .sin = m->rope_sin};
 }
 
 /* scratch_a [R, D] = o_proj(Attn(h)), saving s->qkv (after RoPE), s->o (before o_proj), s->lse. */

@@ -4,12 +4,19 @@
 #include "model_internal.h"
 
 static hrm_embedding_args embedding_args(const hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids) {
-    return (hrm_embedding_args){
-        .batch = B, .seq_len = m->seq_len, .prefix = m->P, .dim = m->D, .vocab = m->V,
-        .num_puzzle_ids = m->cfg.num_puzzle_identifiers, .puzzle_width = m->P > 0 ? m->cfg.puzzle_emb_ndim : 0,
-        .scale = m->embed_scale, .tokens = tokens, .puzzle_ids = puzzle_ids, .token_table = param_at(m, m->off_embed),
-        .puzzle_table = m->P > 0 ? param_at(m, m->off_puzzle) : (hrm_ptr){0},
-        .pos = m->off_pos >= 0 ? param_at(m, m->off_pos) : (hrm_ptr){0}};
+    return (hrm_embedding_args){.batch = B,
+                                .seq_len = m->seq_len,
+                                .prefix = m->P,
+                                .dim = m->D,
+                                .vocab = m->V,
+                                .num_puzzle_ids = m->cfg.num_puzzle_identifiers,
+                                .puzzle_width = m->P > 0 ? m->cfg.puzzle_emb_ndim : 0,
+                                .scale = m->embed_scale,
+                                .tokens = tokens,
+                                .puzzle_ids = puzzle_ids,
+                                .token_table = param_at(m, m->off_embed),
+                                .puzzle_table = m->P > 0 ? param_at(m, m->off_puzzle) : (hrm_ptr){0},
+                                .pos = m->off_pos >= 0 ? param_at(m, m->off_pos) : (hrm_ptr){0}};
 }
 
 hrm_status embed_forward(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids) {

@@ -56,28 +56,28 @@ struct hrm_model {
     hrm_buffer **acts;
     int n_acts;
     /* carved from acts */
-    hrm_ptr x;                  /* [R, D] input embedding of the segment */
-    hrm_ptr rope_cos, rope_sin; /* [S, head_dim/2] */
-    hrm_ptr ones;               /* [max(B, S)] of 1: broadcasts and column sums by matmul */
-    hrm_ptr logits, d_logits;   /* [B, seq_len, V] */
-    hrm_ptr q, d_q;             /* [B, 2] */
+    hrm_ptr x;                           /* [R, D] input embedding of the segment */
+    hrm_ptr rope_cos, rope_sin;          /* [S, head_dim/2] */
+    hrm_ptr ones;                        /* [max(B, S)] of 1: broadcasts and column sums by matmul */
+    hrm_ptr logits, d_logits;            /* [B, seq_len, V] */
+    hrm_ptr q, d_q;                      /* [B, 2] */
     hrm_ptr loss, count, correct, preds; /* [B], [B] i32, [B] i32, [B, seq_len] i32 */
-    hrm_ptr d_puzzle_rows;      /* [B, puzzle_emb_ndim] */
-    hrm_ptr d_h;                /* [R, D] gradient flowing back through the levels */
-    hrm_ptr spare_zH, spare_zL; /* [R, D] the carry a forward without `out` writes */
-    block_acts scratch;         /* no-save activations; the backward reuses them as gradients */
-    hrm_ptr scratch_a;          /* [R, D] o_proj / down_proj output; zH[:, P:] rows in backward */
-    hrm_ptr scratch_m;          /* [R, I] SwiGLU output / its gradient */
+    hrm_ptr d_puzzle_rows;               /* [B, puzzle_emb_ndim] */
+    hrm_ptr d_h;                         /* [R, D] gradient flowing back through the levels */
+    hrm_ptr spare_zH, spare_zL;          /* [R, D] the carry a forward without `out` writes */
+    block_acts scratch;                  /* no-save activations; the backward reuses them as gradients */
+    hrm_ptr scratch_a;                   /* [R, D] o_proj / down_proj output; zH[:, P:] rows in backward */
+    hrm_ptr scratch_m;                   /* [R, I] SwiGLU output / its gradient */
 
-    float *q_host;              /* [2B] host copy of q */
+    float *q_host; /* [2B] host copy of q */
 
     /* The precision of the linear layers' and the LM head's products (forward and backward; see
      * hrm_model_set_matmul_precision). Broadcasts, column sums and the two-wide Q head stay fp32:
      * they are tiny and some of them copy values (H_init, biases) that rounding would change. */
     hrm_matmul_precision prec;
 
-    int logits_batch;         /* B of the last forward that wrote logits */
-    int train_batch;          /* B of the last TRAIN forward; 0 when nothing is saved */
+    int logits_batch; /* B of the last forward that wrote logits */
+    int train_batch;  /* B of the last TRAIN forward; 0 when nothing is saved */
     hrm_ptr train_tokens, train_puzzle_ids;
     char err[512];
 };
@@ -113,8 +113,7 @@ hrm_status embed_backward(hrm_model *m, int B);
  * level->hidden and copies its output to out at the end; otherwise it runs in place on out. out
  * may equal z. The backward takes d_h from d(the saved level output) to d(level input) =
  * d(z + injection). */
-hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out,
-                         int save);
+hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out, int save);
 hrm_status level_backward(hrm_model *m, level *l, int B);
 
 /* model_heads.c: logits = the LM head of zH (each slot's rows past the prefix); q = the Q head of

@@ -6,8 +6,13 @@
 #include "model_internal.h"
 
 static hrm_xent_args xent_args(const hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label) {
-    return (hrm_xent_args){.batch = m->logits_batch, .seq_len = m->seq_len, .vocab = m->V, .kind = kind,
-                           .ignore_label = ignore_label, .logits = m->logits, .labels = labels};
+    return (hrm_xent_args){.batch = m->logits_batch,
+                           .seq_len = m->seq_len,
+                           .vocab = m->V,
+                           .kind = kind,
+                           .ignore_label = ignore_label,
+                           .logits = m->logits,
+                           .labels = labels};
 }
 
 static hrm_status read_back(hrm_model *m, hrm_ptr src, void *dst, size_t n) {
@@ -16,8 +21,8 @@ static hrm_status read_back(hrm_model *m, hrm_ptr src, void *dst, size_t n) {
     return HRM_OK;
 }
 
-hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label,
-                                     float *loss, int32_t *count, int32_t *correct, int32_t *preds) {
+hrm_status hrm_model_lm_loss_forward(hrm_model *m, hrm_ptr labels, hrm_loss_kind kind, int ignore_label, float *loss,
+                                     int32_t *count, int32_t *correct, int32_t *preds) {
     int B = m->logits_batch;
     if (B == 0) return model_failf(m, HRM_ERR_INVALID_ARG, "lm_loss_forward: no logits yet (run a forward first)");
     hrm_xent_args a = xent_args(m, labels, kind, ignore_label);
@@ -55,7 +60,8 @@ void hrm_q_loss(int B, const float *q_halt, const float *q_continue, const float
         if (target_continue) cont += bce_with_logits(q_continue[b], target_continue[b]);
         if (!d_q) continue;
         d_q[2 * b] = (float)(grad_scale * 0.5 * (sigmoid(q_halt[b]) - target_halt[b]));
-        d_q[2 * b + 1] = target_continue ? (float)(grad_scale * 0.5 * (sigmoid(q_continue[b]) - target_continue[b])) : 0.0f;
+        d_q[2 * b + 1] =
+            target_continue ? (float)(grad_scale * 0.5 * (sigmoid(q_continue[b]) - target_continue[b])) : 0.0f;
     }
     if (halt_loss) *halt_loss = halt;
     if (continue_loss) *continue_loss = cont;

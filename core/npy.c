@@ -19,17 +19,13 @@
 #define NPY_MAX_HEADER 10000u /* numpy's _MAX_HEADER_SIZE: np.load refuses longer headers */
 #define NPY_ALIGN 64
 
-size_t hrm_npy_dtype_size(hrm_npy_dtype t) {
-    return t == HRM_NPY_U8 ? 1 : 4;
-}
+size_t hrm_npy_dtype_size(hrm_npy_dtype t) { return t == HRM_NPY_U8 ? 1 : 4; }
 
 const char *hrm_npy_dtype_name(hrm_npy_dtype t) {
     return t == HRM_NPY_U8 ? "uint8" : t == HRM_NPY_I32 ? "int32" : "float32";
 }
 
-static const char *dtype_descr(hrm_npy_dtype t) {
-    return t == HRM_NPY_U8 ? "|u1" : t == HRM_NPY_I32 ? "<i4" : "<f4";
-}
+static const char *dtype_descr(hrm_npy_dtype t) { return t == HRM_NPY_U8 ? "|u1" : t == HRM_NPY_I32 ? "<i4" : "<f4"; }
 
 void hrm_npy_free(hrm_npy_array *a) {
     free(a->data);
@@ -178,7 +174,7 @@ static const char *parse_header(const char *text, size_t len, int major, npy_hea
 
 typedef struct src_type {
     char kind; /* 'u', 'i', 'f' */
-    int size; /* bytes per element in the file */
+    int size;  /* bytes per element in the file */
     hrm_npy_dtype out;
 } src_type;
 
@@ -373,7 +369,7 @@ static size_t build_header(char *buf, size_t size, hrm_npy_dtype dtype, int ndim
     for (int i = 0; i < ndim; i++)
         n += snprintf(dict + n, sizeof dict - (size_t)n, i ? ", %lld" : "%lld", (long long)shape[i]);
     n += snprintf(dict + n, sizeof dict - (size_t)n, ndim == 1 ? ",), }" : "), }"); /* numpy's spelling */
-    size_t prefix = 10, len = (size_t)n + 1; /* + the closing newline */
+    size_t prefix = 10, len = (size_t)n + 1;                                        /* + the closing newline */
     size_t total = (prefix + len + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
     if (total > size) return 0;
     memcpy(buf, NPY_MAGIC "\x01\x00", 8);
@@ -385,8 +381,8 @@ static size_t build_header(char *buf, size_t size, hrm_npy_dtype dtype, int ndim
     return total;
 }
 
-hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
-                               const int64_t *shape, char *err, size_t err_size) {
+hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape,
+                               char *err, size_t err_size) {
     char header[640];
     size_t count = 1, bytes;
     *w = (hrm_npy_writer){0};
@@ -400,29 +396,32 @@ hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtyp
     size_t hlen = build_header(header, sizeof header, dtype, ndim, shape);
     hrm_status s = hrm_atomic_open(&w->af, path, err, err_size);
     if (!s) s = hrm_atomic_write(&w->af, header, hlen, err, err_size);
-    if (s) hrm_npy_writer_abort(w);
-    else w->remaining = bytes;
+    if (s)
+        hrm_npy_writer_abort(w);
+    else
+        w->remaining = bytes;
     return s;
 }
 
 hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size) {
     if (bytes > w->remaining || (bytes && !data)) {
-        hrm_status s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path,
-                                   "cannot write: more data than the shape holds");
+        hrm_status s =
+            hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path, "cannot write: more data than the shape holds");
         hrm_npy_writer_abort(w);
         return s;
     }
     hrm_status s = hrm_atomic_write(&w->af, data, bytes, err, err_size);
-    if (s) hrm_npy_writer_abort(w);
-    else w->remaining -= bytes;
+    if (s)
+        hrm_npy_writer_abort(w);
+    else
+        w->remaining -= bytes;
     return s;
 }
 
 hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size) {
-    hrm_status s = w->remaining
-                       ? hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path,
-                                     "cannot write: %zu bytes short of the shape", w->remaining)
-                       : hrm_atomic_commit(&w->af, err, err_size);
+    hrm_status s = w->remaining ? hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, w->af.path,
+                                              "cannot write: %zu bytes short of the shape", w->remaining)
+                                : hrm_atomic_commit(&w->af, err, err_size);
     if (s) hrm_npy_writer_abort(w);
     return s;
 }

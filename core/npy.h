@@ -35,14 +35,14 @@ typedef enum hrm_npy_dtype { HRM_NPY_U8 = 0, HRM_NPY_I32 = 1, HRM_NPY_F32 = 2 } 
 
 typedef struct hrm_npy_array {
     hrm_npy_dtype dtype; /* the type of data, after any conversion */
-    char descr[8]; /* the dtype as the file spelled it ("<i8"), for messages */
+    char descr[8];       /* the dtype as the file spelled it ("<i8"), for messages */
     int ndim;
     int64_t shape[HRM_NPY_MAX_DIMS];
     size_t count; /* product of shape */
-    void *data; /* count elements of dtype, C order; malloc'ed, freed by hrm_npy_free */
+    void *data;   /* count elements of dtype, C order; malloc'ed, freed by hrm_npy_free */
 } hrm_npy_array;
 
-HRM_INTERNAL size_t hrm_npy_dtype_size(hrm_npy_dtype t); /* 1 or 4 */
+HRM_INTERNAL size_t hrm_npy_dtype_size(hrm_npy_dtype t);      /* 1 or 4 */
 HRM_INTERNAL const char *hrm_npy_dtype_name(hrm_npy_dtype t); /* "uint8", "int32", "float32" */
 
 /* Reads path into *out (zeroed first). On failure *out holds nothing to free. */
@@ -53,8 +53,8 @@ HRM_INTERNAL void hrm_npy_free(hrm_npy_array *a);
 HRM_INTERNAL int32_t hrm_npy_int_at(const hrm_npy_array *a, size_t i);
 
 /* Writes data (the product of shape elements of dtype, C order) to path atomically. */
-HRM_INTERNAL hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
-                         char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_npy_write(const char *path, hrm_npy_dtype dtype, int ndim, const int64_t *shape,
+                                      const void *data, char *err, size_t err_size);
 
 /* The same file written in pieces, for arrays too large to hold: open writes the header for the
  * full shape into path.tmp, append adds data bytes in C order, commit checks that exactly the
@@ -67,8 +67,9 @@ typedef struct hrm_npy_writer {
 } hrm_npy_writer;
 
 HRM_INTERNAL hrm_status hrm_npy_writer_open(hrm_npy_writer *w, const char *path, hrm_npy_dtype dtype, int ndim,
-                               const int64_t *shape, char *err, size_t err_size);
-HRM_INTERNAL hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err, size_t err_size);
+                                            const int64_t *shape, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_npy_writer_append(hrm_npy_writer *w, const void *data, size_t bytes, char *err,
+                                              size_t err_size);
 HRM_INTERNAL hrm_status hrm_npy_writer_commit(hrm_npy_writer *w, char *err, size_t err_size);
 HRM_INTERNAL void hrm_npy_writer_abort(hrm_npy_writer *w);
 

@@ -45,9 +45,9 @@ hrm_status op_matmul(const hrm_ops *o, const hrm_matmul_args *a, hrm_matmul_prec
 }
 
 /* The rest are one backend entry each, called with the device. */
-#define OP_KERNEL(name, args_type)                                                   \
-    hrm_status op_##name(const hrm_ops *o, const args_type *a, const char *what) {   \
-        return op_check(o, o->ctx->f->name(o->ctx->dev, a), what);                   \
+#define OP_KERNEL(name, args_type)                                                 \
+    hrm_status op_##name(const hrm_ops *o, const args_type *a, const char *what) { \
+        return op_check(o, o->ctx->f->name(o->ctx->dev, a), what);                 \
     }
 
 OP_KERNEL(attention_forward, hrm_attention_args)

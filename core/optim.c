@@ -28,21 +28,32 @@ hrm_status hrm_optim_step(hrm_act *a) {
     const hrm_param_table *t = hrm_model_params_table(a->model);
     a->step++;
     a->last_lr = hrm_lr_schedule(s->lr, a->step, s->lr_warmup_steps, s->total_steps, s->lr_min_ratio);
-    a->last_puzzle_emb_lr = hrm_lr_schedule(s->puzzle_emb_lr, a->step, s->lr_warmup_steps, s->total_steps,
-                                            s->lr_min_ratio);
+    a->last_puzzle_emb_lr =
+        hrm_lr_schedule(s->puzzle_emb_lr, a->step, s->lr_warmup_steps, s->total_steps, s->lr_min_ratio);
     if (c->puzzle_emb_ndim > 0) {
         const hrm_param *pe = hrm_params_find(t, "model.inner.puzzle_emb.weights");
         hrm_ptr w = hrm_model_params(a->model);
         w.off += (size_t)pe->offset;
-        hrm_signsgd_args sg = {.batch = a->B, .width = c->puzzle_emb_ndim, .num_rows = c->num_puzzle_identifiers,
-                               .lr = (float)a->last_puzzle_emb_lr, .weight_decay = (float)s->puzzle_emb_weight_decay,
-                               .ids = a->d_puzzle_ids, .grads = hrm_model_puzzle_grads(a->model), .weights = w};
+        hrm_signsgd_args sg = {.batch = a->B,
+                               .width = c->puzzle_emb_ndim,
+                               .num_rows = c->num_puzzle_identifiers,
+                               .lr = (float)a->last_puzzle_emb_lr,
+                               .weight_decay = (float)s->puzzle_emb_weight_decay,
+                               .ids = a->d_puzzle_ids,
+                               .grads = hrm_model_puzzle_grads(a->model),
+                               .weights = w};
         TRY(op_signsgd_rows(&a->ops, &sg, "act: signsgd_rows"));
     }
     size_t an = (size_t)t->adam_total;
-    hrm_adam_args ad = {.n = (int64_t)an, .step = a->step, .lr = (float)a->last_lr,
-                        .weight_decay = (float)s->weight_decay, .beta1 = (float)s->beta1, .beta2 = (float)s->beta2,
-                        .param = hrm_model_params(a->model), .grad = hrm_model_grads(a->model),
-                        .m = {a->adam, 0}, .v = {a->adam, an}};
+    hrm_adam_args ad = {.n = (int64_t)an,
+                        .step = a->step,
+                        .lr = (float)a->last_lr,
+                        .weight_decay = (float)s->weight_decay,
+                        .beta1 = (float)s->beta1,
+                        .beta2 = (float)s->beta2,
+                        .param = hrm_model_params(a->model),
+                        .grad = hrm_model_grads(a->model),
+                        .m = {a->adam, 0},
+                        .v = {a->adam, an}};
     return op_adam_atan2(&a->ops, &ad, "act: adam_atan2");
 }

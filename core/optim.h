@@ -16,7 +16,8 @@
 /* pretrain.py's cosine_schedule_with_warmup_lr_lambda at `step` (>= 1 for the first optimizer
  * step): base * step / max(1, W) for step < W, then base * (r + max(0, (1-r) * 0.5 * (1 + cos(pi *
  * progress)))) with progress = (step - W) / max(1, total - W). */
-HRM_INTERNAL double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps, double min_ratio);
+HRM_INTERNAL double hrm_lr_schedule(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps,
+                                    double min_ratio);
 
 /* Step 6 of a training step (act.h) on the optimizer fields of a training state: a->step += 1
  * (the first step is 1, as pretrain.py increments its counter before the update); a->last_lr and

@@ -25,12 +25,12 @@ int hrm_config_prefix(const hrm_config *c) { return (c->puzzle_emb_ndim + c->hid
 
 int hrm_config_full_seq(const hrm_config *c) { return hrm_config_prefix(c) + c->seq_len; }
 
-#define CHECK(cond, ...)                            \
-    do {                                            \
-        if (!(cond)) {                              \
-            snprintf(err, err_size, __VA_ARGS__);   \
-            return HRM_ERR_INVALID_ARG;             \
-        }                                           \
+#define CHECK(cond, ...)                          \
+    do {                                          \
+        if (!(cond)) {                            \
+            snprintf(err, err_size, __VA_ARGS__); \
+            return HRM_ERR_INVALID_ARG;           \
+        }                                         \
     } while (0)
 
 hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size) {
@@ -107,7 +107,8 @@ static hrm_status parse_config(const char *json, int require_all, hrm_config *c,
     const hrm_key *const *keys = hrm_config_keys(&n);
     for (int i = 0; !st && i < n; i++) {
         json_t *v = json_object_get(o, hrm_key_config_name(keys[i]));
-        if (v) st = set_key(keys[i], v, c, err, err_size);
+        if (v)
+            st = set_key(keys[i], v, c, err, err_size);
         else if (require_all) {
             snprintf(err, err_size, "missing key %s", hrm_key_config_name(keys[i]));
             st = HRM_ERR_INVALID_ARG;
@@ -134,7 +135,7 @@ typedef struct table_builder {
 
 /* Appends one tensor: [rows, cols], or [rows] when cols is 0. */
 static bool add_param(table_builder *b, hrm_param_role role, hrm_param_init init, double value, int64_t rows,
-                     int64_t cols, const char *name) {
+                      int64_t cols, const char *name) {
     hrm_param_table *t = b->t;
     if (t->count == b->cap) {
         int cap = b->cap ? 2 * b->cap : 64;
@@ -180,12 +181,14 @@ hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t) {
     table_builder b = {t, 0};
     bool ok;
     memset(t, 0, sizeof *t);
-    ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.embed_tokens.embedding_weight") &&
+    ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D,
+                   "model.inner.embed_tokens.embedding_weight") &&
          add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, V, D, "model.inner.lm_head.weight") &&
          add_param(&b, HRM_PARAM_ADAM, HRM_INIT_CONST, 0, 2, D, "model.inner.q_head.weight") &&
          add_param(&b, HRM_PARAM_ADAM, HRM_INIT_CONST, -5, 2, 0, "model.inner.q_head.bias");
     if (ok && c->pos_encodings == HRM_POS_LEARNED)
-        ok = add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, S, D, "model.inner.embed_pos.embedding_weight");
+        ok =
+            add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, S, D, "model.inner.embed_pos.embedding_weight");
     for (int i = 0; ok && i < c->H_layers; i++) ok = add_block(&b, c, 'H', i);
     for (int i = 0; ok && i < c->L_layers; i++) ok = add_block(&b, c, 'L', i);
     if (ok && c->puzzle_emb_ndim > 0)

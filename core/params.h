@@ -33,10 +33,10 @@ typedef struct hrm_config {
 HRM_INTERNAL hrm_config hrm_config_default(void);
 
 /* Derived sizes. */
-HRM_INTERNAL int hrm_config_head_dim(const hrm_config *c);      /* hidden_size / num_heads */
-HRM_INTERNAL int hrm_config_intermediate(const hrm_config *c);  /* I of the SwiGLU */
-HRM_INTERNAL int hrm_config_prefix(const hrm_config *c);        /* P = ceil(puzzle_emb_ndim / hidden_size) */
-HRM_INTERNAL int hrm_config_full_seq(const hrm_config *c);      /* S = P + seq_len */
+HRM_INTERNAL int hrm_config_head_dim(const hrm_config *c);     /* hidden_size / num_heads */
+HRM_INTERNAL int hrm_config_intermediate(const hrm_config *c); /* I of the SwiGLU */
+HRM_INTERNAL int hrm_config_prefix(const hrm_config *c);       /* P = ceil(puzzle_emb_ndim / hidden_size) */
+HRM_INTERNAL int hrm_config_full_seq(const hrm_config *c);     /* S = P + seq_len */
 
 /* Checks ranges and divisibility; on failure writes one line and returns HRM_ERR_INVALID_ARG. */
 HRM_INTERNAL hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
@@ -79,8 +79,8 @@ typedef struct hrm_param {
 typedef struct hrm_param_table {
     hrm_param *params;
     int count;
-    int64_t total;       /* floats in the flat buffer */
-    int64_t adam_total;  /* floats in [0, adam_total): the AdamATan2 range */
+    int64_t total;      /* floats in the flat buffer */
+    int64_t adam_total; /* floats in [0, adam_total): the AdamATan2 range */
 } hrm_param_table;
 
 /* Builds the table of a validated config; HRM_ERR_OUT_OF_MEMORY on allocation failure. */

@@ -22,7 +22,8 @@ typedef struct hrm_plugin_dirs {
 
 /* Fills *d (which the caller zeroes) in the order above; a folder that cannot be added for lack of
  * memory is skipped. tree: "backends"; lib_sub: "hrm/backends"; install_dir: HRM_PLUGIN_DIR. */
-HRM_INTERNAL void hrm_plugin_dirs_find(hrm_plugin_dirs *d, const char *tree, const char *lib_sub, const char *install_dir);
+HRM_INTERNAL void hrm_plugin_dirs_find(hrm_plugin_dirs *d, const char *tree, const char *lib_sub,
+                                       const char *install_dir);
 HRM_INTERNAL void hrm_plugin_dirs_free(hrm_plugin_dirs *d);
 
 #endif /* HRM_CORE_PLUGIN_DIRS_H */

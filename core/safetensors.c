@@ -158,8 +158,7 @@ static hrm_status parse_header(const char *path, json_t *root, int mixed, uint64
             s = parse_metadata(path, v, out, err, n);
         } else {
             (*spans)[out->count].index = out->count;
-            s = parse_tensor(path, key, v, mixed, data_len, &out->tensors[out->count], &(*spans)[out->count], err,
-                             n);
+            s = parse_tensor(path, key, v, mixed, data_len, &out->tensors[out->count], &(*spans)[out->count], err, n);
             if (!s) out->count++;
         }
         if (s) return s;
@@ -197,8 +196,7 @@ static hrm_status check_tiling(const char *path, const hrm_st_file *f, st_span *
     }
     if (at != data_len) /* each end lies inside the section (parse_offsets), so at < data_len */
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, path,
-                           "trailing bytes: the tensors end at byte %" PRIu64 " of the %" PRIu64
-                           "-byte data section",
+                           "trailing bytes: the tensors end at byte %" PRIu64 " of the %" PRIu64 "-byte data section",
                            at, data_len);
     return HRM_OK;
 }

@@ -38,15 +38,15 @@ typedef struct hrm_st_tensor {
     hrm_st_dtype dtype; /* as stored in the file; F32 and BF16 both arrive as float32 */
     int ndim;
     int64_t shape[HRM_ST_MAX_DIMS];
-    size_t count; /* product of shape */
-    float *data; /* F32, BF16: count floats, a slice of the file's one arena; I32: NULL */
+    size_t count;  /* product of shape */
+    float *data;   /* F32, BF16: count floats, a slice of the file's one arena; I32: NULL */
     int32_t *ints; /* I32: count int32s, a slice of the same arena; F32, BF16: NULL */
 } hrm_st_tensor;
 
 typedef struct hrm_st_file {
     hrm_st_tensor *tensors; /* (count,) in header order */
     int count;
-    char **meta_keys; /* (meta_count,) the __metadata__ map */
+    char **meta_keys;   /* (meta_count,) the __metadata__ map */
     char **meta_values; /* (meta_count,) */
     int meta_count;
     void *arena; /* every tensor's data, 4 bytes a value, one allocation */
@@ -58,7 +58,7 @@ HRM_INTERNAL hrm_status hrm_st_read(const char *path, hrm_st_file *out, char *er
  * the test fixtures); callers look at each tensor's dtype. */
 HRM_INTERNAL hrm_status hrm_st_read_mixed(const char *path, hrm_st_file *out, char *err, size_t err_size);
 HRM_INTERNAL const hrm_st_tensor *hrm_st_find(const hrm_st_file *f, const char *name); /* NULL when absent */
-HRM_INTERNAL const char *hrm_st_meta(const hrm_st_file *f, const char *key); /* NULL when absent */
+HRM_INTERNAL const char *hrm_st_meta(const hrm_st_file *f, const char *key);           /* NULL when absent */
 HRM_INTERNAL void hrm_st_free(hrm_st_file *f);
 
 /* One tensor to write: data holds the product of shape floats (row-major). */
@@ -71,7 +71,8 @@ typedef struct hrm_st_entry {
 
 /* Writes the tensors (F32, in the order given, names unique) and the metadata pairs
  * meta_keys[i] -> meta_values[i] to path atomically. */
-HRM_INTERNAL hrm_status hrm_st_write(const char *path, const hrm_st_entry *tensors, int count, const char *const *meta_keys,
-                        const char *const *meta_values, int meta_count, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_st_write(const char *path, const hrm_st_entry *tensors, int count,
+                                     const char *const *meta_keys, const char *const *meta_values, int meta_count,
+                                     char *err, size_t err_size);
 
 #endif /* HRM_CORE_SAFETENSORS_H */

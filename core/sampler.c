@@ -216,8 +216,7 @@ hrm_status hrm_sampler_init(hrm_sampler *s, const hrm_dataset *ds, int batch_siz
                            batch_size, most, epochs_per_iter);
     s->order = malloc((size_t)ds->num_groups * sizeof *s->order);
     s->examples = malloc(((size_t)largest_puzzle(ds) + 1) * sizeof *s->examples);
-    if (!s->order || !s->examples)
-        return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, "sampler", "out of memory");
+    if (!s->order || !s->examples) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, "sampler", "out of memory");
     start_iteration(s);
     return HRM_OK;
 }
@@ -242,9 +241,7 @@ hrm_status hrm_sampler_next(hrm_sampler *s, hrm_batch *b, char *err, size_t err_
     return HRM_OK;
 }
 
-hrm_sampler_state hrm_sampler_save(const hrm_sampler *s) {
-    return s->st;
-}
+hrm_sampler_state hrm_sampler_save(const hrm_sampler *s) { return s->st; }
 
 hrm_status hrm_sampler_restore(hrm_sampler *s, const hrm_sampler_state *st, char *err, size_t err_size) {
     const hrm_dataset *ds = s->ds;
@@ -272,8 +269,8 @@ int hrm_sampler_state_format(const hrm_sampler_state *st, char *buf, size_t size
                     STATE_TAG " shuffle=%" PRIu32 " batch_size=%" PRIu32 " epochs_per_iter=%" PRIu64 " seed=%" PRIu64
                               " iteration=%" PRIu64 " position=%" PRIu64 " rng=%016" PRIx64 ",%016" PRIx64
                               ",%016" PRIx64 ",%016" PRIx64,
-                    st->shuffle, st->batch_size, st->epochs_per_iter, st->seed, st->iteration, st->position,
-                    st->rng[0], st->rng[1], st->rng[2], st->rng[3]);
+                    st->shuffle, st->batch_size, st->epochs_per_iter, st->seed, st->iteration, st->position, st->rng[0],
+                    st->rng[1], st->rng[2], st->rng[3]);
 }
 
 /* A v1 line: the reproducible order carries over, a shuffled one is refused. */
@@ -282,10 +279,10 @@ static hrm_status parse_v1(const char *text, hrm_sampler_state *st, char *err, s
     int end = -1;
     sscanf(text,
            STATE_TAG_V1 " shuffle=%" SCNu32 " batch_size=%" SCNu32 " seed=%" SCNu64 " epoch=%" SCNu64
-                        " position=%" SCNu64 " batches=%" SCNu64 " rng=%" SCNx64 ",%" SCNx64 ",%" SCNx64
-                        ",%" SCNx64 "%n",
-           &st->shuffle, &st->batch_size, &st->seed, &st->iteration, &st->position, &batches, &rng[0], &rng[1],
-           &rng[2], &rng[3], &end);
+                        " position=%" SCNu64 " batches=%" SCNu64 " rng=%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%" SCNx64
+                        "%n",
+           &st->shuffle, &st->batch_size, &st->seed, &st->iteration, &st->position, &batches, &rng[0], &rng[1], &rng[2],
+           &rng[3], &end);
     if (end < 0 || text[end] || st->shuffle > 1)
         return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, "sampler state", "cannot parse '%.80s'", text);
     if (st->shuffle)
@@ -303,8 +300,8 @@ hrm_status hrm_sampler_state_parse(const char *text, hrm_sampler_state *st, char
     if (!strncmp(text, STATE_TAG_V1 " ", sizeof STATE_TAG_V1)) return parse_v1(text, st, err, err_size);
     sscanf(text,
            STATE_TAG " shuffle=%" SCNu32 " batch_size=%" SCNu32 " epochs_per_iter=%" SCNu64 " seed=%" SCNu64
-                     " iteration=%" SCNu64 " position=%" SCNu64 " rng=%" SCNx64 ",%" SCNx64 ",%" SCNx64
-                     ",%" SCNx64 "%n",
+                     " iteration=%" SCNu64 " position=%" SCNu64 " rng=%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%" SCNx64
+                     "%n",
            &st->shuffle, &st->batch_size, &st->epochs_per_iter, &st->seed, &st->iteration, &st->position, &st->rng[0],
            &st->rng[1], &st->rng[2], &st->rng[3], &end);
     if (end < 0 || text[end] || st->shuffle > 1 || st->epochs_per_iter < 1)

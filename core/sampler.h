@@ -46,10 +46,10 @@
 
 /* ---- batches ------------------------------------------------------------------------------ */
 typedef struct hrm_batch {
-    int size; /* B slots */
-    int valid; /* slots [0, valid) hold examples, the rest are padding (evaluation only) */
-    int32_t *example; /* (B,) row in inputs/labels; -1 in a padding slot */
-    int32_t *puzzle; /* (B,) puzzle index (row of puzzle_indices); -1 in a padding slot */
+    int size;            /* B slots */
+    int valid;           /* slots [0, valid) hold examples, the rest are padding (evaluation only) */
+    int32_t *example;    /* (B,) row in inputs/labels; -1 in a padding slot */
+    int32_t *puzzle;     /* (B,) puzzle index (row of puzzle_indices); -1 in a padding slot */
     int32_t *identifier; /* (B,) puzzle identifier; blank_identifier_id in a padding slot */
 } hrm_batch;
 
@@ -60,18 +60,18 @@ HRM_INTERNAL void hrm_batch_free(hrm_batch *b);
  * to ignore_label_id become ignore_label; padding slots get pad_id inputs and ignore_label labels.
  * inputs is (B, seq_len), labels is (B, seq_len). */
 HRM_INTERNAL void hrm_batch_gather(const hrm_dataset *ds, const hrm_batch *b, int32_t ignore_label, int32_t *inputs,
-                      int32_t *labels);
+                                   int32_t *labels);
 
 /* ---- the training sampler ----------------------------------------------------------------- */
 typedef struct hrm_sampler_state {
-    uint32_t shuffle; /* 1: iterations of shuffled groups as published; 0: reproducible file order */
-    uint32_t batch_size; /* B */
+    uint32_t shuffle;         /* 1: iterations of shuffled groups as published; 0: reproducible file order */
+    uint32_t batch_size;      /* B */
     uint64_t epochs_per_iter; /* E, >= 1 (the reproducible order does not use it) */
     uint64_t seed;
     uint64_t iteration; /* the iteration in progress, from 0 (reproducible: completed passes) */
-    uint64_t position; /* next entry of the iteration's group order, in [0, E x G] (the published
+    uint64_t position;  /* next entry of the iteration's group order, in [0, E x G] (the published
                           start_index); reproducible: next example */
-    uint64_t rng[4]; /* the iteration's puzzle generator after the last batch (shuffle mode) */
+    uint64_t rng[4];    /* the iteration's puzzle generator after the last batch (shuffle mode) */
 } hrm_sampler_state;
 
 typedef struct hrm_sampler {
@@ -88,7 +88,7 @@ typedef struct hrm_sampler {
  * Errors (one line, naming global_batch_size, eval_interval or the dataset) when one iteration
  * of the dataset cannot fill one batch of batch_size, or E x G does not fit 62 bits. */
 HRM_INTERNAL hrm_status hrm_sampler_init(hrm_sampler *s, const hrm_dataset *ds, int batch_size, bool shuffle,
-                            uint64_t epochs_per_iter, uint64_t seed, char *err, size_t err_size);
+                                         uint64_t epochs_per_iter, uint64_t seed, char *err, size_t err_size);
 HRM_INTERNAL void hrm_sampler_free(hrm_sampler *s);
 
 /* Fills all b->size (== batch_size) slots with the next batch; b->valid = b->size. */

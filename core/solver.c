@@ -19,10 +19,10 @@ struct hrm_solver {
     hrm_model *model; /* for max_batch slots */
     hrm_act *act;     /* evaluation-only, act->B slots; NULL until a run needs it */
     int max_batch;
-    int32_t *labels;     /* [max_batch, seq_len] all HRM_IGNORE_LABEL: the ACT loss wants labels */
-    int32_t *blank_ids;  /* [max_batch] zeros, for puzzle_ids == NULL */
-    int32_t *preds;      /* [max_batch, seq_len] the current segment's argmax */
-    uint8_t *stopped;    /* [max_batch] */
+    int32_t *labels;    /* [max_batch, seq_len] all HRM_IGNORE_LABEL: the ACT loss wants labels */
+    int32_t *blank_ids; /* [max_batch] zeros, for puzzle_ids == NULL */
+    int32_t *preds;     /* [max_batch, seq_len] the current segment's argmax */
+    uint8_t *stopped;   /* [max_batch] */
 };
 
 /* err may be NULL: a caller that only wants the status need not supply a buffer. */
@@ -125,8 +125,8 @@ void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size, int *ha
 
 /* A backend given an out-of-range index may read out of bounds before it can report anything,
  * so every token and identifier is checked on the host first. */
-static hrm_status check_inputs(const hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids,
-                               char *err, size_t err_size) {
+static hrm_status check_inputs(const hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids, char *err,
+                               size_t err_size) {
     int L = s->cfg.seq_len, V = s->cfg.vocab_size, P = s->cfg.num_puzzle_identifiers;
     for (int b = 0; b < n; b++)
         for (int k = 0; k < L; k++) {
@@ -137,8 +137,8 @@ static hrm_status check_inputs(const hrm_solver *s, int n, const int32_t *inputs
         }
     for (int b = 0; puzzle_ids && b < n; b++)
         if (puzzle_ids[b] < 0 || puzzle_ids[b] >= P)
-            return failf(err, err_size, HRM_ERR_INVALID_ARG,
-                         "solver: puzzle %d has identifier %d, outside [0, %d)", b, (int)puzzle_ids[b], P);
+            return failf(err, err_size, HRM_ERR_INVALID_ARG, "solver: puzzle %d has identifier %d, outside [0, %d)", b,
+                         (int)puzzle_ids[b], P);
     return HRM_OK;
 }
 

@@ -212,8 +212,10 @@ hrm_status hrm_task_find(const char *spec, const hrm_task_iface **out, char *err
     hrm_status s = hrm_task_scan(&l);
     for (int i = 0; !s && i < l.count && !*out && !refused; i++) {
         if (strcmp(l.items[i].name, spec)) continue;
-        if (l.items[i].usable) *out = l.items[i].iface;
-        else snprintf(err, err_size, "task %s (%s): %s", spec, l.items[i].path, l.items[i].reason);
+        if (l.items[i].usable)
+            *out = l.items[i].iface;
+        else
+            snprintf(err, err_size, "task %s (%s): %s", spec, l.items[i].path, l.items[i].reason);
         refused = !*out;
     }
     if (!s && !*out && !refused) {

@@ -16,10 +16,10 @@
 #include "hrm/task.h"
 
 typedef struct hrm_task_plugin {
-    char name[64];    /* the task's name, or for a refused file the name from its file name */
+    char name[64]; /* the task's name, or for a refused file the name from its file name */
     char path[4096];
     bool usable;
-    char reason[512]; /* why refused */
+    char reason[512];            /* why refused */
     const hrm_task_iface *iface; /* NULL when refused */
 } hrm_task_plugin;
 
@@ -39,6 +39,7 @@ HRM_INTERNAL hrm_status hrm_task_find(const char *spec, const hrm_task_iface **o
 /* The usable task whose format has this seq_len and vocab_size (how `hrm eval` and `hrm solve`
  * recognise a dataset's or a checkpoint's task). HRM_ERR_NOT_AVAILABLE with a line when none or
  * more than one matches. */
-HRM_INTERNAL hrm_status hrm_task_match(int seq_len, int vocab_size, const hrm_task_iface **out, char *err, size_t err_size);
+HRM_INTERNAL hrm_status hrm_task_match(int seq_len, int vocab_size, const hrm_task_iface **out, char *err,
+                                       size_t err_size);
 
 #endif /* HRM_CORE_TASK_LOADER_H */

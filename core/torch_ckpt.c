@@ -29,11 +29,11 @@ typedef struct storage_class {
 } storage_class;
 
 static const storage_class storage_classes[] = {
-    {"FloatStorage", "float32", HRM_TORCH_F32, 4},  {"BFloat16Storage", "bfloat16", HRM_TORCH_BF16, 2},
-    {"HalfStorage", "float16", HRM_TORCH_F16, 2},   {"DoubleStorage", "float64", HRM_TORCH_OTHER, 8},
-    {"LongStorage", "int64", HRM_TORCH_OTHER, 8},   {"IntStorage", "int32", HRM_TORCH_OTHER, 4},
-    {"ShortStorage", "int16", HRM_TORCH_OTHER, 2},  {"CharStorage", "int8", HRM_TORCH_OTHER, 1},
-    {"ByteStorage", "uint8", HRM_TORCH_OTHER, 1},   {"BoolStorage", "bool", HRM_TORCH_OTHER, 1},
+    {"FloatStorage", "float32", HRM_TORCH_F32, 4}, {"BFloat16Storage", "bfloat16", HRM_TORCH_BF16, 2},
+    {"HalfStorage", "float16", HRM_TORCH_F16, 2},  {"DoubleStorage", "float64", HRM_TORCH_OTHER, 8},
+    {"LongStorage", "int64", HRM_TORCH_OTHER, 8},  {"IntStorage", "int32", HRM_TORCH_OTHER, 4},
+    {"ShortStorage", "int16", HRM_TORCH_OTHER, 2}, {"CharStorage", "int8", HRM_TORCH_OTHER, 1},
+    {"ByteStorage", "uint8", HRM_TORCH_OTHER, 1},  {"BoolStorage", "bool", HRM_TORCH_OTHER, 1},
 };
 #define NUM_STORAGE_CLASSES ((int)(sizeof storage_classes / sizeof storage_classes[0]))
 
@@ -41,12 +41,26 @@ enum { G_ORDERED_DICT, G_REBUILD_TENSOR, G_REBUILD_PARAMETER, G_STORAGE0 };
 
 static const struct {
     const char *module, *name;
-} callables[] = {{"collections", "OrderedDict"}, {"torch._utils", "_rebuild_tensor_v2"}, {"torch._utils", "_rebuild_parameter"}};
+} callables[] = {
+    {"collections", "OrderedDict"}, {"torch._utils", "_rebuild_tensor_v2"}, {"torch._utils", "_rebuild_parameter"}};
 
 /* ---- objects ------------------------------------------------------------------------------- */
 
-typedef enum pv_kind { PV_NONE, PV_BOOL, PV_INT, PV_FLOAT, PV_STR, PV_TUPLE, PV_LIST, PV_DICT, PV_GLOBAL, PV_STORAGE, PV_TENSOR } pv_kind;
-static const char *const kind_names[] = {"None", "bool", "int", "float", "str", "tuple", "list", "dict", "global", "storage", "tensor"};
+typedef enum pv_kind {
+    PV_NONE,
+    PV_BOOL,
+    PV_INT,
+    PV_FLOAT,
+    PV_STR,
+    PV_TUPLE,
+    PV_LIST,
+    PV_DICT,
+    PV_GLOBAL,
+    PV_STORAGE,
+    PV_TENSOR
+} pv_kind;
+static const char *const kind_names[] = {"None", "bool", "int",    "float",   "str",   "tuple",
+                                         "list", "dict", "global", "storage", "tensor"};
 
 typedef struct pv pv;
 
@@ -99,7 +113,9 @@ static hrm_status fail(vm *m, const char *what) {
                        m->op_pos);
 }
 
-static hrm_status oom(vm *m) { return hrm_io_fail(m->err, m->err_size, HRM_ERR_OUT_OF_MEMORY, m->path, "out of memory"); }
+static hrm_status oom(vm *m) {
+    return hrm_io_fail(m->err, m->err_size, HRM_ERR_OUT_OF_MEMORY, m->path, "out of memory");
+}
 
 static pv *new_pv(vm *m, pv_kind kind) {
     if (m->num_objects >= MAX_OBJECTS) return NULL;
@@ -390,9 +406,8 @@ static hrm_status op_binpersid(vm *m) {
     hrm_status s = pop(m, &id);
     if (s) return s;
     pv **it = id->kind == PV_TUPLE ? id->u.seq.items : NULL;
-    if (!it || id->u.seq.n != 5 || it[0]->kind != PV_STR || strcmp(it[0]->u.s, "storage") ||
-        it[1]->kind != PV_GLOBAL || it[1]->u.i < G_STORAGE0 || it[2]->kind != PV_STR || it[3]->kind != PV_STR ||
-        !is_int(it[4]) || it[4]->u.i < 0)
+    if (!it || id->u.seq.n != 5 || it[0]->kind != PV_STR || strcmp(it[0]->u.s, "storage") || it[1]->kind != PV_GLOBAL ||
+        it[1]->u.i < G_STORAGE0 || it[2]->kind != PV_STR || it[3]->kind != PV_STR || !is_int(it[4]) || it[4]->u.i < 0)
         return fail(m, "persistent id is not ('storage', torch.<type>Storage, key, location, numel)");
     if ((s = make(m, PV_STORAGE, &v))) return s;
     v->u.storage.cls = (int)(it[1]->u.i - G_STORAGE0);
@@ -418,7 +433,8 @@ static const char *check_layout(pv_tensor *t, const int64_t *stride) {
     t->count = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] < 0 || t->shape[d] > MAX_DIM_SIZE) return "tensor size out of range";
-        if (t->shape[d] != 1 && stride[d] != expect) return "non-contiguous tensor (unsupported: save it .contiguous())";
+        if (t->shape[d] != 1 && stride[d] != expect)
+            return "non-contiguous tensor (unsupported: save it .contiguous())";
         if (!hrm_mul_size(t->count, (size_t)t->shape[d], &t->count) || t->count > (size_t)MAX_DIM_SIZE)
             return "tensor size out of range";
         expect = (int64_t)t->count;
@@ -434,7 +450,8 @@ static hrm_status rebuild_tensor(vm *m, const pv *args, pv **out) {
     pv_tensor t = {0};
     if ((args->u.seq.n != 6 && args->u.seq.n != 7) || a[0]->kind != PV_STORAGE || !is_int(a[1]) ||
         !int_tuple(a[2], t.shape, &t.ndim) || !int_tuple(a[3], stride, &nstride) || nstride != t.ndim ||
-        a[4]->kind != PV_BOOL || a[5]->kind != PV_DICT || (args->u.seq.n == 7 && a[6]->kind != PV_DICT && a[6]->kind != PV_NONE))
+        a[4]->kind != PV_BOOL || a[5]->kind != PV_DICT ||
+        (args->u.seq.n == 7 && a[6]->kind != PV_DICT && a[6]->kind != PV_NONE))
         return fail(m, "bad arguments to torch._utils._rebuild_tensor_v2");
     const char *bad = check_layout(&t, stride);
     if (bad) return fail(m, bad);
@@ -462,9 +479,7 @@ static hrm_status op_reduce(vm *m) {
         if (args->u.seq.n) return fail(m, "OrderedDict with arguments");
         s = make(m, PV_DICT, &v);
         break;
-    case G_REBUILD_TENSOR:
-        s = rebuild_tensor(m, args, &v);
-        break;
+    case G_REBUILD_TENSOR: s = rebuild_tensor(m, args, &v); break;
     default: /* G_REBUILD_PARAMETER(data, requires_grad, backward_hooks) */
         if (args->u.seq.n != 3 || a[0]->kind != PV_TENSOR || a[1]->kind != PV_BOOL || a[2]->kind != PV_DICT)
             return fail(m, "bad arguments to torch._utils._rebuild_parameter");
@@ -614,7 +629,8 @@ static hrm_status collect(reader *r, const pv *dict) {
     size_t n = dict->u.seq.n / 2;
     r->out->tensors = calloc(n ? n : 1, sizeof *r->out->tensors);
     r->src = calloc(n ? n : 1, sizeof *r->src);
-    if (!r->out->tensors || !r->src) return hrm_io_fail(r->err, r->err_size, HRM_ERR_OUT_OF_MEMORY, r->path, "out of memory");
+    if (!r->out->tensors || !r->src)
+        return hrm_io_fail(r->err, r->err_size, HRM_ERR_OUT_OF_MEMORY, r->path, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const pv *k = dict->u.seq.items[2 * i], *v = dict->u.seq.items[2 * i + 1];
         if (k->kind != PV_STR) return rfail(r, "state dict key of type %s", kind_names[k->kind]);
@@ -622,7 +638,8 @@ static hrm_status collect(reader *r, const pv *dict) {
         const pv_tensor *pt = v->u.tensor;
         const storage_class *c = &storage_classes[pt->storage->u.storage.cls];
         hrm_torch_tensor *t = &r->out->tensors[r->out->count++];
-        if (!(t->name = strdup(k->u.s))) return hrm_io_fail(r->err, r->err_size, HRM_ERR_OUT_OF_MEMORY, r->path, "out of memory");
+        if (!(t->name = strdup(k->u.s)))
+            return hrm_io_fail(r->err, r->err_size, HRM_ERR_OUT_OF_MEMORY, r->path, "out of memory");
         t->dtype = c->dtype;
         t->dtype_name = c->dtype_name;
         t->ndim = pt->ndim;
@@ -698,7 +715,8 @@ static hrm_status load_tensors(reader *r) {
         total += r->out->tensors[i].count;
     }
     hrm_status s = HRM_OK;
-    if (total > 2 * archive + 1024) s = rfail(r, "%s", "tensors hold far more elements than the file (repeated views?)");
+    if (total > 2 * archive + 1024)
+        s = rfail(r, "%s", "tensors hold far more elements than the file (repeated views?)");
     qsort(items, (size_t)n, sizeof *items, by_key);
     for (int i = 1; !s && i < n; i++)
         if (!strcmp(items[i].key, items[i - 1].key)) s = rfail(r, "state dict key '%s' appears twice", items[i].key);
@@ -750,7 +768,8 @@ static hrm_status check_records(reader *r) {
     if (end == buf || (*end && strcmp(end, "\n")) || v < 1 || v > MAX_ARCHIVE_VERSION)
         return rfail(r, "unsupported torch archive version '%.16s'", buf);
     if ((s = read_record(r, "byteorder", buf, sizeof buf, &found))) return s;
-    if (found && strcmp(buf, "little")) return rfail(r, "byteorder '%.16s' (only little-endian files are supported)", buf);
+    if (found && strcmp(buf, "little"))
+        return rfail(r, "byteorder '%.16s' (only little-endian files are supported)", buf);
     return HRM_OK;
 }
 

@@ -39,7 +39,7 @@ typedef struct hrm_torch_tensor {
     int ndim;
     int64_t shape[HRM_TORCH_MAX_DIMS];
     size_t count; /* product of shape (1 for a scalar) */
-    float *data; /* (count,) widened to float32; NULL for HRM_TORCH_OTHER */
+    float *data;  /* (count,) widened to float32; NULL for HRM_TORCH_OTHER */
 } hrm_torch_tensor;
 
 typedef struct hrm_torch_file {

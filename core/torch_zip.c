@@ -30,8 +30,8 @@
 
 typedef struct zip_entry {
     char *name;
-    uint64_t size;  /* bytes, stored = compressed size */
-    uint64_t data;  /* file offset of the first byte */
+    uint64_t size; /* bytes, stored = compressed size */
+    uint64_t data; /* file offset of the first byte */
     uint32_t crc;
 } zip_entry;
 
@@ -66,11 +66,10 @@ uint32_t hrm_crc32(uint32_t crc, const void *data, size_t bytes) {
 
 /* ---- reading -------------------------------------------------------------------------------- */
 
-static hrm_status read_at(hrm_zip *z, uint64_t offset, void *dst, size_t bytes, const char *what, char *err,
-                          size_t n) {
+static hrm_status read_at(hrm_zip *z, uint64_t offset, void *dst, size_t bytes, const char *what, char *err, size_t n) {
     if (offset > z->file_size || bytes > z->file_size - offset)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "truncated ZIP archive: %s runs past the end of the file",
-                           what);
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
+                           "truncated ZIP archive: %s runs past the end of the file", what);
     if (fseeko(z->f, (off_t)offset, SEEK_SET))
         return hrm_io_fail(err, n, HRM_ERR_NOT_AVAILABLE, z->path, "cannot seek to %s", what);
     return hrm_file_read(z->f, z->path, dst, bytes, what, err, n);
@@ -134,9 +133,11 @@ static hrm_status find_central_dir(hrm_zip *z, zip_dir *d, char *err, size_t n) 
         int zip64 = 0;
         if (!s) s = read_zip64_end(z, eocd, d, &zip64, err, n);
         if (!s && !zip64 && (d->count == 0xffff || d->size == 0xffffffffu || d->offset == 0xffffffffu))
-            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: ZIP64 sizes without a ZIP64 record");
+            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
+                            "corrupt ZIP archive: ZIP64 sizes without a ZIP64 record");
         if (!s && (d->offset > eocd || d->size > eocd - d->offset || d->size > MAX_CENTRAL_DIR))
-            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: central directory out of range");
+            s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
+                            "corrupt ZIP archive: central directory out of range");
         if (!s && (d->count > MAX_ENTRIES || d->count * CENTRAL_BYTES > d->size))
             s = hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: %llu entries",
                             (unsigned long long)d->count);
@@ -176,7 +177,8 @@ static hrm_status parse_central(hrm_zip *z, const unsigned char *cd, size_t cd_s
     unsigned flags = hrm_le16(r + 8), method = hrm_le16(r + 10);
     size_t name_len = hrm_le16(r + 28), extra_len = hrm_le16(r + 30), comment_len = hrm_le16(r + 32);
     if (cd_size - *pos - CENTRAL_BYTES < name_len + extra_len + comment_len)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: central directory record too long");
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
+                           "corrupt ZIP archive: central directory record too long");
     e->name = malloc(name_len + 1);
     if (!e->name) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, z->path, "out of memory");
     memcpy(e->name, r + CENTRAL_BYTES, name_len);
@@ -190,8 +192,7 @@ static hrm_status parse_central(hrm_zip *z, const unsigned char *cd, size_t cd_s
     if (!apply_zip64_extra(r + CENTRAL_BYTES + name_len, extra_len, &e->size, &comp, local))
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: bad ZIP64 field of entry '%s'",
                            e->name);
-    if (flags & 1)
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "entry '%s' is encrypted", e->name);
+    if (flags & 1) return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "entry '%s' is encrypted", e->name);
     if (method != 0)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
                            "entry '%s' is compressed (method %u); torch.save writes stored entries only", e->name,
@@ -213,8 +214,8 @@ static hrm_status locate_data(hrm_zip *z, zip_entry *e, uint64_t local, uint64_t
                            e->name);
     size_t name_len = hrm_le16(h + 26);
     if (name_len != strlen(e->name))
-        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "corrupt ZIP archive: local header of '%s' names another entry",
-                           e->name);
+        return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path,
+                           "corrupt ZIP archive: local header of '%s' names another entry", e->name);
     e->data = local + LOCAL_BYTES + name_len + hrm_le16(h + 28);
     if (e->data > limit || e->size > limit - e->data)
         return hrm_io_fail(err, n, HRM_ERR_INVALID_ARG, z->path, "truncated ZIP archive: entry '%s' runs past its end",

@@ -39,12 +39,14 @@ static void train_round_trip(const char *text) {
         const hrm_key *keys = hrm_keys(&n);
         for (int i = 0; ok && i < n; i++) {
             if (keys[i].store != HRM_STORE_TRAIN) continue;
-            bool same_text = (!v.text[i] && !again.text[i]) || (v.text[i] && again.text[i] &&
-                                                                 (keys[i].type != HRM_KEY_STRING || !strcmp(v.text[i], again.text[i])));
+            bool same_text =
+                (!v.text[i] && !again.text[i]) ||
+                (v.text[i] && again.text[i] && (keys[i].type != HRM_KEY_STRING || !strcmp(v.text[i], again.text[i])));
             ok = same_text && v.num[i] == again.num[i];
         }
         if (json && !ok) {
-            fprintf(stderr, "fuzz_config: an hrm.train we restored does not write and restore back: %s\n%s\n", err, json);
+            fprintf(stderr, "fuzz_config: an hrm.train we restored does not write and restore back: %s\n%s\n", err,
+                    json);
             abort();
         }
         free(json);
@@ -61,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     hrm_config c;
     memset(&c, 0, sizeof c);
-    if (!hrm_config_parse(text, &c, err, sizeof err) && !hrm_config_validate(&c, err, sizeof err)) config_round_trip(&c);
+    if (!hrm_config_parse(text, &c, err, sizeof err) && !hrm_config_validate(&c, err, sizeof err))
+        config_round_trip(&c);
     c = hrm_config_default();
     if (!hrm_config_apply_json(text, &c, err, sizeof err) && !hrm_config_validate(&c, err, sizeof err))
         config_round_trip(&c);

@@ -43,7 +43,8 @@ const char *fuzz_dir(void) {
         /* tmpfs where there is one: the harness writes a file per execution */
         const char *base = getenv("TMPDIR");
         struct stat st;
-        if (!base || !*base) base = !stat("/dev/shm", &st) && S_ISDIR(st.st_mode) && !access("/dev/shm", W_OK) ? "/dev/shm" : "/tmp";
+        if (!base || !*base)
+            base = !stat("/dev/shm", &st) && S_ISDIR(st.st_mode) && !access("/dev/shm", W_OK) ? "/dev/shm" : "/tmp";
         snprintf(dir, sizeof dir, "%s/hrm-fuzz-XXXXXX", base);
         if (!mkdtemp(dir)) die("cannot create a folder like", dir);
         atexit(cleanup);
@@ -53,7 +54,10 @@ const char *fuzz_dir(void) {
 
 const char *fuzz_write(const char *name, const uint8_t *data, size_t size) {
     /* one buffer per distinct name is enough: harnesses use a handful of fixed names */
-    static struct { char name[64]; char path[PATH_MAX]; } slots[16];
+    static struct {
+        char name[64];
+        char path[PATH_MAX];
+    } slots[16];
     int i = 0;
     while (i < 16 && slots[i].name[0] && strcmp(slots[i].name, name)) i++;
     if (i == 16) die("too many file names for", name);

@@ -39,8 +39,8 @@ START_TEST(test_device) {
                   "%s: device_info strings unterminated", T.name);
     ck_assert_msg(info.validated >= -1 && info.validated <= 1, "%s: validated = %d", T.name, info.validated);
     ck_assert_msg(info.compute_units >= 1, "%s: compute_units = %d", T.name, info.compute_units);
-    ck_assert_msg(f->device_info(T.dut.be, n, &info) != HRM_OK, "%s: device_info(%d) of %d devices succeeded",
-                  T.name, n, n);
+    ck_assert_msg(f->device_info(T.dut.be, n, &info) != HRM_OK, "%s: device_info(%d) of %d devices succeeded", T.name,
+                  n, n);
     const char *e = f->last_error(T.dut.be);
     ck_assert_msg(e != NULL && e[0] && !strchr(e, '\n'), "%s: last_error after a bad device index: '%s'", T.name,
                   e ? e : "(null)");
@@ -166,8 +166,8 @@ static void expect_invalid(hrm_status s, const char *what) {
     const char *e = T.dut.f->last_error(T.dut.be);
     ck_assert_msg(s == HRM_ERR_INVALID_ARG, "%s: %s returned %s, want invalid argument", T.name, what,
                   hrm_status_str(s));
-    ck_assert_msg(e != NULL && e[0] && !strchr(e, '\n'), "%s: %s: last_error is '%s', want one non-empty line",
-                  T.name, what, e ? e : "(null)");
+    ck_assert_msg(e != NULL && e[0] && !strchr(e, '\n'), "%s: %s: last_error is '%s', want one non-empty line", T.name,
+                  what, e ? e : "(null)");
 }
 
 static hrm_ptr raw_ptr(size_t floats) { return (hrm_ptr){raw_alloc(&T.dut, floats * 4), 0}; }
@@ -194,8 +194,18 @@ START_TEST(test_bad_matmul_args) {
     const hrm_backend_iface *f = c->f;
 
     /* matmul 4x5x6 */
-    hrm_matmul_args mm = {.m = 4, .n = 5, .k = 6, .alpha = 1, .beta = 0, .a = raw_ptr(24), .lda = 6,
-                          .b = raw_ptr(30), .ldb = 5, .c = raw_ptr(20), .ldc = 5, .batch = 1};
+    hrm_matmul_args mm = {.m = 4,
+                          .n = 5,
+                          .k = 6,
+                          .alpha = 1,
+                          .beta = 0,
+                          .a = raw_ptr(24),
+                          .lda = 6,
+                          .b = raw_ptr(30),
+                          .ldb = 5,
+                          .c = raw_ptr(20),
+                          .ldc = 5,
+                          .batch = 1};
     CALL_OK(c, f->buffer_fill(mm.a.buf, 0, 24, 1.0f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(mm.b.buf, 0, 30, 1.0f), "buffer_fill");
     CALL_OK(c, f->matmul(dev, &mm), "matmul within bounds");
@@ -230,8 +240,15 @@ START_TEST(test_bad_attention_args) {
     const hrm_backend_iface *f = c->f;
 
     /* attention, packed qkv [1, 4, 3, 16] */
-    hrm_attention_args at = {.batch = 1, .seq = 4, .heads = 1, .head_dim = 16, .scale = 0.25f,
-                             .qkv_row_stride = 48, .o_row_stride = 16, .lse = raw_ptr(4), .o = raw_ptr(64)};
+    hrm_attention_args at = {.batch = 1,
+                             .seq = 4,
+                             .heads = 1,
+                             .head_dim = 16,
+                             .scale = 0.25f,
+                             .qkv_row_stride = 48,
+                             .o_row_stride = 16,
+                             .lse = raw_ptr(4),
+                             .o = raw_ptr(64)};
     at.q = raw_ptr(192), at.k = at.q, at.v = at.q;
     at.k.off = 16, at.v.off = 32;
     CALL_OK(c, f->buffer_fill(at.q.buf, 0, 192, 0.5f), "buffer_fill");
@@ -264,8 +281,14 @@ START_TEST(test_bad_rowwise_args) {
     const hrm_backend_iface *f = c->f;
 
     /* rope on x [1, 4, 2, 8] */
-    hrm_rope_args ro = {.batch = 1, .seq = 4, .heads = 2, .head_dim = 8, .row_stride = 16, .x = raw_ptr(64),
-                        .cos = raw_ptr(16), .sin = raw_ptr(16)};
+    hrm_rope_args ro = {.batch = 1,
+                        .seq = 4,
+                        .heads = 2,
+                        .head_dim = 8,
+                        .row_stride = 16,
+                        .x = raw_ptr(64),
+                        .cos = raw_ptr(16),
+                        .sin = raw_ptr(16)};
     ro.out = ro.x;
     CALL_OK(c, f->buffer_fill(ro.x.buf, 0, 64, 0.5f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(ro.cos.buf, 0, 16, 0.5f), "buffer_fill");
@@ -324,9 +347,19 @@ START_TEST(test_bad_embedding_xent_args) {
     const hrm_backend_iface *f = c->f;
 
     /* embedding: batch 2, seq 3, prefix 1, dim 4, vocab 5, 2 puzzle ids of width 4 */
-    hrm_embedding_args em = {.batch = 2, .seq_len = 3, .prefix = 1, .dim = 4, .vocab = 5, .num_puzzle_ids = 2,
-                             .puzzle_width = 4, .scale = 1, .tokens = raw_ptr(6), .puzzle_ids = raw_ptr(2), .token_table = raw_ptr(20),
-                             .puzzle_table = raw_ptr(8), .out = raw_ptr(32)};
+    hrm_embedding_args em = {.batch = 2,
+                             .seq_len = 3,
+                             .prefix = 1,
+                             .dim = 4,
+                             .vocab = 5,
+                             .num_puzzle_ids = 2,
+                             .puzzle_width = 4,
+                             .scale = 1,
+                             .tokens = raw_ptr(6),
+                             .puzzle_ids = raw_ptr(2),
+                             .token_table = raw_ptr(20),
+                             .puzzle_table = raw_ptr(8),
+                             .out = raw_ptr(32)};
     CALL_OK(c, f->buffer_fill(em.tokens.buf, 0, 6, 0.0f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(em.puzzle_ids.buf, 0, 2, 0.0f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(em.token_table.buf, 0, 20, 0.5f), "buffer_fill");
@@ -364,9 +397,17 @@ START_TEST(test_bad_embedding_xent_args) {
     expect_invalid(f->embedding_backward(dev, &bem), "embedding_backward with [2, 4] d_puzzle_rows in 6 floats");
 
     /* xent [2, 3, 4] */
-    hrm_xent_args xe = {.batch = 2, .seq_len = 3, .vocab = 4, .kind = HRM_LOSS_SOFTMAX, .ignore_label = -100,
-                        .logits = raw_ptr(24), .labels = raw_ptr(6), .loss = raw_ptr(2), .count = raw_ptr(2),
-                        .correct = raw_ptr(2), .grad_scale = 1};
+    hrm_xent_args xe = {.batch = 2,
+                        .seq_len = 3,
+                        .vocab = 4,
+                        .kind = HRM_LOSS_SOFTMAX,
+                        .ignore_label = -100,
+                        .logits = raw_ptr(24),
+                        .labels = raw_ptr(6),
+                        .loss = raw_ptr(2),
+                        .count = raw_ptr(2),
+                        .correct = raw_ptr(2),
+                        .grad_scale = 1};
     CALL_OK(c, f->buffer_fill(xe.logits.buf, 0, 24, 0.5f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(xe.labels.buf, 0, 6, 0.0f), "buffer_fill");
     CALL_OK(c, f->xent_forward(dev, &xe), "xent_forward within bounds");
@@ -389,8 +430,15 @@ START_TEST(test_bad_optimizer_args) {
     const hrm_backend_iface *f = c->f;
 
     /* optimizers */
-    hrm_adam_args ada = {.n = 100, .step = 1, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .param = raw_ptr(100),
-                         .grad = raw_ptr(100), .m = raw_ptr(100), .v = raw_ptr(100)};
+    hrm_adam_args ada = {.n = 100,
+                         .step = 1,
+                         .lr = 1e-3f,
+                         .beta1 = 0.9f,
+                         .beta2 = 0.95f,
+                         .param = raw_ptr(100),
+                         .grad = raw_ptr(100),
+                         .m = raw_ptr(100),
+                         .v = raw_ptr(100)};
     CALL_OK(c, f->buffer_fill(ada.param.buf, 0, 100, 0.5f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(ada.grad.buf, 0, 100, 0.5f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(ada.m.buf, 0, 100, 0.0f), "buffer_fill");
@@ -403,7 +451,12 @@ START_TEST(test_bad_optimizer_args) {
     bada.v.off = 1;
     expect_invalid(f->adam_atan2(dev, &bada), "adam_atan2 with v past its end");
 
-    hrm_signsgd_args sg = {.batch = 2, .width = 4, .num_rows = 3, .lr = 1e-2f, .ids = raw_ptr(2), .grads = raw_ptr(8),
+    hrm_signsgd_args sg = {.batch = 2,
+                           .width = 4,
+                           .num_rows = 3,
+                           .lr = 1e-2f,
+                           .ids = raw_ptr(2),
+                           .grads = raw_ptr(8),
                            .weights = raw_ptr(12)};
     CALL_OK(c, f->buffer_fill(sg.ids.buf, 0, 2, 0.0f), "buffer_fill");
     CALL_OK(c, f->buffer_fill(sg.grads.buf, 0, 8, 0.5f), "buffer_fill");
@@ -417,7 +470,6 @@ START_TEST(test_bad_optimizer_args) {
     expect_invalid(f->signsgd_rows(dev, &bsg), "signsgd_rows with 3 slots of grads in 8 floats");
 }
 END_TEST
-
 
 /* Work submitted the moment a backend is opened must complete: a thread pool whose workers are
  * still starting must not lose that first job. Opened and closed a few times to hit the window. */

@@ -12,8 +12,8 @@
 #include "hrm/hrm.h"
 
 typedef struct found_plugin {
-    char name[64];    /* the table's name: "cpu", "opencl" */
-    char path[4096];  /* the file: open it with hrm_ctx_open(path, ...) */
+    char name[64];   /* the table's name: "cpu", "opencl" */
+    char path[4096]; /* the file: open it with hrm_ctx_open(path, ...) */
 } found_plugin;
 
 /* Fills out[0, max) with the usable plugins: the file $HRM_TEST_PLUGIN alone when it is set, else

@@ -97,7 +97,8 @@ static void fd_check(const fd_problem *fp, uint64_t seed) {
     double e = fd_worst(fp, seed, where, sizeof where);
     if (getenv("HRM_TEST_VERBOSE"))
         fprintf(stderr, "%s: gradcheck %s: worst relative error %.3g (%s)\n", T.name, fp->what, e, where);
-    ck_assert_msg(e <= FD_TOL, "%s: gradcheck %s: relative error %.3g > %.0e at %s", T.name, fp->what, e, FD_TOL, where);
+    ck_assert_msg(e <= FD_TOL, "%s: gradcheck %s: relative error %.3g > %.0e at %s", T.name, fp->what, e, FD_TOL,
+                  where);
 }
 
 static double weighted_sum(const float *y, const float *w, size_t n) {
@@ -135,9 +136,14 @@ static void att_fd_setup(att_fd *a, int batch, int seq, int heads, int hd, int c
     size_t hh = (size_t)heads * hd, tokens = (size_t)batch * seq;
     memset(a, 0, sizeof *a);
     a->nqkv = tokens * 3 * hh, a->no = tokens * hh;
-    a->p = (hrm_attention_args){.batch = batch, .seq = seq, .heads = heads, .head_dim = hd,
-                                .scale = (float)(1.0 / sqrt((double)hd)), .causal = causal,
-                                .qkv_row_stride = (int64_t)(3 * hh), .o_row_stride = (int64_t)hh,
+    a->p = (hrm_attention_args){.batch = batch,
+                                .seq = seq,
+                                .heads = heads,
+                                .head_dim = hd,
+                                .scale = (float)(1.0 / sqrt((double)hd)),
+                                .causal = causal,
+                                .qkv_row_stride = (int64_t)(3 * hh),
+                                .o_row_stride = (int64_t)hh,
                                 .dqkv_row_stride = (int64_t)(3 * hh)};
     a->qkv = dt_new(c, a->nqkv), a->o = dt_new(c, a->no), a->lse = dt_new(c, (size_t)batch * heads * seq);
     a->d_o = dt_new(c, a->no), a->dqkv = dt_new(c, a->nqkv);
@@ -231,8 +237,15 @@ START_TEST(test_grad_rope) {
     rope_tables(S, hd, cs, sn);
     a.x = dt_new(c, a.n), a.y = dt_new(c, a.n);
     dten tc = dt_f(c, cs, nt), ts = dt_f(c, sn, nt), tw = dt_f(c, a.w, a.n), tg = dt_new(c, a.n);
-    a.p = (hrm_rope_args){.batch = B, .seq = S, .heads = H, .head_dim = hd, .row_stride = H * hd,
-                          .x = P(a.x), .out = P(a.y), .cos = P(tc), .sin = P(ts)};
+    a.p = (hrm_rope_args){.batch = B,
+                          .seq = S,
+                          .heads = H,
+                          .head_dim = hd,
+                          .row_stride = H * hd,
+                          .x = P(a.x),
+                          .out = P(a.y),
+                          .cos = P(tc),
+                          .sin = P(ts)};
     hrm_rope_args back = a.p;
     back.x = P(tw), back.out = P(tg);
     CALL_OK(c, c->f->rope_backward(c->dev, &back), "rope_backward");
@@ -275,8 +288,15 @@ START_TEST(test_grad_rmsnorm) {
     rng_fill(&r, a.w, a.n, -1, 1);
     a.x = dt_f(c, x0, a.n), a.r = dt_f(c, r0, a.n), a.y = dt_new(c, a.n), a.rstd = dt_new(c, (size_t)rows);
     dten tw = dt_f(c, a.w, a.n), tdh = dt_new(c, a.n);
-    a.p = (hrm_rmsnorm_args){.rows = rows, .dim = dim, .eps = 1e-5f, .x = P(a.x), .r = P(a.r), .y = P(a.y),
-                             .rstd = P(a.rstd), .dy = P(tw), .dh = P(tdh)};
+    a.p = (hrm_rmsnorm_args){.rows = rows,
+                             .dim = dim,
+                             .eps = 1e-5f,
+                             .x = P(a.x),
+                             .r = P(a.r),
+                             .y = P(a.y),
+                             .rstd = P(a.rstd),
+                             .dy = P(tw),
+                             .dh = P(tdh)};
     CALL_OK(c, c->f->rmsnorm_forward(c->dev, &a.p), "rmsnorm_forward");
     CALL_OK(c, c->f->rmsnorm_backward(c->dev, &a.p), "rmsnorm_backward");
     dt_get(tdh, grad);
@@ -322,8 +342,8 @@ START_TEST(test_grad_swiglu) {
     rng_fill(&r, a.w, a.n, -1, 1);
     a.gu = dt_f(c, x0, 2 * a.n), a.out = dt_new(c, a.n);
     dten tw = dt_f(c, a.w, a.n), tdg = dt_new(c, 2 * a.n);
-    a.p = (hrm_swiglu_args){.rows = rows, .inter = inter, .gu = P(a.gu), .out = P(a.out), .d_out = P(tw),
-                            .d_gu = P(tdg)};
+    a.p =
+        (hrm_swiglu_args){.rows = rows, .inter = inter, .gu = P(a.gu), .out = P(a.out), .d_out = P(tw), .d_gu = P(tdg)};
     CALL_OK(c, c->f->swiglu_backward(c->dev, &a.p), "swiglu_backward");
     dt_get(tdg, grad);
     fd_problem fp = {"swiglu", 2 * a.n, x0, grad, swiglu_fd_loss, &a, 1e-2};
@@ -369,10 +389,24 @@ static void grad_embedding_case(int width, uint64_t seed) {
     dten gtt = dt_new(c, ntt), gpr = dt_new(c, npr), gpos = dt_new(c, npos);
     CALL_OK(c, c->f->buffer_fill(gtt.buf, gtt.off, ntt, 0.0f), "buffer_fill");
     CALL_OK(c, c->f->buffer_fill(gpos.buf, gpos.off, npos, 0.0f), "buffer_fill");
-    hrm_embedding_args p = {.batch = B, .seq_len = L, .prefix = P_, .dim = D, .vocab = V, .num_puzzle_ids = NID,
-                            .puzzle_width = width, .scale = 2.0f, .tokens = P(ttok), .puzzle_ids = P(tid),
-                            .token_table = P(ttt), .puzzle_table = P(tpt), .pos = P(tpos), .out = P(to),
-                            .d_out = P(tw), .d_token_table = P(gtt), .d_puzzle_rows = P(gpr), .d_pos = P(gpos)};
+    hrm_embedding_args p = {.batch = B,
+                            .seq_len = L,
+                            .prefix = P_,
+                            .dim = D,
+                            .vocab = V,
+                            .num_puzzle_ids = NID,
+                            .puzzle_width = width,
+                            .scale = 2.0f,
+                            .tokens = P(ttok),
+                            .puzzle_ids = P(tid),
+                            .token_table = P(ttt),
+                            .puzzle_table = P(tpt),
+                            .pos = P(tpos),
+                            .out = P(to),
+                            .d_out = P(tw),
+                            .d_token_table = P(gtt),
+                            .d_puzzle_rows = P(gpr),
+                            .d_pos = P(gpos)};
     CALL_OK(c, c->f->embedding_backward(c->dev, &p), "embedding_backward");
     float *g_tt = fbuf(ntt), *g_pr = fbuf(npr), *g_pos = fbuf(npos), *g_pt = fbuf(npt);
     dt_get(gtt, g_tt);
@@ -437,13 +471,22 @@ static void xent_grad_case(hrm_loss_kind kind, uint64_t seed) {
     a.logits = dt_f(c, x0, nl), a.loss = dt_new(c, (size_t)B), a.lbuf = fbuf((size_t)B);
     dten tlab = dt_i(c, labels, (size_t)B * L), tcnt = dt_new(c, (size_t)B), tcor = dt_new(c, (size_t)B);
     dten tdl = dt_new(c, nl);
-    a.p = (hrm_xent_args){.batch = B, .seq_len = L, .vocab = V, .kind = kind, .ignore_label = 0,
-                          .logits = P(a.logits), .labels = P(tlab), .loss = P(a.loss), .count = P(tcnt),
-                          .correct = P(tcor), .grad_scale = 0.75f, .d_logits = P(tdl)};
+    a.p = (hrm_xent_args){.batch = B,
+                          .seq_len = L,
+                          .vocab = V,
+                          .kind = kind,
+                          .ignore_label = 0,
+                          .logits = P(a.logits),
+                          .labels = P(tlab),
+                          .loss = P(a.loss),
+                          .count = P(tcnt),
+                          .correct = P(tcor),
+                          .grad_scale = 0.75f,
+                          .d_logits = P(tdl)};
     CALL_OK(c, c->f->xent_backward(c->dev, &a.p), "xent_backward");
     dt_get(tdl, grad);
-    fd_problem fp = {kind == HRM_LOSS_SOFTMAX ? "xent softmax" : "xent stablemax", nl, x0, grad, xent_fd_loss, &a,
-                     2e-2};
+    fd_problem fp = {
+        kind == HRM_LOSS_SOFTMAX ? "xent softmax" : "xent stablemax", nl, x0, grad, xent_fd_loss, &a, 2e-2};
     fd_check(&fp, seed + 1);
 }
 
@@ -484,12 +527,41 @@ START_TEST(test_grad_linear) {
     rng_fill(&r, dy, ny, -1, 1);
     dten tx = dt_f(c, x, nx), tW = dt_f(c, W, nw), ty = dt_new(c, ny), tdy = dt_f(c, dy, ny);
     dten tgx = dt_new(c, nx), tgW = dt_new(c, nw);
-    hrm_matmul_args fwd = {.trans_b = 1, .m = rows, .n = out, .k = in, .alpha = 1, .a = P(tx), .lda = in,
-                           .b = P(tW), .ldb = in, .c = P(ty), .ldc = out, .batch = 1};
-    hrm_matmul_args bx = {.m = rows, .n = in, .k = out, .alpha = 1, .a = P(tdy), .lda = out, .b = P(tW), .ldb = in,
-                          .c = P(tgx), .ldc = in, .batch = 1};
-    hrm_matmul_args bw = {.trans_a = 1, .m = out, .n = in, .k = rows, .alpha = 1, .a = P(tdy), .lda = out,
-                          .b = P(tx), .ldb = in, .c = P(tgW), .ldc = in, .batch = 1};
+    hrm_matmul_args fwd = {.trans_b = 1,
+                           .m = rows,
+                           .n = out,
+                           .k = in,
+                           .alpha = 1,
+                           .a = P(tx),
+                           .lda = in,
+                           .b = P(tW),
+                           .ldb = in,
+                           .c = P(ty),
+                           .ldc = out,
+                           .batch = 1};
+    hrm_matmul_args bx = {.m = rows,
+                          .n = in,
+                          .k = out,
+                          .alpha = 1,
+                          .a = P(tdy),
+                          .lda = out,
+                          .b = P(tW),
+                          .ldb = in,
+                          .c = P(tgx),
+                          .ldc = in,
+                          .batch = 1};
+    hrm_matmul_args bw = {.trans_a = 1,
+                          .m = out,
+                          .n = in,
+                          .k = rows,
+                          .alpha = 1,
+                          .a = P(tdy),
+                          .lda = out,
+                          .b = P(tx),
+                          .ldb = in,
+                          .c = P(tgW),
+                          .ldc = in,
+                          .batch = 1};
     CALL_OK(c, c->f->matmul(c->dev, &bx), "matmul dx = dy W");
     CALL_OK(c, c->f->matmul(c->dev, &bw), "matmul dW = dy^T x");
     dt_get(tgx, gx);

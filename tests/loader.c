@@ -26,9 +26,7 @@ static void teardown(void) {
     if (ctx.f) hrm_ctx_close(&ctx);
 }
 
-static void scan(void) {
-    ck_assert_int_eq(hrm_plugin_scan(hrm_default_host(), &list), HRM_OK);
-}
+static void scan(void) { ck_assert_int_eq(hrm_plugin_scan(hrm_default_host(), &list), HRM_OK); }
 
 static const hrm_plugin *find(const char *name) {
     for (int i = 0; i < list.count; i++)

@@ -116,8 +116,8 @@ static void mm_check_case(int index, const mm_case *mc) {
         if (strided_has(&sc, i)) {
             g[cnt] = got[i], w[cnt] = want[i], cnt++;
         } else {
-            ck_assert_msg(!memcmp(&got[i], &c0[i], 4), "%s: %s: C element %zu outside the matrices was written",
-                          T.name, what, i);
+            ck_assert_msg(!memcmp(&got[i], &c0[i], 4), "%s: %s: C element %zu outside the matrices was written", T.name,
+                          what, i);
         }
     }
     ck_assert_uint_eq(cnt, (size_t)mc->m * mc->n * mc->batch);
@@ -148,22 +148,17 @@ typedef struct att_case {
 
 static const att_case att_cases[] = {
     /* B   S  H   hd causal packed o_pad amp */
-    {2, 7, 2, 16, 0, 1, 0, 1.0f},
-    {1, 82, 2, 64, 0, 1, 0, 1.0f}, /* HRM's sudoku shape, per head */
-    {2, 1, 3, 128, 0, 1, 0, 1.0f},
-    {1, 82, 1, 128, 1, 1, 0, 1.0f},
-    {2, 7, 2, 24, 1, 1, 0, 2.5f},
-    {1, 82, 2, 24, 0, 0, 8, 1.0f},
-    {1, 7, 1, 64, 1, 0, 4, 1.5f},
-    {1, 1, 1, 16, 1, 1, 0, 1.0f},
+    {2, 7, 2, 16, 0, 1, 0, 1.0f},  {1, 82, 2, 64, 0, 1, 0, 1.0f}, /* HRM's sudoku shape, per head */
+    {2, 1, 3, 128, 0, 1, 0, 1.0f}, {1, 82, 1, 128, 1, 1, 0, 1.0f}, {2, 7, 2, 24, 1, 1, 0, 2.5f},
+    {1, 82, 2, 24, 0, 0, 8, 1.0f}, {1, 7, 1, 64, 1, 0, 4, 1.5f},   {1, 1, 1, 16, 1, 1, 0, 1.0f},
     {2, 82, 2, 16, 1, 1, 0, 3.0f},
 };
 
 typedef struct att_layout {
-    hrm_attention_args p;  /* scalars and strides; pointers set by the runners */
-    size_t tokens, hh;     /* batch*seq, heads*head_dim */
-    size_t nqkv, nblock;   /* host qkv size; size of each uploaded tensor (1 packed, 3 separate) */
-    size_t part_off[3];    /* where q, k, v start in the host qkv */
+    hrm_attention_args p; /* scalars and strides; pointers set by the runners */
+    size_t tokens, hh;    /* batch*seq, heads*head_dim */
+    size_t nqkv, nblock;  /* host qkv size; size of each uploaded tensor (1 packed, 3 separate) */
+    size_t part_off[3];   /* where q, k, v start in the host qkv */
     size_t no, nlse;
 } att_layout;
 
@@ -198,8 +193,7 @@ typedef struct att_trio {
 
 static att_trio trio_make(hrm_ctx *c, const att_layout *L, const float *host) {
     att_trio tr = {.count = L->nblock == L->nqkv ? 1 : 3};
-    for (int i = 0; i < tr.count; i++)
-        tr.t[i] = host ? dt_f(c, host + i * L->nblock, L->nblock) : dt_new(c, L->nblock);
+    for (int i = 0; i < tr.count; i++) tr.t[i] = host ? dt_f(c, host + i * L->nblock, L->nblock) : dt_new(c, L->nblock);
     return tr;
 }
 

@@ -228,14 +228,11 @@ typedef struct emb_case {
 
 static const emb_case emb_cases[] = {
     /* B   L  P dim  V ids pos  scale   width */
-    {3, 10, 0, 16, 5, 1, 0, 1.0f, 0},
-    {2, 9, 1, 32, 7, 4, 1, 5.656854f, 0},
-    {4, 5, 2, 8, 3, 3, 1, 2.0f, 0},
-    {2, 81, 1, 64, 11, 6, 0, 8.0f, 0}, /* sudoku-like: V = 11, S = 82 */
-    {3, 6, 2, 8, 5, 3, 1, 1.5f, 11},   /* padded: row 1 holds 3 values and 5 zeros */
-    {3, 6, 2, 8, 5, 3, 0, 1.5f, 11},
-    {2, 7, 2, 8, 4, 2, 1, 3.0f, 16},   /* width == prefix*dim, given explicitly */
-    {4, 5, 3, 8, 6, 5, 1, 0.5f, 9},    /* row 2 all padding */
+    {3, 10, 0, 16, 5, 1, 0, 1.0f, 0}, {2, 9, 1, 32, 7, 4, 1, 5.656854f, 0},
+    {4, 5, 2, 8, 3, 3, 1, 2.0f, 0},   {2, 81, 1, 64, 11, 6, 0, 8.0f, 0}, /* sudoku-like: V = 11, S = 82 */
+    {3, 6, 2, 8, 5, 3, 1, 1.5f, 11},                                     /* padded: row 1 holds 3 values and 5 zeros */
+    {3, 6, 2, 8, 5, 3, 0, 1.5f, 11},  {2, 7, 2, 8, 4, 2, 1, 3.0f, 16},   /* width == prefix*dim, given explicitly */
+    {4, 5, 3, 8, 6, 5, 1, 0.5f, 9},                                      /* row 2 all padding */
     {2, 4, 1, 16, 3, 2, 1, 2.0f, 1},
 };
 
@@ -252,8 +249,13 @@ static emb_data emb_make(const emb_case *c, rng *r) {
     emb_data e;
     memset(&e, 0, sizeof e);
     int width = c->prefix == 0 ? 0 : c->width ? c->width : c->prefix * c->dim;
-    e.p = (hrm_embedding_args){.batch = c->batch, .seq_len = c->seq_len, .prefix = c->prefix, .dim = c->dim,
-                               .vocab = c->vocab, .num_puzzle_ids = c->num_ids, .puzzle_width = width,
+    e.p = (hrm_embedding_args){.batch = c->batch,
+                               .seq_len = c->seq_len,
+                               .prefix = c->prefix,
+                               .dim = c->dim,
+                               .vocab = c->vocab,
+                               .num_puzzle_ids = c->num_ids,
+                               .puzzle_width = width,
                                .scale = c->scale};
     e.S = c->prefix + c->seq_len;
     e.ntok = (size_t)c->batch * c->seq_len, e.ntt = (size_t)c->vocab * c->dim;
@@ -361,8 +363,8 @@ START_TEST(test_embedding_backward) {
             if (!c->prefix) which &= ~G_PUZZLE;
             if (!which) continue;
             char what[160];
-            snprintf(what, sizeof what, "embedding_backward case %d (prefix %d, width %d, grads%s%s%s)", ci,
-                     c->prefix, e.p.puzzle_width, which & G_TOKEN ? " token" : "", which & G_PUZZLE ? " puzzle" : "",
+            snprintf(what, sizeof what, "embedding_backward case %d (prefix %d, width %d, grads%s%s%s)", ci, c->prefix,
+                     e.p.puzzle_width, which & G_TOKEN ? " token" : "", which & G_PUZZLE ? " puzzle" : "",
                      which & G_POS ? " pos" : "");
             memcpy(dtt, tt0, e.ntt * sizeof *dtt);
             memcpy(dpos, pos0, e.npos * sizeof *dpos);
@@ -444,8 +446,12 @@ static int top_index(const float *x, int n, float *gap) {
 static xent_data xent_make(const xent_case *c, rng *r) {
     xent_data d;
     memset(&d, 0, sizeof d);
-    d.p = (hrm_xent_args){.batch = c->batch, .seq_len = c->seq_len, .vocab = c->vocab, .kind = c->kind,
-                          .ignore_label = c->ignore_label, .grad_scale = c->grad_scale};
+    d.p = (hrm_xent_args){.batch = c->batch,
+                          .seq_len = c->seq_len,
+                          .vocab = c->vocab,
+                          .kind = c->kind,
+                          .ignore_label = c->ignore_label,
+                          .grad_scale = c->grad_scale};
     d.npos = (size_t)c->batch * c->seq_len, d.nlog = d.npos * c->vocab;
     d.logits = fbuf(d.nlog), d.labels = ibuf(d.npos);
     for (size_t t = 0; t < d.npos; t++) {

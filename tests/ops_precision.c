@@ -156,7 +156,8 @@ static hrm_status call_at(hrm_ctx *c, int p, const hrm_matmul_args *a) {
 static void run_at(int p, int use_matmul, const layout *L, const float *a, const float *b, float *cio) {
     hrm_ctx *c = &T.dut;
     hrm_matmul_args args = L->p;
-    dten ta = dt_f(c, a, strided_extent(&L->sa)), tb = dt_f(c, b, strided_extent(&L->sb)), tc = dt_f(c, cio, strided_extent(&L->sc));
+    dten ta = dt_f(c, a, strided_extent(&L->sa)), tb = dt_f(c, b, strided_extent(&L->sb)),
+         tc = dt_f(c, cio, strided_extent(&L->sc));
     args.a = P_at(ta, L->sa.off), args.b = P_at(tb, L->sb.off), args.c = P_at(tc, L->sc.off);
     char what[64];
     snprintf(what, sizeof what, "%s at %s", use_matmul ? "matmul" : "matmul_precision", PNAME[p]);
@@ -279,7 +280,8 @@ START_TEST(test_precision_report) {
     rng r = {99};
     float *a = operand(&r, &L.sa, -1, 1, 0, -1), *b = operand(&r, &L.sb, -1, 1, 0, -1);
     float *c0 = operand(&r, &L.sc, -1, 1, 0, -1), *got = fbuf(strided_extent(&L.sc));
-    dten ta = dt_f(c, a, strided_extent(&L.sa)), tb = dt_f(c, b, strided_extent(&L.sb)), tc = dt_f(c, c0, strided_extent(&L.sc));
+    dten ta = dt_f(c, a, strided_extent(&L.sa)), tb = dt_f(c, b, strided_extent(&L.sb)),
+         tc = dt_f(c, c0, strided_extent(&L.sc));
     hrm_matmul_args args = L.p;
     args.a = P_at(ta, L.sa.off), args.b = P_at(tb, L.sb.off), args.c = P_at(tc, L.sc.off);
     for (int p = HRM_PRECISION_HIGH; p < HRM_PRECISION_COUNT; p++) {

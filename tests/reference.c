@@ -84,7 +84,8 @@ void ref_attention_backward(const hrm_attention_args *p, const float *q, const f
         for (int h = 0; h < p->heads; h++) {
             for (int t = 0; t < seq; t++)
                 for (int d = 0; d < hd; d++)
-                    dq[row_at(p, b, t, h, rs) + d] = dk[row_at(p, b, t, h, rs) + d] = dv[row_at(p, b, t, h, rs) + d] = 0;
+                    dq[row_at(p, b, t, h, rs) + d] = dk[row_at(p, b, t, h, rs) + d] = dv[row_at(p, b, t, h, rs) + d] =
+                        0;
             for (int i = 0; i < seq; i++) {
                 const float *doi = d_o + row_at(p, b, i, h, p->o_row_stride);
                 const float *qi = q + row_at(p, b, i, h, p->qkv_row_stride);
@@ -195,7 +196,7 @@ void ref_embedding_forward(const hrm_embedding_args *p, const int32_t *tokens, c
         for (int s = 0; s < S; s++)
             for (int d = 0; d < dim; d++) {
                 int q = s * dim + d;
-                double e = s >= p->prefix ? token_table[(size_t)tokens[b * p->seq_len + s - p->prefix] * dim + d]
+                double e = s >= p->prefix        ? token_table[(size_t)tokens[b * p->seq_len + s - p->prefix] * dim + d]
                            : q < p->puzzle_width ? puzzle_table[(size_t)puzzle_ids[b] * p->puzzle_width + (size_t)q]
                                                  : 0.0;
                 double ps = pos ? pos[(size_t)s * dim + d] : 0.0;
@@ -252,8 +253,8 @@ static double nll(const hrm_xent_args *p, const float *x, int label) {
     return -(log(stablemax_s(x[label])) - log(sum));
 }
 
-void ref_xent_forward(const hrm_xent_args *p, const float *logits, const int32_t *labels, double *loss,
-                      int32_t *count, int32_t *correct, int32_t *preds) {
+void ref_xent_forward(const hrm_xent_args *p, const float *logits, const int32_t *labels, double *loss, int32_t *count,
+                      int32_t *correct, int32_t *preds) {
     for (int b = 0; b < p->batch; b++) {
         int cnt = valid_count(p, labels, b), ok = 0;
         double sum = 0;

@@ -43,8 +43,8 @@ void ref_embedding_backward(const hrm_embedding_args *p, const int32_t *tokens, 
                             double *d_token_table, double *d_puzzle_rows, double *d_pos);
 
 /* preds may be NULL. */
-void ref_xent_forward(const hrm_xent_args *p, const float *logits, const int32_t *labels, double *loss,
-                      int32_t *count, int32_t *correct, int32_t *preds);
+void ref_xent_forward(const hrm_xent_args *p, const float *logits, const int32_t *labels, double *loss, int32_t *count,
+                      int32_t *correct, int32_t *preds);
 void ref_xent_backward(const hrm_xent_args *p, const float *logits, const int32_t *labels, double *d_logits);
 
 /* param, m, v in/out. */

@@ -19,8 +19,8 @@
 Suite *builder_suite(void);
 
 static char err[1024], warn[512];
-static const hrm_task_format FMT = {.seq_len = 3, .vocab_size = 5, .pad_id = 0, .has_ignore_label = true,
-                                    .ignore_label_id = 0};
+static const hrm_task_format FMT = {
+    .seq_len = 3, .vocab_size = 5, .pad_id = 0, .has_ignore_label = true, .ignore_label_id = 0};
 
 static hrm_dataset_builder *open_builder(const char *out, bool replace) {
     hrm_dataset_builder *b = NULL;
@@ -130,7 +130,8 @@ START_TEST(test_builder_keeps_existing_output) {
 
     /* without replace: refused before anything is written */
     hrm_dataset_builder *b2 = NULL;
-    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b2, warn, sizeof warn, err, sizeof err), err, "ds", "already exists");
+    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b2, warn, sizeof warn, err, sizeof err), err, "ds",
+                    "already exists");
     ck_assert_ptr_null(b2);
     ck_assert(!fx_exists(fx_path("ds.partial")) && !fx_exists(fx_path("ds.partial.lock")));
     /* with replace but aborted (Ctrl-C, a bad row): the old dataset stays */
@@ -153,7 +154,8 @@ START_TEST(test_builder_keeps_existing_output) {
     ck_assert_msg(hrm_dataset_load(out, "train", &ds, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert_int_eq(ds.num_examples, 1);
     hrm_dataset_free(&ds);
-    ck_assert(!fx_exists(fx_path("ds.partial.old")) && !fx_exists(fx_path("ds.partial")) && !fx_exists(fx_path("ds.partial.lock")));
+    ck_assert(!fx_exists(fx_path("ds.partial.old")) && !fx_exists(fx_path("ds.partial")) &&
+              !fx_exists(fx_path("ds.partial.lock")));
     free(before);
 }
 END_TEST
@@ -198,13 +200,15 @@ static void crash_build(const char *out) {
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the crashing build ended with status %#x", status);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the crashing build ended with status %#x",
+                  status);
     ck_assert_msg(fx_exists(fx_path("ds.partial/marker")) && fx_exists(fx_path("ds.partial.lock")),
                   "the killed build left no ds.partial to test with");
 }
 
 static void expect_stale_warning(void) {
-    ck_assert_msg(strstr(warn, "ds.partial left by an interrupted build") && !strchr(warn, '\n'), "warning: '%s'", warn);
+    ck_assert_msg(strstr(warn, "ds.partial left by an interrupted build") && !strchr(warn, '\n'), "warning: '%s'",
+                  warn);
 }
 
 /* The issue's case: a rebuild with --force was killed; the next build without --force is refused
@@ -215,7 +219,8 @@ START_TEST(test_builder_crash_then_refused) {
     void *before = build_existing(out, &before_bytes);
     crash_build(out);
     hrm_dataset_builder *b = NULL;
-    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b, warn, sizeof warn, err, sizeof err), err, "ds", "already exists");
+    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b, warn, sizeof warn, err, sizeof err), err, "ds",
+                    "already exists");
     ck_assert_ptr_null(b);
     expect_stale_warning();
     ck_assert(!fx_exists(fx_path("ds.partial")) && !fx_exists(fx_path("ds.partial.lock")));
@@ -245,7 +250,8 @@ START_TEST(test_builder_crash_then_rebuilt) {
     ck_assert_int_eq(ds.num_examples, 2);
     ck_assert_int_eq(hrm_dataset_input(&ds, 0, 0), 2);
     hrm_dataset_free(&ds);
-    ck_assert(!fx_exists(fx_path("ds.partial")) && !fx_exists(fx_path("ds.partial.lock")) && !fx_exists(fx_path("ds.partial.old")));
+    ck_assert(!fx_exists(fx_path("ds.partial")) && !fx_exists(fx_path("ds.partial.lock")) &&
+              !fx_exists(fx_path("ds.partial.old")));
 }
 END_TEST
 
@@ -348,7 +354,8 @@ START_TEST(test_builder_restores_replaced_output) {
     ck_assert(!mkdir(fx_path("ds.old"), 0777));
     fx_write(fx_path("ds.old/mine"), "user", 4);
     hrm_dataset_builder *b = NULL;
-    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b, warn, sizeof warn, err, sizeof err), err, "ds", "already exists");
+    FX_EXPECT_ERROR(hrm_dsb_open(out, &FMT, false, &b, warn, sizeof warn, err, sizeof err), err, "ds",
+                    "already exists");
     ck_assert_ptr_null(b);
     expect_stale_warning();
     ck_assert_msg(strstr(warn, "; restored ") && strstr(warn, "ds from the copy"), "warning: '%s'", warn);

@@ -38,7 +38,7 @@ static double config_field(const hrm_config *c, const char *json_name) {
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
         if (strcmp(fields[i].name, json_name)) continue;
         const char *f = (const char *)c + fields[i].offset;
-        return fields[i].kind == 'i' ? *(const int *)f
+        return fields[i].kind == 'i'   ? *(const int *)f
                : fields[i].kind == 'd' ? *(const double *)f
                                        : (double)*(const hrm_pos_encoding *)f;
     }
@@ -120,9 +120,9 @@ START_TEST(test_fields) {
         ck_assert_msg(settings_field(&s, k->name) == v, "%s does not set its own field", k->name);
         seen++;
     }
-    ck_assert_int_eq(seen, 11); /* every field of hrm_train_settings but total_steps */
-    ck_assert_ptr_null(hrm_key_find("arch.nosuch"));  /* no name falls through to another key */
-    ck_assert_ptr_null(hrm_key_find("hidden_size"));  /* the command line says arch.hidden_size */
+    ck_assert_int_eq(seen, 11);                      /* every field of hrm_train_settings but total_steps */
+    ck_assert_ptr_null(hrm_key_find("arch.nosuch")); /* no name falls through to another key */
+    ck_assert_ptr_null(hrm_key_find("hidden_size")); /* the command line says arch.hidden_size */
 }
 END_TEST
 
@@ -164,12 +164,13 @@ START_TEST(test_parse) {
         {"arch.pos_encodings", "learned", NULL, HRM_POS_LEARNED},
         {"arch.pos_encodings", "alibi", "arch.pos_encodings: 'alibi' is not rope or learned", 0},
         {"arch.loss.loss_type", "softmax_cross_entropy", NULL, HRM_LOSS_SOFTMAX},
-        {"arch.loss.loss_type", "mse", "arch.loss.loss_type: 'mse' is not stablemax_cross_entropy or softmax_cross_entropy",
-         0},
+        {"arch.loss.loss_type", "mse",
+         "arch.loss.loss_type: 'mse' is not stablemax_cross_entropy or softmax_cross_entropy", 0},
         {"matmul_precision", "medium", NULL, HRM_PRECISION_MEDIUM},
         {"matmul_precision", "low", "matmul_precision: 'low' is not highest, high or medium", 0},
         {"arch.name", "HierarchicalReasoningModel_ACTV1", NULL, 0},
-        {"arch.name", "TRM", "arch.name: 'TRM' is not HierarchicalReasoningModel_ACTV1 (the only one this engine has)", 0},
+        {"arch.name", "TRM", "arch.name: 'TRM' is not HierarchicalReasoningModel_ACTV1 (the only one this engine has)",
+         0},
         {"eval_save_outputs", "[]", NULL, 0},
         {"data_path", "", "data_path: empty value", 0},
     };
@@ -200,12 +201,13 @@ START_TEST(test_train_json) {
     ck_assert(hrm_key_values_give(&a, key("beta1"), "1", err, sizeof err) == HRM_ERR_INVALID_ARG);
     ck_assert_str_eq(err, "beta1: '1' is not a number in [0, 0.999999]");
     char *json = hrm_train_json(&a, 12, 40);
-    ck_assert_str_eq(json, "{\"data_path\":\"data/sudoku\",\"global_batch_size\":768,\"epochs\":100000,\"lr\":6.9999999999999994e-5,"
-                           "\"lr_min_ratio\":1.0,\"lr_warmup_steps\":2000,\"weight_decay\":0.10000000000000001,"
-                           "\"puzzle_emb_lr\":0.01,\"puzzle_emb_weight_decay\":0.10000000000000001,\"beta1\":0.90000000000000002,"
-                           "\"beta2\":0.94999999999999996,\"seed\":0,\"data_shuffle\":false,\"checkpoint_every_eval\":true,"
-                           "\"arch.loss.loss_type\":\"softmax_cross_entropy\",\"matmul_precision\":\"highest\",\"step\":12,"
-                           "\"total_steps\":40}");
+    ck_assert_str_eq(
+        json, "{\"data_path\":\"data/sudoku\",\"global_batch_size\":768,\"epochs\":100000,\"lr\":6.9999999999999994e-5,"
+              "\"lr_min_ratio\":1.0,\"lr_warmup_steps\":2000,\"weight_decay\":0.10000000000000001,"
+              "\"puzzle_emb_lr\":0.01,\"puzzle_emb_weight_decay\":0.10000000000000001,\"beta1\":0.90000000000000002,"
+              "\"beta2\":0.94999999999999996,\"seed\":0,\"data_shuffle\":false,\"checkpoint_every_eval\":true,"
+              "\"arch.loss.loss_type\":\"softmax_cross_entropy\",\"matmul_precision\":\"highest\",\"step\":12,"
+              "\"total_steps\":40}");
     /* read back: what was not given comes from the file; what was given wins */
     ck_assert(hrm_key_values_init(&b, err, sizeof err) == HRM_OK);
     ck_assert(hrm_key_values_give(&b, key("lr"), "1e-3", err, sizeof err) == HRM_OK);
@@ -237,7 +239,8 @@ START_TEST(test_train_json) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert(hrm_key_values_init(&b, err, sizeof err) == HRM_OK);
-        ck_assert_msg(hrm_train_json_restore(&b, bad[i].json, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted", bad[i].json);
+        ck_assert_msg(hrm_train_json_restore(&b, bad[i].json, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted",
+                      bad[i].json);
         ck_assert_str_eq(err, bad[i].err);
         hrm_key_values_free(&b);
         ck_assert(hrm_train_json_settings(bad[i].json, &s, err, sizeof err) == HRM_ERR_INVALID_ARG);

@@ -28,9 +28,9 @@ static const char *golden(const char *name) {
 }
 
 /* The settings that, with the shapes, give the golden main model's config exactly. */
-static const char *const main_settings[] = {"arch.num_heads=2",  "arch.halt_max_steps=4", "arch.halt_exploration_prob=0",
-                                            "arch.expansion=2", "seq_len=16",            "vocab_size=11",
-                                            "num_puzzle_identifiers=9"};
+static const char *const main_settings[] = {
+    "arch.num_heads=2", "arch.halt_max_steps=4", "arch.halt_exploration_prob=0", "arch.expansion=2",
+    "seq_len=16",       "vocab_size=11",         "num_puzzle_identifiers=9"};
 #define NUM_MAIN_SETTINGS ((int)(sizeof main_settings / sizeof main_settings[0]))
 
 static float bf16_round(float x) { /* round to nearest even, as torch's .to(bfloat16) */
@@ -41,7 +41,9 @@ static float bf16_round(float x) { /* round to nearest even, as torch's .to(bflo
     return x;
 }
 
-static int is_init(const char *name) { return !strcmp(name, "model.inner.H_init") || !strcmp(name, "model.inner.L_init"); }
+static int is_init(const char *name) {
+    return !strcmp(name, "model.inner.H_init") || !strcmp(name, "model.inner.L_init");
+}
 
 static hrm_torch_file read_ok(const char *path) {
     hrm_torch_file f;
@@ -201,7 +203,9 @@ static void big_endian(zarchive *a) {
 }
 static void bad_opcode(zarchive *a) { zip_entry(a, "/data.pkl")->data[2] = 0xff; }
 static void unknown_global(zarchive *a) { patch(zip_entry(a, "/data.pkl"), "\nOrderedDict\n", "\nOrderedDixx\n"); }
-static void os_system(zarchive *a) { patch(zip_entry(a, "/data.pkl"), "torch._utils\n_rebuild_tensor_v2", "os\nsystem\nxxxxxxxxxxxxxxxxxxxxx"); }
+static void os_system(zarchive *a) {
+    patch(zip_entry(a, "/data.pkl"), "torch._utils\n_rebuild_tensor_v2", "os\nsystem\nxxxxxxxxxxxxxxxxxxxxx");
+}
 static void bad_persid(zarchive *a) { patch(zip_entry(a, "/data.pkl"), "storage", "storagf"); }
 static void truncated_pickle(zarchive *a) { zip_entry(a, "/data.pkl")->size -= 3; }
 static void trailing_bytes(zarchive *a) {
@@ -237,7 +241,8 @@ START_TEST(test_zip64) {
     for (int i = 0; i < f.count; i++) {
         ck_assert_str_eq(f.tensors[i].name, g.tensors[i].name);
         ck_assert_int_eq(f.tensors[i].count, g.tensors[i].count);
-        if (f.tensors[i].data) ck_assert(!memcmp(f.tensors[i].data, g.tensors[i].data, f.tensors[i].count * sizeof(float)));
+        if (f.tensors[i].data)
+            ck_assert(!memcmp(f.tensors[i].data, g.tensors[i].data, f.tensors[i].count * sizeof(float)));
     }
     hrm_torch_free(&f);
     hrm_torch_free(&g);
@@ -253,9 +258,12 @@ START_TEST(test_convert_fixture) {
     hrm_convert_summary sum;
     char err[512];
     ck_assert_int_eq(f.count, 19);
-    for (int i = 0; i < f.count; i++) ck_assert_msg(!strncmp(f.tensors[i].name, "_orig_mod.model.inner.", 22), "%s", f.tensors[i].name);
+    for (int i = 0; i < f.count; i++)
+        ck_assert_msg(!strncmp(f.tensors[i].name, "_orig_mod.model.inner.", 22), "%s", f.tensors[i].name);
     ck_assert_int_eq(f.tensors[0].dtype, HRM_TORCH_BF16); /* H_init first, as published */
-    ck_assert_msg(hrm_convert_config(&f, "torch_ckpt.pt", main_settings, NUM_MAIN_SETTINGS, &c, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_msg(hrm_convert_config(&f, "torch_ckpt.pt", main_settings, NUM_MAIN_SETTINGS, &c, err, sizeof err) ==
+                      HRM_OK,
+                  "%s", err);
     const char *out = fx_path("out.safetensors");
     ck_assert_msg(hrm_convert_write(&f, "torch_ckpt.pt", &c, out, &sum, err, sizeof err) == HRM_OK, "%s", err);
     ck_assert_int_eq(sum.tensors, 19);
@@ -337,7 +345,8 @@ START_TEST(test_misc_fixture) {
 
     hrm_torch_file g;
     char err[512];
-    FX_EXPECT_ERROR(hrm_torch_read(golden("torch_noncontig.pt"), &g, err, sizeof err), err, "torch_noncontig.pt", "non-contiguous");
+    FX_EXPECT_ERROR(hrm_torch_read(golden("torch_noncontig.pt"), &g, err, sizeof err), err, "torch_noncontig.pt",
+                    "non-contiguous");
 }
 END_TEST
 
@@ -416,8 +425,9 @@ static void fuzz_pickle(hrm_rng *r, const char *fixture, int rounds) {
         pkl->size = hrm_rng_below(r, 8) ? size : (size_t)hrm_rng_below(r, size + 1);
         int flips = 1 + (int)hrm_rng_below(r, 3);
         for (int k = 0; k < flips && pkl->size; k++)
-            pkl->data[hrm_rng_below(r, pkl->size)] = hrm_rng_below(r, 2) ? (unsigned char)hrm_rng_below(r, 256)
-                                                                         : (unsigned char)(pkl->data[hrm_rng_below(r, pkl->size)]);
+            pkl->data[hrm_rng_below(r, pkl->size)] = hrm_rng_below(r, 2)
+                                                         ? (unsigned char)hrm_rng_below(r, 256)
+                                                         : (unsigned char)(pkl->data[hrm_rng_below(r, pkl->size)]);
         zip_write(fx_path("fuzz.pt"), &a);
         hrm_torch_file f;
         char err[512] = "";
@@ -486,8 +496,8 @@ static void expect_convert_error(edited *e, const char *const *settings, int n, 
     hrm_config c;
     hrm_convert_summary sum;
     char err[512];
-    hrm_status s = hrm_convert_config(&e->f, "in.pt", settings ? settings : main_settings, settings ? n : NUM_MAIN_SETTINGS,
-                                      &c, err, sizeof err);
+    hrm_status s = hrm_convert_config(&e->f, "in.pt", settings ? settings : main_settings,
+                                      settings ? n : NUM_MAIN_SETTINGS, &c, err, sizeof err);
     if (!s) s = hrm_convert_write(&e->f, "in.pt", &c, fx_path("out.safetensors"), &sum, err, sizeof err);
     FX_EXPECT_ERROR(s, err, settings ? "" : "in.pt", problem);
     ck_assert(!fx_exists(fx_path("out.safetensors")));
@@ -502,7 +512,8 @@ START_TEST(test_missing_and_misshapen) {
 
     hrm_torch_tensor *o = edit_find(&e, "model.inner.L_level.layers.1.self_attn.o_proj.weight");
     o->shape[1] = 15;
-    expect_convert_error(&e, NULL, 0, "tensor model.inner.L_level.layers.1.self_attn.o_proj.weight has shape 16 x 15, expected 16 x 16");
+    expect_convert_error(
+        &e, NULL, 0, "tensor model.inner.L_level.layers.1.self_attn.o_proj.weight has shape 16 x 15, expected 16 x 16");
     o->shape[1] = 16;
 
     hrm_torch_tensor *h = edit_find(&e, "model.inner.H_init");
@@ -531,8 +542,10 @@ START_TEST(test_extra_tensors) {
     hrm_config c;
     hrm_convert_summary sum;
     char err[512];
-    ck_assert_msg(hrm_convert_config(&e.f, "in.pt", main_settings, NUM_MAIN_SETTINGS, &c, err, sizeof err) == HRM_OK, "%s", err);
-    ck_assert_msg(hrm_convert_write(&e.f, "in.pt", &c, fx_path("out.safetensors"), &sum, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert_msg(hrm_convert_config(&e.f, "in.pt", main_settings, NUM_MAIN_SETTINGS, &c, err, sizeof err) == HRM_OK,
+                  "%s", err);
+    ck_assert_msg(hrm_convert_write(&e.f, "in.pt", &c, fx_path("out.safetensors"), &sum, err, sizeof err) == HRM_OK,
+                  "%s", err);
     ck_assert_int_eq(sum.skipped, 1);
     ck_assert_int_eq(sum.tensors, 19);
     edit_close(&e);
@@ -542,7 +555,8 @@ END_TEST
 START_TEST(test_settings) {
     edited e = edit_open();
     const char *hidden[] = {"seq_len=16", "arch.hidden_size=32"};
-    expect_convert_error(&e, hidden, 2, "hidden_size=32 was given, but model.inner.embed_tokens.embedding_weight gives 16");
+    expect_convert_error(&e, hidden, 2,
+                         "hidden_size=32 was given, but model.inner.embed_tokens.embedding_weight gives 16");
     const char *layers[] = {"seq_len=16", "L_layers=4"};
     expect_convert_error(&e, layers, 2, "L_layers=4 was given");
     const char *unknown[] = {"seq_len=16", "arch.hiden_size=16"};

@@ -344,9 +344,7 @@ static void np_permutation(hrm_rng *rng, int n, int32_t *out) {
 }
 
 /* rng.integers(low, high): uniform in [low, high). */
-static int np_integers(hrm_rng *rng, int low, int high) {
-    return low + (int)hrm_rng_below(rng, high - low);
-}
+static int np_integers(hrm_rng *rng, int low, int high) { return low + (int)hrm_rng_below(rng, high - low); }
 
 /* _sample_batch: packs examples into batch / batch_puzzle_indices; returns start_index, and the
  * batch's size in *size. */
@@ -361,8 +359,8 @@ static int sample_batch(hrm_rng *rng, const int32_t *group_order, int group_orde
         start_index += 1;
         int puzzle_start = puzzle_indices[puzzle_id];
         int puzzle_size = puzzle_indices[puzzle_id + 1] - puzzle_start;
-        int append_size = puzzle_size < global_batch_size - current_size ? puzzle_size
-                                                                         : global_batch_size - current_size;
+        int append_size =
+            puzzle_size < global_batch_size - current_size ? puzzle_size : global_batch_size - current_size;
         ck_assert_int_le(puzzle_size, 64);
         np_permutation(rng, puzzle_size, choice); /* np.random.choice(puzzle_size, append_size, replace=False) */
         for (int i = 0; i < append_size; i++) {
@@ -376,15 +374,15 @@ static int sample_batch(hrm_rng *rng, const int32_t *group_order, int group_orde
 }
 
 typedef struct published_iter {
-    int batches; /* batches yielded */
+    int batches;               /* batches yielded */
     int32_t *example, *puzzle; /* (batches + 1, B): the yielded batches, then the dropped one */
-    int dropped; /* examples of the dropped last batch */
-    int32_t *group_order; /* (E x G,) */
+    int dropped;               /* examples of the dropped last batch */
+    int32_t *group_order;      /* (E x G,) */
 } published_iter;
 
 /* _iter_train's iteration with self._iters == iters (it counts from 1). */
-static void iter_train(const hrm_dataset *ds, int global_batch_size, int epochs_per_iter, uint64_t seed,
-                       uint64_t iters, published_iter *out) {
+static void iter_train(const hrm_dataset *ds, int global_batch_size, int epochs_per_iter, uint64_t seed, uint64_t iters,
+                       published_iter *out) {
     uint64_t x = seed + iters;
     hrm_rng order, rng;
     hrm_rng_seed(&order, hrm_splitmix64(&x));
@@ -452,13 +450,13 @@ START_TEST(test_sampler_published) {
         iter_train(&ds, B, E, (uint64_t)c[5], (uint64_t)i + 1, &pub);
         ck_assert_msg(pub.batches > 0, "case %d iteration %d yields no batch: not a useful case", _i, i);
         for (int e = 0; e < E; e++)
-            ck_assert_msg(!memcmp(sampler_order(&peek, (uint64_t)i, (uint64_t)e), pub.group_order + e * G,
-                                  (size_t)G * 4),
-                          "case %d: group order of iteration %d epoch %d differs from the published", _i, i, e);
+            ck_assert_msg(
+                !memcmp(sampler_order(&peek, (uint64_t)i, (uint64_t)e), pub.group_order + e * G, (size_t)G * 4),
+                "case %d: group order of iteration %d epoch %d differs from the published", _i, i, e);
         for (int k = 0; k < pub.batches; k++) {
             ck_assert_msg(hrm_sampler_next(&s, &b, err, sizeof err) == HRM_OK, "%s", err);
-            ck_assert_msg(s.st.iteration == (uint64_t)i, "case %d: batch %d of iteration %d came from iteration %d",
-                          _i, k, i, (int)s.st.iteration);
+            ck_assert_msg(s.st.iteration == (uint64_t)i, "case %d: batch %d of iteration %d came from iteration %d", _i,
+                          k, i, (int)s.st.iteration);
             ck_assert_msg(!memcmp(b.example, pub.example + k * B, (size_t)B * 4) &&
                               !memcmp(b.puzzle, pub.puzzle + k * B, (size_t)B * 4),
                           "case %d: batch %d of iteration %d differs from the published", _i, k, i);

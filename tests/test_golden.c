@@ -270,8 +270,15 @@ static void rows_set(metric_rows *r, int i, const hrm_act_metrics *m) {
 
 static void rows_check(golden *g, const char *prefix, metric_rows *r, int n, bool with_continue) {
     char name[128];
-    const char *keys[] = {"metrics.count", "metrics.accuracy", "metrics.exact_accuracy", "metrics.q_halt_accuracy",
-                          "metrics.steps", "loss", "lm_loss", "q_halt_loss", "q_continue_loss"};
+    const char *keys[] = {"metrics.count",
+                          "metrics.accuracy",
+                          "metrics.exact_accuracy",
+                          "metrics.q_halt_accuracy",
+                          "metrics.steps",
+                          "loss",
+                          "lm_loss",
+                          "q_halt_loss",
+                          "q_continue_loss"};
     double *vals[] = {r->count, r->accuracy, r->exact, r->q_halt_acc, r->steps, r->loss, r->lm, r->q_halt, r->q_cont};
     for (int i = 0; i < (with_continue ? 9 : 8); i++) {
         snprintf(name, sizeof name, "%s.%s", prefix, keys[i]);
@@ -294,7 +301,8 @@ static void check_eval(golden *g, engine *e, const char *dir, int M, hrm_loss_ki
     ck_assert(hrm_eval_iter_next(&it, &batch));
     expect_equal(g, "eval.example_index", batch.example, (size_t)B);
 
-    int32_t *inputs = malloc((size_t)B * L * 4), *labels = malloc((size_t)B * L * 4), *preds = malloc((size_t)B * L * 4);
+    int32_t *inputs = malloc((size_t)B * L * 4), *labels = malloc((size_t)B * L * 4),
+            *preds = malloc((size_t)B * L * 4);
     int32_t *halted = malloc((size_t)M * B * 4);
     float *logits = malloc((size_t)M * B * L * V * 4), *qh = malloc((size_t)M * B * 4), *qc = malloc((size_t)M * B * 4);
     ck_assert(inputs && labels && preds && halted && logits && qh && qc);
@@ -570,7 +578,8 @@ static void run_resume(int plugin) {
     ck_assert_msg(m1.loss == m2.loss && m1.count == m2.count, "%s: resumed step-3 loss %.9g, straight %.9g",
                   plugins[plugin].name, m2.loss, m1.loss);
     printf("golden[%s] resume: 1 step, saved and read back by the checkpoint writer and reader, + 2 steps == 3 "
-           "steps, bit for bit\n", plugins[plugin].name);
+           "steps, bit for bit\n",
+           plugins[plugin].name);
 
     hrm_act_free(a);
     hrm_sampler_free(&smp);
@@ -661,8 +670,8 @@ static void add_example(golden *g, eval_sums *s, const hrm_dataset *ds, int row,
 }
 
 /* The report against sums: count exactly, the fractions to 1e-12, the losses to rel_loss. */
-static void expect_report(golden *g, const char *what, const hrm_eval_report *r, const eval_sums *s,
-                          int64_t examples, int M, double rel_loss) {
+static void expect_report(golden *g, const char *what, const hrm_eval_report *r, const eval_sums *s, int64_t examples,
+                          int M, double rel_loss) {
     char name[160];
     double n = (double)(s->count > 0 ? s->count : 1), loss = (s->lm + 0.5 * s->q_halt_loss) / n;
     struct {
@@ -690,8 +699,13 @@ static void expect_report(golden *g, const char *what, const hrm_eval_report *r,
 /* The fixture's own sums after its M segments (the reference's losses.py): the recomputation
  * from its logits must give them, which checks this file's formulas against PyTorch. */
 static void expect_reference_sums(golden *g, const eval_sums *s, int M) {
-    const char *keys[] = {"eval.metrics.count", "eval.metrics.accuracy", "eval.metrics.exact_accuracy",
-                          "eval.metrics.q_halt_accuracy", "eval.metrics.steps", "eval.lm_loss", "eval.q_halt_loss"};
+    const char *keys[] = {"eval.metrics.count",
+                          "eval.metrics.accuracy",
+                          "eval.metrics.exact_accuracy",
+                          "eval.metrics.q_halt_accuracy",
+                          "eval.metrics.steps",
+                          "eval.lm_loss",
+                          "eval.q_halt_loss"};
     double got[] = {(double)s->count, s->accuracy, s->exact, s->q_halt_acc, s->steps, s->lm, s->q_halt_loss};
     for (int i = 0; i < 7; i++) {
         const float *want = expected_get(&g->exp, keys[i], false, (size_t)M)->data + M - 1;
@@ -755,8 +769,8 @@ static void check_evaluate(golden *g, const char *plugin_path, const char *init_
         ck_assert_int_eq(seen.rows, N);
         eval_sums mine = {0};
         for (int i = 0; i < N; i++)
-            add_example(g, &mine, &ds, i, seen.logits + (size_t)i * L * V, qh[(size_t)(m - 1) * N + i], m,
-                        ts.loss_type, seen.preds + (size_t)i * L);
+            add_example(g, &mine, &ds, i, seen.logits + (size_t)i * L * V, qh[(size_t)(m - 1) * N + i], m, ts.loss_type,
+                        seen.preds + (size_t)i * L);
         snprintf(what, sizeof what, "evaluate %s%s, %d segments, B %d", split, right_rows ? " (2 rows right)" : "", m,
                  B);
         expect_report(g, what, &r, &mine, N, m, 1e-6);

@@ -199,14 +199,14 @@ END_TEST
 
 START_TEST(test_npy_bad_headers) {
     static const char *const dicts[] = {
-        "{'descr': '<i4', 'shape': (2,), }", /* key missing */
-        "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), 'x': 1}", /* extra key */
+        "{'descr': '<i4', 'shape': (2,), }",                                       /* key missing */
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), 'x': 1}",         /* extra key */
         "{'descr': '<i4', 'descr': '<i4', 'fortran_order': False, 'shape': (2,)}", /* repeated */
-        "{'descr': '<i4', 'fortran_order': False, 'shape': (2), }", /* not a tuple */
-        "{'descr': '<i4', 'fortran_order': False, 'shape': (-2,), }", /* negative */
-        "{'descr': '<i4', 'fortran_order': 0, 'shape': (2,), }", /* not a bool */
-        "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), } junk", /* trailing */
-        "['descr', '<i4']", /* not a dict */
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (2), }",                /* not a tuple */
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (-2,), }",              /* negative */
+        "{'descr': '<i4', 'fortran_order': 0, 'shape': (2,), }",                   /* not a bool */
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), } junk",          /* trailing */
+        "['descr', '<i4']",                                                        /* not a dict */
     };
     hrm_npy_array a;
     for (size_t i = 0; i < sizeof dicts / sizeof *dicts; i++) {

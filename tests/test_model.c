@@ -135,8 +135,8 @@ static double eval_loss(fixture *f, hrm_model *m, const float *params, hrm_loss_
     double halt, cont, sum = 0;
     CK(m, hrm_model_set_params(m, params, hrm_model_params_table(m)->total));
     reset_carry(f, f->carry0);
-    CK(m, hrm_model_forward(m, HRM_FORWARD_EVAL, BATCH, f->tokens, f->puzzle_ids, f->carry, f->carry, q_halt,
-                            q_continue));
+    CK(m,
+       hrm_model_forward(m, HRM_FORWARD_EVAL, BATCH, f->tokens, f->puzzle_ids, f->carry, f->carry, q_halt, q_continue));
     CK(m, hrm_model_lm_loss_forward(m, f->labels, kind, 0, lm, NULL, NULL, NULL));
     hrm_q_loss(BATCH, q_halt, q_continue, f->target_halt, f->target_continue, 1, &halt, &cont, NULL);
     for (int b = 0; b < BATCH; b++) sum += lm[b];
@@ -318,7 +318,8 @@ static void ref_block(const ref_model *r, char lv, int layer, double *h) {
             }
             for (int j = 0; j < S; j++) sum += sc[j] = exp(sc[j] - mx);
             for (int j = 0; j < S; j++)
-                for (int d = 0; d < hd; d++) o[i * D + hh * hd + d] += sc[j] / sum * qkv[j * 3 * D + 2 * D + hh * hd + d];
+                for (int d = 0; d < hd; d++)
+                    o[i * D + hh * hd + d] += sc[j] / sum * qkv[j * 3 * D + 2 * D + hh * hd + d];
         }
     ref_linear(o, S, D, ref_block_w(r, lv, layer, "self_attn.o_proj"), D, a);
     for (int i = 0; i < S * D; i++) h[i] += a[i];
@@ -389,8 +390,15 @@ static void forward_run(fixture *f, hrm_forward_mode mode, float *q_halt, float 
     download(f, f->carry.zH, o->carry, f->carry_n);
     download(f, f->carry.zL, o->carry + f->carry_n, f->carry_n);
     download(f, f->tokens, o->tokens, BATCH * SEQ);
-    o->r = (ref_model){&f->cfg, hrm_model_params_table(f->m), f->params, f->D, f->cfg.num_heads,
-                       f->D / f->cfg.num_heads, hrm_config_intermediate(&f->cfg), hrm_config_prefix(&f->cfg), f->S};
+    o->r = (ref_model){&f->cfg,
+                       hrm_model_params_table(f->m),
+                       f->params,
+                       f->D,
+                       f->cfg.num_heads,
+                       f->D / f->cfg.num_heads,
+                       hrm_config_intermediate(&f->cfg),
+                       hrm_config_prefix(&f->cfg),
+                       f->S};
 }
 
 static void forward_check(hrm_config cfg) {
@@ -643,12 +651,12 @@ START_TEST(test_q_only_keeps_saves) {
     float q_halt[BATCH], q_continue[BATCH], d_q[2 * BATCH], qn_halt[BATCH], qn_continue[BATCH];
     reset_carry(&f, f.carry0);
     CK(f.m, hrm_model_zero_grads(f.m));
-    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_TRAIN, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q_halt,
-                              q_continue));
+    CK(f.m,
+       hrm_model_forward(f.m, HRM_FORWARD_TRAIN, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q_halt, q_continue));
     download(&f, f.carry.zH, c0, f.carry_n);
     download(&f, f.carry.zL, c0 + f.carry_n, f.carry_n);
-    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_Q_ONLY, BATCH, f.tokens, f.puzzle_ids, f.carry, (hrm_carry){0},
-                              qn_halt, qn_continue));
+    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_Q_ONLY, BATCH, f.tokens, f.puzzle_ids, f.carry, (hrm_carry){0}, qn_halt,
+                              qn_continue));
     download(&f, f.carry.zH, c1, f.carry_n);
     download(&f, f.carry.zL, c1 + f.carry_n, f.carry_n);
     ck_assert(memcmp(c0, c1, 2 * f.carry_n * sizeof(float)) == 0);
@@ -721,8 +729,8 @@ START_TEST(test_bad_input) {
     fixture f;
     fixture_open(&f, tiny_config(16, HRM_POS_ROPE, 1, 1), 61);
     hrm_model *m = f.m;
-    hrm_status st = hrm_model_forward(m, HRM_FORWARD_EVAL, BATCH + 1, f.tokens, f.puzzle_ids, f.carry, f.carry,
-                                      NULL, NULL);
+    hrm_status st =
+        hrm_model_forward(m, HRM_FORWARD_EVAL, BATCH + 1, f.tokens, f.puzzle_ids, f.carry, f.carry, NULL, NULL);
     ck_assert_int_eq(st, HRM_ERR_INVALID_ARG);
     ck_assert_msg(strstr(hrm_model_error(m), "batch 4 outside [1, 3]"), "%s", hrm_model_error(m));
 

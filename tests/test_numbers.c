@@ -167,8 +167,8 @@ static void expect_published_halting(double p, uint64_t seed) {
     }
     int df = cells - 1;
     double crit = chi2_critical_001(df);
-    printf("  chi-square %.3f, df %d, critical value at alpha 0.001: %.3f; halts at impossible steps: %lld\n", chi2,
-           df, crit, (long long)impossible);
+    printf("  chi-square %.3f, df %d, critical value at alpha 0.001: %.3f; halts at impossible steps: %lld\n", chi2, df,
+           crit, (long long)impossible);
     fflush(stdout);
     ck_assert_msg(chi2 < crit,
                   "p = %g: halting steps do not follow the published rule: chi-square %.2f >= %.3f (df %d, alpha "

@@ -146,8 +146,10 @@ static char *without_key(const char *json, const char *key) {
     const char *at = strstr(json, quoted);
     ck_assert_msg(at != NULL, "%s not in %s", key, json);
     const char *end = at + strcspn(at, ",}");
-    if (*end == ',') end++;      /* "key":v, -> "" */
-    else if (at[-1] == ',') at--; /* ,"key":v} -> } */
+    if (*end == ',')
+        end++; /* "key":v, -> "" */
+    else if (at[-1] == ',')
+        at--; /* ,"key":v} -> } */
     char *out = malloc(strlen(json) + 1);
     ck_assert_ptr_nonnull(out);
     snprintf(out, strlen(json) + 1, "%.*s%s", (int)(at - json), json, end);
@@ -157,9 +159,21 @@ static char *without_key(const char *json, const char *key) {
 /* A stored config must hold every published key: a missing one is named, whichever it is;
  * unknown keys are still ignored (newer writers stay readable). */
 START_TEST(test_json_missing_keys) {
-    static const char *keys[] = {"hidden_size", "num_heads", "H_layers", "L_layers", "H_cycles", "L_cycles",
-                                 "expansion", "puzzle_emb_ndim", "pos_encodings", "rope_theta", "rms_norm_eps",
-                                 "halt_max_steps", "halt_exploration_prob", "vocab_size", "seq_len",
+    static const char *keys[] = {"hidden_size",
+                                 "num_heads",
+                                 "H_layers",
+                                 "L_layers",
+                                 "H_cycles",
+                                 "L_cycles",
+                                 "expansion",
+                                 "puzzle_emb_ndim",
+                                 "pos_encodings",
+                                 "rope_theta",
+                                 "rms_norm_eps",
+                                 "halt_max_steps",
+                                 "halt_exploration_prob",
+                                 "vocab_size",
+                                 "seq_len",
                                  "num_puzzle_identifiers"};
     char err[256], want[64];
     hrm_config c = sudoku_config(), back;
@@ -168,11 +182,13 @@ START_TEST(test_json_missing_keys) {
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char *cut = without_key(json, keys[i]);
         back = sudoku_config();
-        ck_assert_msg(hrm_config_parse(cut, &back, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted without %s", cut, keys[i]);
+        ck_assert_msg(hrm_config_parse(cut, &back, err, sizeof err) == HRM_ERR_INVALID_ARG, "%s accepted without %s",
+                      cut, keys[i]);
         snprintf(want, sizeof want, "missing key %s", keys[i]);
         ck_assert_str_eq(err, want);
         back = sudoku_config();
-        ck_assert_msg(hrm_config_apply_json(cut, &back, err, sizeof err) == HRM_OK, "lenient form without %s: %s", keys[i], err);
+        ck_assert_msg(hrm_config_apply_json(cut, &back, err, sizeof err) == HRM_OK, "lenient form without %s: %s",
+                      keys[i], err);
         free(cut);
     }
     size_t n = strlen(json);

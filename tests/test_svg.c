@@ -55,8 +55,8 @@ static bool utf8_valid(const unsigned char *s) {
             v = v << 6 | (s[i] & 0x3Fu);
         }
         static const unsigned least[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if ((len > 1 && v < least[len]) || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || v == 0xFFFE ||
-            v == 0xFFFF || (v >= 0x80 && v <= 0x9F))
+        if ((len > 1 && v < least[len]) || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || v == 0xFFFE || v == 0xFFFF ||
+            (v >= 0x80 && v <= 0x9F))
             return false;
         s += len;
     }
@@ -166,10 +166,14 @@ static bool python_parses(const char *path) {
 }
 
 START_TEST(test_checker_catches) {
-    const char *bad[] = {"<svg><g></svg>", "<svg x=\"1\"></svg><svg/>", "<svg>&nbsp;</svg>", "<svg x=\"nan\"/>",
-                         "<svg y=\"1,5\"/>", "<svg><path d=\"M1 2Linf 3\"/></svg>", "<svg a=\"<\"/>",
-                         "<svg>\x01</svg>", "<svg>\xc0\x80</svg>", "<svg>a > b</svg>", "<svg x=1/>", "text"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) ck_assert_msg(xml_check(bad[i]) != NULL, "%s passed", bad[i]);
+    const char *bad[] = {"<svg><g></svg>",      "<svg x=\"1\"></svg><svg/>",
+                         "<svg>&nbsp;</svg>",   "<svg x=\"nan\"/>",
+                         "<svg y=\"1,5\"/>",    "<svg><path d=\"M1 2Linf 3\"/></svg>",
+                         "<svg a=\"<\"/>",      "<svg>\x01</svg>",
+                         "<svg>\xc0\x80</svg>", "<svg>a > b</svg>",
+                         "<svg x=1/>",          "text"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(xml_check(bad[i]) != NULL, "%s passed", bad[i]);
     ck_assert_ptr_null(xml_check("<?xml version=\"1.0\"?>\n<svg a=\"&amp;\"><path d=\"M1 2L-3.5 4h20\"/></svg>\n"));
 }
 END_TEST
@@ -192,8 +196,8 @@ static char *check_svg(const char *name) {
 
 /* ---- line charts ---------------------------------------------------------------------------- */
 
-static int lines1(const char *name, const char *title, const char *series_name, const double *x, const double *y,
-                  int n, bool y_log) {
+static int lines1(const char *name, const char *title, const char *series_name, const double *x, const double *y, int n,
+                  bool y_log) {
     svg_series s = {series_name, x, y, n};
     svg_panel p = {"panel", "step", "value", &s, 1, y_log};
     return svg_write_lines(path_of(name), title, &p, 1, err, sizeof err);
@@ -239,9 +243,12 @@ END_TEST
 
 START_TEST(test_lines_hostile_names) {
     double x[2] = {0, 1}, y[2] = {1, 2};
-    const char *names[] = {"<script>&\"'", "tab\there\nnewline\x01\x1b[31m\x7f", "\xff\xfe bad \xc0\x80 \xed\xa0\x80 end",
+    const char *names[] = {"<script>&\"'",
+                           "tab\there\nnewline\x01\x1b[31m\x7f",
+                           "\xff\xfe bad \xc0\x80 \xed\xa0\x80 end",
                            "\xc3\xa9t\xc3\xa9 \xe6\xbc\xa2\xe5\xad\x97 \xf0\x9f\x98\x80 \xef\xbf\xbe \xc2\x85",
-                           "cut \xe6\xbc", ""};
+                           "cut \xe6\xbc",
+                           ""};
     svg_series s[6];
     for (int i = 0; i < 6; i++) s[i] = (svg_series){names[i], x, y, 2};
     s[5].name = NULL;
@@ -275,7 +282,8 @@ START_TEST(test_lines_many) {
     for (int i = 0; i < N; i++) x[i] = i, y[i] = i % 997 == 0 ? NAN : exp(-i / 2000.0) * (1 + 0.1 * sin(i));
     svg_series s[S];
     char names[S][16];
-    for (int i = 0; i < S; i++) snprintf(names[i], sizeof names[i], "run %d", i), s[i] = (svg_series){names[i], x, y, N};
+    for (int i = 0; i < S; i++)
+        snprintf(names[i], sizeof names[i], "run %d", i), s[i] = (svg_series){names[i], x, y, N};
     svg_panel p[2] = {{"log", "step", "loss", s, S, true}, {"linear", "step", "loss", s, 1, false}};
     ck_assert_int_eq(svg_write_lines(path_of("many.svg"), "10k points", p, 2, err, sizeof err), 0);
     char *t = check_svg("many.svg");
@@ -304,13 +312,13 @@ END_TEST
 /* ---- bar charts ----------------------------------------------------------------------------- */
 
 START_TEST(test_bars_values) {
-    const char *groups[] = {"cpu", "<gpu & \"co\">", NULL, "a very long device name that must turn to fit under its bars"};
+    const char *groups[] = {"cpu", "<gpu & \"co\">", NULL,
+                            "a very long device name that must turn to fit under its bars"};
     const char *series[] = {"matmul", NULL, "\x01"};
     double v[12] = {1.5, NAN, -2, INFINITY, 1e300, 0, DBL_MAX, -DBL_MAX, 4.9e-324, -INFINITY, 3, 1e-7};
     for (int log = 0; log < 2; log++) {
-        ck_assert_int_eq(svg_write_bars(path_of("bars.svg"), "bars", "GFLOP/s", groups, 4, series, 3, v, log, err,
-                                        sizeof err),
-                         0);
+        ck_assert_int_eq(
+            svg_write_bars(path_of("bars.svg"), "bars", "GFLOP/s", groups, 4, series, 3, v, log, err, sizeof err), 0);
         char *t = check_svg("bars.svg");
         ck_assert(strstr(t, "n/a") != NULL && strstr(t, "&lt;gpu &amp; &quot;co&quot;&gt;") != NULL);
         free(t);
@@ -321,20 +329,25 @@ END_TEST
 START_TEST(test_bars_no_data) {
     const char *groups[] = {"a", "b"}, *series[] = {"s"};
     double missing[2] = {NAN, NAN}, negative[2] = {-1, 0}, zero[2] = {0, 0};
-    ck_assert_int_eq(svg_write_bars(path_of("b1.svg"), "t", "y", groups, 2, series, 1, missing, false, err, sizeof err), 0);
+    ck_assert_int_eq(svg_write_bars(path_of("b1.svg"), "t", "y", groups, 2, series, 1, missing, false, err, sizeof err),
+                     0);
     char *t = check_svg("b1.svg");
     ck_assert(strstr(t, "no data") != NULL);
     free(t);
-    ck_assert_int_eq(svg_write_bars(path_of("b2.svg"), "t", "y", groups, 2, series, 1, negative, true, err, sizeof err), 0);
+    ck_assert_int_eq(svg_write_bars(path_of("b2.svg"), "t", "y", groups, 2, series, 1, negative, true, err, sizeof err),
+                     0);
     free(check_svg("b2.svg"));
-    ck_assert_int_eq(svg_write_bars(path_of("b3.svg"), "t", "y", groups, 2, series, 1, zero, false, err, sizeof err), 0);
+    ck_assert_int_eq(svg_write_bars(path_of("b3.svg"), "t", "y", groups, 2, series, 1, zero, false, err, sizeof err),
+                     0);
     free(check_svg("b3.svg"));
     ck_assert_int_eq(svg_write_bars(path_of("b4.svg"), NULL, NULL, NULL, 0, NULL, 0, NULL, false, err, sizeof err), 0);
     free(check_svg("b4.svg"));
     ck_assert_int_eq(svg_write_bars(path_of("b5.svg"), "t", "y", groups, 2, NULL, 0, NULL, true, err, sizeof err), 0);
     free(check_svg("b5.svg"));
-    ck_assert_int_eq(svg_write_bars(path_of("b6.svg"), "t", "y", groups, 2, series, 1, NULL, true, err, sizeof err), -1);
-    ck_assert_int_eq(svg_write_bars(path_of("b6.svg"), "t", "y", groups, -1, series, 1, zero, true, err, sizeof err), -1);
+    ck_assert_int_eq(svg_write_bars(path_of("b6.svg"), "t", "y", groups, 2, series, 1, NULL, true, err, sizeof err),
+                     -1);
+    ck_assert_int_eq(svg_write_bars(path_of("b6.svg"), "t", "y", groups, -1, series, 1, zero, true, err, sizeof err),
+                     -1);
     ck_assert(access(path_of("b6.svg"), F_OK) != 0);
 }
 END_TEST
@@ -349,7 +362,8 @@ START_TEST(test_bars_many) {
     for (int i = 0; i < G * S; i++) v[i] = i % 7 == 0 ? NAN : pow(10, (i % 23) - 11) * (i % 3 + 1);
     ck_assert_int_eq(svg_write_bars(path_of("bm.svg"), "many", "s", groups, G, series, S, v, true, err, sizeof err), 0);
     free(check_svg("bm.svg"));
-    ck_assert_int_eq(svg_write_bars(path_of("bm.svg"), "many", "s", groups, G, series, S, v, false, err, sizeof err), 0);
+    ck_assert_int_eq(svg_write_bars(path_of("bm.svg"), "many", "s", groups, G, series, S, v, false, err, sizeof err),
+                     0);
     free(check_svg("bm.svg"));
 }
 END_TEST

@@ -25,9 +25,9 @@ const char *plugin_name(int i) { return i >= 0 && i < plugin_count ? plugins[i].
 /* ---- cleanup registry ---------------------------------------------------------------------- */
 
 typedef struct owned {
-    hrm_ctx *ctx;      /* a device buffer of this context, or */
+    hrm_ctx *ctx; /* a device buffer of this context, or */
     hrm_buffer *buf;
-    void *host;        /* a host allocation */
+    void *host; /* a host allocation */
 } owned;
 static owned *owned_items;
 static size_t owned_count, owned_cap;
@@ -221,8 +221,8 @@ void expect_nmse_floor(const float *got, const double *ref, size_t n, double flo
             if (isnan(d)) d = INFINITY;
             if (d > wd) wd = d, worst = i;
         }
-        ck_abort_msg("%s: %s: nmse %.3g > %.1g vs %s (worst element %zu: got %.9g, want %.9g)", T.name, what, e,
-                     tol, T.ref ? "cpu" : "double reference", worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0);
+        ck_abort_msg("%s: %s: nmse %.3g > %.1g vs %s (worst element %zu: got %.9g, want %.9g)", T.name, what, e, tol,
+                     T.ref ? "cpu" : "double reference", worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0);
     }
 }
 
@@ -233,8 +233,8 @@ void expect_equal_i(const int32_t *got, const int32_t *ref, size_t n, const char
 
 void expect_same_bits(const float *got, const float *want, size_t n, const char *what) {
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(!memcmp(&got[i], &want[i], sizeof(float)), "%s: %s: element %zu changed (%.9g, was %.9g)",
-                      T.name, what, i, got[i], want[i]);
+        ck_assert_msg(!memcmp(&got[i], &want[i], sizeof(float)), "%s: %s: element %zu changed (%.9g, was %.9g)", T.name,
+                      what, i, got[i], want[i]);
 }
 
 /* ---- matmul operands ---------------------------------------------------------------------- */

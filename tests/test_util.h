@@ -54,7 +54,7 @@ dten dt_i(hrm_ctx *c, const int32_t *x, size_t n); /* upload int32 */
 void dt_set(dten t, const float *x);               /* overwrite all n elements */
 void dt_get(dten t, float *out);                   /* download all n elements */
 void dt_geti(dten t, int32_t *out);
-void dt_check_guards(dten t, const char *what);    /* asserts the guard bands are intact */
+void dt_check_guards(dten t, const char *what); /* asserts the guard bands are intact */
 /* Asserts that an input tensor still holds `orig` bit for bit, guards included. */
 void dt_expect_unchanged(dten t, const float *orig, const char *what);
 /* A plain buffer of exactly `bytes` bytes (for buffer-op and bad-argument tests). */
@@ -64,11 +64,11 @@ hrm_ptr P_at(dten t, size_t elem);
 extern const hrm_ptr NO_PTR;
 
 /* Asserts that an op returned HRM_OK, naming the backend, the op and its last error. */
-#define CALL_OK(ctx, expr, what)                                                                    \
-    do {                                                                                            \
-        hrm_status s_ = (expr);                                                                     \
-        ck_assert_msg(s_ == HRM_OK, "%s: %s returned %s: %s", (ctx)->plugin.name, (what),           \
-                      hrm_status_str(s_), (ctx)->f->last_error((ctx)->be));                         \
+#define CALL_OK(ctx, expr, what)                                                                              \
+    do {                                                                                                      \
+        hrm_status s_ = (expr);                                                                               \
+        ck_assert_msg(s_ == HRM_OK, "%s: %s returned %s: %s", (ctx)->plugin.name, (what), hrm_status_str(s_), \
+                      (ctx)->f->last_error((ctx)->be));                                                       \
     } while (0)
 
 /* ---- matmul operands ---------------------------------------------------------------------- */

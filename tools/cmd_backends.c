@@ -110,8 +110,10 @@ int cmd_backends(const char *prog, int argc, char **argv) {
     hrm_plugin_scan(host, &list);
     for (int i = 0; i < list.count; i++) working += print_plugin(&list.items[i], host, values[0] != NULL);
     if (!working)
-        cli_error(prog, "no usable backend found among %d plugin(s) (set HRM_PLUGIN_PATH to the folder of "
-                        "an hrm-backend-NAME.so)", list.count);
+        cli_error(prog,
+                  "no usable backend found among %d plugin(s) (set HRM_PLUGIN_PATH to the folder of "
+                  "an hrm-backend-NAME.so)",
+                  list.count);
     hrm_plugin_list_free(&list);
     return working ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -243,8 +243,10 @@ static int cmd_data_build(const char *prog, int argc, char **argv) {
     char err[1024], warn[512];
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: %s TASK [OPTIONS] --out DIR [--force]\n\n'%s TASK --help' lists a task's options; "
-                   "'hrm data tasks' lists the tasks.\n", prog, prog);
+        fprintf(f,
+                "usage: %s TASK [OPTIONS] --out DIR [--force]\n\n'%s TASK --help' lists a task's options; "
+                "'hrm data tasks' lists the tasks.\n",
+                prog, prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     int rc = find_task(prog, argv[1], &t);
@@ -298,8 +300,10 @@ static int cmd_data_generate(const char *prog, int argc, char **argv) {
     char err[1024];
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: %s TASK [OPTIONS] [--out FILE.csv]\n\nWrites new puzzles in the task's CSV format "
-                   "(stdout without --out). '%s TASK --help' lists a task's options.\n", prog, prog);
+        fprintf(f,
+                "usage: %s TASK [OPTIONS] [--out FILE.csv]\n\nWrites new puzzles in the task's CSV format "
+                "(stdout without --out). '%s TASK --help' lists a task's options.\n",
+                prog, prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     int rc = find_task(prog, argv[1], &t);
@@ -347,8 +351,10 @@ static int cmd_data_verify(const char *prog, int argc, char **argv) {
     char err[1024], path[256];
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: %s TASK --csv FILE\n\nRuns the task's verifier on every row's answer; prints the "
-                   "rejected rows (FILE:LINE: reason) and the counts. Exit 1 if any row is rejected.\n", prog);
+        fprintf(f,
+                "usage: %s TASK --csv FILE\n\nRuns the task's verifier on every row's answer; prints the "
+                "rejected rows (FILE:LINE: reason) and the counts. Exit 1 if any row is rejected.\n",
+                prog);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     int rc = find_task(prog, argv[1], &t);

@@ -28,10 +28,12 @@ static const cli_opt opts[NOPTS] = {
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
     [O_BATCH] = {"--batch", "N", "examples per batch (default 256)"},
-    [O_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) operands of the\n"
-                                                 "matrix products; a device without that unit runs the next higher one"},
-    [O_TASK] = {"--task", "NAME", "task plugin whose verifier scores the predictions (default: the one matching "
-                                  "seq_len and vocab; 'none' to skip)"},
+    [O_PRECISION] = {"--matmul-precision", "P",
+                     "highest (fp32, default), high (tf32) or medium (bf16) operands of the\n"
+                     "matrix products; a device without that unit runs the next higher one"},
+    [O_TASK] = {"--task", "NAME",
+                "task plugin whose verifier scores the predictions (default: the one matching "
+                "seq_len and vocab; 'none' to skip)"},
 };
 
 typedef struct eval_run {
@@ -42,8 +44,8 @@ typedef struct eval_run {
     bool ctx_open;
     hrm_model *model;
     hrm_act *act;
-    int batch;             /* the model's and the ACT state's */
-    hrm_train_settings ts; /* the ACT state's: only the loss type matters */
+    int batch;                            /* the model's and the ACT state's */
+    hrm_train_settings ts;                /* the ACT state's: only the loss type matters */
     hrm_matmul_precision precision, runs; /* asked and run */
     hrm_eval_dump dump;
     hrm_npy_writer logits, predictions; /* the streamed dump files */
@@ -76,7 +78,8 @@ static int open_dump(eval_run *r, const char *dir, int M) {
     char err[1024];
     int64_t N = r->ds.num_examples, L = r->ds.meta.seq_len, V = r->ds.meta.vocab_size;
     int64_t s_logits[3] = {N, L, V}, s_pred[2] = {N, L};
-    if (mkdir(dir, 0777) && errno != EEXIST) return cli_error(r->prog, "%s: cannot create: %s", dir, strerror(errno)), 0;
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return cli_error(r->prog, "%s: cannot create: %s", dir, strerror(errno)), 0;
     r->dump.q_halt = malloc((size_t)M * (size_t)N * sizeof(float));
     r->dump.q_continue = malloc((size_t)M * (size_t)N * sizeof(float));
     if (!r->dump.q_halt || !r->dump.q_continue) return cli_error(r->prog, "out of host memory for --dump"), 0;
@@ -144,12 +147,13 @@ static int open_task(eval_run *r, const char *name) {
     }
     if (r->task->format.seq_len != r->ds.meta.seq_len)
         return cli_error(r->prog, "task %s has seq_len %d, the dataset %d", r->task->name, r->task->format.seq_len,
-                         r->ds.meta.seq_len), 0;
+                         r->ds.meta.seq_len),
+               0;
     r->row_in = malloc((size_t)r->ds.meta.seq_len);
     r->row_label = malloc((size_t)r->ds.meta.seq_len);
     if (!r->row_in || !r->row_label) return cli_error(r->prog, "out of memory"), 0;
-    if (r->task->eval_begin &&
-        r->task->eval_begin((const char *const *)r->ds.identifiers, r->ds.num_identifiers, &r->task_eval, err, sizeof err))
+    if (r->task->eval_begin && r->task->eval_begin((const char *const *)r->ds.identifiers, r->ds.num_identifiers,
+                                                   &r->task_eval, err, sizeof err))
         return cli_error(r->prog, "%s: %s", r->task->name, err), 0;
     r->dump.predictions = put_predictions;
     r->dump.user = r;
@@ -174,11 +178,11 @@ static void add_task_fields(const eval_run *r, json_t *o) {
 }
 
 static void print_report(const eval_run *r, const hrm_eval_report *e, const char *ckpt, const char *data) {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "checkpoint", ckpt, "data",
-                          data, "segments", e->segments, "examples", (json_int_t)e->examples, "count",
-                          (json_int_t)e->count, "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy,
-                          "q_halt_accuracy", e->q_halt_accuracy, "steps", e->steps, "lm_loss", e->lm_loss,
-                          "q_halt_loss", e->q_halt_loss, "loss", e->loss);
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "checkpoint", ckpt, "data", data,
+                  "segments", e->segments, "examples", (json_int_t)e->examples, "count", (json_int_t)e->count,
+                  "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy, "q_halt_accuracy", e->q_halt_accuracy,
+                  "steps", e->steps, "lm_loss", e->lm_loss, "q_halt_loss", e->q_halt_loss, "loss", e->loss);
     if (o) json_object_set_new(o, "matmul_precision", json_string(hrm_precision_name(r->runs)));
     if (o) add_task_fields(r, o);
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
@@ -214,7 +218,8 @@ static int run_eval(eval_run *r, const char **v) {
         return CLI_EXIT_USAGE;
     if (!v[O_CHECKPOINT] || !v[O_DATA])
         return cli_error(r->prog, "%s is required (try '%s --help')", v[O_CHECKPOINT] ? "--data" : "--checkpoint",
-                         r->prog), CLI_EXIT_USAGE;
+                         r->prog),
+               CLI_EXIT_USAGE;
     if (hrm_checkpoint_read(v[O_CHECKPOINT], &r->ck, err, sizeof err) ||
         hrm_dataset_load(v[O_DATA], "test", &r->ds, err, sizeof err) ||
         hrm_checkpoint_check_dataset(&r->ck.cfg, v[O_CHECKPOINT], &r->ds.meta, v[O_DATA], "test", err, sizeof err))
@@ -226,8 +231,8 @@ static int run_eval(eval_run *r, const char **v) {
      * type is the one that matters here */
     if (hrm_train_json_settings(r->ck.train_json, &r->ts, err, sizeof err))
         return cli_error(r->prog, "%s: %s", v[O_CHECKPOINT], err), CLI_EXIT_FAIL;
-    hrm_status st = hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err,
-                                      sizeof err);
+    hrm_status st =
+        hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err);
     r->ctx_open = st == HRM_OK;
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (r->runs != HRM_PRECISION_HIGHEST || r->precision != r->runs)

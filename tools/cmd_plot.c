@@ -199,8 +199,10 @@ static bool name_series(run *runs, int num_runs) {
         for (int m = 0; m < NUM_METRICS; m++) {
             size_t size = strlen(run_name) + strlen(metrics[m].label) + 3;
             if (!(runs[i].label[m] = malloc(size))) return false;
-            if (num_runs == 1) snprintf(runs[i].label[m], size, "%s", metrics[m].label);
-            else snprintf(runs[i].label[m], size, "%s: %s", run_name, metrics[m].label);
+            if (num_runs == 1)
+                snprintf(runs[i].label[m], size, "%s", metrics[m].label);
+            else
+                snprintf(runs[i].label[m], size, "%s: %s", run_name, metrics[m].label);
         }
     }
     return true;
@@ -217,8 +219,7 @@ static int build_panels(const run *runs, int num_runs, svg_series *series, svg_p
                 const curve *c = &runs[r].c[m];
                 if (c->n) s[n++] = (svg_series){runs[r].label[m], c->x, c->y, c->n};
             }
-        if (n)
-            out[num++] = (svg_panel){panels[p].title, "optimizer step", panels[p].ylabel, s, n, panels[p].y_log};
+        if (n) out[num++] = (svg_panel){panels[p].title, "optimizer step", panels[p].ylabel, s, n, panels[p].y_log};
     }
     return num;
 }
@@ -291,7 +292,8 @@ int cmd_plot(const char *prog, int argc, char **argv) {
     char **opt_argv = calloc((size_t)argc + 1, sizeof *opt_argv);
     const char **files = calloc((size_t)argc + 1, sizeof *files), *values[NUM_OPTS];
     int num_files, rc = CLI_EXIT_FAIL;
-    if (!opt_argv || !files) cli_error(prog, "out of host memory");
+    if (!opt_argv || !files)
+        cli_error(prog, "out of host memory");
     else if ((rc = read_args(prog, argc, argv, opt_argv, files, &num_files, values)) == ARGS_PLOT)
         rc = plot(prog, files, num_files, values[OPT_OUT], values[OPT_TITLE]);
     free(opt_argv);

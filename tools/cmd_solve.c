@@ -24,21 +24,38 @@
 
 enum { EXIT_REJECTED = 3 };
 
-enum { O_CHECKPOINT, O_TASK, O_FILE, O_DATA, O_INDEX, O_PUZZLE_ID, O_SEGMENTS, O_ALL, O_BACKEND, O_DEVICE, O_COLOR, O_PRECISION, NOPTS };
+enum {
+    O_CHECKPOINT,
+    O_TASK,
+    O_FILE,
+    O_DATA,
+    O_INDEX,
+    O_PUZZLE_ID,
+    O_SEGMENTS,
+    O_ALL,
+    O_BACKEND,
+    O_DEVICE,
+    O_COLOR,
+    O_PRECISION,
+    NOPTS
+};
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config)"},
     [O_TASK] = {"--task", "NAME", "task plugin (default: the one matching the checkpoint's seq_len and vocab)"},
     [O_FILE] = {"--file", "F", "read the puzzle from file F ('-' for stdin)"},
-    [O_DATA] = {"--data", "DIR", "take the puzzle from a dataset's test split (with --index); with a typed\n"
-                          "                     puzzle and --puzzle-id, the dataset whose identifiers.json names it"},
+    [O_DATA] = {"--data", "DIR",
+                "take the puzzle from a dataset's test split (with --index); with a typed\n"
+                "                     puzzle and --puzzle-id, the dataset whose identifiers.json names it"},
     [O_INDEX] = {"--index", "N", "example N of DIR/test (default 0)"},
-    [O_PUZZLE_ID] = {"--puzzle-id", "ID", "typed puzzle's identifier: a name of --data's list, else a number (default 0)"},
+    [O_PUZZLE_ID] = {"--puzzle-id", "ID",
+                     "typed puzzle's identifier: a name of --data's list, else a number (default 0)"},
     [O_SEGMENTS] = {"--segments", "M", "at most M segments (default: the model's halt_max_steps)"},
     [O_ALL] = {"--all-segments", NULL, "run all M segments instead of stopping when the model halts"},
     [O_BACKEND] = {"--backend", "B", "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)"},
     [O_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
-    [O_PRECISION] = {"--matmul-precision", "P", "highest (fp32, default), high (tf32) or medium (bf16) matrix products"},
+    [O_PRECISION] = {"--matmul-precision", "P",
+                     "highest (fp32, default), high (tf32) or medium (bf16) matrix products"},
     [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
 };
 
@@ -118,8 +135,9 @@ static int puzzle_id_from(solve_run *r, const char *id, const char *dir) {
         if (end == id || *end)
             return cli_error(r->prog, "--puzzle-id %s: a name needs --data DIR (its identifiers.json)", id), 0;
         if (v < 0 || v >= count)
-            return cli_error(r->prog, "--puzzle-id %s: the checkpoint has puzzle identifiers 0-%d (names need --data DIR)",
-                             id, count - 1),
+            return cli_error(r->prog,
+                             "--puzzle-id %s: the checkpoint has puzzle identifiers 0-%d (names need --data DIR)", id,
+                             count - 1),
                    0;
         r->puzzle_id = (int32_t)v;
         return 1;
@@ -162,8 +180,10 @@ static int print_grid(solve_run *r, const char *title, const uint8_t *tokens, co
     char *text = malloc(size), err[64];
     if (!text) return cli_error(r->prog, "out of memory"), 0;
     hrm_status s = r->task->render(tokens, input, color, text, size);
-    if (s) snprintf(err, sizeof err, "%s", hrm_status_str(s));
-    else printf("%s\n%s%s", title, text, text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
+    if (s)
+        snprintf(err, sizeof err, "%s", hrm_status_str(s));
+    else
+        printf("%s\n%s%s", title, text, text[0] && text[strlen(text) - 1] == '\n' ? "" : "\n");
     free(text);
     if (s) return cli_error(r->prog, "render failed: %s", err), 0;
     return 1;
@@ -198,13 +218,15 @@ static bool want_color(const char *when) {
 static int solve(solve_run *r, const char **v, const char *positional) {
     char err[1024];
     int M = 0;
-    if (!v[O_CHECKPOINT]) return cli_error(r->prog, "--checkpoint is required (try '%s --help')", r->prog), CLI_EXIT_USAGE;
+    if (!v[O_CHECKPOINT])
+        return cli_error(r->prog, "--checkpoint is required (try '%s --help')", r->prog), CLI_EXIT_USAGE;
     bool typed = positional || v[O_FILE];
     /* with a typed puzzle, --data only names identifiers (for --puzzle-id) */
     if (!!positional + !!v[O_FILE] + (v[O_DATA] && !(typed && v[O_PUZZLE_ID])) != 1)
         return cli_error(r->prog, "give exactly one puzzle: PUZZLE, --file F or --data DIR"), CLI_EXIT_USAGE;
     if (v[O_PUZZLE_ID] && !typed)
-        return cli_error(r->prog, "--puzzle-id is for a typed puzzle (PUZZLE or --file); a dataset example has its own"),
+        return cli_error(r->prog,
+                         "--puzzle-id is for a typed puzzle (PUZZLE or --file); a dataset example has its own"),
                CLI_EXIT_USAGE;
     if (v[O_COLOR] && strcmp(v[O_COLOR], "auto") && strcmp(v[O_COLOR], "always") && strcmp(v[O_COLOR], "never"))
         return cli_error(r->prog, "--color: expected auto, always or never"), CLI_EXIT_USAGE;
@@ -226,7 +248,7 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     r->in32 = calloc((size_t)r->L * 2, sizeof(int32_t));
     if (!r->input || !r->pred || !r->in32) return cli_error(r->prog, "out of memory"), CLI_EXIT_FAIL;
     r->pred32 = r->in32 + r->L;
-    int ok = positional ? puzzle_from_text(r, positional)
+    int ok = positional  ? puzzle_from_text(r, positional)
              : v[O_FILE] ? puzzle_from_file(r, v[O_FILE])
                          : puzzle_from_data(r, v[O_DATA], v[O_INDEX]);
     if (ok && v[O_PUZZLE_ID]) ok = puzzle_id_from(r, v[O_PUZZLE_ID], v[O_DATA]);
@@ -250,8 +272,10 @@ static const char *take_positional(int *argc, char **argv, int *extra) {
             argv[kept++] = argv[i++];
             argv[kept++] = argv[i];
         } else if (argv[i][0] != '-' || !strcmp(argv[i], "-")) {
-            if (found) (*extra)++;
-            else found = argv[i];
+            if (found)
+                (*extra)++;
+            else
+                found = argv[i];
         } else {
             argv[kept++] = argv[i];
         }
@@ -266,7 +290,8 @@ int cmd_solve(const char *prog, int argc, char **argv) {
     const char *positional = take_positional(&argc, argv, &extra);
     switch (cli_parse(prog, opts, NOPTS, argc, argv, v)) {
     case CLI_HELP:
-        cli_usage(stdout, prog, "--checkpoint F (PUZZLE | --file F | --data DIR [--index N]) [--puzzle-id ID] [OPTIONS]",
+        cli_usage(stdout, prog,
+                  "--checkpoint F (PUZZLE | --file F | --data DIR [--index N]) [--puzzle-id ID] [OPTIONS]",
                   "Solves one puzzle: prints the input grid, the predicted grid, the segments used and the\n"
                   "task verifier's verdict. PUZZLE is typed as the task reads it (Sudoku: 81 characters,\n"
                   "digits and '.' for blanks). Exit 0 when the answer is accepted, 3 when rejected.",

@@ -208,7 +208,8 @@ static void on_signal(int sig) {
 static void catch_signals(const char *prog, const char *dir) {
     snprintf(second_signal_line, sizeof second_signal_line,
              "%s: second signal: stopped at once without saving the step in progress; %s keeps its last "
-             "checkpoint\n", prog, dir);
+             "checkpoint\n",
+             prog, dir);
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time: the second sees the first's stop_signal */
@@ -262,8 +263,10 @@ static void run_dir(run *r) {
     const char *data = text(r, "data_path"), *base = strrchr(data, '/');
     char project[256];
     base = base && base[1] ? base + 1 : data;
-    if (text(r, "project_name")) snprintf(project, sizeof project, "%s", text(r, "project_name"));
-    else snprintf(project, sizeof project, "%c%s ACT-torch", (char)toupper((unsigned char)base[0]), base + 1);
+    if (text(r, "project_name"))
+        snprintf(project, sizeof project, "%s", text(r, "project_name"));
+    else
+        snprintf(project, sizeof project, "%c%s ACT-torch", (char)toupper((unsigned char)base[0]), base + 1);
     snprintf(r->dir, sizeof r->dir, "checkpoints/%s/%s", project, text(r, "run_name"));
 }
 
@@ -328,8 +331,10 @@ static int64_t settle(run *r, char *resume_state, size_t size) {
 }
 
 static int fail_status(run *r, const char *what, const char *why) {
-    if (what) cli_error(r->prog, "%s: %s", what, why);
-    else cli_error(r->prog, "%s", why); /* why names its part already */
+    if (what)
+        cli_error(r->prog, "%s: %s", what, why);
+    else
+        cli_error(r->prog, "%s", why); /* why names its part already */
     return 0;
 }
 
@@ -371,7 +376,8 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     r->ts.total_steps = (int64_t)(num(r, "epochs") * r->groups_examples / r->ts.global_batch_size);
     if (r->ts.total_steps < 1)
         return cli_error(r->prog, "epochs: %s epochs of %g examples give 0 steps of global_batch_size %d",
-                         text(r, "epochs"), r->groups_examples, r->ts.global_batch_size), 0;
+                         text(r, "epochs"), r->groups_examples, r->ts.global_batch_size),
+               0;
     int64_t max_steps = (int64_t)num(r, "max_steps");
     r->stop = max_steps > 0 && max_steps < r->ts.total_steps ? max_steps : r->ts.total_steps;
     double interval = text(r, "eval_interval") ? num(r, "eval_interval") : num(r, "epochs");
@@ -420,7 +426,8 @@ static int save(run *r) {
     int64_t step = r->act->step;
     const hrm_param_table *t = hrm_model_params_table(r->model);
     ckpt_paths(r->dir, step, weights, state, sizeof weights);
-    if (hrm_model_get_params(r->model, r->params, t->total)) return fail_status(r, "checkpoint", hrm_model_error(r->model));
+    if (hrm_model_get_params(r->model, r->params, t->total))
+        return fail_status(r, "checkpoint", hrm_model_error(r->model));
     char *json = hrm_train_json(&r->args, step, r->ts.total_steps);
     sig_atomic_t was_holding = holding;
     holding = 1;
@@ -465,12 +472,12 @@ typedef struct window {
 static void log_step(run *r, const hrm_act_metrics *m, double step_s) {
     double n = (double)(m->count > 0 ? m->count : 1), g = r->ts.global_batch_size;
     put_metrics(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step",
-                             (json_int_t)r->act->step, "lr", r->act->last_lr, "puzzle_emb_lr", r->act->last_puzzle_emb_lr,
-                             "samples_per_s", g / step_s, "train/count", (json_int_t)m->count, "train/accuracy",
-                             m->accuracy / n, "train/exact_accuracy", m->exact_accuracy / n, "train/q_halt_accuracy",
-                             m->q_halt_accuracy / n, "train/steps", m->steps / n, "train/loss", m->loss / g,
-                             "train/lm_loss", m->lm_loss / g, "train/q_halt_loss", m->q_halt_loss / g,
-                             "train/q_continue_loss", m->q_continue_loss / g));
+                             (json_int_t)r->act->step, "lr", r->act->last_lr, "puzzle_emb_lr",
+                             r->act->last_puzzle_emb_lr, "samples_per_s", g / step_s, "train/count",
+                             (json_int_t)m->count, "train/accuracy", m->accuracy / n, "train/exact_accuracy",
+                             m->exact_accuracy / n, "train/q_halt_accuracy", m->q_halt_accuracy / n, "train/steps",
+                             m->steps / n, "train/loss", m->loss / g, "train/lm_loss", m->lm_loss / g,
+                             "train/q_halt_loss", m->q_halt_loss / g, "train/q_continue_loss", m->q_continue_loss / g));
 }
 
 static void progress(run *r, window *w, int64_t done, double elapsed, bool tty) {
@@ -530,7 +537,7 @@ static int loop(run *r) {
             if (!evaluate(r) || (saves_at(r, step) && !save(r))) return 1;
         }
     }
-    holding = 1; /* only the save and the exit remain */
+    holding = 1;                                 /* only the save and the exit remain */
     if (tty && stop_signal) fputc('\n', stderr); /* else an evaluation line ended the progress line */
     if (!stop_signal || r->act->step >= r->stop) return 0;
     long long k = (long long)r->act->step;
@@ -541,8 +548,10 @@ static int loop(run *r) {
     }
     if (!saves_at(r, r->act->step) && !save(r)) return 1;
     char held[96] = "";
-    if (held_signal) snprintf(held, sizeof held, " (signal %d came during the save: held until it ended)", (int)held_signal);
-    cli_error(r->prog, "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors%s; run the same command to resume",
+    if (held_signal)
+        snprintf(held, sizeof held, " (signal %d came during the save: held until it ended)", (int)held_signal);
+    cli_error(r->prog,
+              "stopped by signal %d at step %lld: saved %s/step_%lld.safetensors%s; run the same command to resume",
               (int)stop_signal, k, r->dir, k, held);
     return 128 + stop_signal;
 }
@@ -588,7 +597,8 @@ int cmd_train(const char *prog, int argc, char **argv) {
             cli_error(prog, "%s: cannot create: %s", path, strerror(errno));
         } else if (r.act->step >= r.stop) {
             header(&r, resume_step);
-            printf("nothing to do: the checkpoint is at step %lld of %lld\n", (long long)r.act->step, (long long)r.stop);
+            printf("nothing to do: the checkpoint is at step %lld of %lld\n", (long long)r.act->step,
+                   (long long)r.stop);
             rc = CLI_EXIT_OK;
         } else {
             header(&r, resume_step);

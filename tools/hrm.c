@@ -34,9 +34,8 @@ static const cli_command bench_commands[] = {
 static const int num_bench_commands = (int)(sizeof bench_commands / sizeof bench_commands[0]);
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: hrm [--help | --version] COMMAND [ARGS...]\n\n"
-            "Hierarchical Reasoning Models on pluggable compute backends.\n\ncommands:\n");
+    fprintf(out, "usage: hrm [--help | --version] COMMAND [ARGS...]\n\n"
+                 "Hierarchical Reasoning Models on pluggable compute backends.\n\ncommands:\n");
     cli_list_commands(out, commands, num_commands);
     fprintf(out, "\n'hrm COMMAND --help' describes a command. Environment: HRM_BACKEND, HRM_PLUGIN_PATH,\n"
                  "HRM_THREADS, HRM_LOG (error|warn|info|debug).\n");

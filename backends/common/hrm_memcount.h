@@ -13,32 +13,28 @@ typedef struct hrm_memcount {
     uint64_t current, peak;
 } hrm_memcount;
 
-static inline void hrm_memcount_init(hrm_memcount *m)
-{
+static inline void hrm_memcount_init(hrm_memcount *m) {
     pthread_mutex_init(&m->lock, NULL);
     m->current = m->peak = 0;
 }
 
 static inline void hrm_memcount_destroy(hrm_memcount *m) { pthread_mutex_destroy(&m->lock); }
 
-static inline void hrm_memcount_add(hrm_memcount *m, uint64_t bytes)
-{
+static inline void hrm_memcount_add(hrm_memcount *m, uint64_t bytes) {
     pthread_mutex_lock(&m->lock);
     m->current += bytes;
     if (m->current > m->peak) m->peak = m->current;
     pthread_mutex_unlock(&m->lock);
 }
 
-static inline void hrm_memcount_sub(hrm_memcount *m, uint64_t bytes)
-{
+static inline void hrm_memcount_sub(hrm_memcount *m, uint64_t bytes) {
     pthread_mutex_lock(&m->lock);
     m->current -= bytes;
     pthread_mutex_unlock(&m->lock);
 }
 
 /* Either pointer may be NULL. */
-static inline void hrm_memcount_get(hrm_memcount *m, uint64_t *current, uint64_t *peak)
-{
+static inline void hrm_memcount_get(hrm_memcount *m, uint64_t *current, uint64_t *peak) {
     pthread_mutex_lock(&m->lock);
     if (current) *current = m->current;
     if (peak) *peak = m->peak;

@@ -11,8 +11,7 @@
 
 /* *end = off + (count-1)*mstride + (rows-1)*ld + cols, in elements; 0 when that overflows. */
 static inline int hrm_span_end(uint64_t off, uint64_t count, uint64_t mstride, uint64_t rows, uint64_t ld,
-                               uint64_t cols, uint64_t *end)
-{
+                               uint64_t cols, uint64_t *end) {
     *end = off;
     if (count == 0 || rows == 0 || cols == 0) return 1;
     uint64_t a, b;
@@ -24,10 +23,9 @@ static inline int hrm_span_end(uint64_t off, uint64_t count, uint64_t mstride, u
 /* Checks that `count` matrices of `rows` x `cols` elements (row stride ld, matrix stride mstride)
  * starting at element `off` fit in a buffer of `have` elements, and that the strides are sane.
  * HRM_OK, or HRM_ERR_INVALID_ARG with the reason ("<op>: <name> ...") written to msg. */
-static inline hrm_status hrm_span_check(const char *op, const char *name, uint64_t have, uint64_t off,
-                                        uint64_t count, int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols,
-                                        char *msg, size_t msg_size)
-{
+static inline hrm_status hrm_span_check(const char *op, const char *name, uint64_t have, uint64_t off, uint64_t count,
+                                        int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols, char *msg,
+                                        size_t msg_size) {
     if (mstride < 0 || ld < 0 || (rows > 1 && (uint64_t)ld < cols)) {
         snprintf(msg, msg_size, "%s: %s has a bad stride (ld %lld for rows of %llu, matrix stride %lld)", op, name,
                  (long long)ld, (unsigned long long)cols, (long long)mstride);
@@ -47,8 +45,7 @@ static inline hrm_status hrm_span_check(const char *op, const char *name, uint64
  * (own_device), then the span. `have` is the buffer's size in elements (ignored without a buffer). */
 static inline hrm_status hrm_arg_check(const char *op, const char *name, int has_buf, int own_device, uint64_t have,
                                        uint64_t off, uint64_t count, int64_t mstride, uint64_t rows, int64_t ld,
-                                       uint64_t cols, char *msg, size_t msg_size)
-{
+                                       uint64_t cols, char *msg, size_t msg_size) {
     if (!has_buf) {
         snprintf(msg, msg_size, "%s: %s is NULL", op, name);
         return HRM_ERR_INVALID_ARG;
@@ -65,8 +62,8 @@ static inline hrm_status hrm_arg_check(const char *op, const char *name, int has
  * buffer type and error reporting; the order of the checks (and so which error wins) is shared. */
 typedef struct hrm_checker {
     /* p holds count matrices of rows x cols elements (row stride ld, matrix stride mstride), else reports */
-    hrm_status (*batched)(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
-                          int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols);
+    hrm_status (*batched)(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count, int64_t mstride,
+                          uint64_t rows, int64_t ld, uint64_t cols);
     /* reports msg as INVALID_ARG and returns that */
     hrm_status (*invalid)(hrm_device *dev, const char *msg);
     /* optional (NULL: not checked, e.g. ids that stay on a device): the n ids of p, already
@@ -75,36 +72,33 @@ typedef struct hrm_checker {
                       const int32_t *ignore);
 } hrm_checker;
 
-#define HRM_CK_TRY(expr)                                                                           \
-    do {                                                                                           \
-        hrm_status s_ = (expr);                                                                    \
-        if (s_ != HRM_OK) return s_;                                                               \
+#define HRM_CK_TRY(expr)             \
+    do {                             \
+        hrm_status s_ = (expr);      \
+        if (s_ != HRM_OK) return s_; \
     } while (0)
 
-#define HRM_CK_REQUIRE(ck, dev, cond, ...)                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            char m_[1024];                                                                         \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                                  \
-            return (ck)->invalid((dev), m_);                                                       \
-        }                                                                                          \
+#define HRM_CK_REQUIRE(ck, dev, cond, ...)        \
+    do {                                          \
+        if (!(cond)) {                            \
+            char m_[1024];                        \
+            snprintf(m_, sizeof m_, __VA_ARGS__); \
+            return (ck)->invalid((dev), m_);      \
+        }                                         \
     } while (0)
 
 static inline hrm_status hrm_ck(const hrm_checker *ck, hrm_device *dev, const char *op, const char *name, hrm_ptr p,
-                                uint64_t elems)
-{
+                                uint64_t elems) {
     return ck->batched(dev, op, name, p, 1, 0, 1, 0, elems);
 }
 
 static inline hrm_status hrm_ck_rows(const hrm_checker *ck, hrm_device *dev, const char *op, const char *name,
-                                     hrm_ptr p, uint64_t rows, int64_t stride, uint64_t cols)
-{
+                                     hrm_ptr p, uint64_t rows, int64_t stride, uint64_t cols) {
     return ck->batched(dev, op, name, p, 1, 0, rows, stride, cols);
 }
 
 static inline hrm_status hrm_check_rmsnorm(const hrm_checker *ck, hrm_device *dev, const hrm_rmsnorm_args *a,
-                                           int backward)
-{
+                                           int backward) {
     const char *op = backward ? "rmsnorm_backward" : "rmsnorm_forward";
     HRM_CK_REQUIRE(ck, dev, a->rows >= 0 && a->dim >= 1, "%s: bad sizes rows=%lld dim=%d", op, (long long)a->rows,
                    a->dim);
@@ -120,11 +114,10 @@ static inline hrm_status hrm_check_rmsnorm(const hrm_checker *ck, hrm_device *de
 }
 
 static inline hrm_status hrm_check_swiglu(const hrm_checker *ck, hrm_device *dev, const hrm_swiglu_args *a,
-                                          int backward)
-{
+                                          int backward) {
     const char *op = backward ? "swiglu_backward" : "swiglu_forward";
-    HRM_CK_REQUIRE(ck, dev, a->rows >= 0 && a->inter >= 1, "%s: bad sizes rows=%lld inter=%d", op,
-                   (long long)a->rows, a->inter);
+    HRM_CK_REQUIRE(ck, dev, a->rows >= 0 && a->inter >= 1, "%s: bad sizes rows=%lld inter=%d", op, (long long)a->rows,
+                   a->inter);
     uint64_t n = (uint64_t)a->rows * (uint64_t)a->inter;
     HRM_CK_TRY(hrm_ck(ck, dev, op, "gu", a->gu, 2 * n));
     if (!backward) return hrm_ck(ck, dev, op, "out", a->out, n);
@@ -133,8 +126,7 @@ static inline hrm_status hrm_check_swiglu(const hrm_checker *ck, hrm_device *dev
 }
 
 /* adam_atan2: n >= 0, step >= 1, and param, grad, m, v each hold n elements. */
-static inline hrm_status hrm_check_adam(const hrm_checker *ck, hrm_device *dev, const hrm_adam_args *a)
-{
+static inline hrm_status hrm_check_adam(const hrm_checker *ck, hrm_device *dev, const hrm_adam_args *a) {
     HRM_CK_REQUIRE(ck, dev, a->n >= 0 && a->step >= 1, "adam_atan2: bad n=%lld step=%lld (step counts from 1)",
                    (long long)a->n, (long long)a->step);
     uint64_t n = (uint64_t)a->n;
@@ -146,12 +138,11 @@ static inline hrm_status hrm_check_adam(const hrm_checker *ck, hrm_device *dev, 
 
 /* ck->ids, when set, also checks the token and puzzle ids (host-visible buffers only). */
 static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *dev, const hrm_embedding_args *a,
-                                             int backward)
-{
+                                             int backward) {
     const char *op = backward ? "embedding_backward" : "embedding_forward";
     HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq_len >= 0 && a->prefix >= 0 && a->dim >= 1 && a->vocab >= 1,
-                   "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len,
-                   a->prefix, a->dim, a->vocab);
+                   "%s: bad sizes batch=%d seq_len=%d prefix=%d dim=%d vocab=%d", op, a->batch, a->seq_len, a->prefix,
+                   a->dim, a->vocab);
     uint64_t B = (uint64_t)a->batch, S = (uint64_t)a->seq_len + (uint64_t)a->prefix, D = (uint64_t)a->dim;
     uint64_t prefix_elems = (uint64_t)a->prefix * D, width = (uint64_t)a->puzzle_width;
     HRM_CK_REQUIRE(ck, dev, a->prefix == 0 || (a->puzzle_width >= 1 && width <= prefix_elems),
@@ -159,8 +150,7 @@ static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *
                    (unsigned long long)prefix_elems);
     if (!backward || a->d_token_table.buf) {
         HRM_CK_TRY(hrm_ck(ck, dev, op, "tokens", a->tokens, B * (uint64_t)a->seq_len));
-        if (ck->ids)
-            HRM_CK_TRY(ck->ids(dev, op, "tokens", a->tokens, a->batch * (int64_t)a->seq_len, a->vocab, NULL));
+        if (ck->ids) HRM_CK_TRY(ck->ids(dev, op, "tokens", a->tokens, a->batch * (int64_t)a->seq_len, a->vocab, NULL));
     }
     if (backward) {
         HRM_CK_TRY(hrm_ck(ck, dev, op, "d_out", a->d_out, B * S * D));
@@ -183,15 +173,13 @@ static inline hrm_status hrm_check_embedding(const hrm_checker *ck, hrm_device *
 
 /* matmul, in two parts so that a backend can add its own limits between them (a BLAS int):
  * sizes first, then leading dimensions and the tensors. */
-static inline hrm_status hrm_check_matmul_sizes(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a)
-{
+static inline hrm_status hrm_check_matmul_sizes(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a) {
     HRM_CK_REQUIRE(ck, dev, a->m >= 0 && a->n >= 0 && a->k >= 0 && a->batch >= 1,
                    "matmul: bad sizes m=%d n=%d k=%d batch=%d", a->m, a->n, a->k, a->batch);
     return HRM_OK;
 }
 
-static inline hrm_status hrm_check_matmul_tensors(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a)
-{
+static inline hrm_status hrm_check_matmul_tensors(const hrm_checker *ck, hrm_device *dev, const hrm_matmul_args *a) {
     const char *op = "matmul";
     int64_t a_rows = a->trans_a ? a->k : a->m, a_cols = a->trans_a ? a->m : a->k;
     int64_t b_rows = a->trans_b ? a->n : a->k, b_cols = a->trans_b ? a->k : a->n;
@@ -212,8 +200,7 @@ static inline hrm_status hrm_check_matmul_tensors(const hrm_checker *ck, hrm_dev
 }
 
 /* add: n >= 0 and out, a, b (and c when given) hold n elements. */
-static inline hrm_status hrm_check_add(const hrm_checker *ck, hrm_device *dev, const hrm_add_args *a)
-{
+static inline hrm_status hrm_check_add(const hrm_checker *ck, hrm_device *dev, const hrm_add_args *a) {
     HRM_CK_REQUIRE(ck, dev, a->n >= 0, "add: n=%lld is negative", (long long)a->n);
     uint64_t n = (uint64_t)a->n;
     HRM_CK_TRY(hrm_ck(ck, dev, "add", "out", a->out, n));
@@ -225,8 +212,7 @@ static inline hrm_status hrm_check_add(const hrm_checker *ck, hrm_device *dev, c
 
 /* RoPE (op = "rope_forward" or "rope_backward"): even head_dim, x and out rows, cos and sin. */
 static inline hrm_status hrm_check_rope(const hrm_checker *ck, hrm_device *dev, const hrm_rope_args *a,
-                                        const char *op)
-{
+                                        const char *op) {
     HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 2 && a->head_dim % 2 == 0,
                    "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be even)", op, a->batch, a->seq,
                    a->heads, a->head_dim);
@@ -239,8 +225,7 @@ static inline hrm_status hrm_check_rope(const hrm_checker *ck, hrm_device *dev, 
 }
 
 /* signsgd_rows: sizes, then ids, grads, weights; ck->ids, when set, the ids' values. */
-static inline hrm_status hrm_check_signsgd(const hrm_checker *ck, hrm_device *dev, const hrm_signsgd_args *a)
-{
+static inline hrm_status hrm_check_signsgd(const hrm_checker *ck, hrm_device *dev, const hrm_signsgd_args *a) {
     const char *op = "signsgd_rows";
     HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->width >= 0 && a->num_rows >= 0,
                    "%s: bad sizes batch=%d width=%d num_rows=%d", op, a->batch, a->width, a->num_rows);
@@ -253,8 +238,7 @@ static inline hrm_status hrm_check_signsgd(const hrm_checker *ck, hrm_device *de
 
 /* Cross-entropy: sizes and kind, logits and labels (ck->ids, when set, checks the labels lie in
  * [0, vocab) or are the ignore label), then d_logits (backward) or loss, count, correct, preds. */
-static inline hrm_status hrm_check_xent(const hrm_checker *ck, hrm_device *dev, const hrm_xent_args *a, int backward)
-{
+static inline hrm_status hrm_check_xent(const hrm_checker *ck, hrm_device *dev, const hrm_xent_args *a, int backward) {
     const char *op = backward ? "xent_backward" : "xent_forward";
     HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq_len >= 0 && a->vocab >= 1,
                    "%s: bad sizes batch=%d seq_len=%d vocab=%d", op, a->batch, a->seq_len, a->vocab);
@@ -277,9 +261,8 @@ static inline hrm_status hrm_check_xent(const hrm_checker *ck, hrm_device *dev, 
 
 /* Attention sizes every in-tree backend supports (head_dim up to 128); a backend checks its own
  * stride limits after this and before hrm_check_attention_tensors. */
-static inline hrm_status hrm_check_attention_sizes(const hrm_checker *ck, hrm_device *dev,
-                                                   const hrm_attention_args *a, int backward)
-{
+static inline hrm_status hrm_check_attention_sizes(const hrm_checker *ck, hrm_device *dev, const hrm_attention_args *a,
+                                                   int backward) {
     HRM_CK_REQUIRE(ck, dev, a->batch >= 0 && a->seq >= 0 && a->heads >= 1 && a->head_dim >= 1 && a->head_dim <= 128,
                    "%s: bad sizes batch=%d seq=%d heads=%d head_dim=%d (head_dim must be 1..128)",
                    backward ? "attention_backward" : "attention_forward", a->batch, a->seq, a->heads, a->head_dim);
@@ -288,8 +271,7 @@ static inline hrm_status hrm_check_attention_sizes(const hrm_checker *ck, hrm_de
 
 /* The attention tensors; the backend checks the sizes and strides it supports first. */
 static inline hrm_status hrm_check_attention_tensors(const hrm_checker *ck, hrm_device *dev,
-                                                     const hrm_attention_args *a, int backward)
-{
+                                                     const hrm_attention_args *a, int backward) {
     const char *op = backward ? "attention_backward" : "attention_forward";
     uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
     if (rows == 0) return HRM_OK;

@@ -131,9 +131,22 @@ static int open_engine(const char *path, int threads, engine *e, size_t na, size
 }
 
 static hrm_status run(engine *e, const shape *s) {
-    hrm_matmul_args a = {.trans_a = s->ta, .trans_b = s->tb, .m = s->m, .n = s->n, .k = s->k, .alpha = 1,
-                         .beta = s->beta, .a = {e->a, 0}, .lda = s->lda, .stride_a = s->sa, .b = {e->b, 0},
-                         .ldb = s->ldb, .stride_b = s->sb, .c = {e->c, 0}, .ldc = s->ldc, .stride_c = s->sc,
+    hrm_matmul_args a = {.trans_a = s->ta,
+                         .trans_b = s->tb,
+                         .m = s->m,
+                         .n = s->n,
+                         .k = s->k,
+                         .alpha = 1,
+                         .beta = s->beta,
+                         .a = {e->a, 0},
+                         .lda = s->lda,
+                         .stride_a = s->sa,
+                         .b = {e->b, 0},
+                         .ldb = s->ldb,
+                         .stride_b = s->sb,
+                         .c = {e->c, 0},
+                         .ldc = s->ldc,
+                         .stride_c = s->sc,
                          .batch = s->batch};
     return e->p == HRM_PRECISION_HIGHEST ? e->f->matmul(e->dev, &a) : e->f->matmul_precision(e->dev, &a, e->p);
 }
@@ -157,8 +170,10 @@ int main(int argc, char **argv) {
         else if (argv[i][0] != '-')
             path = argv[i];
         else {
-            fprintf(stderr, "usage: %s [--batch 8] [--reps 7] [--passes 2] [--threads 0] [--engines a,b] [--best] "
-                            "[plugin.so]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--batch 8] [--reps 7] [--passes 2] [--threads 0] [--engines a,b] [--best] "
+                    "[plugin.so]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -189,8 +204,8 @@ int main(int argc, char **argv) {
     if (!ne) return 1;
     hrm_device_info info;
     eng[0]->f->device_info(eng[0]->be, 0, &info);
-    printf("bench_gemm: %s; %s; batch %d (rows %d), %s of %d calls in %d blocks, GFLOP/s\n", info.name,
-           info.note, batch, batch * 82, best ? "best" : "median", passes * reps, passes);
+    printf("bench_gemm: %s; %s; batch %d (rows %d), %s of %d calls in %d blocks, GFLOP/s\n", info.name, info.note,
+           batch, batch * 82, best ? "best" : "median", passes * reps, passes);
     printf("%-14s %-22s", "product", "m x n x k");
     for (int e = 0; e < ne; e++) printf(" %11s", eng[e]->label);
     printf("\n");
@@ -212,8 +227,8 @@ int main(int argc, char **argv) {
                     for (int r = 0; r < reps; r++) {
                         double t0 = now_s();
                         for (int j = 0; j < ns; j++) {
-                            hrm_add_args ad = {.n = ADD_N, .out = {eng[e]->x, 0}, .a = {eng[e]->x, 0},
-                                               .b = {eng[e]->x, 0}};
+                            hrm_add_args ad = {
+                                .n = ADD_N, .out = {eng[e]->x, 0}, .a = {eng[e]->x, 0}, .b = {eng[e]->x, 0}};
                             if (run(eng[e], &shapes[j]) != HRM_OK || eng[e]->f->add(eng[e]->dev, &ad) != HRM_OK) {
                                 fprintf(stderr, "bench_gemm: %s: %s\n", eng[e]->label,
                                         eng[e]->f->last_error(eng[e]->be));

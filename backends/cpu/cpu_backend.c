@@ -18,8 +18,7 @@
 
 /* ---- errors and logging --------------------------------------------------------------------- */
 
-hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
-{
+hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(be->error, sizeof be->error, fmt, ap);
@@ -28,8 +27,7 @@ hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
     return status;
 }
 
-void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
-{
+void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) {
     if (!be->log) return;
     char msg[512];
     va_list ap;
@@ -42,16 +40,14 @@ void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
 /* ---- bounds checks -------------------------------------------------------------------------- */
 
 hrm_status cpu_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
-                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols)
-{
+                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols) {
     char msg[1024];
     hrm_status st = hrm_arg_check(op, name, p.buf != NULL, p.buf && p.buf->dev == dev, p.buf ? p.buf->bytes / 4 : 0,
                                   p.off, count, mstride, rows, ld, cols, msg, sizeof msg);
     return st == HRM_OK ? HRM_OK : cpu_fail(dev->be, st, "%s", msg);
 }
 
-static hrm_status cpu_invalid(hrm_device *dev, const char *msg)
-{
+static hrm_status cpu_invalid(hrm_device *dev, const char *msg) {
     return cpu_fail(dev->be, HRM_ERR_INVALID_ARG, "%s", msg);
 }
 
@@ -59,18 +55,15 @@ const hrm_checker cpu_checker = {cpu_check_batched, cpu_invalid, cpu_check_ids};
 
 /* ---- instance --------------------------------------------------------------------------------- */
 
-static int cpu_probe(const hrm_host *host, char *why, size_t why_size)
-{
+static int cpu_probe(const hrm_host *host, char *why, size_t why_size) {
     (void)host;
     if (why && why_size) why[0] = '\0';
     return 10; /* always usable; any accelerator backend should outrank it */
 }
 
-static int host_threads(const hrm_host *host)
-{
+static int host_threads(const hrm_host *host) {
     int n = 0;
-    if (host && host->struct_size >= offsetof(hrm_host, num_threads) + sizeof host->num_threads)
-        n = host->num_threads;
+    if (host && host->struct_size >= offsetof(hrm_host, num_threads) + sizeof host->num_threads) n = host->num_threads;
     if (n <= 0) {
         long online = sysconf(_SC_NPROCESSORS_ONLN);
         n = online > 0 ? (int)online : 1;
@@ -78,8 +71,7 @@ static int host_threads(const hrm_host *host)
     return n > 1024 ? 1024 : n;
 }
 
-static hrm_status cpu_create(const hrm_host *host, hrm_backend **out)
-{
+static hrm_status cpu_create(const hrm_host *host, hrm_backend **out) {
     if (!out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     hrm_backend *be = calloc(1, sizeof *be);
@@ -110,8 +102,7 @@ static hrm_status cpu_create(const hrm_host *host, hrm_backend **out)
     return HRM_OK;
 }
 
-static void cpu_destroy(hrm_backend *be)
-{
+static void cpu_destroy(hrm_backend *be) {
     if (!be) return;
     cpu_pool_destroy(be->pool);
     cpu_dnnl_fini(be);
@@ -125,8 +116,7 @@ static const char *cpu_last_error(hrm_backend *be) { return be ? be->error : "cp
 static int cpu_device_count(hrm_backend *be) { return be ? 1 : 0; }
 
 /* Copies the value of the first "key<spaces>: value" line of a /proc file into out. */
-static int proc_field(const char *path, const char *key, char *out, size_t size)
-{
+static int proc_field(const char *path, const char *key, char *out, size_t size) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[512];
@@ -146,18 +136,17 @@ static int proc_field(const char *path, const char *key, char *out, size_t size)
     return found;
 }
 
-static uint64_t total_memory(void)
-{
+static uint64_t total_memory(void) {
     char kb[64];
     if (proc_field("/proc/meminfo", "MemTotal", kb, sizeof kb)) return strtoull(kb, NULL, 10) * 1024u;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
 }
 
-static hrm_status cpu_device_info(hrm_backend *be, int index, hrm_device_info *out)
-{
+static hrm_status cpu_device_info(hrm_backend *be, int index, hrm_device_info *out) {
     if (!be || !out) return HRM_ERR_INVALID_ARG;
-    if (index != 0) return cpu_fail(be, HRM_ERR_INVALID_ARG, "device_info: no device %d (the CPU backend has 1)", index);
+    if (index != 0)
+        return cpu_fail(be, HRM_ERR_INVALID_ARG, "device_info: no device %d (the CPU backend has 1)", index);
     memset(out, 0, sizeof *out);
     if (!proc_field("/proc/cpuinfo", "model name", out->name, sizeof out->name))
         snprintf(out->name, sizeof out->name, "host CPU");
@@ -180,11 +169,11 @@ static hrm_status cpu_device_info(hrm_backend *be, int index, hrm_device_info *o
     return HRM_OK;
 }
 
-static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
-{
+static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out) {
     if (!be || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
-    if (index != 0) return cpu_fail(be, HRM_ERR_INVALID_ARG, "device_open: no device %d (the CPU backend has 1)", index);
+    if (index != 0)
+        return cpu_fail(be, HRM_ERR_INVALID_ARG, "device_open: no device %d (the CPU backend has 1)", index);
     hrm_device *dev = calloc(1, sizeof *dev);
     if (!dev) return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
     dev->be = be;
@@ -207,8 +196,7 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out)
     return HRM_OK;
 }
 
-static void cpu_device_close(hrm_device *dev)
-{
+static void cpu_device_close(hrm_device *dev) {
     if (!dev) return;
     cpu_dnnl_close(dev->dnnl);
     cpu_precision_scratch_free(dev);
@@ -216,8 +204,7 @@ static void cpu_device_close(hrm_device *dev)
     free(dev);
 }
 
-static hrm_status cpu_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak)
-{
+static hrm_status cpu_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak) {
     if (!dev) return HRM_ERR_INVALID_ARG;
     hrm_memcount_get(&dev->mem, current, peak);
     return HRM_OK;
@@ -227,8 +214,7 @@ static hrm_status cpu_finish(hrm_device *dev) { return dev ? HRM_OK : HRM_ERR_IN
 
 /* ---- buffers ------------------------------------------------------------------------------------ */
 
-static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **out)
-{
+static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **out) {
     if (!dev || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     if (dev->max_buffer && bytes > dev->max_buffer)
@@ -241,7 +227,8 @@ static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
     void *data = NULL;
     if (!buf || posix_memalign(&data, CPU_ALIGN, rounded ? rounded : CPU_ALIGN) != 0) {
         free(buf);
-        return cpu_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: cannot allocate %zu bytes of host memory", bytes);
+        return cpu_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "buffer_alloc: cannot allocate %zu bytes of host memory",
+                        bytes);
     }
     *buf = (hrm_buffer){.dev = dev, .bytes = bytes, .data = data};
     hrm_memcount_add(&dev->mem, bytes);
@@ -251,8 +238,7 @@ static hrm_status cpu_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
 
 static uint64_t cpu_max_buffer_bytes(hrm_device *dev) { return dev ? dev->max_buffer : 0; }
 
-static void cpu_buffer_free(hrm_buffer *buf)
-{
+static void cpu_buffer_free(hrm_buffer *buf) {
     if (!buf) return;
     hrm_device *dev = buf->dev;
     hrm_memcount_sub(&dev->mem, buf->bytes);
@@ -260,8 +246,7 @@ static void cpu_buffer_free(hrm_buffer *buf)
     free(buf);
 }
 
-static hrm_status check_bytes(hrm_buffer *buf, const char *op, size_t offset, size_t bytes)
-{
+static hrm_status check_bytes(hrm_buffer *buf, const char *op, size_t offset, size_t bytes) {
     if (offset > buf->bytes || bytes > buf->bytes - offset)
         return cpu_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "%s: bytes [%zu, %zu + %zu) lie outside a buffer of %zu", op,
                         offset, offset, bytes, buf->bytes);
@@ -276,8 +261,7 @@ typedef struct copy_job {
 
 enum { COPY_BLOCK = 1 << 16 }; /* the copy is handed out in blocks of this many bytes */
 
-static void copy_blocks(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void copy_blocks(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const copy_job *j = ctx;
     size_t from = (size_t)begin * COPY_BLOCK, to = (size_t)end * COPY_BLOCK;
@@ -286,8 +270,7 @@ static void copy_blocks(void *ctx, int64_t begin, int64_t end, int thread)
 }
 
 /* memcpy over all pool threads: one thread cannot saturate the memory system on its own. */
-static void parallel_memcpy(hrm_backend *be, void *dst, const void *src, size_t bytes)
-{
+static void parallel_memcpy(hrm_backend *be, void *dst, const void *src, size_t bytes) {
     if (bytes < CPU_PARALLEL_COPY_BYTES || be->threads == 1) {
         memcpy(dst, src, bytes);
         return;
@@ -296,24 +279,22 @@ static void parallel_memcpy(hrm_backend *be, void *dst, const void *src, size_t 
     cpu_parallel_for(be->pool, (int64_t)((bytes + COPY_BLOCK - 1) / COPY_BLOCK), 1, copy_blocks, &j);
 }
 
-static hrm_status cpu_buffer_write(hrm_buffer *dst, size_t offset, const void *src, size_t bytes)
-{
+static hrm_status cpu_buffer_write(hrm_buffer *dst, size_t offset, const void *src, size_t bytes) {
     if (!dst || (!src && bytes)) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_bytes(dst, "buffer_write", offset, bytes));
     parallel_memcpy(dst->dev->be, (char *)dst->data + offset, src, bytes);
     return HRM_OK;
 }
 
-static hrm_status cpu_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes)
-{
+static hrm_status cpu_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes) {
     if (!src || (!dst && bytes)) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_bytes(src, "buffer_read", offset, bytes));
     parallel_memcpy(src->dev->be, dst, (const char *)src->data + offset, bytes);
     return HRM_OK;
 }
 
-static hrm_status cpu_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset, size_t bytes)
-{
+static hrm_status cpu_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset,
+                                  size_t bytes) {
     if (!dst || !src) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_bytes(dst, "buffer_copy (dst)", dst_offset, bytes));
     CPU_TRY(check_bytes(src, "buffer_copy (src)", src_offset, bytes));
@@ -331,8 +312,7 @@ typedef struct fill_job {
     uint32_t bits;
 } fill_job;
 
-static void fill_range(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void fill_range(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const fill_job *j = ctx;
     uint32_t *restrict dst = j->dst;
@@ -340,12 +320,12 @@ static void fill_range(void *ctx, int64_t begin, int64_t end, int thread)
     for (int64_t i = begin; i < end; i++) dst[i] = bits;
 }
 
-static hrm_status cpu_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, float value)
-{
+static hrm_status cpu_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, float value) {
     if (!buf) return HRM_ERR_INVALID_ARG;
     if (offset > buf->bytes / 4 || count > buf->bytes / 4 - offset)
-        return cpu_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu",
-                        offset, offset, count, buf->bytes / 4);
+        return cpu_fail(buf->dev->be, HRM_ERR_INVALID_ARG,
+                        "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu", offset, offset, count,
+                        buf->bytes / 4);
     fill_job j = {.dst = (uint32_t *)buf->data + offset};
     memcpy(&j.bits, &value, sizeof j.bits);
     cpu_parallel_for(buf->dev->be->pool, (int64_t)count, CPU_PARALLEL_COPY_BYTES / 4, fill_range, &j);

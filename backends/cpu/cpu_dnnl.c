@@ -66,8 +66,7 @@ static const int ARG_OF[MEMS] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, D
 
 /* ---- engine, version ---------------------------------------------------------------------------- */
 
-bool cpu_dnnl_init(hrm_backend *be, char *why, size_t why_size)
-{
+bool cpu_dnnl_init(hrm_backend *be, char *why, size_t why_size) {
     dnnl_status_t s = dnnl_engine_create(&be->dnnl_engine, dnnl_cpu, 0);
     if (s != dnnl_success) {
         be->dnnl_engine = NULL;
@@ -77,14 +76,12 @@ bool cpu_dnnl_init(hrm_backend *be, char *why, size_t why_size)
     return true;
 }
 
-void cpu_dnnl_fini(hrm_backend *be)
-{
+void cpu_dnnl_fini(hrm_backend *be) {
     if (be->dnnl_engine) dnnl_engine_destroy(be->dnnl_engine);
     be->dnnl_engine = NULL;
 }
 
-static const char *isa_name(dnnl_cpu_isa_t isa)
-{
+static const char *isa_name(dnnl_cpu_isa_t isa) {
     switch (isa) {
     case dnnl_cpu_isa_sse41: return "sse41";
     case dnnl_cpu_isa_avx: return "avx";
@@ -100,30 +97,26 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
     }
 }
 
-void cpu_dnnl_version(char *out, size_t size)
-{
+void cpu_dnnl_version(char *out, size_t size) {
     const dnnl_version_t *v = dnnl_version();
     snprintf(out, size, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch, isa_name(dnnl_get_effective_cpu_isa()));
 }
 
 /* ---- OpenMP threads of the calling thread --------------------------------------------------------- */
 
-int cpu_omp_threads_enter(int want)
-{
+int cpu_omp_threads_enter(int want) {
     int saved = omp_get_max_threads();
     if (saved != want) omp_set_num_threads(want);
     return saved;
 }
 
-void cpu_omp_threads_leave(int saved)
-{
+void cpu_omp_threads_leave(int saved) {
     if (omp_get_max_threads() != saved) omp_set_num_threads(saved);
 }
 
 /* ---- the per-device context ------------------------------------------------------------------------ */
 
-cpu_dnnl *cpu_dnnl_open(hrm_backend *be)
-{
+cpu_dnnl *cpu_dnnl_open(hrm_backend *be) {
     if (!be->dnnl_engine) return NULL;
     cpu_dnnl *d = calloc(1, sizeof *d);
     if (!d) return NULL;
@@ -142,8 +135,7 @@ cpu_dnnl *cpu_dnnl_open(hrm_backend *be)
     return d;
 }
 
-static void entry_free(cpu_dnnl *d, cpu_dnnl_prim *e)
-{
+static void entry_free(cpu_dnnl *d, cpu_dnnl_prim *e) {
     if (e->mem)
         for (int i = 0; i < d->threads * MEMS; i++)
             if (e->mem[i]) dnnl_memory_destroy(e->mem[i]);
@@ -152,8 +144,7 @@ static void entry_free(cpu_dnnl *d, cpu_dnnl_prim *e)
     memset(e, 0, sizeof *e);
 }
 
-void cpu_dnnl_close(cpu_dnnl *d)
-{
+void cpu_dnnl_close(cpu_dnnl *d) {
     if (!d) return;
     for (int i = 0; i < d->count; i++) entry_free(d, &d->cache[i]);
     for (int t = 0; t < d->threads; t++) {
@@ -168,16 +159,14 @@ void cpu_dnnl_close(cpu_dnnl *d)
 
 /* Row-major [rows, cols] with leading dimension ld, or its transpose when trans (stored [cols, rows]). */
 static dnnl_status_t matrix_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols, int64_t ld, int trans,
-                               dnnl_data_type_t type)
-{
+                               dnnl_data_type_t type) {
     dnnl_dims_t dims = {rows, cols};
     dnnl_dims_t strides = {trans ? 1 : ld, trans ? ld : 1};
     return dnnl_memory_desc_init_by_strides(md, 2, dims, type, strides);
 }
 
 /* Makes the primitive of key k into e (zeroed); on failure a message in err. */
-static hrm_status entry_make(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim *e, char *err, size_t err_size)
-{
+static hrm_status entry_make(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim *e, char *err, size_t err_size) {
     dnnl_data_type_t in = k->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t post = NULL;
@@ -222,18 +211,16 @@ static hrm_status entry_make(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim *
         }
         step = "memory objects", s = dnnl_out_of_memory;
     }
-    snprintf(err, err_size, "oneDNN: %s %s matmul %c%c m=%d n=%d k=%d failed at the %s: %s",
-             k->bf16 ? "bf16" : "fp32", k->threads > 1 ? "threaded" : "single-threaded", k->ta ? 'T' : 'N',
-             k->tb ? 'T' : 'N', k->m, k->n, k->k, step,
-             s == dnnl_unimplemented ? "no implementation on this CPU" : dnnl_status2str(s));
+    snprintf(err, err_size, "oneDNN: %s %s matmul %c%c m=%d n=%d k=%d failed at the %s: %s", k->bf16 ? "bf16" : "fp32",
+             k->threads > 1 ? "threaded" : "single-threaded", k->ta ? 'T' : 'N', k->tb ? 'T' : 'N', k->m, k->n, k->k,
+             step, s == dnnl_unimplemented ? "no implementation on this CPU" : dnnl_status2str(s));
     entry_free(d, e);
-    return s == dnnl_unimplemented  ? HRM_ERR_UNSUPPORTED
+    return s == dnnl_unimplemented   ? HRM_ERR_UNSUPPORTED
            : s == dnnl_out_of_memory ? HRM_ERR_OUT_OF_MEMORY
                                      : HRM_ERR_DEVICE;
 }
 
-hrm_status cpu_dnnl_get(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim **out, char *err, size_t err_size)
-{
+hrm_status cpu_dnnl_get(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim **out, char *err, size_t err_size) {
     *out = NULL;
     d->clock++;
     int victim = 0;
@@ -269,9 +256,8 @@ hrm_status cpu_dnnl_get(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim **out,
 
 const char *cpu_dnnl_impl(const cpu_dnnl_prim *p) { return p->impl; }
 
-void cpu_dnnl_key_init(cpu_dnnl_key *k, int ta, int tb, int m, int n, int kk, int64_t lda, int64_t ldb,
-                       int64_t ldc, float alpha, float beta, bool bf16, int threads)
-{
+void cpu_dnnl_key_init(cpu_dnnl_key *k, int ta, int tb, int m, int n, int kk, int64_t lda, int64_t ldb, int64_t ldc,
+                       float alpha, float beta, bool bf16, int threads) {
     memset(k, 0, sizeof *k); /* padding too: keys are compared with memcmp */
     k->ta = ta, k->tb = tb, k->m = m, k->n = n, k->k = kk, k->bf16 = bf16, k->threads = threads;
     k->lda = lda, k->ldb = ldb, k->ldc = ldc;
@@ -282,8 +268,7 @@ void cpu_dnnl_key_init(cpu_dnnl_key *k, int ta, int tb, int m, int n, int kk, in
 
 /* ---- execution (any pool thread) ---------------------------------------------------------------------- */
 
-bool cpu_dnnl_exec(cpu_dnnl *d, cpu_dnnl_prim *p, int thread, const void *a, const void *b, float *c)
-{
+bool cpu_dnnl_exec(cpu_dnnl *d, cpu_dnnl_prim *p, int thread, const void *a, const void *b, float *c) {
     if (omp_get_max_threads() != p->key.threads) omp_set_num_threads(p->key.threads);
     thread_ctx *t = &d->per_thread[thread];
     if (p->scratch_bytes > t->scratch_bytes) {

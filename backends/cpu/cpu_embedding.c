@@ -10,8 +10,7 @@ enum { COLUMN_GROUP = 16 }; /* 64 bytes: threads never share a cache line of a t
 
 /* Every id of ids[0, n) lies in [0, limit) or equals *ignore (when ignore is not NULL). */
 hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_ptr p, int64_t n, int limit,
-                         const int32_t *ignore)
-{
+                         const int32_t *ignore) {
     const int32_t *ids = cpu_i32(p);
     for (int64_t i = 0; i < n; i++) {
         if ((ids[i] >= 0 && ids[i] < limit) || (ignore && ids[i] == *ignore)) continue;
@@ -25,16 +24,14 @@ hrm_status cpu_check_ids(hrm_device *dev, const char *op, const char *name, hrm_
     return HRM_OK;
 }
 
-static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
-{
+static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward) {
     return hrm_check_embedding(&cpu_checker, dev, a, backward);
 }
 
 /* ---- forward: one output row [dim] per (b, s) ------------------------------------------------ */
 
 /* The source of row (b, s): e[0, n) are its values, the rest of the row is zero padding. */
-static const float *source_row(const hrm_embedding_args *a, int b, int s, int *n)
-{
+static const float *source_row(const hrm_embedding_args *a, int b, int s, int *n) {
     if (s < a->prefix) {
         int64_t start = (int64_t)s * a->dim, left = a->puzzle_width - start;
         *n = left <= 0 ? 0 : left < a->dim ? (int)left : a->dim;
@@ -47,8 +44,7 @@ static const float *source_row(const hrm_embedding_args *a, int b, int s, int *n
 }
 
 /* out[0, dim) = scale * (e + pos), with e[i] = 0 for i >= n; pos may be NULL. */
-static inline void scaled_row(float *out, const float *e, int n, const float *pos, int dim, float scale)
-{
+static inline void scaled_row(float *out, const float *e, int n, const float *pos, int dim, float scale) {
     if (pos) {
 #pragma omp simd
         for (int i = 0; i < n; i++) out[i] = scale * (e[i] + pos[i]);
@@ -60,8 +56,7 @@ static inline void scaled_row(float *out, const float *e, int n, const float *po
     }
 }
 
-CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_embedding_args *a = ctx;
     int S = a->prefix + a->seq_len, dim = a->dim;
@@ -83,8 +78,7 @@ CPU_VECTOR_CLONES static void embedding_forward_rows(void *ctx, int64_t begin, i
     }
 }
 
-hrm_status cpu_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
-{
+hrm_status cpu_embedding_forward(hrm_device *dev, const hrm_embedding_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_embedding(dev, a, 0));
     int64_t rows = (int64_t)a->batch * (a->prefix + a->seq_len);
@@ -95,8 +89,7 @@ hrm_status cpu_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
 /* ---- backward ----------------------------------------------------------------------------------- */
 
 /* d_token_table[:, cols] += scale * d_out rows, for column groups [begin, end). */
-static void token_grad_columns(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void token_grad_columns(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_embedding_args *a = ctx;
     int S = a->prefix + a->seq_len, dim = a->dim;
@@ -112,8 +105,7 @@ static void token_grad_columns(void *ctx, int64_t begin, int64_t end, int thread
 }
 
 /* d_pos[s] += scale * sum over b of d_out[b, s], for positions [begin, end). */
-static void pos_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void pos_grad_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_embedding_args *a = ctx;
     int S = a->prefix + a->seq_len, dim = a->dim;
@@ -129,8 +121,7 @@ static void pos_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
 
 /* d_puzzle_rows[b] = scale * the first puzzle_width values of d_out[b, 0..prefix), for slots
  * [begin, end). */
-static void puzzle_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void puzzle_grad_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_embedding_args *a = ctx;
     int64_t S = a->prefix + a->seq_len, width = a->puzzle_width;
@@ -142,8 +133,7 @@ static void puzzle_grad_rows(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-hrm_status cpu_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
-{
+hrm_status cpu_embedding_backward(hrm_device *dev, const hrm_embedding_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_embedding(dev, a, 1));
     cpu_pool *pool = cpu_dev_pool(dev);
@@ -151,7 +141,8 @@ hrm_status cpu_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
     int64_t work_rows = 1 + 16384 / a->dim;
     if (a->d_token_table.buf && a->seq_len > 0)
         cpu_parallel_for(pool, (a->dim + COLUMN_GROUP - 1) / COLUMN_GROUP, 1, token_grad_columns, (void *)a);
-    if (a->d_pos.buf && a->batch > 0) cpu_parallel_for(pool, S, work_rows / (a->batch + 1) + 1, pos_grad_rows, (void *)a);
+    if (a->d_pos.buf && a->batch > 0)
+        cpu_parallel_for(pool, S, work_rows / (a->batch + 1) + 1, pos_grad_rows, (void *)a);
     if (a->d_puzzle_rows.buf && a->prefix > 0)
         cpu_parallel_for(pool, a->batch, work_rows / a->prefix + 1, puzzle_grad_rows, (void *)a);
     return HRM_OK;

@@ -46,7 +46,7 @@ typedef enum cpu_precision_mode {
     CPU_PRECISION_OFF,     /* highest only */
 } cpu_precision_mode;
 
-struct dnnl_engine; /* oneDNN's engine (dnnl_engine_t), NULL when oneDNN is absent or failed */
+struct dnnl_engine;                         /* oneDNN's engine (dnnl_engine_t), NULL when oneDNN is absent or failed */
 typedef struct cpu_dnnl cpu_dnnl;           /* per device: primitives, per-thread streams (cpu_dnnl.c) */
 typedef struct cpu_dnnl_prim cpu_dnnl_prim; /* one cached primitive */
 
@@ -59,17 +59,17 @@ struct hrm_backend {
     cpu_gemm_mode gemm;
     struct dnnl_engine *dnnl_engine;
     cpu_precision_mode precision_mode;
-    uint32_t precisions;      /* HRM_PRECISION_BIT set of what matmul_precision runs */
-    bool medium_native;       /* medium runs on oneDNN's bf16 matmul (else emulated, or not at all) */
-    char gemm_note[48];       /* who computes fp32 products, e.g. "oneDNN 2.6.3 (avx2)" */
-    char precision_note[80];  /* "highest, medium (brg:avx512_core_bf16)" */
-    char precision_why[160];  /* why medium is not reported, for the log */
+    uint32_t precisions;     /* HRM_PRECISION_BIT set of what matmul_precision runs */
+    bool medium_native;      /* medium runs on oneDNN's bf16 matmul (else emulated, or not at all) */
+    char gemm_note[48];      /* who computes fp32 products, e.g. "oneDNN 2.6.3 (avx2)" */
+    char precision_note[80]; /* "highest, medium (brg:avx512_core_bf16)" */
+    char precision_why[160]; /* why medium is not reported, for the log */
     char error[256];
 };
 
 struct hrm_device {
     hrm_backend *be;
-    hrm_memcount mem; /* bytes in buffers now and at most */
+    hrm_memcount mem;    /* bytes in buffers now and at most */
     uint64_t max_buffer; /* HRM_CPU_MAX_BUFFER_KB in bytes; 0 = no limit */
     cpu_dnnl *dnnl;      /* NULL without oneDNN */
     void *scratch[2];    /* rounded or bf16 copies of A and B (cpu_precision.c) */
@@ -83,8 +83,7 @@ struct hrm_buffer {
 };
 
 /* ---- errors and checks (cpu_backend.c) ------------------------------------------------------ */
-hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+hrm_status cpu_fail(hrm_backend *be, hrm_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cpu_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Checks that p holds `count` matrices `mstride` apart, each `rows` x `cols` with leading
@@ -103,16 +102,16 @@ static inline float *cpu_f32(hrm_ptr p) { return (float *)p.buf->data + p.off; }
 static inline int32_t *cpu_i32(hrm_ptr p) { return (int32_t *)p.buf->data + p.off; }
 static inline cpu_pool *cpu_dev_pool(hrm_device *dev) { return dev->be->pool; }
 
-#define CPU_TRY(expr)                                                                              \
-    do {                                                                                           \
-        hrm_status s_ = (expr);                                                                    \
-        if (s_ != HRM_OK) return s_;                                                               \
+#define CPU_TRY(expr)                \
+    do {                             \
+        hrm_status s_ = (expr);      \
+        if (s_ != HRM_OK) return s_; \
     } while (0)
 
 /* Returns INVALID_ARG from the enclosing op with a message when cond is false. */
-#define CPU_REQUIRE(dev, cond, ...)                                                                \
-    do {                                                                                           \
-        if (!(cond)) return cpu_fail((dev)->be, HRM_ERR_INVALID_ARG, __VA_ARGS__);                 \
+#define CPU_REQUIRE(dev, cond, ...)                                                \
+    do {                                                                           \
+        if (!(cond)) return cpu_fail((dev)->be, HRM_ERR_INVALID_ARG, __VA_ARGS__); \
     } while (0)
 
 /* ---- fast exp shared by attention and the activations (cpu_math.h) -------------------------- */
@@ -147,8 +146,8 @@ void cpu_dnnl_fini(hrm_backend *be);
 void cpu_dnnl_version(char *out, size_t size); /* "oneDNN 2.6.3 (avx2)" */
 cpu_dnnl *cpu_dnnl_open(hrm_backend *be);      /* NULL without an engine or memory */
 void cpu_dnnl_close(cpu_dnnl *d);
-void cpu_dnnl_key_init(cpu_dnnl_key *k, int ta, int tb, int m, int n, int kk, int64_t lda, int64_t ldb,
-                       int64_t ldc, float alpha, float beta, bool bf16, int threads);
+void cpu_dnnl_key_init(cpu_dnnl_key *k, int ta, int tb, int m, int n, int kk, int64_t lda, int64_t ldb, int64_t ldc,
+                       float alpha, float beta, bool bf16, int threads);
 /* The calling thread only: finds or makes the primitive (HRM_ERR_UNSUPPORTED when oneDNN has none). */
 hrm_status cpu_dnnl_get(cpu_dnnl *d, const cpu_dnnl_key *k, cpu_dnnl_prim **out, char *err, size_t err_size);
 const char *cpu_dnnl_impl(const cpu_dnnl_prim *p); /* oneDNN's implementation name, e.g. "gemm:jit" */
@@ -158,14 +157,16 @@ bool cpu_dnnl_exec(cpu_dnnl *d, cpu_dnnl_prim *p, int thread, const void *a, con
 int cpu_omp_threads_enter(int want);
 void cpu_omp_threads_leave(int saved);
 #else
-static inline bool cpu_dnnl_init(hrm_backend *be, char *why, size_t why_size)
-{
+static inline bool cpu_dnnl_init(hrm_backend *be, char *why, size_t why_size) {
     (void)be;
     if (why_size) why[0] = '\0';
     return false;
 }
 static inline void cpu_dnnl_fini(hrm_backend *be) { (void)be; }
-static inline cpu_dnnl *cpu_dnnl_open(hrm_backend *be) { (void)be; return NULL; }
+static inline cpu_dnnl *cpu_dnnl_open(hrm_backend *be) {
+    (void)be;
+    return NULL;
+}
 static inline void cpu_dnnl_close(cpu_dnnl *d) { (void)d; }
 #endif
 

@@ -6,8 +6,7 @@
 #include "cpu_internal.h"
 
 /* argmax of x[0, n), the first one on ties */
-static int argmax(const float *x, int n)
-{
+static int argmax(const float *x, int n) {
     int best = 0;
     for (int j = 1; j < n; j++)
         if (x[j] > x[best]) best = j;
@@ -18,8 +17,7 @@ static double stablemax_s(double x) { return x >= 0.0 ? x + 1.0 : 1.0 / (1.0 - x
 static double stablemax_ds(double x) { return x >= 0.0 ? 1.0 : 1.0 / ((1.0 - x) * (1.0 - x)); }
 
 /* -log p(label) of one position. */
-static double token_nll(const float *x, int vocab, int label, hrm_loss_kind kind)
-{
+static double token_nll(const float *x, int vocab, int label, hrm_loss_kind kind) {
     double sum = 0.0;
     if (kind == HRM_LOSS_STABLEMAX) {
         for (int j = 0; j < vocab; j++) sum += stablemax_s(x[j]);
@@ -31,8 +29,7 @@ static double token_nll(const float *x, int vocab, int label, hrm_loss_kind kind
 }
 
 /* d_x = g * d(-log p(label))/dx for one position. */
-static void token_grad(const float *x, int vocab, int label, hrm_loss_kind kind, double g, float *dx)
-{
+static void token_grad(const float *x, int vocab, int label, hrm_loss_kind kind, double g, float *dx) {
     double sum = 0.0;
     if (kind == HRM_LOSS_STABLEMAX) {
         for (int j = 0; j < vocab; j++) sum += stablemax_s(x[j]);
@@ -46,16 +43,14 @@ static void token_grad(const float *x, int vocab, int label, hrm_loss_kind kind,
     dx[label] = (float)(g * (exp((double)x[label] - mx) / sum - 1.0));
 }
 
-static int valid_count(const hrm_xent_args *a, int b)
-{
+static int valid_count(const hrm_xent_args *a, int b) {
     const int32_t *labels = cpu_i32(a->labels) + (int64_t)b * a->seq_len;
     int count = 0;
     for (int t = 0; t < a->seq_len; t++) count += labels[t] != a->ignore_label;
     return count;
 }
 
-static void xent_forward_seqs(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void xent_forward_seqs(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_xent_args *a = ctx;
     for (int64_t b = begin; b < end; b++) {
@@ -77,8 +72,7 @@ static void xent_forward_seqs(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-static void xent_backward_seqs(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void xent_backward_seqs(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_xent_args *a = ctx;
     for (int64_t b = begin; b < end; b++) {
@@ -97,28 +91,24 @@ static void xent_backward_seqs(void *ctx, int64_t begin, int64_t end, int thread
     }
 }
 
-static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward)
-{
+static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward) {
     return hrm_check_xent(&cpu_checker, dev, a, backward);
 }
 
 /* sequences per share: enough positions x vocab to repay a thread */
-static int64_t min_seqs(const hrm_xent_args *a)
-{
+static int64_t min_seqs(const hrm_xent_args *a) {
     int64_t per_seq = (int64_t)a->seq_len * a->vocab + 1;
     return per_seq >= 8192 ? 1 : 8192 / per_seq;
 }
 
-hrm_status cpu_xent_forward(hrm_device *dev, const hrm_xent_args *a)
-{
+hrm_status cpu_xent_forward(hrm_device *dev, const hrm_xent_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_xent(dev, a, 0));
     cpu_parallel_for(cpu_dev_pool(dev), a->batch, min_seqs(a), xent_forward_seqs, (void *)a);
     return HRM_OK;
 }
 
-hrm_status cpu_xent_backward(hrm_device *dev, const hrm_xent_args *a)
-{
+hrm_status cpu_xent_backward(hrm_device *dev, const hrm_xent_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_xent(dev, a, 1));
     cpu_parallel_for(cpu_dev_pool(dev), a->batch, min_seqs(a), xent_backward_seqs, (void *)a);

@@ -17,8 +17,7 @@
 #define CPU_VECTOR_CLONES
 #endif
 
-static inline float cpu_expf(float x)
-{
+static inline float cpu_expf(float x) {
     /* x = n ln2 + r with |r| <= ln2/2, ln2 split in two so that n*ln2_hi is exact */
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
@@ -42,8 +41,7 @@ static inline float cpu_expf(float x)
 /* atan2(y, x) for x >= 0 (AdamATan2's denominator is a square root), within ~2e-7 relative of
  * atan2f; NaN in, NaN out. Reduces |y|/x (or x/|y| above pi/4) to [0, 1], then to
  * [-tan(pi/8), tan(pi/8)] around pi/4, and uses the Cephes atanf polynomial there. */
-static inline float cpu_atan2f_xpos(float y, float x)
-{
+static inline float cpu_atan2f_xpos(float y, float x) {
     const float pi_2 = 1.57079632679489662f, pi_4 = 0.785398163397448310f, tan_pi_8 = 0.414213562373095049f;
     float ay = y < 0.0f ? -y : y;
     int swap = ay > x;

@@ -40,7 +40,7 @@
 
 static const char *const OP = "matmul";
 #define SMALL_GEMM_FLOPS 2e7 /* below this, threads barely pay off */
-#define MIN_SLICE 64          /* rows or columns of C per slice, at least */
+#define MIN_SLICE 64         /* rows or columns of C per slice, at least */
 
 /* The engine used when HRM_CPU_GEMM is unset: chosen by measurement (see the top of the file). */
 #define DEFAULT_GEMM CPU_GEMM_SLICES
@@ -53,8 +53,7 @@ static const struct {
                   {"onednn", CPU_GEMM_ONEDNN},
                   {"onednn-omp", CPU_GEMM_ONEDNN_OMP}};
 
-static const char *mode_name(cpu_gemm_mode m)
-{
+static const char *mode_name(cpu_gemm_mode m) {
     for (size_t i = 0; i < sizeof GEMM_MODES / sizeof GEMM_MODES[0]; i++)
         if (GEMM_MODES[i].mode == m) return GEMM_MODES[i].name;
     return "?";
@@ -62,8 +61,7 @@ static const char *mode_name(cpu_gemm_mode m)
 
 static bool mode_is_dnnl(cpu_gemm_mode m) { return m == CPU_GEMM_ONEDNN || m == CPU_GEMM_ONEDNN_OMP; }
 
-void cpu_gemm_select(hrm_backend *be)
-{
+void cpu_gemm_select(hrm_backend *be) {
     const char *env = getenv("HRM_CPU_GEMM");
     be->gemm = DEFAULT_GEMM;
     if (env && env[0]) {
@@ -72,8 +70,8 @@ void cpu_gemm_select(hrm_backend *be)
         if (i < n)
             be->gemm = GEMM_MODES[i].mode;
         else
-            cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: expected slices, onednn, openblas or onednn-omp; using %s",
-                    env, mode_name(DEFAULT_GEMM));
+            cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: expected slices, onednn, openblas or onednn-omp; using %s", env,
+                    mode_name(DEFAULT_GEMM));
     }
     if (mode_is_dnnl(be->gemm) && !be->dnnl_engine) {
         if (env && env[0])
@@ -93,8 +91,7 @@ void cpu_gemm_select(hrm_backend *be)
 }
 
 /* C [m, n] (ldc) = beta * C for k == 0, which not every BLAS handles; beta = 0 clears NaNs. */
-static void scale_c(float *c, int m, int n, int64_t ldc, float beta)
-{
+static void scale_c(float *c, int m, int n, int64_t ldc, float beta) {
     for (int i = 0; i < m; i++) {
         float *row = c + i * ldc;
         if (beta == 0.0f)
@@ -104,8 +101,7 @@ static void scale_c(float *c, int m, int n, int64_t ldc, float beta)
     }
 }
 
-hrm_status cpu_matmul_check(hrm_device *dev, const hrm_matmul_args *a)
-{
+hrm_status cpu_matmul_check(hrm_device *dev, const hrm_matmul_args *a) {
     CPU_TRY(hrm_check_matmul_sizes(&cpu_checker, dev, a));
     CPU_REQUIRE(dev, a->lda <= INT32_MAX && a->ldb <= INT32_MAX && a->ldc <= INT32_MAX,
                 "%s: leading dimensions must fit in a BLAS int", OP);
@@ -117,19 +113,18 @@ hrm_status cpu_matmul_check(hrm_device *dev, const hrm_matmul_args *a)
 typedef struct gemm_job {
     hrm_device *dev;
     const cpu_gemm *g;
-    size_t esize;             /* bytes of an A or B element */
-    cpu_dnnl_prim *prim[2];   /* oneDNN: [0] a full slice or an item, [1] the ragged last slice */
-    int64_t item;             /* slices: the batch item */
-    int parts;                /* slices: how many; 0 = the job runs whole items */
-    int64_t per;              /* slices: rows or columns each, the last one fewer */
+    size_t esize;           /* bytes of an A or B element */
+    cpu_dnnl_prim *prim[2]; /* oneDNN: [0] a full slice or an item, [1] the ragged last slice */
+    int64_t item;           /* slices: the batch item */
+    int parts;              /* slices: how many; 0 = the job runs whole items */
+    int64_t per;            /* slices: rows or columns each, the last one fewer */
     bool by_rows;
     atomic_int failed;
 } gemm_job;
 
 /* One GEMM [m, n] of g on these pointers, on pool thread `thread`. */
 static void gemm_part(gemm_job *j, cpu_dnnl_prim *prim, int thread, int m, int n, const char *A, const char *B,
-                      float *C)
-{
+                      float *C) {
     const cpu_gemm *g = j->g;
 #if HRM_CPU_ONEDNN
     if (prim) {
@@ -143,8 +138,7 @@ static void gemm_part(gemm_job *j, cpu_dnnl_prim *prim, int thread, int m, int n
                 g->alpha, (const float *)A, (int)g->lda, (const float *)B, (int)g->ldb, g->beta, C, (int)g->ldc);
 }
 
-static void run_items(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void run_items(void *ctx, int64_t begin, int64_t end, int thread) {
     gemm_job *j = ctx;
     const cpu_gemm *g = j->g;
     for (int64_t i = begin; i < end; i++)
@@ -153,8 +147,7 @@ static void run_items(void *ctx, int64_t begin, int64_t end, int thread)
 }
 
 /* Slices [begin, end) of item j->item: rows of C (op(A) rows) or columns of C (op(B) columns). */
-static void run_slices(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void run_slices(void *ctx, int64_t begin, int64_t end, int thread) {
     gemm_job *j = ctx;
     const cpu_gemm *g = j->g;
     int64_t total = j->by_rows ? g->m : g->n, es = (int64_t)j->esize;
@@ -180,8 +173,7 @@ static void run_slices(void *ctx, int64_t begin, int64_t end, int thread)
 
 #if HRM_CPU_ONEDNN
 /* The primitive of g at [m, n]; NULL with a message on failure. */
-static cpu_dnnl_prim *prim_for(hrm_device *dev, const cpu_gemm *g, int m, int n, int threads, hrm_status *st)
-{
+static cpu_dnnl_prim *prim_for(hrm_device *dev, const cpu_gemm *g, int m, int n, int threads, hrm_status *st) {
     cpu_dnnl_key key;
     cpu_dnnl_prim *p = NULL;
     char err[256];
@@ -194,8 +186,7 @@ static cpu_dnnl_prim *prim_for(hrm_device *dev, const cpu_gemm *g, int m, int n,
 
 /* Runs g with oneDNN (use_dnnl) or OpenBLAS. On a oneDNN failure returns its status with nothing
  * computed, or after a partial run HRM_ERR_DEVICE. */
-static hrm_status gemm_dispatch(hrm_device *dev, const cpu_gemm *g, bool use_dnnl, bool sliced, int omp_threads)
-{
+static hrm_status gemm_dispatch(hrm_device *dev, const cpu_gemm *g, bool use_dnnl, bool sliced, int omp_threads) {
     hrm_backend *be = dev->be;
     double flops = 2.0 * g->m * g->n * g->k;
     gemm_job j = {.dev = dev, .g = g, .esize = g->bf16 ? 2 : 4};
@@ -251,8 +242,7 @@ static hrm_status gemm_dispatch(hrm_device *dev, const cpu_gemm *g, bool use_dnn
     return HRM_OK;
 }
 
-hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g)
-{
+hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g) {
     hrm_backend *be = dev->be;
     if (g->m == 0 || g->n == 0) return HRM_OK;
     if (g->k == 0) {
@@ -262,8 +252,8 @@ hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g)
     bool use_dnnl = dev->dnnl && (g->bf16 || mode_is_dnnl(be->gemm));
     if (g->bf16 && !use_dnnl)
         return cpu_fail(be, HRM_ERR_UNSUPPORTED, "%s: bf16 products need oneDNN, which is not available", OP);
-    bool sliced = g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP
-                          : be->gemm == CPU_GEMM_SLICES || be->gemm == CPU_GEMM_ONEDNN;
+    bool sliced =
+        g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP : be->gemm == CPU_GEMM_SLICES || be->gemm == CPU_GEMM_ONEDNN;
     int omp_threads = be->gemm == CPU_GEMM_ONEDNN_OMP ? be->threads : 1;
     if (!use_dnnl) return gemm_dispatch(dev, g, false, sliced, omp_threads);
 #if HRM_CPU_ONEDNN
@@ -278,13 +268,23 @@ hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g)
 #endif
 }
 
-hrm_status cpu_matmul(hrm_device *dev, const hrm_matmul_args *a)
-{
+hrm_status cpu_matmul(hrm_device *dev, const hrm_matmul_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(cpu_matmul_check(dev, a));
-    cpu_gemm g = {.ta = a->trans_a, .tb = a->trans_b, .m = a->m, .n = a->n, .k = a->k, .batch = a->batch,
-                  .alpha = a->alpha, .beta = a->beta, .lda = a->lda, .ldb = a->ldb, .ldc = a->ldc,
-                  .stride_a = a->stride_a, .stride_b = a->stride_b, .stride_c = a->stride_c};
+    cpu_gemm g = {.ta = a->trans_a,
+                  .tb = a->trans_b,
+                  .m = a->m,
+                  .n = a->n,
+                  .k = a->k,
+                  .batch = a->batch,
+                  .alpha = a->alpha,
+                  .beta = a->beta,
+                  .lda = a->lda,
+                  .ldb = a->ldb,
+                  .ldc = a->ldc,
+                  .stride_a = a->stride_a,
+                  .stride_b = a->stride_b,
+                  .stride_c = a->stride_c};
     if (a->m == 0 || a->n == 0) return HRM_OK;
     g.c = cpu_f32(a->c);
     if (a->k > 0) g.a = cpu_f32(a->a), g.b = cpu_f32(a->b);

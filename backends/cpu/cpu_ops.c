@@ -13,8 +13,7 @@ static int64_t min_rows(int64_t row_elems) { return row_elems >= MIN_CHUNK_ELEMS
 
 /* ---- add ---------------------------------------------------------------------------------- */
 
-CPU_VECTOR_CLONES static void add_range(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void add_range(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_add_args *a = ctx;
     float *out = cpu_f32(a->out);
@@ -29,8 +28,7 @@ CPU_VECTOR_CLONES static void add_range(void *ctx, int64_t begin, int64_t end, i
     }
 }
 
-hrm_status cpu_add(hrm_device *dev, const hrm_add_args *a)
-{
+hrm_status cpu_add(hrm_device *dev, const hrm_add_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(hrm_check_add(&cpu_checker, dev, a));
     cpu_parallel_for(cpu_dev_pool(dev), a->n, MIN_CHUNK_ELEMS, add_range, (void *)a);
@@ -43,16 +41,14 @@ hrm_status cpu_add(hrm_device *dev, const hrm_add_args *a)
  * one's latency, which at dim = 512 costs more than reading the row. */
 enum { LANES = 32 };
 
-static inline float sum_lanes(const float *acc)
-{
+static inline float sum_lanes(const float *acc) {
     float s = 0.0f;
     for (int k = 0; k < LANES; k++) s += acc[k];
     return s;
 }
 
 /* sum((x + r)^2) over a row */
-static inline float residual_sumsq(const float *x, const float *r, int dim)
-{
+static inline float residual_sumsq(const float *x, const float *r, int dim) {
     float acc[LANES] = {0};
     int i = 0;
     for (; i + LANES <= dim; i += LANES)
@@ -62,8 +58,7 @@ static inline float residual_sumsq(const float *x, const float *r, int dim)
     return sum_lanes(acc);
 }
 
-static inline float dot_row(const float *a, const float *b, int dim)
-{
+static inline float dot_row(const float *a, const float *b, int dim) {
     float acc[LANES] = {0};
     int i = 0;
     for (; i + LANES <= dim; i += LANES)
@@ -73,8 +68,7 @@ static inline float dot_row(const float *a, const float *b, int dim)
     return sum_lanes(acc);
 }
 
-CPU_VECTOR_CLONES static void rmsnorm_forward_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void rmsnorm_forward_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_rmsnorm_args *a = ctx;
     int dim = a->dim;
@@ -95,8 +89,7 @@ CPU_VECTOR_CLONES static void rmsnorm_forward_rows(void *ctx, int64_t begin, int
     }
 }
 
-CPU_VECTOR_CLONES static void rmsnorm_backward_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void rmsnorm_backward_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_rmsnorm_args *a = ctx;
     int dim = a->dim;
@@ -109,21 +102,18 @@ CPU_VECTOR_CLONES static void rmsnorm_backward_rows(void *ctx, int64_t begin, in
     }
 }
 
-static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward)
-{
+static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward) {
     return hrm_check_rmsnorm(&cpu_checker, dev, a, backward);
 }
 
-hrm_status cpu_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a)
-{
+hrm_status cpu_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_rmsnorm(dev, a, 0));
     cpu_parallel_for(cpu_dev_pool(dev), a->rows, min_rows(a->dim), rmsnorm_forward_rows, (void *)a);
     return HRM_OK;
 }
 
-hrm_status cpu_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
-{
+hrm_status cpu_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_rmsnorm(dev, a, 1));
     cpu_parallel_for(cpu_dev_pool(dev), a->rows, min_rows(a->dim), rmsnorm_backward_rows, (void *)a);
@@ -137,19 +127,17 @@ hrm_status cpu_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
  * each block also prefetches the same columns of the next row. */
 enum { SWIGLU_BLOCK = 256, FLOATS_PER_LINE = 16 };
 
-static inline void prefetch_floats(const float *p, int n)
-{
+static inline void prefetch_floats(const float *p, int n) {
     for (int k = 0; k < n; k += FLOATS_PER_LINE) __builtin_prefetch(p + k);
 }
 
-static inline void swiglu_forward_block(const float *g, const float *u, float *out, int n)
-{
+static inline void swiglu_forward_block(const float *g, const float *u, float *out, int n) {
 #pragma omp simd
     for (int i = 0; i < n; i++) out[i] = g[i] / (1.0f + cpu_expf(-g[i])) * u[i];
 }
 
-static inline void swiglu_backward_block(const float *g, const float *u, const float *dout, float *dg, float *du, int n)
-{
+static inline void swiglu_backward_block(const float *g, const float *u, const float *dout, float *dg, float *du,
+                                         int n) {
 #pragma omp simd
     for (int i = 0; i < n; i++) {
         float sig = 1.0f / (1.0f + cpu_expf(-g[i])), gi = g[i], ui = u[i], d = dout[i];
@@ -158,8 +146,7 @@ static inline void swiglu_backward_block(const float *g, const float *u, const f
     }
 }
 
-CPU_VECTOR_CLONES static void swiglu_forward_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void swiglu_forward_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_swiglu_args *a = ctx;
     int inter = a->inter;
@@ -177,8 +164,7 @@ CPU_VECTOR_CLONES static void swiglu_forward_rows(void *ctx, int64_t begin, int6
     }
 }
 
-CPU_VECTOR_CLONES static void swiglu_backward_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void swiglu_backward_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_swiglu_args *a = ctx;
     int inter = a->inter;
@@ -197,21 +183,18 @@ CPU_VECTOR_CLONES static void swiglu_backward_rows(void *ctx, int64_t begin, int
     }
 }
 
-static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward)
-{
+static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward) {
     return hrm_check_swiglu(&cpu_checker, dev, a, backward);
 }
 
-hrm_status cpu_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
-{
+hrm_status cpu_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_swiglu(dev, a, 0));
     cpu_parallel_for(cpu_dev_pool(dev), a->rows, min_rows(3 * (int64_t)a->inter), swiglu_forward_rows, (void *)a);
     return HRM_OK;
 }
 
-hrm_status cpu_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
-{
+hrm_status cpu_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(check_swiglu(dev, a, 1));
     cpu_parallel_for(cpu_dev_pool(dev), a->rows, min_rows(5 * (int64_t)a->inter), swiglu_backward_rows, (void *)a);
@@ -226,8 +209,7 @@ typedef struct rope_job {
 } rope_job;
 
 /* Rotates every head of token rows [begin, end); token t sits at position t % seq. */
-CPU_VECTOR_CLONES static void rope_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void rope_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const rope_job *job = ctx;
     const hrm_rope_args *a = job->a;
@@ -248,8 +230,7 @@ CPU_VECTOR_CLONES static void rope_rows(void *ctx, int64_t begin, int64_t end, i
     }
 }
 
-static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op)
-{
+static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(hrm_check_rope(&cpu_checker, dev, a, op));
     uint64_t rows = (uint64_t)a->batch * (uint64_t)a->seq, width = (uint64_t)a->heads * (uint64_t)a->head_dim;
@@ -260,4 +241,6 @@ static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, 
 }
 
 hrm_status cpu_rope_forward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, 1.0f, "rope_forward"); }
-hrm_status cpu_rope_backward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, -1.0f, "rope_backward"); }
+hrm_status cpu_rope_backward(hrm_device *dev, const hrm_rope_args *a) {
+    return rope_run(dev, a, -1.0f, "rope_backward");
+}

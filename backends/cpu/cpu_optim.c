@@ -14,8 +14,7 @@ typedef struct adam_job {
     float inv_bc2_sqrt; /* 1 / sqrt(1 - beta2^t) */
 } adam_job;
 
-CPU_VECTOR_CLONES static void adam_range(void *ctx, int64_t begin, int64_t end, int thread)
-{
+CPU_VECTOR_CLONES static void adam_range(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const adam_job *job = ctx;
     const hrm_adam_args *a = job->a;
@@ -32,8 +31,7 @@ CPU_VECTOR_CLONES static void adam_range(void *ctx, int64_t begin, int64_t end, 
     }
 }
 
-hrm_status cpu_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
-{
+hrm_status cpu_adam_atan2(hrm_device *dev, const hrm_adam_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(hrm_check_adam(&cpu_checker, dev, a));
     double bc1 = 1.0 - pow((double)a->beta1, (double)a->step), bc2 = 1.0 - pow((double)a->beta2, (double)a->step);
@@ -43,16 +41,14 @@ hrm_status cpu_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
 }
 
 /* The first slot holding id ids[slot] is the one that updates its row. */
-static int first_slot(const int32_t *ids, int slot)
-{
+static int first_slot(const int32_t *ids, int slot) {
     for (int i = 0; i < slot; i++)
         if (ids[i] == ids[slot]) return 0;
     return 1;
 }
 
 /* w[c0, c1) of row ids[slot] from the sum of the gradients of every slot with that id. */
-static void sign_update_columns(const hrm_signsgd_args *a, int slot, int c0, int c1)
-{
+static void sign_update_columns(const hrm_signsgd_args *a, int slot, int c0, int c1) {
     const int32_t *ids = cpu_i32(a->ids);
     float sum[SIGN_COLUMNS] = {0};
     for (int s = slot; s < a->batch; s++) {
@@ -67,8 +63,7 @@ static void sign_update_columns(const hrm_signsgd_args *a, int slot, int c0, int
     }
 }
 
-static void signsgd_slots(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void signsgd_slots(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const hrm_signsgd_args *a = ctx;
     for (int64_t slot = begin; slot < end; slot++) {
@@ -78,8 +73,7 @@ static void signsgd_slots(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-hrm_status cpu_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
-{
+hrm_status cpu_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(hrm_check_signsgd(&cpu_checker, dev, a));
     if (a->width == 0) return HRM_OK;

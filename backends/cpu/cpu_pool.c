@@ -32,15 +32,13 @@ typedef struct worker_arg {
     int thread;
 } worker_arg;
 
-static inline void cpu_relax(void)
-{
+static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
 
-static void run_chunks(cpu_pool *p, int thread)
-{
+static void run_chunks(cpu_pool *p, int thread) {
     for (;;) {
         int64_t begin = atomic_fetch_add(&p->next, p->grain);
         if (begin >= p->n) return;
@@ -50,18 +48,15 @@ static void run_chunks(cpu_pool *p, int thread)
 }
 
 /* Waits until the generation differs from seen (or quit); returns the new generation. */
-static uint64_t wait_for_job(cpu_pool *p, uint64_t seen)
-{
-    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++)
-        cpu_relax();
+static uint64_t wait_for_job(cpu_pool *p, uint64_t seen) {
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++) cpu_relax();
     pthread_mutex_lock(&p->lock);
     while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->lock);
     pthread_mutex_unlock(&p->lock);
     return atomic_load(&p->generation);
 }
 
-static void *worker_main(void *arg)
-{
+static void *worker_main(void *arg) {
     worker_arg w = *(worker_arg *)arg;
     free(arg);
     cpu_pool *p = w.pool;
@@ -79,8 +74,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void stop_workers(cpu_pool *p, int started)
-{
+static void stop_workers(cpu_pool *p, int started) {
     pthread_mutex_lock(&p->lock);
     atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->wake);
@@ -88,8 +82,7 @@ static void stop_workers(cpu_pool *p, int started)
     for (int i = 0; i < started; i++) pthread_join(p->workers[i], NULL);
 }
 
-static int start_workers(cpu_pool *p)
-{
+static int start_workers(cpu_pool *p) {
     for (int i = 0; i < p->threads - 1; i++) {
         worker_arg *w = malloc(sizeof *w);
         if (!w) return i;
@@ -102,8 +95,7 @@ static int start_workers(cpu_pool *p)
     return p->threads - 1;
 }
 
-cpu_pool *cpu_pool_create(int threads)
-{
+cpu_pool *cpu_pool_create(int threads) {
     cpu_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->threads = threads < 1 ? 1 : threads;
@@ -130,8 +122,7 @@ cpu_pool *cpu_pool_create(int threads)
     return p;
 }
 
-void cpu_pool_destroy(cpu_pool *p)
-{
+void cpu_pool_destroy(cpu_pool *p) {
     if (!p) return;
     if (p->threads > 1) stop_workers(p, p->threads - 1);
     pthread_cond_destroy(&p->done);
@@ -144,16 +135,14 @@ void cpu_pool_destroy(cpu_pool *p)
 
 int cpu_pool_threads(const cpu_pool *p) { return p->threads; }
 
-static void wait_for_workers(cpu_pool *p)
-{
+static void wait_for_workers(cpu_pool *p) {
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->pending) > 0; i++) cpu_relax();
     pthread_mutex_lock(&p->lock);
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
 }
 
-void cpu_pool_run(cpu_pool *p, int64_t n, int64_t grain, cpu_task_fn fn, void *ctx)
-{
+void cpu_pool_run(cpu_pool *p, int64_t n, int64_t grain, cpu_task_fn fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (p->threads == 1 || n <= grain) {
@@ -176,8 +165,7 @@ void cpu_pool_run(cpu_pool *p, int64_t n, int64_t grain, cpu_task_fn fn, void *c
     pthread_mutex_unlock(&p->dispatch);
 }
 
-void cpu_parallel_for(cpu_pool *p, int64_t n, int64_t min_chunk, cpu_task_fn fn, void *ctx)
-{
+void cpu_parallel_for(cpu_pool *p, int64_t n, int64_t min_chunk, cpu_task_fn fn, void *ctx) {
     int64_t share = (n + p->threads - 1) / p->threads;
     cpu_pool_run(p, n, share > min_chunk ? share : min_chunk, fn, ctx);
 }

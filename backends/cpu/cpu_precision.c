@@ -33,22 +33,19 @@ static const char *const OP = "matmul_precision";
 
 /* ---- rounding ----------------------------------------------------------------------------------- */
 
-static inline uint32_t bits_of(float x)
-{
+static inline uint32_t bits_of(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
     return u;
 }
 
-static inline float float_of(uint32_t u)
-{
+static inline float float_of(uint32_t u) {
     float x;
     memcpy(&x, &u, sizeof x);
     return x;
 }
 
-float cpu_round_tf32(float x)
-{
+float cpu_round_tf32(float x) {
     uint32_t u = bits_of(x);
     if ((u & 0x7f800000u) == 0x7f800000u) { /* Inf stays; a NaN is quieted so that it stays NaN */
         if (u & 0x007fffffu) u |= 0x00400000u;
@@ -59,8 +56,7 @@ float cpu_round_tf32(float x)
     return float_of((u + 0x1000u) & ~0x1fffu);
 }
 
-uint16_t cpu_to_bf16(float x)
-{
+uint16_t cpu_to_bf16(float x) {
     uint32_t u = bits_of(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return (uint16_t)((u >> 16) | (u & 0x007fffffu ? 0x0040u : 0u));
     /* half of 2^16, minus one unless the kept part is odd: ties go to the even neighbour */
@@ -81,8 +77,7 @@ typedef struct pack_job {
     pack_kind kind;
 } pack_job;
 
-static void pack_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
+static void pack_rows(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const pack_job *j = ctx;
     for (int64_t r = begin; r < end; r++) {
@@ -100,8 +95,7 @@ static void pack_rows(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
-static void *scratch(hrm_device *dev, int i, size_t bytes)
-{
+static void *scratch(hrm_device *dev, int i, size_t bytes) {
     if (bytes > dev->scratch_bytes[i]) {
         free(dev->scratch[i]);
         dev->scratch_bytes[i] = 0;
@@ -112,8 +106,7 @@ static void *scratch(hrm_device *dev, int i, size_t bytes)
     return dev->scratch[i];
 }
 
-void cpu_precision_scratch_free(hrm_device *dev)
-{
+void cpu_precision_scratch_free(hrm_device *dev) {
     for (int i = 0; i < 2; i++) {
         free(dev->scratch[i]);
         dev->scratch[i] = NULL;
@@ -124,8 +117,7 @@ void cpu_precision_scratch_free(hrm_device *dev)
 /* Rounds the operand (`batch` matrices [rows, cols], ld, stride apart) into scratch slot `slot`,
  * packed: leading dimension cols, items rows*cols apart (one item when stride is 0). */
 static hrm_status pack(hrm_device *dev, int slot, const void *src, int rows, int cols, int64_t ld, int64_t stride,
-                       int batch, pack_kind kind, const void **out, int64_t *out_ld, int64_t *out_stride)
-{
+                       int batch, pack_kind kind, const void **out, int64_t *out_ld, int64_t *out_stride) {
     int64_t count = stride ? batch : 1;
     size_t esize = kind == PACK_BF16 ? 2 : 4;
     pack_job j = {.src = src, .ld = ld, .stride = stride, .rows = rows, .cols = cols, .kind = kind};
@@ -142,8 +134,7 @@ static hrm_status pack(hrm_device *dev, int slot, const void *src, int rows, int
 }
 
 /* g with A and B replaced by rounded (kind) packed copies, then the fp32 or bf16 path. */
-static hrm_status run_packed(hrm_device *dev, const cpu_gemm *g, pack_kind kind)
-{
+static hrm_status run_packed(hrm_device *dev, const cpu_gemm *g, pack_kind kind) {
     cpu_gemm r = *g;
     CPU_TRY(pack(dev, 0, g->a, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->stride_a, g->batch, kind, &r.a,
                  &r.lda, &r.stride_a));
@@ -154,8 +145,7 @@ static hrm_status run_packed(hrm_device *dev, const cpu_gemm *g, pack_kind kind)
 }
 
 /* A medium product of fp32 operands: oneDNN's bf16 matmul, or the emulation when that fails. */
-static hrm_status run_medium(hrm_device *dev, const cpu_gemm *g)
-{
+static hrm_status run_medium(hrm_device *dev, const cpu_gemm *g) {
     hrm_backend *be = dev->be;
     if (!be->medium_native || g->k == 0) return run_packed(dev, g, PACK_BF16_F32);
     hrm_status st = run_packed(dev, g, PACK_BF16);
@@ -168,13 +158,11 @@ static hrm_status run_medium(hrm_device *dev, const cpu_gemm *g)
 
 /* ---- the slots ---------------------------------------------------------------------------------- */
 
-uint32_t cpu_matmul_precisions(hrm_device *dev)
-{
+uint32_t cpu_matmul_precisions(hrm_device *dev) {
     return dev ? dev->be->precisions : HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST);
 }
 
-hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p)
-{
+hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     hrm_backend *be = dev->be;
     if ((unsigned)p >= HRM_PRECISION_COUNT)
@@ -185,9 +173,21 @@ hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_m
                         p == HRM_PRECISION_HIGH ? "high (tf32)" : "medium (bf16)", be->precision_note);
     CPU_TRY(cpu_matmul_check(dev, a));
     if (a->m == 0 || a->n == 0) return HRM_OK;
-    cpu_gemm g = {.ta = a->trans_a, .tb = a->trans_b, .m = a->m, .n = a->n, .k = a->k, .batch = a->batch,
-                  .alpha = a->alpha, .beta = a->beta, .lda = a->lda, .ldb = a->ldb, .ldc = a->ldc,
-                  .stride_a = a->stride_a, .stride_b = a->stride_b, .stride_c = a->stride_c, .c = cpu_f32(a->c)};
+    cpu_gemm g = {.ta = a->trans_a,
+                  .tb = a->trans_b,
+                  .m = a->m,
+                  .n = a->n,
+                  .k = a->k,
+                  .batch = a->batch,
+                  .alpha = a->alpha,
+                  .beta = a->beta,
+                  .lda = a->lda,
+                  .ldb = a->ldb,
+                  .ldc = a->ldc,
+                  .stride_a = a->stride_a,
+                  .stride_b = a->stride_b,
+                  .stride_c = a->stride_c,
+                  .c = cpu_f32(a->c)};
     if (a->k == 0) return cpu_gemm_run(dev, &g); /* C = beta C: nothing to round */
     g.a = cpu_f32(a->a), g.b = cpu_f32(a->b);
     return p == HRM_PRECISION_MEDIUM ? run_medium(dev, &g) : run_packed(dev, &g, PACK_TF32);
@@ -196,16 +196,14 @@ hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_m
 /* ---- what this CPU runs ------------------------------------------------------------------------- */
 
 #if HRM_CPU_ONEDNN
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* splitmix64 in [-1, 1) */
-static float rand_unit(uint64_t *s)
-{
+static float rand_unit(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -217,8 +215,7 @@ static float rand_unit(uint64_t *s)
  * a double reference of the bf16-rounded operands. The operand products are exact, so only fp32
  * summation error remains: at most k * 2^-23 * sum |a b| (Higham, Accuracy and Stability of
  * Numerical Algorithms, 2nd ed., eq. 3.5 with u = 2^-24, doubled for an unknown order). */
-static bool bf16_validates(hrm_device *dev, char *why, size_t why_size)
-{
+static bool bf16_validates(hrm_device *dev, char *why, size_t why_size) {
     enum { M = 37, N = 29, K = 67 };
     static const struct {
         int ta, tb;
@@ -233,9 +230,20 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size)
         for (int t = 0; t < M * K; t++) a[t] = rand_unit(&seed);
         for (int t = 0; t < K * N; t++) b[t] = rand_unit(&seed);
         for (int t = 0; t < M * N; t++) c0[t] = c[t] = cases[i].beta == 0.0f ? NAN : rand_unit(&seed);
-        cpu_gemm g = {.ta = cases[i].ta, .tb = cases[i].tb, .m = M, .n = N, .k = K, .batch = 1, .alpha = cases[i].alpha,
-                      .beta = cases[i].beta, .a = a, .b = b, .c = c, .lda = cases[i].ta ? M : K,
-                      .ldb = cases[i].tb ? K : N, .ldc = N};
+        cpu_gemm g = {.ta = cases[i].ta,
+                      .tb = cases[i].tb,
+                      .m = M,
+                      .n = N,
+                      .k = K,
+                      .batch = 1,
+                      .alpha = cases[i].alpha,
+                      .beta = cases[i].beta,
+                      .a = a,
+                      .b = b,
+                      .c = c,
+                      .lda = cases[i].ta ? M : K,
+                      .ldb = cases[i].tb ? K : N,
+                      .ldc = N};
         hrm_status st = run_packed(dev, &g, PACK_BF16);
         if (st != HRM_OK) {
             snprintf(why, why_size, "its bf16 matmul failed the start-up check: %.100s", dev->be->error);
@@ -253,8 +261,8 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size)
                 double want = g.alpha * s + (g.beta == 0.0f ? 0.0 : (double)g.beta * c0[r * N + col]);
                 double tol = K * 0x1.0p-23 * fabs(g.alpha) * mag + 0x1.0p-23 * fabs(g.beta * c0[r * N + col]) + 1e-30;
                 if (!(fabs(c[r * N + col] - want) <= tol)) {
-                    snprintf(why, why_size, "its bf16 matmul failed the start-up check: C[%d,%d] = %.9g, want %.9g",
-                             r, col, c[r * N + col], want);
+                    snprintf(why, why_size, "its bf16 matmul failed the start-up check: C[%d,%d] = %.9g, want %.9g", r,
+                             col, c[r * N + col], want);
                     ok = false;
                     break;
                 }
@@ -265,8 +273,7 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size)
 }
 
 /* Seconds of the best of 3 runs of g in bf16 (medium) or fp32. */
-static double time_path(hrm_device *dev, const cpu_gemm *g, bool medium)
-{
+static double time_path(hrm_device *dev, const cpu_gemm *g, bool medium) {
     double best = INFINITY;
     for (int rep = 0; rep < 4; rep++) { /* the first run warms up: primitive, caches, scratch */
         double t0 = now_s();
@@ -280,8 +287,7 @@ static double time_path(hrm_device *dev, const cpu_gemm *g, bool medium)
 
 /* Whether oneDNN's bf16 matmul is there, real, correct and (unless native) faster here. On yes
  * sets impl; on no says why. */
-static bool bf16_usable(hrm_backend *be, bool need_speed, char *impl, size_t impl_size, char *why, size_t why_size)
-{
+static bool bf16_usable(hrm_backend *be, bool need_speed, char *impl, size_t impl_size, char *why, size_t why_size) {
     /* HRM's qkv forward at the Sudoku batch of 8: rows 8*82 = 656, 512 -> 1536 (y = x W^T) */
     enum { M = 656, N = 1536, K = 512 };
     hrm_device dev = {.be = be, .dnnl = cpu_dnnl_open(be)};
@@ -313,14 +319,25 @@ static bool bf16_usable(hrm_backend *be, bool need_speed, char *impl, size_t imp
             uint64_t seed = 777;
             for (size_t i = 0; i < (size_t)M * K; i++) a[i] = rand_unit(&seed);
             for (size_t i = 0; i < (size_t)N * K; i++) b[i] = rand_unit(&seed);
-            cpu_gemm g = {.tb = 1, .m = M, .n = N, .k = K, .batch = 1, .alpha = 1, .beta = 0, .a = a, .b = b,
-                          .c = c, .lda = K, .ldb = K, .ldc = N};
+            cpu_gemm g = {.tb = 1,
+                          .m = M,
+                          .n = N,
+                          .k = K,
+                          .batch = 1,
+                          .alpha = 1,
+                          .beta = 0,
+                          .a = a,
+                          .b = b,
+                          .c = c,
+                          .lda = K,
+                          .ldb = K,
+                          .ldc = N};
             double t32 = time_path(&dev, &g, false), t16 = time_path(&dev, &g, true);
             /* 5% below fp32 at least, so that timing noise does not flip the answer */
             ok = t16 < 0.95 * t32;
             if (!ok)
-                snprintf(why, why_size, "its bf16 matmul (%s, %.2f ms) is not faster than fp32 (%.2f ms) here",
-                         impl, 1e3 * t16, 1e3 * t32);
+                snprintf(why, why_size, "its bf16 matmul (%s, %.2f ms) is not faster than fp32 (%.2f ms) here", impl,
+                         1e3 * t16, 1e3 * t32);
             else
                 cpu_log(be, HRM_LOG_DEBUG, "bf16 matmul (%s) %.2f ms, fp32 %.2f ms at %dx%dx%d", impl, 1e3 * t16,
                         1e3 * t32, M, N, K);
@@ -336,8 +353,7 @@ static bool bf16_usable(hrm_backend *be, bool need_speed, char *impl, size_t imp
 }
 #endif
 
-void cpu_precision_setup(hrm_backend *be)
-{
+void cpu_precision_setup(hrm_backend *be) {
     const char *env = getenv("HRM_CPU_PRECISION");
     be->precision_mode = CPU_PRECISION_AUTO;
     if (env && env[0]) {
@@ -360,9 +376,7 @@ void cpu_precision_setup(hrm_backend *be)
         be->precisions |= HRM_PRECISION_BIT(HRM_PRECISION_HIGH) | HRM_PRECISION_BIT(HRM_PRECISION_MEDIUM);
         snprintf(be->precision_note, sizeof be->precision_note, "highest, high, medium (emulated)");
         break;
-    case CPU_PRECISION_OFF:
-        snprintf(be->precision_why, sizeof be->precision_why, "HRM_CPU_PRECISION=highest");
-        break;
+    case CPU_PRECISION_OFF: snprintf(be->precision_why, sizeof be->precision_why, "HRM_CPU_PRECISION=highest"); break;
     default:
 #if HRM_CPU_ONEDNN
         if (!be->dnnl_engine) {

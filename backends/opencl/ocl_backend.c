@@ -55,8 +55,7 @@ static const struct {
     [OCL_FAULT_XENT_BWD_LABELS] = {"xent_backward", "labels", " and not the ignore label"},
 };
 
-static hrm_status fault_init(hrm_device *dev)
-{
+static hrm_status fault_init(hrm_device *dev) {
     static const cl_int zeros[OCL_FAULT_INTS] = {0};
     cl_int err;
     dev->fault = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zeros, (void *)zeros, &err);
@@ -66,8 +65,7 @@ static hrm_status fault_init(hrm_device *dev)
 /* Before a blocking call: queues the read of the fault record behind every op enqueued so far (not
  * blocking: the blocking call after it on the in-order queue waits for it). *fetched = 1 when the
  * read was queued. */
-static cl_int fault_fetch(hrm_device *dev, int *fetched)
-{
+static cl_int fault_fetch(hrm_device *dev, int *fetched) {
     *fetched = 0;
     if (!dev->fault_armed) return CL_SUCCESS;
     cl_int err = clEnqueueReadBuffer(dev->queue, dev->fault, CL_FALSE, 0, sizeof dev->fault_host, dev->fault_host, 0,
@@ -78,8 +76,7 @@ static cl_int fault_fetch(hrm_device *dev, int *fetched)
 
 /* After the blocking call returned, so the fetched record is here: reports a recorded fault once
  * (as HRM_ERR_INVALID_ARG) and clears the record. */
-static hrm_status fault_check(hrm_device *dev)
-{
+static hrm_status fault_check(hrm_device *dev) {
     dev->fault_armed = 0;
     cl_int rec[OCL_FAULT_INTS];
     memcpy(rec, dev->fault_host, sizeof rec);
@@ -91,16 +88,16 @@ static hrm_status fault_check(hrm_device *dev)
     if (rec[0] < 0 || rec[0] >= (cl_int)(sizeof FAULTS / sizeof FAULTS[0]) || !FAULTS[rec[0]].op)
         return ocl_fail(dev->be, HRM_ERR_DEVICE, "the device recorded an unknown fault code %d", (int)rec[0]);
     unsigned long long pos = (unsigned long long)(uint32_t)rec[3] | (unsigned long long)(uint32_t)rec[4] << 32;
-    return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %s[%llu] = %d is outside [0, %d)%s (found on the device, "
-                    "reported at the next synchronisation)", FAULTS[rec[0]].op, FAULTS[rec[0]].tensor, pos, (int)rec[1],
-                    (int)rec[2], FAULTS[rec[0]].also);
+    return ocl_fail(dev->be, HRM_ERR_INVALID_ARG,
+                    "%s: %s[%llu] = %d is outside [0, %d)%s (found on the device, "
+                    "reported at the next synchronisation)",
+                    FAULTS[rec[0]].op, FAULTS[rec[0]].tensor, pos, (int)rec[1], (int)rec[2], FAULTS[rec[0]].also);
 }
 
 /* ---- platforms and devices -------------------------------------------------------------------- */
 
 /* All devices of all platforms, in platform order; *n = 0 (and no error) when there is none. */
-static cl_int enumerate(ocl_devinfo **out, int *n)
-{
+static cl_int enumerate(ocl_devinfo **out, int *n) {
     *out = NULL;
     *n = 0;
     cl_uint np = 0;
@@ -149,7 +146,9 @@ static cl_int enumerate(ocl_devinfo **out, int *n)
             char plat[64] = "";
             clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof plat - 1, plat, NULL);
             snprintf(di->where, sizeof di->where, "platform %u (%s), %s", p, plat,
-                     (di->type & CL_DEVICE_TYPE_GPU) ? "GPU" : (di->type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator");
+                     (di->type & CL_DEVICE_TYPE_GPU)   ? "GPU"
+                     : (di->type & CL_DEVICE_TYPE_CPU) ? "CPU"
+                                                       : "accelerator");
             snprintf(info->note, sizeof info->note, "%s; not validated yet", di->where);
         }
         free(ids);
@@ -167,14 +166,12 @@ static cl_int enumerate(ocl_devinfo **out, int *n)
  * do not survive a fork. So the score goes by platform name: a platform known to offer only CPU
  * devices (PoCL as Debian ships it, Intel's CPU runtime) scores below the CPU backend's 10, any
  * other platform (a GPU vendor's driver) above it. create() then enumerates the real devices. */
-static int cpu_only_platform(const char *name)
-{
+static int cpu_only_platform(const char *name) {
     return strstr(name, "Portable Computing Language") != NULL || strstr(name, "CPU") != NULL;
 }
 
 /* The loader writes "opencl: " in front of `why`. */
-static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
-{
+static int ocl_probe(const hrm_host *host, char *why, size_t why_size) {
     (void)host;
     if (why && why_size) why[0] = '\0';
     cl_uint np = 0;
@@ -210,8 +207,7 @@ static int ocl_probe(const hrm_host *host, char *why, size_t why_size)
     return score;
 }
 
-static hrm_status ocl_create(const hrm_host *host, hrm_backend **out)
-{
+static hrm_status ocl_create(const hrm_host *host, hrm_backend **out) {
     if (!out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     hrm_backend *be = calloc(1, sizeof *be);
@@ -229,7 +225,8 @@ static hrm_status ocl_create(const hrm_host *host, hrm_backend **out)
     }
     *out = be;
     cl_int err = enumerate(&be->devs, &be->ndevs);
-    if (err != CL_SUCCESS) return ocl_fail(be, HRM_ERR_NOT_AVAILABLE, "no OpenCL platform found (%s)", ocl_err_name(err));
+    if (err != CL_SUCCESS)
+        return ocl_fail(be, HRM_ERR_NOT_AVAILABLE, "no OpenCL platform found (%s)", ocl_err_name(err));
     if (be->ndevs == 0) return ocl_fail(be, HRM_ERR_NOT_AVAILABLE, "no OpenCL platform found");
     for (int i = 0; i < be->ndevs; i++)
         ocl_log(be, HRM_LOG_INFO, "device %d: %s (%s, driver %s), %llu MiB, %d compute units", i, be->devs[i].info.name,
@@ -238,8 +235,7 @@ static hrm_status ocl_create(const hrm_host *host, hrm_backend **out)
     return HRM_OK;
 }
 
-static void ocl_destroy(hrm_backend *be)
-{
+static void ocl_destroy(hrm_backend *be) {
     if (!be) return;
     free(be->devs);
     pthread_mutex_destroy(&be->lock);
@@ -250,8 +246,7 @@ static const char *ocl_last_error(hrm_backend *be) { return be ? be->error : "no
 
 static int ocl_device_count(hrm_backend *be) { return be ? be->ndevs : 0; }
 
-static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *out)
-{
+static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *out) {
     if (!be || !out) return HRM_ERR_INVALID_ARG;
     if (index < 0 || index >= be->ndevs)
         return ocl_fail(be, HRM_ERR_INVALID_ARG, "device_info: no device %d (%d found)", index, be->ndevs);
@@ -268,8 +263,7 @@ static hrm_status ocl_device_info(hrm_backend *be, int index, hrm_device_info *o
 
 /* The largest buffer: the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE, CLBlast's index range, and the
  * HRM_OPENCL_MAX_BUFFER_KB test cap, whichever is least. */
-static uint64_t max_buffer_of(cl_device_id id)
-{
+static uint64_t max_buffer_of(cl_device_id id) {
     cl_ulong dev_max = 0;
     clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof dev_max, &dev_max, NULL);
     uint64_t cap = OCL_MAX_INDEXED_BYTES;
@@ -283,8 +277,7 @@ static uint64_t max_buffer_of(cl_device_id id)
     return cap;
 }
 
-static void release_device(hrm_device *dev)
-{
+static void release_device(hrm_device *dev) {
     if (dev->profile) ocl_profile_close(dev);
     ocl_mma_release(dev);
     ocl_program_release(dev);
@@ -295,8 +288,7 @@ static void release_device(hrm_device *dev)
     free(dev);
 }
 
-static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
-{
+static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out) {
     if (!be || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     if (index < 0 || index >= be->ndevs)
@@ -316,7 +308,8 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
         return ocl_cl_fail(be, err, "device_open", "clCreateContext");
     }
     dev->profile = ocl_profile_create();
-    dev->queue = clCreateCommandQueue(dev->ctx, di->id, dev->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &err); /* in-order */
+    dev->queue =
+        clCreateCommandQueue(dev->ctx, di->id, dev->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &err); /* in-order */
     if (!dev->queue) {
         release_device(dev);
         return ocl_cl_fail(be, err, "device_open", "clCreateCommandQueue");
@@ -333,7 +326,8 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     if (lm && lm[0]) {
         char *end;
         unsigned long long kb = strtoull(lm, &end, 10);
-        if (*end == '\0' && kb > 0 && kb < (unsigned long long)(dev->local_mem >> 10)) dev->local_mem = (size_t)kb << 10;
+        if (*end == '\0' && kb > 0 && kb < (unsigned long long)(dev->local_mem >> 10))
+            dev->local_mem = (size_t)kb << 10;
     }
     if (dev->max_wg == 0) dev->max_wg = 1;
     dev->max_buffer = max_buffer_of(di->id);
@@ -357,22 +351,19 @@ static hrm_status ocl_device_open(hrm_backend *be, int index, hrm_device **out)
     return HRM_OK;
 }
 
-static void ocl_device_close(hrm_device *dev)
-{
+static void ocl_device_close(hrm_device *dev) {
     if (!dev) return;
     clFinish(dev->queue);
     release_device(dev);
 }
 
-static hrm_status ocl_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak)
-{
+static hrm_status ocl_memory_usage(hrm_device *dev, uint64_t *current, uint64_t *peak) {
     if (!dev) return HRM_ERR_INVALID_ARG;
     hrm_memcount_get(&dev->mem, current, peak);
     return HRM_OK;
 }
 
-static hrm_status ocl_finish(hrm_device *dev)
-{
+static hrm_status ocl_finish(hrm_device *dev) {
     if (!dev) return HRM_ERR_INVALID_ARG;
     int fetched;
     cl_int err = fault_fetch(dev, &fetched);
@@ -387,18 +378,18 @@ static hrm_status ocl_finish(hrm_device *dev)
 
 /* ---- buffers ------------------------------------------------------------------------------------ */
 
-static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **out)
-{
+static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **out) {
     if (!dev || !out) return HRM_ERR_INVALID_ARG;
     *out = NULL;
     hrm_backend *be = dev->be;
     uint64_t now;
     hrm_memcount_get(&dev->mem, &now, NULL);
     if (be->max_alloc && (bytes > be->max_alloc || now > be->max_alloc - bytes))
-        return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
-                        "buffer_alloc: out of device memory: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu "
-                        "MiB (%llu bytes in use)",
-                        bytes, (unsigned long long)(be->max_alloc >> 20), (unsigned long long)now);
+        return ocl_fail(
+            be, HRM_ERR_OUT_OF_MEMORY,
+            "buffer_alloc: out of device memory: %zu bytes would pass the HRM_OPENCL_MAX_ALLOC_MB cap of %llu "
+            "MiB (%llu bytes in use)",
+            bytes, (unsigned long long)(be->max_alloc >> 20), (unsigned long long)now);
     if (bytes > dev->max_buffer)
         return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY,
                         "buffer_alloc: out of device memory: %zu bytes is over the largest buffer this device takes "
@@ -424,8 +415,7 @@ static hrm_status ocl_buffer_alloc(hrm_device *dev, size_t bytes, hrm_buffer **o
     return HRM_OK;
 }
 
-static void ocl_buffer_free(hrm_buffer *buf)
-{
+static void ocl_buffer_free(hrm_buffer *buf) {
     if (!buf) return;
     hrm_device *dev = buf->dev;
     hrm_memcount_sub(&dev->mem, buf->bytes);
@@ -433,16 +423,14 @@ static void ocl_buffer_free(hrm_buffer *buf)
     free(buf);
 }
 
-static hrm_status check_bytes(hrm_buffer *buf, const char *op, size_t offset, size_t bytes)
-{
+static hrm_status check_bytes(hrm_buffer *buf, const char *op, size_t offset, size_t bytes) {
     if (offset > buf->bytes || bytes > buf->bytes - offset)
         return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "%s: bytes [%zu, %zu + %zu) lie outside a buffer of %zu", op,
                         offset, offset, bytes, buf->bytes);
     return HRM_OK;
 }
 
-static hrm_status ocl_buffer_write(hrm_buffer *dst, size_t offset, const void *src, size_t bytes)
-{
+static hrm_status ocl_buffer_write(hrm_buffer *dst, size_t offset, const void *src, size_t bytes) {
     if (!dst || (!src && bytes)) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_bytes(dst, "buffer_write", offset, bytes));
     if (!bytes) return HRM_OK;
@@ -454,8 +442,7 @@ static hrm_status ocl_buffer_write(hrm_buffer *dst, size_t offset, const void *s
     return HRM_OK;
 }
 
-static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes)
-{
+static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, size_t bytes) {
     if (!src || (!dst && bytes)) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_bytes(src, "buffer_read", offset, bytes));
     hrm_device *dev = src->dev;
@@ -474,8 +461,8 @@ static hrm_status ocl_buffer_read(hrm_buffer *src, size_t offset, void *dst, siz
     return fetched ? fault_check(dev) : HRM_OK;
 }
 
-static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset, size_t bytes)
-{
+static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset,
+                                  size_t bytes) {
     if (!dst || !src) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_bytes(dst, "buffer_copy (dst)", dst_offset, bytes));
     OCL_TRY(check_bytes(src, "buffer_copy (src)", src_offset, bytes));
@@ -489,7 +476,8 @@ static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer
         cl_mem tmp = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
         if (!tmp) return ocl_cl_fail(dev->be, err, "buffer_copy", "clCreateBuffer (overlap temporary)");
         err = clEnqueueCopyBuffer(dev->queue, src->mem, tmp, src_offset, 0, bytes, 0, NULL, NULL);
-        if (err == CL_SUCCESS) err = clEnqueueCopyBuffer(dev->queue, tmp, dst->mem, 0, dst_offset, bytes, 0, NULL, NULL);
+        if (err == CL_SUCCESS)
+            err = clEnqueueCopyBuffer(dev->queue, tmp, dst->mem, 0, dst_offset, bytes, 0, NULL, NULL);
         clReleaseMemObject(tmp);
     } else {
         err = clEnqueueCopyBuffer(dev->queue, src->mem, dst->mem, src_offset, dst_offset, bytes, 0, NULL,
@@ -499,12 +487,12 @@ static hrm_status ocl_buffer_copy(hrm_buffer *dst, size_t dst_offset, hrm_buffer
     return err == CL_SUCCESS ? HRM_OK : ocl_cl_fail(dev->be, err, "buffer_copy", "clEnqueueCopyBuffer");
 }
 
-static hrm_status ocl_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, float value)
-{
+static hrm_status ocl_buffer_fill(hrm_buffer *buf, size_t offset, size_t count, float value) {
     if (!buf) return HRM_ERR_INVALID_ARG;
     if (offset > buf->bytes / 4 || count > buf->bytes / 4 - offset)
-        return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG, "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu",
-                        offset, offset, count, buf->bytes / 4);
+        return ocl_fail(buf->dev->be, HRM_ERR_INVALID_ARG,
+                        "buffer_fill: elements [%zu, %zu + %zu) lie outside a buffer of %zu", offset, offset, count,
+                        buf->bytes / 4);
     if (!count) return HRM_OK;
     cl_int err = clEnqueueFillBuffer(buf->dev->queue, buf->mem, &value, sizeof value, offset * 4, count * 4, 0, NULL,
                                      ocl_profile_event(buf->dev));

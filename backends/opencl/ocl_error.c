@@ -9,9 +9,10 @@
 
 /* ---- errors and logging --------------------------------------------------------------------- */
 
-const char *ocl_err_name(cl_int err)
-{
+const char *ocl_err_name(cl_int err) {
     switch (err) {
+        /* one macro call per table entry, packed */
+        // clang-format off
 #define E(x)                                                                                       \
     case x: return #x;
         E(CL_SUCCESS) E(CL_DEVICE_NOT_FOUND) E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE)
@@ -36,13 +37,13 @@ const char *ocl_err_name(cl_int err)
 #undef E
     case -1001: return "CL_PLATFORM_NOT_FOUND_KHR";
     default: return "unknown OpenCL error";
+        // clang-format on
     }
 }
 
 /* last_error carries no "opencl: " prefix (like the CPU backend's): the loader and the tools put
  * the backend's name in front where it is not obvious. */
-hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
-{
+hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...) {
     char msg[sizeof be->error];
     va_list ap;
     va_start(ap, fmt);
@@ -55,8 +56,7 @@ hrm_status ocl_fail(hrm_backend *be, hrm_status status, const char *fmt, ...)
     return status;
 }
 
-void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
-{
+void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...) {
     if (!be->log) return;
     char msg[1024];
     va_list ap;
@@ -66,8 +66,7 @@ void ocl_log(hrm_backend *be, hrm_log_level level, const char *fmt, ...)
     be->log(be->log_user, level, OCL_BACKEND_NAME, msg);
 }
 
-hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what)
-{
+hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *what) {
     if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY)
         return ocl_fail(be, HRM_ERR_OUT_OF_MEMORY, "%s: out of device memory: %s failed (%s)", op, what,
                         ocl_err_name(err));
@@ -77,16 +76,14 @@ hrm_status ocl_cl_fail(hrm_backend *be, cl_int err, const char *op, const char *
 /* ---- bounds checks (arithmetic in backends/common/hrm_span.h) ------------------------------- */
 
 hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, hrm_ptr p, uint64_t count,
-                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols)
-{
+                             int64_t mstride, uint64_t rows, int64_t ld, uint64_t cols) {
     char msg[1024];
     hrm_status st = hrm_arg_check(op, name, p.buf != NULL, p.buf && p.buf->dev == dev, p.buf ? p.buf->bytes / 4 : 0,
                                   p.off, count, mstride, rows, ld, cols, msg, sizeof msg);
     return st == HRM_OK ? HRM_OK : ocl_fail(dev->be, st, "%s", msg);
 }
 
-static hrm_status ocl_invalid(hrm_device *dev, const char *msg)
-{
+static hrm_status ocl_invalid(hrm_device *dev, const char *msg) {
     return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s", msg);
 }
 

@@ -17,25 +17,25 @@
 #define OCL_BACKEND_NAME "opencl"
 
 /* The kernels of the embedded program, created once per device at device_open. */
-#define OCL_KERNELS(X)                                                                             \
-    X(add, "hrm_add")                                                                              \
-    X(scale_matrix, "hrm_scale_matrix")                                                            \
-    X(rmsnorm_fwd, "hrm_rmsnorm_fwd")                                                              \
-    X(rmsnorm_bwd, "hrm_rmsnorm_bwd")                                                              \
-    X(swiglu_fwd, "hrm_swiglu_fwd")                                                                \
-    X(swiglu_bwd, "hrm_swiglu_bwd")                                                                \
-    X(rope, "hrm_rope")                                                                            \
-    X(adam_atan2, "hrm_adam_atan2")                                                                \
-    X(signsgd_rows, "hrm_signsgd_rows")                                                            \
-    X(emb_fwd, "hrm_embedding_fwd")                                                                \
-    X(emb_bwd_tokens, "hrm_embedding_bwd_tokens")                                                  \
-    X(emb_bwd_pos, "hrm_embedding_bwd_pos")                                                        \
-    X(emb_bwd_puzzle, "hrm_embedding_bwd_puzzle")                                                  \
-    X(xent_fwd, "hrm_xent_fwd")                                                                    \
-    X(xent_bwd, "hrm_xent_bwd")                                                                    \
-    X(attn_fwd, "hrm_attn_fwd")                                                                    \
-    X(attn_bwd_dot, "hrm_attn_bwd_dot")                                                            \
-    X(attn_bwd_kv, "hrm_attn_bwd_kv")                                                              \
+#define OCL_KERNELS(X)                            \
+    X(add, "hrm_add")                             \
+    X(scale_matrix, "hrm_scale_matrix")           \
+    X(rmsnorm_fwd, "hrm_rmsnorm_fwd")             \
+    X(rmsnorm_bwd, "hrm_rmsnorm_bwd")             \
+    X(swiglu_fwd, "hrm_swiglu_fwd")               \
+    X(swiglu_bwd, "hrm_swiglu_bwd")               \
+    X(rope, "hrm_rope")                           \
+    X(adam_atan2, "hrm_adam_atan2")               \
+    X(signsgd_rows, "hrm_signsgd_rows")           \
+    X(emb_fwd, "hrm_embedding_fwd")               \
+    X(emb_bwd_tokens, "hrm_embedding_bwd_tokens") \
+    X(emb_bwd_pos, "hrm_embedding_bwd_pos")       \
+    X(emb_bwd_puzzle, "hrm_embedding_bwd_puzzle") \
+    X(xent_fwd, "hrm_xent_fwd")                   \
+    X(xent_bwd, "hrm_xent_bwd")                   \
+    X(attn_fwd, "hrm_attn_fwd")                   \
+    X(attn_bwd_dot, "hrm_attn_bwd_dot")           \
+    X(attn_bwd_kv, "hrm_attn_bwd_kv")             \
     X(attn_bwd_q, "hrm_attn_bwd_q")
 
 /* Argument faults only the device can see (an id or label outside its table: kernels/common.cl).
@@ -57,10 +57,10 @@ enum { OCL_FAULT_INTS = 5 }; /* code, id, limit, position low and high 32 bits *
 
 typedef struct ocl_kernel {
     cl_kernel k;
-    size_t wg; /* work-group size to use: min(kernel's and device's limits), a power of two */
-    size_t multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE (the SIMD width, as the driver says) */
+    size_t wg;          /* work-group size to use: min(kernel's and device's limits), a power of two */
+    size_t multiple;    /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE (the SIMD width, as the driver says) */
     size_t local_fixed; /* CL_KERNEL_LOCAL_MEM_SIZE before any argument is set: what the kernel itself needs */
-    int plan[5]; /* the tiled kernels' last logged plan (ocl_ops.c), so each new one is logged once */
+    int plan[5];        /* the tiled kernels' last logged plan (ocl_ops.c), so each new one is logged once */
 } ocl_kernel;
 
 typedef struct ocl_devinfo {
@@ -68,7 +68,7 @@ typedef struct ocl_devinfo {
     cl_device_id id;
     cl_device_type type;
     hrm_device_info info;
-    int validated; /* -1 until a device_open ran the checks */
+    int validated;  /* -1 until a device_open ran the checks */
     char where[96]; /* "platform P (NAME), GPU": starts info.note, so a platform name selects a device */
 } ocl_devinfo;
 
@@ -77,7 +77,7 @@ struct hrm_backend {
     void *log_user;
     ocl_devinfo *devs;
     int ndevs;
-    uint64_t max_alloc; /* HRM_OPENCL_MAX_ALLOC_MB in bytes; 0 = no cap */
+    uint64_t max_alloc;   /* HRM_OPENCL_MAX_ALLOC_MB in bytes; 0 = no cap */
     pthread_mutex_t lock; /* guards error */
     char error[1024];
 };
@@ -89,31 +89,31 @@ struct hrm_device {
     cl_context ctx;
     cl_command_queue queue;
     cl_program program;
-    int fp64;              /* cl_khr_fp64 */
-    size_t max_wg;         /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
-    size_t local_mem;      /* CL_DEVICE_LOCAL_MEM_SIZE */
-    size_t max_items[3];   /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2] floored to powers of two; 0 until the first
+    int fp64;                /* cl_khr_fp64 */
+    size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t local_mem;        /* CL_DEVICE_LOCAL_MEM_SIZE */
+    size_t max_items[3];     /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2] floored to powers of two; 0 until the first
                               N-D launch queries them (ocl_ops.c) */
-    int beta0_needs_clear; /* CLBlast lets NaN in C through when beta == 0: zero C first */
-    uint64_t max_buffer;   /* bytes: the largest buffer we allocate (max_buffer_bytes; ocl_backend.c) */
+    int beta0_needs_clear;   /* CLBlast lets NaN in C through when beta == 0: zero C first */
+    uint64_t max_buffer;     /* bytes: the largest buffer we allocate (max_buffer_bytes; ocl_backend.c) */
     char build_options[512]; /* of the kernel program (ocl_program.c) */
 #define OCL_KERNEL_FIELD(name, str) ocl_kernel name;
     OCL_KERNELS(OCL_KERNEL_FIELD)
 #undef OCL_KERNEL_FIELD
-    hrm_memcount mem; /* bytes in buffers now and at most */
-    cl_mem fault;                     /* cl_int[OCL_FAULT_INTS], zero while no fault is recorded */
+    hrm_memcount mem;                  /* bytes in buffers now and at most */
+    cl_mem fault;                      /* cl_int[OCL_FAULT_INTS], zero while no fault is recorded */
     cl_int fault_host[OCL_FAULT_INTS]; /* where a synchronisation point reads it */
-    int fault_armed;                  /* a kernel that may record a fault ran since the last read */
-    struct ocl_profile *profile;      /* HRM_OPENCL_PROFILE (ocl_profile.c); NULL when off */
-    cl_event profile_ev;              /* the event of the command just enqueued, while profiling */
+    int fault_armed;                   /* a kernel that may record a fault ran since the last read */
+    struct ocl_profile *profile;       /* HRM_OPENCL_PROFILE (ocl_profile.c); NULL when off */
+    cl_event profile_ev;               /* the event of the command just enqueued, while profiling */
     /* matmul at reduced precision (ocl_mma.c, kernels/mma.cl) */
-    cl_program mma_program;           /* NULL when no reduced precision is offered */
-    ocl_kernel mma[2];                /* [OCL_MMA_TF32], [OCL_MMA_BF16] */
-    int mma_variant;                  /* ocl_mma_variant */
-    int mma_bm;                       /* the kernel's square tile of C: 128 or 64 */
-    size_t mma_wg;                    /* its work-group size: 256 or 128 */
-    int mma_vec;                      /* buffers start on 16 bytes: float4 loads where offsets allow */
-    uint32_t precisions;              /* HRM_PRECISION_BIT of what matmul_precision runs; HIGHEST always */
+    cl_program mma_program; /* NULL when no reduced precision is offered */
+    ocl_kernel mma[2];      /* [OCL_MMA_TF32], [OCL_MMA_BF16] */
+    int mma_variant;        /* ocl_mma_variant */
+    int mma_bm;             /* the kernel's square tile of C: 128 or 64 */
+    size_t mma_wg;          /* its work-group size: 256 or 128 */
+    int mma_vec;            /* buffers start on 16 bytes: float4 loads where offsets allow */
+    uint32_t precisions;    /* HRM_PRECISION_BIT of what matmul_precision runs; HIGHEST always */
 };
 
 struct hrm_buffer {
@@ -137,10 +137,10 @@ hrm_status ocl_check_batched(hrm_device *dev, const char *op, const char *name, 
 /* The shared per-op shape checks (backends/common/hrm_span.h) run through this. */
 extern const hrm_checker ocl_checker;
 
-#define OCL_TRY(expr)                                                                              \
-    do {                                                                                           \
-        hrm_status s_ = (expr);                                                                    \
-        if (s_ != HRM_OK) return s_;                                                               \
+#define OCL_TRY(expr)                \
+    do {                             \
+        hrm_status s_ = (expr);      \
+        if (s_ != HRM_OK) return s_; \
     } while (0)
 
 /* ---- kernel arguments and launches (ocl_ops.c) -------------------------------------------- */

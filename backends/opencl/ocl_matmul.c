@@ -17,14 +17,12 @@
 
 static const char *const OP = "matmul";
 
-static hrm_status check_matmul(hrm_device *dev, const hrm_matmul_args *a)
-{
+static hrm_status check_matmul(hrm_device *dev, const hrm_matmul_args *a) {
     OCL_TRY(hrm_check_matmul_sizes(&ocl_checker, dev, a));
     return hrm_check_matmul_tensors(&ocl_checker, dev, a);
 }
 
-hrm_status ocl_matmul_scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta)
-{
+hrm_status ocl_matmul_scale_c(hrm_device *dev, const hrm_matmul_args *a, float beta) {
     ocl_kernel *k = &dev->scale_matrix;
     ocl_args g = ocl_args_begin(dev, k);
     cl_long ldc = a->ldc, stride = a->stride_c;
@@ -40,8 +38,7 @@ hrm_status ocl_matmul_scale_c(hrm_device *dev, const hrm_matmul_args *a, float b
     return ocl_launch_split(&g, OP, 3, n, local); /* rows and batch beyond the group-count limit: several launches */
 }
 
-static const char *clblast_name(CLBlastStatusCode s)
-{
+static const char *clblast_name(CLBlastStatusCode s) {
     switch (s) {
     case CLBlastNotImplemented: return "CLBlastNotImplemented";
     case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
@@ -70,8 +67,7 @@ static const char *clblast_name(CLBlastStatusCode s)
 }
 
 /* HRM_OPENCL_PROFILE: a CLBlast call is filed under its shape */
-static void profile_matmul(hrm_device *dev, const hrm_matmul_args *a, int batch, CLBlastStatusCode s)
-{
+static void profile_matmul(hrm_device *dev, const hrm_matmul_args *a, int batch, CLBlastStatusCode s) {
     if (!dev->profile) return;
     if (s != CLBlastSuccess) {
         if (dev->profile_ev) clReleaseEvent(dev->profile_ev);
@@ -84,8 +80,7 @@ static void profile_matmul(hrm_device *dev, const hrm_matmul_args *a, int batch,
     ocl_profile_record(dev, label, 1, 2.0 * a->m * a->n * (double)a->k * batch);
 }
 
-hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
-{
+hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_matmul(dev, a));
     if (a->m == 0 || a->n == 0) return HRM_OK;
@@ -95,11 +90,11 @@ hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
     CLBlastTranspose tb = a->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;
     if (a->batch > 1 && a->stride_a > 0 && a->stride_b > 0 && a->stride_c > 0) {
-        s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)a->m, (size_t)a->n, (size_t)a->k, a->alpha,
-                                       a->a.buf->mem, a->a.off, (size_t)a->lda, (size_t)a->stride_a, a->b.buf->mem,
-                                       a->b.off, (size_t)a->ldb, (size_t)a->stride_b, a->beta, a->c.buf->mem, a->c.off,
-                                       (size_t)a->ldc, (size_t)a->stride_c, (size_t)a->batch, &dev->queue,
-                                       ocl_profile_event(dev));
+        s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)a->m, (size_t)a->n, (size_t)a->k,
+                                       a->alpha, a->a.buf->mem, a->a.off, (size_t)a->lda, (size_t)a->stride_a,
+                                       a->b.buf->mem, a->b.off, (size_t)a->ldb, (size_t)a->stride_b, a->beta,
+                                       a->c.buf->mem, a->c.off, (size_t)a->ldc, (size_t)a->stride_c, (size_t)a->batch,
+                                       &dev->queue, ocl_profile_event(dev));
         profile_matmul(dev, a, a->batch, s);
     } else {
         /* one matrix, or a zero stride (CLBlast's batched call refuses it): one SGEMM per item */
@@ -108,16 +103,16 @@ hrm_status ocl_matmul(hrm_device *dev, const hrm_matmul_args *a)
             s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)a->m, (size_t)a->n, (size_t)a->k, a->alpha,
                              a->a.buf->mem, a->a.off + (size_t)(i * a->stride_a), (size_t)a->lda, a->b.buf->mem,
                              a->b.off + (size_t)(i * a->stride_b), (size_t)a->ldb, a->beta, a->c.buf->mem,
-                             a->c.off + (size_t)(i * a->stride_c), (size_t)a->ldc, &dev->queue,
-                             ocl_profile_event(dev));
+                             a->c.off + (size_t)(i * a->stride_c), (size_t)a->ldc, &dev->queue, ocl_profile_event(dev));
             profile_matmul(dev, a, 1, s);
         }
     }
     if (s == CLBlastSuccess) return HRM_OK;
     if (s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources || s == CLBlastOpenCLOutOfHostMemory)
-        return ocl_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "%s: out of device memory: CLBlast failed (%s)", OP, clblast_name(s));
-    return ocl_fail(dev->be, HRM_ERR_DEVICE, "%s: CLBlast sgemm failed: %s (%d) for m=%d n=%d k=%d batch=%d",
-                    OP, clblast_name(s), (int)s, a->m, a->n, a->k, a->batch);
+        return ocl_fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "%s: out of device memory: CLBlast failed (%s)", OP,
+                        clblast_name(s));
+    return ocl_fail(dev->be, HRM_ERR_DEVICE, "%s: CLBlast sgemm failed: %s (%d) for m=%d n=%d k=%d batch=%d", OP,
+                    clblast_name(s), (int)s, a->m, a->n, a->k, a->batch);
 }
 
 /* ---- validation ------------------------------------------------------------------------------------ */
@@ -128,13 +123,12 @@ typedef struct vshape {
 } vshape;
 
 static const vshape SHAPES[] = {
-    {0, 0, 7, 5, 3, 1, 1.0f, 0.0f},     {1, 0, 17, 13, 9, 1, 1.0f, 0.5f},  {0, 1, 33, 31, 65, 2, 0.5f, 0.0f},
-    {1, 1, 5, 64, 11, 1, 1.0f, 1.0f},   {0, 1, 64, 96, 128, 1, 1.0f, 0.0f}, {0, 0, 129, 67, 130, 3, 1.0f, 0.0f},
+    {0, 0, 7, 5, 3, 1, 1.0f, 0.0f},   {1, 0, 17, 13, 9, 1, 1.0f, 0.5f},   {0, 1, 33, 31, 65, 2, 0.5f, 0.0f},
+    {1, 1, 5, 64, 11, 1, 1.0f, 1.0f}, {0, 1, 64, 96, 128, 1, 1.0f, 0.0f}, {0, 0, 129, 67, 130, 3, 1.0f, 0.0f},
 };
 
 static void host_gemm(const vshape *s, const float *A, const float *B, float *C, int lda, int ldb, int ldc, long sa,
-                      long sb, long sc)
-{
+                      long sb, long sc) {
     for (int i = 0; i < s->batch; i++)
         for (int r = 0; r < s->m; r++)
             for (int c = 0; c < s->n; c++) {
@@ -152,8 +146,7 @@ static void host_gemm(const vshape *s, const float *A, const float *B, float *C,
 /* Runs one shape on the device; C starts as `init` (NaN tests the beta = 0 rule). Writes the
  * largest error relative to the largest magnitude of the expected result to *err_out. `corrupt`
  * (the HRM_OPENCL_TEST_CORRUPT_GEMM hook) makes one element of the device's result 1% wrong. */
-static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, int corrupt, double *err_out)
-{
+static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, int corrupt, double *err_out) {
     int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n, ldc = s->n;
     long sa = (long)lda * (s->ta ? s->k : s->m), sb = (long)ldb * (s->tb ? s->n : s->k), sc = (long)ldc * s->m;
     size_t na = (size_t)(sa * s->batch), nb = (size_t)(sb * s->batch), nc = (size_t)(sc * s->batch);
@@ -177,9 +170,23 @@ static hrm_status run_shape(hrm_device *dev, const vshape *s, float init, int co
         st = ocl_cl_fail(dev->be, err, "device_open", "clCreateBuffer (GEMM validation)");
         goto done;
     }
-    hrm_matmul_args args = {.trans_a = s->ta, .trans_b = s->tb, .m = s->m, .n = s->n, .k = s->k, .alpha = s->alpha,
-                            .beta = s->beta, .a = {&ba, 0}, .lda = lda, .stride_a = sa, .b = {&bb, 0}, .ldb = ldb,
-                            .stride_b = sb, .c = {&bc, 0}, .ldc = ldc, .stride_c = sc, .batch = s->batch};
+    hrm_matmul_args args = {.trans_a = s->ta,
+                            .trans_b = s->tb,
+                            .m = s->m,
+                            .n = s->n,
+                            .k = s->k,
+                            .alpha = s->alpha,
+                            .beta = s->beta,
+                            .a = {&ba, 0},
+                            .lda = lda,
+                            .stride_a = sa,
+                            .b = {&bb, 0},
+                            .ldb = ldb,
+                            .stride_b = sb,
+                            .c = {&bc, 0},
+                            .ldc = ldc,
+                            .stride_c = sc,
+                            .batch = s->batch};
     st = ocl_matmul(dev, &args);
     if (st != HRM_OK) goto done;
     err = clEnqueueReadBuffer(dev->queue, bc.mem, CL_TRUE, 0, nc * 4, C, 0, NULL, NULL);
@@ -207,8 +214,7 @@ done:
     return st;
 }
 
-hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size)
-{
+hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size) {
     const char *name = dev->be->devs[dev->index].info.name;
     /* does CLBlast keep NaN out of C when beta = 0? (the ABI says it must) */
     double e = 0.0;
@@ -233,12 +239,13 @@ hrm_status ocl_validate_gemm(hrm_device *dev, char *note, size_t note_size)
         }
         if (!(e < 1e-4)) {
             snprintf(note, note_size, "failed GEMM validation (CLBlast gave wrong results)");
-            return ocl_fail(dev->be, HRM_ERR_VALIDATION,
-                            "%s failed GEMM validation: CLBlast's sgemm (m=%d n=%d k=%d trans_a=%d trans_b=%d batch=%d) is "
-                            "off by %.3g relative to the host result; CLBlast " OCL_CLBLAST_VERSION " is known to be "
-                            "wrong on some GPUs (fixed in CLBlast 1.6.3): install CLBlast 1.6.3 or later, or use "
-                            "another backend",
-                            name, s->m, s->n, s->k, s->ta, s->tb, s->batch, e);
+            return ocl_fail(
+                dev->be, HRM_ERR_VALIDATION,
+                "%s failed GEMM validation: CLBlast's sgemm (m=%d n=%d k=%d trans_a=%d trans_b=%d batch=%d) is "
+                "off by %.3g relative to the host result; CLBlast " OCL_CLBLAST_VERSION " is known to be "
+                "wrong on some GPUs (fixed in CLBlast 1.6.3): install CLBlast 1.6.3 or later, or use "
+                "another backend",
+                name, s->m, s->n, s->k, s->ta, s->tb, s->batch, e);
         }
     }
     snprintf(note, note_size, "passed GEMM validation (%zu shapes)%s", sizeof SHAPES / sizeof SHAPES[0],

@@ -32,30 +32,26 @@ static const char *const VARIANT_NAME[] = {"none", "portable", "ptx"};
 #define OCL_NV_CC_MAJOR 0x4000
 #define OCL_NV_CC_MINOR 0x4001
 
-static const char *prec_name(hrm_matmul_precision p)
-{
+static const char *prec_name(hrm_matmul_precision p) {
     return p == HRM_PRECISION_HIGH ? "high (tf32)" : p == HRM_PRECISION_MEDIUM ? "medium (bf16)" : "highest (fp32)";
 }
 
 /* ---- the host's rounding: the kernel's (kernels/mma.cl), bit for bit --------------------------- */
 
-static float bits_float(uint32_t u)
-{
+static float bits_float(uint32_t u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
 
-static uint32_t float_bits(float f)
-{
+static uint32_t float_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return u;
 }
 
 /* tf32: to nearest, ties away from zero; bf16: to nearest even. Inf unchanged, NaN stays NaN. */
-static float round_operand(float x, hrm_matmul_precision p)
-{
+static float round_operand(float x, hrm_matmul_precision p) {
     uint32_t u = float_bits(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x007fffffu) ? bits_float(u | 0x00400000u) : x;
     if (p == HRM_PRECISION_HIGH) return bits_float((u + 0x1000u) & 0xffffe000u);
@@ -65,15 +61,13 @@ static float round_operand(float x, hrm_matmul_precision p)
 
 /* ---- launch ---------------------------------------------------------------------------------- */
 
-static int multiple_of_4(uint64_t off, int64_t ld, int64_t stride)
-{
+static int multiple_of_4(uint64_t off, int64_t ld, int64_t stride) {
     return off % 4 == 0 && ld % 4 == 0 && stride % 4 == 0;
 }
 
 /* The kernel over n tiles x m tiles x batch, in launches of at most OCL_MAX_GROUPS_YZ work-groups in
  * dimensions 1 and 2 (ocl_launch_split's rule), each filed under its shape when profiling. */
-static hrm_status mma_launch(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p)
-{
+static hrm_status mma_launch(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p) {
     ocl_kernel *k = &dev->mma[p == HRM_PRECISION_MEDIUM ? OCL_MMA_BF16 : OCL_MMA_TF32];
     int vec = dev->mma_vec;
     cl_int flags = (a->trans_a ? 0 : 1) | (a->trans_b ? 2 : 0) |
@@ -123,13 +117,11 @@ static hrm_status mma_launch(hrm_device *dev, const hrm_matmul_args *a, hrm_matm
     return HRM_OK;
 }
 
-uint32_t ocl_matmul_precisions(hrm_device *dev)
-{
+uint32_t ocl_matmul_precisions(hrm_device *dev) {
     return dev ? dev->precisions : HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST);
 }
 
-hrm_status ocl_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p)
-{
+hrm_status ocl_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_matmul_precision p) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     if (p == HRM_PRECISION_HIGHEST) return ocl_matmul(dev, a);
     if ((unsigned)p >= HRM_PRECISION_COUNT)
@@ -190,8 +182,7 @@ static float lcg(uint32_t *x) { return (float)((*x = *x * 1664525u + 1013904223u
 /* Runs one shape at precision p and writes the largest error relative to its bound to *ratio
  * (<= 1 passes; NaN where the device gave NaN or Inf for a finite result). `corrupt` makes one
  * element of the device's result 1% (of the largest) wrong. */
-static hrm_status mma_run_shape(hrm_device *dev, const mshape *s, hrm_matmul_precision p, int corrupt, double *ratio)
-{
+static hrm_status mma_run_shape(hrm_device *dev, const mshape *s, hrm_matmul_precision p, int corrupt, double *ratio) {
     int64_t ar = s->ta ? s->k : s->m, ac = s->ta ? s->m : s->k, br = s->tb ? s->n : s->k, bc = s->tb ? s->k : s->n;
     int64_t lda = ac + s->pad, ldb = bc + s->pad, ldc = s->n + s->pad;
     int64_t sa = lda * ar, sb = s->zero_b ? 0 : ldb * br, sc = ldc * s->m;
@@ -216,10 +207,23 @@ static hrm_status mma_run_shape(hrm_device *dev, const mshape *s, hrm_matmul_pre
         st = ocl_cl_fail(dev->be, err, "device_open", "clCreateBuffer (mma validation)");
         goto done;
     }
-    hrm_matmul_args args = {.trans_a = s->ta, .trans_b = s->tb, .m = s->m, .n = s->n, .k = s->k, .alpha = s->alpha,
-                            .beta = s->beta, .a = {&ba, (size_t)s->off}, .lda = lda, .stride_a = sa,
-                            .b = {&bb, (size_t)s->off}, .ldb = ldb, .stride_b = sb, .c = {&bcb, (size_t)s->off},
-                            .ldc = ldc, .stride_c = sc, .batch = s->batch};
+    hrm_matmul_args args = {.trans_a = s->ta,
+                            .trans_b = s->tb,
+                            .m = s->m,
+                            .n = s->n,
+                            .k = s->k,
+                            .alpha = s->alpha,
+                            .beta = s->beta,
+                            .a = {&ba, (size_t)s->off},
+                            .lda = lda,
+                            .stride_a = sa,
+                            .b = {&bb, (size_t)s->off},
+                            .ldb = ldb,
+                            .stride_b = sb,
+                            .c = {&bcb, (size_t)s->off},
+                            .ldc = ldc,
+                            .stride_c = sc,
+                            .batch = s->batch};
     st = mma_launch(dev, &args, p);
     if (st != HRM_OK) goto done;
     err = clEnqueueReadBuffer(dev->queue, bcb.mem, CL_TRUE, 0, nc * 4, C, 0, NULL, NULL);
@@ -274,8 +278,7 @@ done:
 }
 
 /* The test hook HRM_OPENCL_TEST_CORRUPT_MMA: does it name precision p? */
-static int corrupt_hook(hrm_matmul_precision p)
-{
+static int corrupt_hook(hrm_matmul_precision p) {
     const char *h = getenv("HRM_OPENCL_TEST_CORRUPT_MMA");
     if (!h || !h[0] || !strcmp(h, "0")) return 0;
     if (!strcmp(h, "all") || !strcmp(h, "1")) return 1;
@@ -284,8 +287,7 @@ static int corrupt_hook(hrm_matmul_precision p)
 }
 
 /* Validates precision p; 1 when it passed, else 0 with one warning line saying why. */
-static int mma_validate(hrm_device *dev, hrm_matmul_precision p)
-{
+static int mma_validate(hrm_device *dev, hrm_matmul_precision p) {
     const char *name = dev->be->devs[dev->index].info.name;
     int corrupt = corrupt_hook(p);
     for (size_t i = 0; i < NMSHAPES; i++) {
@@ -313,8 +315,7 @@ static int mma_validate(hrm_device *dev, hrm_matmul_precision p)
 /* ---- variant, build, init ----------------------------------------------------------------------- */
 
 /* The compute capability of an NVIDIA device (cl_nv_device_attribute_query); 0 when not one. */
-static int nvidia_cc(hrm_device *dev, int *major, int *minor)
-{
+static int nvidia_cc(hrm_device *dev, int *major, int *minor) {
     char ext[8192] = "";
     cl_uint ma = 0, mi = 0;
     *major = *minor = 0;
@@ -329,16 +330,14 @@ static int nvidia_cc(hrm_device *dev, int *major, int *minor)
 
 /* Local memory of the kernel at tile bm: 4 tiles of bm x 20 words, and the portable exchange
  * areas (192 words per warp). Mirrors MMA_SMEM_WORDS and MMA_XCH_WORDS of kernels/mma.cl. */
-static size_t mma_local_bytes(int bm, int portable)
-{
+static size_t mma_local_bytes(int bm, int portable) {
     size_t warps = bm == 128 ? 8 : 4;
     return (size_t)4 * (size_t)bm * 20 * 4 + (portable ? warps * 192 * 4 : 0);
 }
 
 /* HRM_OPENCL_MMA_DUMP=FILE: the built program's binary (on NVIDIA the PTX, where the registers,
  * the mma.sync and any local-memory stack frame can be read) goes to FILE. */
-static void dump_binary(hrm_device *dev)
-{
+static void dump_binary(hrm_device *dev) {
     const char *path = getenv("HRM_OPENCL_MMA_DUMP");
     if (!path || !path[0]) return;
     size_t len = 0;
@@ -355,15 +354,15 @@ static void dump_binary(hrm_device *dev)
         }
     }
     free(bin);
-    ocl_log(dev->be, ok ? HRM_LOG_INFO : HRM_LOG_WARN, "HRM_OPENCL_MMA_DUMP: %s the mma program binary (%zu bytes) to %s",
-            ok ? "wrote" : "could not write", len, path);
+    ocl_log(dev->be, ok ? HRM_LOG_INFO : HRM_LOG_WARN,
+            "HRM_OPENCL_MMA_DUMP: %s the mma program binary (%zu bytes) to %s", ok ? "wrote" : "could not write", len,
+            path);
 }
 
 /* The compiler's messages about a program that built (NVIDIA's with -cl-nv-verbose in
  * HRM_OPENCL_BUILD_OPTIONS: ptxas' registers and spills per kernel), at debug level, line by line.
  * A binary loaded from the cache has none. */
-static void log_build_messages(hrm_device *dev)
-{
+static void log_build_messages(hrm_device *dev) {
     size_t n = 0;
     if (clGetProgramBuildInfo(dev->mma_program, dev->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) != CL_SUCCESS || n < 2)
         return;
@@ -379,8 +378,7 @@ static void log_build_messages(hrm_device *dev)
 
 /* Builds the program for dev->mma_variant and dev->mma_bm and creates the kernels; 0 with why[]
  * saying why when that fails. */
-static int mma_build(hrm_device *dev, char *why, size_t why_size)
-{
+static int mma_build(hrm_device *dev, char *why, size_t why_size) {
     const char *extra = getenv("HRM_OPENCL_BUILD_OPTIONS");
     int ptx = dev->mma_variant == OCL_MMA_PTX;
     char options[640], first[256] = "";
@@ -421,8 +419,7 @@ static int mma_build(hrm_device *dev, char *why, size_t why_size)
     return 1;
 }
 
-void ocl_mma_release(hrm_device *dev)
-{
+void ocl_mma_release(hrm_device *dev) {
     for (int i = 0; i < 2; i++) {
         if (dev->mma[i].k) clReleaseKernel(dev->mma[i].k);
         dev->mma[i].k = NULL;
@@ -434,8 +431,7 @@ void ocl_mma_release(hrm_device *dev)
 
 /* Appends "; precisions: highest[, high][, medium][ (VARIANT)]" to note; the variant only where the
  * device's note (its "where" prefix, "; ", note) keeps it within hrm_device_info.note. */
-static void append_note(hrm_device *dev, char *note, size_t note_size)
-{
+static void append_note(hrm_device *dev, char *note, size_t note_size) {
     uint32_t p = dev->precisions;
     char suffix[96], variant[24] = "";
     if (p != HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST))
@@ -450,8 +446,7 @@ static void append_note(hrm_device *dev, char *note, size_t note_size)
     if (len < note_size) snprintf(note + len, note_size - len, "%s", suffix);
 }
 
-void ocl_mma_init(hrm_device *dev, char *note, size_t note_size)
-{
+void ocl_mma_init(hrm_device *dev, char *note, size_t note_size) {
     hrm_backend *be = dev->be;
     const char *name = be->devs[dev->index].info.name;
     dev->precisions = HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST);

@@ -8,16 +8,16 @@
 
 /* ---- arguments and launches -------------------------------------------------------------------- */
 
-ocl_args ocl_args_begin(hrm_device *dev, ocl_kernel *k) { return (ocl_args){.dev = dev, .k = k->k, .next = 0, .err = CL_SUCCESS}; }
+ocl_args ocl_args_begin(hrm_device *dev, ocl_kernel *k) {
+    return (ocl_args){.dev = dev, .k = k->k, .next = 0, .err = CL_SUCCESS};
+}
 
-void ocl_arg_raw(ocl_args *a, size_t size, const void *value)
-{
+void ocl_arg_raw(ocl_args *a, size_t size, const void *value) {
     cl_int err = clSetKernelArg(a->k, a->next++, size, value);
     if (a->err == CL_SUCCESS) a->err = err;
 }
 
-void ocl_arg_ptr(ocl_args *a, hrm_ptr p)
-{
+void ocl_arg_ptr(ocl_args *a, hrm_ptr p) {
     cl_ulong off = p.buf ? (cl_ulong)p.off : 0;
     ocl_arg_raw(a, sizeof(cl_mem), p.buf ? &p.buf->mem : NULL); /* NULL: a NULL __global pointer */
     ocl_arg_raw(a, sizeof off, &off);
@@ -25,26 +25,23 @@ void ocl_arg_ptr(ocl_args *a, hrm_ptr p)
 
 void ocl_arg_local(ocl_args *a, size_t bytes) { ocl_arg_raw(a, bytes, NULL); }
 
-void ocl_arg_fault(ocl_args *a, ocl_fault_code code)
-{
+void ocl_arg_fault(ocl_args *a, ocl_fault_code code) {
     cl_int c = (cl_int)code;
     ocl_arg_raw(a, sizeof(cl_mem), &a->dev->fault);
     ocl_arg_raw(a, sizeof c, &c);
     a->dev->fault_armed = 1;
 }
 
-hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local)
-{
+hrm_status ocl_launch(ocl_args *a, const char *op, cl_uint dims, const size_t *global, const size_t *local) {
     if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
-    cl_int err = clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, NULL, global, local, 0, NULL,
-                                        ocl_profile_event(a->dev));
+    cl_int err =
+        clEnqueueNDRangeKernel(a->dev->queue, a->k, dims, NULL, global, local, 0, NULL, ocl_profile_event(a->dev));
     if (err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, err, op, "clEnqueueNDRangeKernel");
     ocl_profile_kernel(a->dev, a->k, op);
     return HRM_OK;
 }
 
-hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
-{
+hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n) {
     size_t local = k->wg, global = (size_t)((n + local - 1) / local * local);
     return ocl_launch(a, op, 1, &global, &local);
 }
@@ -54,8 +51,7 @@ hrm_status ocl_launch1(ocl_args *a, ocl_kernel *k, const char *op, uint64_t n)
 
 /* CL_DEVICE_MAX_WORK_ITEM_SIZES[0..2], floored to powers of two, queried once: a device's ops are
  * enqueued from one thread at a time (its kernels' arguments are set without a lock too). */
-static const size_t *max_items(hrm_device *dev)
-{
+static const size_t *max_items(hrm_device *dev) {
     if (dev->max_items[0]) return dev->max_items;
     size_t got[16] = {0}, bytes = 0;
     cl_int err = clGetDeviceInfo(dev->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof got, got, &bytes);
@@ -71,16 +67,14 @@ static const size_t *max_items(hrm_device *dev)
 /* Work-items along one dimension of extent n, with at most `most` (a power of two) to spare: the
  * largest power of two up to that and to n rounded up whose padding of n is at most n / 8 (1536
  * columns: 512, not 1024 or 2048 with a quarter idle), but not below `least`. */
-static size_t pick_local(uint64_t n, size_t most, size_t least)
-{
+static size_t pick_local(uint64_t n, size_t most, size_t least) {
     size_t l = 1;
     while (l < n && l * 2 <= most) l *= 2;
     while (l > least && (n + l - 1) / l * l - n > n / 8) l /= 2;
     return l;
 }
 
-void ocl_grid_local(hrm_device *dev, ocl_kernel *k, cl_uint dims, const uint64_t *n, size_t *local)
-{
+void ocl_grid_local(hrm_device *dev, ocl_kernel *k, cl_uint dims, const uint64_t *n, size_t *local) {
     const size_t *most = max_items(dev);
     size_t left = k->wg;
     for (cl_uint d = 0; d < dims; d++) {
@@ -89,8 +83,7 @@ void ocl_grid_local(hrm_device *dev, ocl_kernel *k, cl_uint dims, const uint64_t
     }
 }
 
-hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uint64_t *n, const size_t *local)
-{
+hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uint64_t *n, const size_t *local) {
     if (a->err != CL_SUCCESS) return ocl_cl_fail(a->dev->be, a->err, op, "clSetKernelArg");
     uint64_t total[3] = {1, 1, 1}, step[3];
     for (cl_uint d = 0; d < 3; d++) {
@@ -110,8 +103,7 @@ hrm_status ocl_launch_split(ocl_args *a, const char *op, cl_uint dims, const uin
     return HRM_OK;
 }
 
-hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint dims, const uint64_t *n)
-{
+hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint dims, const uint64_t *n) {
     size_t local[3];
     ocl_grid_local(a->dev, k, dims, n, local);
     return ocl_launch_split(a, op, dims, n, local);
@@ -119,8 +111,7 @@ hrm_status ocl_launch_grid(ocl_args *a, ocl_kernel *k, const char *op, cl_uint d
 
 /* ---- add ------------------------------------------------------------------------------------------ */
 
-hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
-{
+hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(hrm_check_add(&ocl_checker, dev, a));
     uint64_t n = (uint64_t)a->n;
@@ -137,13 +128,11 @@ hrm_status ocl_add(hrm_device *dev, const hrm_add_args *a)
 
 /* ---- RMSNorm: one work-group per row ------------------------------------------------------------- */
 
-static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward)
-{
+static hrm_status check_rmsnorm(hrm_device *dev, const hrm_rmsnorm_args *a, int backward) {
     return hrm_check_rmsnorm(&ocl_checker, dev, a, backward);
 }
 
-static hrm_status launch_rows(ocl_args *g, ocl_kernel *k, const char *op, int64_t rows, int dim)
-{
+static hrm_status launch_rows(ocl_args *g, ocl_kernel *k, const char *op, int64_t rows, int dim) {
     size_t local = k->wg;
     while (local > 32 && local / 2 >= (size_t)dim) local /= 2; /* short rows: smaller groups */
     ocl_arg_local(g, local * sizeof(float));
@@ -151,8 +140,7 @@ static hrm_status launch_rows(ocl_args *g, ocl_kernel *k, const char *op, int64_
     return ocl_launch(g, op, 1, &global, &local);
 }
 
-hrm_status ocl_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a)
-{
+hrm_status ocl_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_rmsnorm(dev, a, 0));
     if (!a->rows) return HRM_OK;
@@ -166,8 +154,7 @@ hrm_status ocl_rmsnorm_forward(hrm_device *dev, const hrm_rmsnorm_args *a)
     return launch_rows(&g, &dev->rmsnorm_fwd, "rmsnorm_forward", a->rows, a->dim);
 }
 
-hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
-{
+hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_rmsnorm(dev, a, 1));
     if (!a->rows) return HRM_OK;
@@ -182,13 +169,11 @@ hrm_status ocl_rmsnorm_backward(hrm_device *dev, const hrm_rmsnorm_args *a)
 
 /* ---- SwiGLU ----------------------------------------------------------------------------------------- */
 
-static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward)
-{
+static hrm_status check_swiglu(hrm_device *dev, const hrm_swiglu_args *a, int backward) {
     return hrm_check_swiglu(&ocl_checker, dev, a, backward);
 }
 
-hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
-{
+hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_swiglu(dev, a, 0));
     if (!a->rows || !a->inter) return HRM_OK;
@@ -202,8 +187,7 @@ hrm_status ocl_swiglu_forward(hrm_device *dev, const hrm_swiglu_args *a)
     return ocl_launch_grid(&g, &dev->swiglu_fwd, "swiglu_forward", 2, n);
 }
 
-hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
-{
+hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_swiglu(dev, a, 1));
     if (!a->rows || !a->inter) return HRM_OK;
@@ -220,8 +204,7 @@ hrm_status ocl_swiglu_backward(hrm_device *dev, const hrm_swiglu_args *a)
 
 /* ---- RoPE -------------------------------------------------------------------------------------------- */
 
-static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op)
-{
+static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, const char *op) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(hrm_check_rope(&ocl_checker, dev, a, op));
     int half = a->head_dim / 2;
@@ -248,12 +231,13 @@ static hrm_status rope_run(hrm_device *dev, const hrm_rope_args *a, float sign, 
 }
 
 hrm_status ocl_rope_forward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, 1.0f, "rope_forward"); }
-hrm_status ocl_rope_backward(hrm_device *dev, const hrm_rope_args *a) { return rope_run(dev, a, -1.0f, "rope_backward"); }
+hrm_status ocl_rope_backward(hrm_device *dev, const hrm_rope_args *a) {
+    return rope_run(dev, a, -1.0f, "rope_backward");
+}
 
 /* ---- optimizers -------------------------------------------------------------------------------------- */
 
-hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
-{
+hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(hrm_check_adam(&ocl_checker, dev, a));
     uint64_t n = (uint64_t)a->n;
@@ -278,8 +262,7 @@ hrm_status ocl_adam_atan2(hrm_device *dev, const hrm_adam_args *a)
     return ocl_launch1(&g, &dev->adam_atan2, "adam_atan2", n);
 }
 
-hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
-{
+hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(hrm_check_signsgd(&ocl_checker, dev, a));
     if (!a->batch || !a->width) return HRM_OK;
@@ -304,15 +287,13 @@ hrm_status ocl_signsgd_rows(hrm_device *dev, const hrm_signsgd_args *a)
 
 /* ---- embedding ---------------------------------------------------------------------------------------- */
 
-static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward)
-{
+static hrm_status check_embedding(hrm_device *dev, const hrm_embedding_args *a, int backward) {
     /* ocl_checker has no ids check: ids stay on the device (no host round trip); an out-of-range
      * id reads zeros, gets no gradient and is reported at the next synchronisation */
     return hrm_check_embedding(&ocl_checker, dev, a, backward);
 }
 
-hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
-{
+hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_embedding(dev, a, 0));
     uint64_t n[3] = {(uint64_t)a->dim, (uint64_t)a->prefix + (uint64_t)a->seq_len, (uint64_t)a->batch};
@@ -339,16 +320,17 @@ hrm_status ocl_embedding_forward(hrm_device *dev, const hrm_embedding_args *a)
     return ocl_launch_grid(&g, &dev->emb_fwd, "embedding_forward", 3, n); /* (column, row, sequence) */
 }
 
-hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
-{
+hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_embedding(dev, a, 1));
     const char *op = "embedding_backward";
     cl_ulong S = (cl_ulong)a->prefix + (cl_ulong)a->seq_len;
     if (a->d_token_table.buf && a->seq_len > 0 && a->batch > 0) {
         if ((cl_ulong)a->batch * S > INT32_MAX) /* the kernel lists d_out rows as ints (embedding.cl) */
-            return ocl_fail(dev->be, HRM_ERR_INVALID_ARG, "%s: %llu rows of d_out, the token-table gradient takes "
-                            "at most %d", op, (unsigned long long)((cl_ulong)a->batch * S), INT32_MAX);
+            return ocl_fail(dev->be, HRM_ERR_INVALID_ARG,
+                            "%s: %llu rows of d_out, the token-table gradient takes "
+                            "at most %d",
+                            op, (unsigned long long)((cl_ulong)a->batch * S), INT32_MAX);
         ocl_args g = ocl_args_begin(dev, &dev->emb_bwd_tokens);
         ocl_arg_ptr(&g, a->tokens);
         ocl_arg_ptr(&g, a->d_out);
@@ -398,23 +380,20 @@ hrm_status ocl_embedding_backward(hrm_device *dev, const hrm_embedding_args *a)
 
 /* ocl_checker has no ids check: labels stay on the device (no host round trip); an out-of-range
  * label counts as ignored there and is reported at the next synchronisation (ocl_fault_code) */
-static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward)
-{
+static hrm_status check_xent(hrm_device *dev, const hrm_xent_args *a, int backward) {
     return hrm_check_xent(&ocl_checker, dev, a, backward);
 }
 
 /* Work-group size for one sequence of seq_len positions (loss.cl): the kernel's, halved while it
  * exceeds the sequence (81 positions: 64 work-items, 17 of them taking two; fewer idle work-items
  * than 128 would leave), but not below the driver's preferred multiple. */
-static size_t xent_group(ocl_kernel *k, int seq_len)
-{
+static size_t xent_group(ocl_kernel *k, int seq_len) {
     size_t local = k->wg;
     while (local > (size_t)seq_len && local / 2 >= k->multiple && local > 1) local /= 2;
     return local;
 }
 
-hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
-{
+hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_xent(dev, a, 0));
     if (!a->batch) return HRM_OK;
@@ -438,8 +417,7 @@ hrm_status ocl_xent_forward(hrm_device *dev, const hrm_xent_args *a)
     return ocl_launch(&g, "xent_forward", 1, &global, &local);
 }
 
-hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a)
-{
+hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     OCL_TRY(check_xent(dev, a, 1));
     if (!a->batch || !a->seq_len) return HRM_OK;
@@ -462,8 +440,7 @@ hrm_status ocl_xent_backward(hrm_device *dev, const hrm_xent_args *a)
 
 /* ---- attention (kernels/attention.cl: tiled forward and backward) ---------------------------------------- */
 
-static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward)
-{
+static hrm_status check_attention(hrm_device *dev, const hrm_attention_args *a, int backward) {
     OCL_TRY(hrm_check_attention_sizes(&ocl_checker, dev, a, backward));
     return hrm_check_attention_tensors(&ocl_checker, dev, a, backward);
 }
@@ -496,8 +473,7 @@ static size_t bwd_q_local(size_t hd1, size_t bq, size_t bk) /* lq, ldo; lk, lv; 
 }
 
 /* Work-items per row: head_dim / ATTN_ACC rounded up to a power of two (attention.cl). */
-static int attn_threads(int hd)
-{
+static int attn_threads(int hd) {
     int T = 1;
     while (T * ATTN_ACC < hd) T *= 2;
     return T;
@@ -505,8 +481,7 @@ static int attn_threads(int hd)
 
 /* Rows per tile over seq rows: at most `most`, in as few tiles as that allows, these as even as
  * multiples of `step` (capped at `most`) allow. */
-static int even_tiles(int seq, int most, int step)
-{
+static int even_tiles(int seq, int most, int step) {
     int tiles = (seq + most - 1) / most, n = (seq + tiles - 1) / tiles;
     n = (n + step - 1) / step * step;
     return n < most ? n : most;
@@ -518,12 +493,11 @@ static int even_tiles(int seq, int most, int step)
  * the sequence (82 rows: 3 tiles of 28, not 32 + 32 + 18), the work-group kept a multiple of the
  * driver's preferred size where that is a whole number of rows. */
 static hrm_status attn_plan(hrm_device *dev, ocl_kernel *k, const char *op, int hd, int seq, int most_cols,
-                            attn_local_fn bytes, attn_tiling *out)
-{
+                            attn_local_fn bytes, attn_tiling *out) {
     int T = attn_threads(hd), wg = (int)k->wg; /* wg: a power of two within the kernel's and the device's limits */
     if (wg < T)
-        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED, "%s: head_dim %d needs work-groups of %d, the device allows %d", op,
-                        hd, T, wg);
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED, "%s: head_dim %d needs work-groups of %d, the device allows %d",
+                        op, hd, T, wg);
     int step = (int)k->multiple > T && (int)k->multiple % T == 0 ? (int)k->multiple / T : 1;
     int most_rows = wg / T, min_cols = T > 8 ? T : 8, rows, cols;
     size_t budget = dev->local_mem > k->local_fixed ? dev->local_mem - k->local_fixed : 0, hd1 = (size_t)hd + 1, need;
@@ -537,35 +511,35 @@ static hrm_status attn_plan(hrm_device *dev, ocl_kernel *k, const char *op, int 
             most_rows /= 2;
         else
             return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
-                            "%s: head_dim %d needs %zu bytes of local memory, the device has %zu", op, hd, need, budget);
+                            "%s: head_dim %d needs %zu bytes of local memory, the device has %zu", op, hd, need,
+                            budget);
     }
     *out = (attn_tiling){.T = T, .rows = rows, .cols = cols};
     int plan[5] = {hd, seq, T, rows, cols};
     if (memcmp(plan, k->plan, sizeof plan)) { /* once per new shape: tests read it to see the tiles shrink */
         memcpy(k->plan, plan, sizeof plan);
-        ocl_log(dev->be, HRM_LOG_DEBUG, "%s: head_dim %d, seq %d: %d rows x %d work-items per work-group, tiles of %d, "
-                "%zu of %zu bytes of local memory", op, hd, seq, rows, T, cols, need, budget);
+        ocl_log(dev->be, HRM_LOG_DEBUG,
+                "%s: head_dim %d, seq %d: %d rows x %d work-items per work-group, tiles of %d, "
+                "%zu of %zu bytes of local memory",
+                op, hd, seq, rows, T, cols, need, budget);
     }
     return HRM_OK;
 }
 
 /* One work-group per `rows` rows of each (batch, head): range (tiles * work-group, heads, batch), so
  * that a work-group finds its tile, head and sequence without dividing (attention.cl). */
-static hrm_status attn_launch(ocl_args *g, const char *op, const hrm_attention_args *a, const attn_tiling *tl)
-{
+static hrm_status attn_launch(ocl_args *g, const char *op, const hrm_attention_args *a, const attn_tiling *tl) {
     uint64_t tiles = ((uint64_t)a->seq + (uint64_t)tl->rows - 1) / (uint64_t)tl->rows;
     size_t local[3] = {(size_t)tl->rows * (size_t)tl->T, 1, 1};
     uint64_t n[3] = {local[0] * tiles, (uint64_t)a->heads, (uint64_t)a->batch};
     return ocl_launch_split(g, op, 3, n, local);
 }
 
-static void attn_local_rows(ocl_args *g, size_t count, size_t rows, int hd)
-{
+static void attn_local_rows(ocl_args *g, size_t count, size_t rows, int hd) {
     for (size_t n = 0; n < count; n++) ocl_arg_local(g, sizeof(float) * rows * ((size_t)hd + 1));
 }
 
-hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
-{
+hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     const char *op = "attention_forward";
     OCL_TRY(check_attention(dev, a, 0));
@@ -597,8 +571,7 @@ hrm_status ocl_attention_forward(hrm_device *dev, const hrm_attention_args *a)
 }
 
 /* D_i = dO_i . O_i into dq's first column of each head (attention.cl): T work-items per row. */
-static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, const char *op)
-{
+static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, const char *op) {
     ocl_kernel *k = &dev->attn_bwd_dot;
     int T = 1;
     while (T * ATTN_ACC < a->head_dim && T * 2 <= (int)k->wg) T *= 2;
@@ -618,15 +591,16 @@ static hrm_status attn_bwd_dot(hrm_device *dev, const hrm_attention_args *a, con
     size_t local[3];
     ocl_grid_local(dev, k, 3, n, local);
     if (local[0] != (size_t)T)
-        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED, "%s: head_dim %d needs %d work-items in dimension 0, the device "
-                        "allows %zu", op, a->head_dim, T, local[0]);
+        return ocl_fail(dev->be, HRM_ERR_UNSUPPORTED,
+                        "%s: head_dim %d needs %d work-items in dimension 0, the device "
+                        "allows %zu",
+                        op, a->head_dim, T, local[0]);
     ocl_arg_local(&g, sizeof(float) * local[0] * local[1] * local[2]);
     return ocl_launch_split(&g, op, 3, n, local);
 }
 
 /* The arguments hrm_attn_bwd_kv and hrm_attn_bwd_q share up to dO. */
-static void attn_bwd_inputs(ocl_args *g, const hrm_attention_args *a)
-{
+static void attn_bwd_inputs(ocl_args *g, const hrm_attention_args *a) {
     ocl_arg_ptr(g, a->q);
     ocl_arg_ptr(g, a->k);
     ocl_arg_ptr(g, a->v);
@@ -634,8 +608,7 @@ static void attn_bwd_inputs(ocl_args *g, const hrm_attention_args *a)
     ocl_arg_ptr(g, a->d_o);
 }
 
-static void attn_bwd_scalars(ocl_args *g, const hrm_attention_args *a, const attn_tiling *tl)
-{
+static void attn_bwd_scalars(ocl_args *g, const hrm_attention_args *a, const attn_tiling *tl) {
     cl_long qs = a->qkv_row_stride, os = a->o_row_stride, ds = a->dqkv_row_stride;
     OCL_ARG(g, a->seq);
     OCL_ARG(g, a->heads);
@@ -653,8 +626,7 @@ static void attn_bwd_scalars(ocl_args *g, const hrm_attention_args *a, const att
 /* Three launches (attention.cl): D into dq's first column, then dk and dv, then dq. The walked tiles
  * have ATTN_COLS * T rows (32 at head_dim 64; at least 32), so that each work-item computes
  * ATTN_COLS scores per tile (pair_dots); longer tiles would only take local memory from the rows. */
-hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a)
-{
+hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     const char *op = "attention_backward";
     OCL_TRY(check_attention(dev, a, 1));
@@ -662,7 +634,8 @@ hrm_status ocl_attention_backward(hrm_device *dev, const hrm_attention_args *a)
     attn_tiling kv, qt;
     int cols = ATTN_COLS * attn_threads(a->head_dim);
     if (cols < 32) cols = 32;
-    OCL_TRY(attn_plan(dev, &dev->attn_bwd_kv, "attention_backward (dk, dv)", a->head_dim, a->seq, cols, bwd_kv_local, &kv));
+    OCL_TRY(
+        attn_plan(dev, &dev->attn_bwd_kv, "attention_backward (dk, dv)", a->head_dim, a->seq, cols, bwd_kv_local, &kv));
     OCL_TRY(attn_plan(dev, &dev->attn_bwd_q, "attention_backward (dq)", a->head_dim, a->seq, cols, bwd_q_local, &qt));
     OCL_TRY(attn_bwd_dot(dev, a, op));
 

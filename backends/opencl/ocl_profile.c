@@ -25,8 +25,8 @@ typedef struct prof_label {
 
 typedef struct prof_pending {
     cl_event ev;
-    int label;  /* index into labels */
-    int span;   /* charged from the previous command's end (CLBlast calls) */
+    int label; /* index into labels */
+    int span;  /* charged from the previous command's end (CLBlast calls) */
     double flops;
 } prof_pending;
 
@@ -43,8 +43,7 @@ struct ocl_profile {
 
 enum { PROF_MAX_PENDING = 1 << 16 };
 
-ocl_profile *ocl_profile_create(void)
-{
+ocl_profile *ocl_profile_create(void) {
     const char *path = getenv("HRM_OPENCL_PROFILE");
     if (!path || !path[0]) return NULL;
     ocl_profile *p = calloc(1, sizeof *p);
@@ -52,8 +51,7 @@ ocl_profile *ocl_profile_create(void)
     return p;
 }
 
-static int label_index(ocl_profile *p, const char *name)
-{
+static int label_index(ocl_profile *p, const char *name) {
     for (int i = 0; i < p->nlabels; i++)
         if (!strcmp(p->labels[i].name, name)) return i;
     if (p->nlabels == p->label_room) {
@@ -69,8 +67,7 @@ static int label_index(ocl_profile *p, const char *name)
 }
 
 /* Folds every pending event (all complete: called after a clFinish) into the labels. */
-static void drain(ocl_profile *p)
-{
+static void drain(ocl_profile *p) {
     for (size_t i = 0; i < p->npending; i++) {
         prof_pending *e = &p->pending[i];
         cl_ulong start = 0, end = 0;
@@ -79,8 +76,10 @@ static void drain(ocl_profile *p)
             end >= start) {
             if (!p->first_start) p->first_start = start;
             cl_ulong from = start;
-            if (p->last_end && e->span && p->last_end < start) from = p->last_end;
-            else if (p->last_end && start > p->last_end) p->idle_ns += (double)(start - p->last_end);
+            if (p->last_end && e->span && p->last_end < start)
+                from = p->last_end;
+            else if (p->last_end && start > p->last_end)
+                p->idle_ns += (double)(start - p->last_end);
             if (e->label >= 0) {
                 prof_label *l = &p->labels[e->label];
                 l->count++;
@@ -95,13 +94,9 @@ static void drain(ocl_profile *p)
     p->npending = 0;
 }
 
-cl_event *ocl_profile_event(hrm_device *dev)
-{
-    return dev->profile ? &dev->profile_ev : NULL;
-}
+cl_event *ocl_profile_event(hrm_device *dev) { return dev->profile ? &dev->profile_ev : NULL; }
 
-void ocl_profile_record(hrm_device *dev, const char *label, int span, double flops)
-{
+void ocl_profile_record(hrm_device *dev, const char *label, int span, double flops) {
     ocl_profile *p = dev->profile;
     if (!p || !dev->profile_ev) return;
     cl_event ev = dev->profile_ev;
@@ -123,8 +118,7 @@ void ocl_profile_record(hrm_device *dev, const char *label, int span, double flo
     p->pending[p->npending++] = (prof_pending){ev, label_index(p, label), span, flops};
 }
 
-void ocl_profile_kernel(hrm_device *dev, cl_kernel k, const char *op)
-{
+void ocl_profile_kernel(hrm_device *dev, cl_kernel k, const char *op) {
     if (!dev->profile || !dev->profile_ev) return;
     char fn[64] = "", label[96];
     clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof fn - 1, fn, NULL);
@@ -132,19 +126,16 @@ void ocl_profile_kernel(hrm_device *dev, cl_kernel k, const char *op)
     ocl_profile_record(dev, label, 0, 0.0);
 }
 
-void ocl_profile_sync(hrm_device *dev)
-{
+void ocl_profile_sync(hrm_device *dev) {
     if (dev->profile) drain(dev->profile);
 }
 
-static int by_time(const void *a, const void *b)
-{
+static int by_time(const void *a, const void *b) {
     double x = ((const prof_label *)a)->ns, y = ((const prof_label *)b)->ns;
     return (x < y) - (x > y);
 }
 
-void ocl_profile_close(hrm_device *dev)
-{
+void ocl_profile_close(hrm_device *dev) {
     ocl_profile *p = dev->profile;
     if (!p) return;
     clFinish(dev->queue);
@@ -155,10 +146,12 @@ void ocl_profile_close(hrm_device *dev)
     } else {
         double span = p->last_end > p->first_start ? (double)(p->last_end - p->first_start) : 0.0;
         qsort(p->labels, (size_t)p->nlabels, sizeof *p->labels, by_time);
-        fprintf(f, "\n# OpenCL profile of process %ld: device %s; %llu commands over %.3f ms (first start to last end); device "
-                   "idle before our own commands %.3f ms (%.1f%%)\n",
-                (long)getpid(), dev->be->devs[dev->index].info.name, (unsigned long long)p->commands, span * 1e-6, p->idle_ns * 1e-6,
-                span > 0 ? 100.0 * p->idle_ns / span : 0.0);
+        fprintf(f,
+                "\n# OpenCL profile of process %ld: device %s; %llu commands over %.3f ms (first start to last end); "
+                "device "
+                "idle before our own commands %.3f ms (%.1f%%)\n",
+                (long)getpid(), dev->be->devs[dev->index].info.name, (unsigned long long)p->commands, span * 1e-6,
+                p->idle_ns * 1e-6, span > 0 ? 100.0 * p->idle_ns / span : 0.0);
         fprintf(f, "%-72s %8s %12s %10s %7s %10s\n", "label", "count", "total ms", "mean us", "share", "GFLOP/s");
         for (int i = 0; i < p->nlabels; i++) {
             const prof_label *l = &p->labels[i];

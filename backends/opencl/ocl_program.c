@@ -17,16 +17,14 @@
 
 /* Build options: fp64 devices compute the loss in double (kernels/loss.cl); then whatever
  * HRM_OPENCL_BUILD_OPTIONS adds (a test hook, see ocl_backend.c). Written once into dev. */
-static void set_build_options(hrm_device *dev)
-{
+static void set_build_options(hrm_device *dev) {
     const char *extra = getenv("HRM_OPENCL_BUILD_OPTIONS");
     snprintf(dev->build_options, sizeof dev->build_options, "%s%s%s",
              dev->fp64 ? "-cl-std=CL1.2 -DHRM_FP64=1" : "-cl-std=CL1.2", extra && extra[0] ? " " : "",
              extra ? extra : "");
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
@@ -49,8 +47,7 @@ static int mkdirs(char *path) /* mkdir -p; path is modified and restored */
 
 /* The cache file for this device and source, or 0 when there is no cache directory. */
 static int cache_path(hrm_device *dev, const char *src, size_t src_size, const char *options, char *out, size_t size,
-                      char *dir, size_t dir_size)
-{
+                      char *dir, size_t dir_size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && xdg[0])
         snprintf(dir, dir_size, "%s/hrm/opencl", xdg);
@@ -69,8 +66,7 @@ static int cache_path(hrm_device *dev, const char *src, size_t src_size, const c
     return 1;
 }
 
-static cl_program load_cached(hrm_device *dev, const char *path, const char *options)
-{
+static cl_program load_cached(hrm_device *dev, const char *path, const char *options) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     cl_program prog = NULL;
@@ -94,8 +90,7 @@ static cl_program load_cached(hrm_device *dev, const char *path, const char *opt
     return prog;
 }
 
-static void store_cached(hrm_device *dev, cl_program prog, const char *path, char *dir)
-{
+static void store_cached(hrm_device *dev, cl_program prog, const char *path, char *dir) {
     size_t len = 0;
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0) return;
     unsigned char *bin = malloc(len);
@@ -119,8 +114,7 @@ static void store_cached(hrm_device *dev, cl_program prog, const char *path, cha
  * LOG_LINES of them, and copies the first line that names an error (else the first non-empty
  * line) into first[]: it goes into the one-line error. */
 #define LOG_LINES 200
-static void report_build_log(hrm_backend *be, hrm_log_level level, char *log, char *first, size_t first_size)
-{
+static void report_build_log(hrm_backend *be, hrm_log_level level, char *log, char *first, size_t first_size) {
     int lines = 0, total = 0;
     first[0] = '\0';
     for (char *line = log, *next; line && *line; line = next) {
@@ -141,8 +135,7 @@ static void report_build_log(hrm_backend *be, hrm_log_level level, char *log, ch
  * line naming an error in first[] and returns the OpenCL error (*created = 0 when already the
  * program object could not be made). */
 static cl_int build_from_source(hrm_device *dev, const char *src, const char *options, hrm_log_level level,
-                                cl_program *out, int *created, char *first, size_t first_size)
-{
+                                cl_program *out, int *created, char *first, size_t first_size) {
     cl_int err;
     first[0] = '\0';
     *out = clCreateProgramWithSource(dev->ctx, 1, &src, NULL, &err);
@@ -166,8 +159,7 @@ static cl_int build_from_source(hrm_device *dev, const char *src, const char *op
 }
 
 cl_int ocl_program_build(hrm_device *dev, const char *src, size_t src_size, const char *options, hrm_log_level level,
-                         cl_program *out, int *created, char *first, size_t first_size)
-{
+                         cl_program *out, int *created, char *first, size_t first_size) {
     char path[4096], dir[4000];
     first[0] = '\0';
     *created = 1;
@@ -180,8 +172,7 @@ cl_int ocl_program_build(hrm_device *dev, const char *src, size_t src_size, cons
 }
 
 /* Work-group size: the largest power of two within the kernel's and the device's limits. */
-static size_t pick_wg(hrm_device *dev, cl_kernel k)
-{
+static size_t pick_wg(hrm_device *dev, cl_kernel k) {
     size_t lim = dev->max_wg, kw = 0;
     if (clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw, &kw, NULL) == CL_SUCCESS && kw > 0 &&
         kw < lim)
@@ -193,8 +184,7 @@ static size_t pick_wg(hrm_device *dev, cl_kernel k)
 }
 
 /* The preferred multiple of the work-group size; 1 when the driver does not say. */
-static size_t pick_multiple(hrm_device *dev, cl_kernel k)
-{
+static size_t pick_multiple(hrm_device *dev, cl_kernel k) {
     size_t m = 0;
     if (clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m, NULL) !=
             CL_SUCCESS ||
@@ -205,22 +195,19 @@ static size_t pick_multiple(hrm_device *dev, cl_kernel k)
 
 /* Local memory the kernel needs before its __local arguments: queried once, here, because the
  * same query after a launch also counts the __local arguments of that launch. */
-static size_t local_fixed(hrm_device *dev, cl_kernel k)
-{
+static size_t local_fixed(hrm_device *dev, cl_kernel k) {
     cl_ulong used = 0;
     clGetKernelWorkGroupInfo(k, dev->id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used, &used, NULL);
     return (size_t)used;
 }
 
-void ocl_kernel_limits(hrm_device *dev, ocl_kernel *k)
-{
+void ocl_kernel_limits(hrm_device *dev, ocl_kernel *k) {
     k->wg = pick_wg(dev, k->k);
     k->multiple = pick_multiple(dev, k->k);
     k->local_fixed = local_fixed(dev, k->k);
 }
 
-hrm_status ocl_program_init(hrm_device *dev)
-{
+hrm_status ocl_program_init(hrm_device *dev) {
     set_build_options(dev);
     char first[256];
     int created;
@@ -232,18 +219,17 @@ hrm_status ocl_program_init(hrm_device *dev)
                         dev->be->devs[dev->index].info.name, dev->build_options, ocl_err_name(err),
                         first[0] ? first : "no build log");
     }
-#define MAKE_KERNEL(name, str)                                                                     \
-    dev->name.k = clCreateKernel(dev->program, str, &err);                                         \
-    if (!dev->name.k) return ocl_cl_fail(dev->be, err, "device_open", "clCreateKernel(" str ")");  \
+#define MAKE_KERNEL(name, str)                                                                    \
+    dev->name.k = clCreateKernel(dev->program, str, &err);                                        \
+    if (!dev->name.k) return ocl_cl_fail(dev->be, err, "device_open", "clCreateKernel(" str ")"); \
     ocl_kernel_limits(dev, &dev->name);
     OCL_KERNELS(MAKE_KERNEL)
 #undef MAKE_KERNEL
     return HRM_OK;
 }
 
-void ocl_program_release(hrm_device *dev)
-{
-#define FREE_KERNEL(name, str)                                                                     \
+void ocl_program_release(hrm_device *dev) {
+#define FREE_KERNEL(name, str) \
     if (dev->name.k) clReleaseKernel(dev->name.k);
     OCL_KERNELS(FREE_KERNEL)
 #undef FREE_KERNEL

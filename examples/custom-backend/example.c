@@ -21,8 +21,8 @@
 /* ---- handles: what the opaque types of backend.h are in this plugin ---------------------- */
 
 struct hrm_backend {
-    hrm_host host;    /* copied up to the host's struct_size */
-    char error[256];  /* last_error(): one line */
+    hrm_host host;   /* copied up to the host's struct_size */
+    char error[256]; /* last_error(): one line */
 };
 
 struct hrm_device {
@@ -89,7 +89,10 @@ static hrm_status example_create(const hrm_host *host, hrm_backend **out) {
 
 static void example_destroy(hrm_backend *be) { free(be); }
 static const char *example_last_error(hrm_backend *be) { return be->error; }
-static int example_device_count(hrm_backend *be) { (void)be; return 1; }
+static int example_device_count(hrm_backend *be) {
+    (void)be;
+    return 1;
+}
 
 static hrm_status example_device_info(hrm_backend *be, int index, hrm_device_info *out) {
     if (index != 0) return fail(be, HRM_ERR_INVALID_ARG, "device_info: no device %d (there is 1)", index);
@@ -121,7 +124,10 @@ static hrm_status example_memory_usage(hrm_device *dev, uint64_t *current, uint6
     return HRM_OK;
 }
 
-static hrm_status example_finish(hrm_device *dev) { (void)dev; return HRM_OK; }
+static hrm_status example_finish(hrm_device *dev) {
+    (void)dev;
+    return HRM_OK;
+}
 
 /* ---- buffers (offsets and sizes in bytes) ----------------------------------------------------- */
 
@@ -311,8 +317,8 @@ static hrm_status example_attention_backward(hrm_device *dev, const hrm_attentio
         for (int s = 0; s < a->seq; s++)
             for (int h = 0; h < a->heads; h++)
                 for (int d = 0; d < a->head_dim; d++)
-                    head(a->dq, a, b, s, h, ds)[d] = head(a->dk, a, b, s, h, ds)[d] =
-                        head(a->dv, a, b, s, h, ds)[d] = 0.0f;
+                    head(a->dq, a, b, s, h, ds)[d] = head(a->dk, a, b, s, h, ds)[d] = head(a->dv, a, b, s, h, ds)[d] =
+                        0.0f;
     for (int b = 0; b < a->batch; b++)
         for (int h = 0; h < a->heads; h++)
             for (int i = 0; i < a->seq; i++) attend_row_backward(a, b, h, i);
@@ -541,8 +547,7 @@ static int xent_args_ok(hrm_device *dev, const hrm_xent_args *a) {
         fail(dev->be, HRM_ERR_INVALID_ARG, "xent: bad sizes");
         return 0;
     }
-    if (!fits(dev, a->logits, cells * a->vocab, "xent logits") || !fits(dev, a->labels, cells, "xent labels"))
-        return 0;
+    if (!fits(dev, a->logits, cells * a->vocab, "xent logits") || !fits(dev, a->labels, cells, "xent labels")) return 0;
     for (int64_t i = 0; i < cells; i++) {
         int label = I(a->labels)[i];
         if (label != a->ignore_label && (label < 0 || label >= a->vocab)) {
@@ -589,8 +594,7 @@ static hrm_status example_xent_forward(hrm_device *dev, const hrm_xent_args *a) 
 
 /* d(-log p_c)/dx_k: softmax p_k - [k = c]; stablemax s'(x_k)/sum s - [k = c] s'(x_c)/s(x_c) */
 static hrm_status example_xent_backward(hrm_device *dev, const hrm_xent_args *a) {
-    if (!xent_args_ok(dev, a) ||
-        !fits(dev, a->d_logits, (int64_t)a->batch * a->seq_len * a->vocab, "xent d_logits"))
+    if (!xent_args_ok(dev, a) || !fits(dev, a->d_logits, (int64_t)a->batch * a->seq_len * a->vocab, "xent d_logits"))
         return HRM_ERR_INVALID_ARG;
     double *p = malloc(sizeof *p * (size_t)a->vocab);
     if (!p) return fail(dev->be, HRM_ERR_OUT_OF_MEMORY, "xent_backward: out of host memory");

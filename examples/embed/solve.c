@@ -45,8 +45,7 @@ static int read_puzzle(int argc, char **argv, int L, int32_t *tokens) {
             return fprintf(stderr, "%s: token %d: '%s' is not an integer\n", prog, k, text), 0;
     }
     if (k < L) return fprintf(stderr, "%s: stdin ended after %d tokens, the model takes %d\n", prog, k, L), 0;
-    if (!argc && scanf("%63s", word) == 1)
-        return fprintf(stderr, "%s: more than %d tokens on stdin\n", prog, L), 0;
+    if (!argc && scanf("%63s", word) == 1) return fprintf(stderr, "%s: more than %d tokens on stdin\n", prog, L), 0;
     return 1;
 }
 
@@ -55,19 +54,21 @@ int main(int argc, char **argv) {
     bool all = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        if (!strcmp(argv[i], "--all-segments")) all = true;
-        else if (!strcmp(argv[i], "--segments") && i + 1 < argc && parse_int(argv[i + 1], 1, 1 << 16, &segments)) i++;
+        if (!strcmp(argv[i], "--all-segments"))
+            all = true;
+        else if (!strcmp(argv[i], "--segments") && i + 1 < argc && parse_int(argv[i + 1], 1, 1 << 16, &segments))
+            i++;
         else if (!strcmp(argv[i], "--puzzle-id") && i + 1 < argc && parse_int(argv[i + 1], 0, 1 << 30, &puzzle_id))
             i++;
-        else return usage();
+        else
+            return usage();
     }
     if (i >= argc) return usage();
 
     char err[1024];
     hrm_solver *s;
     /* NULL backend and device: $HRM_BACKEND or the best plugin found, device 0. */
-    if (hrm_solver_open(argv[i], NULL, NULL, 1, &s, err, sizeof err))
-        return fprintf(stderr, "%s: %s\n", prog, err), 1;
+    if (hrm_solver_open(argv[i], NULL, NULL, 1, &s, err, sizeof err)) return fprintf(stderr, "%s: %s\n", prog, err), 1;
     int L, M;
     hrm_solver_info(s, &L, NULL, &M, NULL);
     if (segments > 0) M = segments;
@@ -75,8 +76,10 @@ int main(int argc, char **argv) {
     int32_t *tokens = malloc(2 * (size_t)L * sizeof *tokens), *pred = tokens + L;
     int used = 0, rc = 1;
     float q_halt = 0;
-    if (!tokens) fprintf(stderr, "%s: out of memory\n", prog);
-    else if (!read_puzzle(argc - i - 1, argv + i + 1, L, tokens)) rc = 1;
+    if (!tokens)
+        fprintf(stderr, "%s: out of memory\n", prog);
+    else if (!read_puzzle(argc - i - 1, argv + i + 1, L, tokens))
+        rc = 1;
     else if (hrm_solver_run(s, 1, tokens, &puzzle_id, M, all, pred, &used, &q_halt, err, sizeof err))
         fprintf(stderr, "%s: %s\n", prog, err); /* bad tokens and identifiers end here too */
     else {

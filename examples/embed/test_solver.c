@@ -164,8 +164,7 @@ START_TEST(test_batch_and_halting) {
         ck_assert_int_eq(u1, ub[b]);
         ck_assert_mem_eq(p1, pb + b * L, (size_t)L * sizeof *p1);
         ck_assert_float_eq_tol(q1, qb[b], 1e-5f * (1.0f + fabsf(qb[b])));
-        ck_assert_msg(hrm_solver_run(S, NP, in, ids, ub[b], true, pa, ua, qa, err, sizeof err) == HRM_OK,
-                      "%s", err);
+        ck_assert_msg(hrm_solver_run(S, NP, in, ids, ub[b], true, pa, ua, qa, err, sizeof err) == HRM_OK, "%s", err);
         ck_assert_int_eq(ua[b], ub[b]);
         ck_assert_mem_eq(pa + b * L, pb + b * L, (size_t)L * sizeof *pa);
         ck_assert_float_eq(qa[b], qb[b]);

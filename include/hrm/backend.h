@@ -64,11 +64,11 @@ typedef struct hrm_buffer hrm_buffer;   /* device memory owned by one device */
 typedef struct hrm_device_info {
     char name[128];
     char vendor[64];
-    char driver[64];        /* driver or library version, free text */
-    uint64_t memory_bytes;  /* global memory usable by this backend */
-    int compute_units;      /* cores, CUs or SMs */
-    int validated;          /* 1: passed the backend's start-up checks; 0: failed; -1: not run */
-    char note[128];         /* one line about validation or anything a user should know */
+    char driver[64];       /* driver or library version, free text */
+    uint64_t memory_bytes; /* global memory usable by this backend */
+    int compute_units;     /* cores, CUs or SMs */
+    int validated;         /* 1: passed the backend's start-up checks; 0: failed; -1: not run */
+    char note[128];        /* one line about validation or anything a user should know */
 } hrm_device_info;
 
 /* A tensor argument: buffer plus offset in 4-byte elements. */
@@ -301,8 +301,7 @@ typedef struct hrm_backend_iface {
     void (*buffer_free)(hrm_buffer *buf);
     hrm_status (*buffer_write)(hrm_buffer *dst, size_t offset, const void *src, size_t bytes);
     hrm_status (*buffer_read)(hrm_buffer *src, size_t offset, void *dst, size_t bytes);
-    hrm_status (*buffer_copy)(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset,
-                              size_t bytes);
+    hrm_status (*buffer_copy)(hrm_buffer *dst, size_t dst_offset, hrm_buffer *src, size_t src_offset, size_t bytes);
     /* Fill `count` 4-byte elements starting at ELEMENT `offset` (not bytes, unlike the calls
      * above: it is a tensor op) with the bit pattern of value. */
     hrm_status (*buffer_fill)(hrm_buffer *buf, size_t offset, size_t count, float value);

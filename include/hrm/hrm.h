@@ -28,11 +28,11 @@ typedef enum hrm_plugin_state {
 } hrm_plugin_state;
 
 typedef struct hrm_plugin {
-    char name[64];    /* the backend's name; for a refused file, the name from its file name */
-    char path[4096];  /* file it came from */
+    char name[64];   /* the backend's name; for a refused file, the name from its file name */
+    char path[4096]; /* file it came from */
     hrm_plugin_state state;
-    int score;        /* probe score (> 0 when usable) */
-    char reason[512]; /* one line: why declined or refused */
+    int score;                      /* probe score (> 0 when usable) */
+    char reason[512];               /* one line: why declined or refused */
     const hrm_backend_iface *iface; /* NULL when refused */
 } hrm_plugin;
 
@@ -71,13 +71,13 @@ typedef struct hrm_ctx {
  *   a path (contains '/' or ends in ".so") -> that file.
  * On failure writes one line into err and returns the status. */
 HRM_API hrm_status hrm_ctx_open(const char *spec, int device_index, const hrm_host *host, hrm_ctx *out, char *err,
-                        size_t err_size);
+                                size_t err_size);
 
 /* hrm_ctx_open with the device named by a device spec (hrm_device_match): an index ("1") or a
  * name substring ("radeon", "pocl"). NULL or "" is device 0. Under "auto", a backend with no
  * device matching the spec is skipped like one that fails to open. */
-HRM_API hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out, char *err,
-                               size_t err_size);
+HRM_API hrm_status hrm_ctx_open_device(const char *spec, const char *device, const hrm_host *host, hrm_ctx *out,
+                                       char *err, size_t err_size);
 
 /* What a caller makes on a freshly opened context before it counts as open: its model, optimizer
  * state, ... On failure it frees everything it made on ctx (the context is closed next) and
@@ -92,7 +92,7 @@ typedef hrm_status (*hrm_ctx_setup_fn)(hrm_ctx *ctx, void *user, char *err, size
  * failing setup closes the context. On failure *out is closed and err holds one line: the last
  * setup's own line, or the open failure's. On success the things setup made live on *out. */
 HRM_API hrm_status hrm_ctx_open_with(const char *spec, const char *device, const hrm_host *host, hrm_ctx_setup_fn setup,
-                             void *user, hrm_ctx *out, char *err, size_t err_size);
+                                     void *user, hrm_ctx *out, char *err, size_t err_size);
 
 /* Picks the device that `device` names among the n devices described by info[]:
  *   "N" (decimal digits only)  -> index N, which must be < n;

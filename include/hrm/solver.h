@@ -35,12 +35,13 @@ typedef struct hrm_solver hrm_solver; /* opaque */
  * weights, for runs of up to max_batch puzzles (>= 1).
  * The checkpoint is not needed afterwards. On failure *out is NULL. */
 HRM_API hrm_status hrm_solver_open(const char *checkpoint, const char *backend, const char *device, int max_batch,
-                           hrm_solver **out, char *err, size_t err_size);
+                                   hrm_solver **out, char *err, size_t err_size);
 
 /* The precision of the model's matrix products (hrm_matmul_precision, hrm/backend.h; a new
  * solver runs HRM_PRECISION_HIGHEST). Where the device has no unit for `asked` the next higher
  * precision it has runs; *runs (may be NULL) says which. Never fails on a valid precision. */
-HRM_API hrm_status hrm_solver_set_matmul_precision(hrm_solver *s, hrm_matmul_precision asked, hrm_matmul_precision *runs);
+HRM_API hrm_status hrm_solver_set_matmul_precision(hrm_solver *s, hrm_matmul_precision asked,
+                                                   hrm_matmul_precision *runs);
 /* The backend context the solver runs on (its plugin, device), e.g. for messages. */
 HRM_API const hrm_ctx *hrm_solver_ctx(const hrm_solver *s);
 
@@ -49,7 +50,7 @@ HRM_API const hrm_ctx *hrm_solver_ctx(const hrm_solver *s);
  * [0, num_puzzle_identifiers); 0 is the blank identifier of a puzzle not seen in training).
  * Any pointer may be NULL. */
 HRM_API void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size, int *halt_max_steps,
-                     int *num_puzzle_identifiers);
+                             int *num_puzzle_identifiers);
 
 /* Solves n puzzles, 1 <= n <= max_batch:
  *   inputs      int32 [n, seq_len]  tokens
@@ -64,9 +65,9 @@ HRM_API void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size,
  * puzzles, though another batch size may round differently (the backend may sum in another order),
  * so a q_halt within rounding of q_continue may stop at another segment. Inputs are checked before anything runs: a token or identifier out of range is an
  * HRM_ERR_INVALID_ARG naming it, and leaves the outputs untouched. */
-HRM_API hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids, int max_segments,
-                          bool all_segments, int32_t *predictions, int *segments_used, float *q_halt, char *err,
-                          size_t err_size);
+HRM_API hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids,
+                                  int max_segments, bool all_segments, int32_t *predictions, int *segments_used,
+                                  float *q_halt, char *err, size_t err_size);
 
 /* Frees the device memory and closes the backend. NULL is a no-op. */
 HRM_API void hrm_solver_close(hrm_solver *s);

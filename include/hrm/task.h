@@ -53,9 +53,9 @@ extern "C" {
 
 /* The dataset format of a task: the fields of the published dataset.json that the task fixes. */
 typedef struct hrm_task_format {
-    int seq_len;         /* tokens per example, e.g. 81 (Sudoku), 900 (maze, ARC) */
-    int vocab_size;      /* e.g. 11, 6, 12 */
-    int pad_id;          /* 0 in every published task */
+    int seq_len;    /* tokens per example, e.g. 81 (Sudoku), 900 (maze, ARC) */
+    int vocab_size; /* e.g. 11, 6, 12 */
+    int pad_id;     /* 0 in every published task */
     bool has_ignore_label;
     int ignore_label_id; /* label value that is not scored (published: 0 = PAD), if has_ignore_label */
 } hrm_task_format;
@@ -127,8 +127,8 @@ typedef struct hrm_task_iface {
      * HRM_OK when the file could be read (whatever the verdicts), an error after one line in err
      * otherwise (cannot open, not this task's format). It takes no options (the host parses
      * --csv), so it never returns HRM_ERR_USAGE. */
-    hrm_status (*verify_file)(const hrm_task_host *host, const char *path, long *accepted, long *rejected,
-                              char *err, size_t err_size);
+    hrm_status (*verify_file)(const hrm_task_host *host, const char *path, long *accepted, long *rejected, char *err,
+                              size_t err_size);
 
     /* ---- single puzzles -------------------------------------------------------------------- */
     /* Verifies `answer` (seq_len tokens: a model's prediction or a label) as a solution of
@@ -152,17 +152,16 @@ typedef struct hrm_task_iface {
 
     /* ---- evaluation over a split (optional: all three NULL or all three set) --------------- */
     /* identifiers: the dataset's identifiers.json names (index = puzzle identifier). */
-    hrm_status (*eval_begin)(const char *const *identifiers, int num_identifiers, hrm_task_eval **out,
-                             char *err, size_t err_size);
+    hrm_status (*eval_begin)(const char *const *identifiers, int num_identifiers, hrm_task_eval **out, char *err,
+                             size_t err_size);
     /* One test example: its puzzle identifier, input, label, the model's prediction, and the
      * model's halting logit q_halt after the last segment (a confidence, for voting). A task keeps
      * the first error it meets, returns it from every later eval_add, and reports it from eval_end
      * in err. */
-    hrm_status (*eval_add)(hrm_task_eval *e, int32_t puzzle_identifier, const uint8_t *input,
-                           const uint8_t *label, const uint8_t *prediction, float q_halt);
+    hrm_status (*eval_add)(hrm_task_eval *e, int32_t puzzle_identifier, const uint8_t *input, const uint8_t *label,
+                           const uint8_t *prediction, float q_halt);
     /* Writes up to max metrics, sets *count, and frees e (also on error). */
-    hrm_status (*eval_end)(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err,
-                           size_t err_size);
+    hrm_status (*eval_end)(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err, size_t err_size);
 } hrm_task_iface;
 
 typedef const hrm_task_iface *(*hrm_task_entry_fn)(void);

@@ -15,7 +15,7 @@
 
 #include "hrm/task.h"
 
-#define ARC_MAX 30                    /* grids are 1x1 up to ARC_MAX x ARC_MAX */
+#define ARC_MAX 30                      /* grids are 1x1 up to ARC_MAX x ARC_MAX */
 #define ARC_SEQ_LEN (ARC_MAX * ARC_MAX) /* tokens per example */
 #define ARC_COLORS 10
 #define ARC_VOCAB (ARC_COLORS + 2)
@@ -90,7 +90,6 @@ hrm_status arc_eval_begin(const char *const *identifiers, int num_identifiers, h
                           size_t err_size);
 hrm_status arc_eval_add(hrm_task_eval *e, int32_t puzzle_identifier, const uint8_t *input, const uint8_t *label,
                         const uint8_t *prediction, float q_halt);
-hrm_status arc_eval_end(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err,
-                        size_t err_size);
+hrm_status arc_eval_end(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err, size_t err_size);
 
 #endif /* HRM_PLUGINS_ARC_H */

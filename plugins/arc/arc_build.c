@@ -102,8 +102,7 @@ __attribute__((format(printf, 3, 4))) static void build_log(const build_ctx *b, 
     h->log(h->user, level, "arc", msg);
 }
 
-__attribute__((format(printf, 3, 4))) static hrm_status build_fail(build_ctx *b, hrm_status st, const char *fmt,
-                                                                   ...) {
+__attribute__((format(printf, 3, 4))) static hrm_status build_fail(build_ctx *b, hrm_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     if (b->err && b->err_size) vsnprintf(b->err, b->err_size, fmt, ap);
@@ -186,14 +185,15 @@ static hrm_status parse_option(build_ctx *b, int argc, char **argv, int *i) {
         default: return parse_count(b, "--max-tasks", v, 1, 1000000000, &b->max_tasks);
         }
     }
-    return build_fail(b, HRM_ERR_USAGE, "unknown option '%s' (options: --train-dirs, --eval-dirs, --aug, "
-                      "--seed, --max-tasks, --strict)", argv[*i]);
+    return build_fail(b, HRM_ERR_USAGE,
+                      "unknown option '%s' (options: --train-dirs, --eval-dirs, --aug, "
+                      "--seed, --max-tasks, --strict)",
+                      argv[*i]);
 }
 
 static hrm_status parse_options(build_ctx *b, int argc, char **argv) {
     for (int i = 1; i < argc; i++) TRY(parse_option(b, argc, argv, &i));
-    if (b->n_dirs == 0)
-        return build_fail(b, HRM_ERR_USAGE, "give task folders with --train-dirs and/or --eval-dirs");
+    if (b->n_dirs == 0) return build_fail(b, HRM_ERR_USAGE, "give task folders with --train-dirs and/or --eval-dirs");
     return HRM_OK;
 }
 
@@ -401,8 +401,8 @@ static hrm_status emit_example(const hrm_task_sink *sink, const arc_pair *pair, 
 
 /* One split's group of a task: every variant as a puzzle of pairs [first, first + n). With
  * `translate`, every example but one per puzzle (the published no_aug_id) is moved. */
-static hrm_status emit_group(build_ctx *b, const hrm_task_sink *sink, split_count *count, const held_task *h,
-                             int first, int n, bool translate) {
+static hrm_status emit_group(build_ctx *b, const hrm_task_sink *sink, split_count *count, const held_task *h, int first,
+                             int n, bool translate) {
     task_rng r;
     if (n == 0) return HRM_OK;
     seed_task_rng(&r, b->seed, h->task.id, translate ? SALT_TRAIN : SALT_TEST);
@@ -507,9 +507,10 @@ static hrm_status prepare(build_ctx *b, const hrm_task_sink *train, const hrm_ta
 }
 
 static void report(const build_ctx *b) {
-    build_log(b, HRM_LOG_INFO, "train split: %ld groups, %ld puzzles, %ld examples; test split: %ld groups, %ld "
-              "puzzles, %ld examples", b->train.groups, b->train.puzzles, b->train.examples, b->test.groups,
-              b->test.puzzles, b->test.examples);
+    build_log(b, HRM_LOG_INFO,
+              "train split: %ld groups, %ld puzzles, %ld examples; test split: %ld groups, %ld "
+              "puzzles, %ld examples",
+              b->train.groups, b->train.puzzles, b->train.examples, b->test.groups, b->test.puzzles, b->test.examples);
     if (b->short_tasks)
         build_log(b, HRM_LOG_INFO, "%ld tasks have fewer than %ld distinct augmentations", b->short_tasks, b->aug);
     if (b->duplicates) build_log(b, HRM_LOG_WARN, "skipped %ld task files with a duplicate task id", b->duplicates);

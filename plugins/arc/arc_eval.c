@@ -279,8 +279,7 @@ static void put_metric(hrm_task_metric *metrics, int max, int *count, const char
     metrics[(*count)++].value = value;
 }
 
-hrm_status arc_eval_end(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err,
-                        size_t err_size) {
+hrm_status arc_eval_end(hrm_task_eval *e, hrm_task_metric *metrics, int max, int *count, char *err, size_t err_size) {
     double pass[2];
     int tasks, n = 0;
     long pairs;

@@ -308,9 +308,8 @@ END_TEST
 /* numpy: rot90 k=1,2,3, fliplr, flipud, .T, fliplr(rot90) of [[1,2,3],[4,5,6]] */
 START_TEST(test_dihedral_known) {
     static const int shapes[8][2] = {{2, 3}, {3, 2}, {2, 3}, {3, 2}, {2, 3}, {2, 3}, {3, 2}, {3, 2}};
-    static const uint8_t cells[8][6] = {{1, 2, 3, 4, 5, 6}, {3, 6, 2, 5, 1, 4}, {6, 5, 4, 3, 2, 1},
-                                        {4, 1, 5, 2, 6, 3}, {3, 2, 1, 6, 5, 4}, {4, 5, 6, 1, 2, 3},
-                                        {1, 4, 2, 5, 3, 6}, {6, 3, 5, 2, 4, 1}};
+    static const uint8_t cells[8][6] = {{1, 2, 3, 4, 5, 6}, {3, 6, 2, 5, 1, 4}, {6, 5, 4, 3, 2, 1}, {4, 1, 5, 2, 6, 3},
+                                        {3, 2, 1, 6, 5, 4}, {4, 5, 6, 1, 2, 3}, {1, 4, 2, 5, 3, 6}, {6, 3, 5, 2, 4, 1}};
     arc_grid g = grid_2x3(), out;
     for (int t = 0; t < ARC_DIHEDRAL; t++) {
         arc_dihedral(&g, t, &out);
@@ -633,8 +632,8 @@ START_TEST(test_determinism) {
     ck_assert(!same_build(&te[0], &te[2]));
     /* a task's data does not depend on the other files read */
     recorder alone = {0}, none = {0};
-    ck_assert_int_eq(build(&alone, &none, log, err, sizeof err, "--eval-dirs", td("evaluation"), "--aug", "5",
-                           "--seed", "7", "--max-tasks", "1", NULL),
+    ck_assert_int_eq(build(&alone, &none, log, err, sizeof err, "--eval-dirs", td("evaluation"), "--aug", "5", "--seed",
+                           "7", "--max-tasks", "1", NULL),
                      HRM_OK);
     ck_assert_int_eq(none.n_groups, 1);
     ck_assert_str_eq(none.puzzles[0].name, "00576224"); /* the first file by name */
@@ -645,11 +644,8 @@ START_TEST(test_determinism) {
 END_TEST
 
 static const char *const BROKEN[5][2] = {
-    {"bad_json", "invalid JSON at line"},
-    {"too_big", "larger than 30x30"},
-    {"ragged", "ragged rows"},
-    {"value10", "value 10 outside 0-9"},
-    {"missing_test", "missing \"test\""},
+    {"bad_json", "invalid JSON at line"}, {"too_big", "larger than 30x30"},     {"ragged", "ragged rows"},
+    {"value10", "value 10 outside 0-9"},  {"missing_test", "missing \"test\""},
 };
 
 START_TEST(test_malformed_skipped) {
@@ -690,20 +686,20 @@ START_TEST(test_extra_keys_and_options) {
     recorder train = {0}, test = {0};
     logbuf *log = calloc(1, sizeof *log);
     char err[512];
-    ck_assert_int_eq(build(&train, &test, log, err, sizeof err, "--strict", "--train-dirs", td("extra"), "--aug", "0",
-                           NULL),
-                     HRM_OK);
+    ck_assert_int_eq(
+        build(&train, &test, log, err, sizeof err, "--strict", "--train-dirs", td("extra"), "--aug", "0", NULL),
+        HRM_OK);
     ck_assert_int_eq(train.n_ex, 2);
     ck_assert_str_eq(train.puzzles[0].name, "extra_keys");
     rec_free(&train);
 
     static const char *const bad[][3] = {
-        {"--frobnicate", NULL, "unknown option"}, {"--aug", "-1", "--aug"},  {"--aug", "x", "--aug"},
+        {"--frobnicate", NULL, "unknown option"}, {"--aug", "-1", "--aug"},   {"--aug", "x", "--aug"},
         {"--max-tasks", "0", "--max-tasks"},      {"--seed", "-3", "--seed"}, {"--aug", NULL, "needs a value"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-        hrm_status st = build(&train, &test, log, err, sizeof err, "--train-dirs", td("training"), bad[k][0], bad[k][1],
-                              NULL);
+        hrm_status st =
+            build(&train, &test, log, err, sizeof err, "--train-dirs", td("training"), bad[k][0], bad[k][1], NULL);
         ck_assert_int_eq(st, HRM_ERR_USAGE);
         ck_assert_msg(strstr(err, bad[k][2]) != NULL, "err: %s", err);
         rec_free(&train), rec_free(&test);
@@ -779,8 +775,8 @@ END_TEST
 
 START_TEST(test_parse_puzzle_errors) {
     static const char *const bad[][2] = {
-        {"[[1, 2], [3]]", "ragged"}, {"[[10]]", "outside 0-9"}, {"nope", "not a JSON grid"}, {"[]", "empty grid"},
-        {"[[1.5]]", "not an integer"}, {"{\"input\": [[1]]}", "not a list of rows"},
+        {"[[1, 2], [3]]", "ragged"}, {"[[10]]", "outside 0-9"},     {"nope", "not a JSON grid"},
+        {"[]", "empty grid"},        {"[[1.5]]", "not an integer"}, {"{\"input\": [[1]]}", "not a list of rows"},
     };
     uint8_t tok[ARC_SEQ_LEN];
     char err[256];

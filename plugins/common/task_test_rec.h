@@ -36,14 +36,12 @@ static int warnings;
 static char *lines[MAX_LINES];
 static int nlines;
 
-static hrm_status rec_group(void *user)
-{
+static hrm_status rec_group(void *user) {
     ((split_rec *)user)->groups++;
     return HRM_OK;
 }
 
-static hrm_status rec_puzzle(void *user, const char *name)
-{
+static hrm_status rec_puzzle(void *user, const char *name) {
     split_rec *r = user;
     ck_assert_int_lt(r->puzzles, MAX_EXAMPLES);
     r->named |= name && *name;
@@ -51,8 +49,7 @@ static hrm_status rec_puzzle(void *user, const char *name)
     return HRM_OK;
 }
 
-static hrm_status rec_example(void *user, const uint8_t *input, const uint8_t *label)
-{
+static hrm_status rec_example(void *user, const uint8_t *input, const uint8_t *label) {
     split_rec *r = user;
     ck_assert_int_lt(r->examples, MAX_EXAMPLES);
     ck_assert_int_eq(r->examples, r->puzzles - 1); /* one example per puzzle */
@@ -62,8 +59,7 @@ static hrm_status rec_example(void *user, const uint8_t *input, const uint8_t *l
     return HRM_OK;
 }
 
-static void rec_log(void *user, hrm_log_level level, const char *task, const char *message)
-{
+static void rec_log(void *user, hrm_log_level level, const char *task, const char *message) {
     (void)user;
     ck_assert_str_eq(task, TR_TASK);
     warnings += level == HRM_LOG_WARN;
@@ -71,8 +67,7 @@ static void rec_log(void *user, hrm_log_level level, const char *task, const cha
     snprintf(log_text + n, sizeof log_text - n, "%s\n", message);
 }
 
-static hrm_status rec_emit(void *user, const char *line)
-{
+static hrm_status rec_emit(void *user, const char *line) {
     (void)user;
     ck_assert_int_lt(nlines, MAX_LINES);
     lines[nlines++] = strdup(line);
@@ -88,8 +83,7 @@ static char temp_paths[8][64];
 static int ntemp;
 
 /* A temporary CSV file holding text; its path stays valid until teardown(). */
-static const char *temp_csv(const char *text)
-{
+static const char *temp_csv(const char *text) {
     ck_assert_int_lt(ntemp, 8);
     char *path = temp_paths[ntemp++];
     snprintf(path, 64, "/tmp/hrm-test-" TR_TASK "-XXXXXX");
@@ -101,8 +95,7 @@ static const char *temp_csv(const char *text)
     return path;
 }
 
-static void reset(void)
-{
+static void reset(void) {
     memset(&train_rec, 0, sizeof train_rec);
     memset(&test_rec, 0, sizeof test_rec);
     log_text[0] = '\0';
@@ -112,26 +105,24 @@ static void reset(void)
 }
 
 /* Teardown: reset, and the temporary files go. */
-static void teardown(void)
-{
+static void teardown(void) {
     reset();
     for (int i = 0; i < ntemp; i++) unlink(temp_paths[i]);
     ntemp = 0;
 }
 
 /* Runs build (or generate when gen) with the NULL-terminated options after the task name. */
-static hrm_status vrun(bool gen, char *err, va_list ap)
-{
+static hrm_status vrun(bool gen, char *err, va_list ap) {
     char *argv[32] = {TR_TASK};
     int argc = 1;
     for (char *a; (a = va_arg(ap, char *));) argv[argc++] = a;
     reset();
     err[0] = '\0';
-    return gen ? T->generate(&host, argc, argv, err, 256) : T->build(&host, argc, argv, &train_sink, &test_sink, err, 256);
+    return gen ? T->generate(&host, argc, argv, err, 256)
+               : T->build(&host, argc, argv, &train_sink, &test_sink, err, 256);
 }
 
-static hrm_status build(char *err, ...)
-{
+static hrm_status build(char *err, ...) {
     va_list ap;
     va_start(ap, err);
     hrm_status st = vrun(false, err, ap);
@@ -139,8 +130,7 @@ static hrm_status build(char *err, ...)
     return st;
 }
 
-static hrm_status generate(char *err, ...)
-{
+static hrm_status generate(char *err, ...) {
     va_list ap;
     va_start(ap, err);
     hrm_status st = vrun(true, err, ap);

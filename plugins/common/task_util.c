@@ -23,8 +23,7 @@ enum {
 #define HOST_HAS(host, member) \
     ((host) && (host)->struct_size >= offsetof(hrm_task_host, member) + sizeof((host)->member) && (host)->member)
 
-void task_log(const hrm_task_host *host, hrm_log_level level, const char *task, const char *fmt, ...)
-{
+void task_log(const hrm_task_host *host, hrm_log_level level, const char *task, const char *fmt, ...) {
     if (!HOST_HAS(host, log)) return;
     char msg[512];
     va_list ap;
@@ -36,13 +35,11 @@ void task_log(const hrm_task_host *host, hrm_log_level level, const char *task, 
 
 bool task_can_emit(const hrm_task_host *host) { return HOST_HAS(host, emit); }
 
-hrm_status task_emit(const hrm_task_host *host, const char *line)
-{
+hrm_status task_emit(const hrm_task_host *host, const char *line) {
     return task_can_emit(host) ? host->emit(host->user, line) : HRM_ERR_INVALID_ARG;
 }
 
-hrm_status task_generate_check(const hrm_task_host *host, char **argv, char *err, size_t err_size)
-{
+hrm_status task_generate_check(const hrm_task_host *host, char **argv, char *err, size_t err_size) {
     if (!argv) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: missing argument");
     if (!task_can_emit(host))
         return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "generate: the host gives no output");
@@ -50,8 +47,7 @@ hrm_status task_generate_check(const hrm_task_host *host, char **argv, char *err
 }
 
 hrm_status task_emit_row(const hrm_task_host *host, const char *source, const char *question, const char *answer,
-                         long rating)
-{
+                         long rating) {
     size_t n = strlen(source) + strlen(question) + strlen(answer) + 32;
     char *line = malloc(n);
     if (!line) return HRM_ERR_OUT_OF_MEMORY;
@@ -61,8 +57,7 @@ hrm_status task_emit_row(const hrm_task_host *host, const char *source, const ch
     return st;
 }
 
-hrm_status task_fail(hrm_status status, char *err, size_t err_size, const char *fmt, ...)
-{
+hrm_status task_fail(hrm_status status, char *err, size_t err_size, const char *fmt, ...) {
     if (err && err_size) {
         va_list ap;
         va_start(ap, fmt);
@@ -72,8 +67,7 @@ hrm_status task_fail(hrm_status status, char *err, size_t err_size, const char *
     return status;
 }
 
-const char *task_show_char(char c, char buf[8])
-{
+const char *task_show_char(char c, char buf[8]) {
     unsigned char u = (unsigned char)c;
     if (u >= 0x20 && u < 0x7f)
         snprintf(buf, 8, "'%c'", c);
@@ -82,15 +76,13 @@ const char *task_show_char(char c, char buf[8])
     return buf;
 }
 
-void task_text_put(task_text *t, const char *s)
-{
+void task_text_put(task_text *t, const char *s) {
     size_t n = strlen(s);
     if (t->len + n < t->size) memcpy(t->out + t->len, s, n + 1);
     t->len += n;
 }
 
-const char *task_option_value(int argc, char **argv, int *i, char *err, size_t err_size)
-{
+const char *task_option_value(int argc, char **argv, int *i, char *err, size_t err_size) {
     if (*i + 1 >= argc) {
         task_fail(HRM_ERR_USAGE, err, err_size, "%s needs a value", argv[*i]);
         return NULL;
@@ -98,16 +90,14 @@ const char *task_option_value(int argc, char **argv, int *i, char *err, size_t e
     return argv[++*i];
 }
 
-bool task_option_known(const char *opt, const char *const *names)
-{
+bool task_option_known(const char *opt, const char *const *names) {
     for (; *names; names++)
         if (strcmp(opt, *names) == 0) return true;
     return false;
 }
 
 const char *task_known_option_value(int argc, char **argv, int *i, const char *const *known, char *err,
-                                    size_t err_size)
-{
+                                    size_t err_size) {
     if (!task_option_known(argv[*i], known)) {
         task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", argv[*i]);
         return NULL;
@@ -115,8 +105,7 @@ const char *task_known_option_value(int argc, char **argv, int *i, const char *c
     return task_option_value(argc, argv, i, err, err_size);
 }
 
-bool task_parse_long(const char *s, long min, long max, long *out)
-{
+bool task_parse_long(const char *s, long min, long max, long *out) {
     if (!s || !*s || !(*s == '-' || (*s >= '0' && *s <= '9'))) return false;
     char *end;
     errno = 0;
@@ -126,8 +115,7 @@ bool task_parse_long(const char *s, long min, long max, long *out)
     return true;
 }
 
-bool task_parse_u64(const char *s, uint64_t *out)
-{
+bool task_parse_u64(const char *s, uint64_t *out) {
     if (!s || !(*s >= '0' && *s <= '9')) return false; /* strtoull would take "-1" */
     char *end;
     errno = 0;
@@ -137,8 +125,7 @@ bool task_parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-bool task_parse_double(const char *s, double min, double max, double *out)
-{
+bool task_parse_double(const char *s, double min, double max, double *out) {
     if (!s || !*s) return false;
     char *end;
     errno = 0;
@@ -153,8 +140,7 @@ bool task_parse_double(const char *s, double min, double max, double *out)
 /* Reads the next line into c->buf without its LF or CRLF. Returns its length, -1 at the end of
  * the file, -2 on a read error or out of memory (c->reason set). *too_long: the line had more than
  * TASK_CSV_MAX_LINE bytes (the rest was consumed and dropped). */
-static long read_line(task_csv *c, bool *too_long)
-{
+static long read_line(task_csv *c, bool *too_long) {
     size_t n = 0;
     int ch;
     bool any = false;
@@ -199,8 +185,7 @@ static long read_line(task_csv *c, bool *too_long)
     return (long)n;
 }
 
-hrm_status task_csv_open(task_csv *c, const char *path, char *err, size_t err_size)
-{
+hrm_status task_csv_open(task_csv *c, const char *path, char *err, size_t err_size) {
     memset(c, 0, sizeof *c);
     c->path = path;
     c->f = fopen(path, "rb");
@@ -221,8 +206,7 @@ hrm_status task_csv_open(task_csv *c, const char *path, char *err, size_t err_si
 }
 
 /* Splits c->buf (n bytes) at its commas into c->row; false when it has not TASK_CSV_FIELDS. */
-static bool split_fields(task_csv *c, size_t n)
-{
+static bool split_fields(task_csv *c, size_t n) {
     int k = 0;
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -240,8 +224,7 @@ static bool split_fields(task_csv *c, size_t n)
     return false;
 }
 
-task_csv_read task_csv_next(task_csv *c)
-{
+task_csv_read task_csv_next(task_csv *c) {
     bool too_long;
     long n = read_line(c, &too_long);
     if (n == -1) return TASK_CSV_END;
@@ -262,8 +245,7 @@ task_csv_read task_csv_next(task_csv *c)
     return TASK_CSV_ROW;
 }
 
-void task_csv_close(task_csv *c)
-{
+void task_csv_close(task_csv *c) {
     if (c->f) fclose(c->f);
     free(c->buf);
     c->f = NULL;
@@ -272,15 +254,13 @@ void task_csv_close(task_csv *c)
 
 /* ---- tables ----------------------------------------------------------------------------------- */
 
-void task_table_free(task_table *t)
-{
+void task_table_free(task_table *t) {
     free(t->records);
     memset(t, 0, sizeof *t);
 }
 
 /* Room for one more record; returns where it goes (not yet counted), NULL when out of memory. */
-static void *table_slot(task_table *t)
-{
+static void *table_slot(task_table *t) {
     if (t->count == t->cap) {
         long cap = t->cap ? 2 * t->cap : 1024;
         uint8_t *r = realloc(t->records, (size_t)cap * t->record_size);
@@ -293,8 +273,7 @@ static void *table_slot(task_table *t)
 
 /* Moves the records of `from` marked in chosen to the end of `to` (or drops them when to is NULL),
  * keeping the order of both. */
-static hrm_status table_move(task_table *from, const bool *chosen, task_table *to)
-{
+static hrm_status table_move(task_table *from, const bool *chosen, task_table *to) {
     long kept = 0;
     for (long i = 0; i < from->count; i++) {
         void *src = task_table_at(from, i);
@@ -313,8 +292,7 @@ static hrm_status table_move(task_table *from, const bool *chosen, task_table *t
 }
 
 /* chosen[i] for k of the n rows, drawn uniformly by a seeded shuffle; NULL when out of memory. */
-static bool *pick_rows(task_rng *rng, long n, long k)
-{
+static bool *pick_rows(task_rng *rng, long n, long k) {
     int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
     bool *chosen = calloc((size_t)(n ? n : 1), sizeof *chosen);
     if (order && chosen) {
@@ -343,8 +321,7 @@ typedef struct scan {
 } scan;
 
 /* Handles a malformed or rejected row of path. */
-static hrm_status scan_bad(scan *s, const char *path, long line, const char *reason, char *err, size_t err_size)
-{
+static hrm_status scan_bad(scan *s, const char *path, long line, const char *reason, char *err, size_t err_size) {
     s->bad++;
     if (s->emit) {
         char msg[512];
@@ -359,8 +336,7 @@ static hrm_status scan_bad(scan *s, const char *path, long line, const char *rea
 }
 
 /* Passes one row through s->fn into the table or the scratch record. */
-static hrm_status scan_row(scan *s, task_csv *c, void *scratch, char *err, size_t err_size)
-{
+static hrm_status scan_row(scan *s, task_csv *c, void *scratch, char *err, size_t err_size) {
     void *record = s->into ? table_slot(s->into) : scratch;
     if (!record) return task_fail(HRM_ERR_OUT_OF_MEMORY, err, err_size, "%s: out of memory", c->path);
     char reason[160] = "malformed row";
@@ -375,8 +351,7 @@ static hrm_status scan_row(scan *s, task_csv *c, void *scratch, char *err, size_
     return HRM_OK;
 }
 
-static hrm_status scan_file(scan *s, const char *path, size_t record_size, char *err, size_t err_size)
-{
+static hrm_status scan_file(scan *s, const char *path, size_t record_size, char *err, size_t err_size) {
     task_csv c;
     hrm_status st = task_csv_open(&c, path, err, err_size);
     if (st != HRM_OK) return st;
@@ -398,9 +373,8 @@ static hrm_status scan_file(scan *s, const char *path, size_t record_size, char 
     return st;
 }
 
-static hrm_status load_file(const hrm_task_host *host, const char *task, const char *path, bool strict,
-                            task_row_fn fn, void *ctx, task_table *t, char *err, size_t err_size)
-{
+static hrm_status load_file(const hrm_task_host *host, const char *task, const char *path, bool strict, task_row_fn fn,
+                            void *ctx, task_table *t, char *err, size_t err_size) {
     scan s = {.host = host, .task = task, .fn = fn, .ctx = ctx, .strict = strict, .into = t};
     hrm_status st = scan_file(&s, path, t->record_size, err, err_size);
     if (st != HRM_OK) return st;
@@ -412,8 +386,7 @@ static hrm_status load_file(const hrm_task_host *host, const char *task, const c
 }
 
 hrm_status task_csv_verify_file(const hrm_task_host *host, const char *path, task_row_fn fn, void *ctx,
-                                size_t record_size, long *accepted, long *rejected, char *err, size_t err_size)
-{
+                                size_t record_size, long *accepted, long *rejected, char *err, size_t err_size) {
     if (!path || !accepted || !rejected)
         return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "verify: missing argument");
     if (!task_can_emit(host)) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "verify: the host gives no output");
@@ -426,29 +399,25 @@ hrm_status task_csv_verify_file(const hrm_task_host *host, const char *path, tas
 
 /* ---- build splits ----------------------------------------------------------------------------- */
 
-void task_split_init(task_split *s)
-{
+void task_split_init(task_split *s) {
     memset(s, 0, sizeof *s);
     s->holdout = -1;
     s->subsample = -1;
 }
 
 /* The field of s that a file option names, or NULL. */
-static const char **split_file(task_split *s, const char *opt)
-{
+static const char **split_file(task_split *s, const char *opt) {
     if (strcmp(opt, "--train") == 0) return &s->train;
     return strcmp(opt, "--test") == 0 ? &s->test : NULL;
 }
 
 /* The field of s that a count option names, or NULL. */
-static long *split_count(task_split *s, const char *opt)
-{
+static long *split_count(task_split *s, const char *opt) {
     if (strcmp(opt, "--holdout") == 0) return &s->holdout;
     return strcmp(opt, "--subsample") == 0 ? &s->subsample : NULL;
 }
 
-int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, size_t err_size)
-{
+int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, size_t err_size) {
     const char *opt = argv[*i], *v, **file = split_file(s, opt);
     long *count = split_count(s, opt);
     if (strcmp(opt, "--strict") == 0) {
@@ -472,8 +441,7 @@ int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, s
 }
 
 /* Moves k random rows of from to to (NULL: drops them). */
-static hrm_status take_random(task_rng *rng, task_table *from, long k, task_table *to, char *err, size_t err_size)
-{
+static hrm_status take_random(task_rng *rng, task_table *from, long k, task_table *to, char *err, size_t err_size) {
     bool *chosen = pick_rows(rng, from->count, k);
     hrm_status st = chosen ? table_move(from, chosen, to) : HRM_ERR_OUT_OF_MEMORY;
     free(chosen);
@@ -483,8 +451,7 @@ static hrm_status take_random(task_rng *rng, task_table *from, long k, task_tabl
 /* --holdout and --subsample on a loaded train table. The subsample keeps a random k rows: it drops
  * the complement, so that both draws are "choose rows" draws from the one seeded stream. */
 static hrm_status apply_split(const hrm_task_host *host, const char *task, const task_split *s, task_table *train,
-                              task_table *test, char *err, size_t err_size)
-{
+                              task_table *test, char *err, size_t err_size) {
     task_rng rng;
     task_rng_seed(&rng, s->seed);
     if (s->holdout >= 0) {
@@ -502,10 +469,8 @@ static hrm_status apply_split(const hrm_task_host *host, const char *task, const
     return HRM_OK;
 }
 
-hrm_status task_split_load(const hrm_task_host *host, const char *task, const task_split *s, task_row_fn fn,
-                           void *ctx, size_t record_size, task_table *train, task_table *test, char *err,
-                           size_t err_size)
-{
+hrm_status task_split_load(const hrm_task_host *host, const char *task, const task_split *s, task_row_fn fn, void *ctx,
+                           size_t record_size, task_table *train, task_table *test, char *err, size_t err_size) {
     /* option errors first (HRM_ERR_USAGE), before any file is read */
     if (!s->train) return task_fail(HRM_ERR_USAGE, err, err_size, "--train FILE is required");
     if (s->test && s->holdout >= 0)

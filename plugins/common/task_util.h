@@ -85,11 +85,11 @@ typedef struct task_split {
 } task_split;
 
 #define TASK_SPLIT_USAGE                                                                               \
-    "--train FILE       source CSV of the train split (required)\n"                                   \
-    "--test FILE        source CSV of the test split\n"                                               \
-    "--holdout N        without --test: N seeded-random train rows become the test split instead\n"   \
+    "--train FILE       source CSV of the train split (required)\n"                                    \
+    "--test FILE        source CSV of the test split\n"                                                \
+    "--holdout N        without --test: N seeded-random train rows become the test split instead\n"    \
     "--subsample N      keep N seeded-random train rows (after --holdout), as the published builder\n" \
-    "--seed S           seed of --holdout, --subsample and augmentation (default 0)\n"               \
+    "--seed S           seed of --holdout, --subsample and augmentation (default 0)\n"                 \
     "--strict           reject the build at the first malformed row instead of skipping it\n"
 
 void task_split_init(task_split *s);
@@ -104,15 +104,13 @@ int task_split_option(task_split *s, int argc, char **argv, int *i, char *err, s
  * --test) are HRM_ERR_USAGE and found before any file is read; file and data errors (cannot open,
  * bad header, a bad row under --strict, no usable rows, --holdout not below the usable rows) are
  * HRM_ERR_INVALID_ARG. */
-hrm_status task_split_load(const hrm_task_host *host, const char *task, const task_split *s, task_row_fn fn,
-                           void *ctx, size_t record_size, task_table *train, task_table *test, char *err,
-                           size_t err_size);
+hrm_status task_split_load(const hrm_task_host *host, const char *task, const task_split *s, task_row_fn fn, void *ctx,
+                           size_t record_size, task_table *train, task_table *test, char *err, size_t err_size);
 
 /* The body of a task's verify_file: fn checks every row; each malformed or rejected one goes to
  * host->emit as "FILE:LINE: reason" (rows fn skips count as accepted). */
 hrm_status task_csv_verify_file(const hrm_task_host *host, const char *path, task_row_fn fn, void *ctx,
-                                size_t record_size, long *accepted, long *rejected, char *err,
-                                size_t err_size);
+                                size_t record_size, long *accepted, long *rejected, char *err, size_t err_size);
 
 /* ---- options and host callbacks --------------------------------------------------------------- */
 
@@ -160,6 +158,7 @@ hrm_status task_emit_row(const hrm_task_host *host, const char *source, const ch
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-hrm_status task_fail(hrm_status status, char *err, size_t err_size, const char *fmt, ...);
+hrm_status
+task_fail(hrm_status status, char *err, size_t err_size, const char *fmt, ...);
 
 #endif /* HRM_PLUGINS_TASK_CSV_H */

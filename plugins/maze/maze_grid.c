@@ -10,8 +10,7 @@
 
 static const char maze_charset[] = "# SGo"; /* tokens 1..5 */
 
-int maze_token(char c)
-{
+int maze_token(char c) {
     const char *p = c ? strchr(maze_charset, c) : NULL;
     return p ? (int)(p - maze_charset) + 1 : -1;
 }
@@ -28,8 +27,7 @@ static int framed(int cell) { return (cell / MAZE_SIDE + 1) * FRAME_SIDE + cell 
 static int unframed(int f) { return (f / FRAME_SIDE - 1) * MAZE_SIDE + f % FRAME_SIDE - 1; }
 
 /* pass[f] = 1 where the grid's token is passable, 0 elsewhere and on the frame. */
-static void frame_grid(const uint8_t *grid, const bool *passable, uint8_t *pass)
-{
+static void frame_grid(const uint8_t *grid, const bool *passable, uint8_t *pass) {
     memset(pass, 0, FRAME_CELLS);
     for (int i = 0; i < MAZE_CELLS; i++) pass[framed(i)] = grid[i] < MAZE_VOCAB && passable[grid[i]];
 }
@@ -37,8 +35,7 @@ static void frame_grid(const uint8_t *grid, const bool *passable, uint8_t *pass)
 /* Breadth-first distances (framed cells) from `from` through passable cells; stops as soon as
  * `until` is reached, when every cell nearer than it has its distance. Returns dist[until], -1 when
  * it cannot be reached. */
-static int search(const uint8_t *pass, int from, int until, int16_t *dist)
-{
+static int search(const uint8_t *pass, int from, int until, int16_t *dist) {
     int16_t queue[FRAME_CELLS];
     int head = 0, tail = 0;
     memset(dist, 0xff, FRAME_CELLS * sizeof *dist); /* -1 everywhere */
@@ -57,11 +54,10 @@ static int search(const uint8_t *pass, int from, int until, int16_t *dist)
     return -1;
 }
 
-static const bool not_wall[MAZE_VOCAB] = {[MAZE_OPEN] = true, [MAZE_START] = true, [MAZE_GOAL] = true,
-                                          [MAZE_ROUTE] = true};
+static const bool not_wall[MAZE_VOCAB] = {
+    [MAZE_OPEN] = true, [MAZE_START] = true, [MAZE_GOAL] = true, [MAZE_ROUTE] = true};
 
-bool maze_check_input(const uint8_t *input, int *start, int *goal, char *reason, size_t reason_size)
-{
+bool maze_check_input(const uint8_t *input, int *start, int *goal, char *reason, size_t reason_size) {
     int starts = 0, goals = 0;
     for (int i = 0; i < MAZE_CELLS; i++) {
         uint8_t t = input[i];
@@ -85,8 +81,7 @@ bool maze_check_input(const uint8_t *input, int *start, int *goal, char *reason,
 }
 
 /* Whether answer keeps every cell of input but open cells, which may become route cells. */
-static bool keeps_input(const uint8_t *input, const uint8_t *answer, char *reason, size_t reason_size)
-{
+static bool keeps_input(const uint8_t *input, const uint8_t *answer, char *reason, size_t reason_size) {
     for (int i = 0; i < MAZE_CELLS; i++) {
         if (answer[i] == input[i] || (input[i] == MAZE_OPEN && answer[i] == MAZE_ROUTE)) continue;
         snprintf(reason, reason_size, "cell r%dc%d is '%c' where the maze has '%c'", i / MAZE_SIDE + 1,
@@ -96,8 +91,7 @@ static bool keeps_input(const uint8_t *input, const uint8_t *answer, char *reaso
     return true;
 }
 
-bool maze_check_answer(const uint8_t *input, const uint8_t *answer, char *reason, size_t reason_size)
-{
+bool maze_check_answer(const uint8_t *input, const uint8_t *answer, char *reason, size_t reason_size) {
     static const bool on_route[MAZE_VOCAB] = {[MAZE_ROUTE] = true, [MAZE_GOAL] = true};
     int start = 0, goal = 0, marked = 0;
     uint8_t pass[FRAME_CELLS];
@@ -129,8 +123,7 @@ bool maze_check_answer(const uint8_t *input, const uint8_t *answer, char *reason
  * start, step each time to the first neighbour, in the order down, left, right, up, that is one step
  * nearer the goal. The label is then a function of the maze, which exact-match scoring needs.
  * to_goal: framed distances to the goal, complete for the cells nearer than the start. */
-static void mark_route(const int16_t *to_goal, int start, int goal, uint8_t *answer)
-{
+static void mark_route(const int16_t *to_goal, int start, int goal, uint8_t *answer) {
     static const int order[4] = {FRAME_SIDE, -1, 1, -FRAME_SIDE};
     for (int u = start;;) {
         int k = 0;
@@ -147,15 +140,13 @@ static void mark_route(const int16_t *to_goal, int start, int goal, uint8_t *ans
 static int below(task_rng *rng, int n) { return (int)(((task_rng_next(rng) >> 32) * (uint64_t)n) >> 32); }
 
 /* The tokens of a generated maze, from its frame of open cells. */
-static void maze_tokens(const uint8_t *pass, int start, int goal, uint8_t *input)
-{
+static void maze_tokens(const uint8_t *pass, int start, int goal, uint8_t *input) {
     for (int i = 0; i < MAZE_CELLS; i++) input[i] = pass[framed(i)] ? MAZE_OPEN : MAZE_WALL;
     input[unframed(start)] = MAZE_START;
     input[unframed(goal)] = MAZE_GOAL;
 }
 
-int maze_generate(task_rng *rng, const maze_gen *g, uint8_t *input, uint8_t *answer)
-{
+int maze_generate(task_rng *rng, const maze_gen *g, uint8_t *input, uint8_t *answer) {
     int order[MAZE_CELLS]; /* framed cells */
     uint8_t pass[FRAME_CELLS];
     int16_t dist[FRAME_CELLS];

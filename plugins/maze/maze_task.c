@@ -23,8 +23,7 @@ typedef struct maze_record {
 /* ---- source rows ------------------------------------------------------------------------------ */
 
 /* Reads the 900 characters of a question or (route cells allowed) an answer into tokens. */
-static bool read_grid(const char *s, size_t len, bool answer, uint8_t *grid, char *reason, size_t reason_size)
-{
+static bool read_grid(const char *s, size_t len, bool answer, uint8_t *grid, char *reason, size_t reason_size) {
     const char *what = answer ? "answer" : "question";
     if (len != MAZE_CELLS) {
         snprintf(reason, reason_size, "%s has %zu characters, expected 900", what, len);
@@ -43,22 +42,19 @@ static bool read_grid(const char *s, size_t len, bool answer, uint8_t *grid, cha
     return true;
 }
 
-static task_row_verdict maze_row(void *ctx, const task_csv_row *row, void *record, char *reason, size_t reason_size)
-{
+static task_row_verdict maze_row(void *ctx, const task_csv_row *row, void *record, char *reason, size_t reason_size) {
     (void)ctx;
     maze_record *r = record;
-    bool ok = read_grid(row->field[TASK_CSV_QUESTION], row->len[TASK_CSV_QUESTION], false, r->input, reason,
-                        reason_size) &&
-              read_grid(row->field[TASK_CSV_ANSWER], row->len[TASK_CSV_ANSWER], true, r->label, reason,
-                        reason_size) &&
-              maze_check_answer(r->input, r->label, reason, reason_size);
+    bool ok =
+        read_grid(row->field[TASK_CSV_QUESTION], row->len[TASK_CSV_QUESTION], false, r->input, reason, reason_size) &&
+        read_grid(row->field[TASK_CSV_ANSWER], row->len[TASK_CSV_ANSWER], true, r->label, reason, reason_size) &&
+        maze_check_answer(r->input, r->label, reason, reason_size);
     return ok ? TASK_ROW_KEEP : TASK_ROW_BAD;
 }
 
 /* ---- build ------------------------------------------------------------------------------------ */
 
-static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t)
-{
+static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t) {
     for (long g = 0; g < t->count; g++) {
         const maze_record *r = task_table_at(t, g);
         hrm_status st = sink->begin_group(sink->user);
@@ -72,8 +68,7 @@ static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t)
 static bool sink_ok(const hrm_task_sink *s) { return s && s->begin_group && s->begin_puzzle && s->add_example; }
 
 static hrm_status maze_build(const hrm_task_host *host, int argc, char **argv, const hrm_task_sink *train,
-                             const hrm_task_sink *test, char *err, size_t err_size)
-{
+                             const hrm_task_sink *test, char *err, size_t err_size) {
     if (!argv || !sink_ok(train) || !sink_ok(test))
         return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "build: missing argument");
     task_split split;
@@ -84,8 +79,8 @@ static hrm_status maze_build(const hrm_task_host *host, int argc, char **argv, c
         if (!taken) return task_fail(HRM_ERR_USAGE, err, err_size, "unknown option '%s'", argv[i]);
     }
     task_table tr = {0}, te = {0};
-    hrm_status st = task_split_load(host, MAZE_TASK, &split, maze_row, NULL, sizeof(maze_record), &tr, &te, err,
-                                    err_size);
+    hrm_status st =
+        task_split_load(host, MAZE_TASK, &split, maze_row, NULL, sizeof(maze_record), &tr, &te, err, err_size);
     if (st == HRM_OK && (st = emit_split(train, &tr)) != HRM_OK)
         task_fail(st, err, err_size, "writing the train split failed");
     if (st == HRM_OK && (st = emit_split(test, &te)) != HRM_OK)
@@ -103,8 +98,7 @@ typedef struct gen_opts {
     double wall_min, wall_max;
 } gen_opts;
 
-static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, size_t err_size)
-{
+static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, size_t err_size) {
     static const char *const known[] = {"--count", "--min-length", "--wall-min", "--wall-max", "--seed", NULL};
     *o = (gen_opts){.count = -1, .min_length = 110, .wall_min = 0.3, .wall_max = 0.5};
     for (int i = 1; i < argc; i++) {
@@ -124,20 +118,17 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
         if (!ok) return task_fail(HRM_ERR_USAGE, err, err_size, "%s: '%s' is not a valid value", opt, v);
     }
     if (o->count < 0) return task_fail(HRM_ERR_USAGE, err, err_size, "--count N is required");
-    if (o->wall_min > o->wall_max)
-        return task_fail(HRM_ERR_USAGE, err, err_size, "--wall-min is above --wall-max");
+    if (o->wall_min > o->wall_max) return task_fail(HRM_ERR_USAGE, err, err_size, "--wall-min is above --wall-max");
     return HRM_OK;
 }
 
-static void grid_text(const uint8_t *grid, char *out)
-{
+static void grid_text(const uint8_t *grid, char *out) {
     for (int i = 0; i < MAZE_CELLS; i++) out[i] = maze_char(grid[i]);
     out[MAZE_CELLS] = '\0';
 }
 
 static hrm_status emit_maze(const hrm_task_host *host, uint64_t seed, const uint8_t *input, const uint8_t *answer,
-                            int length)
-{
+                            int length) {
     char q[MAZE_CELLS + 1], a[MAZE_CELLS + 1], source[48];
     grid_text(input, q);
     grid_text(answer, a);
@@ -145,8 +136,7 @@ static hrm_status emit_maze(const hrm_task_host *host, uint64_t seed, const uint
     return task_emit_row(host, source, q, a, length);
 }
 
-static hrm_status maze_generate_csv(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size)
-{
+static hrm_status maze_generate_csv(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size) {
     gen_opts o;
     hrm_status st = task_generate_check(host, argv, err, err_size);
     if (st == HRM_OK) st = parse_generate(argc, argv, &o, err, err_size);
@@ -175,14 +165,12 @@ static hrm_status maze_generate_csv(const hrm_task_host *host, int argc, char **
 /* ---- verify ----------------------------------------------------------------------------------- */
 
 static hrm_status maze_verify_file(const hrm_task_host *host, const char *path, long *accepted, long *rejected,
-                                   char *err, size_t err_size)
-{
+                                   char *err, size_t err_size) {
     return task_csv_verify_file(host, path, maze_row, NULL, sizeof(maze_record), accepted, rejected, err, err_size);
 }
 
 static hrm_status maze_verify(const uint8_t *input, const uint8_t *answer, const uint8_t *label, bool *accepted,
-                              char *reason, size_t reason_size)
-{
+                              char *reason, size_t reason_size) {
     (void)label; /* any shortest route is right, not only the dataset's */
     if (!reason) reason_size = 0;
     if (!input || !answer || !accepted) return task_fail(HRM_ERR_INVALID_ARG, reason, reason_size, "missing argument");
@@ -201,15 +189,13 @@ static hrm_status maze_verify(const uint8_t *input, const uint8_t *answer, const
 #define ANSI_RESET "\x1b[0m"
 
 /* The colour of a cell: red for a change from input other than a route through an open cell. */
-static const char *cell_colour(uint8_t t, const uint8_t *input, int i)
-{
+static const char *cell_colour(uint8_t t, const uint8_t *input, int i) {
     if (input && input[i] != t && !(input[i] == MAZE_OPEN && t == MAZE_ROUTE)) return ANSI_WRONG;
     if (t == MAZE_ROUTE) return ANSI_ROUTE;
     return t == MAZE_START || t == MAZE_GOAL ? ANSI_ENDS : NULL;
 }
 
-static hrm_status maze_render(const uint8_t *tokens, const uint8_t *input, bool color, char *out, size_t out_size)
-{
+static hrm_status maze_render(const uint8_t *tokens, const uint8_t *input, bool color, char *out, size_t out_size) {
     if (!tokens || !out || !out_size) return HRM_ERR_INVALID_ARG;
     task_text t = {.out = out, .size = out_size};
     out[0] = '\0';
@@ -225,8 +211,8 @@ static hrm_status maze_render(const uint8_t *tokens, const uint8_t *input, bool 
 }
 
 /* Reads one line of a typed maze (its CR, if any, dropped) into input from cell *cells on. */
-static hrm_status parse_line(const char *p, size_t w, int line, uint8_t *input, int *cells, char *err, size_t err_size)
-{
+static hrm_status parse_line(const char *p, size_t w, int line, uint8_t *input, int *cells, char *err,
+                             size_t err_size) {
     if (w && p[w - 1] == '\r') w--;
     if (w != MAZE_SIDE && !(line == 1 && w == MAZE_CELLS))
         return task_fail(HRM_ERR_INVALID_ARG, err, err_size,
@@ -249,8 +235,7 @@ static hrm_status parse_line(const char *p, size_t w, int line, uint8_t *input, 
     return HRM_OK;
 }
 
-static hrm_status maze_parse_puzzle(const char *text, uint8_t *input, char *err, size_t err_size)
-{
+static hrm_status maze_parse_puzzle(const char *text, uint8_t *input, char *err, size_t err_size) {
     if (!text || !input) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "missing argument");
     size_t len = strlen(text);
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--; /* trailing line ends; spaces are cells */
@@ -280,7 +265,10 @@ static const hrm_task_iface maze_iface = {
     .struct_size = sizeof(hrm_task_iface),
     .name = MAZE_TASK,
     .summary = "30x30 mazes from Maze-Hard CSV files (900 tokens: '#' 1, ' ' 2, 'S' 3, 'G' 4, route 'o' 5)",
-    .format = {.seq_len = MAZE_CELLS, .vocab_size = MAZE_VOCAB, .pad_id = MAZE_PAD, .has_ignore_label = true,
+    .format = {.seq_len = MAZE_CELLS,
+               .vocab_size = MAZE_VOCAB,
+               .pad_id = MAZE_PAD,
+               .has_ignore_label = true,
                .ignore_label_id = 0},
     .build_usage = TASK_SPLIT_USAGE,
     .build = maze_build,

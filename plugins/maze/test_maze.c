@@ -31,8 +31,7 @@ static long fix_rating[3];
 #include "task_test_rec.h"
 #include "task_test_main.h"
 
-static void read_fixture(void)
-{
+static void read_fixture(void) {
     static char line[4096];
     FILE *f = fopen(FIXTURE, "r");
     ck_assert_ptr_nonnull(f);
@@ -48,8 +47,7 @@ static void read_fixture(void)
     fclose(f);
 }
 
-static void setup(void)
-{
+static void setup(void) {
     T = hrm_task_entry();
     reset();
     read_fixture();
@@ -57,35 +55,32 @@ static void setup(void)
 
 /* ---- encodings and an independent search ------------------------------------------------------ */
 
-static void tokens_of(const char *s, uint8_t *t)
-{
+static void tokens_of(const char *s, uint8_t *t) {
     for (int i = 0; i < N; i++) t[i] = (uint8_t)(strchr("# SGo", s[i]) - "# SGo" + 1);
 }
 
-static int count(const uint8_t *t, uint8_t token)
-{
+static int count(const uint8_t *t, uint8_t token) {
     int n = 0;
     for (int i = 0; i < N; i++) n += t[i] == token;
     return n;
 }
 
-static int find(const uint8_t *t, uint8_t token)
-{
+static int find(const uint8_t *t, uint8_t token) {
     for (int i = 0; i < N; i++)
         if (t[i] == token) return i;
     return -1;
 }
 
 /* dist[i]: steps from cell `from` to i through non-wall cells, -1 where unreachable. */
-static void t_bfs(const uint8_t *t, int from, int *dist)
-{
+static void t_bfs(const uint8_t *t, int from, int *dist) {
     int queue[N], head = 0, tail = 0;
     for (int i = 0; i < N; i++) dist[i] = -1;
     dist[from] = 0;
     queue[tail++] = from;
     while (head < tail) {
         int u = queue[head++], r = u / SIDE, c = u % SIDE;
-        int nb[4] = {r > 0 ? u - SIDE : -1, r < SIDE - 1 ? u + SIDE : -1, c > 0 ? u - 1 : -1, c < SIDE - 1 ? u + 1 : -1};
+        int nb[4] = {r > 0 ? u - SIDE : -1, r < SIDE - 1 ? u + SIDE : -1, c > 0 ? u - 1 : -1,
+                     c < SIDE - 1 ? u + 1 : -1};
         for (int k = 0; k < 4; k++) {
             if (nb[k] < 0 || t[nb[k]] == WALL || dist[nb[k]] >= 0) continue;
             dist[nb[k]] = dist[u] + 1;
@@ -95,8 +90,7 @@ static void t_bfs(const uint8_t *t, int from, int *dist)
 }
 
 /* Steps from S to G; -1 when G cannot be reached. */
-static int t_distance(const uint8_t *t)
-{
+static int t_distance(const uint8_t *t) {
     int dist[N];
     t_bfs(t, find(t, S), dist);
     return dist[find(t, G)];
@@ -104,8 +98,7 @@ static int t_distance(const uint8_t *t)
 
 /* The answer as Maze-Hard marks it: from S, always the first of down, left, right, up that is one
  * step nearer G. */
-static void t_data_route(const uint8_t *in, uint8_t *ans)
-{
+static void t_data_route(const uint8_t *in, uint8_t *ans) {
     static const int dr[4] = {1, 0, 0, -1}, dc[4] = {0, -1, 1, 0};
     int to_goal[N], g = find(in, G);
     t_bfs(in, g, to_goal);
@@ -123,8 +116,7 @@ static void t_data_route(const uint8_t *in, uint8_t *ans)
     }
 }
 
-static bool verify(const uint8_t *in, const uint8_t *ans, char *reason)
-{
+static bool verify(const uint8_t *in, const uint8_t *ans, char *reason) {
     bool ok = false;
     ck_assert_int_eq(T->verify(in, ans, NULL, &ok, reason, 128), HRM_OK);
     return ok;
@@ -132,8 +124,7 @@ static bool verify(const uint8_t *in, const uint8_t *ans, char *reason)
 
 /* ---- format and encoding ---------------------------------------------------------------------- */
 
-START_TEST(test_table)
-{
+START_TEST(test_table) {
     ck_assert_uint_eq(T->abi_version, HRM_TASK_ABI_VERSION);
     ck_assert_uint_eq(T->struct_size, sizeof(hrm_task_iface));
     ck_assert_str_eq(T->name, "maze");
@@ -148,8 +139,7 @@ START_TEST(test_table)
 }
 END_TEST
 
-START_TEST(test_encoding)
-{
+START_TEST(test_encoding) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, NULL), HRM_OK);
     ck_assert_int_eq(train_rec.groups, 3);
@@ -180,8 +170,7 @@ END_TEST
 
 /* ---- splits ----------------------------------------------------------------------------------- */
 
-static int fixture_row(const uint8_t *input)
-{
+static int fixture_row(const uint8_t *input) {
     for (int k = 0; k < 3; k++) {
         uint8_t in[N];
         tokens_of(fix_q[k], in);
@@ -190,8 +179,7 @@ static int fixture_row(const uint8_t *input)
     return -1;
 }
 
-START_TEST(test_splits)
-{
+START_TEST(test_splits) {
     char err[256], seed[8];
     bool held[3] = {0};
     for (int s = 0; s < 12; s++) {
@@ -228,8 +216,7 @@ typedef struct bad_row {
 } bad_row;
 
 /* An open cell of fixture row 0 that is not on its route, and one that is. */
-static int off_route(const char *a)
-{
+static int off_route(const char *a) {
     for (int i = 0; i < N; i++)
         if (a[i] == ' ') return i;
     return -1;
@@ -239,50 +226,42 @@ static int on_route(const char *a) { return (int)(strchr(a, 'o') - a); }
 
 static void route_in_question(char *q, char *a) { q[off_route(a)] = 'o'; }
 
-static void short_question(char *q, char *a)
-{
+static void short_question(char *q, char *a) {
     (void)a;
     q[N - 1] = '\0';
 }
 
-static void bad_answer_char(char *q, char *a)
-{
+static void bad_answer_char(char *q, char *a) {
     (void)q;
     a[off_route(a)] = 'x';
 }
 
-static void gap_in_route(char *q, char *a)
-{
+static void gap_in_route(char *q, char *a) {
     (void)q;
     a[on_route(a)] = ' ';
 }
 
-static void stray_route(char *q, char *a)
-{
+static void stray_route(char *q, char *a) {
     (void)q;
     a[off_route(a)] = 'o';
 }
 
-static void two_starts(char *q, char *a)
-{
+static void two_starts(char *q, char *a) {
     int i = off_route(a);
     q[i] = a[i] = 'S';
 }
 
-static void no_goal(char *q, char *a)
-{
+static void no_goal(char *q, char *a) {
     q[strchr(q, 'G') - q] = ' ';
     a[strchr(a, 'G') - a] = ' ';
 }
 
-static void wall_opened(char *q, char *a)
-{
+static void wall_opened(char *q, char *a) {
     (void)q;
     a[strchr(a, '#') - a] = ' ';
 }
 
-static void three_fields(char *q, char *a)
-{
+static void three_fields(char *q, char *a) {
     /* "s,q" + a: the question and answer run together */
     memmove(q + N, a, N + 1);
 }
@@ -299,8 +278,7 @@ static const bad_row bad_rows[] = {
     {"three fields", "found 3", three_fields, true},
 };
 
-static const char *bad_file(const bad_row *b)
-{
+static const char *bad_file(const bad_row *b) {
     static char q[2 * N + 2], a[N + 1], text[12 * N];
     strcpy(q, fix_q[0]);
     strcpy(a, fix_a[0]);
@@ -315,8 +293,7 @@ static const char *bad_file(const bad_row *b)
     return temp_csv(text);
 }
 
-START_TEST(test_malformed)
-{
+START_TEST(test_malformed) {
     const bad_row *b = &bad_rows[_i];
     const char *path = bad_file(b);
     char err[256], want[256];
@@ -345,22 +322,19 @@ END_TEST
 static int cell(int r, int c) { return r * SIDE + c; }
 
 /* An open 30x30 field with S at (0,0) and G at (3,3). */
-static void open_field(uint8_t *in)
-{
+static void open_field(uint8_t *in) {
     memset(in, OPEN, N);
     in[cell(0, 0)] = S;
     in[cell(3, 3)] = G;
 }
 
 /* in with route cells at the (row, column) pairs rc[0..2n). */
-static void with_route(const uint8_t *in, const int *rc, int n, uint8_t *ans)
-{
+static void with_route(const uint8_t *in, const int *rc, int n, uint8_t *ans) {
     memcpy(ans, in, N);
     for (int k = 0; k < n; k++) ans[cell(rc[2 * k], rc[2 * k + 1])] = ROUTE;
 }
 
-START_TEST(test_verify_routes)
-{
+START_TEST(test_verify_routes) {
     static const int right_down[] = {0, 1, 0, 2, 0, 3, 1, 3, 2, 3};
     static const int down_right[] = {1, 0, 2, 0, 3, 0, 3, 1, 3, 2};
     static const int detour[] = {1, 0, 2, 0, 3, 0, 4, 0, 4, 1, 4, 2, 4, 3};
@@ -398,8 +372,7 @@ START_TEST(test_verify_routes)
 }
 END_TEST
 
-START_TEST(test_verify_edges)
-{
+START_TEST(test_verify_edges) {
     char reason[128];
     uint8_t in[N], ans[N];
     bool ok;
@@ -426,8 +399,7 @@ START_TEST(test_verify_edges)
 }
 END_TEST
 
-START_TEST(test_verify_file)
-{
+START_TEST(test_verify_file) {
     long ok = -1, rejected = -1;
     char err[256];
     ck_assert_int_eq(T->verify_file(&host, FIXTURE, &ok, &rejected, err, sizeof err), HRM_OK);
@@ -442,8 +414,7 @@ END_TEST
 
 /* ---- render and parse ------------------------------------------------------------------------- */
 
-START_TEST(test_render_parse)
-{
+START_TEST(test_render_parse) {
     static char text[64 * 1024];
     char err[256];
     uint8_t in[N], ans[N], back[N];
@@ -475,8 +446,7 @@ START_TEST(test_render_parse)
 END_TEST
 
 /* fix_q[0] as 30 lines joined by sep, then tail; row `bad_row` cut to `width` characters. */
-static void lines_of(char *text, const char *sep, const char *tail, int rows, int bad_row, int width)
-{
+static void lines_of(char *text, const char *sep, const char *tail, int rows, int bad_row, int width) {
     size_t len = 0;
     for (int r = 0; r < rows; r++) {
         size_t w = r == bad_row ? (size_t)width : SIDE;
@@ -486,8 +456,7 @@ static void lines_of(char *text, const char *sep, const char *tail, int rows, in
     }
 }
 
-START_TEST(test_parse)
-{
+START_TEST(test_parse) {
     static char text[4096];
     char err[256];
     uint8_t in[N], back[N];
@@ -521,8 +490,7 @@ END_TEST
 
 /* Checks generated lines: header, source, one S and G, walls within [wmin, wmax] of the cells,
  * a verified answer, rating = route length >= min_length, measured by this file's search. */
-static void check_generated(int n, const char *source, int min_length, double wmin, double wmax)
-{
+static void check_generated(int n, const char *source, int min_length, double wmin, double wmax) {
     ck_assert_int_eq(nlines, n + 1);
     ck_assert_str_eq(lines[0], "source,question,answer,rating");
     for (int k = 1; k <= n; k++) {
@@ -550,8 +518,7 @@ static void check_generated(int n, const char *source, int min_length, double wm
     }
 }
 
-START_TEST(test_generate)
-{
+START_TEST(test_generate) {
     char err[256];
     clock_t t0 = clock();
     ck_assert_int_eq(generate(err, "--count", "3", "--seed", "2", NULL), HRM_OK);
@@ -576,8 +543,7 @@ END_TEST
 
 /* Without walls the longest routes join opposite corners (59 cells); --min-length 58 keeps those and
  * the pairs one step short of them, which the bound must not exclude. */
-START_TEST(test_generate_bound)
-{
+START_TEST(test_generate_bound) {
     char err[256];
     ck_assert_int_eq(generate(err, "--count", "6", "--wall-min", "0", "--wall-max", "0", "--min-length", "58", NULL),
                      HRM_OK);
@@ -590,8 +556,7 @@ END_TEST
 
 /* Start and goal are uniform over the cells: of 200 mazes, no band of 7 rows (23% of the cells)
  * holds more than 40% of the starts or of the goals. */
-START_TEST(test_generate_spread)
-{
+START_TEST(test_generate_spread) {
     char err[256];
     ck_assert_int_eq(generate(err, "--count", "200", "--seed", "4", "--min-length", "2", NULL), HRM_OK);
     int per_row[2][SIDE] = {{0}};
@@ -610,8 +575,7 @@ START_TEST(test_generate_spread)
 }
 END_TEST
 
-START_TEST(test_generate_options)
-{
+START_TEST(test_generate_options) {
     char err[256];
     ck_assert_int_eq(generate(err, "--seed", "1", NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--count"));
@@ -623,8 +587,7 @@ START_TEST(test_generate_options)
 }
 END_TEST
 
-static Suite *maze_suite(void)
-{
+static Suite *maze_suite(void) {
     Suite *s = suite_create("task-maze");
     TCase *tc = tcase_create("maze");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -646,7 +609,4 @@ static Suite *maze_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    return task_csv_test_main(argc, argv, maze_suite, setup);
-}
+int main(int argc, char **argv) { return task_csv_test_main(argc, argv, maze_suite, setup); }

@@ -36,8 +36,8 @@ int sudoku_dig(task_rng *rng, const uint8_t *solution, int min_givens, uint8_t *
  * digits 1-9 (blank stays 0), a transpose with probability 1/2, and permutations of the bands, of
  * the rows within each band, of the stacks and of the columns within each stack. */
 typedef struct sudoku_aug {
-    uint8_t digit[10];          /* new digit of digit d; digit[0] = 0 */
-    uint8_t src[SUDOKU_CELLS];  /* new cell i takes the value of old cell src[i] */
+    uint8_t digit[10];         /* new digit of digit d; digit[0] = 0 */
+    uint8_t src[SUDOKU_CELLS]; /* new cell i takes the value of old cell src[i] */
 } sudoku_aug;
 
 void sudoku_aug_draw(task_rng *rng, sudoku_aug *aug);

@@ -11,8 +11,7 @@ enum { ALL_DIGITS = 0x3fe }; /* bits 1..9 */
 
 static int box_of(int cell) { return (cell / 27) * 3 + (cell % 9) / 3; }
 
-static int bit_count(unsigned m)
-{
+static int bit_count(unsigned m) {
     int n = 0;
     for (; m; m &= m - 1) n++;
     return n;
@@ -21,8 +20,7 @@ static int bit_count(unsigned m)
 /* ---- checking an answer ----------------------------------------------------------------------- */
 
 /* The cells of unit u: rows 0-8, columns 9-17, boxes 18-26. */
-static int unit_cell(int u, int k)
-{
+static int unit_cell(int u, int k) {
     if (u < 9) return u * 9 + k;
     if (u < 18) return k * 9 + (u - 9);
     int b = u - 18;
@@ -31,16 +29,15 @@ static int unit_cell(int u, int k)
 
 static const char *const unit_kind[3] = {"row", "column", "box"};
 
-bool sudoku_check(const uint8_t *givens, const uint8_t *answer, char *reason, size_t reason_size)
-{
+bool sudoku_check(const uint8_t *givens, const uint8_t *answer, char *reason, size_t reason_size) {
     for (int i = 0; i < SUDOKU_CELLS; i++) {
         if (answer[i] < 1 || answer[i] > 9) {
             snprintf(reason, reason_size, "cell r%dc%d is blank", i / 9 + 1, i % 9 + 1);
             return false;
         }
         if (givens[i] && givens[i] != answer[i]) {
-            snprintf(reason, reason_size, "cell r%dc%d is %d but the puzzle gives %d", i / 9 + 1, i % 9 + 1,
-                     answer[i], givens[i]);
+            snprintf(reason, reason_size, "cell r%dc%d is %d but the puzzle gives %d", i / 9 + 1, i % 9 + 1, answer[i],
+                     givens[i]);
             return false;
         }
     }
@@ -66,33 +63,29 @@ typedef struct solver {
     unsigned row[9], col[9], box[9]; /* digits used, bit d for digit d */
     int limit, found;
     long guesses;
-    task_rng *rng; /* candidates in random order when set, increasing otherwise */
+    task_rng *rng;     /* candidates in random order when set, increasing otherwise */
     uint8_t *solution; /* first solution, when set */
 } solver;
 
 /* Flips digit d of cell i in the masks of its row, column and box. */
-static void toggle(solver *s, int i, int d)
-{
+static void toggle(solver *s, int i, int d) {
     s->row[i / 9] ^= 1u << d;
     s->col[i % 9] ^= 1u << d;
     s->box[box_of(i)] ^= 1u << d;
 }
 
-static void place(solver *s, int i, int d)
-{
+static void place(solver *s, int i, int d) {
     s->cell[i] = (uint8_t)d;
     toggle(s, i, d);
 }
 
-static void unplace(solver *s, int i)
-{
+static void unplace(solver *s, int i) {
     toggle(s, i, s->cell[i]);
     s->cell[i] = 0;
 }
 
 /* Loads grid; false when its givens already clash. */
-static bool solver_init(solver *s, const uint8_t *grid, int limit)
-{
+static bool solver_init(solver *s, const uint8_t *grid, int limit) {
     memset(s, 0, sizeof *s);
     s->limit = limit;
     for (int i = 0; i < SUDOKU_CELLS; i++) {
@@ -106,8 +99,7 @@ static bool solver_init(solver *s, const uint8_t *grid, int limit)
 }
 
 /* The blank with the fewest candidates (-1 when the grid is full) and its candidate mask. */
-static int most_constrained(const solver *s, unsigned *mask)
-{
+static int most_constrained(const solver *s, unsigned *mask) {
     int best = -1, best_n = 10;
     for (int i = 0; i < SUDOKU_CELLS && best_n > 1; i++) {
         if (s->cell[i]) continue;
@@ -122,8 +114,7 @@ static int most_constrained(const solver *s, unsigned *mask)
     return best;
 }
 
-static void search(solver *s)
-{
+static void search(solver *s) {
     unsigned mask = 0;
     int i = most_constrained(s, &mask);
     if (i < 0) {
@@ -142,24 +133,21 @@ static void search(solver *s)
     }
 }
 
-int sudoku_count_solutions(const uint8_t *grid, int limit)
-{
+int sudoku_count_solutions(const uint8_t *grid, int limit) {
     solver s;
     if (!solver_init(&s, grid, limit)) return 0;
     search(&s);
     return s.found;
 }
 
-long sudoku_rating(const uint8_t *puzzle)
-{
+long sudoku_rating(const uint8_t *puzzle) {
     solver s;
     if (!solver_init(&s, puzzle, 1)) return -1;
     search(&s);
     return s.found ? s.guesses : -1;
 }
 
-void sudoku_random_solution(task_rng *rng, uint8_t *grid)
-{
+void sudoku_random_solution(task_rng *rng, uint8_t *grid) {
     static const uint8_t empty[SUDOKU_CELLS];
     solver s;
     solver_init(&s, empty, 1);
@@ -168,8 +156,7 @@ void sudoku_random_solution(task_rng *rng, uint8_t *grid)
     search(&s); /* an empty grid always has a solution */
 }
 
-int sudoku_dig(task_rng *rng, const uint8_t *solution, int min_givens, uint8_t *puzzle)
-{
+int sudoku_dig(task_rng *rng, const uint8_t *solution, int min_givens, uint8_t *puzzle) {
     int order[SUDOKU_CELLS], givens = SUDOKU_CELLS;
     for (int i = 0; i < SUDOKU_CELLS; i++) order[i] = i;
     task_rng_shuffle(rng, order, SUDOKU_CELLS);
@@ -190,8 +177,7 @@ int sudoku_dig(task_rng *rng, const uint8_t *solution, int min_givens, uint8_t *
 /* ---- augmentation ----------------------------------------------------------------------------- */
 
 /* perm[0..9) = the lines of 3 bands (or stacks) in shuffled band order, shuffled within each. */
-static void draw_line_perm(task_rng *rng, int *perm)
-{
+static void draw_line_perm(task_rng *rng, int *perm) {
     int bands[3] = {0, 1, 2};
     task_rng_shuffle(rng, bands, 3);
     for (int b = 0; b < 3; b++) {
@@ -201,8 +187,7 @@ static void draw_line_perm(task_rng *rng, int *perm)
     }
 }
 
-void sudoku_aug_draw(task_rng *rng, sudoku_aug *aug)
-{
+void sudoku_aug_draw(task_rng *rng, sudoku_aug *aug) {
     int digits[9], rows[9], cols[9];
     for (int d = 0; d < 9; d++) digits[d] = d + 1;
     task_rng_shuffle(rng, digits, 9);
@@ -218,7 +203,6 @@ void sudoku_aug_draw(task_rng *rng, sudoku_aug *aug)
     }
 }
 
-void sudoku_aug_apply(const sudoku_aug *aug, const uint8_t *grid, uint8_t *out)
-{
+void sudoku_aug_apply(const sudoku_aug *aug, const uint8_t *grid, uint8_t *out) {
     for (int i = 0; i < SUDOKU_CELLS; i++) out[i] = aug->digit[grid[aug->src[i]]];
 }

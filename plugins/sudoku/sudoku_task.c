@@ -29,8 +29,7 @@ typedef struct sudoku_record {
 /* ---- source rows ------------------------------------------------------------------------------ */
 
 /* Reads the 81 characters of a question (blanks allowed) or an answer into digits. */
-static bool read_cells(const char *s, size_t len, bool blanks, uint8_t *grid, char *reason, size_t reason_size)
-{
+static bool read_cells(const char *s, size_t len, bool blanks, uint8_t *grid, char *reason, size_t reason_size) {
     const char *what = blanks ? "question" : "answer";
     if (len != SUDOKU_CELLS) {
         snprintf(reason, reason_size, "%s has %zu characters, expected 81", what, len);
@@ -56,9 +55,7 @@ typedef struct row_filter {
     long min_rating;
 } row_filter;
 
-static task_row_verdict sudoku_row(void *ctx, const task_csv_row *row, void *record, char *reason,
-                                   size_t reason_size)
-{
+static task_row_verdict sudoku_row(void *ctx, const task_csv_row *row, void *record, char *reason, size_t reason_size) {
     const row_filter *filter = ctx;
     sudoku_record *r = record;
     if (!read_cells(row->field[TASK_CSV_QUESTION], row->len[TASK_CSV_QUESTION], true, r->question, reason,
@@ -78,8 +75,7 @@ typedef struct build_opts {
     row_filter filter;
 } build_opts;
 
-static hrm_status parse_build(int argc, char **argv, build_opts *o, char *err, size_t err_size)
-{
+static hrm_status parse_build(int argc, char **argv, build_opts *o, char *err, size_t err_size) {
     memset(o, 0, sizeof *o);
     task_split_init(&o->split);
     for (int i = 1; i < argc; i++) {
@@ -99,13 +95,11 @@ static hrm_status parse_build(int argc, char **argv, build_opts *o, char *err, s
     return HRM_OK;
 }
 
-static void encode(const uint8_t *grid, uint8_t *tokens)
-{
+static void encode(const uint8_t *grid, uint8_t *tokens) {
     for (int i = 0; i < SUDOKU_CELLS; i++) tokens[i] = (uint8_t)(grid[i] + TOKEN_BLANK);
 }
 
-static hrm_status add_puzzle(const hrm_task_sink *sink, const uint8_t *question, const uint8_t *answer)
-{
+static hrm_status add_puzzle(const hrm_task_sink *sink, const uint8_t *question, const uint8_t *answer) {
     uint8_t input[SUDOKU_CELLS], label[SUDOKU_CELLS];
     encode(question, input);
     encode(answer, label);
@@ -114,8 +108,7 @@ static hrm_status add_puzzle(const hrm_task_sink *sink, const uint8_t *question,
 }
 
 /* One group per record: the original, then aug variants drawn from rng. */
-static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t, long aug, task_rng *rng)
-{
+static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t, long aug, task_rng *rng) {
     for (long g = 0; g < t->count; g++) {
         const sudoku_record *r = task_table_at(t, g);
         hrm_status st = sink->begin_group(sink->user);
@@ -136,8 +129,7 @@ static hrm_status emit_split(const hrm_task_sink *sink, const task_table *t, lon
 static bool sink_ok(const hrm_task_sink *s) { return s && s->begin_group && s->begin_puzzle && s->add_example; }
 
 static hrm_status sudoku_build(const hrm_task_host *host, int argc, char **argv, const hrm_task_sink *train,
-                               const hrm_task_sink *test, char *err, size_t err_size)
-{
+                               const hrm_task_sink *test, char *err, size_t err_size) {
     if (!argv || !sink_ok(train) || !sink_ok(test))
         return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "build: missing argument");
     build_opts o;
@@ -167,8 +159,7 @@ typedef struct gen_opts {
     uint64_t seed;
 } gen_opts;
 
-static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, size_t err_size)
-{
+static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, size_t err_size) {
     static const char *const known[] = {"--count", "--givens", "--min-rating", "--max-rating", "--seed", NULL};
     *o = (gen_opts){.count = -1, .givens = 0, .min_rating = 0, .max_rating = 2147483647L};
     for (int i = 1; i < argc; i++) {
@@ -193,15 +184,13 @@ static hrm_status parse_generate(int argc, char **argv, gen_opts *o, char *err, 
     return HRM_OK;
 }
 
-static void grid_text(const uint8_t *grid, char *out)
-{
+static void grid_text(const uint8_t *grid, char *out) {
     for (int i = 0; i < SUDOKU_CELLS; i++) out[i] = grid[i] ? (char)('0' + grid[i]) : '.';
     out[SUDOKU_CELLS] = '\0';
 }
 
 static hrm_status emit_puzzle(const hrm_task_host *host, const gen_opts *o, const uint8_t *puzzle,
-                              const uint8_t *solution, long rating)
-{
+                              const uint8_t *solution, long rating) {
     char q[SUDOKU_CELLS + 1], a[SUDOKU_CELLS + 1], source[48];
     grid_text(puzzle, q);
     grid_text(solution, a);
@@ -209,8 +198,7 @@ static hrm_status emit_puzzle(const hrm_task_host *host, const gen_opts *o, cons
     return task_emit_row(host, source, q, a, rating);
 }
 
-static hrm_status sudoku_generate(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size)
-{
+static hrm_status sudoku_generate(const hrm_task_host *host, int argc, char **argv, char *err, size_t err_size) {
     gen_opts o;
     hrm_status st = task_generate_check(host, argv, err, err_size);
     if (st == HRM_OK) st = parse_generate(argc, argv, &o, err, err_size);
@@ -240,15 +228,12 @@ static hrm_status sudoku_generate(const hrm_task_host *host, int argc, char **ar
 /* ---- verify ----------------------------------------------------------------------------------- */
 
 static hrm_status sudoku_verify_file(const hrm_task_host *host, const char *path, long *accepted, long *rejected,
-                                     char *err, size_t err_size)
-{
-    return task_csv_verify_file(host, path, sudoku_row, NULL, sizeof(sudoku_record), accepted, rejected, err,
-                                err_size);
+                                     char *err, size_t err_size) {
+    return task_csv_verify_file(host, path, sudoku_row, NULL, sizeof(sudoku_record), accepted, rejected, err, err_size);
 }
 
 static hrm_status sudoku_verify(const uint8_t *input, const uint8_t *answer, const uint8_t *label, bool *accepted,
-                                char *reason, size_t reason_size)
-{
+                                char *reason, size_t reason_size) {
     (void)label; /* any valid completion is right: a proper puzzle has one */
     if (!reason) reason_size = 0;
     if (!input || !answer || !accepted) return task_fail(HRM_ERR_INVALID_ARG, reason, reason_size, "missing argument");
@@ -275,16 +260,14 @@ static hrm_status sudoku_verify(const uint8_t *input, const uint8_t *answer, con
 #define ANSI_CLASH "\x1b[1;31m"
 #define ANSI_RESET "\x1b[0m"
 
-static char glyph(uint8_t token)
-{
+static char glyph(uint8_t token) {
     if (token == TOKEN_BLANK) return '.';
     return token > TOKEN_BLANK && token <= TOKEN_BLANK + 9 ? (char)('0' + token - TOKEN_BLANK) : '?';
 }
 
 /* One cell: a space and its glyph. A cell that differs from input is marked: in colour, or with
  * '*' (filled in) or '!' (contradicts a given) in place of the space. */
-static void put_cell(task_text *t, uint8_t token, int given, bool differs, bool color)
-{
+static void put_cell(task_text *t, uint8_t token, int given, bool differs, bool color) {
     char g[2] = {glyph(token), '\0'};
     if (!differs) {
         task_text_put(t, " ");
@@ -299,8 +282,7 @@ static void put_cell(task_text *t, uint8_t token, int given, bool differs, bool 
     }
 }
 
-static hrm_status sudoku_render(const uint8_t *tokens, const uint8_t *input, bool color, char *out, size_t out_size)
-{
+static hrm_status sudoku_render(const uint8_t *tokens, const uint8_t *input, bool color, char *out, size_t out_size) {
     if (!tokens || !out || !out_size) return HRM_ERR_INVALID_ARG;
     static const char border[] = "+-------+-------+-------+\n";
     task_text t = {.out = out, .size = out_size};
@@ -319,8 +301,7 @@ static hrm_status sudoku_render(const uint8_t *tokens, const uint8_t *input, boo
     return t.len < out_size ? HRM_OK : HRM_ERR_INVALID_ARG;
 }
 
-static hrm_status sudoku_parse_puzzle(const char *text, uint8_t *input, char *err, size_t err_size)
-{
+static hrm_status sudoku_parse_puzzle(const char *text, uint8_t *input, char *err, size_t err_size) {
     if (!text || !input) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "missing argument");
     int n = 0;
     for (const char *p = text; *p; p++) {
@@ -334,8 +315,7 @@ static hrm_status sudoku_parse_puzzle(const char *text, uint8_t *input, char *er
         if (n < SUDOKU_CELLS) input[n] = (uint8_t)(digit ? c - '0' + TOKEN_BLANK : TOKEN_BLANK);
         n++;
     }
-    if (n != SUDOKU_CELLS)
-        return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "found %d cells, a Sudoku has 81", n);
+    if (n != SUDOKU_CELLS) return task_fail(HRM_ERR_INVALID_ARG, err, err_size, "found %d cells, a Sudoku has 81", n);
     return HRM_OK;
 }
 

@@ -43,21 +43,18 @@ static const char *const fix_a[5] = {
 #include "task_test_rec.h"
 #include "task_test_main.h"
 
-static void setup(void)
-{
+static void setup(void) {
     T = hrm_task_entry();
     reset();
 }
 
 /* ---- encodings and an independent solver ----------------------------------------------------- */
 
-static void tokens_of(const char *s, uint8_t *t)
-{
+static void tokens_of(const char *s, uint8_t *t) {
     for (int i = 0; i < N; i++) t[i] = (uint8_t)(s[i] == '.' ? 1 : s[i] - '0' + 1);
 }
 
-static bool can_place(const uint8_t *g, int i, int d)
-{
+static bool can_place(const uint8_t *g, int i, int d) {
     int r = i / 9, c = i % 9, br = r / 3 * 3, bc = c / 3 * 3;
     for (int k = 0; k < 9; k++)
         if (g[r * 9 + k] == d || g[k * 9 + c] == d || g[(br + k / 3) * 9 + bc + k % 3] == d) return false;
@@ -66,8 +63,7 @@ static bool can_place(const uint8_t *g, int i, int d)
 
 /* Counts solutions of g (digits, 0 blank) up to limit, most constrained blank first; *guesses
  * counts digits placed in cells with two or more candidates (the rating's definition). */
-static int t_solve(uint8_t *g, int limit, long *guesses, uint8_t *first)
-{
+static int t_solve(uint8_t *g, int limit, long *guesses, uint8_t *first) {
     int best = -1, best_n = 10;
     for (int i = 0; i < N; i++) {
         if (g[i]) continue;
@@ -93,8 +89,7 @@ static int t_solve(uint8_t *g, int limit, long *guesses, uint8_t *first)
     return found;
 }
 
-static bool t_valid_grid(const uint8_t *g)
-{
+static bool t_valid_grid(const uint8_t *g) {
     uint8_t copy[N];
     memcpy(copy, g, N);
     for (int i = 0; i < N; i++) {
@@ -107,15 +102,13 @@ static bool t_valid_grid(const uint8_t *g)
     return true;
 }
 
-static void digits_of_tokens(const uint8_t *t, uint8_t *g)
-{
+static void digits_of_tokens(const uint8_t *t, uint8_t *g) {
     for (int i = 0; i < N; i++) g[i] = (uint8_t)(t[i] - 1);
 }
 
 /* ---- format and encoding ---------------------------------------------------------------------- */
 
-START_TEST(test_table)
-{
+START_TEST(test_table) {
     ck_assert_uint_eq(T->abi_version, HRM_TASK_ABI_VERSION);
     ck_assert_uint_eq(T->struct_size, sizeof(hrm_task_iface));
     ck_assert_str_eq(T->name, "sudoku");
@@ -131,8 +124,7 @@ START_TEST(test_table)
 }
 END_TEST
 
-START_TEST(test_encoding)
-{
+START_TEST(test_encoding) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, NULL), HRM_OK);
     ck_assert_int_eq(train_rec.groups, 5);
@@ -157,8 +149,7 @@ START_TEST(test_encoding)
 }
 END_TEST
 
-START_TEST(test_crlf_and_zero_blanks)
-{
+START_TEST(test_crlf_and_zero_blanks) {
     char text[2048], err[256];
     snprintf(text, sizeof text, "source,question,answer,rating\r\nx,%s,%s,3\r\n", fix_q[0], fix_a[0]);
     char *q = strstr(text, fix_q[0]);
@@ -175,8 +166,7 @@ END_TEST
 
 /* ---- augmentation ----------------------------------------------------------------------------- */
 
-START_TEST(test_aug_build)
-{
+START_TEST(test_aug_build) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--aug", "3", "--holdout", "1", NULL), HRM_OK);
     ck_assert_int_eq(train_rec.groups, 4);
@@ -205,8 +195,7 @@ END_TEST
 
 /* Every augmentation: digit and cell maps are bijections, rows map to rows or columns and boxes to
  * boxes, a valid grid stays valid; and about half of them transpose. */
-START_TEST(test_aug_maps)
-{
+START_TEST(test_aug_maps) {
     task_rng rng;
     task_rng_seed(&rng, 11);
     uint8_t grid[N], out[N];
@@ -252,8 +241,7 @@ END_TEST
 /* ---- splits and seeds ------------------------------------------------------------------------- */
 
 /* Which fixture row an encoded input is; -1 for none. */
-static int fixture_row(const uint8_t *input)
-{
+static int fixture_row(const uint8_t *input) {
     for (int k = 0; k < 5; k++) {
         uint8_t in[N];
         tokens_of(fix_q[k], in);
@@ -262,8 +250,7 @@ static int fixture_row(const uint8_t *input)
     return -1;
 }
 
-START_TEST(test_holdout)
-{
+START_TEST(test_holdout) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--holdout", "2", "--seed", "4", NULL), HRM_OK);
     ck_assert_int_eq(train_rec.groups, 3);
@@ -285,16 +272,14 @@ START_TEST(test_holdout)
 END_TEST
 
 /* The rows a split holds, as a bit mask of fixture rows. */
-static int rows_mask(const split_rec *r)
-{
+static int rows_mask(const split_rec *r) {
     int mask = 0;
     for (long k = 0; k < r->examples; k++) mask |= 1 << fixture_row(r->input[k]);
     return mask;
 }
 
 /* --holdout and --subsample draw their rows from the seed: ten seeds give several selections. */
-START_TEST(test_split_seeds)
-{
+START_TEST(test_split_seeds) {
     char err[256], seed[8];
     bool held[32] = {0}, kept[32] = {0};
     int n_held = 0, n_kept = 0;
@@ -312,8 +297,7 @@ START_TEST(test_split_seeds)
 }
 END_TEST
 
-START_TEST(test_subsample)
-{
+START_TEST(test_subsample) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--subsample", "3", NULL), HRM_OK);
     ck_assert_int_eq(train_rec.groups, 3);
@@ -328,8 +312,7 @@ START_TEST(test_subsample)
 }
 END_TEST
 
-START_TEST(test_test_file)
-{
+START_TEST(test_test_file) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--test", FIXTURE, "--aug", "2", NULL), HRM_OK);
     ck_assert_int_eq(train_rec.puzzles, 15);
@@ -339,15 +322,13 @@ START_TEST(test_test_file)
 }
 END_TEST
 
-static bool same_split(const split_rec *a, const split_rec *b)
-{
+static bool same_split(const split_rec *a, const split_rec *b) {
     size_t n = (size_t)a->examples * N;
     return a->groups == b->groups && a->puzzles == b->puzzles && a->examples == b->examples &&
            !memcmp(a->input, b->input, n) && !memcmp(a->label, b->label, n);
 }
 
-START_TEST(test_seed)
-{
+START_TEST(test_seed) {
     static split_rec first_train, first_test;
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--aug", "2", "--holdout", "2", "--seed", "7", NULL), HRM_OK);
@@ -361,8 +342,7 @@ START_TEST(test_seed)
 }
 END_TEST
 
-START_TEST(test_min_rating)
-{
+START_TEST(test_min_rating) {
     char err[256];
     ck_assert_int_eq(build(err, "--train", FIXTURE, "--min-rating", "25", NULL), HRM_OK); /* ratings 51 29 22 20 12 */
     ck_assert_int_eq(train_rec.groups, 2);
@@ -373,8 +353,7 @@ START_TEST(test_min_rating)
 }
 END_TEST
 
-START_TEST(test_bad_options)
-{
+START_TEST(test_bad_options) {
     char err[256];
     ck_assert_int_eq(build(err, NULL), HRM_ERR_USAGE);
     ck_assert_ptr_nonnull(strstr(err, "--train"));
@@ -399,15 +378,23 @@ typedef struct bad_row {
 
 static void short_question(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%.80s,%s,1", q, a); }
 static void plain_row(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%s,%s,1", q, a); }
-static void bad_question_char(char *q, char *a, char *row, size_t n) { q[5] = 'x'; plain_row(q, a, row, n); }
-static void blank_in_answer(char *q, char *a, char *row, size_t n) { a[7] = '.'; plain_row(q, a, row, n); }
-static void zero_in_answer(char *q, char *a, char *row, size_t n) { a[7] = '0'; plain_row(q, a, row, n); }
+static void bad_question_char(char *q, char *a, char *row, size_t n) {
+    q[5] = 'x';
+    plain_row(q, a, row, n);
+}
+static void blank_in_answer(char *q, char *a, char *row, size_t n) {
+    a[7] = '.';
+    plain_row(q, a, row, n);
+}
+static void zero_in_answer(char *q, char *a, char *row, size_t n) {
+    a[7] = '0';
+    plain_row(q, a, row, n);
+}
 static void long_answer(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%s,%s1,1", q, a); }
 static void three_fields(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%s%s,1", q, a); }
 static void five_fields(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%s,%s,1,2", q, a); }
 static void bad_rating(char *q, char *a, char *row, size_t n) { snprintf(row, n, "s,%s,%s,hard", q, a); }
-static void empty_line(char *q, char *a, char *row, size_t n)
-{
+static void empty_line(char *q, char *a, char *row, size_t n) {
     (void)q;
     (void)a;
     (void)n;
@@ -415,15 +402,13 @@ static void empty_line(char *q, char *a, char *row, size_t n)
 }
 
 /* Cell 1 is blank in the question; a digit there that repeats in its row spoils the grid. */
-static void invalid_grid(char *q, char *a, char *row, size_t n)
-{
+static void invalid_grid(char *q, char *a, char *row, size_t n) {
     a[1] = a[2];
     plain_row(q, a, row, n);
 }
 
 /* Digits 2 and 7 swapped everywhere: a valid grid that disagrees with the given 2 of cell 3. */
-static void given_disagrees(char *q, char *a, char *row, size_t n)
-{
+static void given_disagrees(char *q, char *a, char *row, size_t n) {
     for (int i = 0; i < N; i++) a[i] = a[i] == '2' ? '7' : a[i] == '7' ? '2' : a[i];
     plain_row(q, a, row, n);
 }
@@ -443,8 +428,7 @@ static const bad_row bad_rows[] = {
 };
 
 /* Fixture rows 0 and 1 around the bad row: the bad row is on line 3. */
-static const char *bad_file(const bad_row *b)
-{
+static const char *bad_file(const bad_row *b) {
     char q[N + 1], a[N + 1], row[512], text[2048];
     strcpy(q, fix_q[0]);
     strcpy(a, fix_a[0]);
@@ -453,8 +437,7 @@ static const char *bad_file(const bad_row *b)
     return temp_csv(text);
 }
 
-START_TEST(test_malformed)
-{
+START_TEST(test_malformed) {
     const bad_row *b = &bad_rows[_i];
     const char *path = bad_file(b);
     char err[256], want[256];
@@ -481,8 +464,7 @@ END_TEST
 
 /* ---- verify ----------------------------------------------------------------------------------- */
 
-static bool verify(const uint8_t *in, const uint8_t *ans, char *reason)
-{
+static bool verify(const uint8_t *in, const uint8_t *ans, char *reason) {
     bool ok = false;
     ck_assert_int_eq(T->verify(in, ans, NULL, &ok, reason, 128), HRM_OK);
     return ok;
@@ -491,8 +473,7 @@ static bool verify(const uint8_t *in, const uint8_t *ans, char *reason)
 /* The token of the next digit, 9 wrapping to 1. */
 static uint8_t next_digit(uint8_t token) { return (uint8_t)((token - 1) % 9 + 2); }
 
-START_TEST(test_verify)
-{
+START_TEST(test_verify) {
     char reason[128];
     for (int k = 0; k < 5; k++) {
         uint8_t in[N], ans[N], bad[N];
@@ -544,8 +525,7 @@ START_TEST(test_verify)
 }
 END_TEST
 
-START_TEST(test_verify_file)
-{
+START_TEST(test_verify_file) {
     long ok = -1, rejected = -1;
     char err[256];
     ck_assert_int_eq(T->verify_file(&host, FIXTURE, &ok, &rejected, err, sizeof err), HRM_OK);
@@ -560,8 +540,7 @@ END_TEST
 
 /* ---- render and parse ------------------------------------------------------------------------- */
 
-START_TEST(test_render_parse)
-{
+START_TEST(test_render_parse) {
     char text[4096], err[256];
     uint8_t in[N], ans[N], back[N];
     for (int k = 0; k < 5; k++) {
@@ -603,8 +582,7 @@ START_TEST(test_render_parse)
 }
 END_TEST
 
-START_TEST(test_parse_errors)
-{
+START_TEST(test_parse_errors) {
     char err[256], text[256];
     uint8_t back[N];
     snprintf(text, sizeof text, " %.40s\n%s \r\n", fix_q[0], fix_q[0] + 40);
@@ -625,8 +603,7 @@ END_TEST
 
 /* Checks generated CSV lines[1..]: the header, unique solutions equal to the answer, ratings as
  * this file's solver counts them, the source name; returns the sum of the givens. */
-static long check_generated(int count, const char *source)
-{
+static long check_generated(int count, const char *source) {
     ck_assert_int_eq(nlines, count + 1);
     ck_assert_str_eq(lines[0], "source,question,answer,rating");
     long givens = 0;
@@ -650,8 +627,7 @@ static long check_generated(int count, const char *source)
     return givens;
 }
 
-START_TEST(test_generate)
-{
+START_TEST(test_generate) {
     char err[256];
     ck_assert_int_eq(generate(err, "--count", "40", "--seed", "3", "--givens", "30", NULL), HRM_OK);
     ck_assert_int_eq(check_generated(40, "gen-sudoku-seed3"), 40 * 30);
@@ -665,8 +641,7 @@ START_TEST(test_generate)
 END_TEST
 
 /* Without --givens the puzzles are minimal: no given can go without a second solution. */
-START_TEST(test_generate_minimal)
-{
+START_TEST(test_generate_minimal) {
     char err[256];
     ck_assert_int_eq(generate(err, "--count", "8", "--seed", "5", NULL), HRM_OK);
     check_generated(8, "gen-sudoku-seed5");
@@ -686,8 +661,7 @@ START_TEST(test_generate_minimal)
 }
 END_TEST
 
-START_TEST(test_generate_ratings)
-{
+START_TEST(test_generate_ratings) {
     char err[256];
     ck_assert_int_eq(generate(err, "--count", "15", "--seed", "1", "--min-rating", "5", "--max-rating", "12", NULL),
                      HRM_OK);
@@ -713,8 +687,7 @@ START_TEST(test_generate_ratings)
 END_TEST
 
 /* The speed the brief asks for: 1000 puzzles of 30 givens in a few seconds; all checked. */
-START_TEST(test_generate_1000)
-{
+START_TEST(test_generate_1000) {
     char err[256];
     clock_t t0 = clock();
     ck_assert_int_eq(generate(err, "--count", "1000", "--givens", "30", NULL), HRM_OK);
@@ -724,8 +697,7 @@ START_TEST(test_generate_1000)
 }
 END_TEST
 
-static Suite *sudoku_suite(void)
-{
+static Suite *sudoku_suite(void) {
     Suite *s = suite_create("task-sudoku");
     TCase *tc = tcase_create("sudoku");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -755,7 +727,4 @@ static Suite *sudoku_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    return task_csv_test_main(argc, argv, sudoku_suite, setup);
-}
+int main(int argc, char **argv) { return task_csv_test_main(argc, argv, sudoku_suite, setup); }

@@ -63,10 +63,10 @@ static hrm_status stub_finish(hrm_device *dev) {
 }
 
 /* One refusing function per op argument type. */
-#define STUB_OP(name, args_type)                                                                     \
-    static hrm_status stub_##name(hrm_device *dev, const args_type *a) {                             \
-        (void)dev, (void)a;                                                                          \
-        return HRM_ERR_UNSUPPORTED;                                                                  \
+#define STUB_OP(name, args_type)                                         \
+    static hrm_status stub_##name(hrm_device *dev, const args_type *a) { \
+        (void)dev, (void)a;                                              \
+        return HRM_ERR_UNSUPPORTED;                                      \
     }
 STUB_OP(matmul, hrm_matmul_args)
 STUB_OP(attention, hrm_attention_args)
@@ -81,20 +81,16 @@ STUB_OP(signsgd, hrm_signsgd_args)
 #undef STUB_OP
 
 /* Designated initialisers of every slot after the header fields. */
-#define STUB_SLOTS                                                                                   \
-    .create = stub_create, .destroy = stub_destroy, .last_error = stub_last_error,                   \
-    .device_count = stub_device_count, .device_info = stub_device_info,                              \
-    .device_open = stub_device_open, .device_close = stub_device_close,                              \
-    .memory_usage = stub_memory_usage, .buffer_alloc = stub_buffer_alloc,                            \
-    .buffer_free = stub_buffer_free, .buffer_write = stub_buffer_write,                              \
-    .buffer_read = stub_buffer_read, .buffer_copy = stub_buffer_copy,                                \
-    .buffer_fill = stub_buffer_fill, .finish = stub_finish, .matmul = stub_matmul,                   \
-    .attention_forward = stub_attention, .attention_backward = stub_attention,                       \
-    .rope_forward = stub_rope, .rope_backward = stub_rope, .add = stub_add,                          \
-    .rmsnorm_forward = stub_rmsnorm, .rmsnorm_backward = stub_rmsnorm,                               \
-    .swiglu_forward = stub_swiglu, .swiglu_backward = stub_swiglu,                                   \
-    .embedding_forward = stub_embedding, .embedding_backward = stub_embedding,                       \
-    .xent_forward = stub_xent, .xent_backward = stub_xent, .adam_atan2 = stub_adam,                  \
-    .signsgd_rows = stub_signsgd
+#define STUB_SLOTS                                                                                                    \
+    .create = stub_create, .destroy = stub_destroy, .last_error = stub_last_error, .device_count = stub_device_count, \
+    .device_info = stub_device_info, .device_open = stub_device_open, .device_close = stub_device_close,              \
+    .memory_usage = stub_memory_usage, .buffer_alloc = stub_buffer_alloc, .buffer_free = stub_buffer_free,            \
+    .buffer_write = stub_buffer_write, .buffer_read = stub_buffer_read, .buffer_copy = stub_buffer_copy,              \
+    .buffer_fill = stub_buffer_fill, .finish = stub_finish, .matmul = stub_matmul,                                    \
+    .attention_forward = stub_attention, .attention_backward = stub_attention, .rope_forward = stub_rope,             \
+    .rope_backward = stub_rope, .add = stub_add, .rmsnorm_forward = stub_rmsnorm, .rmsnorm_backward = stub_rmsnorm,   \
+    .swiglu_forward = stub_swiglu, .swiglu_backward = stub_swiglu, .embedding_forward = stub_embedding,               \
+    .embedding_backward = stub_embedding, .xent_forward = stub_xent, .xent_backward = stub_xent,                      \
+    .adam_atan2 = stub_adam, .signsgd_rows = stub_signsgd
 
 #endif /* HRM_TESTS_PLUGINS_STUB_H */

@@ -27,8 +27,8 @@ static hrm_status stub_parse_puzzle(const char *text, uint8_t *input, char *err,
 }
 
 /* Every 1.0 slot but abi_version, struct_size and name; an odd format that no real task has. */
-#define TASK_STUB_SLOTS                                                                                \
-    .summary = "test task plugin", .format = {.seq_len = 7, .vocab_size = 3}, .build_usage = "",       \
-    .build = stub_build, .verify = stub_verify, .render = stub_render, .parse_puzzle = stub_parse_puzzle
+#define TASK_STUB_SLOTS                                                                                               \
+    .summary = "test task plugin", .format = {.seq_len = 7, .vocab_size = 3}, .build_usage = "", .build = stub_build, \
+    .verify = stub_verify, .render = stub_render, .parse_puzzle = stub_parse_puzzle
 
 #endif

@@ -6,12 +6,13 @@ static const struct {
     hrm_task_iface known;
     void (*appended)(void);
 } table = {
-    .known = {
-        .abi_version = HRM_TASK_ABI_VERSION + 1,
-        .struct_size = sizeof table,
-        .name = "tasknewer",
-        TASK_STUB_SLOTS,
-    },
+    .known =
+        {
+            .abi_version = HRM_TASK_ABI_VERSION + 1,
+            .struct_size = sizeof table,
+            .name = "tasknewer",
+            TASK_STUB_SLOTS,
+        },
 };
 
 HRM_TASK_EXPORT const hrm_task_iface *hrm_task_entry(void) { return &table.known; }

@@ -35,7 +35,7 @@
  * (pair_dots). Tile sizes come from the host (ocl_ops.c: the kernel's work-group size, the
  * device's local memory); the results do not depend on them, since every sum runs in the same
  * order whatever the tiling. head_dim <= 128. */
-#define ATTN_ACC 8 /* head_dim values per work-item in the forward: T * ATTN_ACC >= head_dim */
+#define ATTN_ACC 8  /* head_dim values per work-item in the forward: T * ATTN_ACC >= head_dim */
 #define ATTN_COLS 4 /* backward: the columns of a tile whose scores a work-item computes together */
 
 /* A work-item's walk over a row-major [n, hd] tile in steps of the work-group size wg: it starts
@@ -46,8 +46,7 @@ typedef struct tile_walk {
     int r0, d0, dr, dd;
 } tile_walk;
 
-static tile_walk walk_of(int hd)
-{
+static tile_walk walk_of(int hd) {
     const int lid = (int)get_local_id(0), wg = (int)get_local_size(0);
     tile_walk w;
     w.r0 = lid / hd, w.d0 = lid - w.r0 * hd;
@@ -58,9 +57,8 @@ static tile_walk walk_of(int hd)
 /* Copies rows [r0, r0 + n) (of `seq`; rows past it read zeros) of one head's [seq, hd] slice,
  * rows `stride` apart, into local rows hd + 1 apart, scaled; the whole work-group takes part,
  * element e = r * hd + d by work-item e % wg (walk from walk_of(hd)). */
-static void load_rows(__local float *dst, __global const float *src, ulong r0, int n, ulong seq, long stride,
-                      int hd, float scale, tile_walk w)
-{
+static void load_rows(__local float *dst, __global const float *src, ulong r0, int n, ulong seq, long stride, int hd,
+                      float scale, tile_walk w) {
     for (int r = w.r0, d = w.d0; r < n;) {
         ulong row = r0 + (ulong)r;
         dst[r * (hd + 1) + d] = row < seq ? scale * src[row * (ulong)stride + (ulong)d] : 0.0f;
@@ -75,8 +73,7 @@ __kernel void hrm_attn_fwd(__global const float *q, ulong qo, __global const flo
                            __global const float *v, ulong vo, __global float *o, ulong oo, __global float *lse,
                            ulong lo, int batch, int seq, int heads, int hd, long qs, long os, float scale, int causal,
                            int T, int BQ, int BK, __local float *lq, __local float *lk, __local float *lv,
-                           __local float *ls)
-{
+                           __local float *ls) {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
     /* the work-group's tile, head and sequence come from the range's dimensions: no division */
     const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
@@ -148,8 +145,7 @@ static ulong head_at(ulong b, ulong h, int seq, long rs, int hd) { return b * (u
  * memory and in the work-group. Local: red [work-group size]. */
 __kernel void hrm_attn_bwd_dot(__global const float *o, ulong oo, __global const float *dout, ulong doo,
                                __global float *dq, ulong dqo, ulong rows, int heads, int hd, long os, long ds,
-                               __local float *red)
-{
+                               __local float *red) {
     const int t = (int)get_local_id(0), T = (int)get_local_size(0);
     const int lid = t + T * (int)(get_local_id(1) + get_local_size(1) * get_local_id(2));
     const ulong h = get_global_id(1), bi = get_global_id(2);
@@ -175,8 +171,7 @@ __kernel void hrm_attn_bwd_dot(__global const float *o, ulong oo, __global const
  * loops over n have a constant bound so that s4, dp4 and at stay in registers; the columns past
  * the tile are skipped by a test that is the same for every d. */
 static void pair_dots(__local const float *x, __local const float *u, int r, __local const float *y,
-                      __local const float *w, int c0, int T, int ncols, int hd, float *s, float *dp)
-{
+                      __local const float *w, int c0, int T, int ncols, int hd, float *s, float *dp) {
     const int ld = hd + 1, hd4 = hd & ~3, live = min(ATTN_COLS, (ncols - c0 + T - 1) / T);
     __local const float *xr = x + r * ld, *ur = u + r * ld;
     int at[ATTN_COLS];
@@ -207,8 +202,7 @@ static void pair_dots(__local const float *x, __local const float *u, int r, __l
 /* lse and D of rows [r0, r0 + n) of one head into lrow[0, n) and lrow[n, 2n) (zeros past seq);
  * the whole work-group takes part. */
 static void load_lse_d(__local float *lrow, __global const float *lse, __global const float *dcol, ulong r0, int n,
-                       ulong seq, long ds)
-{
+                       ulong seq, long ds) {
     for (int c = (int)get_local_id(0); c < n; c += (int)get_local_size(0)) {
         ulong row = r0 + (ulong)c;
         lrow[c] = row < seq ? lse[row] : 0.0f;
@@ -226,8 +220,7 @@ __kernel void hrm_attn_bwd_kv(__global const float *q, ulong qo, __global const 
                               __global float *dk, ulong dko, __global float *dv, ulong dvo, int seq, int heads, int hd,
                               long qs, long os, long ds, float scale, int causal, int T, int BK, int BQ,
                               __local float *lk, __local float *lv, __local float *lq, __local float *ldo,
-                              __local float *lp, __local float *ldS, __local float *lrow)
-{
+                              __local float *lp, __local float *ldS, __local float *lrow) {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
     /* the work-group's tile, head and sequence come from the range's dimensions: no division */
     const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
@@ -292,8 +285,7 @@ __kernel void hrm_attn_bwd_q(__global const float *q, ulong qo, __global const f
                              __global const float *dout, ulong doo, __global float *dq, ulong dqo, int seq, int heads,
                              int hd, long qs, long os, long ds, float scale, int causal, int T, int BQ, int BK,
                              __local float *lq, __local float *ldo, __local float *lk, __local float *lv,
-                             __local float *ls, __local float *lrow)
-{
+                             __local float *ls, __local float *lrow) {
     const int lid = (int)get_local_id(0), r = lid / T, t = lid - r * T;
     /* the work-group's tile, head and sequence come from the range's dimensions: no division */
     const ulong tile = get_group_id(0), h = get_global_id(1), b = get_global_id(2);
@@ -323,7 +315,8 @@ __kernel void hrm_attn_bwd_q(__global const float *q, ulong qo, __global const f
                 int c = c0 + n * T;
                 ulong j = j0 + (ulong)c;
                 if (c >= BK) break;
-                ls[r * lds + c] = i < (ulong)seq && j < (ulong)seq && !(causal && j > i) ? exp(s[n] - L) * (dp[n] - D) : 0.0f;
+                ls[r * lds + c] =
+                    i < (ulong)seq && j < (ulong)seq && !(causal && j > i) ? exp(s[n] - L) * (dp[n] - D) : 0.0f;
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);

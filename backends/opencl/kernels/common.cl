@@ -5,8 +5,7 @@
  * a power of two. */
 
 /* Sum of v over the work-group, through scratch[get_local_size(0)]; every item gets the total. */
-static float group_sum(float v, __local float *scratch)
-{
+static float group_sum(float v, __local float *scratch) {
     const size_t lid = get_local_id(0), n = get_local_size(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -24,8 +23,7 @@ static float group_sum(float v, __local float *scratch)
  * (chosen by the host), fault[1] = the id, fault[2] = the table size, fault[3..4] = the id's
  * position (low, high 32 bits). Only the first fault is kept. The host reads the record at the
  * next synchronisation point (ocl_backend.c) and reports HRM_ERR_INVALID_ARG there. */
-static void report_bad_id(__global int *fault, int code, int id, int limit, ulong pos)
-{
+static void report_bad_id(__global int *fault, int code, int id, int limit, ulong pos) {
     if (atomic_cmpxchg(fault, 0, code) != 0) return;
     fault[1] = id;
     fault[2] = limit;

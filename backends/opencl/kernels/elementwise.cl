@@ -8,9 +8,8 @@
  * Dimensions 1 and 2 may arrive in several launches with a global offset, which get_global_id
  * includes and get_group_id does not. */
 
-__kernel void hrm_add(__global float *out, ulong oo, __global const float *a, ulong ao,
-                      __global const float *b, ulong bo, __global const float *c, ulong co, ulong n)
-{
+__kernel void hrm_add(__global float *out, ulong oo, __global const float *a, ulong ao, __global const float *b,
+                      ulong bo, __global const float *c, ulong co, ulong n) {
     ulong i = get_global_id(0);
     if (i >= n) return;
     float s = a[ao + i] + b[bo + i];
@@ -19,8 +18,7 @@ __kernel void hrm_add(__global float *out, ulong oo, __global const float *a, ul
 }
 
 /* C_i[r, col] = beta * C_i[r, col] (beta == 0 writes zero, ignoring NaN); dims (n, m, batch). */
-__kernel void hrm_scale_matrix(__global float *c, ulong co, int m, int n, long ldc, long stride, float beta)
-{
+__kernel void hrm_scale_matrix(__global float *c, ulong co, int m, int n, long ldc, long stride, float beta) {
     size_t col = get_global_id(0), r = get_global_id(1), i = get_global_id(2);
     if (col >= (size_t)n || r >= (size_t)m) return;
     ulong at = co + i * stride + r * ldc + col;
@@ -28,10 +26,8 @@ __kernel void hrm_scale_matrix(__global float *c, ulong co, int m, int n, long l
 }
 
 /* One work-group per row. */
-__kernel void hrm_rmsnorm_fwd(__global const float *x, ulong xo, __global const float *r, ulong ro,
-                              __global float *y, ulong yo, __global float *rstd, ulong so, int dim, float eps,
-                              __local float *scratch)
-{
+__kernel void hrm_rmsnorm_fwd(__global const float *x, ulong xo, __global const float *r, ulong ro, __global float *y,
+                              ulong yo, __global float *rstd, ulong so, int dim, float eps, __local float *scratch) {
     const ulong row = get_group_id(0);
     const size_t lid = get_local_id(0), L = get_local_size(0);
     const ulong base = row * (ulong)dim;
@@ -50,8 +46,7 @@ __kernel void hrm_rmsnorm_fwd(__global const float *x, ulong xo, __global const 
 
 __kernel void hrm_rmsnorm_bwd(__global const float *dy, ulong dyo, __global const float *y, ulong yo,
                               __global const float *rstd, ulong so, __global float *dh, ulong dho, int dim,
-                              __local float *scratch)
-{
+                              __local float *scratch) {
     const ulong row = get_group_id(0);
     const size_t lid = get_local_id(0), L = get_local_size(0);
     const ulong base = row * (ulong)dim;
@@ -65,8 +60,7 @@ __kernel void hrm_rmsnorm_bwd(__global const float *dy, ulong dyo, __global cons
 }
 
 /* Range (inter, rows): get_global_id(0) = column, get_global_id(1) = row. */
-__kernel void hrm_swiglu_fwd(__global const float *gu, ulong go, __global float *out, ulong oo, int inter, ulong rows)
-{
+__kernel void hrm_swiglu_fwd(__global const float *gu, ulong go, __global float *out, ulong oo, int inter, ulong rows) {
     const size_t col = get_global_id(0), row = get_global_id(1);
     if (col >= (size_t)inter || row >= rows) return;
     ulong at = go + row * 2 * (ulong)inter + col;
@@ -76,8 +70,7 @@ __kernel void hrm_swiglu_fwd(__global const float *gu, ulong go, __global float 
 
 /* Range (inter, rows), as the forward. */
 __kernel void hrm_swiglu_bwd(__global const float *gu, ulong go, __global const float *dout, ulong doo,
-                             __global float *dgu, ulong dgo, int inter, ulong rows)
-{
+                             __global float *dgu, ulong dgo, int inter, ulong rows) {
     const size_t col = get_global_id(0), row = get_global_id(1);
     if (col >= (size_t)inter || row >= rows) return;
     ulong off = row * 2 * (ulong)inter + col;
@@ -91,10 +84,9 @@ __kernel void hrm_swiglu_bwd(__global const float *gu, ulong go, __global const 
  * column h = get_group_id(0) is the head, and local item i < L rotates pairs i, i + L, ... of that
  * head (one, where L >= hlf) in token row (b, pos); no index division. sign = +1 forward, -1
  * backward. Each pair is read and written by one work-item, so out may equal x. */
-__kernel void hrm_rope(__global const float *x, ulong xo, __global float *out, ulong oo,
-                       __global const float *cs, ulong co, __global const float *sn, ulong sno,
-                       int seq, int heads, int hlf, long row_stride, float dir, int batch)
-{
+__kernel void hrm_rope(__global const float *x, ulong xo, __global float *out, ulong oo, __global const float *cs,
+                       ulong co, __global const float *sn, ulong sno, int seq, int heads, int hlf, long row_stride,
+                       float dir, int batch) {
     const size_t L = get_local_size(0), h = get_group_id(0), pos = get_global_id(1), b = get_global_id(2);
     if (pos >= (size_t)seq || b >= (size_t)batch) return;
     (void)heads;
@@ -110,8 +102,7 @@ __kernel void hrm_rope(__global const float *x, ulong xo, __global float *out, u
 
 __kernel void hrm_adam_atan2(__global float *p, ulong po, __global const float *g, ulong go, __global float *m,
                              ulong mo, __global float *v, ulong vo, float lr, float decay, float t1, float t2,
-                             float inv_bc1, float inv_bc2_sqrt, ulong n)
-{
+                             float inv_bc1, float inv_bc2_sqrt, ulong n) {
     ulong i = get_global_id(0);
     if (i >= n) return;
     float gi = g[go + i];
@@ -125,9 +116,8 @@ __kernel void hrm_adam_atan2(__global float *p, ulong po, __global const float *
 /* One work-item per (slot, column): the first slot with an id sums every slot with it and
  * updates the row; later slots with the same id do nothing, so each row is written once. */
 __kernel void hrm_signsgd_rows(__global const int *ids, ulong io, __global const float *grads, ulong go,
-                               __global float *w, ulong wo, int batch, int width, int num_rows, float lr,
-                               float decay, __global int *fault, int fault_ids)
-{
+                               __global float *w, ulong wo, int batch, int width, int num_rows, float lr, float decay,
+                               __global int *fault, int fault_ids) {
     size_t col = get_global_id(0), slot = get_global_id(1);
     if (col >= (size_t)width || slot >= (size_t)batch) return;
     int id = ids[io + slot];

@@ -23,8 +23,7 @@ __kernel void hrm_embedding_fwd(__global const int *tokens, ulong to, __global c
                                 __global const float *ttab, ulong tto, __global const float *ptab, ulong pto,
                                 __global const float *pos, ulong poso, __global float *out, ulong oo, int seq_len,
                                 int prefix, int dim, int vocab, int num_pids, int width, float scale, int batch,
-                                __global int *fault, int fault_tokens, int fault_pids)
-{
+                                __global int *fault, int fault_tokens, int fault_pids) {
     const size_t i = get_global_id(0), s = get_global_id(1), b = get_global_id(2);
     const ulong S = (ulong)prefix + (ulong)seq_len;
     if (i >= (size_t)dim || s >= S || b >= (size_t)batch) return;
@@ -59,8 +58,7 @@ __kernel void hrm_embedding_fwd(__global const int *tokens, ulong to, __global c
 __kernel void hrm_embedding_bwd_tokens(__global const int *tokens, ulong to, __global const float *dout, ulong doo,
                                        __global float *dtab, ulong dto, int batch, int seq_len, int prefix, int dim,
                                        int vocab, float scale, __global int *fault, int fault_tokens,
-                                       __local int *lscan, __local int *lidx)
-{
+                                       __local int *lscan, __local int *lidx) {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0), v = (int)get_global_id(1);
     const ulong i = get_global_id(0), n = (ulong)batch * (ulong)seq_len, S = (ulong)prefix + (ulong)seq_len;
     const int reporter = v == 0 && get_group_id(0) == 0;
@@ -97,8 +95,7 @@ __kernel void hrm_embedding_bwd_tokens(__global const int *tokens, ulong to, __g
 
 /* One work-item per element of d_pos [S, dim]. */
 __kernel void hrm_embedding_bwd_pos(__global const float *dout, ulong doo, __global float *dpos, ulong dpo, int batch,
-                                    ulong sd, float scale)
-{
+                                    ulong sd, float scale) {
     ulong g = get_global_id(0);
     if (g >= sd) return;
     float acc = 0.0f;
@@ -108,8 +105,7 @@ __kernel void hrm_embedding_bwd_pos(__global const float *dout, ulong doo, __glo
 
 /* One work-item per element of d_puzzle_rows [batch, width]: range (width, batch). */
 __kernel void hrm_embedding_bwd_puzzle(__global const float *dout, ulong doo, __global float *dp, ulong dpo, int width,
-                                       ulong row_elems, float scale, int batch)
-{
+                                       ulong row_elems, float scale, int batch) {
     const size_t j = get_global_id(0), b = get_global_id(1);
     if (j >= (size_t)width || b >= (size_t)batch) return;
     dp[dpo + b * (ulong)width + j] = scale * dout[doo + b * row_elems + j];

@@ -24,8 +24,7 @@ typedef double acc_t;
 typedef float acc_t;
 #endif
 
-static int row_argmax(__global const float *x, int n)
-{
+static int row_argmax(__global const float *x, int n) {
     int best = 0;
     for (int j = 1; j < n; j++)
         if (x[j] > x[best]) best = j;
@@ -38,8 +37,7 @@ static acc_t smax_ds(acc_t x) { return x >= 0 ? (acc_t)1 : 1 / ((1 - x) * (1 - x
 static int valid_label(int l, int vocab, int ignore) { return l != ignore && l >= 0 && l < vocab; }
 
 /* -log p(l) of one row x[0, vocab) whose argmax is pred. */
-static acc_t token_nll(__global const float *x, int vocab, int l, int pred, int kind)
-{
+static acc_t token_nll(__global const float *x, int vocab, int l, int pred, int kind) {
     acc_t sum = 0;
     if (kind == 1) {
         for (int j = 0; j < vocab; j++) sum += smax_s((acc_t)x[j]);
@@ -51,8 +49,7 @@ static acc_t token_nll(__global const float *x, int vocab, int l, int pred, int 
 }
 
 /* Sum of v over the work-group (a power of two), through scratch[L]; every work-item gets it. */
-static int group_sum_int(int v, __local int *scratch)
-{
+static int group_sum_int(int v, __local int *scratch) {
     const int lid = (int)get_local_id(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -69,8 +66,7 @@ static int group_sum_int(int v, __local int *scratch)
 __kernel void hrm_xent_fwd(__global const float *logits, ulong lo, __global const int *labels, ulong lbo,
                            __global float *loss, ulong lso, __global int *count, ulong co, __global int *correct,
                            ulong cro, __global int *preds, ulong po, int seq_len, int vocab, int kind, int ignore,
-                           __global int *fault, int fault_labels, __local acc_t *lacc, __local long *lcnt)
-{
+                           __global int *fault, int fault_labels, __local acc_t *lacc, __local long *lcnt) {
     const ulong b = get_group_id(0);
     const int lid = (int)get_local_id(0);
     acc_t nll = 0;
@@ -108,8 +104,7 @@ __kernel void hrm_xent_fwd(__global const float *logits, ulong lo, __global cons
  * gradient rows. Local: lint [L] int. */
 __kernel void hrm_xent_bwd(__global const float *logits, ulong lo, __global const int *labels, ulong lbo,
                            __global float *dl, ulong dlo, int seq_len, int vocab, int kind, int ignore,
-                           float grad_scale, __global int *fault, int fault_labels, __local int *lint)
-{
+                           float grad_scale, __global int *fault, int fault_labels, __local int *lint) {
     const ulong b = get_group_id(0), first = b * (ulong)seq_len;
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     int cnt = 0;

@@ -84,7 +84,7 @@
 #define MMA_NF (MMA_WTN / 8)           /* n8 fragments per warp */
 #define MMA_LDS 20                     /* words between tile rows in local memory: 16 + 4 padding */
 #define MMA_TILE_WORDS (MMA_BM * MMA_LDS)
-#define MMA_XCH_WORDS 192              /* portable exchange per warp: 4 A + 2 B registers x 32 lanes */
+#define MMA_XCH_WORDS 192 /* portable exchange per warp: 4 A + 2 B registers x 32 lanes */
 #if MMA_BM * 4 != 2 * MMA_WG
 #error "each work-item stages exactly 2 units of 4 words per operand and K step"
 #endif
@@ -123,18 +123,18 @@
 /* NVIDIA, sm_80 and later. The asm keyword is HRM_MMA_ASM (default asm; the host retries a failed
  * build with __asm__, which clang-based compilers want in OpenCL C). Same operand order and
  * constraints as measured on the H200: outputs d (=f), inputs a (r), b (r), c (f). */
-#define MMA_TF32(c, a, b)                                                                                     \
-    HRM_MMA_ASM volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "                               \
-                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"                         \
-                         : "=f"((c)[0]), "=f"((c)[1]), "=f"((c)[2]), "=f"((c)[3])                             \
-                         : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]),      \
-                           "f"((c)[0]), "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
-#define MMA_BF16(c, a, b)                                                                                     \
-    HRM_MMA_ASM volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "                              \
-                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"                         \
-                         : "=f"((c)[0]), "=f"((c)[1]), "=f"((c)[2]), "=f"((c)[3])                             \
-                         : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]),      \
-                           "f"((c)[0]), "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
+#define MMA_TF32(c, a, b)                                                                                             \
+    HRM_MMA_ASM volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "                                        \
+                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"                                  \
+                         : "=f"((c)[0]), "=f"((c)[1]), "=f"((c)[2]), "=f"((c)[3])                                     \
+                         : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]), "f"((c)[0]), \
+                           "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
+#define MMA_BF16(c, a, b)                                                                                             \
+    HRM_MMA_ASM volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "                                       \
+                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"                                  \
+                         : "=f"((c)[0]), "=f"((c)[1]), "=f"((c)[2]), "=f"((c)[3])                                     \
+                         : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]), "f"((c)[0]), \
+                           "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
 #define MMA_PORTABLE 0
 
 #elif defined(HRM_MMA_AMD_MFMA)
@@ -168,11 +168,10 @@
 #define MMA_TF32(c, a, b) mma_tf32_portable((c), (a), (b), xch, lane)
 #define MMA_BF16(c, a, b) mma_bf16_portable((c), (a), (b), xch, lane)
 
-MMA_INLINE void mma_publish(const uint *a, const uint *b, __local uint *x, uint lane)
-{
-MMA_UNROLL
+MMA_INLINE void mma_publish(const uint *a, const uint *b, __local uint *x, uint lane) {
+    MMA_UNROLL
     for (int r = 0; r < 4; r++) x[r * 32 + lane] = a[r];
-MMA_UNROLL
+    MMA_UNROLL
     for (int r = 0; r < 2; r++) x[128 + r * 32 + lane] = b[r];
     barrier(CLK_LOCAL_MEM_FENCE);
 }
@@ -180,15 +179,14 @@ MMA_UNROLL
 /* m16n8k8 .tf32. Element A[row][k] (row < 16, k < 8) is in lane (row % 8) * 4 + k % 4, register
  * (row / 8) + 2 * (k / 4) (Figure 72 inverted); B[k][col] (col < 8) in lane col * 4 + k % 4,
  * register k / 4 (Figure 75); this lane's c_i is C[g + 8 * (i / 2)][2t + i % 2] (Figure 77). */
-MMA_INLINE void mma_tf32_portable(float *c, const uint *a, const uint *b, __local uint *x, uint lane)
-{
+MMA_INLINE void mma_tf32_portable(float *c, const uint *a, const uint *b, __local uint *x, uint lane) {
     mma_publish(a, b, x, lane);
     const uint g = lane >> 2, t = lane & 3;
-MMA_UNROLL
+    MMA_UNROLL
     for (int i = 0; i < 4; i++) {
         const uint row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
         float sum = c[i];
-MMA_UNROLL
+        MMA_UNROLL
         for (uint k = 0; k < 8; k++) {
             float av = as_float(x[((row >> 3) + 2 * (k >> 2)) * 32 + (row & 7) * 4 + (k & 3)]);
             float bv = as_float(x[128 + (k >> 2) * 32 + col * 4 + (k & 3)]);
@@ -205,15 +203,14 @@ MMA_INLINE float mma_bf16_at(uint word, uint high) { return as_float(high ? (wor
  * (row / 8) + 2 * (k / 8) of lane (row % 8) * 4 + (k % 8) / 2 (Figure 79 inverted); B[k][col] is
  * half k % 2 of register k / 8 of lane col * 4 + (k % 8) / 2 (Figure 81); c_i as for tf32
  * (Figure 83). */
-MMA_INLINE void mma_bf16_portable(float *c, const uint *a, const uint *b, __local uint *x, uint lane)
-{
+MMA_INLINE void mma_bf16_portable(float *c, const uint *a, const uint *b, __local uint *x, uint lane) {
     mma_publish(a, b, x, lane);
     const uint g = lane >> 2, t = lane & 3;
-MMA_UNROLL
+    MMA_UNROLL
     for (int i = 0; i < 4; i++) {
         const uint row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
         float sum = c[i];
-MMA_UNROLL
+        MMA_UNROLL
         for (uint k = 0; k < 16; k++) {
             float av = mma_bf16_at(x[((row >> 3) + 2 * (k >> 3)) * 32 + (row & 7) * 4 + ((k & 7) >> 1)], k & 1);
             float bv = mma_bf16_at(x[128 + (k >> 3) * 32 + col * 4 + ((k & 7) >> 1)], k & 1);
@@ -233,15 +230,13 @@ MMA_UNROLL
  * b's in the lower): one instruction per word where the integer code below takes a dozen, and
  * issue slots are this kernel's next limit after the tensor cores. -DHRM_MMA_PTX_CVT=0 (through
  * HRM_OPENCL_BUILD_OPTIONS) keeps the integer code, to compare. The mma ignores a tf32's low 13 bits. */
-MMA_INLINE uint mma_round_tf32(float x)
-{
+MMA_INLINE uint mma_round_tf32(float x) {
     uint d;
     HRM_MMA_ASM("cvt.rna.tf32.f32 %0, %1;" : "=r"(d) : "f"(x));
     return d;
 }
 
-MMA_INLINE uint mma_pack_bf16(float lo, float hi)
-{
+MMA_INLINE uint mma_pack_bf16(float lo, float hi) {
     uint d;
     HRM_MMA_ASM("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
     return d;
@@ -250,16 +245,14 @@ MMA_INLINE uint mma_pack_bf16(float lo, float hi)
 /* tf32 as cvt.rna.tf32.f32: to nearest, ties away from zero (adding half an ulp of tf32 to the
  * magnitude bits, then truncating), low 13 bits zero. Inf unchanged; a NaN keeps its sign and high
  * payload with the quiet bit set (truncation alone could turn a NaN into Inf). */
-MMA_INLINE uint mma_round_tf32(float x)
-{
+MMA_INLINE uint mma_round_tf32(float x) {
     uint u = as_uint(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x007fffffu) ? ((u & 0xffffe000u) | 0x00400000u) : u;
     return (u + 0x1000u) & 0xffffe000u;
 }
 
 /* bf16 as cvt.rn.bf16.f32: to nearest, ties to even; returns the 16 bits. Inf unchanged, NaN quiet. */
-MMA_INLINE uint mma_round_bf16(float x)
-{
+MMA_INLINE uint mma_round_bf16(float x) {
     uint u = as_uint(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return ((u & 0x007fffffu) ? (u | 0x00400000u) : u) >> 16;
     return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
@@ -273,8 +266,7 @@ MMA_INLINE uint mma_pack_bf16(float lo, float hi) { return mma_round_bf16(lo) | 
 
 /* 4 consecutive floats at p of which the first `valid` (<= 0 .. >= 4) exist, zeros after them: one
  * float4 load when vec (p 16-byte aligned) and all 4 exist. */
-MMA_INLINE float4 mma_load4(__global const float *p, int valid, int vec)
-{
+MMA_INLINE float4 mma_load4(__global const float *p, int valid, int vec) {
     if (vec && valid >= 4) return *(__global const float4 *)p;
     return (float4)(valid > 0 ? p[0] : 0.0f, valid > 1 ? p[1] : 0.0f, valid > 2 ? p[2] : 0.0f, valid > 3 ? p[3] : 0.0f);
 }
@@ -283,9 +275,8 @@ MMA_INLINE float4 mma_load4(__global const float *p, int valid, int vec)
  * (rounded, packed). x: the operand of this batch item; rows r0.. of the tile (m of A, n of B),
  * `rows` of them valid; `kdim` valid k. Elements outside are zeros. */
 MMA_INLINE void mma_load(__global const float *x, long ld, int kc, int vec, int r0, int rows, int k0, int kdim,
-                         const int bf16, uint *st, uint lid)
-{
-MMA_UNROLL
+                         const int bf16, uint *st, uint lid) {
+    MMA_UNROLL
     for (int u = 0; u < 2; u++) {
         const int unit = u * MMA_WG + (int)lid;
         float4 q0, q1 = (float4)(0.0f);
@@ -296,10 +287,10 @@ MMA_UNROLL
             if (bf16) q1 = mma_load4(p + 4, r < rows ? kdim - kb - 4 : 0, vec);
             if (bf16)
                 st[4 * u] = mma_pack_bf16(q0.s0, q0.s1), st[4 * u + 1] = mma_pack_bf16(q0.s2, q0.s3),
-                st[4 * u + 2] = mma_pack_bf16(q1.s0, q1.s1), st[4 * u + 3] = mma_pack_bf16(q1.s2, q1.s3);
+                       st[4 * u + 2] = mma_pack_bf16(q1.s0, q1.s1), st[4 * u + 3] = mma_pack_bf16(q1.s2, q1.s3);
             else
                 st[4 * u] = mma_round_tf32(q0.s0), st[4 * u + 1] = mma_round_tf32(q0.s1),
-                st[4 * u + 2] = mma_round_tf32(q0.s2), st[4 * u + 3] = mma_round_tf32(q0.s3);
+                       st[4 * u + 2] = mma_round_tf32(q0.s2), st[4 * u + 3] = mma_round_tf32(q0.s3);
         } else { /* rows r .. r + 3 at word w: q0 = k kb, q1 = k kb + 1 (bf16), 4 rows each */
             const int r = r0 + (unit >> 4) * 4, w = unit & 15, kb = k0 + (bf16 ? 2 * w : w);
             __global const float *p = x + (long)kb * ld + r;
@@ -307,36 +298,34 @@ MMA_UNROLL
             if (bf16) q1 = mma_load4(p + ld, kb + 1 < kdim ? rows - r : 0, vec);
             if (bf16)
                 st[4 * u] = mma_pack_bf16(q0.s0, q1.s0), st[4 * u + 1] = mma_pack_bf16(q0.s1, q1.s1),
-                st[4 * u + 2] = mma_pack_bf16(q0.s2, q1.s2), st[4 * u + 3] = mma_pack_bf16(q0.s3, q1.s3);
+                       st[4 * u + 2] = mma_pack_bf16(q0.s2, q1.s2), st[4 * u + 3] = mma_pack_bf16(q0.s3, q1.s3);
             else
                 st[4 * u] = mma_round_tf32(q0.s0), st[4 * u + 1] = mma_round_tf32(q0.s1),
-                st[4 * u + 2] = mma_round_tf32(q0.s2), st[4 * u + 3] = mma_round_tf32(q0.s3);
+                       st[4 * u + 2] = mma_round_tf32(q0.s2), st[4 * u + 3] = mma_round_tf32(q0.s3);
         }
     }
 }
 
 /* Stores the 2 units of st[8] into a tile of local memory ([rows][MMA_LDS] words). */
-MMA_INLINE void mma_store(__local uint *tile, int kc, const uint *st, uint lid)
-{
-MMA_UNROLL
+MMA_INLINE void mma_store(__local uint *tile, int kc, const uint *st, uint lid) {
+    MMA_UNROLL
     for (int u = 0; u < 2; u++) {
         const int unit = u * MMA_WG + (int)lid;
         if (kc) /* a row's 4 words: one 16-byte store (row * 20 + 4j words: 16-byte aligned) */
             *(__local uint4 *)(tile + (unit >> 2) * MMA_LDS + (unit & 3) * 4) =
                 (uint4)(st[4 * u], st[4 * u + 1], st[4 * u + 2], st[4 * u + 3]);
         else
-MMA_UNROLL
-            for (int i = 0; i < 4; i++) tile[((unit >> 4) * 4 + i) * MMA_LDS + (unit & 15)] = st[4 * u + i];
+            MMA_UNROLL
+        for (int i = 0; i < 4; i++) tile[((unit >> 4) * 4 + i) * MMA_LDS + (unit & 15)] = st[4 * u + i];
     }
 }
 
 /* ---- the GEMM ---------------------------------------------------------------------------------- */
 
 MMA_INLINE void mma_gemm(const int bf16, __global const float *a, ulong a_off, long lda, long stride_a,
-                     __global const float *b, ulong b_off, long ldb, long stride_b, __global float *c, ulong c_off,
-                     long ldc, long stride_c, int m, int n, int k, float alpha, float beta, int flags,
-                     __local uint *smem, __local uint *xch_all)
-{
+                         __global const float *b, ulong b_off, long ldb, long stride_b, __global float *c, ulong c_off,
+                         long ldc, long stride_c, int m, int n, int k, float alpha, float beta, int flags,
+                         __local uint *smem, __local uint *xch_all) {
     const uint lid = get_local_id(0), lane = lid & 31, warp = lid >> 5;
     const uint g = lane >> 2, t = lane & 3; /* groupID, threadID_in_group */
     const uint wm = warp % MMA_WARPS_M, wn = warp / MMA_WARPS_M;
@@ -353,12 +342,10 @@ MMA_INLINE void mma_gemm(const int bf16, __global const float *a, ulong a_off, l
     const int kstep = bf16 ? 32 : 16, nk = (k + kstep - 1) / kstep;
 
     float acc[MMA_MF][MMA_NF][4];
-MMA_UNROLL
-    for (int i = 0; i < MMA_MF; i++)
-MMA_UNROLL
-        for (int j = 0; j < MMA_NF; j++)
-MMA_UNROLL
-            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+    MMA_UNROLL
+    for (int i = 0; i < MMA_MF; i++) MMA_UNROLL
+    for (int j = 0; j < MMA_NF; j++) MMA_UNROLL
+    for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
     uint sa[8], sb[8];
     mma_load(A, lda, akc, avec, m0, m, 0, k, bf16, sa, lid);
@@ -369,15 +356,15 @@ MMA_UNROLL
 
     for (int kt = 0; kt < nk; kt++) {
         const int more = kt + 1 < nk; /* the same for the whole work-group */
-        if (more) { /* the next K step's operands travel while this one is computed */
+        if (more) {                   /* the next K step's operands travel while this one is computed */
             mma_load(A, lda, akc, avec, m0, m, (kt + 1) * kstep, k, bf16, sa, lid);
             mma_load(B, ldb, bkc, bvec, n0, n, (kt + 1) * kstep, k, bf16, sb, lid);
         }
         __local const uint *As = smem + (kt & 1) * 2 * MMA_TILE_WORDS, *Bs = As + MMA_TILE_WORDS;
-MMA_UNROLL
+        MMA_UNROLL
         for (int s = 0; s < 2; s++) { /* two instruction k-steps of 8 words */
             uint fa[MMA_MF][4], fb[MMA_NF][2];
-MMA_UNROLL
+            MMA_UNROLL
             for (int i = 0; i < MMA_MF; i++) {
                 __local const uint *p = As + (wm * MMA_WTM + i * 16 + g) * MMA_LDS + 8 * s + t;
                 fa[i][0] = p[0];               /* row g,     word t     */
@@ -385,21 +372,20 @@ MMA_UNROLL
                 fa[i][2] = p[4];               /* row g,     word t + 4 */
                 fa[i][3] = p[8 * MMA_LDS + 4]; /* row g + 8, word t + 4 */
             }
-MMA_UNROLL
+            MMA_UNROLL
             for (int j = 0; j < MMA_NF; j++) {
                 __local const uint *p = Bs + (wn * MMA_WTN + j * 8 + g) * MMA_LDS + 8 * s + t;
                 fb[j][0] = p[0]; /* column g, word t     */
                 fb[j][1] = p[4]; /* column g, word t + 4 */
             }
-MMA_UNROLL
-            for (int i = 0; i < MMA_MF; i++)
-MMA_UNROLL
-                for (int j = 0; j < MMA_NF; j++) {
-                    if (bf16)
-                        MMA_BF16(acc[i][j], fa[i], fb[j]);
-                    else
-                        MMA_TF32(acc[i][j], fa[i], fb[j]);
-                }
+            MMA_UNROLL
+            for (int i = 0; i < MMA_MF; i++) MMA_UNROLL
+            for (int j = 0; j < MMA_NF; j++) {
+                if (bf16)
+                    MMA_BF16(acc[i][j], fa[i], fb[j]);
+                else
+                    MMA_TF32(acc[i][j], fa[i], fb[j]);
+            }
         }
         if (more) {
             __local uint *next = smem + ((kt + 1) & 1) * 2 * MMA_TILE_WORDS;
@@ -409,21 +395,19 @@ MMA_UNROLL
         barrier(CLK_LOCAL_MEM_FENCE); /* next is complete; nobody reads this buffer any more */
     }
 
-MMA_UNROLL
-    for (int i = 0; i < MMA_MF; i++)
-MMA_UNROLL
-        for (int j = 0; j < MMA_NF; j++)
-MMA_UNROLL
-            for (int e = 0; e < 4; e++) {
-                const int row = m0 + wm * MMA_WTM + i * 16 + (int)g + 8 * (e >> 1);
-                const int col = n0 + wn * MMA_WTN + j * 8 + 2 * (int)t + (e & 1);
-                if (row < m && col < n) {
-                    __global float *p = C + (long)row * ldc + col;
-                    float v = alpha * acc[i][j][e];
-                    if (beta != 0.0f) v += beta * *p; /* beta = 0: C is not read (NaN stays out) */
-                    *p = v;
-                }
-            }
+    MMA_UNROLL
+    for (int i = 0; i < MMA_MF; i++) MMA_UNROLL
+    for (int j = 0; j < MMA_NF; j++) MMA_UNROLL
+    for (int e = 0; e < 4; e++) {
+        const int row = m0 + wm * MMA_WTM + i * 16 + (int)g + 8 * (e >> 1);
+        const int col = n0 + wn * MMA_WTN + j * 8 + 2 * (int)t + (e & 1);
+        if (row < m && col < n) {
+            __global float *p = C + (long)row * ldc + col;
+            float v = alpha * acc[i][j][e];
+            if (beta != 0.0f) v += beta * *p; /* beta = 0: C is not read (NaN stays out) */
+            *p = v;
+        }
+    }
 }
 
 /* Local memory: the double-buffered tiles, and for the portable variant the exchange areas. */
@@ -434,16 +418,15 @@ MMA_UNROLL
 #define MMA_XCH_DECL __local uint *xch_all = 0;
 #endif
 
-#define MMA_KERNEL(name, is_bf16)                                                                             \
-    __kernel __attribute__((reqd_work_group_size(MMA_WG, 1, 1))) void name(                                   \
-        __global const float *a, ulong a_off, long lda, long stride_a, __global const float *b, ulong b_off,   \
-        long ldb, long stride_b, __global float *c, ulong c_off, long ldc, long stride_c, int m, int n, int k, \
-        float alpha, float beta, int flags)                                                                   \
-    {                                                                                                         \
-        __local uint4 smem4[MMA_SMEM_WORDS / 4]; /* uint4: 16-byte aligned for mma_store */                   \
-        MMA_XCH_DECL                                                                                          \
-        mma_gemm(is_bf16, a, a_off, lda, stride_a, b, b_off, ldb, stride_b, c, c_off, ldc, stride_c, m, n, k, \
-                 alpha, beta, flags, (__local uint *)smem4, xch_all);                                         \
+#define MMA_KERNEL(name, is_bf16)                                                                                      \
+    __kernel __attribute__((reqd_work_group_size(MMA_WG, 1, 1))) void name(                                            \
+        __global const float *a, ulong a_off, long lda, long stride_a, __global const float *b, ulong b_off, long ldb, \
+        long stride_b, __global float *c, ulong c_off, long ldc, long stride_c, int m, int n, int k, float alpha,      \
+        float beta, int flags) {                                                                                       \
+        __local uint4 smem4[MMA_SMEM_WORDS / 4]; /* uint4: 16-byte aligned for mma_store */                            \
+        MMA_XCH_DECL                                                                                                   \
+        mma_gemm(is_bf16, a, a_off, lda, stride_a, b, b_off, ldb, stride_b, c, c_off, ldc, stride_c, m, n, k, alpha,   \
+                 beta, flags, (__local uint *)smem4, xch_all);                                                         \
     }
 
 MMA_KERNEL(hrm_mma_tf32, 0)

@@ -72,9 +72,20 @@ int main(int argc, char **argv) {
             /* A is [m, k] (N) or [k, m] (T), B [k, n] (N) or [n, k] (T): the same buffers, read as
              * the transposes say (the values differ, the host check follows the same reading) */
             int ta = pairs[t][0] == 'T', tb = pairs[t][1] == 'T';
-            hrm_matmul_args a = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
-                                 .a = {ba, 0}, .lda = ta ? m : k, .b = {bb, 0}, .ldb = tb ? k : n, .c = {bc, 0},
-                                 .ldc = n, .batch = 1};
+            hrm_matmul_args a = {.trans_a = ta,
+                                 .trans_b = tb,
+                                 .m = m,
+                                 .n = n,
+                                 .k = k,
+                                 .alpha = 1.0f,
+                                 .beta = 0.0f,
+                                 .a = {ba, 0},
+                                 .lda = ta ? m : k,
+                                 .b = {bb, 0},
+                                 .ldb = tb ? k : n,
+                                 .c = {bc, 0},
+                                 .ldc = n,
+                                 .batch = 1};
             ok(&c, hrm_ctx_matmul(&c, &a, (hrm_matmul_precision)p), "matmul (warm-up)");
             ok(&c, c.f->finish(c.dev), "finish");
             double t0 = now();
@@ -91,7 +102,8 @@ int main(int argc, char **argv) {
                 for (int x = 0; x < k; x++) {
                     float av = ta ? A[(size_t)x * m + i] : A[(size_t)i * k + x];
                     float bv = tb ? B[(size_t)j * k + x] : B[(size_t)x * n + j];
-                    double pr = (double)mma_ref_round(av, (hrm_matmul_precision)p) * mma_ref_round(bv, (hrm_matmul_precision)p);
+                    double pr =
+                        (double)mma_ref_round(av, (hrm_matmul_precision)p) * mma_ref_round(bv, (hrm_matmul_precision)p);
                     acc += pr, mag += fabs(pr);
                 }
                 double r = fabs(C[(size_t)i * n + j] - acc) / mma_ref_bound(k, mag);

@@ -22,6 +22,8 @@ static inline double nmse_part(const float *got, const float *want, size_t rows,
 }
 
 /* The nmse of n contiguous values. */
-static inline double nmse(const float *got, const float *want, size_t n) { return nmse_part(got, want, 1, n, 0, n, 0.0); }
+static inline double nmse(const float *got, const float *want, size_t n) {
+    return nmse_part(got, want, 1, n, 0, n, 0.0);
+}
 
 #endif /* HRM_OCL_TESTS_NMSE_H */

@@ -103,7 +103,8 @@ static hrm_buffer *upload_rows(hrm_ctx *c, const float *x, size_t rows, size_t w
     size_t n = rows * stride;
     ck_assert_int_eq(c->f->buffer_alloc(c->dev, n * 4, &b), HRM_OK);
     ck_assert_int_eq(c->f->buffer_fill(b, 0, n, NAN), HRM_OK);
-    for (size_t r = 0; x && r < rows; r++) ck_assert_int_eq(c->f->buffer_write(b, r * stride * 4, x + r * width, width * 4), HRM_OK);
+    for (size_t r = 0; x && r < rows; r++)
+        ck_assert_int_eq(c->f->buffer_write(b, r * stride * 4, x + r * width, width * 4), HRM_OK);
     return b;
 }
 
@@ -116,8 +117,8 @@ static void download_rows(hrm_ctx *c, hrm_buffer *b, float *x, size_t rows, size
     for (size_t r = 0; r < rows; r++) {
         memcpy(x + r * width, all + r * stride, width * 4);
         for (size_t i = width; i < stride; i++)
-            ck_assert_msg(isnan(all[r * stride + i]), "%s: %s: padding element %zu of row %zu was written", c->plugin.name,
-                          what, i, r);
+            ck_assert_msg(isnan(all[r * stride + i]), "%s: %s: padding element %zu of row %zu was written",
+                          c->plugin.name, what, i, r);
     }
     free(all);
 }
@@ -175,7 +176,6 @@ static void run_backward(const char *name, const problem *p, const float *o, con
     hrm_ctx_close(&c);
 }
 
-
 static void set_local_mem(const char *kb) {
     max_local_used = 0;
     if (kb)
@@ -187,8 +187,9 @@ static void set_local_mem(const char *kb) {
 /* The opencl runs planned their tiles (and logged them) within the local memory asked for. */
 static void check_local_used(const char *kb, const char *what) {
     ck_assert_msg(max_local_used > 0, "%s: the backend logged no tiling", what);
-    if (kb) ck_assert_msg(max_local_used <= strtoul(kb, NULL, 10) << 10, "%s: tiles use %zu bytes of local memory", what,
-                          max_local_used);
+    if (kb)
+        ck_assert_msg(max_local_used <= strtoul(kb, NULL, 10) << 10, "%s: tiles use %zu bytes of local memory", what,
+                      max_local_used);
 }
 
 static void describe(char *buf, size_t size, const shape *s, const char *kb) {
@@ -237,24 +238,16 @@ static void check_backward(int index, const char *kb) {
     free_problem(&p);
 }
 
-START_TEST(test_forward_device_local_memory) {
-    check_forward(_i, NULL);
-}
+START_TEST(test_forward_device_local_memory) { check_forward(_i, NULL); }
 END_TEST
 
-START_TEST(test_forward_gpu_local_memory) {
-    check_forward(_i, "32");
-}
+START_TEST(test_forward_gpu_local_memory) { check_forward(_i, "32"); }
 END_TEST
 
-START_TEST(test_backward_device_local_memory) {
-    check_backward(_i, NULL);
-}
+START_TEST(test_backward_device_local_memory) { check_backward(_i, NULL); }
 END_TEST
 
-START_TEST(test_backward_gpu_local_memory) {
-    check_backward(_i, "32");
-}
+START_TEST(test_backward_gpu_local_memory) { check_backward(_i, "32"); }
 END_TEST
 
 int main(void) {

@@ -63,7 +63,6 @@ static void download(hrm_ctx *c, hrm_buffer *b, void *x, size_t n) {
     ck_assert_msg(c->f->buffer_read(b, 0, x, n * 4) == HRM_OK, "%s: %s", c->plugin.name, c->f->last_error(c->be));
 }
 
-
 /* ---- cross-entropy --------------------------------------------------------------------------- */
 
 typedef struct xent_shape {
@@ -91,10 +90,20 @@ static xent_out xent_run(const char *name, const xent_shape *s, const float *log
     xent_out o = {xmalloc(B * 4), xmalloc(nlog * 4), xmalloc(B * 4), xmalloc(B * 4), xmalloc(npos * 4)};
     hrm_ctx c = open_ctx(name);
     hrm_buffer *bl = upload(&c, logits, nlog), *blab = upload(&c, labels, npos), *bloss = upload(&c, NULL, B);
-    hrm_buffer *bc = upload(&c, NULL, B), *bk = upload(&c, NULL, B), *bp = upload(&c, NULL, npos), *bd = upload(&c, NULL, nlog);
-    hrm_xent_args a = {.batch = s->batch, .seq_len = s->seq_len, .vocab = s->vocab, .kind = s->kind,
-                       .ignore_label = s->ignore_label, .logits = {bl, 0}, .labels = {blab, 0}, .loss = {bloss, 0},
-                       .count = {bc, 0}, .correct = {bk, 0}, .preds = {bp, 0}, .grad_scale = 1.0f / 768.0f,
+    hrm_buffer *bc = upload(&c, NULL, B), *bk = upload(&c, NULL, B), *bp = upload(&c, NULL, npos),
+               *bd = upload(&c, NULL, nlog);
+    hrm_xent_args a = {.batch = s->batch,
+                       .seq_len = s->seq_len,
+                       .vocab = s->vocab,
+                       .kind = s->kind,
+                       .ignore_label = s->ignore_label,
+                       .logits = {bl, 0},
+                       .labels = {blab, 0},
+                       .loss = {bloss, 0},
+                       .count = {bc, 0},
+                       .correct = {bk, 0},
+                       .preds = {bp, 0},
+                       .grad_scale = 1.0f / 768.0f,
                        .d_logits = {bd, 0}};
     ck_assert_msg(c.f->xent_forward(c.dev, &a) == HRM_OK, "%s: %s", name, c.f->last_error(c.be));
     ck_assert_msg(c.f->xent_backward(c.dev, &a) == HRM_OK, "%s: %s", name, c.f->last_error(c.be));
@@ -140,8 +149,9 @@ static void xent_check(int index, int float_path) {
     }
     xent_out want = xent_run("cpu", s, logits, labels), got = xent_run("opencl", s, logits, labels);
     double el = nmse(got.loss, want.loss, B), eg = nmse(got.dl, want.dl, nlog);
-    printf("xent %s B=%d L=%d V=%d%s: nmse loss %.2e, d_logits %.2e\n", s->kind == HRM_LOSS_SOFTMAX ? "softmax" : "stablemax",
-           s->batch, s->seq_len, s->vocab, float_path ? " (float path)" : "", el, eg);
+    printf("xent %s B=%d L=%d V=%d%s: nmse loss %.2e, d_logits %.2e\n",
+           s->kind == HRM_LOSS_SOFTMAX ? "softmax" : "stablemax", s->batch, s->seq_len, s->vocab,
+           float_path ? " (float path)" : "", el, eg);
     ck_assert_msg(!memcmp(got.count, want.count, B * 4), "xent shape %d: counts differ", index);
     ck_assert_msg(!memcmp(got.correct, want.correct, B * 4), "xent shape %d: correct counts differ", index);
     ck_assert_msg(!memcmp(got.preds, want.preds, npos * 4), "xent shape %d: predictions differ", index);
@@ -151,14 +161,10 @@ static void xent_check(int index, int float_path) {
     free(logits), free(labels);
 }
 
-START_TEST(test_xent_device) {
-    xent_check(_i, 0);
-}
+START_TEST(test_xent_device) { xent_check(_i, 0); }
 END_TEST
 
-START_TEST(test_xent_float_path) {
-    xent_check(_i, 1);
-}
+START_TEST(test_xent_float_path) { xent_check(_i, 1); }
 END_TEST
 
 /* ---- token-table gradient ---------------------------------------------------------------------- */
@@ -168,21 +174,30 @@ typedef struct emb_shape {
 } emb_shape;
 
 static const emb_shape EMB[] = {
-    {64, 81, 1, 512, 11},  /* Sudoku */
-    {2, 900, 1, 64, 6},    /* Maze */
-    {3, 100, 0, 40, 256},  /* a 256-token vocabulary; dim not a multiple of a work-group */
+    {64, 81, 1, 512, 11}, /* Sudoku */
+    {2, 900, 1, 64, 6},   /* Maze */
+    {3, 100, 0, 40, 256}, /* a 256-token vocabulary; dim not a multiple of a work-group */
     {1, 1, 2, 8, 3},
 };
 enum { NEMB = (int)(sizeof EMB / sizeof EMB[0]) };
 
-static float *emb_run(const char *name, const emb_shape *s, const int32_t *tokens, const float *d_out, const float *table) {
+static float *emb_run(const char *name, const emb_shape *s, const int32_t *tokens, const float *d_out,
+                      const float *table) {
     size_t ntok = (size_t)s->batch * (size_t)s->seq_len, ntab = (size_t)s->vocab * (size_t)s->dim;
     size_t nout = (size_t)s->batch * (size_t)(s->prefix + s->seq_len) * (size_t)s->dim;
     hrm_ctx c = open_ctx(name);
     hrm_buffer *bt = upload(&c, tokens, ntok), *bo = upload(&c, d_out, nout), *bg = upload(&c, table, ntab);
-    hrm_embedding_args a = {.batch = s->batch, .seq_len = s->seq_len, .prefix = s->prefix, .dim = s->dim,
-                            .vocab = s->vocab, .num_puzzle_ids = 1, .puzzle_width = s->prefix ? 1 : 0,
-                            .scale = 22.627417f, .tokens = {bt, 0}, .d_out = {bo, 0}, .d_token_table = {bg, 0}};
+    hrm_embedding_args a = {.batch = s->batch,
+                            .seq_len = s->seq_len,
+                            .prefix = s->prefix,
+                            .dim = s->dim,
+                            .vocab = s->vocab,
+                            .num_puzzle_ids = 1,
+                            .puzzle_width = s->prefix ? 1 : 0,
+                            .scale = 22.627417f,
+                            .tokens = {bt, 0},
+                            .d_out = {bo, 0},
+                            .d_token_table = {bg, 0}};
     ck_assert_msg(c.f->embedding_backward(c.dev, &a) == HRM_OK, "%s: %s", name, c.f->last_error(c.be));
     float *g = xmalloc(ntab * 4);
     download(&c, bg, g, ntab);

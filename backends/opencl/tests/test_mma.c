@@ -53,8 +53,14 @@ static hrm_ctx open_ocl(const char *mma, const char *corrupt) {
     host = *hrm_default_host();
     host.log = keep_log;
     logged[0] = '\0';
-    if (mma) setenv("HRM_OPENCL_MMA", mma, 1); else unsetenv("HRM_OPENCL_MMA");
-    if (corrupt) setenv("HRM_OPENCL_TEST_CORRUPT_MMA", corrupt, 1); else unsetenv("HRM_OPENCL_TEST_CORRUPT_MMA");
+    if (mma)
+        setenv("HRM_OPENCL_MMA", mma, 1);
+    else
+        unsetenv("HRM_OPENCL_MMA");
+    if (corrupt)
+        setenv("HRM_OPENCL_TEST_CORRUPT_MMA", corrupt, 1);
+    else
+        unsetenv("HRM_OPENCL_TEST_CORRUPT_MMA");
     hrm_ctx c;
     char err[1024];
     ck_assert_msg(hrm_ctx_open("opencl", 0, &host, &c, err, sizeof err) == HRM_OK, "opencl: %s", err);
@@ -95,17 +101,23 @@ typedef struct gcase {
 } gcase;
 
 typedef struct gemm_out {
-    double ratio;         /* largest |got - want| / bound */
-    double nmse_rounded;  /* against the reference of the rounded operands */
-    double nmse_exact;    /* against the product of the unrounded operands */
-    int outside_changed;  /* elements of C's buffer outside the matrices that changed */
-    int exact_mismatch;   /* elements that differ from the rounded reference at all */
+    double ratio;        /* largest |got - want| / bound */
+    double nmse_rounded; /* against the reference of the rounded operands */
+    double nmse_exact;   /* against the product of the unrounded operands */
+    int outside_changed; /* elements of C's buffer outside the matrices that changed */
+    int exact_mismatch;  /* elements that differ from the rounded reference at all */
     hrm_status status;
 } gemm_out;
 
 typedef float (*fill_fn)(uint32_t *seed, size_t i);
-static float fill_uniform(uint32_t *s, size_t i) { (void)i; return rnd(s); }
-static float fill_small_int(uint32_t *s, size_t i) { (void)i; return (float)((int)(rnd(s) * 16.0f)); }
+static float fill_uniform(uint32_t *s, size_t i) {
+    (void)i;
+    return rnd(s);
+}
+static float fill_small_int(uint32_t *s, size_t i) {
+    (void)i;
+    return (float)((int)(rnd(s) * 16.0f));
+}
 
 /* Runs c at precision p on the open context, checks it against the reference and the untouched
  * rest of C's buffer. */
@@ -136,10 +148,23 @@ static gemm_out run_gemm(hrm_ctx *ctx, const gcase *c, hrm_matmul_precision p, f
         ck_assert_int_eq(ctx->f->buffer_alloc(ctx->dev, count[t] * 4, &b[t]), HRM_OK);
         ck_assert_int_eq(ctx->f->buffer_write(b[t], 0, x[t], count[t] * 4), HRM_OK);
     }
-    hrm_matmul_args a = {.trans_a = c->ta, .trans_b = c->tb, .m = c->m, .n = c->n, .k = c->k, .alpha = c->alpha,
-                         .beta = c->beta, .a = {b[0], (size_t)c->off[0]}, .lda = ld[0], .stride_a = stride[0],
-                         .b = {b[1], (size_t)c->off[1]}, .ldb = ld[1], .stride_b = stride[1],
-                         .c = {b[2], (size_t)c->off[2]}, .ldc = ld[2], .stride_c = stride[2], .batch = c->batch};
+    hrm_matmul_args a = {.trans_a = c->ta,
+                         .trans_b = c->tb,
+                         .m = c->m,
+                         .n = c->n,
+                         .k = c->k,
+                         .alpha = c->alpha,
+                         .beta = c->beta,
+                         .a = {b[0], (size_t)c->off[0]},
+                         .lda = ld[0],
+                         .stride_a = stride[0],
+                         .b = {b[1], (size_t)c->off[1]},
+                         .ldb = ld[1],
+                         .stride_b = stride[1],
+                         .c = {b[2], (size_t)c->off[2]},
+                         .ldc = ld[2],
+                         .stride_c = stride[2],
+                         .batch = c->batch};
     gemm_out out = {.status = ctx->f->matmul_precision(ctx->dev, &a, p)};
     float *got = malloc(count[2] * 4);
     if (out.status == HRM_OK) ck_assert_int_eq(ctx->f->buffer_read(b[2], 0, got, count[2] * 4), HRM_OK);
@@ -188,7 +213,8 @@ static void describe(char *buf, size_t size, const gcase *c, hrm_matmul_precisio
 
 /* ---- the shapes ---------------------------------------------------------------------------------- */
 
-#define Z {0, 0, 0}
+#define Z \
+    { 0, 0, 0 }
 static const gcase CASES[] = {
     /* size 1 and thin, all transposes */
     {0, 0, 1, 1, 1, 1, 1.0f, 0.0f, Z, Z, Z},
@@ -241,7 +267,8 @@ START_TEST(test_portable_offers_both) {
     ck_assert_uint_eq(hrm_ctx_matmul_precisions(&c), HIGHEST | HIGH | MEDIUM);
     ck_assert_msg(strstr(note_of(&c), "precisions: highest, high, medium"), "note: %s", note_of(&c));
     char line[160];
-    snprintf(line, sizeof line, "matmul precisions highest (fp32: CLBlast), high (tf32), medium (bf16): the %s mma", variant());
+    snprintf(line, sizeof line, "matmul precisions highest (fp32: CLBlast), high (tf32), medium (bf16): the %s mma",
+             variant());
     ck_assert_msg(strstr(logged, line), "log: %s", logged);
     hrm_ctx_close(&c);
 }
@@ -287,8 +314,10 @@ START_TEST(test_rounding_is_real) {
            hi.nmse_rounded, hi.nmse_exact, me.nmse_rounded, me.nmse_exact);
     ck_assert(hi.status == HRM_OK && me.status == HRM_OK);
     ck_assert_msg(hi.nmse_rounded < 1e-12 && me.nmse_rounded < 1e-12, "not the rounded operands' product");
-    ck_assert_msg(hi.nmse_exact > 1e-9 && hi.nmse_exact < 1e-5, "tf32: nmse %.3g vs the unrounded product", hi.nmse_exact);
-    ck_assert_msg(me.nmse_exact > 1e-7 && me.nmse_exact < 1e-3, "bf16: nmse %.3g vs the unrounded product", me.nmse_exact);
+    ck_assert_msg(hi.nmse_exact > 1e-9 && hi.nmse_exact < 1e-5, "tf32: nmse %.3g vs the unrounded product",
+                  hi.nmse_exact);
+    ck_assert_msg(me.nmse_exact > 1e-7 && me.nmse_exact < 1e-3, "bf16: nmse %.3g vs the unrounded product",
+                  me.nmse_exact);
     ck_assert_msg(me.nmse_exact > 10 * hi.nmse_exact, "bf16 is not coarser than tf32");
     hrm_ctx_close(&c);
 }
@@ -321,9 +350,22 @@ static float bits_float(uint32_t u) {
 
 START_TEST(test_rounding_modes) {
     hrm_ctx c = open_ocl(variant(), NULL);
-    const float v[] = {1.0f + 0x1p-11f, -(1.0f + 0x1p-11f), 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f,
-                       -(1.0f + 0x1p-8f), 1.0f + 0x1p-9f + 0x1p-20f, 0.1f, -3.3f, INFINITY, -INFINITY,
-                       bits_float(0x7f800001u), bits_float(0xff800010u), FLT_MAX, 0x1p-120f, 0.0f};
+    const float v[] = {1.0f + 0x1p-11f,
+                       -(1.0f + 0x1p-11f),
+                       1.0f + 3 * 0x1p-11f,
+                       1.0f + 0x1p-8f,
+                       1.0f + 3 * 0x1p-8f,
+                       -(1.0f + 0x1p-8f),
+                       1.0f + 0x1p-9f + 0x1p-20f,
+                       0.1f,
+                       -3.3f,
+                       INFINITY,
+                       -INFINITY,
+                       bits_float(0x7f800001u),
+                       bits_float(0xff800010u),
+                       FLT_MAX,
+                       0x1p-120f,
+                       0.0f};
     const int nv = (int)(sizeof v / sizeof v[0]);
     /* expected: tf32 1 + 2^-11 -> 1 + 2^-10 (ties away; ties to even would give 1); bf16 1 + 2^-8 -> 1 */
     ck_assert(ref_round(v[0], HRM_PRECISION_HIGH) == 1.0f + 0x1p-10f && ref_round(v[3], HRM_PRECISION_MEDIUM) == 1.0f);
@@ -337,9 +379,18 @@ START_TEST(test_rounding_modes) {
     ck_assert_int_eq(c.f->buffer_write(bone, 0, &one, 4), HRM_OK);
     for (int p = HRM_PRECISION_HIGH; p <= HRM_PRECISION_MEDIUM; p++)
         for (int side = 0; side < 2; side++) { /* side 0: A = v (nv x 1), B = 1; side 1: A = 1, B = v (1 x nv) */
-            hrm_matmul_args a = {.m = side ? 1 : nv, .n = side ? nv : 1, .k = 1, .alpha = 1.0f, .beta = 0.0f,
-                                 .a = {side ? bone : bv, 0}, .lda = 1, .b = {side ? bv : bone, 0}, .ldb = side ? nv : 1,
-                                 .c = {bc, 0}, .ldc = side ? nv : 1, .batch = 1};
+            hrm_matmul_args a = {.m = side ? 1 : nv,
+                                 .n = side ? nv : 1,
+                                 .k = 1,
+                                 .alpha = 1.0f,
+                                 .beta = 0.0f,
+                                 .a = {side ? bone : bv, 0},
+                                 .lda = 1,
+                                 .b = {side ? bv : bone, 0},
+                                 .ldb = side ? nv : 1,
+                                 .c = {bc, 0},
+                                 .ldc = side ? nv : 1,
+                                 .batch = 1};
             ck_assert_int_eq(c.f->matmul_precision(c.dev, &a, (hrm_matmul_precision)p), HRM_OK);
             ck_assert_int_eq(c.f->buffer_read(bc, 0, got, sizeof v), HRM_OK);
             for (int i = 0; i < nv; i++) {
@@ -363,8 +414,18 @@ START_TEST(test_degenerate) {
     float x[6] = {1, 2, 3, 4, 5, NAN}, y[6];
     ck_assert_int_eq(c.f->buffer_alloc(c.dev, sizeof x, &b), HRM_OK);
     ck_assert_int_eq(c.f->buffer_write(b, 0, x, sizeof x), HRM_OK);
-    hrm_matmul_args a = {.m = 2, .n = 3, .k = 0, .alpha = 1.0f, .beta = 0.5f, .a = {b, 0}, .lda = 3, .b = {b, 0},
-                         .ldb = 3, .c = {b, 0}, .ldc = 3, .batch = 1};
+    hrm_matmul_args a = {.m = 2,
+                         .n = 3,
+                         .k = 0,
+                         .alpha = 1.0f,
+                         .beta = 0.5f,
+                         .a = {b, 0},
+                         .lda = 3,
+                         .b = {b, 0},
+                         .ldb = 3,
+                         .c = {b, 0},
+                         .ldc = 3,
+                         .batch = 1};
     ck_assert_int_eq(c.f->matmul_precision(c.dev, &a, HRM_PRECISION_MEDIUM), HRM_OK);
     ck_assert_int_eq(c.f->buffer_read(b, 0, y, sizeof y), HRM_OK);
     for (int i = 0; i < 5; i++) ck_assert(y[i] == 0.5f * x[i]);
@@ -401,8 +462,19 @@ START_TEST(test_shared_c) {
         ck_assert_int_eq(c.f->buffer_write(ba, 0, A, sizeof A), HRM_OK);
         ck_assert_int_eq(c.f->buffer_write(bb, 0, B, sizeof B), HRM_OK);
         ck_assert_int_eq(c.f->buffer_write(bc, 0, C0, sizeof C0), HRM_OK);
-        hrm_matmul_args a = {.m = M, .n = N, .k = K, .alpha = 1.0f, .beta = 1.0f, .a = {ba, 0}, .lda = K,
-                             .stride_a = M * K, .b = {bb, 0}, .ldb = N, .c = {bc, 0}, .ldc = N, .batch = BATCH};
+        hrm_matmul_args a = {.m = M,
+                             .n = N,
+                             .k = K,
+                             .alpha = 1.0f,
+                             .beta = 1.0f,
+                             .a = {ba, 0},
+                             .lda = K,
+                             .stride_a = M * K,
+                             .b = {bb, 0},
+                             .ldb = N,
+                             .c = {bc, 0},
+                             .ldc = N,
+                             .batch = BATCH};
         ck_assert_int_eq(c.f->matmul_precision(c.dev, &a, (hrm_matmul_precision)p), HRM_OK);
         ck_assert_int_eq(c.f->buffer_read(bc, 0, got, sizeof got), HRM_OK);
         double worst = 0.0;
@@ -418,8 +490,8 @@ START_TEST(test_shared_c) {
                 double r = fabs(got[i * N + j] - acc) / mma_ref_bound(BATCH * K, mag);
                 if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
             }
-        ck_assert_msg(worst <= 1.0, "%s: C shared by the batch: error %.3g of the bound", pname((hrm_matmul_precision)p),
-                      worst);
+        ck_assert_msg(worst <= 1.0, "%s: C shared by the batch: error %.3g of the bound",
+                      pname((hrm_matmul_precision)p), worst);
     }
     c.f->buffer_free(ba), c.f->buffer_free(bb), c.f->buffer_free(bc);
     hrm_ctx_close(&c);
@@ -439,7 +511,8 @@ START_TEST(test_refusal) {
     hrm_ctx c = open_ocl(variant(), "bf16");
     ck_assert_uint_eq(hrm_ctx_matmul_precisions(&c), HIGHEST | HIGH);
     char line[160];
-    snprintf(line, sizeof line, "matmul precision medium (bf16) not offered: the %s mma kernel failed validation", variant());
+    snprintf(line, sizeof line, "matmul precision medium (bf16) not offered: the %s mma kernel failed validation",
+             variant());
     ck_assert_msg(strstr(logged, line), "log: %s", logged);
     ck_assert_msg(!strstr(logged, "high (tf32) not offered"), "log: %s", logged);
     ck_assert_msg(strstr(note_of(&c), "precisions: highest, high") && !strstr(note_of(&c), "medium"), "note: %s",
@@ -457,7 +530,8 @@ START_TEST(test_refusal) {
     ck_assert_uint_eq(hrm_ctx_matmul_precisions(&c), HIGHEST);
     ck_assert_msg(strstr(logged, "high (tf32) not offered") && strstr(logged, "medium (bf16) not offered"), "log: %s",
                   logged);
-    ck_assert_msg(strstr(note_of(&c), "precisions: highest") && !strstr(note_of(&c), "medium"), "note: %s", note_of(&c));
+    ck_assert_msg(strstr(note_of(&c), "precisions: highest") && !strstr(note_of(&c), "medium"), "note: %s",
+                  note_of(&c));
     ck_assert_int_eq(run_gemm(&c, &g, HRM_PRECISION_HIGH, fill_uniform).status, HRM_ERR_UNSUPPORTED);
     check_fp32_works(&c);
     hrm_ctx_close(&c);

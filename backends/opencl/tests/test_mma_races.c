@@ -51,9 +51,23 @@ static void check(hrm_ctx *c, hrm_matmul_precision p, int ta, int tb, int m, int
     for (size_t i = 0; i < nb; i++) B[i] = rnd(&s);
     for (size_t i = 0; i < nc; i++) C[i] = rnd(&s);
     hrm_buffer *ba = put(c, A, na), *bb = put(c, B, nb), *bc = put(c, C, nc);
-    hrm_matmul_args a = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.5f,
-                         .a = {ba, 0}, .lda = lda, .stride_a = (int64_t)m * k, .b = {bb, 0}, .ldb = ldb, .stride_b = 0,
-                         .c = {bc, 0}, .ldc = n, .stride_c = (int64_t)m * n, .batch = batch};
+    hrm_matmul_args a = {.trans_a = ta,
+                         .trans_b = tb,
+                         .m = m,
+                         .n = n,
+                         .k = k,
+                         .alpha = 1.0f,
+                         .beta = 0.5f,
+                         .a = {ba, 0},
+                         .lda = lda,
+                         .stride_a = (int64_t)m * k,
+                         .b = {bb, 0},
+                         .ldb = ldb,
+                         .stride_b = 0,
+                         .c = {bc, 0},
+                         .ldc = n,
+                         .stride_c = (int64_t)m * n,
+                         .batch = batch};
     if (c->f->matmul_precision(c->dev, &a, p) != HRM_OK || c->f->buffer_read(bc, 0, got, nc * 4) != HRM_OK) {
         fprintf(stderr, "opencl: %s\n", c->f->last_error(c->be));
         exit(2);

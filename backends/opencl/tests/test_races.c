@@ -23,8 +23,6 @@ static void check(double err, double tol, const char *what) {
     if (!(err <= tol)) failures++;
 }
 
-
-
 static void fill(float *x, size_t n, uint32_t seed, float amp) {
     for (size_t i = 0; i < n; i++) {
         seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
@@ -65,12 +63,26 @@ typedef struct att_shape {
 static void attention(hrm_ctx *c, const att_shape *s, const float *qkv, const float *d_o, float *o, float *lse,
                       float *dqkv) {
     size_t rows = (size_t)s->batch * (size_t)s->seq, w = (size_t)s->heads * (size_t)s->hd;
-    hrm_buffer *bq = put(c, qkv, rows * 3 * w), *bo = put(c, NULL, rows * w), *bl = put(c, NULL, rows * (size_t)s->heads);
+    hrm_buffer *bq = put(c, qkv, rows * 3 * w), *bo = put(c, NULL, rows * w),
+               *bl = put(c, NULL, rows * (size_t)s->heads);
     hrm_buffer *bd = put(c, d_o, rows * w), *bg = put(c, NULL, rows * 3 * w);
-    hrm_attention_args a = {.batch = s->batch, .seq = s->seq, .heads = s->heads, .head_dim = s->hd, .scale = 0.125f,
-                            .causal = s->causal, .q = {bq, 0}, .k = {bq, w}, .v = {bq, 2 * w},
-                            .qkv_row_stride = (int64_t)(3 * w), .o = {bo, 0}, .o_row_stride = (int64_t)w,
-                            .lse = {bl, 0}, .d_o = {bd, 0}, .dq = {bg, 0}, .dk = {bg, w}, .dv = {bg, 2 * w},
+    hrm_attention_args a = {.batch = s->batch,
+                            .seq = s->seq,
+                            .heads = s->heads,
+                            .head_dim = s->hd,
+                            .scale = 0.125f,
+                            .causal = s->causal,
+                            .q = {bq, 0},
+                            .k = {bq, w},
+                            .v = {bq, 2 * w},
+                            .qkv_row_stride = (int64_t)(3 * w),
+                            .o = {bo, 0},
+                            .o_row_stride = (int64_t)w,
+                            .lse = {bl, 0},
+                            .d_o = {bd, 0},
+                            .dq = {bg, 0},
+                            .dk = {bg, w},
+                            .dv = {bg, 2 * w},
                             .dqkv_row_stride = (int64_t)(3 * w)};
     op_ok(c, c->f->attention_forward(c->dev, &a), "attention_forward");
     op_ok(c, c->f->attention_backward(c->dev, &a), "attention_backward");
@@ -113,9 +125,18 @@ static void xent(hrm_ctx *c, int B, int L, int V, const float *logits, const int
     size_t np = (size_t)B * (size_t)L;
     hrm_buffer *bl = put(c, logits, np * (size_t)V), *blab = put(c, labels, np), *bloss = put(c, NULL, (size_t)B);
     hrm_buffer *bc = put(c, NULL, (size_t)B), *bk = put(c, NULL, (size_t)B), *bd = put(c, NULL, np * (size_t)V);
-    hrm_xent_args a = {.batch = B, .seq_len = L, .vocab = V, .kind = HRM_LOSS_STABLEMAX, .ignore_label = 0,
-                       .logits = {bl, 0}, .labels = {blab, 0}, .loss = {bloss, 0}, .count = {bc, 0}, .correct = {bk, 0},
-                       .grad_scale = 0.5f, .d_logits = {bd, 0}};
+    hrm_xent_args a = {.batch = B,
+                       .seq_len = L,
+                       .vocab = V,
+                       .kind = HRM_LOSS_STABLEMAX,
+                       .ignore_label = 0,
+                       .logits = {bl, 0},
+                       .labels = {blab, 0},
+                       .loss = {bloss, 0},
+                       .count = {bc, 0},
+                       .correct = {bk, 0},
+                       .grad_scale = 0.5f,
+                       .d_logits = {bd, 0}};
     op_ok(c, c->f->xent_forward(c->dev, &a), "xent_forward");
     op_ok(c, c->f->xent_backward(c->dev, &a), "xent_backward");
     get(c, bloss, loss, (size_t)B), get(c, bc, counts, (size_t)B), get(c, bk, counts + B, (size_t)B);
@@ -158,8 +179,16 @@ static void check_embedding(hrm_ctx *cpu, hrm_ctx *ocl, int B, int L, int D, int
     for (int k = 0; k < 2; k++) {
         hrm_ctx *c = ctx[k];
         hrm_buffer *bt = put(c, tokens, ntok), *bo = put(c, d_out, nout), *bg = put(c, table, ntab);
-        hrm_embedding_args a = {.batch = B, .seq_len = L, .prefix = 1, .dim = D, .vocab = V, .num_puzzle_ids = 1,
-                                .puzzle_width = 1, .scale = 3.0f, .tokens = {bt, 0}, .d_out = {bo, 0},
+        hrm_embedding_args a = {.batch = B,
+                                .seq_len = L,
+                                .prefix = 1,
+                                .dim = D,
+                                .vocab = V,
+                                .num_puzzle_ids = 1,
+                                .puzzle_width = 1,
+                                .scale = 3.0f,
+                                .tokens = {bt, 0},
+                                .d_out = {bo, 0},
                                 .d_token_table = {bg, 0}};
         op_ok(c, c->f->embedding_backward(c->dev, &a), "embedding_backward");
         got[k] = malloc(ntab * 4);
