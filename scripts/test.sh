@@ -16,6 +16,13 @@ if ! command -v oclgrind >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends oclgrind >/dev/null ||
     echo "test: oclgrind not installed; opencl-races will skip" >&2
 fi
+# clang-format (test only): the format test checks every source against .clang-format.
+if ! command -v clang-format >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang-format >/dev/null ||
+    echo "test: clang-format not installed; the format test will skip" >&2
+fi
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Dopencl=disabled >/dev/null || exit 1
 fi
