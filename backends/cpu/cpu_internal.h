@@ -130,6 +130,8 @@ typedef struct cpu_gemm {
     bool bf16;
 } cpu_gemm;
 hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g);
+/* The product a describes, its shape and scalars only: the caller sets the pointers (a, b, c). */
+cpu_gemm cpu_gemm_of(const hrm_matmul_args *a);
 hrm_status cpu_matmul_check(hrm_device *dev, const hrm_matmul_args *a);
 /* HRM_CPU_GEMM into be->gemm and be->gemm_note (after cpu_dnnl_init); warns on an unknown value. */
 void cpu_gemm_select(hrm_backend *be);

@@ -268,23 +268,27 @@ hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g) {
 #endif
 }
 
+cpu_gemm cpu_gemm_of(const hrm_matmul_args *a) {
+    return (cpu_gemm){.ta = a->trans_a,
+                      .tb = a->trans_b,
+                      .m = a->m,
+                      .n = a->n,
+                      .k = a->k,
+                      .batch = a->batch,
+                      .alpha = a->alpha,
+                      .beta = a->beta,
+                      .lda = a->lda,
+                      .ldb = a->ldb,
+                      .ldc = a->ldc,
+                      .stride_a = a->stride_a,
+                      .stride_b = a->stride_b,
+                      .stride_c = a->stride_c};
+}
+
 hrm_status cpu_matmul(hrm_device *dev, const hrm_matmul_args *a) {
     if (!dev || !a) return HRM_ERR_INVALID_ARG;
     CPU_TRY(cpu_matmul_check(dev, a));
-    cpu_gemm g = {.ta = a->trans_a,
-                  .tb = a->trans_b,
-                  .m = a->m,
-                  .n = a->n,
-                  .k = a->k,
-                  .batch = a->batch,
-                  .alpha = a->alpha,
-                  .beta = a->beta,
-                  .lda = a->lda,
-                  .ldb = a->ldb,
-                  .ldc = a->ldc,
-                  .stride_a = a->stride_a,
-                  .stride_b = a->stride_b,
-                  .stride_c = a->stride_c};
+    cpu_gemm g = cpu_gemm_of(a);
     if (a->m == 0 || a->n == 0) return HRM_OK;
     g.c = cpu_f32(a->c);
     if (a->k > 0) g.a = cpu_f32(a->a), g.b = cpu_f32(a->b);

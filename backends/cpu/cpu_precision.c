@@ -173,21 +173,8 @@ hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_m
                         p == HRM_PRECISION_HIGH ? "high (tf32)" : "medium (bf16)", be->precision_note);
     CPU_TRY(cpu_matmul_check(dev, a));
     if (a->m == 0 || a->n == 0) return HRM_OK;
-    cpu_gemm g = {.ta = a->trans_a,
-                  .tb = a->trans_b,
-                  .m = a->m,
-                  .n = a->n,
-                  .k = a->k,
-                  .batch = a->batch,
-                  .alpha = a->alpha,
-                  .beta = a->beta,
-                  .lda = a->lda,
-                  .ldb = a->ldb,
-                  .ldc = a->ldc,
-                  .stride_a = a->stride_a,
-                  .stride_b = a->stride_b,
-                  .stride_c = a->stride_c,
-                  .c = cpu_f32(a->c)};
+    cpu_gemm g = cpu_gemm_of(a);
+    g.c = cpu_f32(a->c);
     if (a->k == 0) return cpu_gemm_run(dev, &g); /* C = beta C: nothing to round */
     g.a = cpu_f32(a->a), g.b = cpu_f32(a->b);
     return p == HRM_PRECISION_MEDIUM ? run_medium(dev, &g) : run_packed(dev, &g, PACK_TF32);
