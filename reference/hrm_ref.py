@@ -164,16 +164,17 @@ def trunc_normal_(t: torch.Tensor, std: float, gen: torch.Generator) -> torch.Te
     return t
 
 
-def init_params(cfg: HRMConfig, seed: int) -> Params:
+def init_params(cfg: HRMConfig, seed: int, shapes: Optional[Dict[str, Tuple[int, ...]]] = None) -> Params:
     """Published init, drawn in the published order from one generator.
 
     Linear weights [out, in]: truncnormal(1/sqrt(in)); embeddings: truncnormal(1/sqrt(D));
     q_head: drawn then overwritten with weight 0, bias -5; puzzle embeddings 0;
-    H_init, L_init: truncnormal(1)."""
+    H_init, L_init: truncnormal(1). `shapes` (name -> shape in construction order) defaults to
+    HRM's param_shapes(cfg); trm_ref.py passes TRM's, whose init follows the same rules."""
     gen = torch.Generator().manual_seed(seed)
     D = cfg.hidden_size
     params = {}
-    for name, shape in param_shapes(cfg).items():
+    for name, shape in (param_shapes(cfg) if shapes is None else shapes).items():
         t = torch.empty(shape, dtype=torch.float32)
         if name in (H_INIT, L_INIT):
             trunc_normal_(t, 1.0, gen)
@@ -189,10 +190,11 @@ def init_params(cfg: HRMConfig, seed: int) -> Params:
     return params
 
 
-def count_params(cfg: HRMConfig) -> Tuple[int, int]:
+def count_params(cfg: HRMConfig, shapes: Optional[Dict[str, Tuple[int, ...]]] = None) -> Tuple[int, int]:
     """(trainable parameters as the published model.parameters() counts them,
-        all checkpoint tensors including the H_init/L_init/puzzle_emb buffers)."""
-    shapes = param_shapes(cfg)
+        all checkpoint tensors including the H_init/L_init/puzzle_emb buffers).
+    `shapes` defaults to HRM's param_shapes(cfg)."""
+    shapes = param_shapes(cfg) if shapes is None else shapes
     total = sum(math.prod(s) for s in shapes.values())
     trainable = sum(math.prod(s) for n, s in shapes.items() if n not in NOT_ADAM)
     return trainable, total
@@ -495,10 +497,13 @@ class TrainSettings:
 
 
 class Trainer:
-    """One optimizer step per segment, the ACT carry kept across steps (pretrain.py)."""
+    """One optimizer step per segment, the ACT carry kept across steps (pretrain.py).
+    `segment` replaces act_segment (same signature; trm_ref.py passes TRM's); None looks
+    act_segment up in this module at each step, as the bf16 bench needs."""
 
-    def __init__(self, p: Params, cfg: HRMConfig, s: TrainSettings):
+    def __init__(self, p: Params, cfg: HRMConfig, s: TrainSettings, segment=None):
         self.p, self.cfg, self.s = p, cfg, s
+        self.segment = segment
         self.adam = AdamState()
         self.step = 0
         self.carry: Optional[Carry] = None
@@ -510,7 +515,8 @@ class Trainer:
         if self.carry is None:
             self.carry = initial_carry(self.cfg, batch, p[H_INIT].dtype)
         adam_params = {n: p[n].requires_grad_(True) for n in adam_names(p)}
-        self.carry, out = act_segment(p, self.cfg, self.carry, batch, training=True, gen=self.gen)
+        segment = self.segment if self.segment is not None else act_segment
+        self.carry, out = segment(p, self.cfg, self.carry, batch, training=True, gen=self.gen)
         loss, metrics, extras = act_loss(self.cfg, self.carry, out)
         names = list(adam_params)
         leaves = [adam_params[n] for n in names]
@@ -532,14 +538,17 @@ class Trainer:
                     grads=adam_grads, puzzle_grad=puzzle_grad, carry=self.carry)
 
 
-def evaluate_segments(p: Params, cfg: HRMConfig, batch: Dict[str, torch.Tensor], segments: int):
+def evaluate_segments(p: Params, cfg: HRMConfig, batch: Dict[str, torch.Tensor], segments: int,
+                      segment=None):
     """Evaluation: every slot runs `segments` segments from a fresh carry (halting only at
-    halt_max_steps, which does not stop the loop here: more segments trade time for accuracy)."""
+    halt_max_steps, which does not stop the loop here: more segments trade time for accuracy).
+    `segment` replaces act_segment (trm_ref.py passes TRM's)."""
+    segment = segment if segment is not None else act_segment
     carry = initial_carry(cfg, batch, p[H_INIT].dtype)
     results = []
     with torch.no_grad():
         for _ in range(segments):
-            carry, out = act_segment(p, cfg, carry, batch, training=False)
+            carry, out = segment(p, cfg, carry, batch, training=False)
             loss, metrics, extras = act_loss(cfg, carry, out)
             results.append(dict(loss=loss, metrics=metrics, extras=extras, out=out,
                                 halted=carry.halted.clone(), steps=carry.steps.clone()))
