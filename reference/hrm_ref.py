@@ -327,7 +327,13 @@ class SegmentOut:
 
 
 def act_segment(p: Params, cfg: HRMConfig, carry: Carry, batch: Dict[str, torch.Tensor],
-                training: bool, gen: Optional[torch.Generator] = None) -> Tuple[Carry, SegmentOut]:
+                training: bool, gen: Optional[torch.Generator] = None, inner=None,
+                halt_on_q_halt: bool = False) -> Tuple[Carry, SegmentOut]:
+    """One ACT segment. inner: the inner forward (default HRM's inner_forward; trm_ref passes
+    TRM's, same signature). halt_on_q_halt: training halts on q_halt > 0 and there is no second
+    forward and no continue target (TRM's no_ACT_continue = True); otherwise HRM's
+    q_halt > q_continue and the Q target from the new carry."""
+    inner = inner or inner_forward
     halted = carry.halted
     zH = torch.where(halted.view(-1, 1, 1), p[H_INIT], carry.zH)
     zL = torch.where(halted.view(-1, 1, 1), p[L_INIT], carry.zL)
@@ -343,7 +349,7 @@ def act_segment(p: Params, cfg: HRMConfig, carry: Carry, batch: Dict[str, torch.
         if training:
             puzzle_rows.requires_grad_(True)
 
-    zH, zL, logits, q_halt, q_cont = inner_forward(p, cfg, zH, zL, data["inputs"], puzzle_rows)
+    zH, zL, logits, q_halt, q_cont = inner(p, cfg, zH, zL, data["inputs"], puzzle_rows)
 
     target = None
     with torch.no_grad():
@@ -351,7 +357,7 @@ def act_segment(p: Params, cfg: HRMConfig, carry: Carry, batch: Dict[str, torch.
         is_last = steps >= cfg.halt_max_steps
         new_halted = is_last
         if training and cfg.halt_max_steps > 1:
-            new_halted = new_halted | (q_halt > q_cont)
+            new_halted = new_halted | ((q_halt > 0) if halt_on_q_halt else (q_halt > q_cont))
             # Exploration: with probability p a slot may not halt before min_halt_steps, drawn
             # uniformly in [2, halt_max_steps]. Drawn every segment (as published) even when p = 0.
             explore = torch.rand(q_halt.shape, generator=gen, dtype=q_halt.dtype,
@@ -359,10 +365,11 @@ def act_segment(p: Params, cfg: HRMConfig, carry: Carry, batch: Dict[str, torch.
             min_steps = explore * torch.randint(2, cfg.halt_max_steps + 1, steps.shape, generator=gen,
                                                 dtype=steps.dtype, device=steps.device)
             new_halted = new_halted & (steps >= min_steps)
-            # Q target from a second forward from the NEW carry (no replay buffer, no target net).
-            rows = puzzle_rows.detach() if puzzle_rows is not None else None
-            nq_halt, nq_cont = inner_forward(p, cfg, zH, zL, data["inputs"], rows)[3:]
-            target = torch.sigmoid(torch.where(is_last, nq_halt, torch.maximum(nq_halt, nq_cont)))
+            if not halt_on_q_halt:
+                # Q target from a second forward from the NEW carry (no replay buffer, no target net).
+                rows = puzzle_rows.detach() if puzzle_rows is not None else None
+                nq_halt, nq_cont = inner(p, cfg, zH, zL, data["inputs"], rows)[3:]
+                target = torch.sigmoid(torch.where(is_last, nq_halt, torch.maximum(nq_halt, nq_cont)))
 
     return (Carry(zH, zL, steps, new_halted, data),
             SegmentOut(logits, q_halt, q_cont, target, puzzle_rows))

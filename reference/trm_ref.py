@@ -276,47 +276,11 @@ def act_segment(p: Params, cfg: TRMConfig, carry: Carry, batch: Dict[str, torch.
     this computes HRM's target from a second forward from the new carry; published: that branch
     of trm.py unpacks five values from _Inner.forward's three and raises ValueError, so the
     published code cannot train with no_ACT_continue = False (paper Table 1 "w/ ACT" row)."""
-    halted = carry.halted
-    y = torch.where(halted.view(-1, 1, 1), p[H_INIT], carry.zH)
-    z = torch.where(halted.view(-1, 1, 1), p[L_INIT], carry.zL)
-    steps = torch.where(halted, torch.zeros_like(carry.steps), carry.steps)
-    data = {k: torch.where(halted.view((-1,) + (1,) * (batch[k].ndim - 1)), batch[k], v)
-            for k, v in carry.data.items()}
-
-    puzzle_rows = None
-    if cfg.puzzle_emb_ndim > 0:
-        # sparse_embedding.py CastedSparseEmbedding: training copies the rows into a per-slot
-        # leaf (local_weights) that SignSGD consumes; evaluation reads them without gradient.
-        puzzle_rows = p[PUZZLE_EMB][data["puzzle_identifiers"].long()].detach()
-        if training:
-            puzzle_rows.requires_grad_(True)
-
-    y, z, logits, q_halt, q_cont = inner_forward(p, cfg, y, z, data["inputs"], puzzle_rows)
-
-    target = None
-    with torch.no_grad():
-        steps = steps + 1
-        is_last = steps >= cfg.halt_max_steps
-        new_halted = is_last
-        if training and cfg.halt_max_steps > 1:
-            if cfg.no_ACT_continue:
-                new_halted = new_halted | (q_halt > 0)
-            else:
-                new_halted = new_halted | (q_halt > q_cont)
-            # trm.py: torch.rand_like, then torch.randint_like(low=2, high=halt_max_steps + 1),
-            # drawn for every slot at every step, in this order (as HRM).
-            explore = torch.rand(q_halt.shape, generator=gen, dtype=q_halt.dtype,
-                                 device=q_halt.device) < cfg.halt_exploration_prob
-            min_steps = explore * torch.randint(2, cfg.halt_max_steps + 1, steps.shape, generator=gen,
-                                                dtype=steps.dtype, device=steps.device)
-            new_halted = new_halted & (steps >= min_steps)
-            if not cfg.no_ACT_continue:
-                rows = puzzle_rows.detach() if puzzle_rows is not None else None
-                nq_halt, nq_cont = inner_forward(p, cfg, y, z, data["inputs"], rows)[3:]
-                target = torch.sigmoid(torch.where(is_last, nq_halt, torch.maximum(nq_halt, nq_cont)))
-
-    return (Carry(y, z, steps, new_halted, data),
-            SegmentOut(logits, q_halt, q_cont, target, puzzle_rows))
+    # trm.py draws the exploration as HRM does (torch.rand_like, then torch.randint_like(low=2,
+    # high=halt_max_steps + 1), for every slot at every step, in this order); y and z ride in the
+    # carry's zH and zL.
+    return R.act_segment(p, cfg, carry, batch, training, gen, inner=inner_forward,
+                         halt_on_q_halt=cfg.no_ACT_continue)
 
 
 # The loss head is HRM's (losses.py ACTLossHead, shared): hrm_ref.act_loss. With
