@@ -737,18 +737,22 @@ def _tiny_cfg(**kw) -> HRMConfig:
     return HRMConfig(**base)
 
 
-def _tiny_batch(cfg: HRMConfig, B: int, seed: int) -> Dict[str, torch.Tensor]:
+def _tiny_batch(cfg: HRMConfig, B: int, seed: int, ignored: int = 3) -> Dict[str, torch.Tensor]:
+    """Random tokens and labels (the first `ignored` positions ignored) and puzzle ids; trm_ref's
+    self-test uses it too (any config with vocab_size, seq_len, num_puzzle_identifiers)."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(1, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32)
-    labels[:, :3] = IGNORE_LABEL_ID
+    labels[:, :ignored] = IGNORE_LABEL_ID
     return {"inputs": torch.randint(0, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32),
             "labels": labels,
             "puzzle_identifiers": torch.randint(0, cfg.num_puzzle_identifiers, (B,), generator=g,
                                                 dtype=torch.int32)}
 
 
-def _perturbed(cfg: HRMConfig, seed: int) -> Params:
-    p = init_params(cfg, seed)
+def _perturbed(cfg: HRMConfig, seed: int, init=None) -> Params:
+    """Init (`init`, default HRM's init_params; trm_ref passes TRM's), then a nonzero Q head and
+    puzzle embedding so that every tensor carries gradient."""
+    p = (init or init_params)(cfg, seed)
     g = torch.Generator().manual_seed(seed + 1)
     trunc_normal_(p[PREFIX + "q_head.weight"], 1.0 / math.sqrt(cfg.hidden_size), g)
     p[PREFIX + "q_head.bias"].zero_()

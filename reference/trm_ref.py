@@ -485,24 +485,12 @@ def _tiny_cfg(**kw) -> TRMConfig:
 
 
 def _tiny_batch(cfg: TRMConfig, B: int, seed: int) -> Dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(1, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32)
-    labels[:, :2] = IGNORE_LABEL_ID
-    return {"inputs": torch.randint(0, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32),
-            "labels": labels,
-            "puzzle_identifiers": torch.randint(0, cfg.num_puzzle_identifiers, (B,), generator=g,
-                                                dtype=torch.int32)}
+    return R._tiny_batch(cfg, B, seed, ignored=2)
 
 
 def _perturbed(cfg: TRMConfig, seed: int, dtype=torch.float32) -> Params:
-    """Init, then a nonzero Q head and puzzle embedding so that every tensor carries gradient."""
-    p = init_params(cfg, seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    R.trunc_normal_(p[PREFIX + "q_head.weight"], 1.0 / math.sqrt(cfg.hidden_size), g)
-    p[PREFIX + "q_head.bias"].zero_()
-    if cfg.puzzle_emb_ndim:
-        R.trunc_normal_(p[PUZZLE_EMB], 0.5, g)
-    return R.cast_params(p, dtype)
+    """hrm_ref._perturbed over TRM's init, in dtype."""
+    return R.cast_params(R._perturbed(cfg, seed, init=init_params), dtype)
 
 
 def _start(p: Params, cfg: TRMConfig, B: int):
