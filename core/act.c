@@ -183,7 +183,9 @@ static void training_halt(hrm_act *a, uint8_t *is_last) {
         double u = hrm_rng_uniform(&a->rng);
         int32_t draw = (int32_t)(2 + hrm_rng_below(&a->rng, c->halt_max_steps - 1));
         int32_t min_steps = u < c->halt_exploration_prob ? draw : 0;
-        a->halted[b] = (uint8_t)((a->halted[b] || a->q_halt[b] > a->q_continue[b]) && a->steps[b] >= min_steps);
+        /* trm.py with no_ACT_continue: the halt logit alone decides */
+        bool halt = c->no_ACT_continue ? a->q_halt[b] > 0 : a->q_halt[b] > a->q_continue[b];
+        a->halted[b] = (uint8_t)((a->halted[b] || halt) && a->steps[b] >= min_steps);
     }
 }
 
@@ -244,7 +246,7 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
                                         a->carry, a->q_halt, a->q_continue)));
     for (int b = 0; b < B; b++) a->steps[b]++;
     training_halt(a, is_last);
-    bool with_target = c->halt_max_steps > 1;
+    bool with_target = c->halt_max_steps > 1 && !c->no_ACT_continue;
     if (with_target) TRY(q_target(a, is_last));
 
     float grad_scale = (float)(1.0 / a->settings.global_batch_size), *d_q = a->work + 2 * B;

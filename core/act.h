@@ -8,7 +8,8 @@
  *      L_init, steps = 0;
  *   2. TRAIN forward, the carry updated in place;
  *   3. steps += 1; is_last = steps >= halt_max_steps; halted = is_last, and when
- *      halt_max_steps > 1: halted |= q_halt > q_continue; exploration (each slot draws
+ *      halt_max_steps > 1: halted |= q_halt > q_continue (q_halt > 0 with TRM's no_ACT_continue,
+ *      which has no target, no second forward and no q_continue loss); exploration (each slot draws
  *      u < halt_exploration_prob -> min_steps uniform in {2..halt_max_steps}, else 0; drawn every
  *      segment) halted &= steps >= min_steps; a Q_ONLY forward from the new carry gives
  *      target_q_continue = sigmoid(is_last ? q_halt' : max(q_halt', q_continue'));

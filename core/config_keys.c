@@ -63,25 +63,33 @@ static const hrm_key table[] = {
      "cpu | opencl | auto | PATH.so (default $HRM_BACKEND or auto)", NONE, -1},
     {"device", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, "0",
      "device index, or a part of its name or platform name ('hrm backends' lists them)", NONE, -1},
-    {"arch.name", HRM_KEY_ONLY, HRM_STORE_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
-     "or HierarchicalReasoningModel_ACTV1 (the only model)", NONE, -1},
+    {"arch.name", HRM_KEY_ARCH_NAME, HRM_STORE_RUN, 0, 0, "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
+     "or recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1 (sets arch); '<module>@' optional", NONE, -1},
     /* published keys with one possible value here, accepted so that pretrain.py command lines run */
-    {"arch", HRM_KEY_ONLY, HRM_STORE_RUN, 0, 0, "hrm_v1", "the published config group (the only one)", NONE, -1},
     {"arch.loss.name", HRM_KEY_ONLY, HRM_STORE_RUN, 0, 0, "losses@ACTLossHead", "or ACTLossHead (the only loss head)",
      NONE, -1},
     {"eval_save_outputs", HRM_KEY_EMPTY_LIST, HRM_STORE_RUN, 0, 0, "[]", "only []: `hrm eval --dump DIR` saves outputs",
      NONE, -1},
     /* the architecture (hrm.config) */
+    {"arch", HRM_KEY_ARCH, HRM_STORE_SHAPE, 0, 0, "hrm_v1",
+     "or trm: the Tiny Recursive Model (docs/TRM.md), with trm.yaml's defaults where they differ", CFG(ARCH, arch), 16},
     {"arch.hidden_size", HRM_KEY_INT, HRM_STORE_SHAPE, 1, 1 << 16, "512", "", CFG(INT, hidden_size), 0},
     {"arch.num_heads", HRM_KEY_INT, HRM_STORE_SHAPE, 1, 1 << 12, "8", "", CFG(INT, num_heads), 1},
-    {"arch.H_layers", HRM_KEY_INT, HRM_STORE_SHAPE, 1, 1024, "4", "", CFG(INT, H_layers), 2},
-    {"arch.L_layers", HRM_KEY_INT, HRM_STORE_SHAPE, 1, 1024, "4", "", CFG(INT, L_layers), 3},
+    {"arch.H_layers", HRM_KEY_INT, HRM_STORE_SHAPE, 0, 1024, "4", "trm: 0 (ignored)", CFG(INT, H_layers), 2},
+    {"arch.L_layers", HRM_KEY_INT, HRM_STORE_SHAPE, 1, 1024, "4", "trm: 2", CFG(INT, L_layers), 3},
     {"arch.expansion", HRM_KEY_REAL, HRM_STORE_SHAPE, 0.01, 1024, "4", "", CFG(DOUBLE, expansion), 6},
     {"arch.puzzle_emb_ndim", HRM_KEY_INT, HRM_STORE_SHAPE, 0, 1 << 20, NULL, "default: hidden_size",
      CFG(INT, puzzle_emb_ndim), 7},
-    {"arch.pos_encodings", HRM_KEY_POS, HRM_STORE_SHAPE, 0, 0, "rope", "or learned", CFG(POS, pos_encodings), 8},
-    {"arch.H_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "", CFG(INT, H_cycles), 4},
-    {"arch.L_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "", CFG(INT, L_cycles), 5},
+    {"arch.pos_encodings", HRM_KEY_POS, HRM_STORE_SHAPE, 0, 0, "rope", "or learned, or none", CFG(POS, pos_encodings),
+     8},
+    {"arch.puzzle_emb_len", HRM_KEY_INT, HRM_STORE_SHAPE, 0, 1 << 16, NULL,
+     "trm only: prefix rows (trm: 16; 0: ceil(puzzle_emb_ndim / hidden_size))", CFG(INT, puzzle_emb_len), 17},
+    {"arch.mlp_t", HRM_KEY_BOOL, HRM_STORE_SHAPE, 0, 0, NULL,
+     "trm only: the MLP form, token mixing by a SwiGLU across the sequence (false)", CFG(BOOL, mlp_t), 18},
+    {"arch.H_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "trm: 3 (T)", CFG(INT, H_cycles), 4},
+    {"arch.L_cycles", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1024, "2", "trm: 6 (n)", CFG(INT, L_cycles), 5},
+    {"arch.no_ACT_continue", HRM_KEY_BOOL, HRM_STORE_ARCH, 0, 0, NULL,
+     "trm only: halt on q_halt > 0, no continue target (trm: true)", CFG(BOOL, no_ACT_continue), 19},
     {"arch.halt_max_steps", HRM_KEY_INT, HRM_STORE_ARCH, 1, 1 << 16, "16", "", CFG(INT, halt_max_steps), 11},
     {"arch.halt_exploration_prob", HRM_KEY_REAL, HRM_STORE_ARCH, 0, 1, "0.1", "", CFG(DOUBLE, halt_exploration_prob),
      12},
@@ -97,7 +105,7 @@ static const hrm_key table[] = {
 #undef NONE
 #undef CFG
 #undef SET
-enum { NKEYS = (int)(sizeof table / sizeof table[0]), NCONFIG = 16 };
+enum { NKEYS = (int)(sizeof table / sizeof table[0]), NCONFIG = 20 };
 _Static_assert(NKEYS <= HRM_KEYS_MAX, "HRM_KEYS_MAX is too small for the key table");
 
 const hrm_key *hrm_keys(int *count) {
@@ -125,6 +133,16 @@ const hrm_key *const *hrm_config_keys(int *count) {
 }
 
 /* ---- values ----------------------------------------------------------------------------------- */
+
+/* The published model classes (config/arch/hrm_v1.yaml and trm.yaml `name`), by hrm_arch. */
+static const char *const arch_class[] = {"hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1",
+                                         "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"};
+
+const char *hrm_pos_name(hrm_pos_encoding p) {
+    return p == HRM_POS_ROPE ? "rope" : p == HRM_POS_LEARNED ? "learned" : "none";
+}
+
+const char *hrm_arch_name(hrm_arch a) { return a == HRM_ARCH_TRM ? "trm" : "hrm_v1"; }
 
 static hrm_status fail(char *err, size_t err_size, const char *fmt, const char *name, const char *text) {
     snprintf(err, err_size, fmt, name, text);
@@ -156,10 +174,21 @@ hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *
         if (!parse_bool(text, num)) return fail(err, err_size, "%s: '%s' is not true or false", k->name, text);
         return HRM_OK;
     case HRM_KEY_POS:
-        if (strcmp(text, "rope") && strcmp(text, "learned"))
-            return fail(err, err_size, "%s: '%s' is not rope or learned", k->name, text);
-        *num = !strcmp(text, "rope") ? HRM_POS_ROPE : HRM_POS_LEARNED;
-        return HRM_OK;
+        for (int p = HRM_POS_ROPE; p <= HRM_POS_NONE; p++)
+            if (!strcmp(text, hrm_pos_name((hrm_pos_encoding)p))) return *num = p, HRM_OK;
+        return fail(err, err_size, "%s: '%s' is not rope, learned or none", k->name, text);
+    case HRM_KEY_ARCH:
+        for (int a = HRM_ARCH_HRM; a <= HRM_ARCH_TRM; a++)
+            if (!strcmp(text, hrm_arch_name((hrm_arch)a))) return *num = a, HRM_OK;
+        return fail(err, err_size, "%s: '%s' is not hrm_v1 or trm", k->name, text);
+    case HRM_KEY_ARCH_NAME:
+        for (int a = HRM_ARCH_HRM; a <= HRM_ARCH_TRM; a++) {
+            const char *full = arch_class[a], *cls = strchr(full, '@') + 1;
+            if (!strcmp(text, full) || !strcmp(text, cls)) return *num = a, HRM_OK;
+        }
+        return fail(err, err_size,
+                    "%s: '%s' is not HierarchicalReasoningModel_ACTV1 or TinyRecursiveReasoningModel_ACTV1", k->name,
+                    text);
     case HRM_KEY_ONLY: { /* the default, or its part after '@' (pretrain.py's "module@Class" names) */
         const char *at = strchr(k->def, '@');
         if (strcmp(text, k->def) && !(at && !strcmp(text, at + 1))) {
@@ -225,6 +254,8 @@ double hrm_key_get(const hrm_key *k, const void *obj) {
     case HRM_FIELD_DOUBLE: return *(const double *)f;
     case HRM_FIELD_POS: return *(const hrm_pos_encoding *)f;
     case HRM_FIELD_LOSS: return *(const hrm_loss_kind *)f;
+    case HRM_FIELD_ARCH: return *(const hrm_arch *)f;
+    case HRM_FIELD_BOOL: return *(const int *)f != 0;
     case HRM_FIELD_NONE: break;
     }
     return NAN;
@@ -239,6 +270,8 @@ void hrm_key_set(const hrm_key *k, void *obj, double v) {
     case HRM_FIELD_DOUBLE: *(double *)f = v; break;
     case HRM_FIELD_POS: *(hrm_pos_encoding *)f = (hrm_pos_encoding)v; break;
     case HRM_FIELD_LOSS: *(hrm_loss_kind *)f = (hrm_loss_kind)v; break;
+    case HRM_FIELD_ARCH: *(hrm_arch *)f = (hrm_arch)v; break;
+    case HRM_FIELD_BOOL: *(int *)f = v != 0; break;
     case HRM_FIELD_NONE: break;
     }
 }
@@ -259,6 +292,20 @@ hrm_config hrm_config_default(void) {
     for (int i = 0; i < NKEYS; i++)
         if (table[i].config_order >= 0) hrm_key_set(&table[i], &c, default_of(&table[i]));
     c.puzzle_emb_ndim = c.hidden_size; /* the published default: puzzle_emb_ndim = hidden_size */
+    return c;
+}
+
+hrm_config hrm_config_default_arch(hrm_arch arch) {
+    hrm_config c = hrm_config_default();
+    if (arch == HRM_ARCH_TRM) { /* config/arch/trm.yaml where it differs from hrm_v1.yaml */
+        c.arch = HRM_ARCH_TRM;
+        c.H_layers = 0;
+        c.L_layers = 2;
+        c.H_cycles = 3;
+        c.L_cycles = 6;
+        c.puzzle_emb_len = 16;
+        c.no_ACT_continue = 1;
+    }
     return c;
 }
 

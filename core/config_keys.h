@@ -28,7 +28,9 @@ typedef enum hrm_key_type {
     HRM_KEY_POSITIVE,   /* a finite number in (lo, hi] */
     HRM_KEY_BOOL,       /* true/false (also True/False, 1/0, yes/no) */
     HRM_KEY_STRING,     /* any non-empty text */
-    HRM_KEY_POS,        /* rope | learned */
+    HRM_KEY_POS,        /* rope | learned | none */
+    HRM_KEY_ARCH,       /* hrm_v1 | trm (the published config groups) */
+    HRM_KEY_ARCH_NAME,  /* the published model class, with or without its "module@": sets arch */
     HRM_KEY_LOSS,       /* stablemax_cross_entropy | softmax_cross_entropy */
     HRM_KEY_PRECISION,  /* highest | high | medium */
     HRM_KEY_ONLY,       /* the default, or its part after '@': a published key with one value here */
@@ -52,6 +54,8 @@ typedef enum hrm_field_kind {
     HRM_FIELD_DOUBLE,
     HRM_FIELD_POS,  /* hrm_pos_encoding */
     HRM_FIELD_LOSS, /* hrm_loss_kind */
+    HRM_FIELD_ARCH, /* hrm_arch */
+    HRM_FIELD_BOOL, /* int 0/1, a JSON boolean */
 } hrm_field_kind;
 
 typedef struct hrm_key {
@@ -78,11 +82,17 @@ HRM_INTERNAL int hrm_key_index(const hrm_key *k);
 /* The name a hrm.config key has in the JSON: name without "arch.". */
 HRM_INTERNAL const char *hrm_key_config_name(const hrm_key *k);
 
-/* The hrm.config keys in JSON order: out[i] for i < *count (16). */
+/* The hrm.config keys in JSON order: out[i] for i < *count (20): HRM's 16 published keys, then
+ * TRM's four (HRM_CONFIG_KEYS_HRM marks where they start). */
+#define HRM_CONFIG_KEYS_HRM 16
 HRM_INTERNAL const hrm_key *const *hrm_config_keys(int *count);
 
-/* Parses text as k's value into *num (integers and reals as they are; bool 0/1; rope/learned,
- * the loss and the precision as their enum values; other types 0). On failure writes one line
+/* The text of an enum value as the key table spells it (pos_encodings, arch, loss). */
+HRM_INTERNAL const char *hrm_pos_name(hrm_pos_encoding p);
+HRM_INTERNAL const char *hrm_arch_name(hrm_arch a);
+
+/* Parses text as k's value into *num (integers and reals as they are; bool 0/1; rope/learned/none,
+ * the architecture, the loss and the precision as their enum values; other types 0). On failure writes one line
  * that starts with the key's name ("lr: 'x' is not a number in [0, 1000]") and returns
  * HRM_ERR_INVALID_ARG. */
 HRM_INTERNAL hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *err, size_t err_size);

@@ -62,15 +62,19 @@ static int64_t block_offset(const hrm_param_table *t, char lv, int layer, const 
     return offset_of(t, name);
 }
 
-static int level_init(level *l, const hrm_param_table *t, char lv, int layers) {
+/* A level of `layers` blocks (0: none, TRM's H level) with `slots` saved calls. */
+static int level_init(level *l, const hrm_param_table *t, char lv, int layers, int slots) {
     l->layers = layers;
-    l->w = calloc((size_t)layers, sizeof *l->w);
-    l->hidden = calloc((size_t)layers + 1, sizeof *l->hidden);
-    l->saved = calloc((size_t)layers, sizeof *l->saved);
+    l->slots = slots;
+    l->w = calloc((size_t)layers + 1, sizeof *l->w);
+    l->hidden = calloc((size_t)slots * (layers + 1), sizeof *l->hidden);
+    l->saved = calloc((size_t)slots * layers + 1, sizeof *l->saved);
     if (!l->w || !l->hidden || !l->saved) return 0;
     for (int i = 0; i < layers; i++)
         l->w[i] = (block_weights){.qkv = block_offset(t, lv, i, "self_attn.qkv_proj"),
                                   .o = block_offset(t, lv, i, "self_attn.o_proj"),
+                                  .tok_gu = block_offset(t, lv, i, "mlp_t.gate_up_proj"),
+                                  .tok_down = block_offset(t, lv, i, "mlp_t.down_proj"),
                                   .gate_up = block_offset(t, lv, i, "mlp.gate_up_proj"),
                                   .down = block_offset(t, lv, i, "mlp.down_proj")};
     return 1;
@@ -131,10 +135,16 @@ static hrm_ptr carve(arena *a, size_t n) {
 }
 
 static block_acts carve_block(arena *a, const hrm_model *m) {
-    size_t R = (size_t)m->max_batch * m->S, D = m->D, I = m->I;
+    size_t B = (size_t)m->max_batch, R = B * m->S, D = m->D, I = m->I;
+    if (m->It) /* TRM's MLP form: the token SwiGLU instead of attention, the first norm over S */
+        return (block_acts){.tgu = carve(a, B * 2 * m->It * D),
+                            .h1 = carve(a, R * D),
+                            .rstd1 = carve(a, B * D),
+                            .gu = carve(a, R * 2 * I),
+                            .rstd2 = carve(a, R)};
     return (block_acts){.qkv = carve(a, R * 3 * D),
                         .o = carve(a, R * D),
-                        .lse = carve(a, (size_t)m->max_batch * m->heads * m->S),
+                        .lse = carve(a, B * m->heads * m->S),
                         .h1 = carve(a, R * D),
                         .rstd1 = carve(a, R),
                         .gu = carve(a, R * 2 * I),
@@ -143,8 +153,8 @@ static block_acts carve_block(arena *a, const hrm_model *m) {
 
 static void carve_level(arena *a, const hrm_model *m, level *l) {
     size_t R = (size_t)m->max_batch * m->S;
-    for (int i = 0; i <= l->layers; i++) l->hidden[i] = carve(a, R * m->D);
-    for (int i = 0; i < l->layers; i++) l->saved[i] = carve_block(a, m);
+    for (int i = 0; i < l->slots * (l->layers + 1); i++) l->hidden[i] = carve(a, R * m->D);
+    for (int i = 0; i < l->slots * l->layers; i++) l->saved[i] = carve_block(a, m);
 }
 
 /* Every activation of the model; the same sequence of carves both sizes (a->bufs NULL) and places
@@ -165,11 +175,12 @@ static void layout_acts(hrm_model *m, arena *a) {
     m->preds = carve(a, BL);
     m->d_puzzle_rows = m->P > 0 ? carve(a, B * m->cfg.puzzle_emb_ndim) : (hrm_ptr){0};
     m->d_h = carve(a, R * D);
+    m->d_x = m->cfg.arch == HRM_ARCH_TRM ? carve(a, R * D) : (hrm_ptr){0};
     m->spare_zH = carve(a, R * D);
     m->spare_zL = carve(a, R * D);
     m->scratch = carve_block(a, m);
     m->scratch_a = carve(a, R * D);
-    m->scratch_m = carve(a, R * m->I);
+    m->scratch_m = carve(a, R * m->I > B * m->It * D ? R * m->I : B * m->It * D);
     carve_level(a, m, &m->H_level);
     carve_level(a, m, &m->L_level);
 }
@@ -268,14 +279,21 @@ static hrm_status model_setup(hrm_model *m) {
     m->S = hrm_config_full_seq(c);
     m->seq_len = c->seq_len;
     m->V = c->vocab_size;
+    m->It = c->mlp_t ? hrm_config_token_intermediate(c) : 0;
     /* The published embed_scale is sqrt(D); learned positions also scale by 1/sqrt(2) to keep
      * the forward variance, and the op computes scale * (e + pos). */
     m->embed_scale = sqrtf((float)m->D) * (c->pos_encodings == HRM_POS_LEARNED ? 0.707106781f : 1.0f);
-    if ((int64_t)m->max_batch * m->S * 3 * (m->D > m->I ? m->D : m->I) > INT_MAX)
+    if (c->mlp_t) /* model_block.c runs the token SwiGLU of the MLP form only with this backend op */
+        return model_failf(m, HRM_ERR_UNSUPPORTED, "model: TRM's MLP form (mlp_t) is not built yet");
+    if ((int64_t)m->max_batch * m->S * 3 * (m->D > m->I ? m->D : m->I) > INT_MAX ||
+        (int64_t)m->max_batch * 2 * m->It * m->D > INT_MAX)
         return model_failf(m, HRM_ERR_INVALID_ARG, "model: max batch %d x sequence %d is too large for one matmul",
                            m->max_batch, m->S);
-    if (hrm_params_build(c, &m->table) || !level_init(&m->H_level, &m->table, 'H', c->H_layers) ||
-        !level_init(&m->L_level, &m->table, 'L', c->L_layers))
+    /* HRM saves its last H and last L update; TRM has one network (L_level) and saves the n + 1
+     * calls of its last cycle */
+    int trm = c->arch == HRM_ARCH_TRM;
+    if (hrm_params_build(c, &m->table) || !level_init(&m->H_level, &m->table, 'H', trm ? 0 : c->H_layers, 1) ||
+        !level_init(&m->L_level, &m->table, 'L', c->L_layers, trm ? c->L_cycles + 1 : 1))
         return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory");
     resolve_offsets(m);
     m->q_host = malloc(2 * (size_t)m->max_batch * sizeof *m->q_host);
@@ -418,11 +436,11 @@ static hrm_status run_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out,
         for (int t = 0; t < T; t++) {
             int last = n == N - 1 && t == T - 1;
             if (last && part == RUN_PREFIX) break;
-            TRY(level_forward(m, &m->L_level, B, zL, zH, m->x, out.zL, last && part == RUN_TRAIN));
+            TRY(level_forward(m, &m->L_level, B, zL, zH, m->x, out.zL, last && part == RUN_TRAIN ? 0 : -1));
             zL = out.zL;
         }
         if (n == N - 1 && part == RUN_PREFIX) break;
-        TRY(level_forward(m, &m->H_level, B, zH, zL, (hrm_ptr){0}, out.zH, n == N - 1 && part == RUN_TRAIN));
+        TRY(level_forward(m, &m->H_level, B, zH, zL, (hrm_ptr){0}, out.zH, n == N - 1 && part == RUN_TRAIN ? 0 : -1));
         zH = out.zH;
     }
     /* a short prefix may leave part of the carry untouched */
@@ -430,6 +448,33 @@ static hrm_status run_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out,
     if (!ptr_eq(zH, out.zH)) TRY(copy_floats(m, out.zH, zH, n));
     if (!ptr_eq(zL, out.zL)) TRY(copy_floats(m, out.zL, zL, n));
     return HRM_OK;
+}
+
+/* TRM's schedule (docs/TRM.md "One supervision step"): T = H_cycles cycles of n = L_cycles
+ * updates z <- net(z, y + x) and one y <- net(y, z), all with the one network (L_level); y is the
+ * carry's zH, z its zL. Training saves the n + 1 calls of the last cycle in slots 0..n; the
+ * prefix is the first T - 1 cycles. */
+static hrm_status run_trm_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out, schedule_part part) {
+    const int T = m->cfg.H_cycles, n = m->cfg.L_cycles;
+    level *net = &m->L_level;
+    hrm_ptr y = in.zH, z = in.zL;
+    for (int c = 0; c < T - (part == RUN_PREFIX); c++) {
+        int save = c == T - 1 && part == RUN_TRAIN;
+        for (int i = 0; i < n; i++) {
+            TRY(level_forward(m, net, B, z, y, m->x, out.zL, save ? i : -1));
+            z = out.zL;
+        }
+        TRY(level_forward(m, net, B, y, z, (hrm_ptr){0}, out.zH, save ? n : -1));
+        y = out.zH;
+    }
+    size_t count = (size_t)B * m->S * m->D; /* a 1-cycle prefix leaves the carry untouched */
+    if (!ptr_eq(y, out.zH)) TRY(copy_floats(m, out.zH, y, count));
+    if (!ptr_eq(z, out.zL)) TRY(copy_floats(m, out.zL, z, count));
+    return HRM_OK;
+}
+
+static hrm_status run_any_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out, schedule_part part) {
+    return m->cfg.arch == HRM_ARCH_TRM ? run_trm_schedule(m, B, in, out, part) : run_schedule(m, B, in, out, part);
 }
 
 static hrm_status check_carry(hrm_model *m, hrm_carry c, const char *what) {
@@ -446,7 +491,7 @@ hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr
     TRY(check_carry(m, out, "forward"));
     if (mode == HRM_FORWARD_TRAIN) m->train_batch = 0; /* the saves are being overwritten */
     TRY(embed_forward(m, B, tokens, puzzle_ids));
-    TRY(run_schedule(m, B, in, out, mode == HRM_FORWARD_TRAIN ? RUN_TRAIN : RUN_NO_SAVE));
+    TRY(run_any_schedule(m, B, in, out, mode == HRM_FORWARD_TRAIN ? RUN_TRAIN : RUN_NO_SAVE));
     if (mode != HRM_FORWARD_Q_ONLY) {
         TRY(lm_head_forward(m, B, out.zH));
         m->logits_batch = B;
@@ -466,7 +511,7 @@ hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr
     TRY(check_carry(m, in, "forward_prefix"));
     TRY(check_carry(m, out, "forward_prefix"));
     TRY(embed_forward(m, B, tokens, puzzle_ids));
-    return run_schedule(m, B, in, out, RUN_PREFIX);
+    return run_any_schedule(m, B, in, out, RUN_PREFIX);
 }
 
 /* ---- one segment: backward ----------------------------------------------------------------- */
@@ -474,15 +519,38 @@ hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr
 /* The one-step-gradient backward of a TRAIN forward: output heads -> the last H update -> the
  * last L update -> the input embedding (docs/MODEL.md "One-step gradient": the carry going into those updates is
  * detached, so nothing flows further back). */
+/* TRM's full backward through the last cycle (docs/TRM.md "One supervision step"): the heads ->
+ * the y update (its input y + z_n: y entered detached, so d_h becomes the gradient of z_n) ->
+ * the n z updates, last first (input z_{k-1} + (y + x): z_0 and y are detached; d_h goes on as
+ * the gradient of z_{k-1}, and x gathers it from every update) -> the input embedding. */
+static hrm_status trm_backward(hrm_model *m, int B) {
+    const int n = m->cfg.L_cycles;
+    level *net = &m->L_level;
+    size_t count = (size_t)B * m->S * m->D;
+    TRY(level_backward(m, net, B, n));
+    for (int k = n - 1; k >= 0; k--) {
+        TRY(level_backward(m, net, B, k));
+        hrm_add_args acc = {.n = (int64_t)count, .out = m->d_x, .a = m->d_h, .b = m->d_x};
+        if (k == n - 1)
+            TRY(copy_floats(m, m->d_x, m->d_h, count));
+        else
+            TRY(op_add(&m->ops, &acc, "gradient of x (add)"));
+    }
+    TRY(copy_floats(m, m->d_h, m->d_x, count));
+    return embed_backward(m, B);
+}
+
 hrm_status hrm_model_backward(hrm_model *m, const float *d_q) {
     int B = m->train_batch;
     if (B == 0) return model_failf(m, HRM_ERR_INVALID_ARG, "backward: no TRAIN forward to differentiate");
-    hrm_ptr zH = m->H_level.hidden[m->H_level.layers];
+    level *out_level = m->cfg.arch == HRM_ARCH_TRM ? &m->L_level : &m->H_level;
+    hrm_ptr zH = level_hidden(out_level, out_level->slots - 1)[out_level->layers];
     TRY(lm_head_backward(m, B, zH));
     if (d_q) TRY(q_head_backward(m, B, zH, d_q));
+    if (m->cfg.arch == HRM_ARCH_TRM) return trm_backward(m, B);
     /* d(zH_prev + zL): zH_prev is detached, so this is the gradient of the new zL */
-    TRY(level_backward(m, &m->H_level, B));
+    TRY(level_backward(m, &m->H_level, B, 0));
     /* d(zL_prev + zH_prev + x): only x is not detached */
-    TRY(level_backward(m, &m->L_level, B));
+    TRY(level_backward(m, &m->L_level, B, 0));
     return embed_backward(m, B);
 }

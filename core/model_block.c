@@ -209,21 +209,23 @@ static hrm_status block_backward(hrm_model *m, int B, const block_weights *w, co
 /* ---- one level ------------------------------------------------------------------------------- */
 
 hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out,
-                         int save) {
+                         int slot) {
     int64_t n = (int64_t)B * m->S * m->D;
-    hrm_add_args in = {.n = n, .out = save ? l->hidden[0] : out, .a = z, .b = inj_a, .c = inj_b};
+    hrm_ptr *hidden = slot >= 0 ? level_hidden(l, slot) : NULL;
+    hrm_add_args in = {.n = n, .out = hidden ? hidden[0] : out, .a = z, .b = inj_a, .c = inj_b};
     TRY(op_add(&m->ops, &in, "input injection (add)"));
     for (int i = 0; i < l->layers; i++) {
-        if (save)
-            TRY(block_forward(m, B, &l->w[i], &l->saved[i], l->hidden[i], l->hidden[i + 1]));
+        if (hidden)
+            TRY(block_forward(m, B, &l->w[i], &level_saved(l, slot)[i], hidden[i], hidden[i + 1]));
         else
             TRY(block_forward(m, B, &l->w[i], &m->scratch, out, out));
     }
-    return save ? copy_floats(m, out, l->hidden[l->layers], (size_t)n) : HRM_OK;
+    return hidden ? copy_floats(m, out, hidden[l->layers], (size_t)n) : HRM_OK;
 }
 
-hrm_status level_backward(hrm_model *m, level *l, int B) {
+hrm_status level_backward(hrm_model *m, level *l, int B, int slot) {
+    hrm_ptr *hidden = level_hidden(l, slot);
     for (int i = l->layers - 1; i >= 0; i--)
-        TRY(block_backward(m, B, &l->w[i], &l->saved[i], l->hidden[i], l->hidden[i + 1], m->d_h));
+        TRY(block_backward(m, B, &l->w[i], &level_saved(l, slot)[i], hidden[i], hidden[i + 1], m->d_h));
     return HRM_OK;
 }

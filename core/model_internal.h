@@ -8,12 +8,15 @@
 #include "ops.h"
 #include "status.h"
 
-/* Where one block's weights start in the flat buffer; the same offsets index grads. */
+/* Where one block's weights start in the flat buffer; the same offsets index grads. -1 where the
+ * block has no such tensor: the attention weights or TRM's MLP form's token SwiGLU. */
 typedef struct block_weights {
-    int64_t qkv;     /* [3D, D] */
-    int64_t o;       /* [D, D] */
-    int64_t gate_up; /* [2I, D] */
-    int64_t down;    /* [D, I] */
+    int64_t qkv;      /* [3D, D] */
+    int64_t o;        /* [D, D] */
+    int64_t tok_gu;   /* [2It, S] MLP form: token SwiGLU gate_up, across the sequence */
+    int64_t tok_down; /* [S, It] */
+    int64_t gate_up;  /* [2I, D] */
+    int64_t down;     /* [D, I] */
 } block_weights;
 
 /* What a block's forward writes besides its output, and its backward reads (R = B*S rows). In
@@ -22,8 +25,9 @@ typedef struct block_acts {
     hrm_ptr qkv;   /* [R, 3D] after RoPE: the q, k, v the attention saw */
     hrm_ptr o;     /* [R, D] attention output before o_proj */
     hrm_ptr lse;   /* [B, heads, S] */
+    hrm_ptr tgu;   /* MLP form instead of the three above: [B, 2It, D] the token gate_up output */
     hrm_ptr h1;    /* [R, D] rmsnorm(h + attn): the attention sub-layer's output */
-    hrm_ptr rstd1; /* [R] */
+    hrm_ptr rstd1; /* [R]; MLP form [B, D] (the norm over the sequence) */
     hrm_ptr gu;    /* [R, 2I] gate_up output, gate first */
     hrm_ptr rstd2; /* [R] */
 } block_acts;
@@ -31,11 +35,17 @@ typedef struct block_acts {
 typedef struct level {
     int layers;
     block_weights *w; /* [layers] */
-    /* Saved by the last update of this level: hidden[0] its input (z + injection), hidden[i+1]
-     * block i's output, hidden[layers] the level's output. [R, D] each. */
-    hrm_ptr *hidden;   /* [layers + 1] */
-    block_acts *saved; /* [layers] */
+    /* Saved by the calls of this level that the gradient flows through, `slots` of them (HRM: its
+     * last update; TRM: the n + 1 calls of the last cycle), call k in slot k: hidden[k (layers +
+     * 1)] its input (z + injection), then block i's output, the last the level's output; [R, D]
+     * each. saved[k layers + i]: what block i's backward needs. */
+    int slots;
+    hrm_ptr *hidden;   /* [slots (layers + 1)] */
+    block_acts *saved; /* [slots layers] */
 } level;
+
+static inline hrm_ptr *level_hidden(const level *l, int slot) { return l->hidden + (size_t)slot * (l->layers + 1); }
+static inline block_acts *level_saved(const level *l, int slot) { return l->saved + (size_t)slot * l->layers; }
 
 struct hrm_model {
     hrm_config cfg;
@@ -45,6 +55,7 @@ struct hrm_model {
     int max_batch;
     /* sizes: hidden, heads, head_dim, SwiGLU inter, prefix P, full sequence S, seq_len, vocab */
     int D, heads, head_dim, I, P, S, seq_len, V;
+    int It; /* TRM's MLP form: the token SwiGLU width; 0 otherwise */
     float embed_scale;
     /* offsets in the flat buffer; -1 when the config has no such tensor */
     int64_t off_embed, off_lm, off_q_w, off_q_b, off_pos, off_puzzle, off_H_init, off_L_init;
@@ -64,10 +75,11 @@ struct hrm_model {
     hrm_ptr loss, count, correct, preds; /* [B], [B] i32, [B] i32, [B, seq_len] i32 */
     hrm_ptr d_puzzle_rows;               /* [B, puzzle_emb_ndim] */
     hrm_ptr d_h;                         /* [R, D] gradient flowing back through the levels */
+    hrm_ptr d_x;                         /* [R, D] TRM: the gradient of x summed over the z updates */
     hrm_ptr spare_zH, spare_zL;          /* [R, D] the carry a forward without `out` writes */
     block_acts scratch;                  /* no-save activations; the backward reuses them as gradients */
     hrm_ptr scratch_a;                   /* [R, D] o_proj / down_proj output; zH[:, P:] rows in backward */
-    hrm_ptr scratch_m;                   /* [R, I] SwiGLU output / its gradient */
+    hrm_ptr scratch_m;                   /* [R, I] SwiGLU output / its gradient; MLP form at least [B, It D] */
 
     float *q_host; /* [2B] host copy of q */
 
@@ -109,12 +121,12 @@ static inline hrm_status copy_floats(hrm_model *m, hrm_ptr dst, hrm_ptr src, siz
 hrm_status embed_forward(hrm_model *m, int B, hrm_ptr tokens, hrm_ptr puzzle_ids);
 hrm_status embed_backward(hrm_model *m, int B);
 
-/* model_block.c: out = Level(z, inj_a + inj_b) (inj_b optional). Saving, the level works in
- * level->hidden and copies its output to out at the end; otherwise it runs in place on out. out
- * may equal z. The backward takes d_h from d(the saved level output) to d(level input) =
- * d(z + injection). */
-hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out, int save);
-hrm_status level_backward(hrm_model *m, level *l, int B);
+/* model_block.c: out = Level(z, inj_a + inj_b) (inj_b optional). Saving (slot >= 0), the level
+ * works in its slot's hidden tensors and copies its output to out at the end; otherwise (slot -1)
+ * it runs in place on out. out may equal z. The backward takes d_h from d(the slot's level
+ * output) to d(level input) = d(z + injection). */
+hrm_status level_forward(hrm_model *m, level *l, int B, hrm_ptr z, hrm_ptr inj_a, hrm_ptr inj_b, hrm_ptr out, int slot);
+hrm_status level_backward(hrm_model *m, level *l, int B, int slot);
 
 /* model_heads.c: logits = the LM head of zH (each slot's rows past the prefix); q = the Q head of
  * zH's first row (q_halt, q_continue copied to the host where not NULL). The backwards add the

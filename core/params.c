@@ -16,12 +16,20 @@ int hrm_config_head_dim(const hrm_config *c) { return c->hidden_size / c->num_he
 
 /* I = round(expansion * D * 2/3) up to a multiple of 256. Python's round() rounds halves to
  * even, as nearbyint() does in the default rounding mode. */
-int hrm_config_intermediate(const hrm_config *c) {
-    long r = (long)nearbyint(c->expansion * c->hidden_size * 2.0 / 3.0);
+static int swiglu_width(double expansion, int in) {
+    long r = (long)nearbyint(expansion * in * 2.0 / 3.0);
     return (int)((r + 255) / 256 * 256);
 }
 
-int hrm_config_prefix(const hrm_config *c) { return (c->puzzle_emb_ndim + c->hidden_size - 1) / c->hidden_size; }
+int hrm_config_intermediate(const hrm_config *c) { return swiglu_width(c->expansion, c->hidden_size); }
+
+/* trm.py: the MLP form's token SwiGLU is built with hidden_size = seq_len + puzzle_emb_len */
+int hrm_config_token_intermediate(const hrm_config *c) { return swiglu_width(c->expansion, hrm_config_full_seq(c)); }
+
+/* trm.py: puzzle_emb_len, or HRM's ceil(puzzle_emb_ndim / hidden_size) where it is 0 */
+int hrm_config_prefix(const hrm_config *c) {
+    return c->puzzle_emb_len > 0 ? c->puzzle_emb_len : (c->puzzle_emb_ndim + c->hidden_size - 1) / c->hidden_size;
+}
 
 int hrm_config_full_seq(const hrm_config *c) { return hrm_config_prefix(c) + c->seq_len; }
 
@@ -39,7 +47,23 @@ hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size) 
           c->num_heads);
     CHECK(hrm_config_head_dim(c) <= 128, "head_dim %d > 128 (hidden_size / num_heads)", hrm_config_head_dim(c));
     CHECK(hrm_config_head_dim(c) % 2 == 0 || c->pos_encodings != HRM_POS_ROPE, "rope needs an even head_dim");
-    CHECK(c->H_layers >= 1 && c->L_layers >= 1, "H_layers and L_layers must be >= 1");
+    CHECK(c->arch == HRM_ARCH_HRM || c->arch == HRM_ARCH_TRM, "arch %d is not hrm_v1 or trm", (int)c->arch);
+    CHECK(c->pos_encodings >= HRM_POS_ROPE && c->pos_encodings <= HRM_POS_NONE, "pos_encodings %d is not known",
+          (int)c->pos_encodings);
+    if (c->arch == HRM_ARCH_HRM) {
+        CHECK(c->H_layers >= 1 && c->L_layers >= 1, "H_layers and L_layers must be >= 1");
+        CHECK(!c->puzzle_emb_len && !c->mlp_t && !c->no_ACT_continue,
+              "puzzle_emb_len, mlp_t and no_ACT_continue are TRM settings (arch=trm)");
+    } else {
+        CHECK(c->L_layers >= 1 && c->H_layers >= 0, "L_layers must be >= 1 (H_layers is ignored, >= 0)");
+        /* trm.py pads the puzzle row to puzzle_emb_len * hidden_size values and cuts the first
+         * puzzle_emb_len rows off for the LM head: a longer row or a prefix without a puzzle
+         * embedding breaks it (docs/TRM.md "Configuration") */
+        CHECK(c->puzzle_emb_ndim > 0 || c->puzzle_emb_len == 0, "puzzle_emb_ndim 0 needs puzzle_emb_len 0");
+        CHECK((int64_t)c->puzzle_emb_ndim <= (int64_t)hrm_config_prefix(c) * c->hidden_size,
+              "puzzle_emb_ndim %d > puzzle_emb_len %d x hidden_size %d", c->puzzle_emb_ndim, hrm_config_prefix(c),
+              c->hidden_size);
+    }
     CHECK(c->H_cycles >= 1 && c->L_cycles >= 1, "H_cycles and L_cycles must be >= 1");
     CHECK(c->expansion > 0 && c->expansion <= 64, "expansion %g out of (0, 64]", c->expansion);
     CHECK(c->puzzle_emb_ndim >= 0, "puzzle_emb_ndim must be >= 0");
@@ -55,16 +79,21 @@ hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size) 
 
 /* ---- hrm.config JSON: the keys of config_keys.c with a config_order --------------------------- */
 
+/* HRM's 16 keys; TRM's four after them only in a TRM config, so that an HRM checkpoint is what
+ * it was before TRM existed. */
 char *hrm_config_to_json(const hrm_config *c) {
     int n;
     const hrm_key *const *keys = hrm_config_keys(&n);
+    if (c->arch == HRM_ARCH_HRM) n = HRM_CONFIG_KEYS_HRM;
     json_t *o = json_object();
     for (int i = 0; o && i < n; i++) {
         const hrm_key *k = keys[i];
         double v = hrm_key_get(k, c);
         json_t *x = k->field == HRM_FIELD_INT      ? json_integer((json_int_t)v)
                     : k->field == HRM_FIELD_DOUBLE ? json_real(v)
-                                                   : json_string(v == HRM_POS_ROPE ? "rope" : "learned");
+                    : k->field == HRM_FIELD_BOOL   ? json_boolean(v != 0)
+                    : k->field == HRM_FIELD_ARCH   ? json_string(hrm_arch_name((hrm_arch)v))
+                                                   : json_string(hrm_pos_name((hrm_pos_encoding)v));
         json_object_set_new(o, hrm_key_config_name(k), x);
     }
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -83,10 +112,16 @@ static hrm_status set_key(const hrm_key *k, json_t *v, hrm_config *c, char *err,
     } else if (k->field == HRM_FIELD_DOUBLE) {
         CHECK(json_is_number(v), "%s must be a number", name);
         hrm_key_set(k, c, json_number_value(v));
+    } else if (k->field == HRM_FIELD_BOOL) {
+        CHECK(json_is_boolean(v), "%s must be true or false", name);
+        hrm_key_set(k, c, json_is_true(v));
     } else {
         const char *s = json_string_value(v);
-        CHECK(s && (!strcmp(s, "rope") || !strcmp(s, "learned")), "pos_encodings must be \"rope\" or \"learned\"");
-        hrm_key_set(k, c, strcmp(s, "rope") ? HRM_POS_LEARNED : HRM_POS_ROPE);
+        double num;
+        char why[256];
+        CHECK(s && !hrm_key_parse(k, s, &num, why, sizeof why), "%s must be %s", name,
+              k->field == HRM_FIELD_ARCH ? "\"hrm_v1\" or \"trm\"" : "\"rope\", \"learned\" or \"none\"");
+        hrm_key_set(k, c, num);
     }
     return HRM_OK;
 }
@@ -109,6 +144,8 @@ static hrm_status parse_config(const char *json, int require_all, hrm_config *c,
         json_t *v = json_object_get(o, hrm_key_config_name(keys[i]));
         if (v)
             st = set_key(keys[i], v, c, err, err_size);
+        else if (require_all && i >= HRM_CONFIG_KEYS_HRM) /* an HRM config: TRM's keys at HRM's values */
+            hrm_key_set(keys[i], c, 0);
         else if (require_all) {
             snprintf(err, err_size, "missing key %s", hrm_key_config_name(keys[i]));
             st = HRM_ERR_INVALID_ARG;
@@ -160,19 +197,25 @@ static bool add_param(table_builder *b, hrm_param_role role, hrm_param_init init
     return true;
 }
 
-/* One block of a level: attention and SwiGLU weights, [out, in], std 1/sqrt(in). */
+/* A [out, in] weight of a block, truncnormal(1/sqrt(in)). */
+static bool add_weight(table_builder *b, char level, int layer, const char *leaf, int64_t out, int64_t in) {
+    char name[96];
+    snprintf(name, sizeof name, "model.inner.%c_level.layers.%d.%s.weight", level, layer, leaf);
+    return add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, 1 / sqrt((double)in), out, in, name);
+}
+
+/* One block of a level: the token mixing (attention; TRM's MLP form: the token SwiGLU over the
+ * S positions) and the SwiGLU, in the published construction order. */
 static bool add_block(table_builder *b, const hrm_config *c, char level, int layer) {
     const int64_t D = c->hidden_size, I = hrm_config_intermediate(c);
-    const double std_d = 1 / sqrt((double)D), std_i = 1 / sqrt((double)I);
-    char name[4][96];
-    snprintf(name[0], sizeof name[0], "model.inner.%c_level.layers.%d.self_attn.qkv_proj.weight", level, layer);
-    snprintf(name[1], sizeof name[1], "model.inner.%c_level.layers.%d.self_attn.o_proj.weight", level, layer);
-    snprintf(name[2], sizeof name[2], "model.inner.%c_level.layers.%d.mlp.gate_up_proj.weight", level, layer);
-    snprintf(name[3], sizeof name[3], "model.inner.%c_level.layers.%d.mlp.down_proj.weight", level, layer);
-    return add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, 3 * D, D, name[0]) &&
-           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, D, D, name[1]) &&
-           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, 2 * I, D, name[2]) &&
-           add_param(b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_i, D, I, name[3]);
+    bool mix = c->mlp_t ? add_weight(b, level, layer, "mlp_t.gate_up_proj",
+                                     2 * (int64_t)hrm_config_token_intermediate(c), hrm_config_full_seq(c)) &&
+                              add_weight(b, level, layer, "mlp_t.down_proj", hrm_config_full_seq(c),
+                                         hrm_config_token_intermediate(c))
+                        : add_weight(b, level, layer, "self_attn.qkv_proj", 3 * D, D) &&
+                              add_weight(b, level, layer, "self_attn.o_proj", D, D);
+    return mix && add_weight(b, level, layer, "mlp.gate_up_proj", 2 * I, D) &&
+           add_weight(b, level, layer, "mlp.down_proj", D, I);
 }
 
 hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t) {
@@ -189,7 +232,8 @@ hrm_status hrm_params_build(const hrm_config *c, hrm_param_table *t) {
     if (ok && c->pos_encodings == HRM_POS_LEARNED)
         ok =
             add_param(&b, HRM_PARAM_ADAM, HRM_INIT_TRUNC_NORMAL, std_d, S, D, "model.inner.embed_pos.embedding_weight");
-    for (int i = 0; ok && i < c->H_layers; i++) ok = add_block(&b, c, 'H', i);
+    /* TRM has one network, named L_level; its H_layers is ignored */
+    for (int i = 0; ok && c->arch == HRM_ARCH_HRM && i < c->H_layers; i++) ok = add_block(&b, c, 'H', i);
     for (int i = 0; ok && i < c->L_layers; i++) ok = add_block(&b, c, 'L', i);
     if (ok && c->puzzle_emb_ndim > 0)
         ok = add_param(&b, HRM_PARAM_PUZZLE, HRM_INIT_CONST, 0, c->num_puzzle_identifiers, c->puzzle_emb_ndim,

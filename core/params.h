@@ -14,9 +14,19 @@
 
 #include "hrm/status.h"
 
-typedef enum hrm_pos_encoding { HRM_POS_ROPE = 0, HRM_POS_LEARNED = 1 } hrm_pos_encoding;
+/* pos_encodings: rope, learned, or none (the published code adds no position information for
+ * any other value; TRM's MLP form runs with none). */
+typedef enum hrm_pos_encoding { HRM_POS_ROPE = 0, HRM_POS_LEARNED = 1, HRM_POS_NONE = 2 } hrm_pos_encoding;
 
-/* The architecture, with the published config names (docs/MODEL.md "Configuration"; stored as docs/ARCHITECTURE.md "Checkpoint weights" says). */
+/* The architecture: HRM (docs/MODEL.md) or TRM, the Tiny Recursive Model (docs/TRM.md), by the
+ * published config group names hrm_v1 and trm. */
+typedef enum hrm_arch { HRM_ARCH_HRM = 0, HRM_ARCH_TRM = 1 } hrm_arch;
+
+/* The architecture, with the published config names (docs/MODEL.md "Configuration", docs/TRM.md
+ * "Configuration"; stored as docs/ARCHITECTURE.md "Checkpoint weights" says). The first 16 fields
+ * are HRM's; the last four are TRM's (arch.yaml trm) and keep their HRM values (hrm, 0, false,
+ * false) in an HRM config. For TRM, H_cycles is T, L_cycles n, L_layers the one network's blocks,
+ * and H_layers is ignored, as published. */
 typedef struct hrm_config {
     int hidden_size, num_heads, H_layers, L_layers, H_cycles, L_cycles;
     double expansion;
@@ -26,17 +36,25 @@ typedef struct hrm_config {
     int halt_max_steps;
     double halt_exploration_prob;
     int vocab_size, seq_len, num_puzzle_identifiers;
+    hrm_arch arch;
+    int puzzle_emb_len;  /* prefix rows; 0: ceil(puzzle_emb_ndim / hidden_size) */
+    int mlp_t;           /* 1: TRM's MLP form (token mixing by a SwiGLU across the sequence) */
+    int no_ACT_continue; /* 1: halt on q_halt > 0, no continue target or loss */
 } hrm_config;
 
 /* The published defaults (docs/MODEL.md "Configuration"), from the key table (config_keys.c); the
  * dataset fields are left 0. */
 HRM_INTERNAL hrm_config hrm_config_default(void);
+/* The published defaults of an architecture: HRM's, or for TRM those of config/arch/trm.yaml
+ * (H_layers 0, L_layers 2, H_cycles 3, L_cycles 6, puzzle_emb_len 16, no_ACT_continue). */
+HRM_INTERNAL hrm_config hrm_config_default_arch(hrm_arch arch);
 
 /* Derived sizes. */
-HRM_INTERNAL int hrm_config_head_dim(const hrm_config *c);     /* hidden_size / num_heads */
-HRM_INTERNAL int hrm_config_intermediate(const hrm_config *c); /* I of the SwiGLU */
-HRM_INTERNAL int hrm_config_prefix(const hrm_config *c);       /* P = ceil(puzzle_emb_ndim / hidden_size) */
-HRM_INTERNAL int hrm_config_full_seq(const hrm_config *c);     /* S = P + seq_len */
+HRM_INTERNAL int hrm_config_head_dim(const hrm_config *c);           /* hidden_size / num_heads */
+HRM_INTERNAL int hrm_config_intermediate(const hrm_config *c);       /* I of the SwiGLU */
+HRM_INTERNAL int hrm_config_token_intermediate(const hrm_config *c); /* It of TRM's token SwiGLU (S wide) */
+HRM_INTERNAL int hrm_config_prefix(const hrm_config *c);             /* P: puzzle_emb_len, or ceil(ndim / hidden) */
+HRM_INTERNAL int hrm_config_full_seq(const hrm_config *c);           /* S = P + seq_len */
 
 /* Checks ranges and divisibility; on failure writes one line and returns HRM_ERR_INVALID_ARG. */
 HRM_INTERNAL hrm_status hrm_config_validate(const hrm_config *c, char *err, size_t err_size);
@@ -44,8 +62,9 @@ HRM_INTERNAL hrm_status hrm_config_validate(const hrm_config *c, char *err, size
 /* Serialises to the JSON object stored under hrm.config (caller frees). */
 HRM_INTERNAL char *hrm_config_to_json(const hrm_config *c);
 
-/* Parses a stored hrm.config (a checkpoint's): every one of the 16 published keys is required.
- * Keys this version does not know are ignored (newer writers stay readable). On a missing key, a
+/* Parses a stored hrm.config (a checkpoint's): every one of HRM's 16 published keys is required;
+ * TRM's four (arch, puzzle_emb_len, mlp_t, no_ACT_continue) are written only for TRM and read as
+ * HRM's values when absent. Keys this version does not know are ignored (newer writers stay readable). On a missing key, a
  * wrong type or value, writes one line naming the key, without an "hrm.config:" prefix (the
  * caller names the file and the source), and returns HRM_ERR_INVALID_ARG. */
 HRM_INTERNAL hrm_status hrm_config_parse(const char *json, hrm_config *c, char *err, size_t err_size);

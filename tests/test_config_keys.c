@@ -16,7 +16,7 @@ static double config_field(const hrm_config *c, const char *json_name) {
     static const struct {
         const char *name;
         size_t offset;
-        char kind; /* i: int, d: double, p: hrm_pos_encoding */
+        char kind; /* i: int, d: double, p: hrm_pos_encoding, a: hrm_arch */
     } fields[] = {
         {"hidden_size", offsetof(hrm_config, hidden_size), 'i'},
         {"num_heads", offsetof(hrm_config, num_heads), 'i'},
@@ -34,15 +34,20 @@ static double config_field(const hrm_config *c, const char *json_name) {
         {"vocab_size", offsetof(hrm_config, vocab_size), 'i'},
         {"seq_len", offsetof(hrm_config, seq_len), 'i'},
         {"num_puzzle_identifiers", offsetof(hrm_config, num_puzzle_identifiers), 'i'},
+        {"arch", offsetof(hrm_config, arch), 'a'},
+        {"puzzle_emb_len", offsetof(hrm_config, puzzle_emb_len), 'i'},
+        {"mlp_t", offsetof(hrm_config, mlp_t), 'i'},
+        {"no_ACT_continue", offsetof(hrm_config, no_ACT_continue), 'i'},
     };
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
         if (strcmp(fields[i].name, json_name)) continue;
         const char *f = (const char *)c + fields[i].offset;
         return fields[i].kind == 'i'   ? *(const int *)f
                : fields[i].kind == 'd' ? *(const double *)f
+               : fields[i].kind == 'a' ? (double)*(const hrm_arch *)f
                                        : (double)*(const hrm_pos_encoding *)f;
     }
-    ck_abort_msg("hrm.config key %s is not one of the 16 published ones", json_name);
+    ck_abort_msg("hrm.config key %s is not one of the 16 HRM and 4 TRM ones", json_name);
     return NAN;
 }
 
@@ -92,12 +97,15 @@ START_TEST(test_fields) {
     int n, nc, seen = 0;
     const hrm_key *keys = hrm_keys(&n);
     const hrm_key *const *ck = hrm_config_keys(&nc);
-    ck_assert_int_eq(nc, 16);
+    ck_assert_int_eq(nc, 20);
+    ck_assert_int_eq(HRM_CONFIG_KEYS_HRM, 16);
     for (int i = 0; i < nc; i++) {
         hrm_config c, zero;
         memset(&c, 0, sizeof c);
         memset(&zero, 0, sizeof zero);
-        double v = ck[i]->field == HRM_FIELD_POS ? HRM_POS_LEARNED : 3 + i;
+        double v = ck[i]->field == HRM_FIELD_POS                                      ? HRM_POS_LEARNED
+                   : ck[i]->field == HRM_FIELD_ARCH || ck[i]->field == HRM_FIELD_BOOL ? 1
+                                                                                      : 3 + i;
         hrm_key_set(ck[i], &c, v);
         ck_assert_msg(hrm_key_get(ck[i], &c) == v, "%s: get after set", ck[i]->name);
         for (int j = 0; j < nc; j++) {
@@ -162,15 +170,22 @@ START_TEST(test_parse) {
         {"data_shuffle", "yes", NULL, 1},
         {"data_shuffle", "maybe", "data_shuffle: 'maybe' is not true or false", 0},
         {"arch.pos_encodings", "learned", NULL, HRM_POS_LEARNED},
-        {"arch.pos_encodings", "alibi", "arch.pos_encodings: 'alibi' is not rope or learned", 0},
+        {"arch.pos_encodings", "none", NULL, HRM_POS_NONE},
+        {"arch.pos_encodings", "alibi", "arch.pos_encodings: 'alibi' is not rope, learned or none", 0},
+        {"arch", "trm", NULL, HRM_ARCH_TRM},
+        {"arch", "hrm_v1", NULL, HRM_ARCH_HRM},
+        {"arch", "hrm", "arch: 'hrm' is not hrm_v1 or trm", 0},
+        {"arch.mlp_t", "True", NULL, 1},
         {"arch.loss.loss_type", "softmax_cross_entropy", NULL, HRM_LOSS_SOFTMAX},
         {"arch.loss.loss_type", "mse",
          "arch.loss.loss_type: 'mse' is not stablemax_cross_entropy or softmax_cross_entropy", 0},
         {"matmul_precision", "medium", NULL, HRM_PRECISION_MEDIUM},
         {"matmul_precision", "low", "matmul_precision: 'low' is not highest, high or medium", 0},
-        {"arch.name", "HierarchicalReasoningModel_ACTV1", NULL, 0},
-        {"arch.name", "TRM", "arch.name: 'TRM' is not HierarchicalReasoningModel_ACTV1 (the only one this engine has)",
-         0},
+        {"arch.name", "HierarchicalReasoningModel_ACTV1", NULL, HRM_ARCH_HRM},
+        {"arch.name", "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", NULL, HRM_ARCH_TRM},
+        {"arch.name", "TinyRecursiveReasoningModel_ACTV1", NULL, HRM_ARCH_TRM},
+        {"arch.name", "TRM",
+         "arch.name: 'TRM' is not HierarchicalReasoningModel_ACTV1 or TinyRecursiveReasoningModel_ACTV1", 0},
         {"eval_save_outputs", "[]", NULL, 0},
         {"data_path", "", "data_path: empty value", 0},
     };

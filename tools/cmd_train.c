@@ -83,6 +83,13 @@ static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a)
         if (a->given[hrm_key_index(k)]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
         if (hrm_key_values_give(a, k, eq + 1, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     }
+    /* arch.name names the model class: it sets arch, and may not contradict it */
+    int name = hrm_key_index(key_of("arch.name")), arch = hrm_key_index(key_of("arch"));
+    if (a->given[name] && a->given[arch] && a->num[name] != a->num[arch])
+        return cli_error(prog, "arch.name=%s disagrees with arch=%s", a->text[name], a->text[arch]), CLI_BAD;
+    if (a->given[name] && !a->given[arch] &&
+        hrm_key_values_give(a, key_of("arch"), hrm_arch_name((hrm_arch)a->num[name]), err, sizeof err))
+        return cli_error(prog, "%s", err), CLI_BAD;
     return CLI_PARSED;
 }
 
@@ -122,7 +129,8 @@ static int build_config(const char *prog, const hrm_key_values *a, const hrm_con
                         bool all_fixed, hrm_config *cfg) {
     int n;
     const hrm_key *keys = hrm_keys(&n);
-    *cfg = base ? *base : hrm_config_default();
+    /* arch=trm brings trm.yaml's defaults, under the keys given on top */
+    *cfg = base ? *base : hrm_config_default_arch((hrm_arch)a->num[hrm_key_index(key_of("arch"))]);
     for (int i = 0; i < n; i++) {
         const hrm_key *k = &keys[i];
         if (!is_arch(k) || !a->given[i]) continue;
@@ -267,7 +275,11 @@ static void run_dir(run *r) {
         snprintf(project, sizeof project, "%s", text(r, "project_name"));
     else
         snprintf(project, sizeof project, "%c%s ACT-torch", (char)toupper((unsigned char)base[0]), base + 1);
-    snprintf(r->dir, sizeof r->dir, "checkpoints/%s/%s", project, text(r, "run_name"));
+    /* the default run name is the model class's, as pretrain.py's begins */
+    const char *name = text(r, "run_name");
+    if (!r->args.given[hrm_key_index(key_of("run_name"))] && r->cfg.arch == HRM_ARCH_TRM)
+        name = "TinyRecursiveReasoningModel_ACTV1";
+    snprintf(r->dir, sizeof r->dir, "checkpoints/%s/%s", project, name);
 }
 
 static int load_data(run *r) {
