@@ -31,6 +31,16 @@ static hrm_config tiny_config(int puzzle_emb_ndim, hrm_pos_encoding pos, int H_c
     return c;
 }
 
+/* TRM (docs/TRM.md): one network of 2 blocks, T = H_cycles, n = L_cycles, P prefix rows. */
+static hrm_config trm_config(int puzzle_emb_ndim, hrm_pos_encoding pos, int T, int n, int P) {
+    hrm_config c = tiny_config(puzzle_emb_ndim, pos, T, n);
+    c.arch = HRM_ARCH_TRM;
+    c.H_layers = 0;
+    c.puzzle_emb_len = P;
+    c.no_ACT_continue = 1;
+    return c;
+}
+
 /* One backend, one model and everything a segment needs, with host copies for the checks. */
 typedef struct fixture {
     hrm_ctx ctx;
@@ -532,8 +542,10 @@ static void gradient_check(hrm_config cfg, hrm_loss_kind kind, uint64_t seed) {
     hrm_rng r;
     hrm_rng_seed(&r, seed + 100);
     /* The central difference's O(h^2) error dominates above h ~ 1e-2 (attention weights of the
-     * first L block: 2.4% at 1e-2, 0.16% at 2.5e-3); float noise dominates below ~1e-3. */
-    const double h = 2.5e-3;
+     * first L block: 2.4% at 1e-2, 0.16% at 2.5e-3); float noise dominates below ~1e-3. TRM's
+     * differentiated chain is n + 1 calls deep and curves more: its first qkv weight is off by
+     * 2.8% at 2.5e-3 (n 3), within 2% at 1e-3, and float noise passes 2% at 2.5e-4. */
+    const double h = cfg.arch == HRM_ARCH_TRM ? 1e-3 : 2.5e-3;
     for (int i = 0; i < t->count; i++) {
         const hrm_param *p = &t->params[i];
         if (p->role == HRM_PARAM_FIXED) continue;
@@ -575,14 +587,22 @@ START_TEST(test_grad_two_prefix_rows) { gradient_check(tiny_config(24, HRM_POS_R
 END_TEST
 START_TEST(test_grad_no_puzzle) { gradient_check(tiny_config(0, HRM_POS_LEARNED, 1, 1), HRM_LOSS_SOFTMAX, 14); }
 END_TEST
+/* TRM with T = 1: the whole step is differentiated (n z updates and the y update; x gets the
+ * gradient of every z update), so the backward is the full gradient. */
+START_TEST(test_grad_trm_rope) { gradient_check(trm_config(16, HRM_POS_ROPE, 1, 3, 3), HRM_LOSS_STABLEMAX, 15); }
+END_TEST
+START_TEST(test_grad_trm_learned) { gradient_check(trm_config(24, HRM_POS_LEARNED, 1, 2, 0), HRM_LOSS_SOFTMAX, 16); }
+END_TEST
+START_TEST(test_grad_trm_no_pos) { gradient_check(trm_config(8, HRM_POS_NONE, 1, 1, 2), HRM_LOSS_STABLEMAX, 17); }
+END_TEST
 
 /* For N x T > 1 the one-step gradient is that of the last L and H updates alone: it must equal
  * the gradient of a 1 x 1 model (same weights) run from the carry that the N x T model's
  * no-gradient part produces. The outputs and new carries must match too. */
-static void one_step_check(int N, int T, hrm_pos_encoding pos, int ndim) {
+static void prefix_check(hrm_config full, hrm_config one) {
+    int ndim = full.puzzle_emb_ndim;
     fixture f;
-    fixture_open(&f, tiny_config(ndim, pos, N, T), 21);
-    hrm_config one = tiny_config(ndim, pos, 1, 1);
+    fixture_open(&f, full, 21);
     hrm_model *m1;
     char err[512];
     ck_assert_msg(hrm_model_create(&f.ctx, &one, BATCH, &m1, err, sizeof err) == HRM_OK, "%s", err);
@@ -630,6 +650,21 @@ static void one_step_check(int N, int T, hrm_pos_encoding pos, int ndim) {
     free(g_nt), free(g_11), free(r_nt), free(r_11), free(log_nt), free(log_11), free(c_nt), free(c_mid), free(c_11);
     fixture_close(&f);
 }
+
+static void one_step_check(int N, int T, hrm_pos_encoding pos, int ndim) {
+    prefix_check(tiny_config(ndim, pos, N, T), tiny_config(ndim, pos, 1, 1));
+}
+
+/* TRM: the gradient of a T-cycle step is that of its last cycle alone, a 1-cycle step from the
+ * carry the first T - 1 cycles reach (docs/TRM.md "One supervision step"). */
+static void trm_prefix_check(int T, int n, hrm_pos_encoding pos, int ndim, int P) {
+    prefix_check(trm_config(ndim, pos, T, n, P), trm_config(ndim, pos, 1, n, P));
+}
+
+START_TEST(test_trm_last_cycle_3x2_rope) { trm_prefix_check(3, 2, HRM_POS_ROPE, 16, 3); }
+END_TEST
+START_TEST(test_trm_last_cycle_2x3_learned) { trm_prefix_check(2, 3, HRM_POS_LEARNED, 24, 0); }
+END_TEST
 
 START_TEST(test_one_step_2x3_rope) { one_step_check(2, 3, HRM_POS_ROPE, 8); }
 END_TEST
@@ -699,10 +734,10 @@ END_TEST
 
 /* ---- 3. memory -------------------------------------------------------------------------------- */
 
-/* Peak device bytes of model creation plus one training step at N x T cycles. */
-static uint64_t step_peak(int N, int T, uint64_t *after_create) {
+/* Peak device bytes of model creation plus one training step of a model. */
+static uint64_t config_peak(hrm_config cfg, uint64_t *after_create) {
     fixture f;
-    fixture_open(&f, tiny_config(16, HRM_POS_ROPE, N, T), 51);
+    fixture_open(&f, cfg, 51);
     uint64_t cur, peak;
     ck_assert(f.ctx.f->memory_usage(f.ctx.dev, &cur, &peak) == HRM_OK);
     *after_create = peak;
@@ -714,6 +749,26 @@ static uint64_t step_peak(int N, int T, uint64_t *after_create) {
     fixture_close(&f);
     return peak;
 }
+
+/* ... at N x T cycles. */
+static uint64_t step_peak(int N, int T, uint64_t *after_create) {
+    return config_peak(tiny_config(16, HRM_POS_ROPE, N, T), after_create);
+}
+
+/* TRM keeps the n + 1 calls of the last cycle: memory does not depend on T and grows by the same
+ * amount for each further z update (docs/TRM.md "Memory"). */
+START_TEST(test_trm_memory) {
+    uint64_t c[4], p[4];
+    p[0] = config_peak(trm_config(16, HRM_POS_ROPE, 1, 2, 2), &c[0]);
+    p[1] = config_peak(trm_config(16, HRM_POS_ROPE, 5, 2, 2), &c[1]);
+    p[2] = config_peak(trm_config(16, HRM_POS_ROPE, 1, 3, 2), &c[2]);
+    p[3] = config_peak(trm_config(16, HRM_POS_ROPE, 1, 4, 2), &c[3]);
+    for (int i = 0; i < 4; i++) ck_assert_uint_eq(p[i], c[i]); /* a step allocates nothing */
+    ck_assert_uint_eq(p[1], p[0]);
+    ck_assert(p[2] > p[0]);
+    ck_assert_uint_eq(p[3] - p[2], p[2] - p[0]);
+}
+END_TEST
 
 START_TEST(test_memory_independent_of_cycles) {
     uint64_t created_2, created_8;
@@ -782,6 +837,11 @@ static Suite *model_suite(void) {
     tcase_add_test(grad, test_grad_learned_narrow_puzzle);
     tcase_add_test(grad, test_grad_two_prefix_rows);
     tcase_add_test(grad, test_grad_no_puzzle);
+    tcase_add_test(grad, test_grad_trm_rope);
+    tcase_add_test(grad, test_grad_trm_learned);
+    tcase_add_test(grad, test_grad_trm_no_pos);
+    tcase_add_test(grad, test_trm_last_cycle_3x2_rope);
+    tcase_add_test(grad, test_trm_last_cycle_2x3_learned);
     tcase_add_test(grad, test_one_step_2x3_rope);
     tcase_add_test(grad, test_one_step_3x1_learned);
     tcase_add_test(grad, test_one_step_1x4_rope);
@@ -791,6 +851,7 @@ static Suite *model_suite(void) {
     TCase *res = tcase_create("resources");
     tcase_set_timeout(res, 120);
     tcase_add_test(res, test_memory_independent_of_cycles);
+    tcase_add_test(res, test_trm_memory);
     tcase_add_test(res, test_bad_input);
     suite_add_tcase(s, res);
     return s;
