@@ -47,6 +47,14 @@ static size_t carry_floats(const hrm_act *a) {
 
 static size_t adam_floats(const hrm_act *a) { return (size_t)hrm_model_params_table(a->model)->adam_total; }
 
+static hrm_ptr ptr_plus(hrm_ptr p, size_t n) {
+    p.off += n;
+    return p;
+}
+
+/* The EMA [adam_total] after Adam's m and v, then one float holding 1 */
+static hrm_ptr ema_ptr(const hrm_act *a) { return (hrm_ptr){a->adam, 2 * adam_floats(a)}; }
+
 /* ---- creation -------------------------------------------------------------------------------- */
 
 static hrm_status alloc_host(hrm_act *a) {
@@ -86,8 +94,13 @@ static hrm_status alloc_device(hrm_act *a) {
     TRY(op_fill(&a->ops, (hrm_ptr){a->buf, 0}, n, 0.0f, "act: clearing the carry"));
     if (!a->training) return HRM_OK;
     size_t an = adam_floats(a);
-    TRY(op_alloc(&a->ops, 2 * an, &a->adam, "act: allocating the AdamATan2 moments"));
+    bool ema = a->settings.ema;
+    TRY(op_alloc(&a->ops, (ema ? 3 : 2) * an + ema, &a->adam, "act: allocating the AdamATan2 moments"));
     TRY(op_fill(&a->ops, (hrm_ptr){a->adam, 0}, 2 * an, 0.0f, "act: clearing the AdamATan2 moments"));
+    if (!ema) return HRM_OK;
+    /* ema.py register: the weights as they are now (initialised or loaded) */
+    TRY(op_copy(&a->ops, ema_ptr(a), hrm_model_params(a->model), an, "act: registering the EMA"));
+    TRY(op_fill(&a->ops, ptr_plus(ema_ptr(a), an), 1, 1.0f, "act: the EMA's 1"));
     return HRM_OK;
 }
 
@@ -97,6 +110,8 @@ static hrm_status check_settings(hrm_act *a, const hrm_train_settings *s) {
         return act_failf(a, HRM_ERR_INVALID_ARG, "act: unknown loss_type %d", (int)s->loss_type);
     if (!(s->beta1 >= 0 && s->beta1 < 1 && s->beta2 >= 0 && s->beta2 < 1))
         return act_failf(a, HRM_ERR_INVALID_ARG, "act: beta1 and beta2 must lie in [0, 1)");
+    if (!(s->ema_rate >= 0 && s->ema_rate <= 1))
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: ema_rate outside [0, 1]");
     return HRM_OK;
 }
 
@@ -257,9 +272,31 @@ hrm_status hrm_act_train_segment(hrm_act *a, const hrm_act_batch *batch, hrm_act
     return HRM_OK;
 }
 
+/* models/ema.py update: ema = (1 - mu) w + mu ema, with the scalars in fp32 as torch multiplies
+ * a float tensor by them. As one matmul of k = 1: ema [an, 1] = (1 - mu) w [an, 1] x 1 + mu ema
+ * (a backend may fuse the two products' sum: one rounding fewer than the published code). */
+static hrm_status ema_update(hrm_act *a) {
+    size_t an = adam_floats(a);
+    float mu = (float)a->settings.ema_rate;
+    hrm_matmul_args mm = {.m = (int)an,
+                          .n = 1,
+                          .k = 1,
+                          .alpha = (float)(1.0 - a->settings.ema_rate),
+                          .beta = mu,
+                          .a = hrm_model_params(a->model),
+                          .lda = 1,
+                          .b = ptr_plus(ema_ptr(a), an),
+                          .ldb = 1,
+                          .c = ema_ptr(a),
+                          .ldc = 1,
+                          .batch = 1};
+    return op_matmul(&a->ops, &mm, HRM_PRECISION_HIGHEST, "act: EMA update (matmul)");
+}
+
 hrm_status hrm_act_optimizer_step(hrm_act *a) {
     if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer_step on an evaluation-only state");
-    return hrm_optim_step(a);
+    TRY(hrm_optim_step(a));
+    return a->settings.ema ? ema_update(a) : HRM_OK;
 }
 
 hrm_status hrm_act_train_step(hrm_act *a, const hrm_act_batch *batch, hrm_act_metrics *metrics) {
@@ -317,6 +354,30 @@ hrm_status hrm_act_set_optimizer(hrm_act *a, const float *m, const float *v, int
     TRY(upload(a, (hrm_ptr){a->adam, an}, v, an));
     a->step = step;
     return HRM_OK;
+}
+
+static hrm_status check_ema(hrm_act *a) {
+    if (!a->training || !a->settings.ema) return act_failf(a, HRM_ERR_INVALID_ARG, "act: this state keeps no EMA");
+    return HRM_OK;
+}
+
+hrm_status hrm_act_get_ema(hrm_act *a, float *ema) {
+    TRY(check_ema(a));
+    return download(a, ema_ptr(a), ema, adam_floats(a));
+}
+
+hrm_status hrm_act_set_ema(hrm_act *a, const float *ema) {
+    TRY(check_ema(a));
+    return upload(a, ema_ptr(a), ema, adam_floats(a));
+}
+
+hrm_status hrm_act_ema_swap(hrm_act *a) {
+    TRY(check_ema(a));
+    size_t an = adam_floats(a);
+    hrm_ptr w = hrm_model_params(a->model), tmp = hrm_model_grads(a->model);
+    TRY(op_copy(&a->ops, tmp, w, an, "act: EMA swap"));
+    TRY(op_copy(&a->ops, w, ema_ptr(a), an, "act: EMA swap"));
+    return op_copy(&a->ops, ema_ptr(a), tmp, an, "act: EMA swap");
 }
 
 hrm_status hrm_act_get_carry(hrm_act *a, float *zH, float *zL) {

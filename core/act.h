@@ -57,6 +57,8 @@ typedef struct hrm_train_settings {
     double puzzle_emb_lr, puzzle_emb_weight_decay;
     hrm_loss_kind loss_type; /* published arch.loss.loss_type: stablemax (default) or softmax */
     uint64_t seed;           /* halting exploration */
+    int ema;                 /* keep an EMA of the AdamATan2 weights (pretrain.py ema, models/ema.py) */
+    double ema_rate;         /* mu: ema = (1 - mu) w + mu ema after every optimizer step (0.999) */
 } hrm_train_settings;
 
 /* The published defaults, from the key table (config_keys.c): global_batch_size 768, lr 1e-4,
@@ -114,7 +116,8 @@ typedef struct hrm_act {
     hrm_buffer *buf; /* carry, tokens, labels, puzzle ids */
     hrm_carry carry; /* zH, zL [B, S, D] */
     hrm_ptr d_inputs, d_labels, d_puzzle_ids;
-    hrm_buffer *adam; /* m, v [adam_total] each; NULL without an optimizer */
+    hrm_buffer *adam; /* m, v [adam_total] each, then with ema the EMA [adam_total] and a 1; NULL
+                       * without an optimizer */
     char err[512];
 } hrm_act;
 
@@ -150,6 +153,16 @@ HRM_INTERNAL hrm_status hrm_act_eval_batch(hrm_act *a, const hrm_act_batch *batc
                                            float *q_continue, int32_t *preds, hrm_act_metrics *metrics);
 
 /* ---- state for checkpoints ------------------------------------------------------------------ */
+
+/* ---- EMA of the weights (settings.ema; docs/TRM.md "EMA") ------------------------------------
+ * Registered at creation as a copy of the model's AdamATan2 range (the nn.Parameters: not the
+ * puzzle embedding, H_init, L_init), updated after every optimizer step. */
+/* The EMA [adam_total] to the host; HRM_ERR_INVALID_ARG without one. */
+HRM_INTERNAL hrm_status hrm_act_get_ema(hrm_act *a, float *ema);
+HRM_INTERNAL hrm_status hrm_act_set_ema(hrm_act *a, const float *ema);
+/* Exchanges the model's AdamATan2 range with the EMA, through the model's gradients (which the
+ * next training step zeroes): call it before and after evaluating with the EMA weights. */
+HRM_INTERNAL hrm_status hrm_act_ema_swap(hrm_act *a);
 
 /* Adam m, v [adam_total] each and the step count (get: any may be NULL; set: m, v required). */
 HRM_INTERNAL hrm_status hrm_act_get_optimizer(hrm_act *a, float *m, float *v, int64_t *step);

@@ -110,7 +110,9 @@ hrm_status hrm_checkpoint_check_dataset(const hrm_config *cfg, const char *ckpt_
 /* The state's tensors in host memory, all float32. */
 typedef struct state_arrays {
     int64_t adam_n, carry_n, B, L;
+    int ema;                     /* the run keeps an EMA: train.params is there */
     float *m, *v, *zH, *zL;      /* [adam_n] x2, [carry_n] x2 */
+    float *params;               /* [adam_n] with ema: the trained weights (the checkpoint has the EMA) */
     float *steps, *halted, *ids; /* [B] */
     float *inputs, *labels;      /* [B, L] */
     float *arena;
@@ -122,7 +124,8 @@ static int state_alloc(state_arrays *sa, hrm_act *a) {
     sa->B = a->B;
     sa->L = c->seq_len;
     sa->carry_n = sa->B * hrm_config_full_seq(c) * c->hidden_size;
-    size_t n = (size_t)(2 * sa->adam_n + 2 * sa->carry_n + 3 * sa->B + 2 * sa->B * sa->L);
+    sa->ema = a->training && a->settings.ema;
+    size_t n = (size_t)((2 + sa->ema) * sa->adam_n + 2 * sa->carry_n + 3 * sa->B + 2 * sa->B * sa->L);
     sa->arena = malloc(n * sizeof(float));
     if (!sa->arena) return 0;
     float *p = sa->arena;
@@ -134,25 +137,28 @@ static int state_alloc(state_arrays *sa, hrm_act *a) {
     sa->halted = p, p += sa->B;
     sa->ids = p, p += sa->B;
     sa->inputs = p, p += sa->B * sa->L;
-    sa->labels = p;
+    sa->labels = p, p += sa->B * sa->L;
+    sa->params = sa->ema ? p : NULL;
     return 1;
 }
 
-enum { N_STATE_TENSORS = 9 };
+/* 9 tensors; a run with an EMA adds train.params */
+enum { N_STATE_TENSORS = 10 };
+static int state_tensors(const state_arrays *sa) { return N_STATE_TENSORS - 1 + sa->ema; }
 
 /* The tensor table of a state file: names, shapes, and where their data lives. */
 static void state_entries(state_arrays *sa, const hrm_act *a, int64_t shapes[N_STATE_TENSORS][3],
                           hrm_st_entry e[N_STATE_TENSORS]) {
     const hrm_config *c = hrm_model_config(a->model);
     int64_t S = hrm_config_full_seq(c), D = c->hidden_size;
-    const char *names[N_STATE_TENSORS] = {"adam.m",           "adam.v",       "carry.zH",
-                                          "carry.zL",         "slots.steps",  "slots.halted",
-                                          "slots.puzzle_ids", "slots.inputs", "slots.labels"};
-    float *data[N_STATE_TENSORS] = {sa->m,      sa->v,   sa->zH,     sa->zL,    sa->steps,
-                                    sa->halted, sa->ids, sa->inputs, sa->labels};
-    int ndim[N_STATE_TENSORS] = {1, 1, 3, 3, 1, 1, 1, 2, 2};
-    int64_t sh[N_STATE_TENSORS][3] = {{sa->adam_n}, {sa->adam_n}, {sa->B, S, D},  {sa->B, S, D}, {sa->B},
-                                      {sa->B},      {sa->B},      {sa->B, sa->L}, {sa->B, sa->L}};
+    const char *names[N_STATE_TENSORS] = {"adam.m",       "adam.v",       "carry.zH",         "carry.zL",
+                                          "slots.steps",  "slots.halted", "slots.puzzle_ids", "slots.inputs",
+                                          "slots.labels", "train.params"};
+    float *data[N_STATE_TENSORS] = {sa->m,      sa->v,   sa->zH,     sa->zL,     sa->steps,
+                                    sa->halted, sa->ids, sa->inputs, sa->labels, sa->params};
+    int ndim[N_STATE_TENSORS] = {1, 1, 3, 3, 1, 1, 1, 2, 2, 1};
+    int64_t sh[N_STATE_TENSORS][3] = {{sa->adam_n}, {sa->adam_n}, {sa->B, S, D},  {sa->B, S, D},  {sa->B},
+                                      {sa->B},      {sa->B},      {sa->B, sa->L}, {sa->B, sa->L}, {sa->adam_n}};
     memcpy(shapes, sh, sizeof sh);
     for (int i = 0; i < N_STATE_TENSORS; i++) e[i] = (hrm_st_entry){names[i], ndim[i], shapes[i], data[i]};
 }
@@ -184,6 +190,8 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     if (!state_alloc(&sa, a)) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
     hrm_status st = hrm_act_get_optimizer(a, sa.m, sa.v, NULL);
     if (!st) st = hrm_act_get_carry(a, sa.zH, sa.zL);
+    if (!st && sa.ema)
+        st = op_read(&a->ops, hrm_model_params(a->model), sa.params, (size_t)sa.adam_n, "act: reading the weights");
     if (st) {
         free(sa.arena);
         return hrm_io_fail(err, err_size, st, path, "cannot read the training state: %s", hrm_act_error(a));
@@ -203,7 +211,7 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     if (!st) {
         state_entries(&sa, a, shapes, e);
         const char *keys[2] = {"hrm.state", "hrm.sampler"}, *values[2] = {json, sampler};
-        st = hrm_st_write(path, e, N_STATE_TENSORS, keys, values, 2, err, err_size);
+        st = hrm_st_write(path, e, state_tensors(&sa), keys, values, 2, err, err_size);
     }
     free(json);
     free(sa.arena);
@@ -243,10 +251,15 @@ static hrm_status parse_state_meta(const char *path, const char *text, const hrm
     return st;
 }
 
-static hrm_status check_state_tensors(const char *path, const hrm_st_file *f, const hrm_st_entry *e, char *err,
+static hrm_status check_state_tensors(const char *path, const hrm_st_file *f, const hrm_st_entry *e, int n, char *err,
                                       size_t err_size) {
     char got[64], want[64];
-    for (int i = 0; i < N_STATE_TENSORS; i++) {
+    int has_params = hrm_st_find(f, "train.params") != NULL;
+    if (has_params != (n == N_STATE_TENSORS))
+        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path,
+                           has_params ? "saved by a run with ema=true; this run has ema=false"
+                                      : "saved by a run without an EMA; this run has ema=true");
+    for (int i = 0; i < n; i++) {
         const hrm_st_tensor *t = hrm_st_find(f, e[i].name);
         if (!t) return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "tensor %s is missing", e[i].name);
         int ok = t->ndim == e[i].ndim;
@@ -256,9 +269,8 @@ static hrm_status check_state_tensors(const char *path, const hrm_st_file *f, co
                                e[i].name, hrm_shape_str(got, sizeof got, t->ndim, t->shape),
                                hrm_shape_str(want, sizeof want, e[i].ndim, e[i].shape));
     }
-    if (f->count != N_STATE_TENSORS)
-        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "%d tensors, a train state has %d", f->count,
-                           N_STATE_TENSORS);
+    if (f->count != n)
+        return hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "%d tensors, a train state has %d", f->count, n);
     return HRM_OK;
 }
 
@@ -309,19 +321,25 @@ hrm_status hrm_train_state_load(const char *path, hrm_act *a, hrm_sampler *s, ch
     }
     state_entries(&sa, a, shapes, e);
     st = parse_state_meta(path, hrm_st_meta(&f, "hrm.state"), a, &step, &rng, err, err_size);
-    if (!st) st = check_state_tensors(path, &f, e, err, err_size);
+    if (!st) st = check_state_tensors(path, &f, e, state_tensors(&sa), err, err_size);
     if (!st) {
         const char *text = hrm_st_meta(&f, "hrm.sampler");
         if (!text || hrm_sampler_state_parse(text, &ss, why, sizeof why))
             st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "hrm.sampler: %s", text ? why : "missing");
     }
-    for (int i = 0; !st && i < N_STATE_TENSORS; i++)
+    for (int i = 0; !st && i < state_tensors(&sa); i++)
         memcpy((float *)e[i].data, hrm_st_find(&f, e[i].name)->data, hrm_st_find(&f, e[i].name)->count * sizeof(float));
     hrm_st_free(&f);
     if (!st) st = restore_slots(path, a, &sa, err, err_size);
     if (!st && hrm_sampler_restore(s, &ss, why, sizeof why))
         st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "%s", why);
     if (!st && (hrm_act_set_optimizer(a, sa.m, sa.v, step) || hrm_act_set_carry(a, sa.zH, sa.zL)))
+        st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot restore: %s", hrm_act_error(a));
+    /* with an EMA, the model was loaded from the checkpoint, which holds the EMA weights: they
+     * become the EMA, and the trained weights come from here */
+    if (!st && sa.ema &&
+        (hrm_act_ema_swap(a) ||
+         op_write(&a->ops, hrm_model_params(a->model), sa.params, (size_t)sa.adam_n, "act: restoring the weights")))
         st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot restore: %s", hrm_act_error(a));
     if (!st) a->rng = rng;
     free(sa.arena);

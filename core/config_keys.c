@@ -38,6 +38,10 @@ static const hrm_key table[] = {
      SET(DOUBLE, puzzle_emb_weight_decay), -1},
     {"beta1", HRM_KEY_REAL, HRM_STORE_TRAIN, 0, 0.999999, "0.9", "AdamATan2 beta1, in [0, 1)", SET(DOUBLE, beta1), -1},
     {"beta2", HRM_KEY_REAL, HRM_STORE_TRAIN, 0, 0.999999, "0.95", "AdamATan2 beta2, in [0, 1)", SET(DOUBLE, beta2), -1},
+    {"ema", HRM_KEY_BOOL, HRM_STORE_TRAIN, 0, 0, NULL,
+     "keep an EMA of the weights; evaluation and checkpoints use it (false)", SET(BOOL, ema), -1},
+    {"ema_rate", HRM_KEY_REAL, HRM_STORE_TRAIN, 0, 1, NULL, "EMA = (1 - rate) w + rate EMA per step (0.999)",
+     SET(DOUBLE, ema_rate), -1},
     {"seed", HRM_KEY_INT, HRM_STORE_TRAIN, 0, BIG, "0", "initialisation, data order and halting exploration",
      SET(U64, seed), -1},
     {"data_shuffle", HRM_KEY_BOOL, HRM_STORE_TRAIN, 0, 0, "true",
@@ -312,8 +316,9 @@ hrm_config hrm_config_default_arch(hrm_arch arch) {
 hrm_train_settings hrm_train_settings_default(void) {
     hrm_train_settings s;
     memset(&s, 0, sizeof s);
+    s.ema_rate = 0.999; /* cfg_pretrain.yaml; the key has no default text so that hrm.train names it only when given */
     for (int i = 0; i < NKEYS; i++)
-        if (table[i].store == HRM_STORE_TRAIN) hrm_key_set(&table[i], &s, default_of(&table[i]));
+        if (table[i].store == HRM_STORE_TRAIN && table[i].def) hrm_key_set(&table[i], &s, default_of(&table[i]));
     return s;
 }
 

@@ -64,6 +64,8 @@ static double settings_field(const hrm_train_settings *s, const char *name) {
     if (!strcmp(name, "puzzle_emb_weight_decay")) return s->puzzle_emb_weight_decay;
     if (!strcmp(name, "arch.loss.loss_type")) return s->loss_type;
     if (!strcmp(name, "seed")) return (double)s->seed;
+    if (!strcmp(name, "ema")) return s->ema;
+    if (!strcmp(name, "ema_rate")) return s->ema_rate;
     ck_abort_msg("training key %s has a field this test does not know", name);
     return NAN;
 }
@@ -88,6 +90,7 @@ START_TEST(test_published_defaults) {
     ck_assert(s.lr == 1e-4 && s.lr_min_ratio == 1.0 && s.lr_warmup_steps == 2000 && s.total_steps == 0);
     ck_assert(s.weight_decay == 0.1 && s.beta1 == 0.9 && s.beta2 == 0.95);
     ck_assert(s.puzzle_emb_lr == 1e-2 && s.puzzle_emb_weight_decay == 0.1);
+    ck_assert(!s.ema && s.ema_rate == 0.999); /* cfg_pretrain.yaml */
     ck_assert(s.loss_type == HRM_LOSS_STABLEMAX && s.seed == 0);
 }
 END_TEST
@@ -123,12 +126,12 @@ START_TEST(test_fields) {
         if (k->store != HRM_STORE_TRAIN || k->field == HRM_FIELD_NONE) continue;
         hrm_train_settings s;
         memset(&s, 0, sizeof s);
-        double v = k->field == HRM_FIELD_LOSS ? HRM_LOSS_SOFTMAX : 5 + i;
+        double v = k->field == HRM_FIELD_LOSS ? HRM_LOSS_SOFTMAX : k->field == HRM_FIELD_BOOL ? 1 : 5 + i;
         hrm_key_set(k, &s, v);
         ck_assert_msg(settings_field(&s, k->name) == v, "%s does not set its own field", k->name);
         seen++;
     }
-    ck_assert_int_eq(seen, 11);                      /* every field of hrm_train_settings but total_steps */
+    ck_assert_int_eq(seen, 13);                      /* every field of hrm_train_settings but total_steps */
     ck_assert_ptr_null(hrm_key_find("arch.nosuch")); /* no name falls through to another key */
     ck_assert_ptr_null(hrm_key_find("hidden_size")); /* the command line says arch.hidden_size */
 }

@@ -37,6 +37,80 @@ START_TEST(test_sudoku_count) {
 }
 END_TEST
 
+/* TRM's published parameter counts (docs/TRM.md "Parameter counts", trm_ref.count_params):
+ * trm.yaml's defaults on the Sudoku, Maze and ARC datasets, attention and MLP forms. */
+START_TEST(test_trm_counts) {
+    static const struct {
+        int vocab, seq_len, mlp_t;
+        int64_t count;
+    } cases[] = {
+        {11, 81, 1, 5028866}, {11, 81, 0, 6828034}, {6, 900, 0, 6822914}, {12, 900, 0, 6829058}, {6, 900, 1, 18795522}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        hrm_config c = hrm_config_default_arch(HRM_ARCH_TRM);
+        hrm_param_table t;
+        char err[256];
+        c.vocab_size = cases[i].vocab;
+        c.seq_len = cases[i].seq_len;
+        c.num_puzzle_identifiers = 1;
+        c.mlp_t = cases[i].mlp_t;
+        c.pos_encodings = c.mlp_t ? HRM_POS_NONE : HRM_POS_ROPE;
+        ck_assert_msg(hrm_config_validate(&c, err, sizeof err) == HRM_OK, "%s", err);
+        ck_assert_int_eq(hrm_config_full_seq(&c), cases[i].seq_len + 16);
+        ck_assert(hrm_params_build(&c, &t) == HRM_OK);
+        ck_assert_msg(hrm_params_count(&t) == cases[i].count, "case %zu: %lld", i, (long long)hrm_params_count(&t));
+        ck_assert_ptr_null(hrm_params_find(&t, "model.inner.H_level.layers.0.mlp.down_proj.weight"));
+        ck_assert_ptr_nonnull(hrm_params_find(&t, c.mlp_t ? "model.inner.L_level.layers.1.mlp_t.down_proj.weight"
+                                                          : "model.inner.L_level.layers.1.self_attn.o_proj.weight"));
+        hrm_params_free(&t);
+    }
+    hrm_config c = hrm_config_default_arch(HRM_ARCH_TRM);
+    ck_assert(c.arch == HRM_ARCH_TRM && c.H_layers == 0 && c.L_layers == 2 && c.H_cycles == 3 && c.L_cycles == 6);
+    ck_assert(c.puzzle_emb_len == 16 && c.no_ACT_continue && !c.mlp_t && c.hidden_size == 512);
+}
+END_TEST
+
+/* TRM's four keys go into hrm.config only for TRM, and come back; an HRM config has none. */
+START_TEST(test_trm_json) {
+    char err[256];
+    hrm_config c = hrm_config_default_arch(HRM_ARCH_TRM), back = {0};
+    c.vocab_size = 11, c.seq_len = 81, c.num_puzzle_identifiers = 1;
+    c.mlp_t = 1;
+    c.pos_encodings = HRM_POS_NONE;
+    char *json = hrm_config_to_json(&c);
+    ck_assert_ptr_nonnull(strstr(json, "\"pos_encodings\":\"none\""));
+    ck_assert_ptr_nonnull(
+        strstr(json, "\"arch\":\"trm\",\"puzzle_emb_len\":16,\"mlp_t\":true,\"no_ACT_continue\":true}"));
+    ck_assert_msg(hrm_config_parse(json, &back, err, sizeof err) == HRM_OK, "%s", err);
+    ck_assert(memcmp(&back, &c, sizeof c) == 0 || (back.arch == c.arch && back.mlp_t && back.puzzle_emb_len == 16));
+    char *again = hrm_config_to_json(&back);
+    ck_assert_str_eq(json, again);
+    free(again);
+    free(json);
+    back = c;
+    json = hrm_config_to_json(&(hrm_config){.hidden_size = 8, .num_heads = 2, .H_layers = 1, .L_layers = 1});
+    ck_assert_ptr_null(strstr(json, "arch"));
+    ck_assert_ptr_null(strstr(json, "mlp_t"));
+    ck_assert(hrm_config_parse(json, &back, err, sizeof err) == HRM_OK);
+    ck_assert(back.arch == HRM_ARCH_HRM && !back.mlp_t && !back.puzzle_emb_len && !back.no_ACT_continue);
+    free(json);
+    /* TRM settings on HRM, and TRM's own constraints, are refused */
+    c = sudoku_config();
+    c.mlp_t = 1;
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
+    ck_assert_str_eq(err, "puzzle_emb_len, mlp_t and no_ACT_continue are TRM settings (arch=trm)");
+    c = hrm_config_default_arch(HRM_ARCH_TRM);
+    c.vocab_size = 11, c.seq_len = 81, c.num_puzzle_identifiers = 1;
+    c.puzzle_emb_len = 1;
+    c.puzzle_emb_ndim = 513;
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
+    ck_assert_str_eq(err, "puzzle_emb_ndim 513 > puzzle_emb_len 1 x hidden_size 512");
+    c.puzzle_emb_ndim = 0;
+    ck_assert(hrm_config_validate(&c, err, sizeof err) == HRM_ERR_INVALID_ARG);
+    ck_assert_str_eq(err, "puzzle_emb_ndim 0 needs puzzle_emb_len 0");
+    ck_assert(hrm_config_parse("{\"arch\": \"hrm\"}", &back, err, sizeof err) == HRM_ERR_INVALID_ARG);
+}
+END_TEST
+
 START_TEST(test_layout) {
     hrm_config c = sudoku_config();
     hrm_param_table t;
@@ -307,6 +381,8 @@ int main(void) {
     TCase *tc = tcase_create("params");
     tcase_add_test(tc, test_sudoku_count);
     tcase_add_test(tc, test_layout);
+    tcase_add_test(tc, test_trm_counts);
+    tcase_add_test(tc, test_trm_json);
     tcase_add_test(tc, test_learned_positions_and_no_puzzle);
     tcase_add_test(tc, test_intermediate_rounding);
     tcase_add_test(tc, test_validate);

@@ -440,6 +440,8 @@ static int save(run *r) {
     ckpt_paths(r->dir, step, weights, state, sizeof weights);
     if (hrm_model_get_params(r->model, r->params, t->total))
         return fail_status(r, "checkpoint", hrm_model_error(r->model));
+    /* with ema, the weights file holds the EMA, as pretrain.py saves it; the state the trained weights */
+    if (r->ts.ema && hrm_act_get_ema(r->act, r->params)) return fail_status(r, "checkpoint", hrm_act_error(r->act));
     char *json = hrm_train_json(&r->args, step, r->ts.total_steps);
     sig_atomic_t was_holding = holding;
     holding = 1;
@@ -462,7 +464,11 @@ static void put_metrics(run *r, json_t *o) {
 static int evaluate(run *r) {
     char err[1024];
     hrm_eval_report e;
-    if (hrm_evaluate(r->eval, &r->test, 0, NULL, &e, err, sizeof err)) return fail_status(r, "evaluation", err);
+    /* pretrain.py evaluates a copy of the model with the EMA weights */
+    if (r->ts.ema && hrm_act_ema_swap(r->act)) return fail_status(r, "evaluation", hrm_act_error(r->act));
+    hrm_status st = hrm_evaluate(r->eval, &r->test, 0, NULL, &e, err, sizeof err);
+    if (r->ts.ema && hrm_act_ema_swap(r->act)) return fail_status(r, "evaluation", hrm_act_error(r->act));
+    if (st) return fail_status(r, "evaluation", err);
     double epoch = (double)r->act->step * r->ts.global_batch_size / r->groups_examples;
     put_metrics(r, json_pack("{s:I, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)r->act->step,
                              "epoch", epoch, "eval/count", (json_int_t)e.count, "eval/accuracy", e.accuracy,
