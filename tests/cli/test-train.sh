@@ -8,6 +8,8 @@
 #     checkpoint_every_eval=false (final checkpoint only) are accepted;
 #   - `hrm eval --dump` writes .npy files of the contract's dtypes and shapes, streamed batch by
 #     batch: --batch 4 (last batch padded) and --batch 64 give the same files (floats to 1e-5);
+#   - TRM (arch=trm) with an EMA: resume equivalence in both modes, hrm.config and tensor names,
+#     the checkpoint holds the EMA that evaluation used, ema_rate=0 equals training without one;
 #   - bad input (unknown key, bad value, no data_path, broken datasets, truncated or corrupt
 #     checkpoints and state, a checkpoint that disagrees with the dataset) gives one line on
 #     stderr naming the key or file, a non-zero exit, and leaves existing checkpoints untouched.
@@ -235,6 +237,64 @@ expect_error "resume from a truncated state" "step_4.state" 1 $hrm train checkpo
 $hrm train data_path="$data" init_checkpoint="$ck" global_batch_size=6 epochs=20 max_steps=1 checkpoint_path="$tmp/init" >"$tmp/out" 2>"$tmp/err" ||
     fail "init_checkpoint run: $(cat "$tmp/err")"
 grep -q "hidden 16" "$tmp/out" || fail "init_checkpoint did not take the architecture from the file"
+
+# ---- TRM (arch=trm) and the EMA of the weights --------------------------------------------------
+trm="data_path=$data arch=trm arch.hidden_size=16 arch.num_heads=2 arch.H_cycles=2 arch.L_cycles=2 arch.puzzle_emb_len=2"
+trm="$trm arch.halt_max_steps=4 global_batch_size=6 lr=1e-2 lr_warmup_steps=2 epochs=20 eval_interval=10"
+for mode in "data_shuffle=false" "data_shuffle=true arch.halt_exploration_prob=0.5 seed=3"; do
+    rm -rf "$tmp/ta" "$tmp/tb"
+    $hrm train $trm $mode ema=true ema_rate=0.9 checkpoint_path="$tmp/ta" max_steps=6 >/dev/null 2>"$tmp/err" || fail "trm $mode: straight run: $(cat "$tmp/err")"
+    $hrm train $trm $mode ema=true ema_rate=0.9 checkpoint_path="$tmp/tb" max_steps=3 >/dev/null 2>"$tmp/err" || fail "trm $mode: first half: $(cat "$tmp/err")"
+    $hrm train checkpoint_path="$tmp/tb" max_steps=6 >/dev/null 2>"$tmp/err" || fail "trm $mode: resume: $(cat "$tmp/err")"
+    if cmp -s "$tmp/ta/step_6.safetensors" "$tmp/tb/step_6.safetensors" && cmp -s "$tmp/ta/step_6.state" "$tmp/tb/step_6.state"; then
+        echo "ok: trm with ema, $mode: 6 steps == 3 + resume 3, bit for bit"
+    else
+        fail "trm with ema, $mode: resumed run differs from the uninterrupted one"
+    fi
+done
+# the checkpoint holds the EMA, which evaluation during training used: hrm eval of it agrees with
+# the run's last eval line; ema_rate=0 is the trained weights themselves, ema_rate=0.9 is not
+rm -rf "$tmp/t0" "$tmp/tn"
+$hrm train $trm data_shuffle=false ema=true ema_rate=0 checkpoint_path="$tmp/t0" max_steps=6 >/dev/null 2>"$tmp/err" || fail "trm ema_rate=0: $(cat "$tmp/err")"
+$hrm train $trm data_shuffle=false checkpoint_path="$tmp/tn" max_steps=6 >/dev/null 2>"$tmp/err" || fail "trm without ema: $(cat "$tmp/err")"
+$hrm eval --checkpoint "$tmp/ta/step_6.safetensors" --data "$data" >"$tmp/eval.json" 2>"$tmp/err" || fail "trm: hrm eval: $(cat "$tmp/err")"
+python3 - "$tmp/ta" "$tmp/eval.json" "$tmp/t0/step_6.safetensors" "$tmp/tn/step_6.safetensors" <<'PY' || fail "trm: checkpoint contents"
+import json, struct, sys
+def read(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    meta = h.pop("__metadata__")
+    return meta, {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items()}
+meta, w = read(sys.argv[1] + "/step_6.safetensors")
+cfg = json.loads(meta["hrm.config"])
+assert cfg["arch"] == "trm" and cfg["H_layers"] == 0 and cfg["L_layers"] == 2 and cfg["puzzle_emb_len"] == 2, cfg
+assert cfg["no_ACT_continue"] is True and cfg["mlp_t"] is False, cfg
+assert not any("H_level" in k for k in w) and "model.inner.L_level.layers.1.mlp.down_proj.weight" in w, list(w)
+last = [l for l in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if "eval/lm_loss" in l][-1]
+ev = json.load(open(sys.argv[2]))
+assert abs(ev["lm_loss"] - last["eval/lm_loss"]) < 1e-6 * max(1, abs(ev["lm_loss"])), (ev["lm_loss"], last)
+_, w0 = read(sys.argv[3])
+_, wn = read(sys.argv[4])
+assert w0 == wn, "ema_rate=0 differs from the trained weights"
+PY
+python3 - "$tmp/ta/step_6.safetensors" "$tmp/tn/step_6.safetensors" <<'PY' || fail "trm: ema_rate=0.9 wrote the trained weights"
+import json, struct, sys
+def tensor(path, name):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    v = json.loads(b[8:8 + n])[name]
+    return b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+name = "model.inner.lm_head.weight"
+assert tensor(sys.argv[1], name) != tensor(sys.argv[2], name)
+PY
+echo "ok: trm: hrm.config, tensor names; the checkpoint is the EMA evaluation used; ema_rate=0 == no EMA"
+expect_error "resume an ema run with ema=false" "ema=true" 1 $hrm train checkpoint_path="$tmp/ta" ema=false max_steps=8
+expect_error "arch.name against arch" "disagrees with arch=hrm_v1" 2 $hrm train $base arch=hrm_v1 arch.name=TinyRecursiveReasoningModel_ACTV1 checkpoint_path="$tmp/x"
+expect_error "a TRM key without arch=trm" "arch=trm" 2 $hrm train $base arch.mlp_t=true checkpoint_path="$tmp/x"
+expect_error "resume a TRM run as HRM" "arch" 2 $hrm train checkpoint_path="$tmp/ta" arch=hrm_v1 max_steps=8
+[ -e "$tmp/ta/step_8.safetensors" ] && fail "a failed resume wrote step_8"
+[ -e "$tmp/x" ] && fail "a failed start created $tmp/x"
 
 if [ "$fails" -ne 0 ]; then
     echo "$fails check(s) failed"
