@@ -5,6 +5,7 @@
 #include "hrm/hrm.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,32 @@ int cli_int(const char *prog, const char *opt, const char *text, long min, long 
         return 0;
     }
     *out = (int)v;
+    return 1;
+}
+
+int cli_real(const char *prog, const char *opt, const char *text, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < min || v > max) {
+        cli_error(prog, "%s: '%s' is not a number in [%g, %g]", opt, text, min, max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_sampling(const char *prog, const char *samples, const char *noise, const char *seed, int *k, float *sigma,
+                 uint64_t *s) {
+    double x = 0;
+    int seed_int = 0;
+    *k = 1, *sigma = 0, *s = 0;
+    if ((samples && !cli_int(prog, "--samples", samples, 1, 4096, k)) ||
+        (noise && !cli_real(prog, "--noise", noise, 0, 1e6, &x)) ||
+        (seed && !cli_int(prog, "--seed", seed, 0, 2147483647, &seed_int)))
+        return 0;
+    *sigma = (float)x;
+    *s = (uint64_t)seed_int;
     return 1;
 }
 

@@ -43,6 +43,14 @@ void cli_usage(FILE *out, const char *prog, const char *synopsis, const char *ab
 /* Parses an integer option value in [min, max]; on error prints one line and returns 0. */
 int cli_int(const char *prog, const char *opt, const char *text, long min, long max, int *out);
 
+/* Parses a finite number option value in [min, max]; on error prints one line and returns 0. */
+int cli_real(const char *prog, const char *opt, const char *text, double min, double max, double *out);
+
+/* Sampled inference's options (--samples K, --noise SIGMA, --seed N; NULL texts keep the
+ * defaults 1, 0, 0): sets *samples, *noise, *seed; on error prints one line and returns 0. */
+int cli_sampling(const char *prog, const char *samples, const char *noise, const char *seed, int *k, float *sigma,
+                 uint64_t *s);
+
 /* The index of the device that `text` names on backend (an index, or a part of the device's or
  * platform's name, as hrm_ctx_open_device takes it); NULL text is device 0. On error prints one
  * line and returns 0. */

@@ -198,8 +198,7 @@ static void training_halt(hrm_act *a, uint8_t *is_last) {
         double u = hrm_rng_uniform(&a->rng);
         int32_t draw = (int32_t)(2 + hrm_rng_below(&a->rng, c->halt_max_steps - 1));
         int32_t min_steps = u < c->halt_exploration_prob ? draw : 0;
-        /* trm.py with no_ACT_continue: the halt logit alone decides */
-        bool halt = c->no_ACT_continue ? a->q_halt[b] > 0 : a->q_halt[b] > a->q_continue[b];
+        bool halt = hrm_act_q_halts(c, a->q_halt[b], a->q_continue[b]);
         a->halted[b] = (uint8_t)((a->halted[b] || halt) && a->steps[b] >= min_steps);
     }
 }

@@ -129,6 +129,11 @@ HRM_INTERNAL hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, co
 HRM_INTERNAL void hrm_act_free(hrm_act *a);
 HRM_INTERNAL const char *hrm_act_error(const hrm_act *a);
 
+/* The learned halting rule: q_halt > q_continue (HRM), q_halt > 0 with no_ACT_continue (TRM). */
+static inline bool hrm_act_q_halts(const hrm_config *c, float q_halt, float q_continue) {
+    return c->no_ACT_continue ? q_halt > 0 : q_halt > q_continue;
+}
+
 /* ---- training ------------------------------------------------------------------------------ */
 
 /* Steps 1-5 above: after it, the model's grads and puzzle grads hold the step's gradients, the

@@ -10,6 +10,7 @@
 #define HRM_CORE_EVALUATE_H
 
 #include "internal.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "act.h"
@@ -34,6 +35,22 @@ typedef struct hrm_eval_dump {
     void *user;
 } hrm_eval_dump;
 
+/* Sampled inference (docs/TRM.md "Sampled inference"): every batch runs `samples` times, the
+ * first plain, each further run with noise of standard deviation `noise` on the latent
+ * (hrm_model_set_noise; run k of batch j draws from a stream of seed, j and k). Per example the
+ * run whose final predictions `accept` accepts (may be NULL) and, among those (or among all where
+ * it accepts none), the highest final q_halt wins; ties go to the earlier run. The metrics, the
+ * dump and the predictions callback then see the winning run of each example, as if it had been
+ * the only one. */
+typedef struct hrm_eval_sampling {
+    int samples;
+    float noise;
+    uint64_t seed;
+    /* example: index in the split; prediction [seq_len] uint8 */
+    bool (*accept)(void *user, int64_t example, const uint8_t *prediction);
+    void *user;
+} hrm_eval_sampling;
+
 /* Sums over the real examples; divide with hrm_eval_report. */
 typedef struct hrm_eval_sums {
     int64_t examples, count;
@@ -46,9 +63,10 @@ typedef struct hrm_eval_report {
     double accuracy, exact_accuracy, q_halt_accuracy, steps, lm_loss, q_halt_loss, loss;
 } hrm_eval_report;
 
-/* a: an evaluation state (training false) on the model; M <= 0 means halt_max_steps. On failure
- * writes one line (the act's or the model's error). */
-HRM_INTERNAL hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, hrm_eval_dump *dump,
-                                     hrm_eval_report *out, char *err, size_t err_size);
+/* a: an evaluation state (training false) on the model; M <= 0 means halt_max_steps; sampling
+ * NULL (or 1 sample, or noise 0): the plain evaluation. On failure writes one line (the act's or
+ * the model's error). */
+HRM_INTERNAL hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, const hrm_eval_sampling *sampling,
+                                     hrm_eval_dump *dump, hrm_eval_report *out, char *err, size_t err_size);
 
 #endif /* HRM_CORE_EVALUATE_H */

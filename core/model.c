@@ -342,6 +342,7 @@ void hrm_model_free(hrm_model *m) {
     op_free(&m->ops, m->grads);
     op_free(&m->ops, m->params);
     free(m->q_host);
+    free(m->noise_host);
     level_free(&m->H_level);
     level_free(&m->L_level);
     hrm_params_free(&m->table);
@@ -419,12 +420,36 @@ hrm_status hrm_model_reset_slots(hrm_model *m, int B, hrm_carry carry, const uin
     return HRM_OK;
 }
 
+/* ---- sampled inference ------------------------------------------------------------------------ */
+
+hrm_status hrm_model_set_noise(hrm_model *m, float sigma, uint64_t seed) {
+    if (!(sigma >= 0) || !isfinite(sigma)) return model_failf(m, HRM_ERR_INVALID_ARG, "noise: sigma %g", (double)sigma);
+    if (sigma > 0 && !m->noise_host && !(m->noise_host = malloc((size_t)m->S * m->D * sizeof *m->noise_host)))
+        return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "noise: out of host memory");
+    m->noise_sigma = sigma;
+    hrm_rng_seed(&m->noise_rng, seed);
+    return HRM_OK;
+}
+
+/* out = z + sigma N(0, 1) for B slots, drawn slot by slot on the host into d_h (free in a forward:
+ * only a backward writes it) and added on the device. */
+static hrm_status add_noise(hrm_model *m, int B, hrm_ptr z, hrm_ptr out) {
+    size_t SD = (size_t)m->S * m->D;
+    for (int b = 0; b < B; b++) {
+        for (size_t i = 0; i < SD; i++) m->noise_host[i] = m->noise_sigma * (float)hrm_rng_normal(&m->noise_rng);
+        TRY(op_write(&m->ops, ptr_at(m->d_h, (int64_t)(b * SD)), m->noise_host, SD, "noise: upload"));
+    }
+    hrm_add_args a = {.n = (int64_t)(B * SD), .out = out, .a = z, .b = m->d_h};
+    return op_add(&m->ops, &a, "noise (add)");
+}
+
 /* ---- one segment: forward ------------------------------------------------------------------ */
 
 typedef enum schedule_part {
     RUN_PREFIX,  /* every update but the last L and the last H */
     RUN_NO_SAVE, /* every update, nothing saved */
     RUN_TRAIN,   /* every update, the last L and the last H saved for the backward */
+    RUN_NOISY,   /* as RUN_NO_SAVE, with noise on z_L before each cycle (hrm_model_set_noise) */
 } schedule_part;
 
 /* The N x T schedule from carry `in` to carry `out`. The current zH, zL are read from `in` until
@@ -433,6 +458,10 @@ static hrm_status run_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out,
     const int N = m->cfg.H_cycles, T = m->cfg.L_cycles;
     hrm_ptr zH = in.zH, zL = in.zL;
     for (int n = 0; n < N; n++) {
+        if (part == RUN_NOISY) {
+            TRY(add_noise(m, B, zL, out.zL));
+            zL = out.zL;
+        }
         for (int t = 0; t < T; t++) {
             int last = n == N - 1 && t == T - 1;
             if (last && part == RUN_PREFIX) break;
@@ -460,6 +489,10 @@ static hrm_status run_trm_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry 
     hrm_ptr y = in.zH, z = in.zL;
     for (int c = 0; c < T - (part == RUN_PREFIX); c++) {
         int save = c == T - 1 && part == RUN_TRAIN;
+        if (part == RUN_NOISY) {
+            TRY(add_noise(m, B, z, out.zL));
+            z = out.zL;
+        }
         for (int i = 0; i < n; i++) {
             TRY(level_forward(m, net, B, z, y, m->x, out.zL, save ? i : -1));
             z = out.zL;
@@ -491,7 +524,10 @@ hrm_status hrm_model_forward(hrm_model *m, hrm_forward_mode mode, int B, hrm_ptr
     TRY(check_carry(m, out, "forward"));
     if (mode == HRM_FORWARD_TRAIN) m->train_batch = 0; /* the saves are being overwritten */
     TRY(embed_forward(m, B, tokens, puzzle_ids));
-    TRY(run_any_schedule(m, B, in, out, mode == HRM_FORWARD_TRAIN ? RUN_TRAIN : RUN_NO_SAVE));
+    schedule_part part = mode == HRM_FORWARD_TRAIN                        ? RUN_TRAIN
+                         : mode == HRM_FORWARD_EVAL && m->noise_sigma > 0 ? RUN_NOISY
+                                                                          : RUN_NO_SAVE;
+    TRY(run_any_schedule(m, B, in, out, part));
     if (mode != HRM_FORWARD_Q_ONLY) {
         TRY(lm_head_forward(m, B, out.zH));
         m->logits_batch = B;

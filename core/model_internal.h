@@ -6,6 +6,7 @@
 
 #include "model.h"
 #include "ops.h"
+#include "rng.h"
 #include "status.h"
 
 /* Where one block's weights start in the flat buffer; the same offsets index grads. -1 where the
@@ -82,6 +83,11 @@ struct hrm_model {
     hrm_ptr scratch_m;                   /* [R, I] SwiGLU output / its gradient; MLP form at least [B, It D] */
 
     float *q_host; /* [2B] host copy of q */
+
+    /* Sampled inference (hrm_model_set_noise): sigma 0 = none; noise_host [S D] one slot's draw */
+    float noise_sigma;
+    hrm_rng noise_rng;
+    float *noise_host;
 
     /* The precision of the linear layers' and the LM head's products (forward and backward; see
      * hrm_model_set_matmul_precision). Broadcasts, column sums and the two-wide Q head stay fp32:

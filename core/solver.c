@@ -5,6 +5,7 @@
  * runs keep that size: a puzzle alone costs one puzzle's compute, not max_batch's. */
 #include "hrm/solver.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,17 @@ struct hrm_solver {
     int32_t *blank_ids; /* [max_batch] zeros, for puzzle_ids == NULL */
     int32_t *preds;     /* [max_batch, seq_len] the current segment's argmax */
     uint8_t *stopped;   /* [max_batch] */
+    /* sampled inference (hrm_solver_set_sampling): one run's answers, then the best so far */
+    int samples;
+    float noise;
+    uint64_t seed;
+    hrm_solver_accept_fn accept;
+    void *accept_user;
+    int32_t *run_preds; /* [max_batch, seq_len] */
+    int *run_used;      /* [max_batch] */
+    float *run_q;       /* [max_batch] */
+    uint8_t *run_ok;    /* [max_batch] the current best was accepted */
+    float *best_q;      /* [max_batch] the current best's q_halt */
 };
 
 /* err may be NULL: a caller that only wants the status need not supply a buffer. */
@@ -45,6 +57,11 @@ void hrm_solver_close(hrm_solver *s) {
     free(s->blank_ids);
     free(s->preds);
     free(s->stopped);
+    free(s->run_preds);
+    free(s->run_used);
+    free(s->run_q);
+    free(s->run_ok);
+    free(s->best_q);
     free(s);
 }
 
@@ -54,7 +71,14 @@ static hrm_status alloc_host(hrm_solver *s, char *err, size_t err_size) {
     s->blank_ids = calloc(B, sizeof *s->blank_ids);
     s->preds = malloc(BL * sizeof *s->preds);
     s->stopped = malloc(B);
-    if (!s->labels || !s->blank_ids || !s->preds || !s->stopped)
+    s->run_preds = malloc(BL * sizeof *s->run_preds);
+    s->run_used = malloc(B * sizeof *s->run_used);
+    s->run_q = malloc(B * sizeof *s->run_q);
+    s->run_ok = malloc(B);
+    s->best_q = malloc(B * sizeof *s->best_q);
+    s->samples = 1;
+    if (!s->labels || !s->blank_ids || !s->preds || !s->stopped || !s->run_preds || !s->run_used || !s->run_q ||
+        !s->run_ok || !s->best_q)
         return failf(err, err_size, HRM_ERR_OUT_OF_MEMORY, "solver: out of host memory for %d puzzles", s->max_batch);
     for (size_t i = 0; i < BL; i++) s->labels[i] = HRM_IGNORE_LABEL;
     return HRM_OK;
@@ -152,6 +176,32 @@ static hrm_status fit_act(hrm_solver *s, int n, char *err, size_t err_size) {
     return st == HRM_OK ? HRM_OK : failf(err, err_size, st, "%s", buf);
 }
 
+/* One run of the segments: each puzzle's answer at the segment where it stops. Stopped puzzles
+ * keep running with the rest (a slot's rows never mix with another's): their answers were taken
+ * when they stopped. */
+static hrm_status run_once(hrm_solver *s, int n, const hrm_act_batch *batch, int M, bool all_segments,
+                           int32_t *predictions, int *segments_used, float *q_halt, char *err, size_t err_size) {
+    size_t L = (size_t)s->cfg.seq_len;
+    hrm_act *a = s->act;
+    int left = n;
+    hrm_status st;
+    memset(s->stopped, 0, (size_t)n);
+    for (int seg = 0; seg < M && left > 0; seg++) {
+        if ((st = hrm_act_eval_segment(a, batch, seg, M, s->preds, NULL)) != HRM_OK)
+            return failf(err, err_size, st, "%s", hrm_act_error(a));
+        for (int b = 0; b < n; b++) {
+            bool halts = hrm_act_q_halts(&s->cfg, a->q_halt[b], a->q_continue[b]);
+            if (s->stopped[b] || !(seg == M - 1 || (!all_segments && halts))) continue;
+            memcpy(predictions + b * L, s->preds + b * L, L * sizeof *predictions);
+            if (segments_used) segments_used[b] = seg + 1;
+            if (q_halt) q_halt[b] = a->q_halt[b];
+            s->stopped[b] = 1;
+            left--;
+        }
+    }
+    return HRM_OK;
+}
+
 hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids, int max_segments,
                           bool all_segments, int32_t *predictions, int *segments_used, float *q_halt, char *err,
                           size_t err_size) {
@@ -164,25 +214,45 @@ hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int
     if (st == HRM_OK) st = fit_act(s, n, err, err_size);
     if (st != HRM_OK) return st;
 
-    size_t L = (size_t)s->cfg.seq_len;
-    int M = max_segments > 0 ? max_segments : s->cfg.halt_max_steps, left = n;
+    int M = max_segments > 0 ? max_segments : s->cfg.halt_max_steps;
     hrm_act_batch batch = {inputs, s->labels, puzzle_ids ? puzzle_ids : s->blank_ids};
-    hrm_act *a = s->act;
-    memset(s->stopped, 0, (size_t)n);
-    /* Stopped puzzles keep running with the rest (a slot's rows never mix with another's): their
-     * answers were taken when they stopped. */
-    for (int seg = 0; seg < M && left > 0; seg++) {
-        if ((st = hrm_act_eval_segment(a, &batch, seg, M, s->preds, NULL)) != HRM_OK)
-            return failf(err, err_size, st, "%s", hrm_act_error(a));
+    if (s->samples <= 1 || s->noise == 0)
+        return run_once(s, n, &batch, M, all_segments, predictions, segments_used, q_halt, err, err_size);
+    size_t L = (size_t)s->cfg.seq_len;
+    for (int k = 0; k < s->samples; k++) {
+        /* run 0 is the plain one; run k draws from its own stream */
+        if ((st = hrm_model_set_noise(s->model, k ? s->noise : 0.0f, s->seed + 0x9e3779b97f4a7c15ull * (uint64_t)k)))
+            return failf(err, err_size, st, "%s", hrm_model_error(s->model));
+        st = run_once(s, n, &batch, M, all_segments, s->run_preds, s->run_used, s->run_q, err, err_size);
+        if (st) {
+            hrm_model_set_noise(s->model, 0, 0);
+            return st;
+        }
         for (int b = 0; b < n; b++) {
-            if (s->stopped[b] || !(seg == M - 1 || (!all_segments && a->q_halt[b] > a->q_continue[b]))) continue;
-            memcpy(predictions + b * L, s->preds + b * L, L * sizeof *predictions);
-            if (segments_used) segments_used[b] = seg + 1;
-            if (q_halt) q_halt[b] = a->q_halt[b];
-            s->stopped[b] = 1;
-            left--;
+            const int32_t *p = s->run_preds + (size_t)b * L;
+            bool ok = s->accept && s->accept(s->accept_user, b, p);
+            /* accepted beats rejected; then the higher q_halt; ties keep the earlier run */
+            if (k > 0 && (s->run_ok[b] > ok || (s->run_ok[b] == ok && !(s->run_q[b] > s->best_q[b])))) continue;
+            s->run_ok[b] = ok;
+            memcpy(predictions + (size_t)b * L, p, L * sizeof *predictions);
+            if (segments_used) segments_used[b] = s->run_used[b];
+            s->best_q[b] = s->run_q[b];
+            if (q_halt) q_halt[b] = s->run_q[b];
         }
     }
+    return hrm_model_set_noise(s->model, 0, 0)
+               ? failf(err, err_size, HRM_ERR_INVALID_ARG, "%s", hrm_model_error(s->model))
+               : HRM_OK;
+}
+
+hrm_status hrm_solver_set_sampling(hrm_solver *s, int samples, float noise, uint64_t seed, hrm_solver_accept_fn accept,
+                                   void *user) {
+    if (!s || samples < 1 || samples > 4096 || !(noise >= 0) || !isfinite(noise)) return HRM_ERR_INVALID_ARG;
+    s->samples = samples;
+    s->noise = noise;
+    s->seed = seed;
+    s->accept = accept;
+    s->accept_user = user;
     return HRM_OK;
 }
 

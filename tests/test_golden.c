@@ -765,7 +765,7 @@ static void check_evaluate(golden *g, const char *plugin_path, const char *init_
         seen.rows = 0;
         hrm_eval_dump dump = {.q_halt = qh, .q_continue = qc, .rows = seen_rows, .user = &seen};
         hrm_eval_report r;
-        ck_assert_msg(hrm_evaluate(a, &ds, m, &dump, &r, err, sizeof err) == HRM_OK, "%s", err);
+        ck_assert_msg(hrm_evaluate(a, &ds, m, NULL, &dump, &r, err, sizeof err) == HRM_OK, "%s", err);
         ck_assert_int_eq(seen.rows, N);
         eval_sums mine = {0};
         for (int i = 0; i < N; i++)
@@ -813,6 +813,119 @@ static void run_evaluate(int plugin, const char *fixture, const char *init_file,
                   g.first);
 }
 
+/* ---- sampled inference (hrm_eval_sampling) ----------------------------------------------- */
+
+typedef struct sampled_run {
+    hrm_eval_report r;
+    float *qh;      /* [M, N] */
+    eval_seen seen; /* logits, predictions [N] */
+} sampled_run;
+
+static void sampled_eval(hrm_act *a, const hrm_dataset *ds, int M, const hrm_eval_sampling *smp, sampled_run *out) {
+    char err[512];
+    size_t N = (size_t)ds->num_examples, L = (size_t)ds->meta.seq_len, V = (size_t)ds->meta.vocab_size;
+    out->qh = malloc((size_t)M * N * 4);
+    out->seen = (eval_seen){.L = L, .V = V, .logits = malloc(N * L * V * 4), .preds = malloc(N * L)};
+    ck_assert(out->qh && out->seen.logits && out->seen.preds);
+    hrm_eval_dump dump = {.q_halt = out->qh, .rows = seen_rows, .user = &out->seen};
+    ck_assert_msg(hrm_evaluate(a, ds, M, smp, &dump, &out->r, err, sizeof err) == HRM_OK, "%s", err);
+}
+
+static void sampled_free(sampled_run *s) { free(s->qh), free(s->seen.logits), free(s->seen.preds); }
+
+static bool same_report(const hrm_eval_report *a, const hrm_eval_report *b) {
+    return a->count == b->count && a->accuracy == b->accuracy && a->exact_accuracy == b->exact_accuracy &&
+           a->q_halt_accuracy == b->q_halt_accuracy && a->lm_loss == b->lm_loss && a->q_halt_loss == b->q_halt_loss;
+}
+
+/* accept: the plain run's prediction of the example only */
+typedef struct accept_plain {
+    const uint8_t *preds;
+    size_t L;
+    int calls;
+} accept_plain;
+
+static bool accept_if_plain(void *user, int64_t example, const uint8_t *prediction) {
+    accept_plain *p = user;
+    p->calls++;
+    return memcmp(prediction, p->preds + (size_t)example * p->L, p->L) == 0;
+}
+
+static bool accept_none(void *user, int64_t example, const uint8_t *prediction) {
+    (void)user, (void)example, (void)prediction;
+    return false;
+}
+
+/* The selection rule of sampled evaluation, on the golden model's test split (batches of 4, the
+ * last padded): noise 0 is the plain evaluation whatever K; with noise, run 0 is plain, so every
+ * example's final q_halt is at least the plain one, the seed fixes the draws, the report is the
+ * published formulas over the chosen rows, and a verifier's verdict comes before q_halt. */
+static void run_sampled(int plugin) {
+    const char *dir = getenv("HRM_GOLDEN_DIR");
+    ck_assert_msg(dir && dir[0], "HRM_GOLDEN_DIR is not set (meson sets it to tests/golden)");
+    char init_path[4096], exp_path[4096], err[512];
+    snprintf(init_path, sizeof init_path, "%s/init.safetensors", dir);
+    snprintf(exp_path, sizeof exp_path, "%s/expected.safetensors", dir);
+    golden g = {.backend = plugins[plugin].name, .fixture = "main sampled"};
+    expected_read(exp_path, &g.exp);
+    run_settings rs = read_run(&g.exp);
+    engine e;
+    engine_open(&e, plugins[plugin].path, init_path, 4, -1);
+    hrm_dataset ds;
+    load_split(dir, "test", &ds);
+    hrm_train_settings ts = hrm_train_settings_default();
+    ts.loss_type = rs.ts.loss_type;
+    hrm_act *a;
+    ck_assert_msg(hrm_act_create(&e.ctx, e.model, 4, &ts, false, &a, err, sizeof err) == HRM_OK, "%s", err);
+    int M = rs.eval_segments, N = ds.num_examples;
+    size_t L = (size_t)e.L, V = (size_t)e.V;
+    sampled_run plain, zero, noisy, again, other, verified, rejected;
+    sampled_eval(a, &ds, M, NULL, &plain);
+    hrm_eval_sampling smp = {.samples = 4, .noise = 0};
+    sampled_eval(a, &ds, M, &smp, &zero);
+    ck_assert_msg(same_report(&zero.r, &plain.r) && !memcmp(zero.qh, plain.qh, (size_t)M * N * 4),
+                  "noise 0 differs from the plain evaluation");
+    smp = (hrm_eval_sampling){.samples = 4, .noise = 1.0f, .seed = 5};
+    sampled_eval(a, &ds, M, &smp, &noisy);
+    sampled_eval(a, &ds, M, &smp, &again);
+    ck_assert_msg(same_report(&noisy.r, &again.r) && !memcmp(noisy.qh, again.qh, (size_t)M * N * 4),
+                  "the same seed gave different draws");
+    smp.seed = 6;
+    sampled_eval(a, &ds, M, &smp, &other);
+    ck_assert_msg(memcmp(noisy.qh, other.qh, (size_t)M * N * 4), "another seed gave the same draws");
+    int higher = 0;
+    eval_sums mine = {0};
+    for (int i = 0; i < N; i++) {
+        float q = noisy.qh[(size_t)(M - 1) * N + i], q0 = plain.qh[(size_t)(M - 1) * N + i];
+        ck_assert_msg(q >= q0, "example %d: chosen q_halt %g below the plain run's %g", i, q, q0);
+        higher += q > q0;
+        add_example(&g, &mine, &ds, i, noisy.seen.logits + (size_t)i * L * V, q, M, ts.loss_type,
+                    noisy.seen.preds + (size_t)i * L);
+    }
+    ck_assert_msg(higher > 0, "noise 1.0 never raised a q_halt: no noise reached the model");
+    expect_report(&g, "sampled evaluate (4 runs, noise 1)", &noisy.r, &mine, N, M, 1e-6);
+    /* a verifier that accepts only the plain answers: every example keeps its plain prediction */
+    accept_plain ap = {.preds = plain.seen.preds, .L = L};
+    smp = (hrm_eval_sampling){.samples = 4, .noise = 1.0f, .seed = 5, .accept = accept_if_plain, .user = &ap};
+    sampled_eval(a, &ds, M, &smp, &verified);
+    ck_assert_int_eq(ap.calls, 4 * N);
+    ck_assert_msg(!memcmp(verified.seen.preds, plain.seen.preds, (size_t)N * L), "an unaccepted answer was chosen");
+    ck_assert_msg(verified.r.accuracy == plain.r.accuracy, "accuracy %g, plain %g", verified.r.accuracy,
+                  plain.r.accuracy);
+    /* a verifier that accepts nothing leaves the choice to q_halt */
+    smp.accept = accept_none;
+    sampled_eval(a, &ds, M, &smp, &rejected);
+    ck_assert_msg(same_report(&rejected.r, &noisy.r) && !memcmp(rejected.qh, noisy.qh, (size_t)M * N * 4),
+                  "rejecting every answer changed the choice");
+    sampled_free(&plain), sampled_free(&zero), sampled_free(&noisy), sampled_free(&again), sampled_free(&other);
+    sampled_free(&verified), sampled_free(&rejected);
+    hrm_act_free(a);
+    hrm_dataset_free(&ds);
+    engine_close(&e);
+    hrm_st_free(&g.exp);
+    ck_assert_msg(g.failures == 0, "golden[%s] sampled: %d mismatches; first: %s", g.backend, g.failures, g.first);
+}
+
 /* ---- the test cases: fixture x plugin ------------------------------------------------------ */
 
 static void run_fixture(int plugin, const char *fixture, const char *init_file, const char *expected_file) {
@@ -846,6 +959,9 @@ END_TEST
 START_TEST(golden_evaluate_main) { run_evaluate(_i, "main", "init.safetensors", "expected.safetensors"); }
 END_TEST
 
+START_TEST(golden_sampled) { run_sampled(_i); }
+END_TEST
+
 START_TEST(golden_evaluate_learned) {
     run_evaluate(_i, "learned", "init_learned.safetensors", "expected_learned.safetensors");
 }
@@ -862,6 +978,7 @@ int main(void) {
     tcase_add_loop_test(tc, golden_resume, 0, plugin_count);
     tcase_add_loop_test(tc, golden_evaluate_main, 0, plugin_count);
     tcase_add_loop_test(tc, golden_evaluate_learned, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_sampled, 0, plugin_count);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -706,6 +706,51 @@ START_TEST(test_q_only_keeps_saves) {
 }
 END_TEST
 
+/* Sampled inference's noise (hrm_model_set_noise): sigma 0 changes nothing; sigma > 0 changes an
+ * EVAL forward, reproducibly from its seed, and never a TRAIN forward; for HRM and TRM. */
+static void noise_check(hrm_config cfg) {
+    fixture f;
+    fixture_open(&f, cfg, 91);
+    CK(f.m, hrm_model_set_params(f.m, f.params, hrm_model_params_table(f.m)->total));
+    size_t n = 2 * f.carry_n;
+    float *c[4];
+    for (int i = 0; i < 4; i++) ck_assert((c[i] = malloc(n * sizeof(float))) != NULL);
+    const float sigmas[4] = {0, 0.5f, 0.5f, 0.5f};
+    const uint64_t seeds[4] = {1, 7, 7, 8};
+    float q_plain[BATCH], q[BATCH];
+    reset_carry(&f, f.carry0);
+    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_EVAL, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q_plain, NULL));
+    float *plain = malloc(n * sizeof(float));
+    download(&f, f.carry.zH, plain, f.carry_n);
+    download(&f, f.carry.zL, plain + f.carry_n, f.carry_n);
+    for (int i = 0; i < 4; i++) {
+        CK(f.m, hrm_model_set_noise(f.m, sigmas[i], seeds[i]));
+        reset_carry(&f, f.carry0);
+        CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_EVAL, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q, NULL));
+        download(&f, f.carry.zH, c[i], f.carry_n);
+        download(&f, f.carry.zL, c[i] + f.carry_n, f.carry_n);
+    }
+    ck_assert_msg(!memcmp(c[0], plain, n * sizeof(float)), "sigma 0 changed the forward");
+    ck_assert_msg(memcmp(c[1], plain, n * sizeof(float)), "sigma 0.5 changed nothing");
+    ck_assert_msg(!memcmp(c[1], c[2], n * sizeof(float)), "the same seed drew different noise");
+    ck_assert_msg(memcmp(c[1], c[3], n * sizeof(float)), "another seed drew the same noise");
+    /* a TRAIN forward ignores the setting */
+    reset_carry(&f, f.carry0);
+    CK(f.m, hrm_model_forward(f.m, HRM_FORWARD_TRAIN, BATCH, f.tokens, f.puzzle_ids, f.carry, f.carry, q, NULL));
+    download(&f, f.carry.zH, c[0], f.carry_n);
+    download(&f, f.carry.zL, c[0] + f.carry_n, f.carry_n);
+    ck_assert_msg(!memcmp(c[0], plain, n * sizeof(float)), "a TRAIN forward took noise");
+    ck_assert_int_eq(hrm_model_set_noise(f.m, -1, 0), HRM_ERR_INVALID_ARG);
+    for (int i = 0; i < 4; i++) free(c[i]);
+    free(plain);
+    fixture_close(&f);
+}
+
+START_TEST(test_noise_hrm) { noise_check(tiny_config(16, HRM_POS_ROPE, 2, 2)); }
+END_TEST
+START_TEST(test_noise_trm) { noise_check(trm_config(16, HRM_POS_ROPE, 2, 2, 2)); }
+END_TEST
+
 /* reset_slots writes H_init / L_init into the chosen slots only. */
 START_TEST(test_reset_slots) {
     fixture f;
@@ -847,6 +892,8 @@ static Suite *model_suite(void) {
     tcase_add_test(grad, test_one_step_1x4_rope);
     tcase_add_test(grad, test_q_only_keeps_saves);
     tcase_add_test(grad, test_reset_slots);
+    tcase_add_test(grad, test_noise_hrm);
+    tcase_add_test(grad, test_noise_trm);
     suite_add_tcase(s, grad);
     TCase *res = tcase_create("resources");
     tcase_set_timeout(res, 120);

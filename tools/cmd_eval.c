@@ -18,7 +18,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { O_CHECKPOINT, O_DATA, O_SEGMENTS, O_DUMP, O_BACKEND, O_DEVICE, O_BATCH, O_TASK, O_PRECISION, NOPTS };
+enum {
+    O_CHECKPOINT,
+    O_DATA,
+    O_SEGMENTS,
+    O_DUMP,
+    O_BACKEND,
+    O_DEVICE,
+    O_BATCH,
+    O_TASK,
+    O_PRECISION,
+    O_SAMPLES,
+    O_NOISE,
+    O_SEED,
+    NOPTS
+};
 
 static const cli_opt opts[NOPTS] = {
     [O_CHECKPOINT] = {"--checkpoint", "F", "weights (safetensors with hrm.config), e.g. RUN/step_K.safetensors"},
@@ -34,6 +48,12 @@ static const cli_opt opts[NOPTS] = {
     [O_TASK] = {"--task", "NAME",
                 "task plugin whose verifier scores the predictions (default: the one matching "
                 "seq_len and vocab; 'none' to skip)"},
+    [O_SAMPLES] = {"--samples", "K",
+                   "sampled inference: each batch K times, the first plain, the others with\n"
+                   "                     noise on the latent; per example the run whose answer the task's verifier\n"
+                   "                     accepts (without the label), then the most confident halt head (default 1)"},
+    [O_NOISE] = {"--noise", "SIGMA", "standard deviation of that noise (default 0: --samples changes nothing)"},
+    [O_SEED] = {"--seed", "N", "seed of the noise (default 0)"},
 };
 
 typedef struct eval_run {
@@ -58,7 +78,18 @@ typedef struct eval_run {
     uint8_t *row_in, *row_label; /* [seq_len] scratch */
     hrm_task_metric metrics[16];
     int num_metrics;
+    hrm_eval_sampling sampling;
+    uint8_t *accept_in; /* [seq_len] scratch of accept_answer */
 } eval_run;
+
+/* hrm_eval_sampling.accept: the task's verifier without the label (the label would give the
+ * answer away; a task that needs it accepts nothing, and the halt head chooses). */
+static bool accept_answer(void *user, int64_t example, const uint8_t *prediction) {
+    eval_run *r = user;
+    bool ok = false;
+    for (int k = 0; k < r->ds.meta.seq_len; k++) r->accept_in[k] = (uint8_t)hrm_dataset_input(&r->ds, example, k);
+    return r->task->verify(r->accept_in, prediction, NULL, &ok, NULL, 0) == HRM_OK && ok;
+}
 
 /* hrm_eval_dump.rows: appends a batch's real rows to logits.npy and predictions.npy. */
 static hrm_status put_rows(void *user, int64_t first, int valid, const float *logits, const uint8_t *predictions,
@@ -184,6 +215,8 @@ static void print_report(const eval_run *r, const hrm_eval_report *e, const char
                   "accuracy", e->accuracy, "exact_accuracy", e->exact_accuracy, "q_halt_accuracy", e->q_halt_accuracy,
                   "steps", e->steps, "lm_loss", e->lm_loss, "q_halt_loss", e->q_halt_loss, "loss", e->loss);
     if (o) json_object_set_new(o, "matmul_precision", json_string(hrm_precision_name(r->runs)));
+    if (o) json_object_set_new(o, "samples", json_integer(r->sampling.noise > 0 ? r->sampling.samples : 1));
+    if (o) json_object_set_new(o, "noise", json_real(r->sampling.noise));
     if (o) add_task_fields(r, o);
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
     if (text) printf("%s\n", text);
@@ -212,7 +245,9 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
 static int run_eval(eval_run *r, const char **v) {
     char err[1024];
     int M = 0, batch = 256;
-    if ((v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) ||
+    if (!cli_sampling(r->prog, v[O_SAMPLES], v[O_NOISE], v[O_SEED], &r->sampling.samples, &r->sampling.noise,
+                      &r->sampling.seed) ||
+        (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) ||
         (v[O_BATCH] && !cli_int(r->prog, "--batch", v[O_BATCH], 1, 1 << 20, &batch)) ||
         !cli_precision(r->prog, "--matmul-precision", v[O_PRECISION], &r->precision))
         return CLI_EXIT_USAGE;
@@ -241,7 +276,10 @@ static int run_eval(eval_run *r, const char **v) {
     if (!open_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
     hrm_eval_report e;
     bool dump = v[O_DUMP] || r->task;
-    if (!st) st = hrm_evaluate(r->act, &r->ds, M, dump ? &r->dump : NULL, &e, err, sizeof err);
+    if (r->task && !(r->accept_in = malloc((size_t)r->ds.meta.seq_len))) return cli_error(r->prog, "out of memory"), 1;
+    r->sampling.accept = r->task ? accept_answer : NULL;
+    r->sampling.user = r;
+    if (!st) st = hrm_evaluate(r->act, &r->ds, M, &r->sampling, dump ? &r->dump : NULL, &e, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
     if (v[O_DUMP] && !finish_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     if (!close_task(r)) return CLI_EXIT_FAIL;
@@ -270,6 +308,7 @@ int cmd_eval(const char *prog, int argc, char **argv) {
     if (r.task_eval) r.task->eval_end(r.task_eval, r.metrics, 16, &r.num_metrics, ignored, sizeof ignored);
     free(r.row_in);
     free(r.row_label);
+    free(r.accept_in);
     hrm_act_free(r.act);
     hrm_model_free(r.model);
     if (r.ctx_open) hrm_ctx_close(&r.ctx);

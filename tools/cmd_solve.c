@@ -37,6 +37,9 @@ enum {
     O_DEVICE,
     O_COLOR,
     O_PRECISION,
+    O_SAMPLES,
+    O_NOISE,
+    O_SEED,
     NOPTS
 };
 
@@ -57,6 +60,12 @@ static const cli_opt opts[NOPTS] = {
     [O_PRECISION] = {"--matmul-precision", "P",
                      "highest (fp32, default), high (tf32) or medium (bf16) matrix products"},
     [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
+    [O_SAMPLES] = {"--samples", "K",
+                   "sampled inference: K runs, the first plain, the others with noise on the\n"
+                   "                     latent; the answer the task's verifier accepts, then the most confident\n"
+                   "                     halt head (default 1)"},
+    [O_NOISE] = {"--noise", "SIGMA", "standard deviation of that noise (default 0: --samples changes nothing)"},
+    [O_SEED] = {"--seed", "N", "seed of the noise (default 0)"},
 };
 
 typedef struct solve_run {
@@ -165,6 +174,17 @@ static int pick_task(solve_run *r, const char *name) {
     return 1;
 }
 
+/* hrm_solver_accept_fn: the task's verifier, without the dataset's label (a label would give the
+ * answer away); a task that cannot verify without one accepts nothing, leaving the halt head to
+ * choose. */
+static bool accept_prediction(void *user, int puzzle, const int32_t *prediction) {
+    solve_run *r = user;
+    bool ok = false;
+    (void)puzzle;
+    for (int k = 0; k < r->L; k++) r->pred[k] = (uint8_t)prediction[k];
+    return r->task->verify(r->input, r->pred, NULL, &ok, NULL, 0) == HRM_OK && ok;
+}
+
 /* Runs up to M segments through the solver; returns the number run, 0 on error. */
 static int run_segments(solve_run *r, int M, bool all) {
     char err[1024];
@@ -199,8 +219,7 @@ static int report(solve_run *r, int used, int M, bool color) {
     if (r->puzzle_id)
         printf("\npuzzle identifier: %d%s%s\n", (int)r->puzzle_id, r->ds.identifiers ? " " : "",
                r->ds.identifiers && r->puzzle_id < r->ds.num_identifiers ? r->ds.identifiers[r->puzzle_id] : "");
-    printf("\nsegments: %d of %d (%s)\n", used, M,
-           used < M ? "the model halted: q_halt > q_continue" : "the segment limit");
+    printf("\nsegments: %d of %d (%s)\n", used, M, used < M ? "the model halted" : "the segment limit");
     if (r->task->verify(r->input, r->pred, r->label, &accepted, reason, sizeof reason)) {
         cli_error(r->prog, "the %s verifier could not check the prediction: %s", r->task->name, reason);
         return CLI_EXIT_FAIL;
@@ -233,6 +252,10 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     if (v[O_SEGMENTS] && !cli_int(r->prog, "--segments", v[O_SEGMENTS], 1, 1 << 16, &M)) return CLI_EXIT_USAGE;
     hrm_matmul_precision asked, runs;
     if (!cli_precision(r->prog, "--matmul-precision", v[O_PRECISION], &asked)) return CLI_EXIT_USAGE;
+    int samples;
+    float noise;
+    uint64_t seed;
+    if (!cli_sampling(r->prog, v[O_SAMPLES], v[O_NOISE], v[O_SEED], &samples, &noise, &seed)) return CLI_EXIT_USAGE;
     /* the weights go to the device first: the checkpoint's format says which task parses the puzzle */
     if (hrm_solver_open(v[O_CHECKPOINT], v[O_BACKEND], v[O_DEVICE], 1, &r->solver, err, sizeof err))
         return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
@@ -254,6 +277,7 @@ static int solve(solve_run *r, const char **v, const char *positional) {
     if (ok && v[O_PUZZLE_ID]) ok = puzzle_id_from(r, v[O_PUZZLE_ID], v[O_DATA]);
     if (!ok) return CLI_EXIT_FAIL;
     if (M <= 0) M = r->cfg.halt_max_steps;
+    hrm_solver_set_sampling(r->solver, samples, noise, seed, accept_prediction, r);
     int used = run_segments(r, M, v[O_ALL] != NULL);
     if (!used) return CLI_EXIT_FAIL;
     return report(r, used, M, want_color(v[O_COLOR]));

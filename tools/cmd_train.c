@@ -466,7 +466,7 @@ static int evaluate(run *r) {
     hrm_eval_report e;
     /* pretrain.py evaluates a copy of the model with the EMA weights */
     if (r->ts.ema && hrm_act_ema_swap(r->act)) return fail_status(r, "evaluation", hrm_act_error(r->act));
-    hrm_status st = hrm_evaluate(r->eval, &r->test, 0, NULL, &e, err, sizeof err);
+    hrm_status st = hrm_evaluate(r->eval, &r->test, 0, NULL, NULL, &e, err, sizeof err);
     if (r->ts.ema && hrm_act_ema_swap(r->act)) return fail_status(r, "evaluation", hrm_act_error(r->act));
     if (st) return fail_status(r, "evaluation", err);
     double epoch = (double)r->act->step * r->ts.global_batch_size / r->groups_examples;

@@ -2,7 +2,7 @@
  *
  * A solver holds one checkpoint's weights on one backend device, ready for batches of up to
  * max_batch puzzles. A run goes segment after segment (the ACT halting of the HRM project's docs/MODEL.md) and stops early once
- * every puzzle's learned halting says stop (q_halt > q_continue), as `hrm solve` does:
+ * every puzzle's learned halting says stop (HRM: q_halt > q_continue; TRM: q_halt > 0), as `hrm solve` does:
  *
  *     hrm_solver *s;
  *     char err[512];
@@ -57,7 +57,7 @@ HRM_API void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size,
  *   puzzle_ids  int32 [n]           NULL: all 0 (blank)
  *   max_segments                    the segment limit M; <= 0: halt_max_steps
  *   all_segments                    false: stop each puzzle at the first segment where
- *                                   q_halt > q_continue (or at M); true: run all M segments
+ *                                   the model halts (or at M); true: run all M segments
  *   predictions int32 [n, seq_len]  out: the argmax tokens of the segment where the puzzle stopped
  *   segments_used int [n]           out, may be NULL: that segment's number, 1..M
  *   q_halt      float [n]           out, may be NULL: the Q head's halt logit at that segment
@@ -68,6 +68,20 @@ HRM_API void hrm_solver_info(const hrm_solver *s, int *seq_len, int *vocab_size,
 HRM_API hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, const int32_t *puzzle_ids,
                                   int max_segments, bool all_segments, int32_t *predictions, int *segments_used,
                                   float *q_halt, char *err, size_t err_size);
+
+/* Sampled inference (after Probabilistic TRM, arXiv 2605.19943; docs/TRM.md "Sampled inference"):
+ * every later hrm_solver_run runs its puzzles `samples` times. The first run is the plain one;
+ * each further run adds Gaussian noise of standard deviation `noise` to the latent (z_L; TRM's
+ * z) at the start of every cycle, with its own draw from a stream seeded by `seed`. Per puzzle
+ * the answer comes from the run whose prediction `accept` accepts (a task's verifier; may be
+ * NULL) and, among those (or among all runs where it accepts none), whose Q head is the most
+ * confident (the highest q_halt at the segment where the run stopped); ties go to the earlier
+ * run. accept(user, puzzle, prediction) gets the puzzle's index in the run and its seq_len
+ * predicted tokens. samples 1 or noise 0 is the plain run (the default); samples in [1, 4096],
+ * noise >= 0 and finite, else HRM_ERR_INVALID_ARG. */
+typedef bool (*hrm_solver_accept_fn)(void *user, int puzzle, const int32_t *prediction);
+HRM_API hrm_status hrm_solver_set_sampling(hrm_solver *s, int samples, float noise, uint64_t seed,
+                                           hrm_solver_accept_fn accept, void *user);
 
 /* Frees the device memory and closes the backend. NULL is a no-op. */
 HRM_API void hrm_solver_close(hrm_solver *s);
