@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_keys.h"
 #include "io_util.h"
 #include "safetensors.h"
 
@@ -79,8 +80,9 @@ static hrm_status parse_setting(const char *setting, json_t *known, json_t *give
     const char *name = strncmp(key, "arch.", 5) ? key : key + 5;
     if (name != key && (!strcmp(name, "name") || !strncmp(name, "loss.", 5))) return HRM_OK;
     if (!json_object_get(known, name)) return setting_fail(err, n, "unknown key '%s'%s", key, "");
-    json_t *v = !strcmp(name, "pos_encodings") ? json_string(eq + 1) : json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-    if (!v || !(json_is_number(v) || json_is_string(v))) {
+    bool text = !strcmp(name, "pos_encodings") || !strcmp(name, "arch");
+    json_t *v = text ? json_string(eq + 1) : json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+    if (!v || !(json_is_number(v) || json_is_string(v) || json_is_boolean(v))) {
         json_decref(v);
         return setting_fail(err, n, "%s: '%s' is not a number", key, eq + 1);
     }
@@ -97,11 +99,13 @@ static hrm_status parse_setting(const char *setting, json_t *known, json_t *give
     return HRM_OK;
 }
 
-/* cfg = the published defaults overridden by the settings; given = the keys set. */
-static hrm_status apply_settings(const char *const *settings, int count, hrm_config *cfg, json_t *given, char *err,
-                                 size_t n) {
-    *cfg = hrm_config_default();
-    char *defaults = hrm_config_to_json(cfg);
+/* cfg = the published defaults of arch overridden by the settings; given = the keys set (TRM's
+ * keys are known to both: an HRM config refuses them when validated). */
+static hrm_status apply_settings(const char *const *settings, int count, hrm_arch arch, hrm_config *cfg, json_t *given,
+                                 char *err, size_t n) {
+    hrm_config trm = hrm_config_default_arch(HRM_ARCH_TRM);
+    *cfg = hrm_config_default_arch(arch);
+    char *defaults = hrm_config_to_json(&trm);
     json_t *known = defaults ? json_loads(defaults, 0, NULL) : NULL;
     free(defaults);
     if (!known) return hrm_io_fail(err, n, HRM_ERR_OUT_OF_MEMORY, "settings", "out of memory");
@@ -158,19 +162,45 @@ static hrm_status set_inferred(infer *in, const char *key, int64_t value, const 
     return HRM_OK;
 }
 
-/* Layers of a level: the count of consecutive layers.i.self_attn.qkv_proj.weight from 0. */
-static int count_layers(const infer *in, char level) {
+/* Layers of a level: the count of consecutive layers.i.<leaf>.weight from 0. */
+static int count_layers(const infer *in, char level, const char *leaf) {
     char name[128];
     int i = 0;
     for (;; i++) {
-        snprintf(name, sizeof name, P "%c_level.layers.%d.self_attn.qkv_proj.weight", level, i);
+        snprintf(name, sizeof name, P "%c_level.layers.%d.%s.weight", level, i, leaf);
         if (!tensor(in, name) || i >= MAX_INFERRED) return i;
     }
 }
 
+/* TRM (trm.py): one network, L_level, whose blocks mix tokens by attention or, in the MLP form,
+ * by mlp_t; the token SwiGLU's down_proj [S, It] gives the full sequence S. */
+static hrm_status infer_trm_layers(infer *in) {
+    hrm_config *c = in->cfg;
+    int attn = count_layers(in, 'L', "self_attn.qkv_proj"), mlp_t = count_layers(in, 'L', "mlp_t.down_proj");
+    if (!attn == !mlp_t)
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           attn ? "the L_level blocks have both self_attn and mlp_t tensors"
+                                : "missing tensor " P "L_level.layers.0.self_attn.qkv_proj.weight (or mlp_t)");
+    hrm_status s = set_inferred(in, "L_layers", attn + mlp_t, "the L_level.layers.* tensors", &c->L_layers);
+    if (!s) s = set_inferred(in, "mlp_t", mlp_t > 0, "the mlp_t tensors", &c->mlp_t);
+    if (s || !mlp_t) return s;
+    const hrm_torch_tensor *t;
+    if ((s = need_tensor(in, P "L_level.layers.0.mlp_t.down_proj.weight", 2, &t))) return s;
+    if (!json_object_get(in->given, "pos_encodings")) c->pos_encodings = HRM_POS_NONE; /* the published recipe */
+    int64_t seq_len = t->shape[0] - hrm_config_prefix(c);
+    if (seq_len < 1)
+        return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
+                           "tensor " P "L_level.layers.0.mlp_t.down_proj.weight has %lld rows, fewer than the puzzle "
+                           "prefix + 1",
+                           (long long)t->shape[0]);
+    return set_inferred(in, "seq_len", seq_len, P "L_level.layers.0.mlp_t.down_proj.weight (rows minus the prefix)",
+                        &c->seq_len);
+}
+
 static hrm_status infer_layers(infer *in) {
     hrm_config *c = in->cfg;
-    int H = count_layers(in, 'H'), L = count_layers(in, 'L');
+    if (c->arch == HRM_ARCH_TRM) return infer_trm_layers(in);
+    int H = count_layers(in, 'H', "self_attn.qkv_proj"), L = count_layers(in, 'L', "self_attn.qkv_proj");
     if (!H || !L)
         return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
                            "missing tensor " P "%c_level.layers.0.self_attn.qkv_proj.weight", H ? 'L' : 'H');
@@ -203,10 +233,10 @@ static hrm_status infer_positions(infer *in) {
     if (json_object_get(in->given, "pos_encodings") && (c->pos_encodings == HRM_POS_LEARNED) != learned)
         return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
                            "pos_encodings=%s was given, but the checkpoint %s " P "embed_pos.embedding_weight",
-                           learned ? "rope" : "learned", learned ? "has" : "has no");
-    c->pos_encodings = learned ? HRM_POS_LEARNED : HRM_POS_ROPE;
+                           hrm_pos_name(c->pos_encodings), learned ? "has" : "has no");
+    if (learned || c->pos_encodings == HRM_POS_LEARNED) c->pos_encodings = learned ? HRM_POS_LEARNED : HRM_POS_ROPE;
     if (!learned) {
-        if (!json_object_get(in->given, "seq_len"))
+        if (!json_object_get(in->given, "seq_len") && !(c->mlp_t && c->seq_len > 0))
             return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
                                "seq_len is unknown (rope positions): pass --data DIR or seq_len=N");
         return HRM_OK;
@@ -227,30 +257,36 @@ static hrm_status infer_positions(infer *in) {
 static hrm_status infer_expansion(infer *in) {
     hrm_config *c = in->cfg;
     const hrm_torch_tensor *t;
-    hrm_status s = need_tensor(in, P "H_level.layers.0.mlp.down_proj.weight", 2, &t);
+    const char *name = in->cfg->arch == HRM_ARCH_TRM ? P "L_level.layers.0.mlp.down_proj.weight"
+                                                     : P "H_level.layers.0.mlp.down_proj.weight";
+    hrm_status s = need_tensor(in, name, 2, &t);
     if (s) return s;
     int64_t I = t->shape[1];
     if (hrm_config_intermediate(c) == I) return HRM_OK;
     if (json_object_get(in->given, "expansion"))
         return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
-                           "expansion=%g gives a SwiGLU width of %d, but " P
-                           "H_level.layers.0.mlp.down_proj.weight has %lld",
-                           c->expansion, hrm_config_intermediate(c), (long long)I);
+                           "expansion=%g gives a SwiGLU width of %d, but %s has %lld", c->expansion,
+                           hrm_config_intermediate(c), name, (long long)I);
     for (int half = 1; half <= 128; half++) {
         c->expansion = half / 2.0;
         if (hrm_config_intermediate(c) == I) return HRM_OK;
     }
     return hrm_io_fail(in->err, in->err_size, HRM_ERR_INVALID_ARG, in->path,
-                       "no expansion gives the SwiGLU width %lld of " P "H_level.layers.0.mlp.down_proj.weight",
-                       (long long)I);
+                       "no expansion gives the SwiGLU width %lld of %s", (long long)I, name);
 }
 
 hrm_status hrm_convert_config(const hrm_torch_file *f, const char *path, const char *const *settings, int n,
                               hrm_config *out, char *err, size_t err_size) {
     infer in = {.f = f, .path = path, .given = json_object(), .cfg = out, .err = err, .err_size = err_size};
     if (!in.given) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of memory");
-    hrm_status s = apply_settings(settings, n, out, in.given, err, err_size);
-    if (!s) s = index_state_dict(f, path, &in.ix, err, err_size);
+    hrm_status s = index_state_dict(f, path, &in.ix, err, err_size);
+    /* no H level: TRM's one network (docs/TRM.md "Parameters") */
+    hrm_arch arch = s || tensor(&in, P "H_level.layers.0.mlp.down_proj.weight") ? HRM_ARCH_HRM : HRM_ARCH_TRM;
+    if (!s) s = apply_settings(settings, n, arch, out, in.given, err, err_size);
+    if (!s && out->arch != arch)
+        s = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "arch=%s was given, but the checkpoint %s",
+                        hrm_arch_name(out->arch),
+                        arch == HRM_ARCH_TRM ? "has no H_level tensors (a TRM)" : "has H_level tensors (an HRM)");
     if (!s) s = infer_embeddings(&in);
     if (!s) s = infer_layers(&in);
     if (!s) s = infer_positions(&in);

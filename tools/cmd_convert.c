@@ -18,7 +18,7 @@
 static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s IN.pt OUT.safetensors [key=value ...] [--data DIR]\n\n"
-            "Converts a published PyTorch HRM checkpoint (torch.save(model.state_dict()) of pretrain.py,\n"
+            "Converts a published PyTorch HRM or TRM checkpoint (torch.save(model.state_dict()) of pretrain.py,\n"
             "`_orig_mod.` prefixes of torch.compile included; float32, bfloat16 or float16 tensors) to\n"
             "this engine's checkpoint: safetensors, float32, the published names, the architecture in\n"
             "the hrm.config metadata. OUT is written atomically.\n\n"
@@ -29,6 +29,11 @@ static void usage(FILE *out, const char *prog) {
             "arch.halt_exploration_prob=0.1 arch.rope_theta=10000 arch.rms_norm_eps=1e-5 arch.expansion=4.\n"
             "seq_len comes from --data DIR (DIR/train/dataset.json, also checked against vocab_size and\n"
             "num_puzzle_identifiers) or seq_len=N; models with learned positions carry it.\n\n"
+            "A checkpoint without H_level tensors is a TRM (SamsungSAILMontreal/TinyRecursiveModels,\n"
+            "arch=trm): its L_level blocks give L_layers and the form (attention, or mlp_t: the MLP form,\n"
+            "whose token SwiGLU also gives seq_len + puzzle_emb_len); the rest takes trm.yaml's defaults\n"
+            "(arch.H_cycles=3 arch.L_cycles=6 arch.puzzle_emb_len=16 arch.no_ACT_continue=true; the MLP\n"
+            "form pos_encodings=none) unless given. An EMA run's checkpoint holds the EMA weights.\n\n"
             "options:\n"
             "  --data DIR         the dataset the model was trained on\n"
             "  --help             show this help\n",
@@ -93,11 +98,15 @@ static int parse_args(const char *prog, int argc, char **argv, convert_args *a) 
 }
 
 static void print_summary(const convert_args *a, const hrm_config *c, const hrm_convert_summary *s) {
-    printf("%s -> %s: %d tensors, %lld parameters (%lld values with the puzzle embedding and H/L init); "
-           "hidden %d, heads %d, layers H %d L %d, cycles H %d L %d, vocab %d, seq_len %d, %s positions",
-           a->in, a->out, s->tensors, (long long)s->parameters, (long long)s->values, c->hidden_size, c->num_heads,
-           c->H_layers, c->L_layers, c->H_cycles, c->L_cycles, c->vocab_size, c->seq_len,
-           c->pos_encodings == HRM_POS_LEARNED ? "learned" : "rope");
+    printf("%s -> %s: %d tensors, %lld parameters (%lld values with the puzzle embedding and H/L init); ", a->in,
+           a->out, s->tensors, (long long)s->parameters, (long long)s->values);
+    if (c->arch == HRM_ARCH_TRM)
+        printf("TRM%s, hidden %d, heads %d, layers %d, T %d, n %d, prefix %d", c->mlp_t ? " (MLP form)" : "",
+               c->hidden_size, c->num_heads, c->L_layers, c->H_cycles, c->L_cycles, hrm_config_prefix(c));
+    else
+        printf("hidden %d, heads %d, layers H %d L %d, cycles H %d L %d", c->hidden_size, c->num_heads, c->H_layers,
+               c->L_layers, c->H_cycles, c->L_cycles);
+    printf(", vocab %d, seq_len %d, %s positions", c->vocab_size, c->seq_len, hrm_pos_name(c->pos_encodings));
     if (s->from_bf16 || s->from_f16) printf("; widened to float32: %d bfloat16, %d float16", s->from_bf16, s->from_f16);
     if (s->skipped) printf("; %d non-parameter buffers left out", s->skipped);
     printf("\n");
