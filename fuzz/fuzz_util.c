@@ -99,7 +99,8 @@ int fuzz_same_config(const hrm_config *a, const hrm_config *b) {
            a->pos_encodings == b->pos_encodings && a->rope_theta == b->rope_theta &&
            a->rms_norm_eps == b->rms_norm_eps && a->halt_max_steps == b->halt_max_steps &&
            a->halt_exploration_prob == b->halt_exploration_prob && a->vocab_size == b->vocab_size &&
-           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers;
+           a->seq_len == b->seq_len && a->num_puzzle_identifiers == b->num_puzzle_identifiers && a->arch == b->arch &&
+           a->puzzle_emb_len == b->puzzle_emb_len && a->mlp_t == b->mlp_t && a->no_ACT_continue == b->no_ACT_continue;
 }
 
 void fuzz_quiet(int (*cmd)(const char *prog, int argc, char **argv), const char *prog, int argc, char **argv) {
