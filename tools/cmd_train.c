@@ -96,7 +96,8 @@ static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a)
 static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s key=value ...\n\n"
-            "Trains a Hierarchical Reasoning Model with the published pretrain.py overrides. Checkpoints go\n"
+            "Trains a Hierarchical Reasoning Model (or with arch=trm a Tiny Recursive Model) with the\n"
+            "published pretrain.py overrides. Checkpoints go\n"
             "to checkpoint_path/step_K.safetensors (weights, hrm.config, hrm.train) and step_K.state\n"
             "(optimizer, ACT carry, sampler, RNG); metrics to checkpoint_path/metrics.jsonl. If\n"
             "checkpoint_path already holds a checkpoint, training resumes from the latest one and continues\n"
