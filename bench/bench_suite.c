@@ -7,7 +7,8 @@
  *      activation-sized one (an `add` on activation-sized buffers, which a large cache holds)
  *      for ops that move up to BENCH_RESIDENT_MAX_BYTES a call, the memory one for larger ones;
  *   3. a training step and an evaluation segment of the small and of the published Sudoku model
- *      (bench_train.c): samples/s, MFU against the GEMM peak of step 1, peak device memory;
+ *      (bench_train.c; TRM's models are `hrm bench train`'s only): samples/s, MFU against the GEMM
+ *      peak of step 1, peak device memory;
  *   4. the memory check: the small model's training memory at H_cycles x L_cycles 8x8 against 2x2.
  * Every measurement warms up, repeats and reports median, min and max (bench_time_calls), inside
  * a per-measurement time bound so that a slow device (OpenCL on a CPU through PoCL) finishes in
@@ -292,7 +293,7 @@ static void run_model(suite *S, const target *t, int model, double predicted_s, 
     char label[64], reason[400];
     int batch = bench_model_default_batch(model);
     double train_flops, eval_flops;
-    bench_model_flops(model, batch, 2, &train_flops, &eval_flops);
+    bench_model_flops(model, batch, &train_flops, &eval_flops);
     bench_result *r[3];
     snprintf(label, sizeof label, "train step %s", name);
     r[0] = add(S, "model", "samples/s", label);
@@ -346,9 +347,9 @@ static void run_model(suite *S, const target *t, int model, double predicted_s, 
 static void run_models(suite *S, const target *t) {
     double small_s = 0, small_flops = 0, eval_flops;
     /* model 0 is the small one: its measured step predicts the larger model's on this device */
-    for (int model = 0; model < BENCH_NUM_MODELS; model++) {
+    for (int model = 0; model < BENCH_SUITE_MODELS; model++) {
         double flops, step_s;
-        bench_model_flops(model, bench_model_default_batch(model), 2, &flops, &eval_flops);
+        bench_model_flops(model, bench_model_default_batch(model), &flops, &eval_flops);
         double predicted = small_s > 0 ? small_s * flops / small_flops : 0;
         run_model(S, t, model, predicted, &step_s);
         if (model == 0) small_s = step_s, small_flops = flops;
@@ -370,7 +371,7 @@ static void run_memory_check(suite *S, const target *t) {
         snprintf(r[i]->detail, sizeof r[i]->detail,
                  "training step + eval segment at H_cycles x L_cycles = %dx%d, batch %d, fresh device", cycles[i],
                  cycles[i], MEMORY_BATCH);
-        ok[i] = bench_model_memory(&o, MEMORY_MODEL, MEMORY_BATCH, cycles[i], &peak[i], err, sizeof err);
+        ok[i] = bench_model_memory(&o, MEMORY_MODEL, MEMORY_BATCH, cycles[i], cycles[i], &peak[i], err, sizeof err);
         if (ok[i])
             set_single(r[i], (double)peak[i] / (1 << 20));
         else

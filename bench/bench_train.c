@@ -1,7 +1,8 @@
-/* bench/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM
+/* bench/bench_train.c - `hrm bench train`: training and evaluation throughput of whole HRM and TRM
  * models on one backend, with the model-FLOPs utilisation against the fp32 GEMM peak of the device
- * they ran on, and the backend's peak memory at H_cycles x L_cycles = 2x2 and 8x8. Its model
- * measurements (bench_train.h) also serve the `hrm bench` suite.
+ * they ran on, and the backend's peak memory as the cycles change (HRM: H_cycles x L_cycles = 2x2
+ * and 8x8; TRM: T = 1 and 4 at the model's n, and n = 2). Its model measurements (bench_train.h)
+ * also serve the `hrm bench` suite.
  *
  * The peak is `hrm bench`'s compute roof (bench_peak.c): a square matmul through the same backend
  * and device, sized to the device, timed before the models and again after them at the same size;
@@ -10,15 +11,20 @@
  *
  * The models are built in memory (parameters from hrm_model_init_params, seed 0) and fed synthetic
  * data of the right shapes: tokens and labels uniform in [1, vocab), puzzle identifier 0. A sample
- * is one sequence through one segment: a training step (hrm_act_train_step: the TRAIN forward,
- * the Q-target forward, the losses, the one-step-gradient backward, SignSGD and AdamATan2) moves B
- * samples, an evaluation segment (hrm_act_eval_segment, cycling through halt_max_steps segments)
- * moves B samples. Each is timed with bench_measure.c's loop (one warm-up call, then at least
- * --steps calls and, without --steps, at least 2 s), and the rates come from the median call.
+ * is one sequence through one segment (TRM: one supervision step): a training step
+ * (hrm_act_train_step: the TRAIN forward, for HRM the Q-target forward, the losses, the backward,
+ * SignSGD and AdamATan2, for TRM then the EMA update) moves B samples, an evaluation segment
+ * (hrm_act_eval_segment, cycling through halt_max_steps segments) moves B samples. Each is timed
+ * with bench_measure.c's loop (one warm-up call, then at least --steps calls and, without --steps,
+ * at least 2 s), and the rates come from the median call.
  *
- * The memory check opens a fresh device for each of 2x2 and 8x8 (the peak is a high-water mark
+ * The memory check opens a fresh device for each configuration (the peak is a high-water mark
  * since device_open), builds the model and a training and an evaluation state at the same batch,
- * runs one training step and one evaluation segment, and reads memory_usage's peak. */
+ * runs one training step and one evaluation segment, and reads memory_usage's peak. HRM keeps the
+ * same activations whatever the cycles (one-step gradient): 2x2 and 8x8 must be equal. TRM
+ * differentiates the whole last cycle, whose n + 1 network calls it keeps (docs/TRM.md "Memory"):
+ * its memory must not depend on T (T = 1 and 4 at the model's n must be equal) and grows linearly
+ * with n, which n = 2 against the model's n (both at T = 1) measures per z-update. */
 #include "bench.h"
 #include "bench_train.h"
 #include "bench_suite.h"
@@ -34,7 +40,10 @@
 
 #define DEFAULT_STEPS 5
 #define DEFAULT_MIN_TIME 2.0 /* seconds of timed calls per measurement when --steps is not given */
-#define MEMORY_CYCLES 8      /* the large H_cycles = L_cycles of the memory check */
+#define MEMORY_CYCLES 8      /* HRM: the large H_cycles = L_cycles of the memory check */
+#define MEMORY_TRM_T 4       /* TRM: the large T of the memory check (against T = 1) */
+#define MEMORY_TRM_N 2       /* TRM: the small n of the memory check (against the model's n) */
+#define MEMORY_RUNS 3        /* the most configurations of one model's memory check */
 /* The peak probe's bounds, those of `hrm bench`'s full mode (bench_suite.c): at least 5 calls and
  * 0.5 s of them, at most 5 s, so that a slow device (CLBlast on PoCL: about 33 GFLOP/s at 1024^3
  * here) spends seconds on it and a fast one still gets enough calls for a median. */
@@ -44,14 +53,22 @@
 
 typedef struct model_spec {
     const char *name;
-    int hidden, heads, layers, batch;
+    hrm_arch arch;
+    int hidden, heads, layers, mlp_t, batch;
+    int H_cycles, L_cycles; /* what throughput runs at: HRM 2x2; TRM the published T = 3, n = 6 */
     const char *about;
 } model_spec;
 
-/* (a) of the issue, and the published Sudoku model (27,275,266 parameters). */
+/* (a) of issue 3 and the published Sudoku model (27,275,266 parameters); TRM's published Sudoku
+ * attention form (6,828,034 parameters) and a small TRM of the small HRM's width. (The MLP form
+ * waits for the engine to build mlp_t; spec_config and count_flops already take it.)
+ * The HRM ones come first: the `hrm bench` suite runs the first BENCH_SUITE_MODELS. */
 static const model_spec specs[] = {
-    {"small", 128, 2, 2, 32, "hidden 128, 2 heads, 2+2 layers"},
-    {"sudoku", 512, 8, 4, 8, "hidden 512, 8 heads, 4+4 layers (published Sudoku, 27M)"},
+    {"small", HRM_ARCH_HRM, 128, 2, 2, 0, 32, 2, 2, "hidden 128, 2 heads, 2+2 layers"},
+    {"sudoku", HRM_ARCH_HRM, 512, 8, 4, 0, 8, 2, 2, "hidden 512, 8 heads, 4+4 layers (published Sudoku, 27M)"},
+    {"trm", HRM_ARCH_TRM, 512, 8, 2, 0, 8, 3, 6,
+     "TRM, hidden 512, 8 heads, 2 layers, T 3, n 6 (published Sudoku attention form, 7M)"},
+    {"trm-small", HRM_ARCH_TRM, 128, 2, 2, 0, 32, 3, 6, "TRM, hidden 128, 2 heads, 2 layers, T 3, n 6"},
 };
 #define NUM_SPECS ((int)(sizeof specs / sizeof specs[0]))
 _Static_assert(NUM_SPECS == BENCH_NUM_MODELS, "bench_train.h numbers the models");
@@ -65,14 +82,24 @@ const char *bench_model_name(int model) { return specs[model].name; }
 const char *bench_model_about(int model) { return specs[model].about; }
 int bench_model_default_batch(int model) { return specs[model].batch; }
 
-/* Both: expansion 4, vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden, RoPE,
- * halt_max_steps 16, exploration 0.1 (hrm_config_default), H_cycles = L_cycles = cycles. */
-static hrm_config spec_config(const model_spec *s, int cycles) {
-    hrm_config c = hrm_config_default();
+/* All: vocab 11, seq 81, 1 puzzle identifier, puzzle_emb_ndim = hidden, halt_max_steps 16,
+ * exploration 0.1. HRM: hrm_config_default (expansion 4, RoPE), H_cycles and L_cycles as given.
+ * TRM: hrm_config_default_arch (config/arch/trm.yaml: expansion 4, RoPE, puzzle_emb_len 16,
+ * no_ACT_continue), T = H_cycles and n = L_cycles as given; the MLP form without positions, as
+ * its published recipe. */
+static hrm_config spec_config(const model_spec *s, int H_cycles, int L_cycles) {
+    hrm_config c = hrm_config_default_arch(s->arch);
     c.hidden_size = s->hidden;
     c.num_heads = s->heads;
-    c.H_layers = c.L_layers = s->layers;
-    c.H_cycles = c.L_cycles = cycles;
+    if (s->arch == HRM_ARCH_TRM) {
+        c.L_layers = s->layers;
+        c.mlp_t = s->mlp_t;
+        if (s->mlp_t) c.pos_encodings = HRM_POS_NONE;
+    } else {
+        c.H_layers = c.L_layers = s->layers;
+    }
+    c.H_cycles = H_cycles;
+    c.L_cycles = L_cycles;
     c.puzzle_emb_ndim = s->hidden;
     c.vocab_size = 11;
     c.seq_len = 81;
@@ -88,14 +115,27 @@ static hrm_config spec_config(const model_spec *s, int cycles) {
  *                      + B * heads * 4 S^2 hd  = 4 B S^2 D   Q K^T and P V
  *   block backward  2 x its matmuls + B * heads * 10 S^2 hd  (dQ, dK, dV, dP and the recomputed
  *                                                             scores)
+ *   heads           LM head 2 B seq_len D V + Q head 2 B D 2
+ * HRM (N = H_cycles, T = L_cycles):
  *   level pass      layers x Fb
- *   forward         N*T L passes + N H passes (the no-grad ones included)
- *                   + LM head 2 B seq_len D V + Q head 2 B D 2
+ *   forward         N*T L passes + N H passes (the no-grad ones included) + heads
  *   training step   TRAIN forward + Q-target forward (the same without the LM head; only when
  *                   halt_max_steps > 1) + backward of the last L and the last H pass and of the
  *                   heads: 2 x (L_layers + H_layers) x block matmuls + (L_layers + H_layers) x
  *                   B heads 10 S^2 hd + 2 x (LM head + Q head)
  *   eval segment    one forward
+ * TRM (docs/TRM.md "One supervision step"; T = H_cycles, n = L_cycles, one network of L_layers
+ * blocks; the attention form's block is HRM's, the MLP form's replaces qkv, o_proj and the
+ * attention by the token SwiGLU S -> It -> S over each channel's S positions):
+ *   MLP-form block  Fb = R * 2D * 3I + B * D * 2S * 3It      channel SwiGLU; token gate_up + down
+ *   network call    L_layers x Fb
+ *   forward         T(n + 1) network calls (the T - 1 no-grad cycles included) + heads
+ *   training step   forward + backward of the last cycle's n + 1 calls and of the heads:
+ *                   (n + 1) x L_layers x (2 x block matmuls + B heads 10 S^2 hd, attention form)
+ *                   + 2 x (LM head + Q head); no Q-target forward (no_ACT_continue)
+ *   eval segment    one forward
+ * (the published Sudoku TRM: 28.6 GFLOP forward + 19.2 backward = 47.8 GFLOP per sample, 21
+ * network calls; the EMA update and the n additions into the gradient of x are not counted)
  * Per sample: divide by B. */
 typedef struct model_flops {
     double train_step, eval_segment; /* the whole batch */
@@ -103,10 +143,23 @@ typedef struct model_flops {
 
 static model_flops count_flops(const hrm_config *c, int B) {
     double D = c->hidden_size, In = hrm_config_intermediate(c), S = hrm_config_full_seq(c);
-    double R = B * S, L = c->seq_len, V = c->vocab_size, N = c->H_cycles, T = c->L_cycles;
+    double R = B * S, L = c->seq_len, V = c->vocab_size;
+    double heads = 2 * B * L * D * V + 2.0 * B * D * 2;
     double block_mm = R * 2 * D * (3 * D + D + 2 * In + In);
     double attn_fwd = 4.0 * B * S * S * D, attn_bwd = 10.0 * B * S * S * D;
-    double heads = 2 * B * L * D * V + 2.0 * B * D * 2;
+    if (c->arch == HRM_ARCH_TRM) {
+        double T = c->H_cycles, n = c->L_cycles;
+        if (c->mlp_t) {
+            block_mm = R * 2 * D * 3 * In + B * D * 2 * S * 3.0 * hrm_config_token_intermediate(c);
+            attn_fwd = attn_bwd = 0;
+        }
+        double call = c->L_layers * (block_mm + attn_fwd);
+        double forward = T * (n + 1) * call + heads;
+        double backward = (n + 1) * c->L_layers * (2 * block_mm + attn_bwd) + 2 * heads;
+        model_flops f = {forward + backward, forward};
+        return f;
+    }
+    double N = c->H_cycles, T = c->L_cycles;
     double level_L = c->L_layers * (block_mm + attn_fwd), level_H = c->H_layers * (block_mm + attn_fwd);
     double forward_no_heads = N * T * level_L + N * level_H;
     double q_target = c->halt_max_steps > 1 ? forward_no_heads + 2.0 * B * D * 2 : 0;
@@ -115,8 +168,9 @@ static model_flops count_flops(const hrm_config *c, int B) {
     return f;
 }
 
-void bench_model_flops(int model, int batch, int cycles, double *train_step, double *eval_segment) {
-    hrm_config c = spec_config(&specs[model], cycles);
+void bench_model_flops(int model, int batch, double *train_step, double *eval_segment) {
+    const model_spec *sp = &specs[model];
+    hrm_config c = spec_config(sp, sp->H_cycles, sp->L_cycles);
     model_flops f = count_flops(&c, batch);
     *train_step = f.train_step;
     *eval_segment = f.eval_segment;
@@ -134,8 +188,11 @@ typedef struct model_result {
     double qkv_gflops;              /* cblas_sgemm at this model's qkv shape, for reference */
     hrm_matmul_precision precision; /* what the products ran in */
     uint64_t mem_run;               /* backend memory_usage peak after the timed steps; 0 = not reported */
-    uint64_t mem_peak[2];           /* backend memory_usage peak at 2x2 and MEMORY_CYCLES^2; 0 = not run */
-    int mem_cycles[2];
+    /* the memory check: backend memory_usage peaks at (mem_H[i], mem_L[i]) cycles, mem_runs of them
+     * (0: not run). HRM: 2x2, then MEMORY_CYCLES^2. TRM: T = 1, then T = MEMORY_TRM_T, at the
+     * model's n; then n = MEMORY_TRM_N at T = 1. */
+    uint64_t mem_peak[MEMORY_RUNS];
+    int mem_H[MEMORY_RUNS], mem_L[MEMORY_RUNS], mem_runs;
 } model_result;
 
 typedef struct run_opts {
@@ -193,6 +250,7 @@ static int session_open(session *s, const bench_model_opts *o, const hrm_config 
     }
     hrm_train_settings ts = hrm_train_settings_default();
     ts.global_batch_size = B;
+    ts.ema = cfg->arch == HRM_ARCH_TRM; /* as every published TRM command line (ema=True) */
     ts.lr_warmup_steps = 0;
     ts.total_steps = 1000000;
     st = hrm_act_create(&s->ctx, s->model, B, &ts, true, &s->train, err, sizeof err);
@@ -242,21 +300,32 @@ static hrm_status run_eval_segment(bench *b, const void *arg) {
     return st;
 }
 
-int bench_model_memory(const bench_model_opts *o, int model, int B, int cycles, uint64_t *peak, char *err,
-                       size_t err_size) {
+/* "2x2" (HRM) or "T=1, n=6" (TRM) */
+static void cycles_label(const model_spec *sp, int H_cycles, int L_cycles, char *out, size_t size) {
+    if (sp->arch == HRM_ARCH_TRM)
+        snprintf(out, size, "T=%d, n=%d", H_cycles, L_cycles);
+    else
+        snprintf(out, size, "%dx%d", H_cycles, L_cycles);
+}
+
+int bench_model_memory(const bench_model_opts *o, int model, int B, int H_cycles, int L_cycles, uint64_t *peak,
+                       char *err, size_t err_size) {
     session s;
     const model_spec *sp = &specs[model];
-    hrm_config cfg = spec_config(sp, cycles);
+    hrm_config cfg = spec_config(sp, H_cycles, L_cycles);
+    char at[32];
+    cycles_label(sp, H_cycles, L_cycles, at, sizeof at);
     int ok = session_open(&s, o, &cfg, B);
     if (o->prog)
-        fprintf(stderr, "%s: %s: memory at H_cycles x L_cycles = %dx%d ...\n", o->prog, sp->name, cycles, cycles);
+        fprintf(stderr, "%s: %s: memory at %s%s ...\n", o->prog, sp->name,
+                sp->arch == HRM_ARCH_TRM ? "" : "H_cycles x L_cycles = ", at);
     if (ok) ok = run_train_step(NULL, &s) == HRM_OK && run_eval_segment(NULL, &s) == HRM_OK;
     uint64_t cur = 0;
     if (ok && s.ctx.f->memory_usage(s.ctx.dev, &cur, peak) != HRM_OK) {
         snprintf(s.err, sizeof s.err, "memory_usage: %s", s.ctx.f->last_error(s.ctx.be));
         ok = 0;
     }
-    if (!ok) snprintf(err, err_size, "%s at %dx%d cycles: %s", sp->name, cycles, cycles, s.err);
+    if (!ok) snprintf(err, err_size, "%s at %s cycles: %s", sp->name, at, s.err);
     session_close(&s);
     return ok;
 }
@@ -274,9 +343,10 @@ int bench_model_throughput(bench *b, const bench_model_opts *o, int model, bench
     memset(r, 0, sizeof *r);
     r->model = model;
     r->batch = o->batch ? o->batch : sp->batch;
-    r->cycles = 2;
-    hrm_config cfg = spec_config(sp, r->cycles);
-    bench_model_flops(model, r->batch, r->cycles, &r->train_flops, &r->eval_flops);
+    r->H_cycles = sp->H_cycles;
+    r->L_cycles = sp->L_cycles;
+    hrm_config cfg = spec_config(sp, r->H_cycles, r->L_cycles);
+    bench_model_flops(model, r->batch, &r->train_flops, &r->eval_flops);
     session s;
     int ok = session_open(&s, o, &cfg, r->batch);
     if (ok) {
@@ -329,7 +399,7 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
     memset(r, 0, sizeof *r);
     r->spec = sp;
     r->batch = o->batch ? o->batch : sp->batch;
-    r->cfg = spec_config(sp, 2);
+    r->cfg = spec_config(sp, sp->H_cycles, sp->L_cycles);
     r->flops = count_flops(&r->cfg, r->batch);
     if (!bench_model_throughput(b, &mo, model, &m)) {
         cli_error(prog, "%s: %s", sp->name, m.error);
@@ -340,15 +410,27 @@ static int run_model(bench *b, const char *prog, const run_opts *o, const model_
     r->eval = m.eval;
     r->qkv_gflops = m.qkv_gflops;
     r->precision = m.precision;
-    r->mem_run = r->mem_peak[0] = m.mem_peak;
-    r->mem_cycles[0] = 2;
+    r->mem_run = m.mem_peak;
     if (o->no_memory) return 1;
-    /* the 2x2 peak again on a fresh device, beside the 8x8 one: the same sequence of calls */
-    r->mem_cycles[1] = MEMORY_CYCLES;
-    int ok = bench_model_memory(&mo, model, r->batch, 2, &r->mem_peak[0], err, sizeof err) &&
-             bench_model_memory(&mo, model, r->batch, MEMORY_CYCLES, &r->mem_peak[1], err, sizeof err);
-    if (!ok) cli_error(prog, "%s", err);
-    return ok;
+    /* each configuration on a fresh device: the same sequence of calls */
+    if (sp->arch == HRM_ARCH_TRM) {
+        int H[] = {1, MEMORY_TRM_T, 1}, L[] = {sp->L_cycles, sp->L_cycles, MEMORY_TRM_N};
+        r->mem_runs = 3;
+        memcpy(r->mem_H, H, sizeof H);
+        memcpy(r->mem_L, L, sizeof L);
+    } else {
+        int H[] = {2, MEMORY_CYCLES}, L[] = {2, MEMORY_CYCLES};
+        r->mem_runs = 2;
+        memcpy(r->mem_H, H, sizeof H);
+        memcpy(r->mem_L, L, sizeof L);
+    }
+    for (int i = 0; i < r->mem_runs; i++)
+        if (!bench_model_memory(&mo, model, r->batch, r->mem_H[i], r->mem_L[i], &r->mem_peak[i], err, sizeof err)) {
+            cli_error(prog, "%s", err);
+            r->mem_runs = 0;
+            return 0;
+        }
+    return 1;
 }
 
 /* ---- the peak ------------------------------------------------------------------------------- */
@@ -437,6 +519,11 @@ static int peak_after(bench *b, const char *prog, const run_opts *o, device_peak
 static double sps(const model_result *r, const timing *t) { return t->median_s > 0 ? r->batch / t->median_s : 0; }
 static double gflops(double flops, const timing *t) { return t->median_s > 0 ? flops / t->median_s * 1e-9 : 0; }
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+/* TRM: bytes per z-update, from n = MEMORY_TRM_N to the model's n at T = 1 (linear in n + 1) */
+static double trm_per_update(const model_result *r) {
+    int dn = r->mem_L[0] - r->mem_L[2];
+    return dn ? ((double)r->mem_peak[0] - (double)r->mem_peak[2]) / dn : 0;
+}
 
 static void print_report(const model_result *rs, int n, const device_peak *p) {
     double peak = p->run.peak_gflops;
@@ -452,21 +539,33 @@ static void print_report(const model_result *rs, int n, const device_peak *p) {
            hrm_precision_format(p->precision), p->backend, peak, p->result.detail, p->before, p->after);
     printf("a sample = one sequence through one segment (training: + its share of the optimizer step);\n"
            "rates from the median step; MFU = model FLOP/s / the device's GEMM peak at that precision\n\n");
-    printf("%-7s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", "model", "params", "batch", "train smp/s",
-           "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn", "MFU eval", "mem 2x2",
-           "mem 8x8");
+    /* the name column fits the longest name (7, as it always was, for the HRM models alone); the
+     * memory columns say HRM's cycles unless a TRM model is in the table */
+    int name_w = 7, any_trm = 0;
+    for (int i = 0; i < n; i++) {
+        int len = (int)strlen(rs[i].spec->name);
+        if (len > name_w) name_w = len;
+        any_trm |= rs[i].spec->arch == HRM_ARCH_TRM;
+    }
+    printf("%-*s %10s %5s %11s %11s %11s %11s %10s %10s %8s %8s %10s %10s\n", name_w, "model", "params", "batch",
+           "train smp/s", "ms/step", "eval smp/s", "ms/segment", "GFLOP/smp", "train GF/s", "MFU trn", "MFU eval",
+           any_trm ? "mem lo" : "mem 2x2", any_trm ? "mem hi" : "mem 8x8");
     for (int i = 0; i < n; i++) {
         const model_result *r = &rs[i];
-        printf("%-7s %10lld %5d %11.2f %11.1f %11.2f %11.1f %10.2f %10.1f %7.1f%% %7.1f%% ", r->spec->name,
+        printf("%-*s %10lld %5d %11.2f %11.1f %11.2f %11.1f %10.2f %10.1f %7.1f%% %7.1f%% ", name_w, r->spec->name,
                (long long)r->params, r->batch, sps(r, &r->train), 1e3 * r->train.median_s, sps(r, &r->eval),
                1e3 * r->eval.median_s, r->flops.train_step / r->batch * 1e-9, gflops(r->flops.train_step, &r->train),
                100 * gflops(r->flops.train_step, &r->train) / peak,
                100 * gflops(r->flops.eval_segment, &r->eval) / peak);
-        if (r->mem_cycles[1])
+        if (r->mem_runs)
             printf("%7.1f MiB %7.1f MiB\n", mib(r->mem_peak[0]), mib(r->mem_peak[1]));
         else
             printf("%10s %10s\n", "-", "-");
     }
+    if (any_trm)
+        printf("mem lo, mem hi: peak training memory at HRM's 2x2 and %dx%d cycles, at TRM's T = 1 and %d (n as "
+               "the model's); TRM's n = %d below\n",
+               MEMORY_CYCLES, MEMORY_CYCLES, MEMORY_TRM_T, MEMORY_TRM_N);
     for (int i = 0; i < n; i++) {
         const model_result *r = &rs[i];
         printf("\n%s: %s, seq 81 + %d prefix, batch %d; training %d steps timed (median %.1f ms, min %.1f ms), "
@@ -476,9 +575,15 @@ static void print_report(const model_result *rs, int n, const device_peak *p) {
                1e3 * r->train.median_s, 1e3 * r->train.min_s, r->eval.reps, 1e3 * r->eval.median_s, 1e3 * r->eval.min_s,
                r->flops.eval_segment / r->batch * 1e-9, r->qkv_gflops);
         if (r->mem_run) printf("; backend peak memory of the timed run %llu bytes", (unsigned long long)r->mem_run);
-        if (r->mem_cycles[1])
+        if (r->mem_runs && r->spec->arch == HRM_ARCH_TRM)
+            printf("; backend peak memory %llu bytes at T=1, %llu at T=%d (n=%d): %s; %llu bytes at n=%d (T=1): "
+                   "%.2f MiB per z-update",
+                   (unsigned long long)r->mem_peak[0], (unsigned long long)r->mem_peak[1], r->mem_H[1], r->mem_L[1],
+                   r->mem_peak[1] > r->mem_peak[0] ? "GROWS with T" : "does not grow with T",
+                   (unsigned long long)r->mem_peak[2], r->mem_L[2], trm_per_update(r) / (1024.0 * 1024.0));
+        else if (r->mem_runs)
             printf("; backend peak memory %llu bytes at 2x2, %llu at %dx%d: %s", (unsigned long long)r->mem_peak[0],
-                   (unsigned long long)r->mem_peak[1], r->mem_cycles[1], r->mem_cycles[1],
+                   (unsigned long long)r->mem_peak[1], r->mem_H[1], r->mem_L[1],
                    r->mem_peak[1] > r->mem_peak[0] ? "GROWS" : "does not grow");
         printf("\n");
     }
@@ -492,6 +597,11 @@ static json_t *result_json(const model_result *r, double peak) {
                           (json_int_t)r->params, "batch", r->batch, "hidden", c->hidden_size, "heads", c->num_heads,
                           "H_layers", c->H_layers, "L_layers", c->L_layers, "H_cycles", c->H_cycles, "L_cycles",
                           c->L_cycles, "seq_len", c->seq_len, "full_seq", hrm_config_full_seq(c));
+    json_object_set_new(o, "arch", json_string(c->arch == HRM_ARCH_TRM ? "trm" : "hrm"));
+    if (c->arch == HRM_ARCH_TRM) {
+        json_object_set_new(o, "puzzle_emb_len", json_integer(c->puzzle_emb_len));
+        json_object_set_new(o, "mlp_t", json_boolean(c->mlp_t));
+    }
     json_object_set_new(o, "train_samples_per_s", number(sps(r, &r->train)));
     json_object_set_new(o, "eval_samples_per_s", number(sps(r, &r->eval)));
     json_object_set_new(o, "train_step_median_s", number(r->train.median_s));
@@ -509,7 +619,16 @@ static json_t *result_json(const model_result *r, double peak) {
     json_object_set_new(o, "sgemm_qkv_shape_gflops", number(r->qkv_gflops));
     json_object_set_new(o, "matmul_precision", json_string(hrm_precision_name(r->precision)));
     if (r->mem_run) json_object_set_new(o, "memory_peak_bytes", json_integer((json_int_t)r->mem_run));
-    if (r->mem_cycles[1]) {
+    if (r->mem_runs && r->spec->arch == HRM_ARCH_TRM) {
+        /* memory_grows: with T, which it must not; with n it grows, by memory_per_z_update_bytes */
+        char key[64];
+        for (int i = 0; i < r->mem_runs; i++) {
+            snprintf(key, sizeof key, "memory_peak_bytes_T%d_n%d", r->mem_H[i], r->mem_L[i]);
+            json_object_set_new(o, key, json_integer((json_int_t)r->mem_peak[i]));
+        }
+        json_object_set_new(o, "memory_grows", json_boolean(r->mem_peak[1] > r->mem_peak[0]));
+        json_object_set_new(o, "memory_per_z_update_bytes", number(trm_per_update(r)));
+    } else if (r->mem_runs) {
         json_object_set_new(o, "memory_peak_bytes_2x2", json_integer((json_int_t)r->mem_peak[0]));
         json_object_set_new(o, "memory_peak_bytes_8x8", json_integer((json_int_t)r->mem_peak[1]));
         json_object_set_new(o, "memory_grows", json_boolean(r->mem_peak[1] > r->mem_peak[0]));
@@ -546,35 +665,67 @@ enum { OPT_BACKEND, OPT_DEVICE, OPT_MODEL, OPT_BATCH, OPT_STEPS, OPT_JSON, OPT_N
 static const cli_opt options[NUM_OPTS] = {
     [OPT_BACKEND] = {"--backend", "B", "cpu, opencl, auto or PATH.so (default: $HRM_BACKEND, else auto)"},
     [OPT_DEVICE] = {"--device", "D", "device index, or a part of its name or platform name (default 0)"},
-    [OPT_MODEL] = {"--model", "M", "small, sudoku or both (default both)"},
-    [OPT_BATCH] = {"--batch", "N", "batch of every model (default: small 32, sudoku 8)"},
+    [OPT_MODEL] = {"--model", "M", "small, sudoku, trm, trm-small, a comma-separated list of them, both or all"},
+    [OPT_BATCH] = {"--batch", "N", "batch of every model (default: 32 for small and trm-small, else 8)"},
     [OPT_STEPS] = {"--steps", "K", "timed training steps and eval segments: exactly K (default: >= 5 and >= 2 s)"},
     [OPT_JSON] = {"--json", "FILE", "also write the results as JSON to FILE"},
-    [OPT_NO_MEMORY] = {"--no-memory", NULL, "skip the 2x2 vs 8x8 cycles memory check"},
+    [OPT_NO_MEMORY] = {"--no-memory", NULL, "skip the memory check (HRM: 2x2 vs 8x8 cycles; TRM: T 1 vs 4, n 2)"},
     [OPT_PRECISION] = {"--matmul-precision", "P",
                        "highest (fp32, default), high (tf32) or medium (bf16) operands of\n"
                        "the models' products and of the peak probe"},
 };
 
 static const char *about =
-    "Training and evaluation throughput of whole HRM models, built in memory (random init,\n"
-    "synthetic tokens): 'small' (hidden 128, 2+2 layers, batch 32) and 'sudoku' (the published\n"
-    "27M model, batch 8), H_cycles = L_cycles = 2. A training step is hrm_act_train_step (TRAIN\n"
-    "forward, Q-target forward, losses, backward, SignSGD + AdamATan2); evaluation times segments.\n"
+    "Training and evaluation throughput of whole models, built in memory (random init, synthetic\n"
+    "Sudoku-shaped tokens). HRM: 'small' (hidden 128, 2+2 layers, batch 32) and 'sudoku' (the\n"
+    "published 27M model, batch 8), H_cycles = L_cycles = 2; a training step is hrm_act_train_step\n"
+    "(TRAIN forward, Q-target forward, losses, backward, SignSGD + AdamATan2). TRM (arch=trm, T 3,\n"
+    "n 6, puzzle_emb_len 16): 'trm' (the published Sudoku attention form, 7M, batch 8) and\n"
+    "'trm-small' (hidden 128, batch 32); a training step is one supervision step (T(n+1) network\n"
+    "calls, backward through the last n+1, no Q-target forward), SignSGD + AdamATan2 and the EMA\n"
+    "update. Evaluation times segments.\n"
     "Reports samples/s, model FLOPs per sample, MFU against the GEMM peak of the device it ran\n"
-    "on at the same --matmul-precision\n"
-    "on (as `hrm bench` measures it: a square matmul through the same backend, sized to the device,\n"
-    "probed before and after the models, the better median; bounded to seconds on slow devices),\n"
-    "and the backend's peak memory at 2x2 and 8x8 cycles (it must not grow). --json FILE names\n"
-    "the peak: \"peak\": {\"kind\": \"backend_gemm\", \"backend\", \"device\", \"n\", \"gflops\", ...}.\n"
-    "scripts/bench-vs-torch.sh runs it beside the PyTorch reference (CPU or GPU).";
+    "on at the same --matmul-precision (as `hrm bench` measures it: a square matmul through the\n"
+    "same backend, sized to the device, probed before and after the models, the better median;\n"
+    "bounded to seconds on slow devices), and the backend's peak training memory as the cycles\n"
+    "change: HRM at 2x2 and 8x8 cycles (it must not grow); TRM at T = 1 and 4 (it must not grow)\n"
+    "and at n = 2 against the model's n (it grows, linearly in n + 1: the bytes per z-update).\n"
+    "--model both (the default) runs small and sudoku, all every model.\n"
+    "--json FILE names the peak: \"peak\": {\"kind\": \"backend_gemm\", \"backend\", \"device\", \"n\",\n"
+    "\"gflops\", ...}. scripts/bench-vs-torch.sh runs it beside the PyTorch reference (CPU or GPU).";
+
+/* --model: a name, a comma-separated list of names, both or all; the indices into *sel, in the
+ * order given, each once. Returns 0 (with one line said) on an unknown name. */
+static int select_models(const char *prog, const char *arg, int *sel, int *n) {
+    *n = 0;
+    if (!arg || !strcmp(arg, "both") || !strcmp(arg, "all")) {
+        int last = arg && !strcmp(arg, "all") ? NUM_SPECS : BENCH_SUITE_MODELS;
+        for (int i = 0; i < last; i++) sel[(*n)++] = i;
+        return 1;
+    }
+    char name[64];
+    for (const char *p = arg;;) {
+        size_t len = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+        int m = len < sizeof name ? bench_model_find(name) : -1;
+        if (m < 0) {
+            cli_error(prog, "--model: '%.*s' is not small, sudoku, trm, trm-small, both or all", (int)len, p);
+            return 0;
+        }
+        int seen = 0;
+        for (int i = 0; i < *n; i++) seen |= sel[i] == m;
+        if (!seen) sel[(*n)++] = m;
+        if (!p[len]) return 1;
+        p += len + 1;
+    }
+}
 
 int cmd_bench_train(const char *prog, int argc, char **argv) {
     const char *v[NUM_OPTS];
     int r = cli_parse(prog, options, NUM_OPTS, argc, argv, v);
     if (r == CLI_HELP) {
         cli_usage(stdout, prog,
-                  "[--backend B] [--device N] [--model small|sudoku|both] [--batch N] [--steps K] [--json FILE] "
+                  "[--backend B] [--device N] [--model M[,M...]|both|all] [--batch N] [--steps K] [--json FILE] "
                   "[--no-memory] [--matmul-precision P]",
                   about, options, NUM_OPTS);
         return CLI_EXIT_OK;
@@ -591,15 +742,8 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
         if (!cli_int(prog, "--steps", v[OPT_STEPS], 1, BENCH_MAX_REPS, &o.steps)) return CLI_EXIT_USAGE;
         o.min_time = 0;
     }
-    int first = 0, last = NUM_SPECS - 1;
-    if (v[OPT_MODEL] && strcmp(v[OPT_MODEL], "both")) {
-        first = bench_model_find(v[OPT_MODEL]);
-        if (first < 0) {
-            cli_error(prog, "--model: '%s' is not small, sudoku or both", v[OPT_MODEL]);
-            return CLI_EXIT_USAGE;
-        }
-        last = first;
-    }
+    int sel[NUM_SPECS], num_sel;
+    if (!select_models(prog, v[OPT_MODEL], sel, &num_sel)) return CLI_EXIT_USAGE;
 
     bench *b = calloc(1, sizeof *b);
     device_peak *peak = calloc(1, sizeof *peak);
@@ -611,7 +755,7 @@ int cmd_bench_train(const char *prog, int argc, char **argv) {
         return CLI_EXIT_FAIL;
     }
     int ok = peak_before(b, prog, &o, peak), n = 0;
-    for (int i = first; ok && i <= last; i++) ok = run_model(b, prog, &o, &specs[i], &results[n++]);
+    for (int i = 0; ok && i < num_sel; i++) ok = run_model(b, prog, &o, &specs[sel[i]], &results[n++]);
     if (ok) ok = peak_after(b, prog, &o, peak);
     if (ok) print_report(results, n, peak);
     if (ok && v[OPT_JSON]) ok = write_json(prog, v[OPT_JSON], results, n, peak);

@@ -7,7 +7,9 @@
 # it and exit 1; an unknown option exit 2; a file written before the activation-sized bandwidth
 # roof still loads and compares; `hrm bench train` rates MFU against the GEMM peak of the device it
 # ran on (CPU backend, and the OpenCL one where usable: PoCL here) and says so in its text and
-# JSON. About 60 s on the 2-core development VM.
+# JSON; `hrm bench train --model trm` (the published TRM, batch 1, one step) gives its parameter
+# count, the FLOPs of bench_train.c's formula and TRM's memory check (not growing with T, growing
+# with n). About 80 s on the 2-core development VM.
 set -euo pipefail
 hrm=$1
 tmp=$(mktemp -d)
@@ -275,5 +277,41 @@ grep -q "MFU against the GEMM peak of the device" <("$hrm" bench train --help) |
 NAMED=nosuch expect_error "bench train --model sudoku --batch 768 (the backend is refused, not the batch)" 1 \
     "$hrm" bench train --backend nosuch --model sudoku --batch 768
 NAMED=--batch expect_error "bench train --batch 5000" 2 "$hrm" bench train --model sudoku --batch 5000
+NAMED=nosuch expect_error "bench train --model trm,nosuch" 2 "$hrm" bench train --model trm,nosuch
+
+# ---- hrm bench train: TRM -----------------------------------------------------------------------
+# The published Sudoku attention form at batch 1, one timed step and segment, with the memory
+# check: T = 1 and 4 at n = 6 equal, n = 2 less (the n + 1 saved calls of the last cycle).
+tjson=$tmp/train-trm.json
+if ! "$hrm" bench train --backend cpu --model trm --batch 1 --steps 1 --json "$tjson" >"$tmp/trm.txt" 2>"$tmp/trm.err"; then
+    cat "$tmp/trm.txt" "$tmp/trm.err"
+    fail "hrm bench train --model trm exited non-zero"
+fi
+cat "$tmp/trm.txt"
+grep -q '^trm  *6828034  *1 ' "$tmp/trm.txt" || fail "bench train --model trm: no row with 6828034 parameters, batch 1"
+grep -q 'at T=4 (n=6): does not grow with T; [0-9]* bytes at n=2 (T=1): [0-9.]* MiB per z-update' "$tmp/trm.txt" ||
+    fail "bench train --model trm: the memory check does not say it does not grow with T"
+python3 - "$tjson" <<'PY'
+import json, math, sys
+m = json.load(open(sys.argv[1]))["models"][0]
+assert m["model"] == "trm" and m["arch"] == "trm" and m["params"] == 6828034, m
+assert (m["hidden"], m["heads"], m["L_layers"], m["H_cycles"], m["L_cycles"], m["puzzle_emb_len"], m["full_seq"]) == \
+    (512, 8, 2, 3, 6, 16, 97), m
+# bench_train.c's formula, restated: T(n+1) calls of 2 blocks forward, the last n+1 backward, heads
+D, I, S, T, n, B = 512, 1536, 97, 3, 6, 1
+block = B * S * 2 * D * (3 * D + D + 2 * I + I)
+heads = 2 * B * 81 * D * 11 + 2 * B * D * 2
+fwd = T * (n + 1) * 2 * (block + 4 * B * S * S * D) + heads
+bwd = (n + 1) * 2 * (2 * block + 10 * B * S * S * D) + 2 * heads
+assert math.isclose(m["train_flops_per_sample"], (fwd + bwd) / B, rel_tol=1e-12), (m["train_flops_per_sample"], fwd + bwd)
+assert math.isclose(m["eval_flops_per_sample"], fwd / B, rel_tol=1e-12), (m["eval_flops_per_sample"], fwd)
+t1, t4, n2 = m["memory_peak_bytes_T1_n6"], m["memory_peak_bytes_T4_n6"], m["memory_peak_bytes_T1_n2"]
+assert t1 == t4 > n2 > 0 and not m["memory_grows"], m
+assert math.isclose(m["memory_per_z_update_bytes"], (t1 - n2) / 4), m
+assert "memory_peak_bytes_2x2" not in m, m
+print("ok: bench train --model trm: %d parameters, %.2f GFLOP per training sample, memory %.1f MiB at T 1 and 4, "
+      "%.2f MiB per z-update" % (m["params"], m["train_flops_per_sample"] * 1e-9, t1 / 2**20,
+                                 m["memory_per_z_update_bytes"] / 2**20))
+PY
 
 echo "all hrm bench checks passed"
