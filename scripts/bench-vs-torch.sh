@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/bench-vs-torch.sh - this engine beside the PyTorch reference on the same device, interleaved
-# in one run: `hrm bench train` and `reference/hrm_ref.py --bench` for each configuration,
-# ROUNDS times in the order ours, torch, ours, torch; the tables show medians over the rounds.
+# in one run: `hrm bench train` and `reference/hrm_ref.py --bench` (HRM) or
+# `reference/trm_bench.py` (TRM) for each configuration, ROUNDS times in the order ours, torch,
+# ours, torch; the tables show medians over the rounds.
 #
 #   scripts/bench-vs-torch.sh [BUILD_DIR]          (default: build)
 #
@@ -9,7 +10,9 @@
 #   BACKEND       our backend: cpu (default) or opencl (a GPU)
 #   TORCH_DEVICE  torch's device: cpu (default), cuda, or another torch offers (mps, xpu, ...)
 #   CONFIGS       model[:batch] entries (default "small sudoku": small, hidden 128, batch 32; the
-#                 published 27M sudoku model, batch 8); e.g. "small:32 sudoku:8 sudoku:768"
+#                 published 27M sudoku model, batch 8); e.g. "small:32 sudoku:8 sudoku:768". TRM:
+#                 trm (the published Sudoku attention form, 7M, T 3, n 6, batch 8) and trm-small
+#                 (hidden 128, batch 32); e.g. CONFIGS="sudoku trm"
 #   DTYPES        dtypes (default fp32): fp32, tf32, bf16. Torch runs fp32, tf32
 #                 (allow_tf32) or bf16 autocast; ours runs `hrm bench train --matmul-precision`
 #                 highest, high or medium (tf32 / bf16 operands, fp32 accumulation; a device without
@@ -26,8 +29,10 @@
 # OMP_WAIT_POLICY=PASSIVE (with OpenBLAS as its BLAS, torch's spinning OpenMP workers otherwise
 # compete with OpenBLAS's threads for the cores); the ratios are against the faster of the two,
 # and the tf32/bf16 runs use PASSIVE. On a GPU that is no matter, and torch runs once.
-# The memory check (2x2 against 8x8 cycles) runs in round 1; where it fails, that round is run
-# again without it. A configuration whose run fails on one side is a row that says so.
+# The memory check (HRM: 2x2 against 8x8 cycles; TRM: T = 1 against 4 at n = 6, and n = 2) runs in
+# round 1; where it fails, that round is run again without it. A configuration whose run fails on
+# one side is a row that says so. Targets on the CPU: training >= 5x torch for HRM (issue 3),
+# >= 1.5x for TRM (issue 16).
 # Takes about 8 minutes on 2 cores with the defaults.
 set -eu
 
@@ -36,6 +41,7 @@ root=$(dirname "$here")
 build=${1:-$root/build}
 hrm=$build/tools/hrm
 ref=$root/reference/hrm_ref.py
+trm_ref=$root/reference/trm_bench.py
 rounds=${ROUNDS:-3}
 backend=${BACKEND:-cpu}
 torch_device=${TORCH_DEVICE:-cpu}
@@ -69,7 +75,10 @@ for d in $dtypes; do
 done
 case " $dtypes " in *" fp32 "*) ;; *) dtypes="fp32 $dtypes" ;; esac
 for cfg in $configs; do
-    case ${cfg%%:*} in small | sudoku) ;; *) die "CONFIGS: '$cfg': the model is not small or sudoku" ;; esac
+    case ${cfg%%:*} in
+    small | sudoku | trm | trm-small) ;;
+    *) die "CONFIGS: '$cfg': the model is not small, sudoku, trm or trm-small" ;;
+    esac
     case $cfg in *:*) case ${cfg#*:} in '' | *[!0-9]*) die "CONFIGS: '$cfg': the batch is not a number" ;; esac ;; esac
 done
 # one line, now, when torch cannot use the device, rather than a failed row per configuration
@@ -113,12 +122,14 @@ run_ours() {
 # $1: config, $2: round, $3: dtype, $4: file tag, then environment assignments for torch
 run_torch() {
     label=$1 m=${1%%:*} out=$tmp/$4_$(echo "$1" | tr : _)_$2 round=$2 dtype=$3
+    script=$ref
+    case $m in trm*) script=$trm_ref ;; esac
     batch=
     case $1 in *:*) batch="--batch ${1#*:}" ;; esac
     shift 4
     echo "round $round/$rounds: $label: torch $dtype on $torch_device${1:+ ($*)} ..." >&2
     # shellcheck disable=SC2086
-    if ! env "$@" "$py" "$ref" --bench --model "$m" $batch --threads "$threads" --device "$torch_device" \
+    if ! env "$@" "$py" "$script" --bench --model "$m" $batch --threads "$threads" --device "$torch_device" \
         --dtype "$dtype" $t_steps >"$out.json" 2>"$out.err"; then
         rm -f "$out.json"
         tail -n 3 "$out.err" >&2
@@ -200,6 +211,15 @@ for cfg in configs:
             "mem_2x2": next((x["memory_peak_bytes_2x2"] for x in c if "memory_peak_bytes_2x2" in x), None),
             "mem_8x8": next((x["memory_peak_bytes_8x8"] for x in c if "memory_peak_bytes_8x8" in x), None),
         })
+        if c[0].get("arch") == "trm":
+            # TRM's memory check: T = 1 against T = 4 at the model's n (must not grow; in the
+            # 2x2 and 8x8 columns), and n = 2 at T = 1 (grows by the bytes per z-update)
+            n = c[0]["L_cycles"]
+            mem = lambda key: next((x[key] for x in c if key in x), None)
+            d.update({"arch": "trm", "L_cycles": n, "mem_2x2": mem(f"memory_peak_bytes_T1_n{n}"),
+                      "mem_8x8": mem(f"memory_peak_bytes_T4_n{n}"), "mem_n2": mem("memory_peak_bytes_T1_n2"),
+                      "mem_per_z_update": mem("memory_per_z_update_bytes"),
+                      "mem": peak_mem(c, "memory_peak_bytes", f"memory_peak_bytes_T1_n{n}")})
     else:
         d["c_error"] = why("c", cfg)
     tags = {dt: f"p_{dt}" if on_cpu else f"t_{dt}" for dt in dtypes}
@@ -231,7 +251,8 @@ for cfg in configs:
     if "c_train" in d and "torch_train" in d:
         d["train_ratio"], d["eval_ratio"] = d["c_train"] / d["torch_train"], d["c_eval"] / d["torch_eval"]
     if "batch" not in d:
-        d["batch"] = int(cfg.split(":")[1]) if ":" in cfg else {"small": 32, "sudoku": 8}[cfg]
+        d["batch"] = int(cfg.split(":")[1]) if ":" in cfg else {"small": 32, "sudoku": 8, "trm": 8,
+                                                                 "trm-small": 32}[cfg]
     report["models"][cfg] = d
 
 mib = lambda b: "-" if b is None else f"{b / 2**20:.1f} MiB"
@@ -243,8 +264,10 @@ print(f"hrm ({backend}: {ours_dev}) vs PyTorch {torch_ver} reference ({torch_dev
       f"median of {rounds} interleaved rounds; samples/s (a sample = one sequence through one segment); ratio = ours "
       f"(fp32) / torch fp32 on the same device" +
       ("; torch = the faster of its default and OMP_WAIT_POLICY=PASSIVE runs" if on_cpu else "") + "\n")
+any_trm = any(cfg.split(":")[0].startswith("trm") for cfg in configs)
 hdr = ("config", "ours train/s", "torch train/s", "ratio", "ours eval/s", "torch eval/s", "ratio", "MFU ours train",
-       "peak mem ours", "peak mem torch", "mem 2x2", "mem 8x8")
+       "peak mem ours", "peak mem torch", "mem 2x2" + (" (TRM: T=1)" if any_trm else ""),
+       "mem 8x8" + (" (TRM: T=4)" if any_trm else ""))
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join("---" for _ in hdr) + "|")
 for cfg, d in report["models"].items():
@@ -256,6 +279,10 @@ for cfg, d in report["models"].items():
     print(f"| {label} | {d['c_train']:.2f} | {d['torch_train']:.2f} | {d['train_ratio']:.2f}x | {d['c_eval']:.2f} | "
           f"{d['torch_eval']:.2f} | {d['eval_ratio']:.2f}x | {100 * d['mfu_train']:.0f}% of {d['peak_gflops']:.0f} "
           f"GFLOP/s | {mib(d['mem'])} | {mib(d['torch_mem'])} | {mib(d['mem_2x2'])} | {mib(d['mem_8x8'])} |")
+for cfg, d in report["models"].items():
+    if d.get("arch") == "trm" and d.get("mem_n2") is not None and d.get("mem_per_z_update") is not None:
+        print(f"{cfg}: TRM's memory grows with n, not with T: {mib(d['mem_n2'])} at n = 2, {mib(d['mem_2x2'])} at "
+              f"n = {d['L_cycles']} (T = 1): {mib(d['mem_per_z_update'])} per z-update")
 
 if len(dtypes) > 1:
     print(f"\nby dtype (train samples/s, ours / torch on {torch_device}; ours ran the precision in brackets,"
@@ -290,13 +317,19 @@ def ratio_ok(d, want):
 checks = []
 models = report["models"]
 if on_cpu:
+    is_trm = lambda cfg: cfg.split(":")[0].startswith("trm")
     for cfg, d in models.items():
-        checks.append((f"training >= 5x torch, {cfg}", ratio_ok(d, 5)))
+        want = 1.5 if is_trm(cfg) else 5
+        checks.append((f"training >= {want:g}x torch, {cfg}", ratio_ok(d, want)))
     for cfg, d in models.items():
         if cfg.startswith("sudoku"):
             checks.append((f"MFU >= 40% of the GEMM peak, {cfg}", d.get("mfu_train", 0) >= 0.40))
-    checks.append(("peak memory 8x8 <= 2x2, all", all(d.get("mem_8x8") is not None and d["mem_8x8"] <= d["mem_2x2"]
-                                                      for d in models.values())))
+    mem_ok = lambda d: d.get("mem_8x8") is not None and d["mem_8x8"] <= d["mem_2x2"]
+    hrm_models = [d for cfg, d in models.items() if not is_trm(cfg)]
+    if hrm_models or not any_trm:
+        checks.append(("peak memory 8x8 <= 2x2, all", all(mem_ok(d) for d in hrm_models)))
+    if any_trm:
+        checks.append(("TRM peak memory T=4 <= T=1, all", all(mem_ok(d) for cfg, d in models.items() if is_trm(cfg))))
 else:
     largest = max(d["batch"] for d in models.values())
     for cfg, d in models.items():
@@ -308,7 +341,8 @@ else:
                        d.get("torch_mem") is not None and d["mem"] <= d["torch_mem"]))
 for cfg, d in models.items():
     if "memory_check_error" in d:
-        print(f"{cfg}: the memory check (2x2 against 8x8 cycles) failed: {d['memory_check_error']}")
+        what = "T = 1 against 4, n = 2" if d.get("arch") == "trm" or cfg.startswith("trm") else "2x2 against 8x8 cycles"
+        print(f"{cfg}: the memory check ({what}) failed: {d['memory_check_error']}")
 print("\ntargets: " + "; ".join(f"{'PASS' if ok else 'MISS'} {what}" for what, ok in checks))
 report["targets"] = [{"target": what, "pass": bool(ok)} for what, ok in checks]
 if json_out:
