@@ -36,7 +36,7 @@ typedef struct hrm_eval_dump {
 } hrm_eval_dump;
 
 /* Sampled inference (docs/TRM.md "Sampled inference"): every batch runs `samples` times, the
- * first plain, each further run with noise of standard deviation `noise` on the latent
+ * first plain, each further run with noise of standard deviation `noise` on the recurrent state
  * (hrm_model_set_noise; run k of batch j draws from a stream of seed, j and k). Per example the
  * run whose final predictions `accept` accepts (may be NULL) and, among those (or among all where
  * it accepts none), the highest final q_halt wins; ties go to the earlier run. The metrics, the

@@ -449,7 +449,7 @@ typedef enum schedule_part {
     RUN_PREFIX,  /* every update but the last L and the last H */
     RUN_NO_SAVE, /* every update, nothing saved */
     RUN_TRAIN,   /* every update, the last L and the last H saved for the backward */
-    RUN_NOISY,   /* as RUN_NO_SAVE, with noise on z_L before each cycle (hrm_model_set_noise) */
+    RUN_NOISY,   /* as RUN_NO_SAVE, with noise on z_H and z_L before each cycle (hrm_model_set_noise) */
 } schedule_part;
 
 /* The N x T schedule from carry `in` to carry `out`. The current zH, zL are read from `in` until
@@ -459,8 +459,9 @@ static hrm_status run_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry out,
     hrm_ptr zH = in.zH, zL = in.zL;
     for (int n = 0; n < N; n++) {
         if (part == RUN_NOISY) {
+            TRY(add_noise(m, B, zH, out.zH));
             TRY(add_noise(m, B, zL, out.zL));
-            zL = out.zL;
+            zH = out.zH, zL = out.zL;
         }
         for (int t = 0; t < T; t++) {
             int last = n == N - 1 && t == T - 1;
@@ -490,8 +491,9 @@ static hrm_status run_trm_schedule(hrm_model *m, int B, hrm_carry in, hrm_carry 
     for (int c = 0; c < T - (part == RUN_PREFIX); c++) {
         int save = c == T - 1 && part == RUN_TRAIN;
         if (part == RUN_NOISY) {
+            TRY(add_noise(m, B, y, out.zH));
             TRY(add_noise(m, B, z, out.zL));
-            z = out.zL;
+            y = out.zH, z = out.zL;
         }
         for (int i = 0; i < n; i++) {
             TRY(level_forward(m, net, B, z, y, m->x, out.zL, save ? i : -1));

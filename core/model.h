@@ -119,11 +119,11 @@ HRM_INTERNAL hrm_status hrm_model_forward_prefix(hrm_model *m, int B, hrm_ptr to
 
 /* ---- sampled inference ------------------------------------------------------------------------ */
 
-/* Gaussian noise on the latent for sampled inference (Probabilistic TRM, arXiv 2605.19943; the
- * issue 16 form, docs/TRM.md "Sampled inference"): with sigma > 0, every EVAL forward adds
- * sigma * N(0, 1) to every slot's z_L (TRM's z) at the start of each cycle (HRM: each of the N
- * high-level cycles; TRM: each of the T deep-recursion cycles), drawn on the host from a stream
- * seeded here. sigma 0 (the default) turns it off: forwards are as without this call. TRAIN and
+/* Gaussian noise on the recurrent state for sampled inference (Probabilistic TRM, arXiv
+ * 2605.19943; docs/TRM.md "Sampled inference"): with sigma > 0, every EVAL forward adds
+ * sigma * N(0, 1) to every slot's z_H and z_L (TRM's y and z) at the start of each cycle (HRM:
+ * each of the N high-level cycles; TRM: each of the T deep-recursion cycles), drawn on the host
+ * from a stream seeded here. sigma 0 (the default) turns it off: forwards are as without this call. TRAIN and
  * Q_ONLY forwards never add noise. */
 HRM_INTERNAL hrm_status hrm_model_set_noise(hrm_model *m, float sigma, uint64_t seed);
 

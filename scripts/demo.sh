@@ -67,7 +67,7 @@ ckpt=$(ls -v "$run"/train/step_*.safetensors | tail -n 1)
 say "evaluation on the $holdout held-out puzzles ($ckpt)"
 $hrm eval --checkpoint "$ckpt" --data "$run/data" --matmul-precision "$precision" | tee "$run/eval.json"
 
-say "sampled evaluation: $samples runs per puzzle, the first plain, the others with noise $noise on the latent"
+say "sampled evaluation: $samples runs per puzzle, the first plain, the others with noise $noise on the recurrent state"
 $hrm eval --checkpoint "$ckpt" --data "$run/data" --matmul-precision "$precision" \
   --samples "$samples" --noise "$noise" | tee "$run/eval_sampled.json"
 

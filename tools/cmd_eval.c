@@ -50,8 +50,9 @@ static const cli_opt opts[NOPTS] = {
                 "seq_len and vocab; 'none' to skip)"},
     [O_SAMPLES] = {"--samples", "K",
                    "sampled inference: each batch K times, the first plain, the others with\n"
-                   "                     noise on the latent; per example the run whose answer the task's verifier\n"
-                   "                     accepts (without the label), then the most confident halt head (default 1)"},
+                   "                     noise on the recurrent state; per example the run whose answer the\n"
+                   "                     task's verifier accepts (without the label), then the most confident\n"
+                   "                     halt head (default 1)"},
     [O_NOISE] = {"--noise", "SIGMA", "standard deviation of that noise (default 0: --samples changes nothing)"},
     [O_SEED] = {"--seed", "N", "seed of the noise (default 0)"},
 };

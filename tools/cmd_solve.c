@@ -60,10 +60,11 @@ static const cli_opt opts[NOPTS] = {
     [O_PRECISION] = {"--matmul-precision", "P",
                      "highest (fp32, default), high (tf32) or medium (bf16) matrix products"},
     [O_COLOR] = {"--color", "WHEN", "auto | always | never (default auto: when stdout is a terminal)"},
-    [O_SAMPLES] = {"--samples", "K",
-                   "sampled inference: K runs, the first plain, the others with noise on the\n"
-                   "                     latent; the answer the task's verifier accepts, then the most confident\n"
-                   "                     halt head (default 1)"},
+    [O_SAMPLES] =
+        {"--samples", "K",
+         "sampled inference: K runs, the first plain, the others with noise on the\n"
+         "                     recurrent state; the answer the task's verifier accepts, then the most confident\n"
+         "                     halt head (default 1)"},
     [O_NOISE] = {"--noise", "SIGMA", "standard deviation of that noise (default 0: --samples changes nothing)"},
     [O_SEED] = {"--seed", "N", "seed of the noise (default 0)"},
 };

@@ -71,8 +71,8 @@ HRM_API hrm_status hrm_solver_run(hrm_solver *s, int n, const int32_t *inputs, c
 
 /* Sampled inference (after Probabilistic TRM, arXiv 2605.19943; docs/TRM.md "Sampled inference"):
  * every later hrm_solver_run runs its puzzles `samples` times. The first run is the plain one;
- * each further run adds Gaussian noise of standard deviation `noise` to the latent (z_L; TRM's
- * z) at the start of every cycle, with its own draw from a stream seeded by `seed`. Per puzzle
+ * each further run adds Gaussian noise of standard deviation `noise` to the recurrent state (z_H
+ * and z_L; TRM's y and z) at the start of every cycle, with its own draw from a stream seeded by `seed`. Per puzzle
  * the answer comes from the run whose prediction `accept` accepts (a task's verifier; may be
  * NULL) and, among those (or among all runs where it accepts none), whose Q head is the most
  * confident (the highest q_halt at the segment where the run stopped); ties go to the earlier
