@@ -74,6 +74,10 @@ static const hrm_key table[] = {
      NONE, -1},
     {"eval_save_outputs", HRM_KEY_EMPTY_LIST, HRM_STORE_RUN, 0, 0, "[]", "only []: `hrm eval --dump DIR` saves outputs",
      NONE, -1},
+    {"evaluators", HRM_KEY_EMPTY_LIST, HRM_STORE_RUN, 0, 0, "[]",
+     "only []: `hrm eval --task NAME` scores a checkpoint with a task's evaluator", NONE, -1},
+    {"data_paths", HRM_KEY_STRING, HRM_STORE_RUN, 0, 0, NULL,
+     "TRM's form of data_path: a list of one folder, [DIR] (merging several is not supported)", NONE, -1},
     /* the architecture (hrm.config) */
     {"arch", HRM_KEY_ARCH, HRM_STORE_SHAPE, 0, 0, "hrm_v1",
      "or trm: the Tiny Recursive Model (docs/TRM.md), with trm.yaml's defaults where they differ", CFG(ARCH, arch), 16},
@@ -205,9 +209,12 @@ hrm_status hrm_key_parse(const hrm_key *k, const char *text, double *num, char *
     }
     case HRM_KEY_EMPTY_LIST:
         if (strcmp(text, "[]"))
-            return fail(err, err_size,
-                        "%s=%s: outputs are not saved during training; use `hrm eval --dump DIR` on a checkpoint",
-                        k->name, text);
+            return fail(
+                err, err_size,
+                strcmp(k->name, "evaluators")
+                    ? "%s=%s: outputs are not saved during training; use `hrm eval --dump DIR` on a checkpoint"
+                    : "%s=%s: training evaluates exact accuracy only; use `hrm eval --task NAME` on a checkpoint",
+                k->name, text);
         *num = 0;
         return HRM_OK;
     case HRM_KEY_PRECISION: {

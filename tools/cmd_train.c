@@ -83,6 +83,32 @@ static int read_args(const char *prog, int argc, char **argv, hrm_key_values *a)
         if (a->given[hrm_key_index(k)]) return cli_error(prog, "%s: given twice", key), CLI_BAD;
         if (hrm_key_values_give(a, k, eq + 1, err, sizeof err)) return cli_error(prog, "%s", err), CLI_BAD;
     }
+    /* data_paths=[DIR] (TRM's pretrain.py, a list) is data_path=DIR */
+    int paths = hrm_key_index(key_of("data_paths")), path = hrm_key_index(key_of("data_path"));
+    if (a->given[paths]) {
+        const char *t = a->text[paths];
+        size_t n = strlen(t);
+        if (n < 2 || t[0] != '[' || t[n - 1] != ']')
+            return cli_error(prog, "data_paths=%s: expected a list, [DIR]", t), CLI_BAD;
+        char *one = strndup(t + 1, n - 2), *start = one, *end;
+        if (!one) return cli_error(prog, "out of memory"), CLI_BAD;
+        while (*start == ' ' || *start == '\'' || *start == '"') start++;
+        end = start + strlen(start);
+        while (end > start && (end[-1] == ' ' || end[-1] == '\'' || end[-1] == '"')) *--end = 0;
+        if (strchr(start, ',') || !*start) {
+            free(one);
+            return cli_error(prog, "data_paths=%s: one folder only (merging datasets is not supported; build one)", t),
+                   CLI_BAD;
+        }
+        if (a->given[path]) {
+            free(one);
+            return cli_error(prog, "data_paths and data_path both given"), CLI_BAD;
+        }
+        memmove(one, start, strlen(start) + 1);
+        a->owned[path] = one; /* freed with the values */
+        if (hrm_key_values_give(a, key_of("data_path"), one, err, sizeof err))
+            return cli_error(prog, "%s", err), CLI_BAD;
+    }
     /* arch.name names the model class: it sets arch, and may not contradict it */
     int name = hrm_key_index(key_of("arch.name")), arch = hrm_key_index(key_of("arch"));
     if (a->given[name] && a->given[arch] && a->num[name] != a->num[arch])

@@ -289,6 +289,15 @@ name = "model.inner.lm_head.weight"
 assert tensor(sys.argv[1], name) != tensor(sys.argv[2], name)
 PY
 echo "ok: trm: hrm.config, tensor names; the checkpoint is the EMA evaluation used; ema_rate=0 == no EMA"
+# the published TRM command line's keys: data_paths (a list), evaluators=[], +run_name, ema=True
+rm -rf "$tmp/tp"
+$hrm train arch=trm "data_paths=[$data]" "evaluators=[]" +run_name=pretrain_att ema=True arch.hidden_size=16 arch.num_heads=2 \
+    arch.L_layers=2 arch.H_cycles=2 arch.L_cycles=2 arch.halt_max_steps=2 global_batch_size=6 epochs=2 \
+    checkpoint_path="$tmp/tp" >/dev/null 2>"$tmp/err" || fail "trm: the published keys: $(cat "$tmp/err")"
+[ -s "$tmp/tp/step_2.safetensors" ] && echo "ok: trm: data_paths=[DIR] evaluators=[] +run_name ema=True" ||
+    fail "trm: the published keys wrote no step_2: $(ls "$tmp/tp")"
+expect_error "data_paths with two folders" "one folder only" 2 $hrm train "data_paths=[$data,$data]" checkpoint_path="$tmp/x"
+expect_error "an evaluator list" "hrm eval --task" 2 $hrm train $base "evaluators=[arc@ARC]" checkpoint_path="$tmp/x"
 expect_error "resume an ema run with ema=false" "ema=true" 1 $hrm train checkpoint_path="$tmp/ta" ema=false max_steps=8
 expect_error "arch.name against arch" "disagrees with arch=hrm_v1" 2 $hrm train $base arch=hrm_v1 arch.name=TinyRecursiveReasoningModel_ACTV1 checkpoint_path="$tmp/x"
 expect_error "a TRM key without arch=trm" "arch=trm" 2 $hrm train $base arch.mlp_t=true checkpoint_path="$tmp/x"
