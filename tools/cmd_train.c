@@ -604,9 +604,16 @@ static int loop(run *r) {
 static void header(run *r, int64_t resume_step) {
     hrm_device_info info = {0};
     r->ctx.f->device_info(r->ctx.be, r->ctx.device_index, &info);
-    printf("hrm train: %lld parameters (hidden %d, heads %d, H %dx%d, L %dx%d, halt_max_steps %d)\n",
-           (long long)hrm_params_count(hrm_model_params_table(r->model)), r->cfg.hidden_size, r->cfg.num_heads,
-           r->cfg.H_layers, r->cfg.H_cycles, r->cfg.L_layers, r->cfg.L_cycles, r->cfg.halt_max_steps);
+    long long count = (long long)hrm_params_count(hrm_model_params_table(r->model));
+    if (r->cfg.arch == HRM_ARCH_TRM)
+        printf("hrm train: %lld parameters (TRM%s: hidden %d, heads %d, %d layers, T %d cycles of n %d, "
+               "%d prefix rows, halt_max_steps %d)\n",
+               count, r->cfg.mlp_t ? ", MLP form" : "", r->cfg.hidden_size, r->cfg.num_heads, r->cfg.L_layers,
+               r->cfg.H_cycles, r->cfg.L_cycles, hrm_config_prefix(&r->cfg), r->cfg.halt_max_steps);
+    else
+        printf("hrm train: %lld parameters (hidden %d, heads %d, H %dx%d, L %dx%d, halt_max_steps %d)\n", count,
+               r->cfg.hidden_size, r->cfg.num_heads, r->cfg.H_layers, r->cfg.H_cycles, r->cfg.L_layers, r->cfg.L_cycles,
+               r->cfg.halt_max_steps);
     uint64_t used = 0, peak = 0;
     if (r->ctx.f->memory_usage(r->ctx.dev, &used, &peak) != HRM_OK) used = 0;
     printf("backend %s, device %d: %s; %.1f MiB on the device", r->ctx.plugin.name, r->ctx.device_index, info.name,
