@@ -165,6 +165,12 @@ static void layout_acts(hrm_model *m, arena *a) {
     m->rope_cos = carve(a, (size_t)m->S * m->head_dim / 2);
     m->rope_sin = carve(a, (size_t)m->S * m->head_dim / 2);
     m->ones = carve(a, B > (size_t)m->S ? B : (size_t)m->S);
+    if (m->It) {
+        m->eye_S = carve(a, (size_t)m->S * m->S);
+        m->eye_D = carve(a, D * D);
+        m->tr_a = carve(a, R * D);
+        m->tr_b = carve(a, R * D);
+    }
     m->logits = carve(a, BL * m->V);
     m->d_logits = carve(a, BL * m->V);
     m->q = carve(a, 2 * B);
@@ -214,6 +220,15 @@ static hrm_status upload_constants(hrm_model *m) {
     TRY(op_fill(&m->ops, m->ones, ones, 1.0f, "model: filling ones"));
     TRY(op_fill(&m->ops, param_at(m, 0), (size_t)m->table.total, 0.0f, "model: zeroing parameters"));
     TRY(op_fill(&m->ops, grad_at(m, 0), (size_t)m->table.adam_total, 0.0f, "model: zeroing gradients"));
+    for (int k = 0; m->It && k < 2; k++) { /* the MLP form's identities */
+        size_t n = (size_t)(k ? m->D : m->S);
+        float *eye = calloc(n * n, sizeof *eye);
+        if (!eye) return model_failf(m, HRM_ERR_OUT_OF_MEMORY, "model: out of host memory for an identity");
+        for (size_t i = 0; i < n; i++) eye[i * (n + 1)] = 1;
+        hrm_status st = op_write(&m->ops, k ? m->eye_D : m->eye_S, eye, n * n, "model: uploading an identity");
+        free(eye);
+        TRY(st);
+    }
     return upload_rope(m);
 }
 
@@ -283,8 +298,6 @@ static hrm_status model_setup(hrm_model *m) {
     /* The published embed_scale is sqrt(D); learned positions also scale by 1/sqrt(2) to keep
      * the forward variance, and the op computes scale * (e + pos). */
     m->embed_scale = sqrtf((float)m->D) * (c->pos_encodings == HRM_POS_LEARNED ? 0.707106781f : 1.0f);
-    if (c->mlp_t) /* model_block.c runs the token SwiGLU of the MLP form only with this backend op */
-        return model_failf(m, HRM_ERR_UNSUPPORTED, "model: TRM's MLP form (mlp_t) is not built yet");
     if ((int64_t)m->max_batch * m->S * 3 * (m->D > m->I ? m->D : m->I) > INT_MAX ||
         (int64_t)m->max_batch * 2 * m->It * m->D > INT_MAX)
         return model_failf(m, HRM_ERR_INVALID_ARG, "model: max batch %d x sequence %d is too large for one matmul",

@@ -183,6 +183,138 @@ static hrm_status mlp_backward(hrm_model *m, int B, const block_weights *w, cons
     return linear_backward(m, dh, 1, d_gu, s->h1, w->gate_up, R, D, 2 * I);
 }
 
+/* ---- TRM's MLP form: token mixing across the sequence ---------------------------------------- */
+
+/* C_b = A [mm, k] (shared, a weight; with trans_a stored [k, mm]) x B_b [k, n], for b < B: the
+ * published code's linear layer over the transposed [B, D, S] activations, without transposing
+ * them (docs/TRM.md "MLP form"). */
+static hrm_status shared_left(hrm_model *m, int B, int trans_a, int mm, int n, int k, int64_t w, int64_t lda, hrm_ptr b,
+                              int64_t stride_b, hrm_ptr c, int64_t stride_c, float beta, const char *what) {
+    hrm_matmul_args a = {.trans_a = trans_a,
+                         .m = mm,
+                         .n = n,
+                         .k = k,
+                         .alpha = 1,
+                         .beta = beta,
+                         .a = param_at(m, w),
+                         .lda = lda,
+                         .b = b,
+                         .ldb = n,
+                         .stride_b = stride_b,
+                         .c = c,
+                         .ldc = n,
+                         .stride_c = stride_c,
+                         .batch = B};
+    TRY(op_matmul(&m->ops, &a, m->prec, what));
+    return HRM_OK;
+}
+
+/* grad(w) [mm, n] += sum over b of X_b [mm, k] Y_b^T (Y_b stored [n, k]): one accumulating matmul
+ * per example (a batched call may not sum into one C). */
+static hrm_status weight_grad_sum(hrm_model *m, int B, int mm, int n, int k, int64_t w, hrm_ptr x, int64_t stride_x,
+                                  hrm_ptr y, int64_t stride_y, const char *what) {
+    for (int b = 0; b < B; b++) {
+        hrm_matmul_args a = {.trans_b = 1,
+                             .m = mm,
+                             .n = n,
+                             .k = k,
+                             .alpha = 1,
+                             .beta = 1,
+                             .a = ptr_at(x, b * stride_x),
+                             .lda = k,
+                             .b = ptr_at(y, b * stride_y),
+                             .ldb = k,
+                             .c = grad_at(m, w),
+                             .ldc = n,
+                             .batch = 1};
+        TRY(op_matmul(&m->ops, &a, m->prec, what));
+    }
+    return HRM_OK;
+}
+
+/* out_b [cols, rows] = in_b [rows, cols]^T for b < B: a matmul by the identity [rows, rows], fp32
+ * whatever the model's precision, so exact (each element is one product by 1 plus zeros). The
+ * MLP form's norm over the sequence runs as the row-wise rmsnorm in the transposed layout, as the
+ * published code computes it, with no backend op of its own. */
+static hrm_status transpose(hrm_model *m, int B, hrm_ptr in, int rows, int cols, hrm_ptr eye, hrm_ptr out) {
+    int64_t n = (int64_t)rows * cols;
+    hrm_matmul_args a = {.trans_a = 1,
+                         .m = cols,
+                         .n = rows,
+                         .k = rows,
+                         .alpha = 1,
+                         .beta = 0,
+                         .a = in,
+                         .lda = cols,
+                         .stride_a = n,
+                         .b = eye,
+                         .ldb = rows,
+                         .c = out,
+                         .ldc = rows,
+                         .stride_c = n,
+                         .batch = B};
+    TRY(op_matmul(&m->ops, &a, HRM_PRECISION_HIGHEST, "transpose (matmul by the identity)"));
+    return HRM_OK;
+}
+
+/* s->h1 = (rmsnorm over S of (h + F)^T)^T with F_b = Wd (silu(G_b[:It]) * G_b[It:]), G_b =
+ * s->tgu_b = Wgu h_b, per example h_b [S, D]: trm.py's mlp_t on h^T and its post-norm before
+ * transposing back; rstd1 [B, D]. */
+static hrm_status token_mlp_forward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h) {
+    int S = m->S, D = m->D, It = m->It;
+    int64_t SD = (int64_t)S * D, GD = 2 * (int64_t)It * D;
+    TRY(shared_left(m, B, 0, 2 * It, D, S, w->tok_gu, S, h, SD, s->tgu, GD, 0, "token gate_up (matmul)"));
+    hrm_swiglu_args sw = {.rows = B, .inter = It * D, .gu = s->tgu, .out = m->scratch_m};
+    TRY(op_swiglu_forward(&m->ops, &sw, "token swiglu_forward"));
+    TRY(shared_left(m, B, 0, S, D, It, w->tok_down, It, m->scratch_m, (int64_t)It * D, m->scratch_a, SD, 0,
+                    "token down_proj (matmul)"));
+    TRY(transpose(m, B, h, S, D, m->eye_S, m->tr_a));
+    TRY(transpose(m, B, m->scratch_a, S, D, m->eye_S, m->tr_b));
+    hrm_rmsnorm_args n = {.rows = (int64_t)B * D,
+                          .dim = S,
+                          .eps = (float)m->cfg.rms_norm_eps,
+                          .x = m->tr_a,
+                          .r = m->tr_b,
+                          .y = m->tr_a,
+                          .rstd = s->rstd1};
+    TRY(op_rmsnorm_forward(&m->ops, &n, "rmsnorm over the sequence"));
+    return transpose(m, B, m->tr_a, D, S, m->eye_D, s->h1);
+}
+
+/* On entry dh = d(h1); on exit dh = d(h). The no-save scratch.tgu takes d(G). */
+static hrm_status token_mlp_backward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h,
+                                     hrm_ptr dh) {
+    int S = m->S, D = m->D, It = m->It;
+    int64_t SD = (int64_t)S * D, GD = 2 * (int64_t)It * D, ID = (int64_t)It * D;
+    /* the norm's backward in the transposed layout: dh = d(h + F) = dF */
+    TRY(transpose(m, B, dh, S, D, m->eye_S, m->tr_a));
+    TRY(transpose(m, B, s->h1, S, D, m->eye_S, m->tr_b));
+    hrm_rmsnorm_args n = {.rows = (int64_t)B * D,
+                          .dim = S,
+                          .eps = (float)m->cfg.rms_norm_eps,
+                          .y = m->tr_b,
+                          .rstd = s->rstd1,
+                          .dy = m->tr_a,
+                          .dh = m->tr_a};
+    TRY(op_rmsnorm_backward(&m->ops, &n, "rmsnorm over the sequence, backward"));
+    TRY(transpose(m, B, m->tr_a, D, S, m->eye_D, dh));
+    hrm_ptr mid = m->scratch_m, d_gu = m->scratch.tgu;
+    hrm_swiglu_args sw = {.rows = B, .inter = It * D, .gu = s->tgu, .out = mid};
+    TRY(op_swiglu_forward(&m->ops, &sw, "token swiglu_forward (recompute)"));
+    /* dWd [S, It] += dF_b [S, D] M_b^T */
+    TRY(weight_grad_sum(m, B, S, It, D, w->tok_down, dh, SD, mid, ID, "token down_proj weight gradient (matmul)"));
+    /* dM_b [It, D] = Wd^T dF_b */
+    TRY(shared_left(m, B, 1, It, D, S, w->tok_down, It, dh, SD, mid, ID, 0, "token down_proj input gradient (matmul)"));
+    sw.d_out = mid;
+    sw.d_gu = d_gu;
+    TRY(op_swiglu_backward(&m->ops, &sw, "token swiglu_backward"));
+    /* dWgu [2It, S] += dG_b [2It, D] h_b^T */
+    TRY(weight_grad_sum(m, B, 2 * It, S, D, w->tok_gu, d_gu, GD, h, SD, "token gate_up weight gradient (matmul)"));
+    /* dh += Wgu^T dG_b: the residual path's dF plus the token SwiGLU's */
+    return shared_left(m, B, 1, S, D, 2 * It, w->tok_gu, S, d_gu, GD, dh, SD, 1,
+                       "token gate_up input gradient (matmul)");
+}
+
 /* ---- one block ------------------------------------------------------------------------------- */
 
 /* Post-norm block: h1 = rmsnorm(h + Attn(h)); out = rmsnorm(h1 + SwiGLU(h1)). out may equal h:
@@ -190,8 +322,12 @@ static hrm_status mlp_backward(hrm_model *m, int B, const block_weights *w, cons
 static hrm_status block_forward(hrm_model *m, int B, const block_weights *w, const block_acts *s, hrm_ptr h,
                                 hrm_ptr out) {
     int64_t R = (int64_t)B * m->S;
-    TRY(attention_forward(m, B, w, s, h));
-    TRY(add_rmsnorm(m, R, h, m->scratch_a, s->h1, s->rstd1));
+    if (m->It) {
+        TRY(token_mlp_forward(m, B, w, s, h));
+    } else {
+        TRY(attention_forward(m, B, w, s, h));
+        TRY(add_rmsnorm(m, R, h, m->scratch_a, s->h1, s->rstd1));
+    }
     TRY(mlp_forward(m, B, w, s));
     return add_rmsnorm(m, R, s->h1, m->scratch_a, out, s->rstd2);
 }
@@ -202,6 +338,7 @@ static hrm_status block_backward(hrm_model *m, int B, const block_weights *w, co
     int64_t R = (int64_t)B * m->S;
     TRY(rmsnorm_backward(m, R, out, s->rstd2, dh));
     TRY(mlp_backward(m, B, w, s, dh));
+    if (m->It) return token_mlp_backward(m, B, w, s, h, dh);
     TRY(rmsnorm_backward(m, R, s->h1, s->rstd1, dh));
     return attention_backward(m, B, w, s, h, dh);
 }

@@ -71,6 +71,8 @@ struct hrm_model {
     hrm_ptr x;                           /* [R, D] input embedding of the segment */
     hrm_ptr rope_cos, rope_sin;          /* [S, head_dim/2] */
     hrm_ptr ones;                        /* [max(B, S)] of 1: broadcasts and column sums by matmul */
+    hrm_ptr eye_S, eye_D;                /* MLP form: identity matrices [S, S], [D, D] (exact transposes) */
+    hrm_ptr tr_a, tr_b;                  /* MLP form: [B, D, S] each, the transposed layout of the norm */
     hrm_ptr logits, d_logits;            /* [B, seq_len, V] */
     hrm_ptr q, d_q;                      /* [B, 2] */
     hrm_ptr loss, count, correct, preds; /* [B], [B] i32, [B] i32, [B, seq_len] i32 */

@@ -544,8 +544,10 @@ static void gradient_check(hrm_config cfg, hrm_loss_kind kind, uint64_t seed) {
     /* The central difference's O(h^2) error dominates above h ~ 1e-2 (attention weights of the
      * first L block: 2.4% at 1e-2, 0.16% at 2.5e-3); float noise dominates below ~1e-3. TRM's
      * differentiated chain is n + 1 calls deep and curves more: its first qkv weight is off by
-     * 2.8% at 2.5e-3 (n 3), within 2% at 1e-3, and float noise passes 2% at 2.5e-4. */
-    const double h = cfg.arch == HRM_ARCH_TRM ? 1e-3 : 2.5e-3;
+     * 2.8% at 2.5e-3 (n 3), within 2% at 1e-3, and float noise passes 2% at 2.5e-4. The MLP form's
+     * single coordinates of mlp_t.gate_up_proj move the loss little: float noise passes the bound
+     * below 1e-3 (fd -0.0018 and -0.0036 at 5e-4 and 2.5e-4 against -0.00244); 2e-3 is clean. */
+    const double h = cfg.mlp_t ? 2e-3 : cfg.arch == HRM_ARCH_TRM ? 1e-3 : 2.5e-3;
     for (int i = 0; i < t->count; i++) {
         const hrm_param *p = &t->params[i];
         if (p->role == HRM_PARAM_FIXED) continue;
@@ -558,9 +560,12 @@ static void gradient_check(hrm_config cfg, hrm_loss_kind kind, uint64_t seed) {
     }
     /* single coordinates: the Q bias, a token row in use, the lm head, the first L block */
     const char *names[] = {"model.inner.q_head.bias", "model.inner.embed_tokens.embedding_weight",
-                           "model.inner.lm_head.weight", "model.inner.L_level.layers.0.self_attn.qkv_proj.weight"};
+                           "model.inner.lm_head.weight",
+                           cfg.mlp_t ? "model.inner.L_level.layers.0.mlp_t.gate_up_proj.weight"
+                                     : "model.inner.L_level.layers.0.self_attn.qkv_proj.weight"};
     for (int k = 0; k < 4; k++) {
         const hrm_param *p = hrm_params_find(t, names[k]);
+        ck_assert_msg(p != NULL, "no tensor %s", names[k]);
         float *dir = calloc((size_t)p->numel, sizeof *dir);
         for (int rep = 0; rep < 2; rep++) {
             int64_t j = hrm_rng_below(&r, p->numel);
@@ -594,6 +599,16 @@ END_TEST
 START_TEST(test_grad_trm_learned) { gradient_check(trm_config(24, HRM_POS_LEARNED, 1, 2, 0), HRM_LOSS_SOFTMAX, 16); }
 END_TEST
 START_TEST(test_grad_trm_no_pos) { gradient_check(trm_config(8, HRM_POS_NONE, 1, 1, 2), HRM_LOSS_STABLEMAX, 17); }
+END_TEST
+/* The MLP form: the token SwiGLU across the sequence and the norm over it (docs/TRM.md "MLP form"). */
+static hrm_config trm_mlp_config(int puzzle_emb_ndim, int T, int n, int P) {
+    hrm_config c = trm_config(puzzle_emb_ndim, HRM_POS_NONE, T, n, P);
+    c.mlp_t = 1;
+    return c;
+}
+START_TEST(test_grad_trm_mlp) { gradient_check(trm_mlp_config(16, 1, 2, 3), HRM_LOSS_STABLEMAX, 18); }
+END_TEST
+START_TEST(test_grad_trm_mlp_softmax) { gradient_check(trm_mlp_config(24, 1, 1, 0), HRM_LOSS_SOFTMAX, 19); }
 END_TEST
 
 /* For N x T > 1 the one-step gradient is that of the last L and H updates alone: it must equal
@@ -664,6 +679,8 @@ static void trm_prefix_check(int T, int n, hrm_pos_encoding pos, int ndim, int P
 START_TEST(test_trm_last_cycle_3x2_rope) { trm_prefix_check(3, 2, HRM_POS_ROPE, 16, 3); }
 END_TEST
 START_TEST(test_trm_last_cycle_2x3_learned) { trm_prefix_check(2, 3, HRM_POS_LEARNED, 24, 0); }
+END_TEST
+START_TEST(test_trm_last_cycle_mlp) { prefix_check(trm_mlp_config(16, 3, 2, 2), trm_mlp_config(16, 1, 2, 2)); }
 END_TEST
 
 START_TEST(test_one_step_2x3_rope) { one_step_check(2, 3, HRM_POS_ROPE, 8); }
@@ -749,6 +766,8 @@ static void noise_check(hrm_config cfg) {
 START_TEST(test_noise_hrm) { noise_check(tiny_config(16, HRM_POS_ROPE, 2, 2)); }
 END_TEST
 START_TEST(test_noise_trm) { noise_check(trm_config(16, HRM_POS_ROPE, 2, 2, 2)); }
+END_TEST
+START_TEST(test_noise_trm_mlp) { noise_check(trm_mlp_config(16, 2, 2, 2)); }
 END_TEST
 
 /* reset_slots writes H_init / L_init into the chosen slots only. */
@@ -885,6 +904,9 @@ static Suite *model_suite(void) {
     tcase_add_test(grad, test_grad_trm_rope);
     tcase_add_test(grad, test_grad_trm_learned);
     tcase_add_test(grad, test_grad_trm_no_pos);
+    tcase_add_test(grad, test_grad_trm_mlp);
+    tcase_add_test(grad, test_grad_trm_mlp_softmax);
+    tcase_add_test(grad, test_trm_last_cycle_mlp);
     tcase_add_test(grad, test_trm_last_cycle_3x2_rope);
     tcase_add_test(grad, test_trm_last_cycle_2x3_learned);
     tcase_add_test(grad, test_one_step_2x3_rope);
@@ -894,6 +916,7 @@ static Suite *model_suite(void) {
     tcase_add_test(grad, test_reset_slots);
     tcase_add_test(grad, test_noise_hrm);
     tcase_add_test(grad, test_noise_trm);
+    tcase_add_test(grad, test_noise_trm_mlp);
     suite_add_tcase(s, grad);
     TCase *res = tcase_create("resources");
     tcase_set_timeout(res, 120);
