@@ -11,6 +11,13 @@ for py in /usr/bin/python3 python3; do
         rc=0
         "$py" "$dir/hrm_ref.py" --selftest || rc=1
         "$py" "$dir/trm_ref.py" --selftest || rc=1
+        # the committed TRM fixtures are what the generator writes, byte for byte
+        out=$(mktemp -d)
+        "$py" "$dir/make_trm_golden.py" --out "$out" || rc=1
+        for f in attn.safetensors mlp.safetensors README.md; do
+            cmp -s "$out/$f" "$dir/../tests/golden-trm/$f" || { echo "tests/golden-trm/$f differs from make_trm_golden.py's"; rc=1; }
+        done
+        rm -rf "$out"
         exit $rc
     fi
 done
