@@ -119,6 +119,22 @@ if [ -n "$ck" ]; then
     grep -q "^matches the dataset's answer: " "$tmp/solve4" || fail "solve at medium: $(cat "$tmp/err4")"
     [ "$(cat "$tmp/err4")" = "hrm solve: matmul precision: medium (bf16 operands, fp32 accumulation)" ] ||
         fail "solve at medium: stderr is not the one precision line: $(cat "$tmp/err4")"
+    # sampled inference: noise 0 (any K) is the plain answer; eval and solve take it and say so
+    "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 3 --samples 4 --noise 0 >"$tmp/solve5" 2>&1
+    cmp -s "$tmp/solve3" "$tmp/solve5" || fail "solve --samples 4 --noise 0 differs from the plain solve"
+    "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 3 --samples 4 --noise 0.5 --seed 3 >"$tmp/solve6" 2>&1
+    rc=$?
+    { [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ]; } && grep -q "^verdict: " "$tmp/solve6" || fail "solve --samples 4: exit $rc"
+    "$hrm" eval --checkpoint "$ck" --data "$s/data" --samples 3 --noise 0 >"$s/eval0.json" 2>"$tmp/err" || fail "eval --noise 0: $(cat "$tmp/err")"
+    [ "$(field "$s/eval0.json" exact_accuracy)" = "$(field "$s/eval.json" exact_accuracy)" ] &&
+        [ "$(field "$s/eval0.json" lm_loss)" = "$(field "$s/eval.json" lm_loss)" ] || fail "eval --noise 0 differs from plain"
+    "$hrm" eval --checkpoint "$ck" --data "$s/data" --samples 3 --noise 0.5 >"$s/eval3.json" 2>"$tmp/err" || fail "eval --samples 3: $(cat "$tmp/err")"
+    [ "$(field "$s/eval3.json" samples)" = 3 ] || fail "eval --samples 3 does not say samples 3: $(cat "$s/eval3.json")"
+    v3=$(field "$s/eval3.json" verified)
+    python3 -c "import sys; sys.exit(0 if float('$v3') >= float('$v') else 1)" || fail "sampled eval verified $v3 < plain $v (run 0 is the plain one)"
+    expect_exit "solve --samples 0" 2 "$hrm" solve --checkpoint "$ck" "$puzzle" --samples 0
+    expect_exit "eval --noise -1" 2 "$hrm" eval --checkpoint "$ck" --data "$s/data" --noise -1
+    ok "sampled solve and eval: noise 0 is plain; verified $v -> $v3 with 3 samples"
     expect_exit "solve a malformed puzzle" 1 "$hrm" solve --checkpoint "$ck" "12345"
     expect_exit "solve with two puzzles" 2 "$hrm" solve --checkpoint "$ck" "$puzzle" "$puzzle"
     expect_exit "solve --index out of range" 1 "$hrm" solve --checkpoint "$ck" --data "$s/data" --index 99
