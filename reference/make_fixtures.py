@@ -6,8 +6,10 @@
 Writes a tiny synthetic dataset in the published layout (data/), two tiny models (init.safetensors:
 RoPE + stablemax; init_learned.safetensors: learned positions + softmax) and what the reference
 (hrm_ref.py) computes from them (expected.safetensors, expected_learned.safetensors), then runs the
-same computation in float64 and writes the measured fp32-vs-fp64 errors into README.md. The output
-is byte-for-byte reproducible (one thread, deterministic algorithms, seeded generators).
+same computation in float64 and writes the measured fp32-vs-fp64 errors into README.md; then the
+TRM fixtures (trm_*.safetensors: make_trm_fixtures.py over trm_ref.py), then the torch.save
+fixtures (make_torch_ckpt.py), each with its README section.
+The output is byte-for-byte reproducible (one thread, deterministic algorithms, seeded generators).
 """
 import argparse
 import json
@@ -325,7 +327,12 @@ def main(argv=None) -> int:
         check_coverage(r, name)
         check_precision(res, name)
         results.append((name, model, cfg, r, res))
-    write_readme(out, results)
+    import make_trm_fixtures as TRM  # imported here: it imports this module (RUN, helpers)
+    trm = TRM.make_all(out, data)
+    import make_torch_ckpt  # the torch.save fixtures (from init.safetensors) and their README section
+    make_torch_ckpt.write_fixtures(out)
+    write_readme(out, results, TRM.readme_section(trm))
+    make_torch_ckpt.write_readme_section(out)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
     print(f"wrote {out}: {total} bytes")
     for name, _, _, r, res in results:
@@ -333,10 +340,11 @@ def main(argv=None) -> int:
             print(f"  {name:8s} {g:28s} fp32 vs fp64 {s['worst']:.1e}  (bound {s['bound']:.0e}) {s['name']}")
         print(f"  {name:8s} eval logits per segment {', '.join(f'{e:.1e}' for e in r['seg_err'])}; "
               f"parameters: max abs error {r['param_err_lr']:.1e} x lr")
+    TRM.report(trm)
     return 0
 
 
-def write_readme(out, results):
+def write_readme(out, results, trm_section):
     sizes, total = [], 0
     for root, dirs, files in os.walk(out):
         dirs.sort()
@@ -363,7 +371,7 @@ def write_readme(out, results):
         sizes="\n".join(sizes), main_cfg=fmt_cfg(mcfg), lrn_cfg=fmt_cfg(lcfg), run=json.dumps(RUN),
         total_steps=mr["total_steps"], m_seg=m["eval_segments"], m_steps=m["train_steps"],
         l_seg=l["eval_segments"], l_steps=l["train_steps"],
-        tables="\n\n".join(tables), q_bias_main=m["q_bias"], q_bias_lrn=l["q_bias"])
+        tables="\n\n".join(tables), q_bias_main=m["q_bias"], q_bias_lrn=l["q_bias"], trm=trm_section)
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(text)
 
@@ -379,7 +387,8 @@ Made by one command from the repository root (Debian's python3-torch and python3
     /usr/bin/python3 reference/make_fixtures.py [--out tests/golden]
 
 It runs reference/hrm_ref.py, the fp32 PyTorch reference of the published HRM ACT v1
-(`/usr/bin/python3 reference/hrm_ref.py --selftest` checks the reference itself). The
+(`/usr/bin/python3 reference/hrm_ref.py --selftest` checks the reference itself), and, for the
+trm_* files (section "TRM fixtures"), reference/make_trm_fixtures.py over reference/trm_ref.py. The
 command rewrites every file here, this README included, byte for byte; do not edit them by hand.
 
 ## Files
@@ -464,7 +473,8 @@ Notes for the C test:
   size of g, so an element whose gradient is tiny is as sensitive as any other. No element here
   is near zero in a way that flips a sign (the parameter errors above stay far below lr); if one
   element fails after the steps, look at its gradients before suspecting the optimizer.
-"""
+
+{trm}"""
 
 
 if __name__ == "__main__":

@@ -116,21 +116,27 @@ def main(argv=None) -> int:
                                                      "tests", "golden"))
     args = ap.parse_args(argv)
     args.golden = os.path.normpath(args.golden)
-    params, cfg = R.load_checkpoint(os.path.join(args.golden, "init.safetensors"))
-    out = os.path.join(args.golden, "torch_ckpt.pt")
+    write_fixtures(args.golden)
+    write_readme_section(args.golden)
+    return 0
+
+
+def write_fixtures(golden):
+    """The three .pt files from golden/init.safetensors (make_fixtures.py calls this, then its
+    README, then write_readme_section)."""
+    params, cfg = R.load_checkpoint(os.path.join(golden, "init.safetensors"))
+    out = os.path.join(golden, "torch_ckpt.pt")
     torch.save(published_state_dict(params), out)
-    torch.save(misc_state_dict(), os.path.join(args.golden, "torch_misc.pt"), pickle_protocol=4)
+    torch.save(misc_state_dict(), os.path.join(golden, "torch_misc.pt"), pickle_protocol=4)
     torch.save({"t": torch.arange(6, dtype=torch.float32).view(2, 3).t()},
-               os.path.join(args.golden, "torch_noncontig.pt"))
+               os.path.join(golden, "torch_noncontig.pt"))
 
     # Check what was written: torch reads it back to the same values.
     back = torch.load(out)
     assert all(torch.equal(back[ORIG + n].to(torch.float32),
                            params[n].to(torch.bfloat16).to(torch.float32) if n in (R.H_INIT, R.L_INIT)
                            else params[n]) for n in params)
-    write_readme_section(args.golden)
     print(f"{out}: {len(back)} tensors, {os.path.getsize(out)} bytes; config {cfg.to_metadata()}")
-    return 0
 
 
 if __name__ == "__main__":
