@@ -18,6 +18,11 @@ for py in /usr/bin/python3 python3; do
             cmp -s "$out/$f" "$dir/../tests/golden-trm/$f" || { echo "tests/golden-trm/$f differs from make_trm_golden.py's"; rc=1; }
         done
         rm -rf "$out"
+        # and tests/golden (HRM's and TRM's training fixtures, the torch.save files, the README)
+        out=$(mktemp -d)
+        "$py" "$dir/make_fixtures.py" --out "$out" >/dev/null || rc=1
+        diff -rq "$out" "$dir/../tests/golden" || { echo "tests/golden differs from make_fixtures.py's"; rc=1; }
+        rm -rf "$out"
         exit $rc
     fi
 done

@@ -42,7 +42,22 @@ static bool ends_with(const char *s, const char *tail) {
 }
 static bool starts_with(const char *s, const char *head) { return strncmp(s, head, strlen(head)) == 0; }
 
+/* TRM's fixtures (reference/make_trm_fixtures.py) state their bounds: hrm.tolerances, and for the
+ * evaluation, which runs here on its own carry, the largest per-step bound of
+ * hrm.tolerances_free_running. Set while a TRM fixture runs; NULL for HRM's table below. */
+static json_t *file_tol, *file_tol_free;
+
 static double bound_of(const char *n) {
+    if (file_tol) {
+        json_t *steps = starts_with(n, "eval.") ? json_object_get(file_tol_free, n) : NULL;
+        double b = -1;
+        size_t i;
+        json_t *v;
+        json_array_foreach(steps, i, v) b = fmax(b, json_number_value(v));
+        if (b > 0) return b;
+        v = json_object_get(file_tol, n);
+        return json_is_number(v) ? json_number_value(v) : -1;
+    }
     if (!strcmp(n, "eval.logits")) return 2e-4; /* error grows with depth: 4 segments of 2 x 2 updates */
     if (!strcmp(n, "eval.q_halt") || !strcmp(n, "eval.q_continue")) return 2e-4;
     if (starts_with(n, "eval.") && ends_with(n, "loss")) return 2e-5;
@@ -173,6 +188,8 @@ static run_settings read_run(const hrm_st_file *exp) {
     s.train_steps = (int)jnum(r, "train_steps");
     s.epochs = (int)jnum(r, "epochs");
     s.data_shuffle = json_is_true(json_object_get(r, "data_shuffle"));
+    s.ts.ema = json_is_true(json_object_get(r, "ema"));
+    if (s.ts.ema) s.ts.ema_rate = jnum(r, "ema_rate");
     json_decref(r);
     return s;
 }
@@ -465,7 +482,7 @@ static void check_train(golden *g, engine *e, const char *dir, const run_setting
     expect_close_f(g, "train.logits", t.logits, (size_t)K * seg);
     expect_close_f(g, "train.q_halt", t.q_halt, KB);
     expect_close_f(g, "train.q_continue", t.q_cont, KB);
-    expect_close_f(g, "train.target_q_continue", t.target, KB);
+    if (!e->cfg.no_ACT_continue) expect_close_f(g, "train.target_q_continue", t.target, KB);
     expect_equal(g, "train.halted", t.halted, KB);
     expect_equal(g, "train.steps", t.steps, KB);
     expect_equal(g, "train.seq_correct", t.seq_correct, KB);
@@ -473,6 +490,19 @@ static void check_train(golden *g, engine *e, const char *dir, const run_setting
     expect_close_d(g, "train.lr", t.lr, (size_t)K);
     expect_close_d(g, "train.puzzle_emb_lr", t.lr_e, (size_t)K);
     check_params_after(g, e, K);
+    if (rs->ts.ema) { /* the EMA of the AdamATan2 tensors after K steps (TRM's fixtures) */
+        const hrm_param_table *pt = hrm_model_params_table(e->model);
+        float *ema = malloc((size_t)pt->adam_total * 4);
+        ck_assert(ema && hrm_act_get_ema(a, ema) == HRM_OK);
+        char name[160];
+        for (int i = 0; i < pt->count; i++) {
+            const hrm_param *p = &pt->params[i];
+            if (p->role != HRM_PARAM_ADAM) continue;
+            snprintf(name, sizeof name, "ema%d.%s", K, p->name);
+            expect_close_f(g, name, ema + p->offset, (size_t)p->numel);
+        }
+        free(ema);
+    }
 
     hrm_act_free(a);
     for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) free(*iv[i]);
@@ -936,7 +966,13 @@ static void run_fixture(int plugin, const char *fixture, const char *init_file, 
     snprintf(exp_path, sizeof exp_path, "%s/%s", dir, expected_file);
     golden g = {.backend = plugins[plugin].name, .fixture = fixture};
     expected_read(exp_path, &g.exp);
-    check_tolerances(&g);
+    bool trm = !strncmp(fixture, "trm", 3);
+    if (trm) {
+        file_tol = expected_meta_json(&g.exp, "hrm.tolerances");
+        file_tol_free = expected_meta_json(&g.exp, "hrm.tolerances_free_running");
+    } else {
+        check_tolerances(&g);
+    }
     run_settings rs = read_run(&g.exp);
     engine e;
     engine_open(&e, plugins[plugin].path, init_path, rs.ts.global_batch_size, -1);
@@ -944,6 +980,8 @@ static void run_fixture(int plugin, const char *fixture, const char *init_file, 
     check_train(&g, &e, dir, &rs);
     engine_close(&e);
     hrm_st_free(&g.exp);
+    json_decref(file_tol), json_decref(file_tol_free);
+    file_tol = file_tol_free = NULL;
     ck_assert_msg(g.failures == 0, "golden[%s] %s: %d mismatches; first: %s", g.backend, fixture, g.failures, g.first);
 }
 
@@ -951,6 +989,14 @@ START_TEST(golden_main) { run_fixture(_i, "main", "init.safetensors", "expected.
 END_TEST
 
 START_TEST(golden_learned) { run_fixture(_i, "learned", "init_learned.safetensors", "expected_learned.safetensors"); }
+END_TEST
+
+START_TEST(golden_trm) { run_fixture(_i, "trm", "trm_init.safetensors", "trm_expected.safetensors"); }
+END_TEST
+
+START_TEST(golden_trm_mlp_training) {
+    run_fixture(_i, "trm_mlp", "trm_mlp_init.safetensors", "trm_mlp_expected.safetensors");
+}
 END_TEST
 
 START_TEST(golden_resume) { run_resume(_i); }
@@ -975,6 +1021,8 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, golden_main, 0, plugin_count);
     tcase_add_loop_test(tc, golden_learned, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_trm, 0, plugin_count);
+    tcase_add_loop_test(tc, golden_trm_mlp_training, 0, plugin_count);
     tcase_add_loop_test(tc, golden_resume, 0, plugin_count);
     tcase_add_loop_test(tc, golden_evaluate_main, 0, plugin_count);
     tcase_add_loop_test(tc, golden_evaluate_learned, 0, plugin_count);
