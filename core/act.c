@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "optim.h"
 #include "status.h"
@@ -127,6 +128,7 @@ hrm_status hrm_act_create(hrm_ctx *ctx, hrm_model *model, int B, const hrm_train
     a->ops = (hrm_ops){ctx, a->err, sizeof a->err};
     a->model = model;
     a->B = B;
+    a->global_B = B;
     a->training = training;
     a->settings = settings ? *settings : hrm_train_settings_default();
     hrm_rng_seed(&a->rng, a->settings.seed);
@@ -164,6 +166,8 @@ void hrm_act_free(hrm_act *a) {
     free(a->lm_loss);
     free(a->work_flags);
     free(a->work);
+    free(a->host_grads);
+    if (a->dist_buf) op_free(&a->ops, a->dist_buf);
     free(a);
 }
 
@@ -191,12 +195,18 @@ static hrm_status take_examples(hrm_act *a, const hrm_act_batch *batch, const ui
  * numbers does not depend on the Q values. */
 static void training_halt(hrm_act *a, uint8_t *is_last) {
     const hrm_config *c = hrm_model_config(a->model);
-    for (int b = 0; b < a->B; b++) {
-        is_last[b] = a->steps[b] >= c->halt_max_steps;
-        a->halted[b] = is_last[b];
+    /* with several processes every one draws for the global batch's slots and keeps its own */
+    for (int g = 0; g < a->global_B; g++) {
+        int b = g - a->offset;
+        bool mine = b >= 0 && b < a->B;
+        if (mine) {
+            is_last[b] = a->steps[b] >= c->halt_max_steps;
+            a->halted[b] = is_last[b];
+        }
         if (c->halt_max_steps <= 1) continue;
         double u = hrm_rng_uniform(&a->rng);
         int32_t draw = (int32_t)(2 + hrm_rng_below(&a->rng, c->halt_max_steps - 1));
+        if (!mine) continue;
         int32_t min_steps = u < c->halt_exploration_prob ? draw : 0;
         bool halt = hrm_act_q_halts(c, a->q_halt[b], a->q_continue[b]);
         a->halted[b] = (uint8_t)((a->halted[b] || halt) && a->steps[b] >= min_steps);
@@ -292,8 +302,74 @@ static hrm_status ema_update(hrm_act *a) {
     return op_matmul(&a->ops, &mm, HRM_PRECISION_HIGHEST, "act: EMA update (matmul)");
 }
 
+/* ---- data parallelism ------------------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+hrm_status hrm_act_set_dist(hrm_act *a, const hrm_dist *d) {
+    if (!d || d->size <= 1) {
+        a->dist = NULL;
+        a->global_B = a->B;
+        a->offset = 0;
+        return HRM_OK;
+    }
+    if (d->rank < 0 || d->rank >= d->size || !d->allreduce_f32 || !d->allreduce_f64 || !d->allgather || !d->gather0)
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: bad process group (rank %d of %d)", d->rank, d->size);
+    if ((int64_t)a->B * d->size > 1 << 30)
+        return act_failf(a, HRM_ERR_INVALID_ARG, "act: %d slots x %d processes is too many", a->B, d->size);
+    a->dist = d;
+    a->global_B = a->B * d->size;
+    a->offset = a->B * d->rank;
+    if (!a->training || a->host_grads) return HRM_OK;
+    const hrm_config *c = hrm_model_config(a->model);
+    size_t G = (size_t)a->global_B, P = (size_t)c->puzzle_emb_ndim, B = (size_t)a->B;
+    /* host: the gradients [adam_total], then the puzzle rows: local ids [B] and rows [B, P], the
+     * gathered ids [G] and rows [G, P] */
+    size_t n = adam_floats(a) + (B + G) * (1 + P);
+    if (!(a->host_grads = malloc(n * sizeof(float))))
+        return act_failf(a, HRM_ERR_OUT_OF_MEMORY, "act: out of host memory for the gradient exchange");
+    if (P > 0) TRY(op_alloc(&a->ops, G * (1 + P), &a->dist_buf, "act: allocating the gathered puzzle rows"));
+    return HRM_OK;
+}
+
+static hrm_status dist_fail(hrm_act *a, const char *what, const char *why) {
+    return act_failf(a, HRM_ERR_DEVICE, "act: %s across %d processes: %s", what, a->dist->size, why);
+}
+
+/* Before the optimizer: the gradients summed over the processes, and every process's puzzle
+ * ids and rows gathered into dist_buf (ids [global_B], then rows [global_B, P]). */
+static hrm_status exchange_grads(hrm_act *a) {
+    const hrm_dist *d = a->dist;
+    const hrm_config *c = hrm_model_config(a->model);
+    size_t an = adam_floats(a), B = (size_t)a->B, G = (size_t)a->global_B, P = (size_t)c->puzzle_emb_ndim;
+    char why[256];
+    double t0 = now_s();
+    float *g = a->host_grads, *ids = g + an, *rows = ids + B, *all_ids = rows + B * P, *all_rows = all_ids + G;
+    TRY(download(a, hrm_model_grads(a->model), g, an));
+    if (P > 0) {
+        TRY(download(a, a->d_puzzle_ids, ids, B));
+        TRY(download(a, hrm_model_puzzle_grads(a->model), rows, B * P));
+    }
+    double t1 = now_s();
+    if (d->allreduce_f32(d->user, g, an, why, sizeof why)) return dist_fail(a, "summing the gradients", why);
+    if (P > 0 && (d->allgather(d->user, ids, B * sizeof(float), all_ids, why, sizeof why) ||
+                  d->allgather(d->user, rows, B * P * sizeof(float), all_rows, why, sizeof why)))
+        return dist_fail(a, "gathering the puzzle-embedding rows", why);
+    double t2 = now_s();
+    TRY(upload(a, hrm_model_grads(a->model), g, an));
+    if (P > 0) TRY(upload(a, (hrm_ptr){a->dist_buf, 0}, all_ids, G * (1 + P)));
+    a->times.transfer += (t1 - t0) + (now_s() - t2);
+    a->times.allreduce += t2 - t1;
+    return HRM_OK;
+}
+
 hrm_status hrm_act_optimizer_step(hrm_act *a) {
     if (!a->training) return act_failf(a, HRM_ERR_INVALID_ARG, "act: optimizer_step on an evaluation-only state");
+    if (a->dist) TRY(exchange_grads(a));
     TRY(hrm_optim_step(a));
     return a->settings.ema ? ema_update(a) : HRM_OK;
 }

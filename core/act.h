@@ -82,6 +82,30 @@ typedef struct hrm_act_batch {
     const int32_t *inputs, *labels, *puzzle_ids;
 } hrm_act_batch;
 
+/* Data parallelism (docs/ARCHITECTURE.md "Several processes"): `size` processes each run a
+ * replica of the model on global_B / size of the global batch's slots, this one on
+ * [offset, offset + B). The core knows no transport: the caller (tools/dist.c, MPI) gives the
+ * collectives, which return 0 on success or non-zero after one line in err. Each must be called
+ * by every process in the same order with the same sizes (the core guarantees that much). */
+typedef struct hrm_dist {
+    int rank, size;
+    void *user;
+    /* x [n] = the sum over processes of x [n], on every process (in place) */
+    int (*allreduce_f32)(void *user, float *x, size_t n, char *err, size_t err_size);
+    int (*allreduce_f64)(void *user, double *x, size_t n, char *err, size_t err_size);
+    /* out [size * bytes] = every process's in [bytes], in rank order, on every process */
+    int (*allgather)(void *user, const void *in, size_t bytes, void *out, char *err, size_t err_size);
+    /* buf [size * bytes]: process r's bytes are buf + r * bytes on process r; afterwards rank 0's
+     * buf holds every process's part (the others' buf is unchanged) */
+    int (*gather0)(void *user, void *buf, size_t bytes, char *err, size_t err_size);
+} hrm_dist;
+
+/* Seconds this process spent in the data-parallel exchange of its optimizer steps, since creation. */
+typedef struct hrm_dist_times {
+    double transfer;  /* device <-> host copies of the gradients */
+    double allreduce; /* the collectives themselves, waiting for the other processes included */
+} hrm_dist_times;
+
 /* The state of B slots. Plain fields are readable (and, for resuming, writable) by the caller;
  * the device tensors are reached through the functions below. */
 typedef struct hrm_act {
@@ -118,6 +142,12 @@ typedef struct hrm_act {
     hrm_ptr d_inputs, d_labels, d_puzzle_ids;
     hrm_buffer *adam; /* m, v [adam_total] each, then with ema the EMA [adam_total] and a 1; NULL
                        * without an optimizer */
+    /* data parallelism (hrm_act_set_dist): NULL alone */
+    const hrm_dist *dist;
+    int global_B, offset; /* B and 0 alone */
+    hrm_buffer *dist_buf; /* training: every process's puzzle ids [global_B] and puzzle-row gradients */
+    float *host_grads;    /* [adam_total] (and the puzzle rows' staging) */
+    hrm_dist_times times;
     char err[512];
 } hrm_act;
 
@@ -133,6 +163,15 @@ HRM_INTERNAL const char *hrm_act_error(const hrm_act *a);
 static inline bool hrm_act_q_halts(const hrm_config *c, float q_halt, float q_continue) {
     return c->no_ACT_continue ? q_halt > 0 : q_halt > q_continue;
 }
+
+/* Makes a one of d->size processes, on the global batch's slots [d->rank * B, (d->rank + 1) * B)
+ * (global_B = size * B). From then on: the halting exploration draws for all global_B slots in
+ * slot order and uses this process's (so the stream is that of one process with global_B slots);
+ * the optimizer step sums the gradients over the processes (allreduce_f32 over adam_total floats)
+ * and gathers every process's puzzle ids and puzzle-row gradients, so that SignSGD runs on the
+ * whole global batch's rows on every process; the train state files (checkpoint.h) hold the
+ * global state. d must outlive a; NULL or size 1 is one process. */
+HRM_INTERNAL hrm_status hrm_act_set_dist(hrm_act *a, const hrm_dist *d);
 
 /* ---- training ------------------------------------------------------------------------------ */
 

@@ -121,7 +121,7 @@ typedef struct state_arrays {
 static int state_alloc(state_arrays *sa, hrm_act *a) {
     const hrm_config *c = hrm_model_config(a->model);
     sa->adam_n = hrm_model_params_table(a->model)->adam_total;
-    sa->B = a->B;
+    sa->B = a->global_B; /* several processes: the global batch's slots (act.h hrm_act_set_dist) */
     sa->L = c->seq_len;
     sa->carry_n = sa->B * hrm_config_full_seq(c) * c->hidden_size;
     sa->ema = a->training && a->settings.ema;
@@ -175,11 +175,40 @@ static char *state_json(const hrm_act *a) {
     char words[4][17];
     for (int i = 0; i < 4; i++) snprintf(words[i], sizeof words[i], "%016" PRIx64, a->rng.s[i]);
     json_t *o = json_pack("{s:s, s:i, s:I, s:i, s:i, s:[s,s,s,s]}", "format", STATE_FORMAT, "version",
-                          HRM_TRAIN_STATE_VERSION, "step", (json_int_t)a->step, "batch", a->B, "seq_len",
+                          HRM_TRAIN_STATE_VERSION, "step", (json_int_t)a->step, "batch", a->global_B, "seq_len",
                           hrm_model_config(a->model)->seq_len, "rng", words[0], words[1], words[2], words[3]);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
+}
+
+/* This process's slots within the global arrays: every per-slot tensor is slot-major. */
+typedef struct slot_slice {
+    size_t per_slot[7]; /* floats per slot of zH, zL, steps, halted, ids, inputs, labels */
+    float *base[7];
+} slot_slice;
+
+static void slot_slices(const state_arrays *sa, const hrm_act *a, slot_slice *sl) {
+    const hrm_config *c = hrm_model_config(a->model);
+    size_t SD = (size_t)hrm_config_full_seq(c) * (size_t)c->hidden_size, L = (size_t)sa->L;
+    size_t per[7] = {SD, SD, 1, 1, 1, L, L};
+    float *base[7] = {sa->zH, sa->zL, sa->steps, sa->halted, sa->ids, sa->inputs, sa->labels};
+    memcpy(sl->per_slot, per, sizeof per);
+    memcpy(sl->base, base, sizeof base);
+}
+
+/* Several processes: rank 0 gathers every process's slots into the global arrays (each process
+ * filled its own part). */
+static hrm_status gather_slots(const char *path, hrm_act *a, const state_arrays *sa, char *err, size_t err_size) {
+    const hrm_dist *d = a->dist;
+    slot_slice sl;
+    char why[256];
+    slot_slices(sa, a, &sl);
+    for (int i = 0; d && i < 7; i++)
+        if (d->gather0(d->user, sl.base[i], sl.per_slot[i] * (size_t)a->B * sizeof(float), why, sizeof why))
+            return hrm_io_fail(err, err_size, HRM_ERR_DEVICE, path, "gathering the slots of %d processes: %s", d->size,
+                               why);
+    return HRM_OK;
 }
 
 hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler *s, char *err, size_t err_size) {
@@ -188,18 +217,31 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     hrm_st_entry e[N_STATE_TENSORS];
     char sampler[HRM_SAMPLER_STATE_MAX];
     if (!state_alloc(&sa, a)) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
+    size_t o = (size_t)a->offset; /* this process's first slot */
+    size_t SD = (size_t)(sa.carry_n / sa.B);
     hrm_status st = hrm_act_get_optimizer(a, sa.m, sa.v, NULL);
-    if (!st) st = hrm_act_get_carry(a, sa.zH, sa.zL);
+    if (!st) st = hrm_act_get_carry(a, sa.zH + o * SD, sa.zL + o * SD);
     if (!st && sa.ema)
         st = op_read(&a->ops, hrm_model_params(a->model), sa.params, (size_t)sa.adam_n, "act: reading the weights");
     if (st) {
         free(sa.arena);
         return hrm_io_fail(err, err_size, st, path, "cannot read the training state: %s", hrm_act_error(a));
     }
-    for (int b = 0; b < a->B; b++) sa.halted[b] = a->halted[b];
-    int exact = to_exact_floats(sa.steps, a->steps, sa.B) && to_exact_floats(sa.ids, a->puzzle_ids, sa.B) &&
-                to_exact_floats(sa.inputs, a->inputs, sa.B * sa.L) &&
-                to_exact_floats(sa.labels, a->labels, sa.B * sa.L);
+    for (int b = 0; b < a->B; b++) sa.halted[o + b] = a->halted[b];
+    int exact = to_exact_floats(sa.steps + o, a->steps, a->B) && to_exact_floats(sa.ids + o, a->puzzle_ids, a->B) &&
+                to_exact_floats(sa.inputs + o * sa.L, a->inputs, (int64_t)a->B * sa.L) &&
+                to_exact_floats(sa.labels + o * sa.L, a->labels, (int64_t)a->B * sa.L);
+    /* every process takes part in the gathers, whatever its own values; only rank 0 writes */
+    if (a->dist && gather_slots(path, a, &sa, err, err_size)) {
+        free(sa.arena);
+        return HRM_ERR_DEVICE;
+    }
+    if (a->dist && a->dist->rank != 0) {
+        free(sa.arena);
+        return exact ? HRM_OK
+                     : hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path,
+                                   "a slot value does not fit float32 exactly (>= 2^24)");
+    }
     hrm_sampler_state ss = hrm_sampler_save(s);
     hrm_sampler_state_format(&ss, sampler, sizeof sampler);
     char *json = state_json(a);
@@ -235,9 +277,9 @@ static hrm_status parse_state_meta(const char *path, const char *text, const hrm
     else if (version != HRM_TRAIN_STATE_VERSION)
         hrm_io_fail(err, err_size, st, path, "train state version %lld, this build reads version %d",
                     (long long)version, HRM_TRAIN_STATE_VERSION);
-    else if (batch != a->B || L != hrm_model_config(a->model)->seq_len || stp < 0)
+    else if (batch != a->global_B || L != hrm_model_config(a->model)->seq_len || stp < 0)
         hrm_io_fail(err, err_size, st, path, "saved for batch %lld, seq_len %lld; this run has batch %d, seq_len %d",
-                    (long long)batch, (long long)L, a->B, hrm_model_config(a->model)->seq_len);
+                    (long long)batch, (long long)L, a->global_B, hrm_model_config(a->model)->seq_len);
     else
         st = HRM_OK;
     for (int i = 0; !st && i < 4; i++) {
@@ -285,14 +327,16 @@ static int from_exact_floats(int32_t *dst, const float *src, int64_t n, double l
 /* Moves the checked host state into a's plain fields (through scratch, so a is untouched on failure). */
 static hrm_status restore_slots(const char *path, hrm_act *a, const state_arrays *sa, char *err, size_t err_size) {
     const hrm_config *c = hrm_model_config(a->model);
-    size_t B = (size_t)sa->B, BL = B * (size_t)sa->L;
+    /* this process's slots [o, o + B) of the global state's */
+    size_t B = (size_t)a->B, BL = B * (size_t)sa->L, o = (size_t)a->offset, oL = o * (size_t)sa->L;
     int32_t *tmp = malloc((3 * B + 2 * BL) * sizeof *tmp);
     if (!tmp) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
     int32_t *steps = tmp, *halted = tmp + B, *ids = tmp + 2 * B, *inputs = tmp + 3 * B, *labels = inputs + BL;
-    int ok = from_exact_floats(steps, sa->steps, sa->B, 0, 1e9) && from_exact_floats(halted, sa->halted, sa->B, 0, 1) &&
-             from_exact_floats(ids, sa->ids, sa->B, 0, c->num_puzzle_identifiers - 1) &&
-             from_exact_floats(inputs, sa->inputs, (int64_t)BL, 0, c->vocab_size - 1) &&
-             from_exact_floats(labels, sa->labels, (int64_t)BL, HRM_IGNORE_LABEL, c->vocab_size - 1);
+    int ok = from_exact_floats(steps, sa->steps + o, (int64_t)B, 0, 1e9) &&
+             from_exact_floats(halted, sa->halted + o, (int64_t)B, 0, 1) &&
+             from_exact_floats(ids, sa->ids + o, (int64_t)B, 0, c->num_puzzle_identifiers - 1) &&
+             from_exact_floats(inputs, sa->inputs + oL, (int64_t)BL, 0, c->vocab_size - 1) &&
+             from_exact_floats(labels, sa->labels + oL, (int64_t)BL, HRM_IGNORE_LABEL, c->vocab_size - 1);
     if (ok) {
         memcpy(a->steps, steps, B * sizeof *steps);
         for (size_t b = 0; b < B; b++) a->halted[b] = (uint8_t)halted[b];
@@ -333,7 +377,8 @@ hrm_status hrm_train_state_load(const char *path, hrm_act *a, hrm_sampler *s, ch
     if (!st) st = restore_slots(path, a, &sa, err, err_size);
     if (!st && hrm_sampler_restore(s, &ss, why, sizeof why))
         st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "%s", why);
-    if (!st && (hrm_act_set_optimizer(a, sa.m, sa.v, step) || hrm_act_set_carry(a, sa.zH, sa.zL)))
+    size_t SD = (size_t)(sa.carry_n / sa.B), o = (size_t)a->offset;
+    if (!st && (hrm_act_set_optimizer(a, sa.m, sa.v, step) || hrm_act_set_carry(a, sa.zH + o * SD, sa.zL + o * SD)))
         st = hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path, "cannot restore: %s", hrm_act_error(a));
     /* with an EMA, the model was loaded from the checkpoint, which holds the EMA weights: they
      * become the EMA, and the trained weights come from here */

@@ -28,27 +28,38 @@ typedef struct slot_results {
     void *arena;    /* one allocation */
 } slot_results;
 
-static bool results_alloc(slot_results *r, int B, int M, int L, int V, bool logits) {
-    memset(r, 0, sizeof *r);
-    r->B = B, r->M = M, r->L = L, r->V = V;
-    size_t b = (size_t)B, words = 2 * b + 2 * (size_t)M * b + 3 * b + b * (size_t)L; /* floats and int32s */
-    r->arena = malloc(words * 4 + 2 * b + (size_t)L);
-    if (logits && !(r->logits = malloc(b * (size_t)L * (size_t)V * sizeof *r->logits))) return false;
-    if (!r->arena) return false;
-    float *f = r->arena;
+/* The bytes of a results arena for B slots (floats and int32s, then bytes). */
+static size_t results_bytes(int B, int M, int L) {
+    size_t b = (size_t)B, words = 2 * b + 2 * (size_t)M * b + 3 * b + b * (size_t)L;
+    return words * 4 + 2 * b + (size_t)L;
+}
+
+/* Points r's arrays into the arena at `base` (results_bytes long). */
+static void results_layout(slot_results *r, void *base) {
+    size_t b = (size_t)r->B;
+    float *f = base;
     r->lm_loss = f, f += b;
     r->q_halt = f, f += b;
-    r->qh = f, f += (size_t)M * b;
-    r->qc = f, f += (size_t)M * b;
+    r->qh = f, f += (size_t)r->M * b;
+    r->qc = f, f += (size_t)r->M * b;
     int32_t *i = (int32_t *)f;
     r->count = i, i += b;
     r->correct = i, i += b;
     r->steps = i, i += b;
-    r->preds = i, i += b * (size_t)L;
+    r->preds = i, i += b * (size_t)r->L;
     uint8_t *u = (uint8_t *)i;
     r->seq_correct = u, u += b;
     r->accepted = u, u += b;
     r->pred8 = u;
+}
+
+static bool results_alloc(slot_results *r, int B, int M, int L, int V, bool logits) {
+    memset(r, 0, sizeof *r);
+    r->B = B, r->M = M, r->L = L, r->V = V;
+    r->arena = malloc(results_bytes(B, M, L));
+    if (logits && !(r->logits = malloc((size_t)B * (size_t)L * (size_t)V * sizeof *r->logits))) return false;
+    if (!r->arena) return false;
+    results_layout(r, r->arena);
     return true;
 }
 
@@ -90,6 +101,83 @@ static void add_slots(const slot_results *r, int valid, hrm_eval_sums *s) {
         s->q_halt_accuracy += (r->q_halt[b] >= 0) == r->seq_correct[b];
         s->steps += r->steps[b];
     }
+}
+
+/* total += the sums of one batch (batch by batch, so that the total does not depend on how the
+ * batches were spread over processes) */
+static void add_sums(hrm_eval_sums *t, const hrm_eval_sums *s) {
+    t->examples += s->examples;
+    t->count += s->count;
+    t->accuracy += s->accuracy;
+    t->exact_accuracy += s->exact_accuracy;
+    t->q_halt_accuracy += s->q_halt_accuracy;
+    t->steps += s->steps;
+    t->lm_loss += s->lm_loss;
+    t->q_halt_loss += s->q_halt_loss;
+}
+
+/* Several processes: what the processes exchange after each round of `size` batches (the last
+ * round may be short; a process without a batch in it gives valid = 0 and zero sums). Every
+ * process gets the round's sums, added in batch order; with a dump, rank 0 also gets every
+ * batch's results (the arena of slot_results, and the logits where the dump wants rows) and
+ * hands them to the dump in batch order, as one process would. */
+typedef struct dist_round {
+    hrm_eval_sums *sums; /* [size] */
+    int32_t *where;      /* [size, 2]: first, valid */
+    uint8_t *arenas;     /* [size, results_bytes] or NULL without a dump */
+    float *logits;       /* [size, B, L, V] or NULL */
+    size_t arena_bytes, logit_floats;
+} dist_round;
+
+static bool round_alloc(dist_round *x, const hrm_dist *d, const slot_results *res, bool dump) {
+    memset(x, 0, sizeof *x);
+    size_t n = (size_t)d->size;
+    x->arena_bytes = results_bytes(res->B, res->M, res->L);
+    x->logit_floats = res->logits ? (size_t)res->B * (size_t)res->L * (size_t)res->V : 0;
+    x->sums = calloc(n, sizeof *x->sums);
+    x->where = calloc(2 * n, sizeof *x->where);
+    if (dump) x->arenas = malloc(n * x->arena_bytes);
+    if (dump && x->logit_floats) x->logits = malloc(n * x->logit_floats * sizeof(float));
+    return x->sums && x->where && (!dump || x->arenas) && (!dump || !x->logit_floats || x->logits);
+}
+
+static void round_free(dist_round *x) {
+    free(x->sums);
+    free(x->where);
+    free(x->arenas);
+    free(x->logits);
+}
+
+static hrm_status dump_batch(const slot_results *r, const hrm_dataset *ds, int first, int valid, uint8_t *pred8,
+                             hrm_eval_dump *d, char *err, size_t err_size);
+
+static hrm_status exchange_round(const hrm_dist *d, dist_round *x, const hrm_eval_sums *mine, const slot_results *res,
+                                 int first, int valid, int in_round, const hrm_dataset *ds, uint8_t *pred8,
+                                 hrm_eval_dump *dump, hrm_eval_sums *t, char *err, size_t err_size) {
+    char why[256];
+    int me = d->rank;
+    int fail = d->allgather(d->user, mine, sizeof *mine, x->sums, why, sizeof why);
+    if (!fail && x->arenas) {
+        x->where[2 * me] = first, x->where[2 * me + 1] = valid;
+        memcpy(x->arenas + (size_t)me * x->arena_bytes, res->arena, x->arena_bytes);
+        if (x->logits) memcpy(x->logits + (size_t)me * x->logit_floats, res->logits, x->logit_floats * sizeof(float));
+        fail = d->gather0(d->user, x->where, 2 * sizeof *x->where, why, sizeof why) ||
+               d->gather0(d->user, x->arenas, x->arena_bytes, why, sizeof why) ||
+               (x->logits && d->gather0(d->user, x->logits, x->logit_floats * sizeof(float), why, sizeof why));
+    }
+    if (fail) {
+        snprintf(err, err_size, "evaluation: exchanging the results of %d processes: %s", d->size, why);
+        return HRM_ERR_DEVICE;
+    }
+    for (int r = 0; r < in_round; r++) add_sums(t, &x->sums[r]);
+    if (!x->arenas || me != 0) return HRM_OK;
+    for (int r = 0; r < in_round; r++) {
+        slot_results view = *res;
+        results_layout(&view, x->arenas + (size_t)r * x->arena_bytes);
+        view.logits = x->logits ? x->logits + (size_t)r * x->logit_floats : NULL;
+        TRY(dump_batch(&view, ds, x->where[2 * r], x->where[2 * r + 1], pred8, dump, err, err_size));
+    }
+    return HRM_OK;
 }
 
 /* Copies batch columns [0, valid) of the Q values into the dump at example `first`, and hands the
@@ -197,18 +285,38 @@ hrm_status hrm_evaluate(hrm_act *a, const hrm_dataset *ds, int M, const hrm_eval
     if (!st && (!res_ok || !inputs || !labels || !preds || !qh || !qc || (rows && !pred8) || (want_logits && !lg)))
         st = HRM_ERR_OUT_OF_MEMORY;
     if (st) snprintf(err, err_size, "evaluation: out of host memory");
-    hrm_eval_sums sums = {0};
+    /* several processes (act.h hrm_dist): batch j runs on process j mod size; after every round
+     * of size batches the sums, and with a dump the results for rank 0's dump (exchange_round) */
+    const hrm_dist *d = a->dist;
+    dist_round x = {0};
+    if (!st && d && !round_alloc(&x, d, &res, dump != NULL))
+        st = HRM_ERR_OUT_OF_MEMORY, snprintf(err, err_size, "evaluation: out of host memory");
+    hrm_eval_sums sums = {0}, mine = {0}; /* mine: this process's batch of the round in progress */
+    int mine_first = 0, mine_valid = 0;
     hrm_eval_iter it;
     hrm_eval_iter_init(&it, ds);
     for (int64_t batch_no = 0; !st && hrm_eval_iter_next(&it, &batch); batch_no++) {
-        int first = it.next - batch.valid;
-        hrm_batch_gather(ds, &batch, HRM_IGNORE_LABEL, inputs, labels);
-        hrm_act_batch ab = {inputs, labels, batch.identifier};
-        st = run_batch(a, &ab, first, batch.valid, M, sampling, batch_no, &res, qh, qc, preds, lg, err, err_size);
-        if (st) break;
-        add_slots(&res, batch.valid, &sums);
-        if (dump) st = dump_batch(&res, ds, first, batch.valid, pred8, dump, err, err_size);
+        int first = it.next - batch.valid, slot = d ? (int)(batch_no % d->size) : 0;
+        bool last = it.next >= ds->num_examples;
+        hrm_eval_sums bs = {0};
+        if (!d || slot == d->rank) {
+            hrm_batch_gather(ds, &batch, HRM_IGNORE_LABEL, inputs, labels);
+            hrm_act_batch ab = {inputs, labels, batch.identifier};
+            st = run_batch(a, &ab, first, batch.valid, M, sampling, batch_no, &res, qh, qc, preds, lg, err, err_size);
+            if (st) break;
+            add_slots(&res, batch.valid, &bs);
+            mine = bs, mine_first = first, mine_valid = batch.valid;
+            if (dump && !d) st = dump_batch(&res, ds, first, batch.valid, pred8, dump, err, err_size);
+        }
+        if (!d) {
+            add_sums(&sums, &bs);
+        } else if (!st && (slot == d->size - 1 || last)) {
+            st = exchange_round(d, &x, &mine, &res, mine_first, mine_valid, slot + 1, ds, pred8, dump, &sums, err,
+                                err_size);
+            mine = (hrm_eval_sums){0}, mine_first = mine_valid = 0;
+        }
     }
+    round_free(&x);
     if (!st) report(&sums, M, out);
     hrm_batch_free(&batch);
     results_free(&res);

@@ -292,6 +292,8 @@ static int count_matches(const char *spec, const hrm_device_info *info, int n, i
 int hrm_device_match(const char *device, const hrm_device_info *info, int n, char *err, size_t err_size) {
     char list[1024] = "";
     if (!device || !device[0]) device = "0";
+    /* "@N": the N-th device counted round the devices (process N of a node, one device each) */
+    if (device[0] == '@' && is_index(device + 1) && n > 0) return (int)(strtol(device + 1, NULL, 10) % n);
     if (is_index(device)) {
         errno = 0;
         long index = strtol(device, NULL, 10);

@@ -34,13 +34,16 @@ hrm_status hrm_optim_step(hrm_act *a) {
         const hrm_param *pe = hrm_params_find(t, "model.inner.puzzle_emb.weights");
         hrm_ptr w = hrm_model_params(a->model);
         w.off += (size_t)pe->offset;
-        hrm_signsgd_args sg = {.batch = a->B,
+        /* several processes: the rows of the whole global batch, gathered (act.c exchange_grads) */
+        bool all = a->dist && a->dist_buf;
+        hrm_signsgd_args sg = {.batch = all ? a->global_B : a->B,
                                .width = c->puzzle_emb_ndim,
                                .num_rows = c->num_puzzle_identifiers,
                                .lr = (float)a->last_puzzle_emb_lr,
                                .weight_decay = (float)s->puzzle_emb_weight_decay,
-                               .ids = a->d_puzzle_ids,
-                               .grads = hrm_model_puzzle_grads(a->model),
+                               .ids = all ? (hrm_ptr){a->dist_buf, 0} : a->d_puzzle_ids,
+                               .grads =
+                                   all ? (hrm_ptr){a->dist_buf, (size_t)a->global_B} : hrm_model_puzzle_grads(a->model),
                                .weights = w};
         TRY(op_signsgd_rows(&a->ops, &sg, "act: signsgd_rows"));
     }

@@ -5,9 +5,14 @@
  * q_halt.npy and q_continue.npy (float32 [M, N]) and predictions.npy (uint8 [N, seq_len]); padding
  * slots are left out, so N is the number of test examples. logits.npy and predictions.npy are
  * streamed to OUTDIR batch by batch (each as FILE.tmp, renamed when complete), so --dump needs no
- * more memory than the Q values. */
+ * more memory than the Q values.
+ *
+ * Under mpirun or srun (tools/procs.h), N processes share the batches (batch j on process
+ * j mod N, each on its own device by default) and rank 0 alone prints the report and writes the
+ * dump, in file order: the output is that of one process with the same --batch. */
 #include "cli.h"
 #include "commands.h"
+#include "procs.h"
 
 #include "hrm/hrm.h"
 #include "hrm_internal.h"
@@ -59,6 +64,7 @@ static const cli_opt opts[NOPTS] = {
 
 typedef struct eval_run {
     const char *prog;
+    procs *pr; /* rank 0 alone prints and writes */
     hrm_checkpoint ck;
     hrm_dataset ds;
     hrm_ctx ctx;
@@ -110,6 +116,9 @@ static int open_dump(eval_run *r, const char *dir, int M) {
     char err[1024];
     int64_t N = r->ds.num_examples, L = r->ds.meta.seq_len, V = r->ds.meta.vocab_size;
     int64_t s_logits[3] = {N, L, V}, s_pred[2] = {N, L};
+    r->dump.rows = put_rows;
+    r->dump.user = r;
+    if (r->pr->rank != 0) return 1; /* the others hand their rows to rank 0 (core/evaluate.c) */
     if (mkdir(dir, 0777) && errno != EEXIST)
         return cli_error(r->prog, "%s: cannot create: %s", dir, strerror(errno)), 0;
     r->dump.q_halt = malloc((size_t)M * (size_t)N * sizeof(float));
@@ -120,8 +129,6 @@ static int open_dump(eval_run *r, const char *dir, int M) {
     if (hrm_npy_writer_open(&r->logits, r->logits_path, HRM_NPY_F32, 3, s_logits, err, sizeof err) ||
         hrm_npy_writer_open(&r->predictions, r->predictions_path, HRM_NPY_U8, 2, s_pred, err, sizeof err))
         return cli_error(r->prog, "%s", err), 0;
-    r->dump.rows = put_rows;
-    r->dump.user = r;
     return 1;
 }
 
@@ -234,6 +241,8 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
         snprintf(err, err_size, "%s", hrm_model_error(r->model));
     if (!st) r->runs = hrm_model_set_matmul_precision(r->model, r->precision);
     if (!st) st = hrm_act_create(ctx, r->model, r->batch, &r->ts, false, &r->act, err, err_size);
+    if (!st && r->pr->size > 1 && (st = hrm_act_set_dist(r->act, &r->pr->dist)))
+        snprintf(err, err_size, "%s", hrm_act_error(r->act));
     if (st) {
         hrm_act_free(r->act);
         hrm_model_free(r->model);
@@ -267,11 +276,16 @@ static int run_eval(eval_run *r, const char **v) {
      * type is the one that matters here */
     if (hrm_train_json_settings(r->ck.train_json, &r->ts, err, sizeof err))
         return cli_error(r->prog, "%s: %s", v[O_CHECKPOINT], err), CLI_EXIT_FAIL;
-    hrm_status st =
-        hrm_ctx_open_with(v[O_BACKEND], v[O_DEVICE], hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err);
+    /* from here on what fails may be this process's alone: its lines name it */
+    procs_quiet(r->pr, false);
+    r->prog = r->pr->prog;
+    char device[32];
+    const char *dev = v[O_DEVICE];
+    if (!dev && r->pr->size > 1) snprintf(device, sizeof device, "@%d", r->pr->local_rank), dev = device;
+    hrm_status st = hrm_ctx_open_with(v[O_BACKEND], dev, hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err);
     r->ctx_open = st == HRM_OK;
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
-    if (r->runs != HRM_PRECISION_HIGHEST || r->precision != r->runs)
+    if (r->pr->rank == 0 && (r->runs != HRM_PRECISION_HIGHEST || r->precision != r->runs))
         cli_print_precision(stderr, "hrm eval: matmul precision", r->precision, r->runs, &r->ctx);
     if (v[O_DUMP] && !open_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     if (!open_task(r, v[O_TASK])) return CLI_EXIT_FAIL;
@@ -282,6 +296,7 @@ static int run_eval(eval_run *r, const char **v) {
     r->sampling.user = r;
     if (!st) st = hrm_evaluate(r->act, &r->ds, M, &r->sampling, dump ? &r->dump : NULL, &e, err, sizeof err);
     if (st) return cli_error(r->prog, "%s", err), CLI_EXIT_FAIL;
+    if (r->pr->rank != 0) return CLI_EXIT_OK; /* rank 0 has every batch's results */
     if (v[O_DUMP] && !finish_dump(r, v[O_DUMP], M)) return CLI_EXIT_FAIL;
     if (!close_task(r)) return CLI_EXIT_FAIL;
     print_report(r, &e, v[O_CHECKPOINT], v[O_DATA]);
@@ -290,17 +305,25 @@ static int run_eval(eval_run *r, const char **v) {
 
 int cmd_eval(const char *prog, int argc, char **argv) {
     const char *v[NOPTS];
-    switch (cli_parse(prog, opts, NOPTS, argc, argv, v)) {
+    procs pr;
+    if (procs_init(prog, &pr)) return CLI_EXIT_FAIL;
+    /* what every process would say alike (options, the files) comes from rank 0 only */
+    procs_quiet(&pr, true);
+    int parsed = cli_parse(prog, opts, NOPTS, argc, argv, v);
+    if (parsed != CLI_PARSED) procs_finalize(&pr);
+    switch (parsed) {
     case CLI_HELP:
-        cli_usage(stdout, prog, "--checkpoint F --data DIR [OPTIONS]",
-                  "Evaluates DIR/test with checkpoint F over M segments per example and prints the metrics as\n"
-                  "JSON (count = examples with a valid label; the rest divided by count).",
-                  opts, NOPTS);
+        if (pr.rank == 0)
+            cli_usage(stdout, prog, "--checkpoint F --data DIR [OPTIONS]",
+                      "Evaluates DIR/test with checkpoint F over M segments per example and prints the metrics as\n"
+                      "JSON (count = examples with a valid label; the rest divided by count).",
+                      opts, NOPTS);
         return CLI_EXIT_OK;
     case CLI_BAD: return CLI_EXIT_USAGE;
     }
-    eval_run r = {.prog = prog};
+    eval_run r = {.prog = prog, .pr = &pr};
     int rc = run_eval(&r, v);
+    procs_quiet(&pr, false);
     hrm_npy_writer_abort(&r.logits); /* a dump left incomplete: drop its .tmp files */
     hrm_npy_writer_abort(&r.predictions);
     free(r.dump.q_halt);
@@ -315,5 +338,7 @@ int cmd_eval(const char *prog, int argc, char **argv) {
     if (r.ctx_open) hrm_ctx_close(&r.ctx);
     hrm_dataset_free(&r.ds);
     hrm_checkpoint_free(&r.ck);
+    if (rc != CLI_EXIT_OK) procs_fail(&pr, rc); /* one process's failure ends them all */
+    procs_finalize(&pr);
     return rc;
 }

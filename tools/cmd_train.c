@@ -36,9 +36,13 @@
  * Test hook: HRM_TEST_PAUSE_MS=N sleeps N ms in each step between drawing the batch and applying
  * it, and in each save between the state file and the weights file, so that
  * tests/cli/test-interrupt.sh can signal at those moments; a signal does not shorten the pause.
- * Nothing else reads it. */
+ * HRM_TEST_RANK_WEIGHTS=1: with several processes, every process other than rank 0 also writes
+ * its own weights as step_K.rankR.safetensors beside rank 0's step_K.safetensors, so that
+ * tests/cli/test-mpi.sh can check that every replica holds the same weights. Nothing else reads
+ * them. */
 #include "cli.h"
 #include "commands.h"
+#include "procs.h"
 
 #include "hrm/hrm.h"
 #include "hrm_internal.h"
@@ -266,7 +270,10 @@ static void test_pause(void) {
 }
 
 typedef struct run {
-    const char *prog;
+    const char *prog;  /* for lines: names the process when there are several */
+    const char *prog0; /* without the rank: what every process finds alike, which rank 0 says */
+    procs *pr;         /* the job's processes: rank 0 alone writes files and progress (procs.h) */
+    int B;             /* this process's slots: global_batch_size / processes */
     hrm_key_values args;
     char dir[4096];
     hrm_config cfg;
@@ -382,7 +389,7 @@ static int fail_status(run *r, const char *what, const char *why) {
  * next backend. Its lines name their part, as fail_status does. */
 static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_size) {
     run *r = user;
-    int B = r->ts.global_batch_size;
+    int B = r->B;
     r->setup_ran = true;
     hrm_status st = hrm_model_create(ctx, &r->cfg, B, &r->model, err, err_size);
     if (!st) {
@@ -396,6 +403,10 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
     if (!st && ((st = hrm_act_create(ctx, r->model, B, &r->ts, true, &r->act, why, sizeof why)) ||
                 (st = hrm_act_create(ctx, r->model, B, &r->ts, false, &r->eval, why, sizeof why))))
         snprintf(err, err_size, "state: %s", why);
+    /* several processes: each holds its share of the global batch's slots */
+    const hrm_dist *d = r->pr->size > 1 ? &r->pr->dist : NULL;
+    if (!st && ((st = hrm_act_set_dist(r->act, d)) || (st = hrm_act_set_dist(r->eval, d))))
+        snprintf(err, err_size, "state: %s", hrm_act_error(r->act->dist || !d ? r->eval : r->act));
     if (st) {
         hrm_act_free(r->act);
         hrm_act_free(r->eval);
@@ -423,8 +434,20 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     r->eval_every = (int64_t)(interval * r->groups_examples / r->ts.global_batch_size);
     if (r->eval_every < 1) r->eval_every = 1;
 
+    int G = r->ts.global_batch_size, N = r->pr->size;
+    if (G % N) { /* every process finds it: rank 0 says it */
+        if (r->pr->rank == 0)
+            cli_error(r->prog0, "global_batch_size %d does not split over %d processes: give a multiple of %d", G, N,
+                      N);
+        return 0;
+    }
+    r->B = G / N;
+    /* several processes: by default each node's process k on its device k (round the devices) */
+    char device[32];
+    const char *dev = text(r, "device");
+    if (!dev && N > 1) snprintf(device, sizeof device, "@%d", r->pr->local_rank), dev = device;
     r->setup_ran = false;
-    if (hrm_ctx_open_with(backend, text(r, "device"), hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err))
+    if (hrm_ctx_open_with(backend, dev, hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err))
         return fail_status(r, r->setup_ran ? NULL : "backend", err);
     r->ctx_open = true;
     int B = r->ts.global_batch_size;
@@ -474,7 +497,11 @@ static int save(run *r) {
     holding = 1;
     hrm_status st = json ? hrm_train_state_save(state, r->act, &r->sampler, err, sizeof err) : HRM_ERR_OUT_OF_MEMORY;
     if (!st) test_pause();
-    if (!st) st = hrm_checkpoint_write(weights, &r->cfg, t, r->params, json, err, sizeof err);
+    if (!st && r->pr->rank == 0) st = hrm_checkpoint_write(weights, &r->cfg, t, r->params, json, err, sizeof err);
+    if (!st && r->pr->rank != 0 && getenv("HRM_TEST_RANK_WEIGHTS")) { /* the test hook (header comment) */
+        snprintf(weights, sizeof weights, "%s/step_%lld.rank%d.safetensors", r->dir, (long long)step, r->pr->rank);
+        st = hrm_checkpoint_write(weights, &r->cfg, t, r->params, json, err, sizeof err);
+    }
     holding = was_holding;
     free(json);
     if (st) return cli_error(r->prog, "%s", json ? err : "out of host memory"), 0;
@@ -482,6 +509,10 @@ static int save(run *r) {
 }
 
 static void put_metrics(run *r, json_t *o) {
+    if (!r->metrics) { /* a process other than rank 0 */
+        json_decref(o);
+        return;
+    }
     char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     if (line) fprintf(r->metrics, "%s\n", line), fflush(r->metrics);
     free(line);
@@ -496,6 +527,7 @@ static int evaluate(run *r) {
     hrm_status st = hrm_evaluate(r->eval, &r->test, 0, NULL, NULL, &e, err, sizeof err);
     if (r->ts.ema && hrm_act_ema_swap(r->act)) return fail_status(r, "evaluation", hrm_act_error(r->act));
     if (st) return fail_status(r, "evaluation", err);
+    if (r->pr->rank != 0) return 1;
     double epoch = (double)r->act->step * r->ts.global_batch_size / r->groups_examples;
     put_metrics(r, json_pack("{s:I, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)r->act->step,
                              "epoch", epoch, "eval/count", (json_int_t)e.count, "eval/accuracy", e.accuracy,
@@ -514,15 +546,31 @@ typedef struct window {
     int steps;
 } window;
 
-static void log_step(run *r, const hrm_act_metrics *m, double step_s) {
+static void log_step(run *r, const hrm_act_metrics *m, double step_s, const hrm_dist_times *dt) {
     double n = (double)(m->count > 0 ? m->count : 1), g = r->ts.global_batch_size;
-    put_metrics(r, json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step",
-                             (json_int_t)r->act->step, "lr", r->act->last_lr, "puzzle_emb_lr",
-                             r->act->last_puzzle_emb_lr, "samples_per_s", g / step_s, "train/count",
-                             (json_int_t)m->count, "train/accuracy", m->accuracy / n, "train/exact_accuracy",
-                             m->exact_accuracy / n, "train/q_halt_accuracy", m->q_halt_accuracy / n, "train/steps",
-                             m->steps / n, "train/loss", m->loss / g, "train/lm_loss", m->lm_loss / g,
-                             "train/q_halt_loss", m->q_halt_loss / g, "train/q_continue_loss", m->q_continue_loss / g));
+    json_t *o =
+        json_pack("{s:I, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)r->act->step,
+                  "lr", r->act->last_lr, "puzzle_emb_lr", r->act->last_puzzle_emb_lr, "samples_per_s", g / step_s,
+                  "train/count", (json_int_t)m->count, "train/accuracy", m->accuracy / n, "train/exact_accuracy",
+                  m->exact_accuracy / n, "train/q_halt_accuracy", m->q_halt_accuracy / n, "train/steps", m->steps / n,
+                  "train/loss", m->loss / g, "train/lm_loss", m->lm_loss / g, "train/q_halt_loss", m->q_halt_loss / g,
+                  "train/q_continue_loss", m->q_continue_loss / g);
+    /* several processes: where rank 0's step went (the others' are alike) */
+    json_t *t = o && r->pr->size > 1 ? json_pack("{s:i, s:f, s:f, s:f, s:f}", "processes", r->pr->size, "time/step_s",
+                                                 step_s, "time/compute_s", step_s - dt->transfer - dt->allreduce,
+                                                 "time/transfer_s", dt->transfer, "time/allreduce_s", dt->allreduce)
+                                     : NULL;
+    if (t) json_object_update(o, t), json_decref(t);
+    put_metrics(r, o);
+}
+
+/* Several processes: the step's metric sums over all of them. */
+static int sum_metrics(run *r, hrm_act_metrics *m) {
+    double x[9] = {(double)m->count, m->accuracy, m->exact_accuracy, m->q_halt_accuracy, m->steps,
+                   m->loss,          m->lm_loss,  m->q_halt_loss,    m->q_continue_loss};
+    if (procs_sum(r->pr, x, 9)) return 0;
+    *m = (hrm_act_metrics){(int64_t)x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]};
+    return 1;
 }
 
 static void progress(run *r, window *w, int64_t done, double elapsed, bool tty) {
@@ -553,6 +601,15 @@ static bool saves_at(const run *r, int64_t step) {
     return step == r->stop || (num(r, "checkpoint_every_eval") != 0 && step % r->eval_every == 0);
 }
 
+/* Whether to stop before the next step: this process's signal, or with several processes any
+ * process's (the first signal's number becomes everyone's stop_signal). */
+static bool agree_stop(run *r) {
+    if (r->pr->size <= 1) return stop_signal != 0;
+    int sig = procs_max_int(r->pr, (int)stop_signal);
+    if (sig && !stop_signal) stop_signal = sig;
+    return sig != 0;
+}
+
 /* Returns the exit code. */
 static int loop(run *r) {
     char err[1024];
@@ -560,21 +617,28 @@ static int loop(run *r) {
     int64_t start = r->act->step, log_every = (int64_t)num(r, "log_interval");
     double t0 = cli_now(), last_print = 0;
     window w = {0};
-    while (r->act->step < r->stop && !stop_signal) {
+    /* several processes stop together: a signal to any of them is everyone's, at the same step */
+    while (r->act->step < r->stop && !agree_stop(r)) {
         double ts = cli_now();
         hrm_act_metrics m;
+        hrm_dist_times before = r->act->times;
         if (hrm_sampler_next(&r->sampler, &r->batch, err, sizeof err)) return cli_error(r->prog, "%s", err), 1;
         hrm_batch_gather(&r->train, &r->batch, HRM_IGNORE_LABEL, r->inputs, r->labels);
         test_pause();
-        hrm_act_batch ab = {r->inputs, r->labels, r->batch.identifier};
+        /* every process draws the global batch and trains its slots' share of it */
+        size_t o = (size_t)r->act->offset, L = (size_t)r->cfg.seq_len;
+        hrm_act_batch ab = {r->inputs + o * L, r->labels + o * L, r->batch.identifier + o};
         if (hrm_act_train_step(r->act, &ab, &m)) return cli_error(r->prog, "training: %s", hrm_act_error(r->act)), 1;
-        log_step(r, &m, cli_now() - ts);
+        if (!sum_metrics(r, &m)) return 1;
+        hrm_dist_times dt = {r->act->times.transfer - before.transfer, r->act->times.allreduce - before.allreduce};
+        log_step(r, &m, cli_now() - ts, &dt);
         add_metrics(&w.m, &m);
         w.steps++;
         int64_t step = r->act->step;
         double now = cli_now();
         bool last = step == r->stop;
-        if (tty ? (now - last_print > 0.1 || last) : (step % log_every == 0 || last || step == start + 1)) {
+        if (r->pr->rank == 0 &&
+            (tty ? (now - last_print > 0.1 || last) : (step % log_every == 0 || last || step == start + 1))) {
             progress(r, &w, step - start, now - t0, tty);
             last_print = now;
         }
@@ -582,16 +646,19 @@ static int loop(run *r) {
             if (!evaluate(r) || (saves_at(r, step) && !save(r))) return 1;
         }
     }
-    holding = 1;                                 /* only the save and the exit remain */
-    if (tty && stop_signal) fputc('\n', stderr); /* else an evaluation line ended the progress line */
+    holding = 1; /* only the save and the exit remain */
+    if (tty && stop_signal && r->pr->rank == 0)
+        fputc('\n', stderr); /* else an evaluation line ended the progress line */
     if (!stop_signal || r->act->step >= r->stop) return 0;
     long long k = (long long)r->act->step;
     if (r->act->step == start) {
-        cli_error(r->prog, "stopped by signal %d before step %lld completed: nothing new to save%s", (int)stop_signal,
-                  k + 1, start ? "; run the same command to resume" : "");
+        if (r->pr->rank == 0) /* every process stops alike: one line */
+            cli_error(r->prog, "stopped by signal %d before step %lld completed: nothing new to save%s",
+                      (int)stop_signal, k + 1, start ? "; run the same command to resume" : "");
         return 128 + stop_signal;
     }
     if (!saves_at(r, r->act->step) && !save(r)) return 1;
+    if (r->pr->rank != 0) return 128 + stop_signal;
     char held[96] = "";
     if (held_signal)
         snprintf(held, sizeof held, " (signal %d came during the save: held until it ended)", (int)held_signal);
@@ -629,37 +696,52 @@ static void header(run *r, int64_t resume_step) {
            "evaluating every %lld steps\n",
            text(r, "data_path"), r->train.num_examples, r->test.num_examples, r->ts.global_batch_size,
            (long long)r->ts.total_steps, (long long)r->stop, (long long)r->eval_every);
+    if (r->pr->size > 1)
+        printf("%d processes (MPI), %d slots each; this line from rank 0 on its device\n", r->pr->size, r->B);
     if (resume_step > 0) printf("resuming from %s/step_%lld.safetensors\n", r->dir, (long long)resume_step);
     printf("checkpoints and metrics.jsonl in %s\n", r->dir);
     fflush(stdout);
 }
 
 int cmd_train(const char *prog, int argc, char **argv) {
-    run r = {.prog = prog};
+    procs pr;
+    if (procs_init(prog, &pr)) return CLI_EXIT_FAIL;
+    run r = {.prog = prog, .prog0 = prog, .pr = &pr};
     char resume_state[4200], path[4200];
-    switch (read_args(prog, argc, argv, &r.args)) {
-    case CLI_HELP: usage(stdout, prog); return CLI_EXIT_OK;
-    case CLI_BAD: return CLI_EXIT_USAGE;
+    /* what every process would say alike (options, settings, the dataset) comes from rank 0 only */
+    procs_quiet(&pr, true);
+    int parsed = read_args(prog, argc, argv, &r.args);
+    if (parsed != CLI_PARSED) {
+        if (parsed == CLI_HELP && pr.rank == 0) usage(stdout, prog);
+        hrm_key_values_free(&r.args);
+        procs_finalize(&pr);
+        return parsed == CLI_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     int64_t resume_step = settle(&r, resume_state, sizeof resume_state);
+    procs_quiet(&pr, false);
+    r.prog = pr.prog; /* from here on a line names its process */
     int rc = CLI_EXIT_FAIL;
     if (resume_step >= 0 && build(&r, resume_step, resume_state)) {
         snprintf(path, sizeof path, "%s/metrics.jsonl", r.dir);
-        if (!mkdirs(r.dir) || !(r.metrics = fopen(path, "a"))) {
-            cli_error(prog, "%s: cannot create: %s", path, strerror(errno));
+        if (pr.rank == 0 && (!mkdirs(r.dir) || !(r.metrics = fopen(path, "a")))) {
+            cli_error(r.prog, "%s: cannot create: %s", path, strerror(errno));
         } else if (r.act->step >= r.stop) {
-            header(&r, resume_step);
-            printf("nothing to do: the checkpoint is at step %lld of %lld\n", (long long)r.act->step,
-                   (long long)r.stop);
+            if (pr.rank == 0) header(&r, resume_step);
+            if (pr.rank == 0)
+                printf("nothing to do: the checkpoint is at step %lld of %lld\n", (long long)r.act->step,
+                       (long long)r.stop);
             rc = CLI_EXIT_OK;
         } else {
-            header(&r, resume_step);
-            catch_signals(prog, r.dir);
+            if (pr.rank == 0) header(&r, resume_step);
+            catch_signals(r.prog, r.dir);
             rc = loop(&r);
         }
     } else if (resume_step == SETTLE_USAGE) {
         rc = CLI_EXIT_USAGE;
     }
     teardown(&r);
+    /* a failure of one process ends them all (MPI_Abort); a signal's stop is everyone's */
+    if (rc != CLI_EXIT_OK && rc < 128) procs_fail(&pr, rc);
+    procs_finalize(&pr);
     return rc;
 }

@@ -96,6 +96,8 @@ HRM_API hrm_status hrm_ctx_open_with(const char *spec, const char *device, const
 
 /* Picks the device that `device` names among the n devices described by info[]:
  *   "N" (decimal digits only)  -> index N, which must be < n;
+ *   "@N"                       -> index N mod n (a node's N-th process on its own device, round
+ *                                 the devices when there are fewer: `hrm train` under mpirun);
  *   anything else              -> the one device whose name contains it, ignoring case; when no
  *                                 name does, the one whose vendor or note does (the OpenCL backend
  *                                 names the platform in the note, so a platform name selects too).
