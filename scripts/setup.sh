@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libdnnl-dev check libjansson-dev
-          ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd)
+          ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,8 @@
 # scripts/test.sh - does all set-up, then runs the whole test suite twice: in the release build
 # (CPU and OpenCL backends; OpenCL runs on PoCL's CPU device) and in an AddressSanitizer +
 # UndefinedBehaviorSanitizer build of the CPU backend (leaks are errors there; LeakSanitizer's
-# tracer crashes on PoCL's threads, so that build leaves OpenCL out), then runs every fuzz
+# tracer crashes on PoCL's threads, so that build leaves OpenCL out; Open MPI's own allocations
+# would read as leaks, so it leaves MPI out too and tests the refusal of a build without it), then runs every fuzz
 # harness for a bounded time (scripts/fuzz.sh). Ends with one line "N passed, N failed" counting
 # the tests of both runs and the fuzz harnesses.
 set -uo pipefail
@@ -24,7 +25,7 @@ if ! command -v clang-format >/dev/null; then
     echo "test: clang-format not installed; the format test will skip" >&2
 fi
 if [ ! -f build-asan/build.ninja ]; then
-  meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Dopencl=disabled >/dev/null || exit 1
+  meson setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Dopencl=disabled -Dmpi=disabled >/dev/null || exit 1
 fi
 ninja -C build-asan >/dev/null || exit 1
 

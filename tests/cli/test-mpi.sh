@@ -36,6 +36,15 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 # a container without a network interface besides lo: keep Open MPI on shared memory and loopback
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi() { local n=$1; shift; timeout 120 mpirun -np "$n" "$@"; }
+# The pid of rank $2's `hrm train` process whose command line holds $1 (from /proc: no procps).
+rank_pid() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        case "$cmd" in "$hrm train "*"$1"*) ;; *) continue ;; esac
+        tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "${p#/proc/}" && return
+    done
+}
 compare() { python3 "$here/st_compare.py" "$@"; }
 
 arch="arch.hidden_size=16 arch.num_heads=2 arch.H_layers=1 arch.L_layers=1 arch.halt_max_steps=4"
@@ -123,7 +132,7 @@ for i in $(seq 1 100); do
     sleep 0.1
 done
 sleep 1
-pid=$(pgrep -f "^$hrm train .*checkpoint_path=$tmp/sig" | tail -n 1)
+pid=$(rank_pid "checkpoint_path=$tmp/sig" 1)
 [ -n "$pid" ] && kill -TERM "$pid"
 wait "$job"
 rc=$?
@@ -147,7 +156,7 @@ took=$(($(date +%s) - start))
 HRM_TEST_PAUSE_MS=200 mpi 2 "$hrm" train $hrm_arch global_batch_size=6 data_shuffle=false epochs=200 max_steps=60 checkpoint_path="$tmp/kill" >/dev/null 2>"$tmp/err" &
 job=$!
 sleep 2
-pid=$(pgrep -f "^$hrm train .*checkpoint_path=$tmp/kill" | tail -n 1)
+pid=$(rank_pid "checkpoint_path=$tmp/kill" 1)
 start=$(date +%s)
 [ -n "$pid" ] && kill -KILL "$pid"
 wait "$job"
