@@ -28,10 +28,11 @@ typedef struct slot_results {
     void *arena;    /* one allocation */
 } slot_results;
 
-/* The bytes of a results arena for B slots (floats and int32s, then bytes). */
+/* The bytes of a results arena for B slots (floats and int32s, then bytes), a multiple of 8. */
 static size_t results_bytes(int B, int M, int L) {
     size_t b = (size_t)B, words = 2 * b + 2 * (size_t)M * b + 3 * b + b * (size_t)L;
-    return words * 4 + 2 * b + (size_t)L;
+    /* rounded up to 8 bytes: arenas are laid end to end when several processes gather them */
+    return (words * 4 + 2 * b + (size_t)L + 7) / 8 * 8;
 }
 
 /* Points r's arrays into the arena at `base` (results_bytes long). */
