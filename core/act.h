@@ -84,7 +84,7 @@ typedef struct hrm_act_batch {
 
 /* Data parallelism (docs/ARCHITECTURE.md "Several processes"): `size` processes each run a
  * replica of the model on global_B / size of the global batch's slots, this one on
- * [offset, offset + B). The core knows no transport: the caller (tools/dist.c, MPI) gives the
+ * [offset, offset + B). The core knows no transport: the caller (tools/procs.c, MPI) gives the
  * collectives, which return 0 on success or non-zero after one line in err. Each must be called
  * by every process in the same order with the same sizes (the core guarantees that much). */
 typedef struct hrm_dist {

@@ -182,30 +182,16 @@ static char *state_json(const hrm_act *a) {
     return text;
 }
 
-/* This process's slots within the global arrays: every per-slot tensor is slot-major. */
-typedef struct slot_slice {
-    size_t per_slot[7]; /* floats per slot of zH, zL, steps, halted, ids, inputs, labels */
-    float *base[7];
-} slot_slice;
-
-static void slot_slices(const state_arrays *sa, const hrm_act *a, slot_slice *sl) {
-    const hrm_config *c = hrm_model_config(a->model);
-    size_t SD = (size_t)hrm_config_full_seq(c) * (size_t)c->hidden_size, L = (size_t)sa->L;
-    size_t per[7] = {SD, SD, 1, 1, 1, L, L};
-    float *base[7] = {sa->zH, sa->zL, sa->steps, sa->halted, sa->ids, sa->inputs, sa->labels};
-    memcpy(sl->per_slot, per, sizeof per);
-    memcpy(sl->base, base, sizeof base);
-}
-
 /* Several processes: rank 0 gathers every process's slots into the global arrays (each process
- * filled its own part). */
+ * filled its own part; every per-slot tensor is slot-major). */
 static hrm_status gather_slots(const char *path, hrm_act *a, const state_arrays *sa, char *err, size_t err_size) {
     const hrm_dist *d = a->dist;
-    slot_slice sl;
+    size_t SD = (size_t)(sa->carry_n / sa->B), L = (size_t)sa->L;
+    size_t per_slot[7] = {SD, SD, 1, 1, 1, L, L}; /* floats per slot of each tensor below */
+    float *base[7] = {sa->zH, sa->zL, sa->steps, sa->halted, sa->ids, sa->inputs, sa->labels};
     char why[256];
-    slot_slices(sa, a, &sl);
-    for (int i = 0; d && i < 7; i++)
-        if (d->gather0(d->user, sl.base[i], sl.per_slot[i] * (size_t)a->B * sizeof(float), why, sizeof why))
+    for (int i = 0; i < 7; i++)
+        if (d->gather0(d->user, base[i], per_slot[i] * (size_t)a->B * sizeof(float), why, sizeof why))
             return hrm_io_fail(err, err_size, HRM_ERR_DEVICE, path, "gathering the slots of %d processes: %s", d->size,
                                why);
     return HRM_OK;
@@ -219,9 +205,11 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
     if (!state_alloc(&sa, a)) return hrm_io_fail(err, err_size, HRM_ERR_OUT_OF_MEMORY, path, "out of host memory");
     size_t o = (size_t)a->offset; /* this process's first slot */
     size_t SD = (size_t)(sa.carry_n / sa.B);
-    hrm_status st = hrm_act_get_optimizer(a, sa.m, sa.v, NULL);
+    /* the optimizer and the weights are the same on every process: only rank 0, which writes, reads them */
+    bool writes = !a->dist || a->dist->rank == 0;
+    hrm_status st = writes ? hrm_act_get_optimizer(a, sa.m, sa.v, NULL) : HRM_OK;
     if (!st) st = hrm_act_get_carry(a, sa.zH + o * SD, sa.zL + o * SD);
-    if (!st && sa.ema)
+    if (!st && writes && sa.ema)
         st = op_read(&a->ops, hrm_model_params(a->model), sa.params, (size_t)sa.adam_n, "act: reading the weights");
     if (st) {
         free(sa.arena);
@@ -236,7 +224,7 @@ hrm_status hrm_train_state_save(const char *path, hrm_act *a, const hrm_sampler 
         free(sa.arena);
         return HRM_ERR_DEVICE;
     }
-    if (a->dist && a->dist->rank != 0) {
+    if (!writes) {
         free(sa.arena);
         return exact ? HRM_OK
                      : hrm_io_fail(err, err_size, HRM_ERR_INVALID_ARG, path,

@@ -117,6 +117,26 @@ static void add_sums(hrm_eval_sums *t, const hrm_eval_sums *s) {
     t->q_halt_loss += s->q_halt_loss;
 }
 
+/* Copies batch columns [0, valid) of the Q values into the dump at example `first`, and hands the
+ * batch's logits and predictions to the dump's callbacks (pred8: B x seq_len scratch). */
+static hrm_status dump_batch(const slot_results *r, const hrm_dataset *ds, int first, int valid, uint8_t *pred8,
+                             hrm_eval_dump *d, char *err, size_t err_size) {
+    size_t N = (size_t)ds->num_examples, L = (size_t)r->L;
+    for (int s = 0; s < r->M; s++)
+        for (int b = 0; b < valid; b++) {
+            size_t at = (size_t)s * N + (size_t)(first + b), from = (size_t)s * (size_t)r->B + (size_t)b;
+            if (d->q_halt) d->q_halt[at] = r->qh[from];
+            if (d->q_continue) d->q_continue[at] = r->qc[from];
+        }
+    if (!d->rows && !d->predictions) return HRM_OK;
+    for (size_t i = 0; i < (size_t)valid * L; i++) pred8[i] = (uint8_t)r->preds[i];
+    if (d->predictions) {
+        hrm_status st = d->predictions(d->user, first, valid, pred8, r->q_halt, err, err_size);
+        if (st || !d->rows) return st;
+    }
+    return d->rows(d->user, first, valid, r->logits, pred8, err, err_size);
+}
+
 /* Several processes: what the processes exchange after each round of `size` batches (the last
  * round may be short; a process without a batch in it gives valid = 0 and zero sums). Every
  * process gets the round's sums, added in batch order; with a dump, rank 0 also gets every
@@ -149,9 +169,6 @@ static void round_free(dist_round *x) {
     free(x->logits);
 }
 
-static hrm_status dump_batch(const slot_results *r, const hrm_dataset *ds, int first, int valid, uint8_t *pred8,
-                             hrm_eval_dump *d, char *err, size_t err_size);
-
 static hrm_status exchange_round(const hrm_dist *d, dist_round *x, const hrm_eval_sums *mine, const slot_results *res,
                                  int first, int valid, int in_round, const hrm_dataset *ds, uint8_t *pred8,
                                  hrm_eval_dump *dump, hrm_eval_sums *t, char *err, size_t err_size) {
@@ -179,26 +196,6 @@ static hrm_status exchange_round(const hrm_dist *d, dist_round *x, const hrm_eva
         TRY(dump_batch(&view, ds, x->where[2 * r], x->where[2 * r + 1], pred8, dump, err, err_size));
     }
     return HRM_OK;
-}
-
-/* Copies batch columns [0, valid) of the Q values into the dump at example `first`, and hands the
- * batch's logits and predictions to the dump's callbacks (pred8: B x seq_len scratch). */
-static hrm_status dump_batch(const slot_results *r, const hrm_dataset *ds, int first, int valid, uint8_t *pred8,
-                             hrm_eval_dump *d, char *err, size_t err_size) {
-    size_t N = (size_t)ds->num_examples, L = (size_t)r->L;
-    for (int s = 0; s < r->M; s++)
-        for (int b = 0; b < valid; b++) {
-            size_t at = (size_t)s * N + (size_t)(first + b), from = (size_t)s * (size_t)r->B + (size_t)b;
-            if (d->q_halt) d->q_halt[at] = r->qh[from];
-            if (d->q_continue) d->q_continue[at] = r->qc[from];
-        }
-    if (!d->rows && !d->predictions) return HRM_OK;
-    for (size_t i = 0; i < (size_t)valid * L; i++) pred8[i] = (uint8_t)r->preds[i];
-    if (d->predictions) {
-        hrm_status st = d->predictions(d->user, first, valid, pred8, r->q_halt, err, err_size);
-        if (st || !d->rows) return st;
-    }
-    return d->rows(d->user, first, valid, r->logits, pred8, err, err_size);
 }
 
 static void report(const hrm_eval_sums *s, int M, hrm_eval_report *r) {

@@ -405,8 +405,10 @@ static hrm_status setup_device(hrm_ctx *ctx, void *user, char *err, size_t err_s
         snprintf(err, err_size, "state: %s", why);
     /* several processes: each holds its share of the global batch's slots */
     const hrm_dist *d = r->pr->size > 1 ? &r->pr->dist : NULL;
-    if (!st && ((st = hrm_act_set_dist(r->act, d)) || (st = hrm_act_set_dist(r->eval, d))))
-        snprintf(err, err_size, "state: %s", hrm_act_error(r->act->dist || !d ? r->eval : r->act));
+    for (int i = 0; !st && i < 2; i++) {
+        hrm_act *a = i ? r->eval : r->act;
+        if ((st = hrm_act_set_dist(a, d))) snprintf(err, err_size, "state: %s", hrm_act_error(a));
+    }
     if (st) {
         hrm_act_free(r->act);
         hrm_act_free(r->eval);
@@ -450,7 +452,7 @@ static int build(run *r, int64_t resume_step, const char *resume_state) {
     if (hrm_ctx_open_with(backend, dev, hrm_default_host(), setup_device, r, &r->ctx, err, sizeof err))
         return fail_status(r, r->setup_ran ? NULL : "backend", err);
     r->ctx_open = true;
-    int B = r->ts.global_batch_size;
+    int B = G; /* the sampler and the host batch hold the global batch; each process trains its slice */
     const hrm_param_table *t = hrm_model_params_table(r->model);
     if (!r->params && !(r->params = malloc((size_t)t->total * sizeof(float))))
         return fail_status(r, "parameters", "out of host memory");
