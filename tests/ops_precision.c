@@ -261,6 +261,13 @@ START_TEST(test_precision_report) {
     const hrm_backend_iface *f = c->f;
     uint32_t bits_reported = reported();
     ck_assert_msg(bits_reported & HRM_PRECISION_BIT(HRM_PRECISION_HIGHEST), "%s: highest not reported", T.name);
+    /* a variant that must offer a precision (an emulation, a portable kernel) names it here, so
+     * that a start-up check that wrongly refuses it fails the test instead of skipping its cases */
+    const char *expect = getenv("HRM_TEST_EXPECT_PRECISIONS");
+    for (int p = HRM_PRECISION_HIGH; expect && p < HRM_PRECISION_COUNT; p++)
+        if (has_word(expect, hrm_precision_name((hrm_matmul_precision)p)))
+            ck_assert_msg(bits_reported & HRM_PRECISION_BIT(p),
+                          "%s: %s expected (HRM_TEST_EXPECT_PRECISIONS=%s), not reported", T.name, PNAME[p], expect);
     if (f->struct_size >= HRM_IFACE_END(matmul_precision) && f->matmul_precisions) {
         uint32_t raw = f->matmul_precisions(c->dev);
         ck_assert_msg(!(raw & ~((1u << HRM_PRECISION_COUNT) - 1u)), "%s: matmul_precisions reports unknown bits 0x%x",

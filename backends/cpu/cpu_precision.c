@@ -10,7 +10,8 @@
  *                high (tf32) is never reported: oneDNN 2.6 has no tf32 on CPUs.
  *   native       medium whenever such a checked bf16 implementation exists, faster or not (to
  *                test oneDNN's bf16 path on a machine where it does not pay).
- *   emulate      a test and preview hook: high and medium are reported on any CPU and computed
+ *   emulate      a test and preview hook: high and medium are reported on any CPU (after the
+ *                start-up check, run on the emulation so that CI tests the check) and computed
  *                by rounding every element of A and B into scratch copies (tf32: to nearest, ties
  *                away from zero, low 13 bits zero; bf16: to nearest even, low 16 bits zero; NaN
  *                and Inf kept) and running the fp32 path on them. Exactly the ABI's numbers,
@@ -182,13 +183,6 @@ hrm_status cpu_matmul_precision(hrm_device *dev, const hrm_matmul_args *a, hrm_m
 
 /* ---- what this CPU runs ------------------------------------------------------------------------- */
 
-#if HRM_CPU_ONEDNN
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* splitmix64 in [-1, 1) */
 static float rand_unit(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -202,7 +196,7 @@ static float rand_unit(uint64_t *s) {
  * a double reference of the bf16-rounded operands. The operand products are exact, so only fp32
  * summation error remains: at most k * 2^-23 * sum |a b| (Higham, Accuracy and Stability of
  * Numerical Algorithms, 2nd ed., eq. 3.5 with u = 2^-24, doubled for an unknown order). */
-static bool bf16_validates(hrm_device *dev, char *why, size_t why_size) {
+static bool bf16_validates(hrm_device *dev, pack_kind kind, char *why, size_t why_size) {
     enum { M = 37, N = 29, K = 67 };
     static const struct {
         int ta, tb;
@@ -231,7 +225,7 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size) {
                       .lda = cases[i].ta ? M : K,
                       .ldb = cases[i].tb ? K : N,
                       .ldc = N};
-        hrm_status st = run_packed(dev, &g, PACK_BF16);
+        hrm_status st = run_packed(dev, &g, kind);
         if (st != HRM_OK) {
             snprintf(why, why_size, "its bf16 matmul failed the start-up check: %.100s", dev->be->error);
             ok = false;
@@ -246,7 +240,9 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size) {
                     s += x * y, mag += fabs(x * y);
                 }
                 double want = g.alpha * s + (g.beta == 0.0f ? 0.0 : (double)g.beta * c0[r * N + col]);
-                double tol = K * 0x1.0p-23 * fabs(g.alpha) * mag + 0x1.0p-23 * fabs(g.beta * c0[r * N + col]) + 1e-30;
+                /* beta = 0 ignores C, which holds NaN then: it must not reach the bound either */
+                double cterm = g.beta == 0.0f ? 0.0 : fabs((double)g.beta * c0[r * N + col]);
+                double tol = K * 0x1.0p-23 * fabs(g.alpha) * mag + 0x1.0p-23 * cterm + 1e-30;
                 if (!(fabs(c[r * N + col] - want) <= tol)) {
                     snprintf(why, why_size, "its bf16 matmul failed the start-up check: C[%d,%d] = %.9g, want %.9g", r,
                              col, c[r * N + col], want);
@@ -257,6 +253,13 @@ static bool bf16_validates(hrm_device *dev, char *why, size_t why_size) {
     }
     free(a), free(b), free(c), free(c0);
     return ok;
+}
+
+#if HRM_CPU_ONEDNN
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* Seconds of the best of 3 runs of g in bf16 (medium) or fp32. */
@@ -297,7 +300,7 @@ static bool bf16_usable(hrm_backend *be, bool need_speed, char *impl, size_t imp
         snprintf(why, why_size, "%s has only its reference bf16 matmul (%s) here", isa, cpu_dnnl_impl(prim));
     } else {
         snprintf(impl, impl_size, "%s", cpu_dnnl_impl(prim));
-        ok = bf16_validates(&dev, why, why_size);
+        ok = bf16_validates(&dev, PACK_BF16, why, why_size);
     }
     if (ok && need_speed) {
         float *a = calloc((size_t)M * K, sizeof *a), *b = calloc((size_t)N * K, sizeof *b);
@@ -359,10 +362,17 @@ void cpu_precision_setup(hrm_backend *be) {
     be->precision_why[0] = '\0';
     snprintf(be->precision_note, sizeof be->precision_note, "highest");
     switch (be->precision_mode) {
-    case CPU_PRECISION_EMULATE:
-        be->precisions |= HRM_PRECISION_BIT(HRM_PRECISION_HIGH) | HRM_PRECISION_BIT(HRM_PRECISION_MEDIUM);
-        snprintf(be->precision_note, sizeof be->precision_note, "highest, high, medium (emulated)");
+    case CPU_PRECISION_EMULATE: {
+        /* the start-up check runs on the emulation too, so that CI, which has no bf16 unit,
+         * tests the check itself: an emulation that fails it would point at the check */
+        hrm_device dev = {.be = be};
+        if (bf16_validates(&dev, PACK_BF16_F32, be->precision_why, sizeof be->precision_why)) {
+            be->precisions |= HRM_PRECISION_BIT(HRM_PRECISION_HIGH) | HRM_PRECISION_BIT(HRM_PRECISION_MEDIUM);
+            snprintf(be->precision_note, sizeof be->precision_note, "highest, high, medium (emulated)");
+        }
+        cpu_precision_scratch_free(&dev);
         break;
+    }
     case CPU_PRECISION_OFF: snprintf(be->precision_why, sizeof be->precision_why, "HRM_CPU_PRECISION=highest"); break;
     default:
 #if HRM_CPU_ONEDNN
