@@ -36,6 +36,7 @@ typedef enum cpu_gemm_mode {
     CPU_GEMM_OPENBLAS,   /* OpenBLAS with its own threads */
     CPU_GEMM_ONEDNN,     /* oneDNN, single-threaded, one slice per pool thread */
     CPU_GEMM_ONEDNN_OMP, /* oneDNN with be->threads OpenMP threads (for comparisons) */
+    CPU_GEMM_MIXED,      /* in slices: oneDNN for products of an untransposed A, OpenBLAS for A^T */
 } cpu_gemm_mode;
 
 /* What HRM_CPU_PRECISION asks for (cpu_precision.c). */
@@ -61,7 +62,7 @@ struct hrm_backend {
     cpu_precision_mode precision_mode;
     uint32_t precisions;     /* HRM_PRECISION_BIT set of what matmul_precision runs */
     bool medium_native;      /* medium runs on oneDNN's bf16 matmul (else emulated, or not at all) */
-    char gemm_note[48];      /* who computes fp32 products, e.g. "oneDNN 2.6.3 (avx2)" */
+    char gemm_note[96];      /* who computes fp32 products, e.g. "oneDNN 2.6.3 (avx2)" */
     char precision_note[80]; /* "highest, medium (brg:avx512_core_bf16)" */
     char precision_why[160]; /* why medium is not reported, for the log */
     char error[256];

@@ -51,7 +51,8 @@ static const struct {
 } GEMM_MODES[] = {{"slices", CPU_GEMM_SLICES},
                   {"openblas", CPU_GEMM_OPENBLAS},
                   {"onednn", CPU_GEMM_ONEDNN},
-                  {"onednn-omp", CPU_GEMM_ONEDNN_OMP}};
+                  {"onednn-omp", CPU_GEMM_ONEDNN_OMP},
+                  {"mixed", CPU_GEMM_MIXED}};
 
 static const char *mode_name(cpu_gemm_mode m) {
     for (size_t i = 0; i < sizeof GEMM_MODES / sizeof GEMM_MODES[0]; i++)
@@ -59,18 +60,51 @@ static const char *mode_name(cpu_gemm_mode m) {
     return "?";
 }
 
-static bool mode_is_dnnl(cpu_gemm_mode m) { return m == CPU_GEMM_ONEDNN || m == CPU_GEMM_ONEDNN_OMP; }
+static bool mode_is_dnnl(cpu_gemm_mode m) {
+    return m == CPU_GEMM_ONEDNN || m == CPU_GEMM_ONEDNN_OMP || m == CPU_GEMM_MIXED;
+}
+
+/* The fp32 engine when HRM_CPU_GEMM is unset. Where oneDNN's fp32 matmul is a brgemm kernel
+ * (AVX-512 and later) it beats OpenBLAS on the products of an untransposed A (forward, input
+ * gradient) but not on the weight gradients (A^T): bench_gemm --reps 3 --passes 4 --best on a
+ * 2-core Intel Xeon with AMX (KVM, 2026-12-05), GFLOP/s oneDNN / OpenBLAS slices at the 27M
+ * Sudoku model's batch-8 products: forward 383-425 / 344-374, input gradients 352-389 / 354-377,
+ * weight gradients 311-370 / 348-395; TRM's training step (hrm bench train --model trm) 1264-1303
+ * ms mixed, 1311 oneDNN, 1429-1451 OpenBLAS slices. Elsewhere (oneDNN's gemm:jit on AVX2) OpenBLAS
+ * slices win everywhere (the top of the file). Decided by the implementation oneDNN picks for the
+ * qkv forward product, so that a machine always gets the same engine. */
+static cpu_gemm_mode auto_mode(hrm_backend *be) {
+#if HRM_CPU_ONEDNN
+    if (!be->dnnl_engine) return DEFAULT_GEMM;
+    cpu_dnnl *d = cpu_dnnl_open(be);
+    if (!d) return DEFAULT_GEMM;
+    cpu_dnnl_key key;
+    cpu_dnnl_prim *prim = NULL;
+    char err[256];
+    cpu_dnnl_key_init(&key, 0, 1, 656, 1536, 512, 512, 512, 1536, 1.0f, 0.0f, false, 1);
+    int saved = cpu_omp_threads_enter(1);
+    bool brgemm = cpu_dnnl_get(d, &key, &prim, err, sizeof err) == HRM_OK && !strncmp(cpu_dnnl_impl(prim), "brg", 3);
+    cpu_omp_threads_leave(saved);
+    if (brgemm) cpu_log(be, HRM_LOG_DEBUG, "oneDNN's fp32 matmul is %s: mixed engine", cpu_dnnl_impl(prim));
+    cpu_dnnl_close(d);
+    return brgemm ? CPU_GEMM_MIXED : DEFAULT_GEMM;
+#else
+    (void)be;
+    return DEFAULT_GEMM;
+#endif
+}
 
 void cpu_gemm_select(hrm_backend *be) {
     const char *env = getenv("HRM_CPU_GEMM");
-    be->gemm = DEFAULT_GEMM;
+    be->gemm = env && env[0] && strcmp(env, "auto") ? DEFAULT_GEMM : auto_mode(be);
     if (env && env[0]) {
         size_t i = 0, n = sizeof GEMM_MODES / sizeof GEMM_MODES[0];
         while (i < n && strcmp(env, GEMM_MODES[i].name)) i++;
         if (i < n)
             be->gemm = GEMM_MODES[i].mode;
-        else
-            cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: expected slices, onednn, openblas or onednn-omp; using %s", env,
+        else if (strcmp(env, "auto"))
+            cpu_log(be, HRM_LOG_WARN,
+                    "HRM_CPU_GEMM=%s: expected auto, slices, mixed, onednn, openblas or onednn-omp; using %s", env,
                     mode_name(DEFAULT_GEMM));
     }
     if (mode_is_dnnl(be->gemm) && !be->dnnl_engine) {
@@ -78,7 +112,13 @@ void cpu_gemm_select(hrm_backend *be) {
             cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: oneDNN is not available here; using OpenBLAS slices", env);
         be->gemm = CPU_GEMM_SLICES;
     }
-    if (mode_is_dnnl(be->gemm)) {
+    if (be->gemm == CPU_GEMM_MIXED) {
+#if HRM_CPU_ONEDNN
+        char v[48];
+        cpu_dnnl_version(v, sizeof v);
+        snprintf(be->gemm_note, sizeof be->gemm_note, "%s for A, OpenBLAS %s for A^T", v, openblas_get_corename());
+#endif
+    } else if (mode_is_dnnl(be->gemm)) {
 #if HRM_CPU_ONEDNN
         cpu_dnnl_version(be->gemm_note, sizeof be->gemm_note);
 #endif
@@ -249,11 +289,11 @@ hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g) {
         for (int i = 0; i < g->batch; i++) scale_c(g->c + i * g->stride_c, g->m, g->n, g->ldc, g->beta);
         return HRM_OK;
     }
-    bool use_dnnl = dev->dnnl && (g->bf16 || mode_is_dnnl(be->gemm));
+    bool use_dnnl = dev->dnnl && (g->bf16 || (mode_is_dnnl(be->gemm) && !(be->gemm == CPU_GEMM_MIXED && g->ta)));
     if (g->bf16 && !use_dnnl)
         return cpu_fail(be, HRM_ERR_UNSUPPORTED, "%s: bf16 products need oneDNN, which is not available", OP);
     bool sliced =
-        g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP : be->gemm == CPU_GEMM_SLICES || be->gemm == CPU_GEMM_ONEDNN;
+        g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP : be->gemm != CPU_GEMM_OPENBLAS && be->gemm != CPU_GEMM_ONEDNN_OMP;
     int omp_threads = be->gemm == CPU_GEMM_ONEDNN_OMP ? be->threads : 1;
     if (!use_dnnl) return gemm_dispatch(dev, g, false, sliced, omp_threads);
 #if HRM_CPU_ONEDNN
