@@ -5,7 +5,7 @@
  * (A transposed, beta 1) and input gradient (no transposes); the LM head is batched per puzzle
  * as core/model_heads.c does it.
  *
- * One backend instance per engine (HRM_CPU_GEMM=onednn, slices, openblas, onednn-omp), plus the
+ * One backend instance per engine (HRM_CPU_GEMM=onednn, slices, mixed, openblas, onednn-omp), plus the
  * medium precision emulated (HRM_CPU_PRECISION=emulate) and, where oneDNN has a bf16 unit, native
  * (HRM_CPU_PRECISION=native). Each engine runs all shapes in a block, the blocks alternating in
  * order over --passes so that a noisy neighbour on a shared machine slows them alike. Prints
@@ -191,6 +191,7 @@ int main(int argc, char **argv) {
     engine all[] = {
         {.label = "onednn", .gemm = "onednn"},
         {.label = "slices", .gemm = "slices"},
+        {.label = "mixed", .gemm = "mixed"},
         {.label = "openblas", .gemm = "openblas"},
         {.label = "onednn-omp", .gemm = "onednn-omp"},
         {.label = "bf16 emul", .gemm = "slices", .precision = "emulate", .p = HRM_PRECISION_MEDIUM},
