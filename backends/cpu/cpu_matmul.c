@@ -10,7 +10,11 @@
  * library's to rounding, not bit for bit.
  *
  * HRM_CPU_GEMM picks who computes each slice:
- *   slices      OpenBLAS sgemm: the default;
+ *   auto        (or unset) mixed where oneDNN's fp32 matmul is a brgemm kernel (AVX-512 and
+ *               later; auto_mode below), else slices;
+ *   slices      OpenBLAS sgemm;
+ *   mixed       oneDNN for the products of an untransposed A (forward, input gradients),
+ *               OpenBLAS for A^T (weight gradients);
  *   onednn      oneDNN's matmul primitive (cpu_dnnl.c);
  *   openblas    OpenBLAS with its own threads, unsliced (for comparisons);
  *   onednn-omp  oneDNN with be->threads OpenMP threads, unsliced (for comparisons).
@@ -26,7 +30,7 @@
  * ran at 24 GFLOP/s right after products on OpenMP threads, at 85 with oneDNN in slices
  * throughout). oneDNN slices only win on the small LM-head products (62-89 vs
  * 36-65 GFLOP/s), under 1% of a step. On a CPU where oneDNN has brgemm kernels (AVX-512) the
- * answer may differ: run bench_gemm there. A batch of small products is spread over the pool,
+ * answer differs: see auto_mode. A batch of small products is spread over the pool,
  * one single-threaded GEMM per item. bf16 products (cpu_precision.c) always go to oneDNN, in
  * slices. */
 #include <cblas.h>
