@@ -96,8 +96,8 @@ static hrm_status cpu_create(const hrm_host *host, hrm_backend **out) {
     char no_medium[200] = "";
     if (be->precision_why[0]) snprintf(no_medium, sizeof no_medium, " (medium not reported: %s)", be->precision_why);
     cpu_log(be, HRM_LOG_INFO, "%d threads; sgemm: %s%s; matmul precisions: %s%s; %s", be->threads, be->gemm_note,
-            be->gemm != CPU_GEMM_OPENBLAS && be->gemm != CPU_GEMM_ONEDNN_OMP ? " in slices over the pool" : "",
-            be->precision_note, no_medium, openblas_get_config());
+            cpu_gemm_mode_sliced(be->gemm) ? " in slices over the pool" : "", be->precision_note, no_medium,
+            openblas_get_config());
     *out = be;
     return HRM_OK;
 }
@@ -152,7 +152,7 @@ static hrm_status cpu_device_info(hrm_backend *be, int index, hrm_device_info *o
         snprintf(out->name, sizeof out->name, "host CPU");
     if (!proc_field("/proc/cpuinfo", "vendor_id", out->vendor, sizeof out->vendor))
         snprintf(out->vendor, sizeof out->vendor, "unknown");
-    if (be->gemm == CPU_GEMM_ONEDNN || be->gemm == CPU_GEMM_ONEDNN_OMP || be->gemm == CPU_GEMM_MIXED)
+    if (cpu_gemm_mode_dnnl(be->gemm))
         snprintf(out->driver, sizeof out->driver, "%.*s", (int)sizeof out->driver - 1, be->gemm_note);
     else
         snprintf(out->driver, sizeof out->driver, "%s", openblas_get_config());
@@ -178,8 +178,7 @@ static hrm_status cpu_device_open(hrm_backend *be, int index, hrm_device **out) 
     if (!dev) return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: out of host memory");
     dev->be = be;
     /* oneDNN's per-thread streams and primitive cache, where it computes anything */
-    bool dnnl_used = be->gemm == CPU_GEMM_ONEDNN || be->gemm == CPU_GEMM_ONEDNN_OMP || be->gemm == CPU_GEMM_MIXED ||
-                     be->medium_native;
+    bool dnnl_used = cpu_gemm_mode_dnnl(be->gemm) || be->medium_native;
     if (be->dnnl_engine && dnnl_used && !(dev->dnnl = cpu_dnnl_open(be))) {
         free(dev);
         return cpu_fail(be, HRM_ERR_OUT_OF_MEMORY, "device_open: cannot set up oneDNN's streams");

@@ -39,6 +39,13 @@ typedef enum cpu_gemm_mode {
     CPU_GEMM_MIXED,      /* in slices: oneDNN for products of an untransposed A, OpenBLAS for A^T */
 } cpu_gemm_mode;
 
+/* Whether an engine computes fp32 products on oneDNN (mixed: those of an untransposed A), and
+ * whether it cuts them into slices over the pool. */
+static inline bool cpu_gemm_mode_dnnl(cpu_gemm_mode m) {
+    return m == CPU_GEMM_ONEDNN || m == CPU_GEMM_ONEDNN_OMP || m == CPU_GEMM_MIXED;
+}
+static inline bool cpu_gemm_mode_sliced(cpu_gemm_mode m) { return m != CPU_GEMM_OPENBLAS && m != CPU_GEMM_ONEDNN_OMP; }
+
 /* What HRM_CPU_PRECISION asks for (cpu_precision.c). */
 typedef enum cpu_precision_mode {
     CPU_PRECISION_AUTO,    /* medium when oneDNN has a validated bf16 unit faster than fp32 here */

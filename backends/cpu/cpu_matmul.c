@@ -64,10 +64,6 @@ static const char *mode_name(cpu_gemm_mode m) {
     return "?";
 }
 
-static bool mode_is_dnnl(cpu_gemm_mode m) {
-    return m == CPU_GEMM_ONEDNN || m == CPU_GEMM_ONEDNN_OMP || m == CPU_GEMM_MIXED;
-}
-
 /* The fp32 engine when HRM_CPU_GEMM is unset. Where oneDNN's fp32 matmul is a brgemm kernel
  * (AVX-512 and later) it beats OpenBLAS on the products of an untransposed A (forward, input
  * gradient) but not on the weight gradients (A^T): bench_gemm --reps 3 --passes 4 --best on a
@@ -111,7 +107,7 @@ void cpu_gemm_select(hrm_backend *be) {
                     "HRM_CPU_GEMM=%s: expected auto, slices, mixed, onednn, openblas or onednn-omp; using %s", env,
                     mode_name(DEFAULT_GEMM));
     }
-    if (mode_is_dnnl(be->gemm) && !be->dnnl_engine) {
+    if (cpu_gemm_mode_dnnl(be->gemm) && !be->dnnl_engine) {
         if (env && env[0])
             cpu_log(be, HRM_LOG_WARN, "HRM_CPU_GEMM=%s: oneDNN is not available here; using OpenBLAS slices", env);
         be->gemm = CPU_GEMM_SLICES;
@@ -122,7 +118,7 @@ void cpu_gemm_select(hrm_backend *be) {
         cpu_dnnl_version(v, sizeof v);
         snprintf(be->gemm_note, sizeof be->gemm_note, "%s for A, OpenBLAS %s for A^T", v, openblas_get_corename());
 #endif
-    } else if (mode_is_dnnl(be->gemm)) {
+    } else if (cpu_gemm_mode_dnnl(be->gemm)) {
 #if HRM_CPU_ONEDNN
         cpu_dnnl_version(be->gemm_note, sizeof be->gemm_note);
 #endif
@@ -293,11 +289,10 @@ hrm_status cpu_gemm_run(hrm_device *dev, const cpu_gemm *g) {
         for (int i = 0; i < g->batch; i++) scale_c(g->c + i * g->stride_c, g->m, g->n, g->ldc, g->beta);
         return HRM_OK;
     }
-    bool use_dnnl = dev->dnnl && (g->bf16 || (mode_is_dnnl(be->gemm) && !(be->gemm == CPU_GEMM_MIXED && g->ta)));
+    bool use_dnnl = dev->dnnl && (g->bf16 || (cpu_gemm_mode_dnnl(be->gemm) && !(be->gemm == CPU_GEMM_MIXED && g->ta)));
     if (g->bf16 && !use_dnnl)
         return cpu_fail(be, HRM_ERR_UNSUPPORTED, "%s: bf16 products need oneDNN, which is not available", OP);
-    bool sliced =
-        g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP : be->gemm != CPU_GEMM_OPENBLAS && be->gemm != CPU_GEMM_ONEDNN_OMP;
+    bool sliced = g->bf16 ? be->gemm != CPU_GEMM_ONEDNN_OMP : cpu_gemm_mode_sliced(be->gemm);
     int omp_threads = be->gemm == CPU_GEMM_ONEDNN_OMP ? be->threads : 1;
     if (!use_dnnl) return gemm_dispatch(dev, g, false, sliced, omp_threads);
 #if HRM_CPU_ONEDNN

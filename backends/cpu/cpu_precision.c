@@ -47,25 +47,30 @@ static inline float float_of(uint32_t u) {
     return x;
 }
 
-float cpu_round_tf32(float x) {
-    uint32_t u = bits_of(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) { /* Inf stays; a NaN is quieted so that it stays NaN */
-        if (u & 0x007fffffu) u |= 0x00400000u;
-        return float_of(u & ~0x1fffu);
-    }
+/* Both roundings on the bit pattern, without branches, so that the rows below vectorise (the operand
+ * copies were a third of a bf16 training step when they were made per element through a call:
+ * `perf` over `hrm bench train --model trm --matmul-precision medium` on an Intel Xeon with AMX).
+ * Inf takes the finite formula unchanged (its low bits are zero); only NaN needs the select, and is
+ * quieted so that it stays NaN. */
+static inline uint32_t bf16_bits(uint32_t u) {
+    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
+    /* half of 2^16, minus one unless the kept part is odd: ties go to the even neighbour */
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return nan ? (u >> 16) | 0x0040u : rounded;
+}
+
+static inline uint32_t tf32_bits(uint32_t u) {
+    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
     /* adding half of the dropped 2^13 to the magnitude rounds ties away from zero; a carry into
      * the exponent is the right result, up to Inf past the largest tf32 */
-    return float_of((u + 0x1000u) & ~0x1fffu);
+    return nan ? (u | 0x00400000u) & ~0x1fffu : (u + 0x1000u) & ~0x1fffu;
 }
 
-uint16_t cpu_to_bf16(float x) {
-    uint32_t u = bits_of(x);
-    if ((u & 0x7f800000u) == 0x7f800000u) return (uint16_t)((u >> 16) | (u & 0x007fffffu ? 0x0040u : 0u));
-    /* half of 2^16, minus one unless the kept part is odd: ties go to the even neighbour */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
+float cpu_round_tf32(float x) { return float_of(tf32_bits(bits_of(x))); }
 
-float cpu_round_bf16(float x) { return float_of((uint32_t)cpu_to_bf16(x) << 16); }
+uint16_t cpu_to_bf16(float x) { return (uint16_t)bf16_bits(bits_of(x)); }
+
+float cpu_round_bf16(float x) { return float_of(bf16_bits(bits_of(x)) << 16); }
 
 /* ---- packed, rounded copies of an operand ------------------------------------------------------- */
 
@@ -78,21 +83,6 @@ typedef struct pack_job {
     void *dst; /* [count * rows, cols] floats or bf16 */
     pack_kind kind;
 } pack_job;
-
-/* The roundings above without branches, so that a row vectorises (the operand copies were a third
- * of a bf16 training step when they called cpu_to_bf16 per element: `perf` over `hrm bench train
- * --model trm --matmul-precision medium` on an Intel Xeon with AMX). Bit for bit the same: Inf
- * takes the finite formula unchanged (its low bits are zero), only NaN needs the select. */
-static inline uint32_t bf16_bits(uint32_t u) {
-    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    return nan ? (u >> 16) | 0x0040u : rounded;
-}
-
-static inline uint32_t tf32_bits(uint32_t u) {
-    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
-    return nan ? (u | 0x00400000u) & ~0x1fffu : (u + 0x1000u) & ~0x1fffu;
-}
 
 CPU_VECTOR_CLONES static void row_bf16(uint16_t *restrict d, const float *restrict s, int n) {
 #pragma omp simd
