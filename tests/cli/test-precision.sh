@@ -101,7 +101,8 @@ mark
 unit=$(grep -o -m1 -w 'amx_bf16\|avx512_bf16' /proc/cpuinfo 2>/dev/null | head -n 1)
 HRM_CPU_PRECISION=native HRM_LOG=info $hrm backends --validate >"$tmp/native" 2>&1
 if grep -q "matmul precisions: .*medium (oneDNN" "$tmp/native"; then
-    if HRM_CPU_PRECISION=native $hrm train $base checkpoint_path="$tmp/pn" max_steps=12 eval_interval=20         matmul_precision=medium >"$tmp/out" 2>"$tmp/err" && [ -f "$tmp/p2/metrics.jsonl" ]; then
+    if HRM_CPU_PRECISION=native $hrm train $base checkpoint_path="$tmp/pn" max_steps=12 eval_interval=20 \
+        matmul_precision=medium >"$tmp/out" 2>"$tmp/err" && [ -f "$tmp/p2/metrics.jsonl" ]; then
         python3 - "$tmp" "$BAND" <<'PY' || fail "native bf16 losses are not the emulation's (1e-6 at step 1, 1e-3 to step 4)"
 import json, sys
 tmp = sys.argv[1]
